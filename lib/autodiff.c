@@ -1,0 +1,223 @@
+/* autodiff.c -- differentiation as a graph transformation (symbol to
+ * symbol): the gradient and tangent of a node are ordinary nodes added to
+ * the same graph, so they compile, run, and differentiate again like any
+ * other node.
+ *
+ * Broadcasting is handled here, once, for every op: a rule returns its
+ * contribution at the output's (broadcast) shape and fit_shape() sums it
+ * down to the operand's shape (reverse) or expands a tangent up to the
+ * output's shape (forward). */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Make node a have shape s: expand when a broadcasts to s, else sum over
+ * the axes s broadcasts along. */
+static int fit_shape(gr_graph *g, int a, const gr_shape *s) {
+    if (a < 0) return -1;
+    const gr_shape *as = gr_shape_of(g, a);
+    if (gr_shape_equal(as, s)) return a;
+    gr_shape b;
+    if (gr_shape_broadcast(as, s, &b, NULL) == GR_OK && gr_shape_equal(&b, s)) return gb_expand(g, a, s);
+    return gb_sum_to(g, a, s);
+}
+
+static gr_status check_ids(const gr_graph *g, const int *ids, int n, const char *what, gr_error *err) {
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= g->n)
+            return gr_fail(err, GR_E_ARG, NULL, i, "%s %d is not a node of the graph", what, i);
+    return GR_OK;
+}
+
+/* Take the builder's sticky error, if any, into err. */
+static gr_status builder_status(gr_graph *g, gr_error *err) {
+    if (!g->failed) return GR_OK;
+    if (err) *err = g->berr;
+    g->failed = 0;
+    gr_status st = g->berr.code ? g->berr.code : GR_E_STATE;
+    gr_error_clear(&g->berr);
+    return st;
+}
+
+/* Nodes reachable forward from the marked ones, over the first n_order
+ * entries of the order. mark has g->n entries and holds the seeds. */
+static void mark_forward(const gr_graph *g, int n_order, char *mark) {
+    for (int i = 0; i < n_order; i++) {
+        int v = g->order[i];
+        const gr_node *n = &g->nodes[v];
+        for (int k = 0; k < n->n_in && !mark[v]; k++)
+            if (mark[n->in[k]] && !(n->op->nondiff & (1u << k))) mark[v] = 1;
+    }
+}
+
+/* Nodes the marked ones depend on (through differentiable operands). */
+static void mark_backward(const gr_graph *g, int n_order, char *mark) {
+    for (int i = n_order - 1; i >= 0; i--) {
+        int v = g->order[i];
+        const gr_node *n = &g->nodes[v];
+        if (!mark[v]) continue;
+        for (int k = 0; k < n->n_in; k++)
+            if (!(n->op->nondiff & (1u << k))) mark[n->in[k]] = 1;
+    }
+}
+
+gr_status gr_grad(gr_graph *g, int loss, const int *wrt, int n_wrt, int *grads, gr_error *err) {
+    gr_status st;
+    if (!g->finalized) return gr_fail(err, GR_E_STATE, NULL, -1, "finalize the graph before differentiating it");
+    if ((st = check_ids(g, &loss, 1, "the loss", err)) != GR_OK) return st;
+    if ((st = check_ids(g, wrt, n_wrt, "wrt entry", err)) != GR_OK) return st;
+    if (g->nodes[loss].numel != 1) {
+        char buf[160];
+        return gr_fail_node(err, GR_E_NOT_SCALAR, g, loss, -1,
+                            "the loss must have exactly one element; its shape is %s",
+                            gr_shape_str(&g->nodes[loss].shape, buf, sizeof buf));
+    }
+
+    int n = g->n, n_order = g->n_order;
+    char *fwd = calloc((size_t)n, 1), *bwd = calloc((size_t)n, 1);
+    int *adj = malloc((size_t)n * sizeof *adj);
+    if (!fwd || !bwd || !adj) {
+        st = gr_fail(err, GR_E_NOMEM, NULL, -1, "out of memory differentiating the graph");
+        goto out;
+    }
+    /* Algorithm 5 of seed 003: only nodes between the wrt set and the loss. */
+    for (int i = 0; i < n_wrt; i++) fwd[wrt[i]] = 1;
+    mark_forward(g, n_order, fwd);
+    bwd[loss] = 1;
+    mark_backward(g, n_order, bwd);
+    for (int i = 0; i < n; i++) {
+        fwd[i] = fwd[i] && bwd[i];
+        adj[i] = -1;
+    }
+
+    if (fwd[loss]) adj[loss] = gb_fill(g, gr_shape_of(g, loss), 1.0);
+    for (int i = n_order - 1; i >= 0 && !g->failed; i--) {
+        int v = g->order[i];
+        const gr_node *nd = &g->nodes[v];
+        if (!fwd[v] || adj[v] < 0 || nd->kind != GR_OPNODE) continue;
+        const gr_op *op = nd->op;
+        int need[GR_MAX_OPERANDS] = {0}, contrib[GR_MAX_OPERANDS] = {-1, -1, -1}, any = 0;
+        for (int k = 0; k < nd->n_in; k++) {
+            need[k] = fwd[nd->in[k]] && !(op->nondiff & (1u << k));
+            any |= need[k];
+        }
+        if (!any) continue;
+        if (op->partial) {
+            for (int k = 0; k < nd->n_in; k++)
+                if (need[k]) contrib[k] = gb_mul_partial(g, adj[v], op->partial(g, v, k));
+        } else {
+            op->vjp(g, v, adj[v], need, contrib);
+        }
+        for (int k = 0; k < nd->n_in; k++) {
+            if (!need[k] || contrib[k] < 0) continue;
+            /* nd may have moved: the node array grows as rules build. */
+            int in = g->nodes[v].in[k];
+            int c = fit_shape(g, contrib[k], gr_shape_of(g, in));
+            adj[in] = adj[in] < 0 ? c : gb_binary(g, &gr_op_add, adj[in], c);
+        }
+    }
+    for (int i = 0; i < n_wrt && !g->failed; i++)
+        grads[i] = adj[wrt[i]] >= 0 ? adj[wrt[i]] : gb_fill(g, gr_shape_of(g, wrt[i]), 0.0);
+    st = builder_status(g, err);
+out:
+    free(fwd);
+    free(bwd);
+    free(adj);
+    return st;
+}
+
+gr_status gr_jvp(gr_graph *g, const int *seeds, const int *tangents, int n_seeds, const int *outputs, int n_outputs,
+                 int *out_tangents, gr_error *err) {
+    gr_status st;
+    if (!g->finalized) return gr_fail(err, GR_E_STATE, NULL, -1, "finalize the graph before differentiating it");
+    if ((st = check_ids(g, seeds, n_seeds, "seed", err)) != GR_OK) return st;
+    if ((st = check_ids(g, tangents, n_seeds, "tangent", err)) != GR_OK) return st;
+    if ((st = check_ids(g, outputs, n_outputs, "output", err)) != GR_OK) return st;
+    for (int i = 0; i < n_seeds; i++)
+        if (!gr_shape_equal(gr_shape_of(g, seeds[i]), gr_shape_of(g, tangents[i]))) {
+            char a[160], b[160];
+            return gr_fail_node(err, GR_E_SHAPE, g, seeds[i], -1, "the tangent has shape %s but the node has shape %s",
+                                gr_shape_str(gr_shape_of(g, tangents[i]), a, sizeof a),
+                                gr_shape_str(gr_shape_of(g, seeds[i]), b, sizeof b));
+        }
+
+    int n = g->n, n_order = g->n_order;
+    char *fwd = calloc((size_t)n, 1), *bwd = calloc((size_t)n, 1), *seeded = calloc((size_t)n, 1);
+    int *tan = malloc((size_t)n * sizeof *tan);
+    if (!fwd || !bwd || !seeded || !tan) {
+        st = gr_fail(err, GR_E_NOMEM, NULL, -1, "out of memory differentiating the graph");
+        goto out;
+    }
+    for (int i = 0; i < n; i++) tan[i] = -1;
+    for (int i = 0; i < n_seeds; i++) {
+        int s = seeds[i];
+        fwd[s] = seeded[s] = 1;
+        tan[s] = tan[s] < 0 ? tangents[i] : gb_binary(g, &gr_op_add, tan[s], tangents[i]);
+    }
+    mark_forward(g, n_order, fwd);
+    for (int i = 0; i < n_outputs; i++) bwd[outputs[i]] = 1;
+    mark_backward(g, n_order, bwd);
+
+    for (int i = 0; i < n_order && !g->failed; i++) {
+        int v = g->order[i];
+        if (!fwd[v] || !bwd[v] || seeded[v] || g->nodes[v].kind != GR_OPNODE) continue;
+        const gr_op *op = g->nodes[v].op;
+        int t_in[GR_MAX_OPERANDS] = {-1, -1, -1}, any = 0;
+        for (int k = 0; k < g->nodes[v].n_in; k++) {
+            if (op->nondiff & (1u << k)) continue;
+            t_in[k] = tan[g->nodes[v].in[k]];
+            any |= t_in[k] >= 0;
+        }
+        if (!any) continue;
+        int t = -1;
+        if (op->partial) {
+            for (int k = 0; k < g->nodes[v].n_in; k++) {
+                if (t_in[k] < 0) continue;
+                int term = gb_mul_partial(g, t_in[k], op->partial(g, v, k));
+                t = t < 0 ? term : gb_binary(g, &gr_op_add, t, term);
+            }
+        } else {
+            t = op->jvp(g, v, t_in);
+        }
+        tan[v] = fit_shape(g, t, gr_shape_of(g, v));
+    }
+    for (int i = 0; i < n_outputs && !g->failed; i++)
+        out_tangents[i] = tan[outputs[i]] >= 0 ? tan[outputs[i]] : gb_fill(g, gr_shape_of(g, outputs[i]), 0.0);
+    st = builder_status(g, err);
+out:
+    free(fwd);
+    free(bwd);
+    free(seeded);
+    free(tan);
+    return st;
+}
+
+gr_status gr_hvp(gr_graph *g, int loss, const int *wrt, const int *vectors, int n, int *hv, gr_error *err) {
+    gr_status st;
+    if ((st = check_ids(g, vectors, n, "vector", err)) != GR_OK) return st;
+    int *grads = malloc((size_t)(n > 0 ? n : 1) * sizeof *grads);
+    if (!grads) return gr_fail(err, GR_E_NOMEM, NULL, -1, "out of memory");
+    st = gr_grad(g, loss, wrt, n, grads, err);
+    if (st != GR_OK) goto out;
+    for (int i = 0; i < n; i++)
+        if (!gr_shape_equal(gr_shape_of(g, vectors[i]), gr_shape_of(g, wrt[i]))) {
+            char a[160], b[160];
+            st = gr_fail_node(err, GR_E_SHAPE, g, wrt[i], -1, "the vector has shape %s but the node has shape %s",
+                              gr_shape_str(gr_shape_of(g, vectors[i]), a, sizeof a),
+                              gr_shape_str(gr_shape_of(g, wrt[i]), b, sizeof b));
+            goto out;
+        }
+    /* H v = d/dw <grad(w), v>, with v held constant. */
+    int dot = -1;
+    for (int i = 0; i < n; i++) {
+        int term = gb_sum(g, gb_binary(g, &gr_op_mul, grads[i], vectors[i]), NULL, 0, 0);
+        dot = dot < 0 ? term : gb_binary(g, &gr_op_add, dot, term);
+    }
+    if (dot < 0 && n == 0) goto out;
+    if ((st = builder_status(g, err)) != GR_OK) goto out;
+    st = gr_grad(g, dot, wrt, n, hv, err);
+out:
+    free(grads);
+    return st;
+}

@@ -1,0 +1,72 @@
+/* build.c -- the graph builder derivative rules are written in. Errors are
+ * sticky (g->failed, g->berr): a rule just composes calls, and autodiff
+ * checks once at the end of each rule. */
+#include "internal.h"
+
+#include <string.h>
+
+int gb_apply(gr_graph *g, const gr_op *op, int a, int b, int c, const gr_attrs *attrs) {
+    int ops[3] = {a, b, c};
+    if (g->failed) return -1;
+    for (int k = 0; k < op->arity; k++)
+        if (ops[k] < 0) {
+            g->failed = 1;
+            gr_fail(&g->berr, GR_E_STATE, NULL, k, "internal: a derivative rule used a missing node for '%s'",
+                    op->name);
+            return -1;
+        }
+    int id = gr_graph_apply(g, NULL, op, ops, op->arity, attrs, &g->berr);
+    if (id < 0) g->failed = 1;
+    return id;
+}
+
+int gb_unary(gr_graph *g, const gr_op *op, int a) { return gb_apply(g, op, a, -1, -1, NULL); }
+int gb_binary(gr_graph *g, const gr_op *op, int a, int b) { return gb_apply(g, op, a, b, -1, NULL); }
+
+int gb_scalar(gr_graph *g, double v) {
+    if (g->failed) return -1;
+    gr_shape s = {0};
+    float f = (float)v;
+    int id = gr_graph_const(g, NULL, &s, g->dt == GR_F32 ? (const void *)&f : (const void *)&v, &g->berr);
+    if (id < 0) g->failed = 1;
+    return id;
+}
+
+int gb_fill(gr_graph *g, const gr_shape *s, double v) {
+    gr_attrs at = {0};
+    at.set = (1u << GR_ATTR_SHAPE) | (1u << GR_ATTR_VALUE);
+    at.shape = *s;
+    at.value = v;
+    return gb_apply(g, &gr_op_fill, -1, -1, -1, &at);
+}
+
+static int shaped(gr_graph *g, const gr_op *op, int a, const gr_shape *s) {
+    if (a < 0 || g->failed) return -1;
+    if (gr_shape_equal(gr_shape_of(g, a), s)) return a;
+    gr_attrs at = {0};
+    at.set = 1u << GR_ATTR_SHAPE;
+    at.shape = *s;
+    return gb_apply(g, op, a, -1, -1, &at);
+}
+
+int gb_reshape(gr_graph *g, int a, const gr_shape *s) { return shaped(g, &gr_op_reshape, a, s); }
+int gb_expand(gr_graph *g, int a, const gr_shape *s) { return shaped(g, &gr_op_expand, a, s); }
+int gb_sum_to(gr_graph *g, int a, const gr_shape *s) { return shaped(g, &gr_op_sum_to, a, s); }
+
+int gb_sum(gr_graph *g, int a, const int *axes, int naxes, int keepdims) {
+    gr_attrs at = {0};
+    if (naxes > 0) {
+        at.set |= 1u << GR_ATTR_AXES;
+        at.naxes = naxes;
+        memcpy(at.axes, axes, (size_t)naxes * sizeof *axes);
+    }
+    at.set |= 1u << GR_ATTR_KEEPDIMS;
+    at.keepdims = keepdims;
+    return gb_apply(g, &gr_op_sum, a, -1, -1, &at);
+}
+
+int gb_mul_partial(gr_graph *g, int a, int partial) {
+    if (partial == GR_PARTIAL_ONE) return a;
+    if (partial == GR_PARTIAL_NEG_ONE) return gb_unary(g, &gr_op_neg, a);
+    return gb_binary(g, &gr_op_mul, a, partial);
+}

@@ -1,0 +1,256 @@
+/* exec.c -- compile a graph into a linear program over one planned arena,
+ * then run it many times with no allocation in the run loop.
+ *
+ * Planning simulates an allocator at compile time: nodes are visited in
+ * program order, each output gets a best-fit block of the arena, and an
+ * operand's block returns to the free list right after its last reader, so
+ * the arena's size is the peak of the live set, not the sum of all nodes. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_ALIGN 64
+
+struct gr_exec {
+    const gr_graph *g;
+    int n_nodes;              /* graph size at compile time */
+    int *prog;                /* (n_prog) op node ids in program order */
+    int n_prog;
+    void **data;              /* (n_nodes) buffer of each node the program touches */
+    char *role;               /* (n_nodes) ROLE_* */
+    int *binds;               /* (n_binds) input and param nodes the program reads */
+    int n_binds;
+    unsigned char *arena;     /* (arena_bytes) intermediate buffers */
+    gr_exec_stats stats;
+    const volatile int *cancel;
+};
+
+enum { ROLE_NONE = 0, ROLE_LIVE = 1, ROLE_OUTPUT = 2, ROLE_BOUND = 4 };
+
+/* ---- the compile-time allocator -------------------------------------- */
+
+typedef struct block { int64_t off, size; } block;
+typedef struct planner {
+    block *free;     /* (nfree) free blocks sorted by offset */
+    int nfree, cap;
+    int64_t end;     /* arena size so far */
+} planner;
+
+static int64_t align_up(int64_t v) { return (v + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }
+
+/* Best fit among free blocks, else grow the end (absorbing a free tail). */
+static int plan_alloc(planner *p, int64_t size, int64_t *off) {
+    int best = -1;
+    for (int i = 0; i < p->nfree; i++)
+        if (p->free[i].size >= size && (best < 0 || p->free[i].size < p->free[best].size)) best = i;
+    if (best >= 0) {
+        *off = p->free[best].off;
+        p->free[best].off += size;
+        p->free[best].size -= size;
+        if (p->free[best].size == 0) {
+            memmove(&p->free[best], &p->free[best + 1], (size_t)(p->nfree - best - 1) * sizeof(block));
+            p->nfree--;
+        }
+        return 1;
+    }
+    if (p->nfree > 0 && p->free[p->nfree - 1].off + p->free[p->nfree - 1].size == p->end) {
+        block *t = &p->free[--p->nfree];
+        *off = t->off;
+        p->end = t->off + size;
+        return 1;
+    }
+    *off = p->end;
+    return gr_add_ok(p->end, size, &p->end);
+}
+
+static int plan_release(planner *p, int64_t off, int64_t size) {
+    if (size == 0) return 1;
+    int i = 0;
+    while (i < p->nfree && p->free[i].off < off) i++;
+    int merge_prev = i > 0 && p->free[i - 1].off + p->free[i - 1].size == off;
+    int merge_next = i < p->nfree && off + size == p->free[i].off;
+    if (merge_prev && merge_next) {
+        p->free[i - 1].size += size + p->free[i].size;
+        memmove(&p->free[i], &p->free[i + 1], (size_t)(p->nfree - i - 1) * sizeof(block));
+        p->nfree--;
+    } else if (merge_prev) {
+        p->free[i - 1].size += size;
+    } else if (merge_next) {
+        p->free[i].off = off;
+        p->free[i].size += size;
+    } else {
+        if (p->nfree == p->cap) {
+            int ncap = p->cap ? p->cap * 2 : 16;
+            block *nb = realloc(p->free, (size_t)ncap * sizeof *nb);
+            if (!nb) return 0;
+            p->free = nb;
+            p->cap = ncap;
+        }
+        memmove(&p->free[i + 1], &p->free[i], (size_t)(p->nfree - i) * sizeof(block));
+        p->free[i].off = off;
+        p->free[i].size = size;
+        p->nfree++;
+    }
+    return 1;
+}
+
+/* ---- compile --------------------------------------------------------- */
+
+gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_error *err) {
+    gr_exec *e = NULL;
+    int *last = NULL;
+    int64_t *offset = NULL;
+    planner pl = {0};
+    const char *oom = "out of memory compiling the graph";
+
+    if (!g->finalized) {
+        gr_fail(err, GR_E_STATE, NULL, -1, "finalize the graph before compiling it");
+        return NULL;
+    }
+    for (int i = 0; i < n_outputs; i++)
+        if (outputs[i] < 0 || outputs[i] >= g->n) {
+            gr_fail(err, GR_E_ARG, NULL, i, "output %d is not a node of the graph", i);
+            return NULL;
+        }
+    e = calloc(1, sizeof *e);
+    if (!e) goto nomem;
+    e->g = g;
+    e->n_nodes = g->n;
+    size_t nn = (size_t)g->n;
+    e->data = calloc(nn + 1, sizeof *e->data);
+    e->role = calloc(nn + 1, 1);
+    e->prog = malloc((nn + 1) * sizeof *e->prog);
+    e->binds = malloc((nn + 1) * sizeof *e->binds);
+    last = malloc((nn + 1) * sizeof *last);
+    offset = calloc(nn + 1, sizeof *offset);
+    if (!e->data || !e->role || !e->prog || !e->binds || !last || !offset) goto nomem;
+
+    /* Live set: what the outputs need, found backwards over the order. */
+    for (int i = 0; i < n_outputs; i++) e->role[outputs[i]] |= ROLE_LIVE | ROLE_OUTPUT;
+    for (int i = g->n_order - 1; i >= 0; i--) {
+        int v = g->order[i];
+        if (!(e->role[v] & ROLE_LIVE)) continue;
+        for (int k = 0; k < g->nodes[v].n_in; k++) e->role[g->nodes[v].in[k]] |= ROLE_LIVE;
+    }
+    for (int i = 0; i < g->n_order; i++) {
+        int v = g->order[i];
+        const gr_node *n = &g->nodes[v];
+        last[v] = -1;
+        if (!(e->role[v] & ROLE_LIVE)) continue;
+        if (n->kind == GR_OPNODE) {
+            for (int k = 0; k < n->n_in; k++) last[n->in[k]] = e->n_prog;
+            e->prog[e->n_prog++] = v;
+            e->stats.flops += gr_node_flops(g, v);
+        } else if (n->kind == GR_CONST) {
+            e->data[v] = n->cdata;
+        } else {
+            e->binds[e->n_binds++] = v;
+        }
+    }
+    e->stats.instructions = e->n_prog;
+
+    /* Plan: allocate each result, then release operands read for the last time. */
+    size_t esz = gr_dtype_size(g->dt);
+    for (int p = 0; p < e->n_prog; p++) {
+        const gr_node *n = &g->nodes[e->prog[p]];
+        int64_t bytes = align_up(n->numel * (int64_t)esz);
+        if (!gr_add_ok(e->stats.unplanned_bytes, bytes, &e->stats.unplanned_bytes) ||
+            !plan_alloc(&pl, bytes, &offset[e->prog[p]]))
+            goto toobig;
+        for (int k = 0; k < n->n_in; k++) {
+            int u = n->in[k];
+            if (last[u] != p || g->nodes[u].kind != GR_OPNODE || (e->role[u] & ROLE_OUTPUT)) continue;
+            last[u] = -1; /* an operand used twice by this node is released once */
+            if (!plan_release(&pl, offset[u], align_up(g->nodes[u].numel * (int64_t)esz))) goto nomem;
+        }
+        /* A result nobody reads (only possible for outputs) stays. */
+    }
+    e->stats.arena_bytes = pl.end;
+    if (pl.end > g->lim.max_plan_bytes) goto toobig;
+    e->arena = aligned_alloc(ARENA_ALIGN, (size_t)(pl.end > 0 ? pl.end : ARENA_ALIGN));
+    if (!e->arena) goto nomem;
+    for (int p = 0; p < e->n_prog; p++) e->data[e->prog[p]] = e->arena + offset[e->prog[p]];
+
+    free(pl.free);
+    free(last);
+    free(offset);
+    return e;
+
+toobig:
+    gr_fail(err, GR_E_LIMIT, NULL, -1, "the program needs %lld bytes of intermediate buffers, over the limit of %lld",
+            (long long)(pl.end > e->stats.unplanned_bytes ? pl.end : e->stats.unplanned_bytes),
+            (long long)g->lim.max_plan_bytes);
+    goto fail;
+nomem:
+    gr_fail(err, GR_E_NOMEM, NULL, -1, "%s", oom);
+fail:
+    free(pl.free);
+    free(last);
+    free(offset);
+    gr_exec_free(e);
+    return NULL;
+}
+
+void gr_exec_free(gr_exec *e) {
+    if (!e) return;
+    free(e->prog);
+    free(e->data);
+    free(e->role);
+    free(e->binds);
+    free(e->arena);
+    free(e);
+}
+
+gr_status gr_exec_bind(gr_exec *e, int id, const void *data, gr_error *err) {
+    if (id < 0 || id >= e->n_nodes) return gr_fail(err, GR_E_ARG, NULL, -1, "node %d is not in the program", id);
+    gr_node_kind k = e->g->nodes[id].kind;
+    if (k != GR_INPUT && k != GR_PARAM)
+        return gr_fail_node(err, GR_E_ARG, e->g, id, -1, "only inputs and params can be bound");
+    if (!data && e->g->nodes[id].numel > 0) return gr_fail_node(err, GR_E_ARG, e->g, id, -1, "no data to bind");
+    e->data[id] = (void *)(uintptr_t)data;
+    e->role[id] |= ROLE_BOUND;
+    return GR_OK;
+}
+
+int gr_exec_needs(const gr_exec *e, int id) {
+    if (id < 0 || id >= e->n_nodes) return 0;
+    gr_node_kind k = e->g->nodes[id].kind;
+    return (k == GR_INPUT || k == GR_PARAM) && (e->role[id] & ROLE_LIVE);
+}
+
+void gr_exec_set_cancel(gr_exec *e, const volatile int *flag) { e->cancel = flag; }
+
+gr_status gr_exec_run(gr_exec *e, gr_error *err) {
+    static const char empty[ARENA_ALIGN];
+    const gr_graph *g = e->g;
+    for (int i = 0; i < e->n_binds; i++) {
+        int v = e->binds[i];
+        if (!(e->role[v] & ROLE_BOUND))
+            return gr_fail_node(err, GR_E_STATE, g, v, -1, "no value was bound to '%s'", g->nodes[v].name);
+    }
+    gr_kernel k;
+    k.g = g;
+    k.dt = g->dt;
+    for (int p = 0; p < e->n_prog; p++) {
+        if (e->cancel && *e->cancel)
+            return gr_fail(err, GR_E_CANCELLED, NULL, -1, "the run was cancelled after %d of %d steps", p, e->n_prog);
+        const gr_node *n = &g->nodes[e->prog[p]];
+        k.n = n;
+        for (int j = 0; j < n->n_in; j++) {
+            const void *d = e->data[n->in[j]];
+            k.in[j] = d ? d : empty; /* a bound zero-size tensor may be NULL */
+        }
+        k.out = e->data[e->prog[p]];
+        gr_status st = n->op->forward(&k, err);
+        if (st != GR_OK) return st;
+    }
+    return GR_OK;
+}
+
+const void *gr_exec_value(const gr_exec *e, int id) {
+    if (id < 0 || id >= e->n_nodes || !(e->role[id] & ROLE_OUTPUT)) return NULL;
+    return e->data[id];
+}
+
+void gr_exec_get_stats(const gr_exec *e, gr_exec_stats *st) { *st = e->stats; }

@@ -1,0 +1,343 @@
+/* grad.h -- libgrad, the autodiff core of gradd.
+ *
+ * A graph of named single-assignment nodes (inputs, params, constants and op
+ * applications) is built, finalized (names resolved, cycles rejected, shapes
+ * inferred), differentiated by adding gradient nodes to the same graph
+ * (reverse mode, forward mode, and therefore second order), compiled into a
+ * linear program with a planned arena, and run many times.
+ *
+ * libgrad does no I/O and never aborts or prints on bad input: every function
+ * that can fail on user input returns an error status and fills a gr_error
+ * that names the node, the operand and the attribute at fault.
+ *
+ * Ownership: a gr_graph owns its nodes, names and constant data. A gr_exec
+ * borrows its graph (the graph must outlive it and must not change while it
+ * is used) and owns its arena. Caller memory bound with gr_exec_bind is
+ * borrowed for the duration of each run.
+ *
+ * Threads: distinct graphs and execs may be used from distinct threads. One
+ * gr_exec runs on one thread at a time. A finalized graph that no longer
+ * changes may be shared read-only by several execs.
+ */
+#ifndef GRAD_H
+#define GRAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GR_VERSION "0.1.0"
+#define GR_MAX_RANK 8        /* rank 0..8 */
+#define GR_MAX_OPERANDS 3    /* where(cond, a, b) is the widest op */
+#define GR_NAME_MAX 128      /* longest node or attribute name, bytes */
+
+/* ---- errors ---------------------------------------------------------- */
+
+typedef enum gr_status {
+    GR_OK = 0,
+    GR_E_ARG,          /* a bad argument or attribute value */
+    GR_E_NOMEM,        /* the allocator said no */
+    GR_E_LIMIT,        /* a caller-given limit (elements, bytes, nodes, rank) */
+    GR_E_OVERFLOW,     /* shape arithmetic overflowed int64 */
+    GR_E_SHAPE,        /* operand shapes do not fit the op */
+    GR_E_DTYPE,        /* a dtype the graph does not use */
+    GR_E_NAME,         /* an unknown name */
+    GR_E_DUPLICATE,    /* a name defined twice */
+    GR_E_CYCLE,        /* the graph has a cycle */
+    GR_E_OP,           /* an unknown op or attribute */
+    GR_E_STATE,        /* a call out of order (e.g. compile before finalize) */
+    GR_E_NOT_SCALAR,   /* a loss that is not a single element */
+    GR_E_VALUE,        /* a bad value at run time (e.g. a label out of range) */
+    GR_E_CANCELLED,    /* the run was cancelled through its cancel flag */
+    GR_STATUS_COUNT
+} gr_status;
+
+/* What went wrong and where. node is the node's name ("" when no node is at
+ * fault), operand the 0-based operand index (-1 for none), attr the attribute
+ * name ("" for none). message is a full sentence for a person. */
+typedef struct gr_error {
+    gr_status code;
+    int operand;
+    char node[GR_NAME_MAX];
+    char attr[32];
+    char message[384];
+} gr_error;
+
+/* Stable lower-case identifier of a status ("shape_mismatch", ...). */
+const char *gr_status_name(gr_status s);
+
+/* Reset *err to "no error". err may be NULL. */
+void gr_error_clear(gr_error *err);
+
+/* ---- shapes and dtypes ----------------------------------------------- */
+
+typedef enum gr_dtype { GR_F64 = 0, GR_F32 = 1 } gr_dtype;
+
+/* Bytes per element of dtype (8 or 4). */
+size_t gr_dtype_size(gr_dtype dt);
+/* "float64" or "float32". */
+const char *gr_dtype_name(gr_dtype dt);
+
+typedef struct gr_shape {
+    int rank;                    /* 0..GR_MAX_RANK */
+    int64_t dims[GR_MAX_RANK];   /* each >= 0; dims[rank..] unused */
+} gr_shape;
+
+/* Build a shape from rank dims. Returns GR_E_ARG for rank out of range or a
+ * negative dim. */
+gr_status gr_shape_make(gr_shape *out, int rank, const int64_t *dims, gr_error *err);
+
+/* Element count of s into *numel. GR_E_OVERFLOW when the product overflows
+ * int64; GR_E_LIMIT when it exceeds max_elements (pass INT64_MAX for none). */
+gr_status gr_shape_numel(const gr_shape *s, int64_t max_elements, int64_t *numel, gr_error *err);
+
+/* 1 when a and b are the same shape, else 0. */
+int gr_shape_equal(const gr_shape *a, const gr_shape *b);
+
+/* NumPy broadcasting of a and b into *out (dims aligned from the right; a
+ * dim of 1 stretches). GR_E_SHAPE when they do not broadcast. */
+gr_status gr_shape_broadcast(const gr_shape *a, const gr_shape *b, gr_shape *out, gr_error *err);
+
+/* Write "[2, 3]" into buf (always terminated). Returns buf. */
+char *gr_shape_str(const gr_shape *s, char *buf, size_t cap);
+
+/* ---- limits ---------------------------------------------------------- */
+
+typedef struct gr_limits {
+    int64_t max_nodes;        /* nodes in a graph, gradient nodes included */
+    int64_t max_elements;     /* elements of any one tensor */
+    int64_t max_plan_bytes;   /* arena bytes a compiled program may plan */
+    int max_rank;             /* <= GR_MAX_RANK */
+} gr_limits;
+
+/* Generous defaults: 1M nodes, 2^28 elements, 4 GiB plan, rank 8. */
+gr_limits gr_limits_default(void);
+
+/* ---- ops and attributes ---------------------------------------------- */
+
+typedef struct gr_op gr_op;   /* one entry of the op table (lib/ops/) */
+
+typedef enum gr_attr_id {
+    GR_ATTR_AXES = 0,     /* ints: reduction axes (absent: all axes) */
+    GR_ATTR_KEEPDIMS,     /* bool: keep reduced axes as size 1 */
+    GR_ATTR_AXIS,         /* int: softmax / log_softmax axis (default -1) */
+    GR_ATTR_SHAPE,        /* ints: target shape (reshape allows one -1) */
+    GR_ATTR_PERM,         /* ints: transpose permutation (default reversed) */
+    GR_ATTR_TRANSPOSE_A,  /* bool: matmul uses the transpose of operand 0 */
+    GR_ATTR_TRANSPOSE_B,  /* bool: matmul uses the transpose of operand 1 */
+    GR_ATTR_VALUE,        /* number: fill value */
+    GR_ATTR_NUM_CLASSES,  /* int: one_hot width */
+    GR_ATTR_COUNT
+} gr_attr_id;
+
+typedef enum gr_attr_type { GR_ATTR_INT, GR_ATTR_INTS, GR_ATTR_BOOL, GR_ATTR_NUMBER } gr_attr_type;
+
+/* The attributes of one node. set is a bit mask of (1u << gr_attr_id). */
+typedef struct gr_attrs {
+    unsigned set;
+    int naxes;              /* GR_ATTR_AXES */
+    int axes[GR_MAX_RANK];
+    int keepdims;           /* GR_ATTR_KEEPDIMS */
+    int axis;               /* GR_ATTR_AXIS */
+    gr_shape shape;         /* GR_ATTR_SHAPE (may hold one -1 for reshape) */
+    int nperm;              /* GR_ATTR_PERM */
+    int perm[GR_MAX_RANK];
+    int transpose_a;        /* GR_ATTR_TRANSPOSE_A */
+    int transpose_b;        /* GR_ATTR_TRANSPOSE_B */
+    double value;           /* GR_ATTR_VALUE */
+    int64_t num_classes;    /* GR_ATTR_NUM_CLASSES */
+} gr_attrs;
+
+/* Attribute table: name ("axes", ...) and type of id; id by name or -1. */
+const char *gr_attr_name(gr_attr_id id);
+gr_attr_type gr_attr_type_of(gr_attr_id id);
+int gr_attr_lookup(const char *name);
+
+/* Setters that also mark the attribute as set. The list setters return
+ * GR_E_ARG when n exceeds GR_MAX_RANK. */
+void gr_attrs_set_int(gr_attrs *a, gr_attr_id id, int64_t v);
+void gr_attrs_set_number(gr_attrs *a, gr_attr_id id, double v);
+gr_status gr_attrs_set_ints(gr_attrs *a, gr_attr_id id, const int64_t *v, int n, gr_error *err);
+
+/* The op table. gr_op_count() entries, gr_op_at(i) for i in [0, count);
+ * gr_op_find("relu") returns NULL for an unknown name. */
+int gr_op_count(void);
+const gr_op *gr_op_at(int i);
+const gr_op *gr_op_find(const char *name);
+
+/* Catalogue data of an op. Arity is the number of tensor operands. The
+ * accepted attributes are the bits of gr_op_attrs. gr_op_doc is the
+ * derivative rule in words. gr_op_nondiff is the mask of operands that get
+ * no gradient (labels, conditions). gr_op_internal is 1 for ops the autodiff
+ * passes insert (expand, sum_to, one_hot, fill) that users may still name. */
+const char *gr_op_name(const gr_op *op);
+int gr_op_arity(const gr_op *op);
+unsigned gr_op_attrs(const gr_op *op);
+unsigned gr_op_required_attrs(const gr_op *op);
+const char *gr_op_doc(const gr_op *op);
+unsigned gr_op_nondiff(const gr_op *op);
+
+/* ---- graphs ---------------------------------------------------------- */
+
+typedef struct gr_graph gr_graph;
+
+typedef enum gr_node_kind { GR_INPUT, GR_PARAM, GR_CONST, GR_OPNODE } gr_node_kind;
+
+/* A new empty graph of dtype dt under limits (NULL: gr_limits_default()).
+ * NULL when out of memory. */
+gr_graph *gr_graph_new(gr_dtype dt, const gr_limits *limits);
+/* Free g and everything it owns. NULL is allowed. */
+void gr_graph_free(gr_graph *g);
+
+gr_dtype gr_graph_dtype(const gr_graph *g);
+/* Number of nodes (ids are 0..count-1, stable for the graph's life). */
+int gr_graph_node_count(const gr_graph *g);
+
+/* Add an input (data of one request) or a param (trainable) named name with
+ * shape. Returns the node id, or -1 with *err set (bad or duplicate name,
+ * rank or element limit, node limit). Allowed before and after finalize. */
+int gr_graph_input(gr_graph *g, const char *name, const gr_shape *shape, gr_error *err);
+int gr_graph_param(gr_graph *g, const char *name, const gr_shape *shape, gr_error *err);
+
+/* Add a constant holding a copy of numel(shape) elements of the graph's
+ * dtype from data. name may be NULL for an anonymous constant. Returns the
+ * id or -1. */
+int gr_graph_const(gr_graph *g, const char *name, const gr_shape *shape, const void *data, gr_error *err);
+
+/* Add an op node by names, before finalize: operands are named and may be
+ * defined later (any order). attrs may be NULL. Returns the id or -1 (unknown
+ * or duplicate name, wrong arity, attribute the op does not take). */
+int gr_graph_node(gr_graph *g, const char *name, const gr_op *op, const char *const *operand_names,
+                  int n_operands, const gr_attrs *attrs, gr_error *err);
+
+/* Resolve names, reject cycles (naming the nodes on one), order the nodes
+ * topologically and infer every shape. Iterative: depth is unbounded.
+ * GR_E_STATE when called twice. */
+gr_status gr_graph_finalize(gr_graph *g, gr_error *err);
+
+/* Add an op node by ids after finalize; its shape is inferred at once.
+ * name may be NULL (it is then shown as "%<id>"). Returns the id or -1. */
+int gr_graph_apply(gr_graph *g, const char *name, const gr_op *op, const int *operands, int n_operands,
+                   const gr_attrs *attrs, gr_error *err);
+
+/* Id of the node named name, or -1. */
+int gr_graph_find(const gr_graph *g, const char *name);
+
+/* Node accessors (id must be valid). gr_node_name writes "%<id>" for
+ * anonymous nodes into a per-call buffer of the caller's: pass buf, cap. */
+const char *gr_node_name(const gr_graph *g, int id, char *buf, size_t cap);
+gr_node_kind gr_node_kind_of(const gr_graph *g, int id);
+const gr_op *gr_node_op(const gr_graph *g, int id);          /* NULL unless GR_OPNODE */
+int gr_node_operand_count(const gr_graph *g, int id);
+int gr_node_operand(const gr_graph *g, int id, int i);
+const gr_attrs *gr_node_attrs(const gr_graph *g, int id);
+const gr_shape *gr_node_shape(const gr_graph *g, int id);    /* valid after finalize */
+int64_t gr_node_numel(const gr_graph *g, int id);
+const void *gr_node_const_data(const gr_graph *g, int id);   /* GR_CONST only */
+/* Estimated floating-point operations of one evaluation of node id. */
+int64_t gr_node_flops(const gr_graph *g, int id);
+
+/* The nodes in a topological order (after finalize), count in *n. */
+const int *gr_graph_order(const gr_graph *g, int *n);
+
+/* ---- autodiff: graph transformations --------------------------------- */
+
+/* Reverse mode. Adds to g the nodes of d(loss)/d(wrt[i]) for each i and
+ * writes their ids to grads[i]. loss must have exactly one element. Every
+ * path is accumulated; only nodes on a path from a wrt node to loss get
+ * gradient nodes. A wrt node that loss does not depend on gets zeros. Any
+ * node (input, param, intermediate) may be in wrt. */
+gr_status gr_grad(gr_graph *g, int loss, const int *wrt, int n_wrt, int *grads, gr_error *err);
+
+/* Forward mode. For seeds[i] with tangent node tangents[i] (same shape),
+ * adds the tangent nodes of each outputs[j] and writes their ids to
+ * out_tangents[j] (zeros when outputs[j] does not depend on any seed). */
+gr_status gr_jvp(gr_graph *g, const int *seeds, const int *tangents, int n_seeds, const int *outputs,
+                 int n_outputs, int *out_tangents, gr_error *err);
+
+/* Hessian-vector product of scalar loss w.r.t. wrt[i] along vectors[i]
+ * (nodes of the same shapes): hv[i] = sum_j H_ij v_j. Reverse over reverse. */
+gr_status gr_hvp(gr_graph *g, int loss, const int *wrt, const int *vectors, int n, int *hv, gr_error *err);
+
+/* ---- executor -------------------------------------------------------- */
+
+typedef struct gr_exec gr_exec;
+
+/* Compile the part of finalized g needed for outputs into a linear program
+ * with a planned arena: a buffer is reused after its last use. GR_E_LIMIT
+ * when the arena would exceed limits.max_plan_bytes (checked before it is
+ * allocated). NULL with *err set on failure. */
+gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_error *err);
+void gr_exec_free(gr_exec *e);
+
+/* Point input or param node id at caller memory holding numel elements of
+ * the graph's dtype. Must be done for every input and param the program
+ * reads before gr_exec_run. GR_E_ARG for another kind of node. */
+gr_status gr_exec_bind(gr_exec *e, int id, const void *data, gr_error *err);
+
+/* 1 when the program reads node id (so it must be bound), else 0. */
+int gr_exec_needs(const gr_exec *e, int id);
+
+/* Optional cancellation: when *flag becomes non-zero the run stops between
+ * two instructions with GR_E_CANCELLED. NULL turns it off. */
+void gr_exec_set_cancel(gr_exec *e, const volatile int *flag);
+
+/* Run the program once. Allocates nothing. GR_E_VALUE (naming the node and
+ * operand) for bad run-time values such as an out-of-range label;
+ * GR_E_STATE when an input is unbound. */
+gr_status gr_exec_run(gr_exec *e, gr_error *err);
+
+/* Value of output node id after a run (numel elements, graph dtype); valid
+ * until the next run or free. NULL for a node that is not an output. */
+const void *gr_exec_value(const gr_exec *e, int id);
+
+typedef struct gr_exec_stats {
+    int64_t instructions;   /* op nodes executed per run */
+    int64_t arena_bytes;    /* planned peak of intermediate buffers */
+    int64_t unplanned_bytes;/* what one buffer per node would take */
+    int64_t flops;          /* estimated per run */
+} gr_exec_stats;
+void gr_exec_get_stats(const gr_exec *e, gr_exec_stats *st);
+
+/* ---- optimizers (state in plain tensors the caller keeps) ------------ */
+
+typedef struct gr_sgd {
+    double lr;            /* >= 0 */
+    double momentum;      /* [0, 1) */
+    double weight_decay;  /* >= 0, L2 added to the gradient */
+    int nesterov;         /* needs momentum > 0 */
+} gr_sgd;
+
+typedef struct gr_adam {
+    double lr, beta1, beta2, eps;  /* lr >= 0, betas in [0,1), eps > 0 */
+    double weight_decay;           /* >= 0 */
+    int decoupled;                 /* 1: AdamW (decay the weights), 0: L2 in the gradient */
+} gr_adam;
+
+gr_sgd gr_sgd_default(void);   /* lr 0.01, no momentum, no decay */
+gr_adam gr_adam_default(void); /* lr 0.001, betas 0.9/0.999, eps 1e-8 */
+
+/* Validate a configuration (GR_E_ARG names the field in err->attr). */
+gr_status gr_sgd_check(const gr_sgd *c, gr_error *err);
+gr_status gr_adam_check(const gr_adam *c, gr_error *err);
+
+/* One SGD step on n elements, in place, PyTorch's semantics:
+ * g' = grad + wd*p; buf = momentum*buf + g'; step = nesterov ? g' +
+ * momentum*buf : buf; p -= lr*step. velocity (n elements) may be NULL only
+ * when momentum is 0; a zeroed velocity is a fresh start. */
+gr_status gr_sgd_update(gr_dtype dt, int64_t n, void *param, const void *grad, void *velocity,
+                        const gr_sgd *c, gr_error *err);
+
+/* One Adam/AdamW step on n elements, in place. m and v are the moment
+ * tensors (zeroed for a fresh start); step is the 1-based number of this
+ * step (the caller keeps the count). */
+gr_status gr_adam_update(gr_dtype dt, int64_t n, void *param, const void *grad, void *m, void *v,
+                         int64_t step, const gr_adam *c, gr_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GRAD_H */

@@ -1,0 +1,183 @@
+/* internal.h -- libgrad's private structures: nodes, graphs, op entries,
+ * the graph builder the derivative rules use, and the strided loop every
+ * broadcasting kernel runs on. Not installed. */
+#ifndef GRAD_INTERNAL_H
+#define GRAD_INTERNAL_H
+
+#include "grad.h"
+
+#include <stdarg.h>
+
+/* ---- nodes and graphs ------------------------------------------------ */
+
+typedef struct gr_node {
+    char *name;                        /* NULL: anonymous, shown as %<id> */
+    gr_node_kind kind;
+    const gr_op *op;                   /* GR_OPNODE only */
+    int n_in;
+    int in[GR_MAX_OPERANDS];           /* operand ids, -1 until resolved */
+    char *in_names[GR_MAX_OPERANDS];   /* pending names before finalize */
+    gr_attrs attrs;
+    gr_shape shape;                    /* inferred; rank 0 is a scalar */
+    int64_t numel;                     /* product of shape.dims */
+    void *cdata;                       /* GR_CONST: numel elements of dtype */
+} gr_node;
+
+struct gr_graph {
+    gr_dtype dt;
+    gr_limits lim;
+    gr_node *nodes;       /* (cap) nodes[0..n) */
+    int n, cap;
+    int *order;           /* (cap) topological order, n_order entries */
+    int n_order;
+    int finalized;
+    int *htab;            /* (hcap) open-addressed name index: node id or -1 */
+    size_t hcap, hused;
+    /* Sticky error of the builder the derivative rules use: once a build
+     * step fails, every later step returns -1 and failed stays set. */
+    int failed;
+    gr_error berr;
+};
+
+/* Fill err with code, node, operand and a printf-style message; returns
+ * code. err may be NULL. */
+gr_status gr_fail(gr_error *err, gr_status code, const char *node, int operand, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Same, naming the node by id (anonymous nodes as %<id>). */
+gr_status gr_fail_node(gr_error *err, gr_status code, const gr_graph *g, int id, int operand, const char *fmt,
+                       ...) __attribute__((format(printf, 6, 7)));
+
+/* ---- op entries ------------------------------------------------------ */
+
+/* What a forward kernel sees: operand and output buffers of node n. */
+typedef struct gr_kernel {
+    const gr_graph *g;
+    const gr_node *n;
+    gr_dtype dt;
+    const void *in[GR_MAX_OPERANDS];  /* operand data, numel of each operand */
+    void *out;                        /* n->numel elements */
+} gr_kernel;
+
+/* Sentinels a partial-derivative rule may return instead of a node id. */
+#define GR_PARTIAL_ONE (-2)       /* d out / d operand is 1 */
+#define GR_PARTIAL_NEG_ONE (-3)   /* d out / d operand is -1 */
+
+#define GR_OPF_INTERNAL 1u   /* inserted by autodiff; still usable by name */
+
+struct gr_op {
+    const char *name;
+    int arity;
+    unsigned attrs;      /* accepted attributes, bits of gr_attr_id */
+    unsigned required;   /* attributes that must be given */
+    unsigned nondiff;    /* operands with no gradient, bit i = operand i */
+    unsigned flags;      /* GR_OPF_* */
+    const char *doc;     /* the derivative rule in words */
+
+    /* Check operands and attributes of node id and set its shape. */
+    gr_status (*infer)(gr_graph *g, int id, gr_error *err);
+    /* Compute the node. Returns GR_OK or GR_E_VALUE for bad run-time data. */
+    gr_status (*forward)(const gr_kernel *k, gr_error *err);
+
+    /* Elementwise ops give one partial-derivative builder: node id of
+     * d out / d operand (broadcastable to the output), or a GR_PARTIAL_*
+     * sentinel. autodiff turns it into both the VJP and the JVP. */
+    int (*partial)(gr_graph *g, int id, int operand);
+    /* Other ops give explicit rules. vjp writes into grads[i] the node of
+     * the gradient w.r.t. operand i for each i with need[i] (shape of the
+     * output or broadcastable to the operand: autodiff sums a broadcast
+     * gradient down to the operand in one place), or -1 for zero. */
+    void (*vjp)(gr_graph *g, int id, int grad, const int *need, int *grads);
+    /* jvp returns the tangent of the output given operand tangents (-1 is
+     * zero), or -1 when it is zero. */
+    int (*jvp)(gr_graph *g, int id, const int *tangents);
+    /* Estimated flops of one evaluation; NULL means numel. */
+    int64_t (*flops)(const gr_graph *g, const gr_node *n);
+};
+
+/* The op families (one array each, NULL-terminated) and the ops that
+ * derivative rules build with. */
+extern const gr_op *const gr_ops_unary[];
+extern const gr_op *const gr_ops_binary[];
+extern const gr_op *const gr_ops_reduce[];
+extern const gr_op *const gr_ops_movement[];
+extern const gr_op *const gr_ops_linalg[];
+extern const gr_op *const gr_ops_nn[];
+
+extern const gr_op gr_op_neg, gr_op_exp, gr_op_log, gr_op_sin, gr_op_cos, gr_op_square, gr_op_reciprocal,
+    gr_op_sigmoid;
+extern const gr_op gr_op_add, gr_op_sub, gr_op_mul, gr_op_div, gr_op_pow, gr_op_greater, gr_op_less,
+    gr_op_equal, gr_op_where;
+extern const gr_op gr_op_sum, gr_op_mean, gr_op_sum_to;
+extern const gr_op gr_op_reshape, gr_op_expand, gr_op_transpose, gr_op_fill;
+extern const gr_op gr_op_matmul;
+extern const gr_op gr_op_softmax, gr_op_one_hot;
+
+/* ---- graph builder for derivative rules (lib/build.c) ---------------- */
+/* Each returns the new node id, or -1 once g->failed is set (any operand
+ * of -1 also gives -1 without a new node), so rules need no checks. */
+
+int gb_apply(gr_graph *g, const gr_op *op, int a, int b, int c, const gr_attrs *attrs);
+int gb_unary(gr_graph *g, const gr_op *op, int a);
+int gb_binary(gr_graph *g, const gr_op *op, int a, int b);
+int gb_scalar(gr_graph *g, double v);                 /* rank-0 constant */
+int gb_fill(gr_graph *g, const gr_shape *s, double v);
+int gb_reshape(gr_graph *g, int a, const gr_shape *s); /* a itself when equal */
+int gb_expand(gr_graph *g, int a, const gr_shape *s);  /* a itself when equal */
+int gb_sum_to(gr_graph *g, int a, const gr_shape *s);  /* a itself when equal */
+/* sum over axes (naxes 0: all), keepdims. */
+int gb_sum(gr_graph *g, int a, const int *axes, int naxes, int keepdims);
+/* Multiply a by a partial that may be a GR_PARTIAL_* sentinel. */
+int gb_mul_partial(gr_graph *g, int a, int partial);
+
+/* Shape of node id; valid for any built node. */
+static inline const gr_shape *gr_shape_of(const gr_graph *g, int id) { return &g->nodes[id].shape; }
+
+/* ---- shape helpers (lib/shape.c) ------------------------------------- */
+
+/* Normalise axis (may be negative) against rank into *out; GR_E_ARG when
+ * out of range. */
+int gr_axis_norm(int axis, int rank, int *out);
+/* Reduction axes of attrs (all when unset) as a mask over rank dims;
+ * GR_E_ARG for out-of-range or repeated axes. */
+gr_status gr_axes_mask(const gr_attrs *a, int rank, unsigned *mask, gr_error *err, const char *node);
+/* The keepdims form of s reduced over mask. */
+gr_shape gr_shape_keep(const gr_shape *s, unsigned mask);
+/* s without the axes in mask. */
+gr_shape gr_shape_drop(const gr_shape *s, unsigned mask);
+/* Row-major strides of s in elements. */
+void gr_shape_strides(const gr_shape *s, int64_t *strides);
+/* Set node id's shape and numel, enforcing the graph's limits. */
+gr_status gr_node_set_shape(gr_graph *g, int id, const gr_shape *s, gr_error *err);
+
+/* ---- strided loops (lib/loop.c) -------------------------------------- */
+
+/* An iteration space with up to 4 operands (operand 0 usually the output),
+ * each with element strides per dim; dims of size 1 are dropped and
+ * adjacent dims merged where every operand allows it. */
+typedef struct gr_loop {
+    int rank;                       /* >= 1 after init */
+    int nops;
+    int64_t dims[GR_MAX_RANK];
+    int64_t st[4][GR_MAX_RANK];     /* (nops, rank) strides in elements */
+} gr_loop;
+
+/* Iterate over shape it; operand k has shape shapes[k], broadcast to it
+ * (aligned right, size-1 or missing dims get stride 0). */
+void gr_loop_broadcast(gr_loop *L, const gr_shape *it, int nops, const gr_shape *const *shapes);
+/* Iterate over it with explicit strides (nops x it->rank). */
+void gr_loop_strided(gr_loop *L, const gr_shape *it, int nops, const int64_t (*strides)[GR_MAX_RANK]);
+
+/* Row kernel: n elements; p[k] points at operand k's first element, s[k] is
+ * its stride in elements. */
+typedef void (*gr_row_fn)(void *ctx, char *const *p, const int64_t *s, int64_t n);
+/* Call fn once per innermost row. base[k] is operand k's data; esz the
+ * element size. Does nothing when any dim is 0. */
+void gr_loop_run(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, void *ctx);
+
+/* ---- misc ------------------------------------------------------------ */
+
+/* Checked multiply/add of non-negative int64: 0 on overflow. */
+static inline int gr_mul_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_mul_overflow(a, b, r); }
+static inline int gr_add_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_add_overflow(a, b, r); }
+
+#endif /* GRAD_INTERNAL_H */

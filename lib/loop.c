@@ -1,0 +1,88 @@
+/* loop.c -- the strided iteration every broadcasting, reducing and
+ * permuting kernel runs on. Dims are merged first, so a bias add over
+ * [B, H] is B rows of H, and a plain elementwise op is one row. */
+#include "internal.h"
+
+#include <string.h>
+
+/* Drop size-1 dims and merge adjacent dims whose strides chain for every
+ * operand. Always leaves rank >= 1. */
+static void loop_compact(gr_loop *L) {
+    int r = 0;
+    for (int d = 0; d < L->rank; d++) {
+        if (L->dims[d] == 1) continue;
+        if (r > 0) {
+            int merge = 1;
+            for (int k = 0; k < L->nops; k++)
+                if (L->st[k][r - 1] != L->st[k][d] * L->dims[d]) merge = 0;
+            if (merge) {
+                L->dims[r - 1] *= L->dims[d];
+                for (int k = 0; k < L->nops; k++) L->st[k][r - 1] = L->st[k][d];
+                continue;
+            }
+        }
+        L->dims[r] = L->dims[d];
+        for (int k = 0; k < L->nops; k++) L->st[k][r] = L->st[k][d];
+        r++;
+    }
+    if (r == 0) {
+        L->dims[0] = 1;
+        for (int k = 0; k < L->nops; k++) L->st[k][0] = 0;
+        r = 1;
+    }
+    L->rank = r;
+}
+
+void gr_loop_broadcast(gr_loop *L, const gr_shape *it, int nops, const gr_shape *const *shapes) {
+    memset(L, 0, sizeof *L);
+    L->rank = it->rank;
+    L->nops = nops;
+    for (int d = 0; d < it->rank; d++) L->dims[d] = it->dims[d];
+    for (int k = 0; k < nops; k++) {
+        const gr_shape *s = shapes[k];
+        int64_t st = 1;
+        for (int d = it->rank - 1; d >= 0; d--) {
+            int ds = s->rank - it->rank + d;
+            int64_t dim = ds >= 0 ? s->dims[ds] : 1;
+            L->st[k][d] = (dim == 1) ? 0 : st;
+            st *= dim;
+        }
+    }
+    loop_compact(L);
+}
+
+void gr_loop_strided(gr_loop *L, const gr_shape *it, int nops, const int64_t (*strides)[GR_MAX_RANK]) {
+    memset(L, 0, sizeof *L);
+    L->rank = it->rank;
+    L->nops = nops;
+    for (int d = 0; d < it->rank; d++) {
+        L->dims[d] = it->dims[d];
+        for (int k = 0; k < nops; k++) L->st[k][d] = strides[k][d];
+    }
+    loop_compact(L);
+}
+
+void gr_loop_run(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, void *ctx) {
+    int r = L->rank, nops = L->nops;
+    int64_t idx[GR_MAX_RANK] = {0};
+    char *p[4];
+    int64_t inner[4];
+    for (int d = 0; d < r; d++)
+        if (L->dims[d] == 0) return;
+    for (int k = 0; k < nops; k++) {
+        p[k] = (char *)base[k];
+        inner[k] = L->st[k][r - 1];
+    }
+    for (;;) {
+        fn(ctx, p, inner, L->dims[r - 1]);
+        int d = r - 2;
+        for (; d >= 0; d--) {
+            idx[d]++;
+            for (int k = 0; k < nops; k++) p[k] += L->st[k][d] * (int64_t)esz;
+            if (idx[d] < L->dims[d]) break;
+            for (int k = 0; k < nops; k++) p[k] -= L->st[k][d] * L->dims[d] * (int64_t)esz;
+            idx[d] = 0;
+        }
+        if (d < 0) break;
+    }
+}

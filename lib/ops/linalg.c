@@ -1,0 +1,160 @@
+/* linalg.c -- matmul through cblas_sgemm/cblas_dgemm. Transposes are BLAS
+ * flags, never copies; leading (batch) dims broadcast like NumPy's matmul,
+ * and one GEMM runs per batch entry. */
+#include "ops.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* Rows and columns of an operand as the product sees it. */
+typedef struct mm_dims {
+    int64_t m, n, k;        /* out is (m, n); the shared dim is k */
+    int64_t a_rows, a_cols; /* stored matrix of a */
+    int64_t b_rows, b_cols; /* stored matrix of b */
+} mm_dims;
+
+static mm_dims mm_dims_of(const gr_shape *a, const gr_shape *b, const gr_attrs *at) {
+    mm_dims d;
+    d.a_rows = a->dims[a->rank - 2];
+    d.a_cols = a->dims[a->rank - 1];
+    d.b_rows = b->dims[b->rank - 2];
+    d.b_cols = b->dims[b->rank - 1];
+    d.m = at->transpose_a ? d.a_cols : d.a_rows;
+    d.k = at->transpose_a ? d.a_rows : d.a_cols;
+    d.n = at->transpose_b ? d.b_rows : d.b_cols;
+    return d;
+}
+
+static gr_status matmul_infer(gr_graph *g, int id, gr_error *err) {
+    const gr_shape *a = IN_SHAPE(g, id, 0), *b = IN_SHAPE(g, id, 1);
+    char sa[160], sb[160];
+    for (int k = 0; k < 2; k++)
+        if ((k ? b : a)->rank < 2)
+            return op_fail(g, err, GR_E_SHAPE, id, k, NULL,
+                           "operand %d has rank %d; matmul needs rank >= 2 (reshape vectors to [1, n] or [n, 1])", k,
+                           (k ? b : a)->rank);
+    mm_dims d = mm_dims_of(a, b, &g->nodes[id].attrs);
+    int64_t kb = g->nodes[id].attrs.transpose_b ? d.b_cols : d.b_rows;
+    if (d.k != kb)
+        return op_fail(g, err, GR_E_SHAPE, id, 1, NULL, "inner dimensions differ: %s @ %s (%lld vs %lld)",
+                       gr_shape_str(a, sa, sizeof sa), gr_shape_str(b, sb, sizeof sb), (long long)d.k, (long long)kb);
+    /* OpenBLAS's blasint is 32-bit here. */
+    const int64_t blas_max = INT32_MAX;
+    if (d.m > blas_max || d.n > blas_max || d.k > blas_max)
+        return op_fail(g, err, GR_E_LIMIT, id, -1, NULL, "a matrix dimension is 2^31 or more");
+    gr_shape ba = *a, bb = *b, batch;
+    ba.rank -= 2;
+    bb.rank -= 2;
+    if (gr_shape_broadcast(&ba, &bb, &batch, NULL) != GR_OK)
+        return op_fail(g, err, GR_E_SHAPE, id, 1, NULL, "batch dimensions of %s and %s do not broadcast",
+                       gr_shape_str(a, sa, sizeof sa), gr_shape_str(b, sb, sizeof sb));
+    if (batch.rank + 2 > GR_MAX_RANK) return op_fail(g, err, GR_E_LIMIT, id, -1, NULL, "result rank too large");
+    batch.dims[batch.rank++] = d.m;
+    batch.dims[batch.rank++] = d.n;
+    return gr_node_set_shape(g, id, &batch, err);
+}
+
+static void gemm(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *a, const void *b, void *c) {
+    enum CBLAS_TRANSPOSE ta = at->transpose_a ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = at->transpose_b ? CblasTrans : CblasNoTrans;
+    /* Leading dims must be >= 1 even for empty matrices. */
+    blasint lda = (blasint)(d->a_cols > 1 ? d->a_cols : 1), ldb = (blasint)(d->b_cols > 1 ? d->b_cols : 1);
+    blasint ldc = (blasint)(d->n > 1 ? d->n : 1);
+    if (dt == GR_F32)
+        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)d->m, (blasint)d->n, (blasint)d->k, 1.0f, a, lda, b, ldb, 0.0f, c,
+                    ldc);
+    else
+        cblas_dgemm(CblasRowMajor, ta, tb, (blasint)d->m, (blasint)d->n, (blasint)d->k, 1.0, a, lda, b, ldb, 0.0, c,
+                    ldc);
+}
+
+static gr_status matmul_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    const gr_graph *g = k->g;
+    const gr_node *n = k->n;
+    const gr_shape *as = &g->nodes[n->in[0]].shape, *bs = &g->nodes[n->in[1]].shape, *os = &n->shape;
+    mm_dims d = mm_dims_of(as, bs, &n->attrs);
+    size_t esz = gr_dtype_size(k->dt);
+    if (d.m == 0 || d.n == 0) return GR_OK;
+    int64_t batch = n->numel / (d.m * d.n);
+    if (d.k == 0) { /* an empty sum: zeros, without asking BLAS */
+        memset(k->out, 0, (size_t)n->numel * esz);
+        return GR_OK;
+    }
+    int64_t a_mat = d.a_rows * d.a_cols, b_mat = d.b_rows * d.b_cols, c_mat = d.m * d.n;
+    if (batch == 1) {
+        gemm(k->dt, &n->attrs, &d, k->in[0], k->in[1], k->out);
+        return GR_OK;
+    }
+    /* Batch strides (in matrices) of a and b, 0 along broadcast dims. */
+    int br = os->rank - 2;
+    int64_t sa[GR_MAX_RANK], sb[GR_MAX_RANK], idx[GR_MAX_RANK] = {0};
+    int64_t ta = 1, tb = 1;
+    for (int i = br - 1; i >= 0; i--) {
+        int ia = as->rank - 2 - br + i, ib = bs->rank - 2 - br + i;
+        int64_t da = ia >= 0 ? as->dims[ia] : 1, db = ib >= 0 ? bs->dims[ib] : 1;
+        sa[i] = da == 1 ? 0 : ta;
+        sb[i] = db == 1 ? 0 : tb;
+        ta *= da;
+        tb *= db;
+    }
+    const char *pa = k->in[0], *pb = k->in[1];
+    char *pc = k->out;
+    for (int64_t t = 0; t < batch; t++) {
+        int64_t oa = 0, ob = 0;
+        for (int i = 0; i < br; i++) {
+            oa += idx[i] * sa[i];
+            ob += idx[i] * sb[i];
+        }
+        gemm(k->dt, &n->attrs, &d, pa + (size_t)(oa * a_mat) * esz, pb + (size_t)(ob * b_mat) * esz,
+             pc + (size_t)(t * c_mat) * esz);
+        for (int i = br - 1; i >= 0; i--) {
+            if (++idx[i] < os->dims[i]) break;
+            idx[i] = 0;
+        }
+    }
+    return GR_OK;
+}
+
+static int mm(gr_graph *g, int a, int b, int ta, int tb) {
+    gr_attrs at = {0};
+    at.set = A(GR_ATTR_TRANSPOSE_A) | A(GR_ATTR_TRANSPOSE_B);
+    at.transpose_a = ta;
+    at.transpose_b = tb;
+    return gb_apply(g, &gr_op_matmul, a, b, -1, &at);
+}
+
+/* C = op(A) op(B). Each case reads the transpose flags instead of copying:
+ *   (0,0) dA = g B^T    dB = A^T g      (0,1) dA = g B      dB = g^T A
+ *   (1,0) dA = B g^T    dB = A g        (1,1) dA = B^T g^T  dB = g^T A^T */
+static void matmul_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    int a = g->nodes[id].in[0], b = g->nodes[id].in[1];
+    int ta = g->nodes[id].attrs.transpose_a, tb = g->nodes[id].attrs.transpose_b;
+    if (need[0])
+        grads[0] = !ta ? (tb ? mm(g, grad, b, 0, 0) : mm(g, grad, b, 0, 1)) : (tb ? mm(g, b, grad, 1, 1) : mm(g, b, grad, 0, 1));
+    if (need[1])
+        grads[1] = !tb ? (ta ? mm(g, a, grad, 0, 0) : mm(g, a, grad, 1, 0)) : (ta ? mm(g, grad, a, 1, 1) : mm(g, grad, a, 1, 0));
+}
+
+static int matmul_jvp(gr_graph *g, int id, const int *t) {
+    int a = g->nodes[id].in[0], b = g->nodes[id].in[1];
+    gr_attrs at = g->nodes[id].attrs;
+    int l = t[0] >= 0 ? gb_apply(g, &gr_op_matmul, t[0], b, -1, &at) : -1;
+    int r = t[1] >= 0 ? gb_apply(g, &gr_op_matmul, a, t[1], -1, &at) : -1;
+    if (l >= 0 && r >= 0) return gb_binary(g, &gr_op_add, l, r);
+    return l >= 0 ? l : r;
+}
+
+static int64_t matmul_flops(const gr_graph *g, const gr_node *n) {
+    mm_dims d = mm_dims_of(&g->nodes[n->in[0]].shape, &g->nodes[n->in[1]].shape, &n->attrs);
+    int64_t f;
+    return gr_mul_ok(n->numel, 2 * d.k, &f) ? f : INT64_MAX;
+}
+
+const gr_op gr_op_matmul = {
+    .name = "matmul", .arity = 2, .attrs = A(GR_ATTR_TRANSPOSE_A) | A(GR_ATTR_TRANSPOSE_B),
+    .doc = "y = op(a) @ op(b) over the last two dims, batch dims broadcast; da = g @ op(b)^T, db = op(a)^T @ g",
+    .infer = matmul_infer, .forward = matmul_forward, .vjp = matmul_vjp, .jvp = matmul_jvp, .flops = matmul_flops,
+};
+
+const gr_op *const gr_ops_linalg[] = {&gr_op_matmul, NULL};

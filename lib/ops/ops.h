@@ -1,0 +1,74 @@
+/* ops.h -- what the op families share: shape inference for elementwise
+ * ops and the macros that stamp out a kernel for both dtypes. Kernel files
+ * include <tgmath.h>, so one expression serves float and double. */
+#ifndef GRAD_OPS_H
+#define GRAD_OPS_H
+
+#include "../internal.h"
+
+/* Shape of operand k of node id. */
+#define IN_SHAPE(g, id, k) (&(g)->nodes[(g)->nodes[id].in[k]].shape)
+
+/* Result has the shape of operand 0. */
+gr_status infer_same(gr_graph *g, int id, gr_error *err);
+/* Result is the broadcast of all operands. */
+gr_status infer_broadcast(gr_graph *g, int id, gr_error *err);
+/* Fail for node id with code, naming the attribute attr (may be NULL). */
+gr_status op_fail(gr_graph *g, gr_error *err, gr_status code, int id, int operand, const char *attr,
+                  const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+/* Run row over the broadcast of the node's operands: operand 0 of the loop
+ * is the output, then the node's operands in order. */
+void run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64);
+
+/* A row kernel for a binary elementwise op: EXPR reads x and y. */
+#define BINARY_ROW(FN, T, EXPR)                                                                                       \
+    static void FN(void *ctx, char *const *p, const int64_t *s, int64_t n) {                                          \
+        (void)ctx;                                                                                                    \
+        T *o = (T *)p[0];                                                                                             \
+        const T *a = (const T *)p[1], *b = (const T *)p[2];                                                           \
+        int64_t sa = s[1], sb = s[2];                                                                                 \
+        if (sa == 1 && sb == 1) {                                                                                     \
+            for (int64_t i = 0; i < n; i++) { T x = a[i], y = b[i]; o[i] = (EXPR); }                                  \
+        } else if (sa == 1 && sb == 0) {                                                                              \
+            const T y = b[0];                                                                                         \
+            for (int64_t i = 0; i < n; i++) { T x = a[i]; o[i] = (EXPR); }                                            \
+        } else if (sa == 0 && sb == 1) {                                                                              \
+            const T x = a[0];                                                                                         \
+            for (int64_t i = 0; i < n; i++) { T y = b[i]; o[i] = (EXPR); }                                            \
+        } else {                                                                                                      \
+            for (int64_t i = 0; i < n; i++) { T x = a[i * sa], y = b[i * sb]; o[i * s[0]] = (EXPR); }                 \
+        }                                                                                                             \
+    }
+
+/* The forward kernel of a binary elementwise op. */
+#define BINARY_KERNEL(NAME, EXPR)                                                                                     \
+    BINARY_ROW(NAME##_row_f32, float, EXPR)                                                                           \
+    BINARY_ROW(NAME##_row_f64, double, EXPR)                                                                          \
+    static gr_status NAME##_forward(const gr_kernel *k, gr_error *err) {                                              \
+        (void)err;                                                                                                    \
+        run_broadcast(k, NAME##_row_f32, NAME##_row_f64);                                                             \
+        return GR_OK;                                                                                                 \
+    }
+
+/* The forward kernel of a unary elementwise op: EXPR reads x. */
+#define UNARY_KERNEL(NAME, EXPR)                                                                                      \
+    static gr_status NAME##_forward(const gr_kernel *k, gr_error *err) {                                              \
+        (void)err;                                                                                                    \
+        int64_t n = k->n->numel;                                                                                      \
+        if (k->dt == GR_F32) {                                                                                        \
+            const float *in = k->in[0];                                                                               \
+            float *out = k->out;                                                                                      \
+            for (int64_t i = 0; i < n; i++) { float x = in[i]; out[i] = (EXPR); }                                     \
+        } else {                                                                                                      \
+            const double *in = k->in[0];                                                                              \
+            double *out = k->out;                                                                                     \
+            for (int64_t i = 0; i < n; i++) { double x = in[i]; out[i] = (EXPR); }                                    \
+        }                                                                                                             \
+        return GR_OK;                                                                                                 \
+    }
+
+/* Attribute bits. */
+#define A(id) (1u << (id))
+
+#endif

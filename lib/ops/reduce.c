@@ -1,0 +1,237 @@
+/* reduce.c -- sum, mean, max over axes (keepdims or not) and sum_to, the
+ * reduction autodiff uses to undo broadcasting. One kernel serves them
+ * all: iterate over the input with the output's keepdims shape broadcast
+ * against it, so reduced axes get output stride 0. */
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- shape inference ------------------------------------------------- */
+
+/* The reduction mask of node id over its operand. */
+static gr_status reduce_mask(gr_graph *g, int id, unsigned *mask, gr_error *err) {
+    const gr_shape *x = IN_SHAPE(g, id, 0);
+    char buf[32];
+    return gr_axes_mask(&g->nodes[id].attrs, x->rank, mask, err, gr_node_name(g, id, buf, sizeof buf));
+}
+
+static gr_status infer_reduce(gr_graph *g, int id, gr_error *err) {
+    unsigned mask;
+    gr_status st = reduce_mask(g, id, &mask, err);
+    if (st != GR_OK) return st;
+    const gr_shape *x = IN_SHAPE(g, id, 0);
+    gr_shape s = g->nodes[id].attrs.keepdims ? gr_shape_keep(x, mask) : gr_shape_drop(x, mask);
+    return gr_node_set_shape(g, id, &s, err);
+}
+
+static gr_status infer_max(gr_graph *g, int id, gr_error *err) {
+    unsigned mask;
+    gr_status st = reduce_mask(g, id, &mask, err);
+    if (st != GR_OK) return st;
+    const gr_shape *x = IN_SHAPE(g, id, 0);
+    for (int i = 0; i < x->rank; i++)
+        if ((mask & (1u << i)) && x->dims[i] == 0)
+            return op_fail(g, err, GR_E_SHAPE, id, 0, "axes", "axis %d has size 0: the max of nothing is undefined", i);
+    return infer_reduce(g, id, err);
+}
+
+static gr_status infer_sum_to(gr_graph *g, int id, gr_error *err) {
+    const gr_shape *x = IN_SHAPE(g, id, 0), *t = &g->nodes[id].attrs.shape;
+    gr_shape b;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] < 0) return op_fail(g, err, GR_E_ARG, id, -1, "shape", "target dims must be >= 0");
+    if (gr_shape_broadcast(x, t, &b, NULL) != GR_OK || !gr_shape_equal(&b, x)) {
+        char a[160], c[160];
+        return op_fail(g, err, GR_E_SHAPE, id, 0, "shape", "%s does not broadcast to the operand's shape %s",
+                       gr_shape_str(t, a, sizeof a), gr_shape_str(x, c, sizeof c));
+    }
+    return gr_node_set_shape(g, id, t, err);
+}
+
+/* ---- kernels --------------------------------------------------------- */
+
+#define SUM_ROW(FN, T)                                                                                                \
+    static void FN(void *ctx, char *const *p, const int64_t *s, int64_t n) {                                          \
+        (void)ctx;                                                                                                    \
+        T *o = (T *)p[0];                                                                                             \
+        const T *a = (const T *)p[1];                                                                                 \
+        if (s[0] == 0) { /* reduce along the row: accumulate in double */                                            \
+            double acc = 0;                                                                                           \
+            for (int64_t i = 0; i < n; i++) acc += a[i * s[1]];                                                       \
+            o[0] += (T)acc;                                                                                           \
+        } else if (s[0] == 1 && s[1] == 1) {                                                                          \
+            for (int64_t i = 0; i < n; i++) o[i] += a[i];                                                             \
+        } else {                                                                                                      \
+            for (int64_t i = 0; i < n; i++) o[i * s[0]] += a[i * s[1]];                                               \
+        }                                                                                                             \
+    }
+SUM_ROW(sum_row_f32, float)
+SUM_ROW(sum_row_f64, double)
+
+#define MAX_ROW(FN, T)                                                                                                \
+    static void FN(void *ctx, char *const *p, const int64_t *s, int64_t n) {                                          \
+        (void)ctx;                                                                                                    \
+        T *o = (T *)p[0];                                                                                             \
+        const T *a = (const T *)p[1];                                                                                 \
+        for (int64_t i = 0; i < n; i++) {                                                                             \
+            T v = a[i * s[1]], *d = &o[i * s[0]];                                                                     \
+            if (v > *d || v != v) *d = v;                                                                             \
+        }                                                                                                             \
+    }
+MAX_ROW(max_row_f32, float)
+MAX_ROW(max_row_f64, double)
+
+/* Reduce operand 0 of k into its output, whose keepdims shape is keep. */
+static void reduce_into(const gr_kernel *k, const gr_shape *keep, gr_row_fn f32, gr_row_fn f64) {
+    const gr_shape *x = &k->g->nodes[k->n->in[0]].shape;
+    const gr_shape *shapes[2] = {keep, x};
+    void *base[2] = {k->out, (void *)(uintptr_t)k->in[0]};
+    gr_loop L;
+    gr_loop_broadcast(&L, x, 2, shapes);
+    gr_loop_run(&L, base, gr_dtype_size(k->dt), k->dt == GR_F32 ? f32 : f64, NULL);
+}
+
+static gr_shape keep_shape(const gr_kernel *k) {
+    const gr_shape *x = &k->g->nodes[k->n->in[0]].shape;
+    unsigned mask;
+    gr_axes_mask(&k->n->attrs, x->rank, &mask, NULL, NULL); /* validated at inference */
+    return gr_shape_keep(x, mask);
+}
+
+static void fill_out(const gr_kernel *k, double v) {
+    int64_t n = k->n->numel;
+    if (k->dt == GR_F32)
+        for (int64_t i = 0; i < n; i++) ((float *)k->out)[i] = (float)v;
+    else
+        for (int64_t i = 0; i < n; i++) ((double *)k->out)[i] = v;
+}
+
+static gr_status sum_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    gr_shape keep = keep_shape(k);
+    memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
+    reduce_into(k, &keep, sum_row_f32, sum_row_f64);
+    return GR_OK;
+}
+
+/* Elements reduced into each output element. */
+static int64_t reduced_count(const gr_graph *g, const gr_node *n) {
+    int64_t in = g->nodes[n->in[0]].numel;
+    return n->numel ? in / n->numel : 0;
+}
+
+static gr_status mean_forward(const gr_kernel *k, gr_error *err) {
+    sum_forward(k, err);
+    int64_t count = reduced_count(k->g, k->n);
+    /* The mean of nothing is NaN, as in NumPy and PyTorch; no 0/0 is done. */
+    double scale = count ? 1.0 / (double)count : NAN;
+    int64_t n = k->n->numel;
+    if (k->dt == GR_F32)
+        for (int64_t i = 0; i < n; i++) ((float *)k->out)[i] = count ? ((float *)k->out)[i] * (float)scale : NAN;
+    else
+        for (int64_t i = 0; i < n; i++) ((double *)k->out)[i] = count ? ((double *)k->out)[i] * scale : NAN;
+    return GR_OK;
+}
+
+static gr_status max_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    gr_shape keep = keep_shape(k);
+    fill_out(k, -INFINITY);
+    reduce_into(k, &keep, max_row_f32, max_row_f64);
+    return GR_OK;
+}
+
+static gr_status sum_to_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
+    reduce_into(k, &k->n->shape, sum_row_f32, sum_row_f64);
+    return GR_OK;
+}
+
+/* ---- derivatives ----------------------------------------------------- */
+
+/* The keepdims shape of node id's reduction, for reshaping g back. */
+static gr_shape node_keep(gr_graph *g, int id) {
+    unsigned mask;
+    const gr_shape *x = IN_SHAPE(g, id, 0);
+    gr_axes_mask(&g->nodes[id].attrs, x->rank, &mask, NULL, NULL);
+    return gr_shape_keep(x, mask);
+}
+
+/* Returning g at the keepdims shape lets autodiff expand it to x. */
+static void sum_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    (void)need;
+    gr_shape keep = node_keep(g, id);
+    grads[0] = gb_reshape(g, grad, &keep);
+}
+
+static void mean_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    (void)need;
+    gr_shape keep = node_keep(g, id);
+    int64_t count = reduced_count(g, &g->nodes[id]);
+    grads[0] = gb_binary(g, &gr_op_mul, gb_reshape(g, grad, &keep), gb_scalar(g, count ? 1.0 / (double)count : 0));
+}
+
+/* Weights of max: 1/(number of ties) where x equals the max, else 0. */
+static int max_weights(gr_graph *g, int id) {
+    gr_shape keep = node_keep(g, id);
+    int x = g->nodes[id].in[0];
+    unsigned mask;
+    gr_axes_mask(&g->nodes[id].attrs, gr_shape_of(g, x)->rank, &mask, NULL, NULL);
+    int is_max = gb_binary(g, &gr_op_equal, x, gb_reshape(g, id, &keep));
+    int axes[GR_MAX_RANK], naxes = 0;
+    for (int i = 0; i < GR_MAX_RANK; i++)
+        if (mask & (1u << i)) axes[naxes++] = i;
+    int ties = naxes ? gb_sum(g, is_max, axes, naxes, 1) : gb_scalar(g, 1);
+    return gb_binary(g, &gr_op_div, is_max, ties);
+}
+
+static void max_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    (void)need;
+    gr_shape keep = node_keep(g, id);
+    grads[0] = gb_binary(g, &gr_op_mul, max_weights(g, id), gb_reshape(g, grad, &keep));
+}
+
+static void sum_to_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    (void)g, (void)id, (void)need;
+    grads[0] = grad; /* autodiff expands it back to the operand's shape */
+}
+
+/* Linear ops: the tangent goes through the op itself. */
+static int same_op_jvp(gr_graph *g, int id, const int *t) {
+    gr_attrs at = g->nodes[id].attrs;
+    return gb_apply(g, g->nodes[id].op, t[0], -1, -1, &at);
+}
+
+static int max_jvp(gr_graph *g, int id, const int *t) {
+    gr_attrs at = g->nodes[id].attrs;
+    return gb_apply(g, &gr_op_sum, gb_binary(g, &gr_op_mul, max_weights(g, id), t[0]), -1, -1, &at);
+}
+
+static int64_t reduce_flops(const gr_graph *g, const gr_node *n) { return g->nodes[n->in[0]].numel; }
+
+#define RED_ATTRS (A(GR_ATTR_AXES) | A(GR_ATTR_KEEPDIMS))
+
+const gr_op gr_op_sum = {
+    .name = "sum", .arity = 1, .attrs = RED_ATTRS,
+    .doc = "y = sum of x over axes (all when absent); dx = g expanded back over the summed axes",
+    .infer = infer_reduce, .forward = sum_forward, .vjp = sum_vjp, .jvp = same_op_jvp, .flops = reduce_flops,
+};
+const gr_op gr_op_mean = {
+    .name = "mean", .arity = 1, .attrs = RED_ATTRS,
+    .doc = "y = mean of x over axes (NaN over zero elements); dx = g expanded back, divided by the count",
+    .infer = infer_reduce, .forward = mean_forward, .vjp = mean_vjp, .jvp = same_op_jvp, .flops = reduce_flops,
+};
+const gr_op gr_op_max = {
+    .name = "max", .arity = 1, .attrs = RED_ATTRS,
+    .doc = "y = max of x over axes; dx = g where x equals the max, split evenly among ties",
+    .infer = infer_max, .forward = max_forward, .vjp = max_vjp, .jvp = max_jvp, .flops = reduce_flops,
+};
+const gr_op gr_op_sum_to = {
+    .name = "sum_to", .arity = 1, .attrs = A(GR_ATTR_SHAPE), .required = A(GR_ATTR_SHAPE), .flags = GR_OPF_INTERNAL,
+    .doc = "y = x summed down to shape (the inverse of broadcasting); dx = g expanded back to x's shape",
+    .infer = infer_sum_to, .forward = sum_to_forward, .vjp = sum_to_vjp, .jvp = same_op_jvp, .flops = reduce_flops,
+};
+
+const gr_op *const gr_ops_reduce[] = {&gr_op_sum, &gr_op_mean, &gr_op_max, &gr_op_sum_to, NULL};

@@ -1,0 +1,90 @@
+/* unary.c -- elementwise unary ops. Each entry gives its kernel and one
+ * partial derivative d y / d x as graph nodes; autodiff turns that single
+ * rule into the VJP (g * partial) and the JVP (t * partial). */
+#include "ops.h"
+
+#include <tgmath.h>
+
+/* Stable forms: no overflow of exp for large |x|. */
+#define SIGMOID(x) ((x) >= 0 ? 1 / (1 + exp(-(x))) : exp(x) / (1 + exp(x)))
+#define SOFTPLUS(x) (log1p(exp(-fabs(x))) + ((x) > 0 ? (x) : 0))
+
+UNARY_KERNEL(neg, -x)
+UNARY_KERNEL(exp, exp(x))
+UNARY_KERNEL(log, log(x))
+UNARY_KERNEL(sin, sin(x))
+UNARY_KERNEL(cos, cos(x))
+UNARY_KERNEL(tanh, tanh(x))
+UNARY_KERNEL(sigmoid, SIGMOID(x))
+UNARY_KERNEL(relu, x > 0 ? x : 0)
+UNARY_KERNEL(softplus, SOFTPLUS(x))
+UNARY_KERNEL(sqrt, sqrt(x))
+UNARY_KERNEL(abs, fabs(x))
+UNARY_KERNEL(square, x * x)
+UNARY_KERNEL(reciprocal, 1 / x)
+
+#define X(g, id) ((g)->nodes[id].in[0])
+
+static int neg_partial(gr_graph *g, int id, int k) { (void)g, (void)id, (void)k; return GR_PARTIAL_NEG_ONE; }
+static int exp_partial(gr_graph *g, int id, int k) { (void)g, (void)k; return id; }
+static int log_partial(gr_graph *g, int id, int k) { (void)k; return gb_unary(g, &gr_op_reciprocal, X(g, id)); }
+static int sin_partial(gr_graph *g, int id, int k) { (void)k; return gb_unary(g, &gr_op_cos, X(g, id)); }
+static int cos_partial(gr_graph *g, int id, int k) {
+    (void)k;
+    return gb_unary(g, &gr_op_neg, gb_unary(g, &gr_op_sin, X(g, id)));
+}
+static int tanh_partial(gr_graph *g, int id, int k) {
+    (void)k;
+    return gb_binary(g, &gr_op_sub, gb_scalar(g, 1), gb_unary(g, &gr_op_square, id));
+}
+static int sigmoid_partial(gr_graph *g, int id, int k) {
+    (void)k;
+    return gb_binary(g, &gr_op_mul, id, gb_binary(g, &gr_op_sub, gb_scalar(g, 1), id));
+}
+static int relu_partial(gr_graph *g, int id, int k) {
+    (void)k;
+    return gb_binary(g, &gr_op_greater, X(g, id), gb_scalar(g, 0));
+}
+static int softplus_partial(gr_graph *g, int id, int k) { (void)k; return gb_unary(g, &gr_op_sigmoid, X(g, id)); }
+static int sqrt_partial(gr_graph *g, int id, int k) {
+    (void)k;
+    return gb_binary(g, &gr_op_div, gb_scalar(g, 0.5), id);
+}
+static int abs_partial(gr_graph *g, int id, int k) {
+    (void)k;
+    int zero = gb_scalar(g, 0);
+    return gb_binary(g, &gr_op_sub, gb_binary(g, &gr_op_greater, X(g, id), zero),
+                     gb_binary(g, &gr_op_less, X(g, id), zero));
+}
+static int square_partial(gr_graph *g, int id, int k) {
+    (void)k;
+    return gb_binary(g, &gr_op_mul, X(g, id), gb_scalar(g, 2));
+}
+static int reciprocal_partial(gr_graph *g, int id, int k) {
+    (void)k;
+    return gb_unary(g, &gr_op_neg, gb_unary(g, &gr_op_square, id));
+}
+
+#define UNARY_OP(NAME, DOC)                                                                                           \
+    const gr_op gr_op_##NAME = {                                                                                      \
+        .name = #NAME, .arity = 1, .doc = DOC, .infer = infer_same, .forward = NAME##_forward,                        \
+        .partial = NAME##_partial,                                                                                    \
+    };
+
+UNARY_OP(neg, "y = -x; dy/dx = -1")
+UNARY_OP(exp, "y = e^x; dy/dx = y")
+UNARY_OP(log, "y = ln x; dy/dx = 1/x")
+UNARY_OP(sin, "y = sin x; dy/dx = cos x")
+UNARY_OP(cos, "y = cos x; dy/dx = -sin x")
+UNARY_OP(tanh, "y = tanh x; dy/dx = 1 - y^2")
+UNARY_OP(sigmoid, "y = 1/(1+e^-x); dy/dx = y(1-y)")
+UNARY_OP(relu, "y = max(x, 0); dy/dx = 1 where x > 0, else 0")
+UNARY_OP(softplus, "y = ln(1+e^x); dy/dx = sigmoid(x)")
+UNARY_OP(sqrt, "y = sqrt x; dy/dx = 1/(2y)")
+UNARY_OP(abs, "y = |x|; dy/dx = sign(x) (0 at 0)")
+UNARY_OP(square, "y = x^2; dy/dx = 2x")
+UNARY_OP(reciprocal, "y = 1/x; dy/dx = -y^2")
+
+const gr_op *const gr_ops_unary[] = {&gr_op_neg,     &gr_op_exp,      &gr_op_log,  &gr_op_sin, &gr_op_cos,
+                                     &gr_op_tanh,    &gr_op_sigmoid,  &gr_op_relu, &gr_op_softplus,
+                                     &gr_op_sqrt,    &gr_op_abs,      &gr_op_square, &gr_op_reciprocal, NULL};
