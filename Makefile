@@ -35,6 +35,7 @@ UNIT_HOBJ := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 
 BENCH_BIN := $(BUILD)/tests/bench/bench_lib
 
+.SECONDARY:
 .PHONY: all lib test test-unit test-san deps bench install clean
 all: lib $(UNIT_BIN) $(BENCH_BIN)
 lib: $(LIBGRAD)
