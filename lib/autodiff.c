@@ -94,27 +94,28 @@ gr_status gr_grad(gr_graph *g, int loss, const int *wrt, int n_wrt, int *grads, 
     if (fwd[loss]) adj[loss] = gb_fill(g, gr_shape_of(g, loss), 1.0);
     for (int i = n_order - 1; i >= 0 && !g->failed; i--) {
         int v = g->order[i];
+        /* Copy what the rule needs: building nodes may move g->nodes. */
         const gr_node *nd = &g->nodes[v];
         if (!fwd[v] || adj[v] < 0 || nd->kind != GR_OPNODE) continue;
         const gr_op *op = nd->op;
+        int n_in = nd->n_in, in[GR_MAX_OPERANDS];
         int need[GR_MAX_OPERANDS] = {0}, contrib[GR_MAX_OPERANDS] = {-1, -1, -1}, any = 0;
-        for (int k = 0; k < nd->n_in; k++) {
-            need[k] = fwd[nd->in[k]] && !(op->nondiff & (1u << k));
+        for (int k = 0; k < n_in; k++) {
+            in[k] = nd->in[k];
+            need[k] = fwd[in[k]] && !(op->nondiff & (1u << k));
             any |= need[k];
         }
         if (!any) continue;
         if (op->partial) {
-            for (int k = 0; k < nd->n_in; k++)
+            for (int k = 0; k < n_in; k++)
                 if (need[k]) contrib[k] = gb_mul_partial(g, adj[v], op->partial(g, v, k));
         } else {
             op->vjp(g, v, adj[v], need, contrib);
         }
-        for (int k = 0; k < nd->n_in; k++) {
+        for (int k = 0; k < n_in; k++) {
             if (!need[k] || contrib[k] < 0) continue;
-            /* nd may have moved: the node array grows as rules build. */
-            int in = g->nodes[v].in[k];
-            int c = fit_shape(g, contrib[k], gr_shape_of(g, in));
-            adj[in] = adj[in] < 0 ? c : gb_binary(g, &gr_op_add, adj[in], c);
+            int c = fit_shape(g, contrib[k], gr_shape_of(g, in[k]));
+            adj[in[k]] = adj[in[k]] < 0 ? c : gb_binary(g, &gr_op_add, adj[in[k]], c);
         }
     }
     for (int i = 0; i < n_wrt && !g->failed; i++)
@@ -163,8 +164,8 @@ gr_status gr_jvp(gr_graph *g, const int *seeds, const int *tangents, int n_seeds
         int v = g->order[i];
         if (!fwd[v] || !bwd[v] || seeded[v] || g->nodes[v].kind != GR_OPNODE) continue;
         const gr_op *op = g->nodes[v].op;
-        int t_in[GR_MAX_OPERANDS] = {-1, -1, -1}, any = 0;
-        for (int k = 0; k < g->nodes[v].n_in; k++) {
+        int n_in = g->nodes[v].n_in, t_in[GR_MAX_OPERANDS] = {-1, -1, -1}, any = 0;
+        for (int k = 0; k < n_in; k++) {
             if (op->nondiff & (1u << k)) continue;
             t_in[k] = tan[g->nodes[v].in[k]];
             any |= t_in[k] >= 0;
@@ -172,7 +173,7 @@ gr_status gr_jvp(gr_graph *g, const int *seeds, const int *tangents, int n_seeds
         if (!any) continue;
         int t = -1;
         if (op->partial) {
-            for (int k = 0; k < g->nodes[v].n_in; k++) {
+            for (int k = 0; k < n_in; k++) {
                 if (t_in[k] < 0) continue;
                 int term = gb_mul_partial(g, t_in[k], op->partial(g, v, k));
                 t = t < 0 ? term : gb_binary(g, &gr_op_add, t, term);
