@@ -1,0 +1,188 @@
+/* test_exec.c -- the executor: memory planning keeps the arena near the
+ * live set, runs repeat on new values, bad run-time values and unbound
+ * inputs are errors naming the node, cancellation stops a run, limits on
+ * the plan are checked before the arena is allocated. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A chain of 200 elementwise ops on a [1000] vector: the live set is two
+ * buffers, so the plan must be far below one buffer per node. */
+static void test_plan_reuses_buffers(void **state) {
+    (void)state;
+    gr_error err;
+    gr_graph *g = gr_graph_new(GR_F64, NULL);
+    gr_shape s = tu_shape(1, 1000);
+    int x = gr_graph_input(g, "x", &s, &err);
+    TU_OK(gr_graph_finalize(g, &err), err);
+    int h = x;
+    for (int i = 0; i < 200; i++) h = tu_op1(g, i % 2 ? "sin" : "cos", h);
+    gr_exec *e = gr_compile(g, &h, 1, &err);
+    assert_non_null(e);
+    gr_exec_stats st;
+    gr_exec_get_stats(e, &st);
+    assert_int_equal(st.instructions, 200);
+    assert_true(st.unplanned_bytes >= 200 * 8000);
+    assert_true(st.arena_bytes <= 2 * 8064); /* two live buffers, aligned */
+    /* Values are right despite the reuse. */
+    double xv[1000];
+    for (int i = 0; i < 1000; i++) xv[i] = i * 0.001;
+    TU_OK(gr_exec_bind(e, x, xv, &err), err);
+    TU_OK(gr_exec_run(e, &err), err);
+    const double *out = gr_exec_value(e, h);
+    for (int i = 0; i < 1000; i += 97) {
+        double v = xv[i];
+        for (int k = 0; k < 200; k++) v = k % 2 ? sin(v) : cos(v);
+        assert_true(out[i] == v);
+    }
+    gr_exec_free(e);
+    gr_graph_free(g);
+}
+
+/* An MLP-like backward graph: arena below the unplanned sum. */
+static void test_plan_on_gradient_graph(void **state) {
+    (void)state;
+    gr_error err;
+    gr_graph *g = gr_graph_new(GR_F32, NULL);
+    gr_shape sx = tu_shape(2, 64, 32), sw = tu_shape(2, 32, 32);
+    int x = gr_graph_input(g, "x", &sx, &err);
+    int w[4];
+    for (int i = 0; i < 4; i++) {
+        char name[8] = {'w', (char)('0' + i), 0};
+        w[i] = gr_graph_param(g, name, &sw, &err);
+    }
+    TU_OK(gr_graph_finalize(g, &err), err);
+    int h = x;
+    for (int i = 0; i < 4; i++) h = tu_op1(g, "relu", tu_op2(g, "matmul", h, w[i]));
+    int loss = tu_op1(g, "sum", h), grads[4];
+    TU_OK(gr_grad(g, loss, w, 4, grads, &err), err);
+    gr_exec *e = gr_compile(g, grads, 4, &err);
+    assert_non_null(e);
+    gr_exec_stats st;
+    gr_exec_get_stats(e, &st);
+    assert_true(st.arena_bytes < st.unplanned_bytes * 2 / 3);
+    assert_true(st.flops >= 2LL * 3 * 4 * 64 * 32 * 32 - 2 * 64 * 32 * 32); /* fwd + 2 bwd GEMMs, minus dx of layer 0 */
+    gr_exec_free(e);
+    gr_graph_free(g);
+}
+
+static void test_rerun_with_new_values(void **state) {
+    (void)state;
+    gr_error err;
+    gr_graph *g = gr_graph_new(GR_F32, NULL);
+    gr_shape s = tu_shape(2, 2, 3), sb = tu_shape(1, 3);
+    int a = gr_graph_input(g, "a", &s, &err), b = gr_graph_param(g, "b", &sb, &err);
+    TU_OK(gr_graph_finalize(g, &err), err);
+    int y = tu_op2(g, "add", a, b);
+    gr_exec *e = gr_compile(g, &y, 1, &err);
+    float av[6] = {1, 2, 3, 4, 5, 6}, bv[3] = {10, 20, 30};
+    TU_OK(gr_exec_bind(e, a, av, &err), err);
+    /* Unbound param: a clean error naming it. */
+    assert_int_equal(gr_exec_run(e, &err), GR_E_STATE);
+    assert_string_equal(err.node, "b");
+    TU_OK(gr_exec_bind(e, b, bv, &err), err);
+    for (int rep = 0; rep < 3; rep++) {
+        av[0] = (float)rep;
+        TU_OK(gr_exec_run(e, &err), err);
+        const float *o = gr_exec_value(e, y);
+        assert_true(o[0] == rep + 10 && o[5] == 36);
+    }
+    assert_null(gr_exec_value(e, a)); /* not an output */
+    assert_int_equal(gr_exec_bind(e, y, av, &err), GR_E_ARG);
+    gr_exec_free(e);
+    gr_graph_free(g);
+}
+
+static void test_label_errors_at_run_time(void **state) {
+    (void)state;
+    gr_error err;
+    gr_graph *g = gr_graph_new(GR_F64, NULL);
+    gr_shape sl = tu_shape(2, 2, 3), sy = tu_shape(1, 2);
+    int logits = gr_graph_input(g, "logits", &sl, &err), labels = gr_graph_input(g, "labels", &sy, &err);
+    const gr_op *ce = gr_op_find("cross_entropy");
+    TU_OK(gr_graph_finalize(g, &err), err);
+    int operands[2] = {logits, labels};
+    int loss = gr_graph_apply(g, "loss", ce, operands, 2, NULL, &err);
+    gr_exec *e = gr_compile(g, &loss, 1, &err);
+    double lv[6] = {0, 0, 0, 1, 2, 3}, yv[2] = {0, 3};
+    gr_exec_bind(e, logits, lv, &err);
+    gr_exec_bind(e, labels, yv, &err);
+    assert_int_equal(gr_exec_run(e, &err), GR_E_VALUE);
+    assert_string_equal(err.node, "loss");
+    assert_int_equal(err.operand, 1);
+    yv[1] = 1.5;
+    assert_int_equal(gr_exec_run(e, &err), GR_E_VALUE);
+    yv[1] = NAN;
+    assert_int_equal(gr_exec_run(e, &err), GR_E_VALUE);
+    yv[1] = 2;
+    TU_OK(gr_exec_run(e, &err), err);
+    /* log(3) for the uniform row; 3 - logsumexp(1,2,3) for the other. */
+    double want = (log(3.0) + (log(exp(1.0) + exp(2.0) + exp(3.0)) - 3)) / 2;
+    tu_close(*(const double *)gr_exec_value(e, loss), want, 1e-15, 1e-15, "cross_entropy");
+    gr_exec_free(e);
+    gr_graph_free(g);
+}
+
+static void test_cancel_and_plan_limit(void **state) {
+    (void)state;
+    gr_error err;
+    gr_limits lim = gr_limits_default();
+    lim.max_plan_bytes = 100000;
+    gr_graph *g = gr_graph_new(GR_F64, &lim);
+    gr_shape s = tu_shape(1, 10000);
+    int x = gr_graph_input(g, "x", &s, &err);
+    TU_OK(gr_graph_finalize(g, &err), err);
+    int a = tu_op1(g, "exp", x), b = tu_op1(g, "sin", x);
+    int outs[2] = {a, b};
+    /* Two live 80 KB outputs exceed a 100 KB plan: refused at compile. */
+    assert_null(gr_compile(g, outs, 2, &err));
+    assert_int_equal(err.code, GR_E_LIMIT);
+    gr_exec *e = gr_compile(g, &a, 1, &err);
+    assert_non_null(e);
+    static double xv[10000];
+    gr_exec_bind(e, x, xv, &err);
+    volatile int flag = 1;
+    gr_exec_set_cancel(e, &flag);
+    assert_int_equal(gr_exec_run(e, &err), GR_E_CANCELLED);
+    flag = 0;
+    TU_OK(gr_exec_run(e, &err), err);
+    gr_exec_free(e);
+    gr_graph_free(g);
+}
+
+/* Zero-size tensors flow through every kind of kernel. */
+static void test_zero_size(void **state) {
+    (void)state;
+    gr_error err;
+    gr_graph *g = gr_graph_new(GR_F64, NULL);
+    gr_shape sa = tu_shape(2, 0, 3), sw = tu_shape(2, 3, 4), sk = tu_shape(2, 2, 0), sk2 = tu_shape(2, 0, 5);
+    int a = gr_graph_input(g, "a", &sa, &err), w = gr_graph_param(g, "w", &sw, &err);
+    int k = gr_graph_input(g, "k", &sk, &err), k2 = gr_graph_input(g, "k2", &sk2, &err);
+    TU_OK(gr_graph_finalize(g, &err), err);
+    int p = tu_op2(g, "matmul", a, w);             /* [0, 4] */
+    int q = tu_op2(g, "matmul", k, k2);            /* [2, 5] of zeros: empty inner dim */
+    int loss = tu_op1(g, "sum", tu_op1(g, "softmax", p));
+    int gw;
+    TU_OK(gr_grad(g, loss, &w, 1, &gw, &err), err);
+    double wv[12];
+    for (int i = 0; i < 12; i++) wv[i] = i;
+    tu_bind b[4] = {{a, NULL}, {w, wv}, {k, NULL}, {k2, NULL}};
+    int outs[3] = {loss, gw, q};
+    double *r = tu_eval(g, b, 4, outs, 3);
+    assert_true(r[0] == 0);
+    for (int i = 0; i < 12; i++) assert_true(r[1 + i] == 0);
+    for (int i = 0; i < 10; i++) assert_true(r[13 + i] == 0);
+    free(r);
+    gr_graph_free(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plan_reuses_buffers),  cmocka_unit_test(test_plan_on_gradient_graph),
+        cmocka_unit_test(test_rerun_with_new_values), cmocka_unit_test(test_label_errors_at_run_time),
+        cmocka_unit_test(test_cancel_and_plan_limit), cmocka_unit_test(test_zero_size),
+    };
+    return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
+}

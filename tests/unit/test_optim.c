@@ -1,0 +1,99 @@
+/* test_optim.c -- SGD and Adam/AdamW against PyTorch 1.13's own results
+ * (torch.optim, float64, three steps with the gradients below, printed by
+ * a reference script and copied here), and their argument checks. */
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+static const double p0[3] = {0.5, -1.25, 2.0};
+static const double grads[3][3] = {{0.1, -0.2, 0.3}, {0.4, 0.05, -0.6}, {-0.3, 0.2, 0.1}};
+
+typedef struct optim_case {
+    const char *name;
+    int adam;          /* 0: SGD */
+    gr_sgd sgd;
+    gr_adam adam_cfg;
+    double want[3];    /* PyTorch's parameters after three steps */
+} optim_case;
+
+static const optim_case cases[] = {
+    {.name = "sgd", .sgd = {.lr = 0.1}, .want = {0.48000000000000004, -1.255, 2.02}},
+    {.name = "sgd_mom_wd", .sgd = {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01},
+     .want = {0.42417538949999994, -1.2183644787499999, 2.011543568}},
+    {.name = "sgd_nesterov", .sgd = {.lr = 0.1, .momentum = 0.9, .nesterov = 1},
+     .want = {0.41420999999999997, -1.2327700000000001, 2.04043}},
+    {.name = "adam", .adam = 1, .adam_cfg = {.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
+     .want = {0.47938915337896526, -1.2371522149176535, 1.9955176275124389}},
+    {.name = "adam_l2", .adam = 1, .adam_cfg = {.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1},
+     .want = {0.47755785114206317, -1.227084028230267, 1.9863302871029778}},
+    {.name = "adamw", .adam = 1, .adam_cfg = {.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1, .decoupled = 1},
+     .want = {0.47791948664156875, -1.233430648348044, 1.9895399544765793}},
+};
+
+static void run_case(const optim_case *c, gr_dtype dt, double tol) {
+    gr_error err;
+    double p[3], s1[3] = {0}, s2[3] = {0};
+    float pf[3], gf[3], s1f[3] = {0}, s2f[3] = {0};
+    memcpy(p, p0, sizeof p);
+    for (int i = 0; i < 3; i++) pf[i] = (float)p0[i];
+    for (int step = 0; step < 3; step++) {
+        for (int i = 0; i < 3; i++) gf[i] = (float)grads[step][i];
+        void *pp = dt == GR_F32 ? (void *)pf : (void *)p;
+        const void *gp = dt == GR_F32 ? (const void *)gf : (const void *)grads[step];
+        void *a = dt == GR_F32 ? (void *)s1f : (void *)s1, *b = dt == GR_F32 ? (void *)s2f : (void *)s2;
+        if (c->adam) TU_OK(gr_adam_update(dt, 3, pp, gp, a, b, step + 1, &c->adam_cfg, &err), err);
+        else TU_OK(gr_sgd_update(dt, 3, pp, gp, a, &c->sgd, &err), err);
+    }
+    for (int i = 0; i < 3; i++) tu_close(dt == GR_F32 ? pf[i] : p[i], c->want[i], tol, tol, c->name);
+}
+
+static void test_against_pytorch(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        run_case(&cases[i], GR_F64, 1e-15);
+        run_case(&cases[i], GR_F32, 2e-6);
+    }
+}
+
+static void test_checks(void **state) {
+    (void)state;
+    gr_error err;
+    gr_sgd s = gr_sgd_default();
+    s.lr = -1;
+    assert_int_equal(gr_sgd_check(&s, &err), GR_E_ARG);
+    assert_string_equal(err.attr, "lr");
+    s = gr_sgd_default();
+    s.momentum = 1;
+    assert_int_equal(gr_sgd_check(&s, &err), GR_E_ARG);
+    assert_string_equal(err.attr, "momentum");
+    s = gr_sgd_default();
+    s.nesterov = 1;
+    assert_int_equal(gr_sgd_check(&s, &err), GR_E_ARG);
+    assert_string_equal(err.attr, "nesterov");
+    s = gr_sgd_default();
+    s.lr = NAN;
+    assert_int_equal(gr_sgd_check(&s, &err), GR_E_ARG);
+    s = gr_sgd_default();
+    s.momentum = 0.5;
+    double p = 1, g = 1;
+    assert_int_equal(gr_sgd_update(GR_F64, 1, &p, &g, NULL, &s, &err), GR_E_ARG); /* no velocity */
+    assert_true(p == 1);                                                          /* untouched */
+
+    gr_adam a = gr_adam_default();
+    a.eps = 0;
+    assert_int_equal(gr_adam_check(&a, &err), GR_E_ARG);
+    assert_string_equal(err.attr, "eps");
+    a = gr_adam_default();
+    a.beta2 = 1;
+    assert_int_equal(gr_adam_check(&a, &err), GR_E_ARG);
+    assert_string_equal(err.attr, "beta2");
+    a = gr_adam_default();
+    double m = 0, v = 0;
+    assert_int_equal(gr_adam_update(GR_F64, 1, &p, &g, &m, &v, 0, &a, &err), GR_E_ARG); /* step 0 */
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_against_pytorch), cmocka_unit_test(test_checks)};
+    return cmocka_run_group_tests_name("optim", tests, NULL, NULL);
+}
