@@ -4,6 +4,7 @@
 #   make            build libgrad (build/libgrad.a) and the tests
 #   make test       install missing Debian packages (as root) and run every
 #                   test, then the same suite under ASan+UBSan
+#   make run        the main job: for now the core's benchmarks (the daemon comes next)
 #   make bench      libgrad benchmarks, side by side with PyTorch
 #   make install PREFIX=/usr/local
 
@@ -36,7 +37,7 @@ UNIT_HOBJ := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BUILD)/tests/bench/bench_lib
 
 .SECONDARY:
-.PHONY: all lib test test-unit test-san deps bench install clean
+.PHONY: all lib run test test-unit test-san deps bench install clean
 all: lib $(UNIT_BIN) $(BENCH_BIN)
 lib: $(LIBGRAD)
 
@@ -69,6 +70,9 @@ test-san:
 
 deps:
 	@tools/deps
+
+# Until the daemon lands (gradd serve), the main job is the core's benchmark.
+run: bench
 
 bench: deps $(BENCH_BIN)
 	@tools/bench-lib $(BENCH_BIN)
