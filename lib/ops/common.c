@@ -40,9 +40,20 @@ void run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64) {
     const gr_node *n = k->n;
     const gr_shape *shapes[4] = {&n->shape};
     void *base[4] = {k->out};
+    int64_t st[4] = {1};
+    int flat = 1;
     for (int j = 0; j < n->n_in; j++) {
-        shapes[j + 1] = &k->g->nodes[n->in[j]].shape;
+        const gr_node *in = &k->g->nodes[n->in[j]];
+        shapes[j + 1] = &in->shape;
         base[j + 1] = (void *)(uintptr_t)k->in[j];
+        /* An operand that broadcasts to the output with as many elements
+         * has its layout; one with one element is a scalar. */
+        st[j + 1] = in->numel == n->numel ? 1 : 0;
+        flat &= in->numel == n->numel || in->numel == 1;
+    }
+    if (flat) { /* one row: no loop set-up (most ops, and every scalar op) */
+        (k->dt == GR_F32 ? row_f32 : row_f64)(NULL, (char *const *)base, st, n->numel);
+        return;
     }
     gr_loop L;
     gr_loop_broadcast(&L, &n->shape, n->n_in + 1, shapes);
