@@ -213,18 +213,12 @@ static gr_status check_signature(const gr_op *op, const char *name, int n_operan
     return GR_OK;
 }
 
-int gr_graph_node(gr_graph *g, const char *name, const gr_op *op, const char *const *operand_names,
-                  int n_operands, const gr_attrs *attrs, gr_error *err) {
-    if (g->finalized) {
-        gr_fail(err, GR_E_STATE, name, -1, "nodes by name can only be added before finalize");
-        return -1;
-    }
+/* A new op node of op with n_operands (unset) operands and attrs, after
+ * checking the signature. Returns the id or -1. */
+static int op_node_new(gr_graph *g, const char *name, const gr_op *op, int n_operands, const gr_attrs *attrs,
+                       gr_error *err) {
     if (!op) {
         gr_fail(err, GR_E_OP, name, -1, "no op given");
-        return -1;
-    }
-    if (!name) {
-        gr_fail(err, GR_E_ARG, NULL, -1, "op nodes added by name need a name");
         return -1;
     }
     if (check_signature(op, name, n_operands, attrs, err) != GR_OK) return -1;
@@ -234,6 +228,22 @@ int gr_graph_node(gr_graph *g, const char *name, const gr_op *op, const char *co
     n->op = op;
     n->n_in = n_operands;
     if (attrs) n->attrs = *attrs;
+    return id;
+}
+
+int gr_graph_node(gr_graph *g, const char *name, const gr_op *op, const char *const *operand_names,
+                  int n_operands, const gr_attrs *attrs, gr_error *err) {
+    if (g->finalized) {
+        gr_fail(err, GR_E_STATE, name, -1, "nodes by name can only be added before finalize");
+        return -1;
+    }
+    if (!name) {
+        gr_fail(err, GR_E_ARG, NULL, -1, "op nodes added by name need a name");
+        return -1;
+    }
+    int id = op_node_new(g, name, op, n_operands, attrs, err);
+    if (id < 0) return -1;
+    gr_node *n = &g->nodes[id];
     for (int k = 0; k < n_operands; k++) {
         n->in_names[k] = strdup(operand_names[k] ? operand_names[k] : "");
         if (!n->in_names[k]) {
@@ -374,22 +384,14 @@ int gr_graph_apply(gr_graph *g, const char *name, const gr_op *op, const int *op
         gr_fail(err, GR_E_STATE, name, -1, "nodes by id can only be added after finalize");
         return -1;
     }
-    if (!op) {
-        gr_fail(err, GR_E_OP, name, -1, "no op given");
-        return -1;
-    }
-    if (check_signature(op, name, n_operands, attrs, err) != GR_OK) return -1;
-    for (int k = 0; k < n_operands; k++)
+    for (int k = 0; k < n_operands && k < GR_MAX_OPERANDS; k++)
         if (operands[k] < 0 || operands[k] >= g->n) {
             gr_fail(err, GR_E_ARG, name, k, "operand %d is not a node id", k);
             return -1;
         }
-    int id = node_new(g, name, GR_OPNODE, err);
+    int id = op_node_new(g, name, op, n_operands, attrs, err);
     if (id < 0) return -1;
     gr_node *n = &g->nodes[id];
-    n->op = op;
-    n->n_in = n_operands;
-    if (attrs) n->attrs = *attrs;
     for (int k = 0; k < n_operands; k++) n->in[k] = operands[k];
     if (op->infer(g, id, err) != GR_OK) {
         node_pop(g);
