@@ -1,0 +1,592 @@
+/* bench_lib.c -- in-process benchmark of libgrad on the workloads of
+ * ../shared/bench/torch_steps.py (the PyTorch peer), defined exactly as
+ * there:
+ *
+ *   seed-scalar      f(x, y) = 1 / (y + exp(-x)) at (0, 1), value and both
+ *                    partials, float64
+ *   mlp-mnist-step   x[256,784] -> relu(x W1 + b1) -> (. W2 + b2) ->
+ *                    cross_entropy (integer labels, mean) -> grads of
+ *                    W1 b1 W2 b2 -> SGD lr 0.1 in place; float32
+ *   mlp-wide-step    the same, 1024-1024-1024-10, batch 512
+ *   deep-scalar-10k  h = x = 0.5; 10,000 times h = sin(h)*0.5 + h*0.3 (even
+ *                    i) or tanh(h) + 0.1 (odd i); h and dh/dx; float64
+ *
+ * Each graph is built, differentiated and compiled once ("compile": graph
+ * build + gr_grad + gr_compile, timed once); then a step (bind + run, plus
+ * the SGD update for the MLPs) is timed like torch_steps.py's timeit: one
+ * warm-up call, then 5 reps that each run for at least min_time/5 seconds,
+ * and the median of the reps' per-step means.
+ *
+ * Output, per workload:
+ *   <name> <median> ms
+ *   <name> compile <ms> ms
+ *   # <name> ...            (plan sizes, GFLOP/s, checks)
+ * Usage: bench_lib [--only NAME] [--min-time SECONDS]
+ * --min-time overrides the per-workload minimum (torch_steps.py's 1.5 s,
+ * 3 s for deep-scalar-10k), for quick or profiling runs.
+ *
+ * Checks (outside the timing): seed-scalar against its exact values,
+ * deep-scalar-10k against the recurrence in plain C, the MLPs' first loss
+ * against a plain C forward pass and a falling loss over the timed steps.
+ * Exits non-zero with a message on any libgrad error or failed check. */
+#include "grad.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* OpenBLAS: one thread, like the peer's --threads 1. */
+void openblas_set_num_threads(int);
+
+#define REPS 5
+
+/* ---- errors ---------------------------------------------------------- */
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bench_lib: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static void check(gr_status st, const gr_error *err, const char *what) {
+    if (st == GR_OK) return;
+    die("%s: %s: %s%s%s%s", what, gr_status_name(st), err->message, err->node[0] ? " (node '" : "", err->node,
+        err->node[0] ? "')" : "");
+}
+
+/* ---- time ------------------------------------------------------------ */
+
+static double now(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) die("clock_gettime failed");
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* torch_steps.py's timeit: seconds per step, median over REPS reps. */
+static double time_step(void (*step)(void *), void *ctx, double min_time, long *total_steps) {
+    double per[REPS];
+    step(ctx); /* warm-up */
+    *total_steps = 1;
+    for (int r = 0; r < REPS; r++) {
+        long n = 0;
+        double t0 = now(), dt;
+        for (;;) {
+            step(ctx);
+            n++;
+            dt = now() - t0;
+            if (dt >= min_time / REPS) break;
+        }
+        per[r] = dt / (double)n;
+        *total_steps += n;
+    }
+    qsort(per, REPS, sizeof per[0], cmp_double);
+    return per[REPS / 2];
+}
+
+/* ---- data ------------------------------------------------------------ */
+
+#define RNG_SEED 0x9e3779b97f4a7c15ull
+static uint64_t rng = RNG_SEED; /* reset per workload: --only gives the same data */
+
+static double uniform01(void) { /* (0, 1) */
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return ((double)(rng >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static double randn(void) { /* Box-Muller */
+    double u = uniform01(), v = uniform01();
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) die("out of memory (%zu bytes)", n);
+    return p;
+}
+
+/* ---- graph building helpers ------------------------------------------ */
+
+static gr_shape shape_of(int rank, int64_t d0, int64_t d1) {
+    gr_shape s;
+    gr_error err;
+    int64_t dims[2] = {d0, d1};
+    gr_error_clear(&err);
+    check(gr_shape_make(&s, rank, dims, &err), &err, "shape");
+    return s;
+}
+
+static const gr_op *op_named(const char *name) {
+    const gr_op *op = gr_op_find(name);
+    if (!op) die("libgrad has no op '%s'", name);
+    return op;
+}
+
+static int apply(gr_graph *g, const char *opname, int a, int b) {
+    gr_error err;
+    gr_error_clear(&err);
+    int ops[2] = {a, b};
+    const gr_op *op = op_named(opname);
+    int id = gr_graph_apply(g, NULL, op, ops, gr_op_arity(op), NULL, &err);
+    if (id < 0) check(err.code ? err.code : GR_E_STATE, &err, opname);
+    return id;
+}
+
+static int leaf(gr_graph *g, int param, const char *name, const gr_shape *s) {
+    gr_error err;
+    gr_error_clear(&err);
+    int id = param ? gr_graph_param(g, name, s, &err) : gr_graph_input(g, name, s, &err);
+    if (id < 0) check(err.code ? err.code : GR_E_STATE, &err, name);
+    return id;
+}
+
+static int scalar_const(gr_graph *g, double v) {
+    gr_error err;
+    gr_error_clear(&err);
+    gr_shape s = shape_of(0, 0, 0);
+    float f = (float)v;
+    const void *data = gr_graph_dtype(g) == GR_F32 ? (const void *)&f : (const void *)&v;
+    int id = gr_graph_const(g, NULL, &s, data, &err);
+    if (id < 0) check(err.code ? err.code : GR_E_STATE, &err, "constant");
+    return id;
+}
+
+static gr_graph *new_graph(gr_dtype dt) {
+    gr_graph *g = gr_graph_new(dt, NULL);
+    if (!g) die("gr_graph_new: out of memory");
+    return g;
+}
+
+static void finalize(gr_graph *g) {
+    gr_error err;
+    gr_error_clear(&err);
+    check(gr_graph_finalize(g, &err), &err, "finalize");
+}
+
+static void grad(gr_graph *g, int loss, const int *wrt, int n, int *grads) {
+    gr_error err;
+    gr_error_clear(&err);
+    check(gr_grad(g, loss, wrt, n, grads, &err), &err, "gr_grad");
+}
+
+static gr_exec *compile(const gr_graph *g, const int *outs, int n) {
+    gr_error err;
+    gr_error_clear(&err);
+    gr_exec *e = gr_compile(g, outs, n, &err);
+    if (!e) check(err.code ? err.code : GR_E_STATE, &err, "gr_compile");
+    return e;
+}
+
+static void bind(gr_exec *e, int id, const void *data) {
+    gr_error err;
+    gr_error_clear(&err);
+    check(gr_exec_bind(e, id, data, &err), &err, "gr_exec_bind");
+}
+
+static void run(gr_exec *e) {
+    gr_error err;
+    gr_error_clear(&err);
+    check(gr_exec_run(e, &err), &err, "gr_exec_run");
+}
+
+static const void *value(const gr_exec *e, int id) {
+    const void *v = gr_exec_value(e, id);
+    if (!v) die("gr_exec_value: node %d is not an output", id);
+    return v;
+}
+
+/* ---- workloads ------------------------------------------------------- */
+
+typedef struct result {
+    double step_ms, compile_ms;
+    double build_ms, grad_ms, plan_ms; /* compile_ms in phases */
+    long steps;
+    gr_exec_stats stats;
+    int nodes;
+    double flops;       /* torch_steps.py's count per step, 0 when none */
+    char note[256];     /* checks, for a '#' line */
+} result;
+
+/* Compile phases: t0 graph_new, t1 forward built, t2 gr_grad done, t3
+ * gr_compile done. */
+static void phases(result *r, double t0, double t1, double t2, double t3) {
+    r->build_ms = (t1 - t0) * 1e3;
+    r->grad_ms = (t2 - t1) * 1e3;
+    r->plan_ms = (t3 - t2) * 1e3;
+    r->compile_ms = (t3 - t0) * 1e3;
+}
+
+/* seed-scalar --------------------------------------------------------- */
+
+typedef struct scalar_ctx {
+    gr_exec *e;
+    int x, y;
+    double xv, yv;
+} scalar_ctx;
+
+static void scalar_step(void *p) {
+    scalar_ctx *c = p;
+    bind(c->e, c->x, &c->xv);
+    bind(c->e, c->y, &c->yv);
+    run(c->e);
+}
+
+static void bench_seed_scalar(double min_time, result *r) {
+    scalar_ctx c = {.xv = 0, .yv = 1};
+    double t0 = now();
+    gr_graph *g = new_graph(GR_F64);
+    gr_shape s0 = shape_of(0, 0, 0);
+    c.x = leaf(g, 0, "x", &s0);
+    c.y = leaf(g, 0, "y", &s0);
+    finalize(g);
+    int f = apply(g, "reciprocal", apply(g, "add", c.y, apply(g, "exp", apply(g, "neg", c.x, -1), -1)), -1);
+    int wrt[2] = {c.x, c.y}, outs[3] = {f, -1, -1};
+    double t1 = now();
+    grad(g, f, wrt, 2, outs + 1);
+    double t2 = now();
+    c.e = compile(g, outs, 3);
+    phases(r, t0, t1, t2, now());
+
+    r->step_ms = time_step(scalar_step, &c, min_time, &r->steps) * 1e3;
+    double fv = *(const double *)value(c.e, outs[0]), dx = *(const double *)value(c.e, outs[1]),
+           dy = *(const double *)value(c.e, outs[2]);
+    if (fabs(fv - 0.5) > 1e-15 || fabs(dx - 0.25) > 1e-15 || fabs(dy + 0.25) > 1e-15)
+        die("seed-scalar: got f=%.17g df/dx=%.17g df/dy=%.17g, want 0.5 0.25 -0.25", fv, dx, dy);
+    snprintf(r->note, sizeof r->note, "f=%g df/dx=%g df/dy=%g (checked)", fv, dx, dy);
+    gr_exec_get_stats(c.e, &r->stats);
+    r->nodes = gr_graph_node_count(g);
+    gr_exec_free(c.e);
+    gr_graph_free(g);
+}
+
+/* deep-scalar-10k ------------------------------------------------------- */
+
+enum { DEEP_N = 10000 };
+
+typedef struct deep_ctx {
+    gr_exec *e;
+    int x;
+    double xv;
+} deep_ctx;
+
+static void deep_step(void *p) {
+    deep_ctx *c = p;
+    bind(c->e, c->x, &c->xv);
+    run(c->e);
+}
+
+static void bench_deep_scalar(double min_time, result *r) {
+    deep_ctx c = {.xv = 0.5};
+    double t0 = now();
+    gr_graph *g = new_graph(GR_F64);
+    gr_shape s0 = shape_of(0, 0, 0);
+    c.x = leaf(g, 0, "x", &s0);
+    finalize(g);
+    int c05 = scalar_const(g, 0.5), c03 = scalar_const(g, 0.3), c01 = scalar_const(g, 0.1);
+    int h = c.x;
+    for (int i = 0; i < DEEP_N; i++) {
+        if (i % 2 == 0)
+            h = apply(g, "add", apply(g, "mul", apply(g, "sin", h, -1), c05), apply(g, "mul", h, c03));
+        else
+            h = apply(g, "add", apply(g, "tanh", h, -1), c01);
+    }
+    int outs[2] = {h, -1};
+    double t1 = now();
+    grad(g, h, &c.x, 1, outs + 1);
+    double t2 = now();
+    c.e = compile(g, outs, 2);
+    phases(r, t0, t1, t2, now());
+
+    r->step_ms = time_step(deep_step, &c, min_time, &r->steps) * 1e3;
+
+    /* Reference: the same recurrence with the derivative carried forward. */
+    double hv = 0.5, dh = 1;
+    for (int i = 0; i < DEEP_N; i++) {
+        if (i % 2 == 0) {
+            dh = (cos(hv) * 0.5 + 0.3) * dh;
+            hv = sin(hv) * 0.5 + hv * 0.3;
+        } else {
+            double t = tanh(hv);
+            dh = (1 - t * t) * dh;
+            hv = t + 0.1;
+        }
+    }
+    double got_h = *(const double *)value(c.e, outs[0]), got_d = *(const double *)value(c.e, outs[1]);
+    if (fabs(got_h - hv) > 1e-12 * fabs(hv) || fabs(got_d - dh) > 1e-9 * fabs(dh) + 1e-300)
+        die("deep-scalar-10k: got h=%.17g dh/dx=%.17g, want %.17g %.17g", got_h, got_d, hv, dh);
+    /* dh/dx is a product of 10,000 factors near 0.93: it ends subnormal (a
+     * few ulps above 0), for torch too, so only h is a sharp check. */
+    snprintf(r->note, sizeof r->note, "h=%.15g dh/dx=%.3g (checked against a forward-mode C loop; subnormal)", got_h,
+             got_d);
+    gr_exec_get_stats(c.e, &r->stats);
+    r->nodes = gr_graph_node_count(g);
+    gr_exec_free(c.e);
+    gr_graph_free(g);
+}
+
+/* mlp-*-step ------------------------------------------------------------ */
+
+enum { MLP_MAX_LAYERS = 3 };
+
+typedef struct mlp_ctx {
+    int nl;                                  /* weight layers */
+    int64_t sizes[MLP_MAX_LAYERS + 1], batch;
+    gr_exec *e;
+    int x, y, W[MLP_MAX_LAYERS], b[MLP_MAX_LAYERS], loss;
+    int gW[MLP_MAX_LAYERS], gb[MLP_MAX_LAYERS];
+    float *xd, *yd, *Wd[MLP_MAX_LAYERS], *bd[MLP_MAX_LAYERS];
+    gr_sgd sgd;
+} mlp_ctx;
+
+static void mlp_step(void *p) {
+    mlp_ctx *c = p;
+    gr_error err;
+    gr_error_clear(&err);
+    bind(c->e, c->x, c->xd);
+    bind(c->e, c->y, c->yd);
+    for (int l = 0; l < c->nl; l++) {
+        bind(c->e, c->W[l], c->Wd[l]);
+        bind(c->e, c->b[l], c->bd[l]);
+    }
+    run(c->e);
+    for (int l = 0; l < c->nl; l++) {
+        int64_t in = c->sizes[l], out = c->sizes[l + 1];
+        check(gr_sgd_update(GR_F32, in * out, c->Wd[l], value(c->e, c->gW[l]), NULL, &c->sgd, &err), &err,
+              "gr_sgd_update");
+        check(gr_sgd_update(GR_F32, out, c->bd[l], value(c->e, c->gb[l]), NULL, &c->sgd, &err), &err,
+              "gr_sgd_update");
+    }
+}
+
+/* Plain C forward pass and loss at the current weights, in double (checks
+ * the graph's forward; the falling loss over the timed steps checks the
+ * gradients and the update). */
+static double mlp_ref_loss(const mlp_ctx *c) {
+    int64_t B = c->batch, maxw = 0;
+    for (int l = 0; l <= c->nl; l++)
+        if (c->sizes[l] > maxw) maxw = c->sizes[l];
+    double *a = xmalloc((size_t)(B * maxw) * sizeof *a), *z = xmalloc((size_t)(B * maxw) * sizeof *z);
+    for (int64_t i = 0; i < B * c->sizes[0]; i++) a[i] = c->xd[i];
+    for (int l = 0; l < c->nl; l++) {
+        int64_t in = c->sizes[l], out = c->sizes[l + 1];
+        for (int64_t r = 0; r < B; r++) {
+            for (int64_t j = 0; j < out; j++) z[r * out + j] = c->bd[l][j];
+            for (int64_t k = 0; k < in; k++) {
+                double av = a[r * in + k];
+                const float *w = c->Wd[l] + k * out;
+                for (int64_t j = 0; j < out; j++) z[r * out + j] += av * w[j];
+            }
+        }
+        for (int64_t i = 0; i < B * out; i++) a[i] = (l < c->nl - 1 && z[i] < 0) ? 0 : z[i];
+    }
+    int64_t C = c->sizes[c->nl];
+    double total = 0;
+    for (int64_t r = 0; r < B; r++) {
+        const double *row = a + r * C;
+        double mx = row[0], s = 0;
+        for (int64_t j = 1; j < C; j++) mx = row[j] > mx ? row[j] : mx;
+        for (int64_t j = 0; j < C; j++) s += exp(row[j] - mx);
+        total += mx + log(s) - row[(int64_t)c->yd[r]];
+    }
+    free(a);
+    free(z);
+    return total / (double)B;
+}
+
+static void bench_mlp(const int64_t *sizes, int nl, int64_t batch, double min_time, result *r) {
+    mlp_ctx c;
+    memset(&c, 0, sizeof c);
+    c.nl = nl;
+    c.batch = batch;
+    memcpy(c.sizes, sizes, (size_t)(nl + 1) * sizeof *sizes);
+    c.sgd = gr_sgd_default();
+    c.sgd.lr = 0.1;
+
+    /* Data as in torch_steps.py: W = randn * 0.05, b = 0, x = randn, labels
+     * uniform class indices (held in a float tensor). */
+    double flops = 0;
+    for (int l = 0; l < nl; l++) {
+        int64_t in = sizes[l], out = sizes[l + 1];
+        c.Wd[l] = xmalloc((size_t)(in * out) * sizeof(float));
+        for (int64_t i = 0; i < in * out; i++) c.Wd[l][i] = (float)(randn() * 0.05);
+        c.bd[l] = xmalloc((size_t)out * sizeof(float));
+        for (int64_t i = 0; i < out; i++) c.bd[l][i] = 0;
+        flops += 6.0 * (double)batch * (double)in * (double)out;
+    }
+    c.xd = xmalloc((size_t)(batch * sizes[0]) * sizeof(float));
+    for (int64_t i = 0; i < batch * sizes[0]; i++) c.xd[i] = (float)randn();
+    c.yd = xmalloc((size_t)batch * sizeof(float));
+    for (int64_t i = 0; i < batch; i++) {
+        int64_t k = (int64_t)(uniform01() * (double)sizes[nl]);
+        c.yd[i] = (float)(k < sizes[nl] ? k : sizes[nl] - 1);
+    }
+
+    double t0 = now();
+    gr_graph *g = new_graph(GR_F32);
+    gr_shape sx = shape_of(2, batch, sizes[0]), sy = shape_of(1, batch, 0);
+    c.x = leaf(g, 0, "x", &sx);
+    c.y = leaf(g, 0, "labels", &sy);
+    for (int l = 0; l < nl; l++) {
+        char name[16];
+        gr_shape sw = shape_of(2, sizes[l], sizes[l + 1]), sb = shape_of(1, sizes[l + 1], 0);
+        snprintf(name, sizeof name, "W%d", l + 1);
+        c.W[l] = leaf(g, 1, name, &sw);
+        snprintf(name, sizeof name, "b%d", l + 1);
+        c.b[l] = leaf(g, 1, name, &sb);
+    }
+    finalize(g);
+    int h = c.x;
+    for (int l = 0; l < nl; l++) {
+        h = apply(g, "add", apply(g, "matmul", h, c.W[l]), c.b[l]);
+        if (l < nl - 1) h = apply(g, "relu", h, -1);
+    }
+    c.loss = apply(g, "cross_entropy", h, c.y);
+    int wrt[2 * MLP_MAX_LAYERS], grads[2 * MLP_MAX_LAYERS], outs[2 * MLP_MAX_LAYERS + 1];
+    for (int l = 0; l < nl; l++) {
+        wrt[2 * l] = c.W[l];
+        wrt[2 * l + 1] = c.b[l];
+    }
+    double t1 = now();
+    grad(g, c.loss, wrt, 2 * nl, grads);
+    double t2 = now();
+    outs[0] = c.loss;
+    for (int l = 0; l < nl; l++) {
+        c.gW[l] = outs[1 + 2 * l] = grads[2 * l];
+        c.gb[l] = outs[2 + 2 * l] = grads[2 * l + 1];
+    }
+    c.e = compile(g, outs, 2 * nl + 1);
+    phases(r, t0, t1, t2, now());
+
+    /* Check the initial loss (one run, no update) against plain C. */
+    bind(c.e, c.x, c.xd);
+    bind(c.e, c.y, c.yd);
+    for (int l = 0; l < nl; l++) {
+        bind(c.e, c.W[l], c.Wd[l]);
+        bind(c.e, c.b[l], c.bd[l]);
+    }
+    run(c.e);
+    double loss0 = *(const float *)value(c.e, c.loss);
+    if (!isfinite(loss0)) die("%s: the initial loss is %g", "mlp", loss0);
+    double want = mlp_ref_loss(&c);
+    if (fabs(loss0 - want) > 1e-4 * fabs(want) + 1e-5) die("mlp: initial loss %.9g, plain C says %.9g", loss0, want);
+
+    r->step_ms = time_step(mlp_step, &c, min_time, &r->steps) * 1e3;
+    double loss_end = *(const float *)value(c.e, c.loss);
+    if (!(loss_end < loss0)) die("mlp: the loss did not fall over %ld SGD steps (%g -> %g)", r->steps, loss0, loss_end);
+    snprintf(r->note, sizeof r->note, "loss %.5f at the start (plain C: %.5f), %.4g after %ld SGD steps", loss0, want,
+             loss_end,
+             r->steps);
+    r->flops = flops;
+    gr_exec_get_stats(c.e, &r->stats);
+    r->nodes = gr_graph_node_count(g);
+
+    gr_exec_free(c.e);
+    gr_graph_free(g);
+    for (int l = 0; l < nl; l++) {
+        free(c.Wd[l]);
+        free(c.bd[l]);
+    }
+    free(c.xd);
+    free(c.yd);
+}
+
+static void bench_mlp_mnist(double min_time, result *r) {
+    static const int64_t sizes[] = {784, 256, 10};
+    bench_mlp(sizes, 2, 256, min_time, r);
+}
+
+static void bench_mlp_wide(double min_time, result *r) {
+    static const int64_t sizes[] = {1024, 1024, 1024, 10};
+    bench_mlp(sizes, 3, 512, min_time, r);
+}
+
+/* ---- driver ---------------------------------------------------------- */
+
+typedef struct workload {
+    const char *name;
+    void (*fn)(double min_time, result *r);
+    double min_time; /* torch_steps.py: 3.0 s for deep, else 1.5 s */
+} workload;
+
+static const workload workloads[] = {
+    {"seed-scalar", bench_seed_scalar, 1.5},
+    {"mlp-mnist-step", bench_mlp_mnist, 1.5},
+    {"mlp-wide-step", bench_mlp_wide, 1.5},
+    {"deep-scalar-10k", bench_deep_scalar, 3.0},
+};
+#define NWORK ((int)(sizeof workloads / sizeof workloads[0]))
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: bench_lib [--only NAME] [--min-time SECONDS]\nworkloads:");
+    for (int i = 0; i < NWORK; i++) fprintf(f, " %s", workloads[i].name);
+    fputc('\n', f);
+}
+
+int main(int argc, char **argv) {
+    const char *only = NULL;
+    double min_time = 0; /* 0: each workload's own */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
+        } else if (strcmp(argv[i], "--min-time") == 0 && i + 1 < argc) {
+            char *end;
+            min_time = strtod(argv[++i], &end);
+            if (*end || !(min_time > 0)) {
+                fprintf(stderr, "bench_lib: --min-time needs a positive number of seconds\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    int found = 0;
+    for (int i = 0; i < NWORK; i++) found |= !only || strcmp(only, workloads[i].name) == 0;
+    if (!found) {
+        fprintf(stderr, "bench_lib: no workload named '%s'\n", only);
+        usage(stderr);
+        return 2;
+    }
+
+    openblas_set_num_threads(1);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (int i = 0; i < NWORK; i++) {
+        const workload *w = &workloads[i];
+        if (only && strcmp(only, w->name) != 0) continue;
+        result r;
+        memset(&r, 0, sizeof r);
+        rng = RNG_SEED;
+        w->fn(min_time > 0 ? min_time : w->min_time, &r);
+        printf("%s %.6f ms\n", w->name, r.step_ms);
+        printf("%s compile %.3f ms\n", w->name, r.compile_ms);
+        printf("# %s compile = build %.3f ms + gr_grad %.3f ms + gr_compile %.3f ms\n", w->name, r.build_ms,
+               r.grad_ms, r.plan_ms);
+        printf("# %s graph %d nodes, program %lld instructions, arena %lld bytes (unplanned %lld), %ld steps timed\n",
+               w->name, r.nodes, (long long)r.stats.instructions, (long long)r.stats.arena_bytes,
+               (long long)r.stats.unplanned_bytes, r.steps);
+        if (r.flops > 0)
+            printf("# %s %.1f GFLOP/s by torch_steps.py's count (6*batch*in*out per layer, %.3g flop/step); "
+                   "%.1f GFLOP/s by libgrad's estimate of what runs (%.3g flop/step)\n",
+                   w->name, r.flops / (r.step_ms * 1e-3) / 1e9, r.flops,
+                   (double)r.stats.flops / (r.step_ms * 1e-3) / 1e9, (double)r.stats.flops);
+        printf("# %s %s\n", w->name, r.note);
+    }
+    return 0;
+}
