@@ -33,7 +33,8 @@ void gr_error_clear(gr_error *err) {
     err->operand = -1;
 }
 
-static gr_status vfail(gr_error *err, gr_status code, const char *node, int operand, const char *fmt, va_list ap) {
+__attribute__((format(printf, 5, 0))) static gr_status vfail(gr_error *err, gr_status code, const char *node,
+                                                              int operand, const char *fmt, va_list ap) {
     if (!err) return code;
     err->code = code;
     err->operand = operand;

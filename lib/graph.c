@@ -156,9 +156,10 @@ static int leaf_new(gr_graph *g, const char *name, gr_node_kind kind, const gr_s
         gr_fail(err, GR_E_ARG, NULL, -1, "inputs and params need a name");
         return -1;
     }
+    gr_shape s = *shape; /* shape may point into g->nodes, which node_new can move */
     int id = node_new(g, name, kind, err);
     if (id < 0) return -1;
-    if (gr_node_set_shape(g, id, shape, err) != GR_OK) {
+    if (gr_node_set_shape(g, id, &s, err) != GR_OK) {
         node_pop(g);
         return -1;
     }
@@ -222,12 +223,15 @@ static int op_node_new(gr_graph *g, const char *name, const gr_op *op, int n_ope
         return -1;
     }
     if (check_signature(op, name, n_operands, attrs, err) != GR_OK) return -1;
+    gr_attrs a; /* attrs may point into g->nodes, which node_new can move */
+    if (attrs) a = *attrs;
+    else memset(&a, 0, sizeof a);
     int id = node_new(g, name, GR_OPNODE, err);
     if (id < 0) return -1;
     gr_node *n = &g->nodes[id];
     n->op = op;
     n->n_in = n_operands;
-    if (attrs) n->attrs = *attrs;
+    n->attrs = a;
     return id;
 }
 

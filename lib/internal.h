@@ -129,7 +129,8 @@ int gb_sum(gr_graph *g, int a, const int *axes, int naxes, int keepdims);
 /* Multiply a by a partial that may be a GR_PARTIAL_* sentinel. */
 int gb_mul_partial(gr_graph *g, int a, int partial);
 
-/* Shape of node id; valid for any built node. */
+/* Shape of node id; valid for any built node, but only until the next node
+ * is added (the node array can move): copy it before building with it. */
 static inline const gr_shape *gr_shape_of(const gr_graph *g, int id) { return &g->nodes[id].shape; }
 
 /* ---- shape helpers (lib/shape.c) ------------------------------------- */

@@ -189,10 +189,12 @@ static int one_hot_of(gr_graph *g, int labels, int64_t classes) {
 /* softmax(logits) - one_hot(labels), and 1/rows. */
 static int ce_residual(gr_graph *g, int id, double *inv_rows) {
     int x = g->nodes[id].in[0], y = g->nodes[id].in[1];
+    /* Read everything before building: new nodes can move g->nodes. */
     const gr_shape *xs = gr_shape_of(g, x);
-    int64_t rows = g->nodes[y].numel;
+    int64_t rows = g->nodes[y].numel, classes = xs->dims[xs->rank - 1];
     *inv_rows = rows ? 1.0 / (double)rows : 0;
-    return gb_binary(g, &gr_op_sub, gb_unary(g, &gr_op_softmax, x), one_hot_of(g, y, xs->dims[xs->rank - 1]));
+    int probs = gb_unary(g, &gr_op_softmax, x);
+    return gb_binary(g, &gr_op_sub, probs, one_hot_of(g, y, classes));
 }
 
 static void cross_entropy_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {

@@ -303,6 +303,45 @@ static void test_jvp_and_hvp(void **state) {
     gr_graph_free(g);
 }
 
+/* Accessor pointers handed back to the graph while it grows: the node
+ * array moves at each doubling, and the API must copy before it does. */
+static void test_pointers_into_growing_graph(void **state) {
+    (void)state;
+    gr_error err;
+    gr_graph *g = gr_graph_new(GR_F64, NULL);
+    gr_shape s = tu_shape(2, 4, 5), sl = tu_shape(1, 4);
+    int x = gr_graph_input(g, "x", &s, &err), y = gr_graph_input(g, "y", &sl, &err);
+    TU_OK(gr_graph_finalize(g, &err), err);
+    gr_attrs ax = {0};
+    int64_t axes[1] = {1};
+    gr_attrs_set_ints(&ax, GR_ATTR_AXES, axes, 1, &err);
+    int h = x;
+    double w[20];
+    for (int i = 0; i < 20; i++) w[i] = i;
+    for (int i = 0; i < 300; i++) {
+        /* 1 to 3 nodes first, so the calls below land on every doubling */
+        for (int k = 0; k <= i % 3; k++) h = tu_op1(g, "neg", h);
+        /* shape and attrs pointers from the graph itself */
+        int c = gr_graph_const(g, NULL, gr_node_shape(g, h), w, &err);
+        assert_true(c >= 0);
+        int s1 = tu_apply(g, "sum", &h, 1, &ax);
+        assert_true(tu_apply(g, "sum", &h, 1, gr_node_attrs(g, s1)) >= 0);
+    }
+    /* cross_entropy's gradient rule builds several nodes from one operand
+     * shape; with the array near a doubling it must still be right. */
+    int operands[2] = {h, y};
+    int loss = tu_apply(g, "cross_entropy", operands, 2, NULL), gx;
+    TU_OK(gr_grad(g, loss, &x, 1, &gx, &err), err);
+    double xv[20] = {0}, yv[4] = {0, 1, 2, 3};
+    tu_bind b[2] = {{x, xv}, {y, yv}};
+    double *r = tu_eval1(g, b, 2, gx);
+    /* all-zero logits: softmax is 1/5; dx = (-1)^negs (1/5 - onehot) / 4, 600 negs */
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 5; j++) tu_close(r[i * 5 + j], (0.2 - (j == i)) / 4, 1e-16, 1e-15, "dx");
+    free(r);
+    gr_graph_free(g);
+}
+
 static void test_op_table(void **state) {
     (void)state;
     const char *required[] = {"neg", "exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "softplus", "sqrt",
@@ -338,6 +377,7 @@ int main(void) {
         cmocka_unit_test(test_node_limit),
         cmocka_unit_test(test_grad_errors),
         cmocka_unit_test(test_jvp_and_hvp),
+        cmocka_unit_test(test_pointers_into_growing_graph),
         cmocka_unit_test(test_op_table),
     };
     return cmocka_run_group_tests_name("graph", tests, NULL, NULL);
