@@ -3,6 +3,7 @@
  * checks once at the end of each rule. */
 #include "internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int gb_apply(gr_graph *g, const gr_op *op, int a, int b, int c, const gr_attrs *attrs) {
@@ -23,12 +24,60 @@ int gb_apply(gr_graph *g, const gr_op *op, int a, int b, int c, const gr_attrs *
 int gb_unary(gr_graph *g, const gr_op *op, int a) { return gb_apply(g, op, a, -1, -1, NULL); }
 int gb_binary(gr_graph *g, const gr_op *op, int a, int b) { return gb_apply(g, op, a, b, -1, NULL); }
 
+/* Slot of key in the scalar cache (its id or an empty slot). */
+static size_t scalar_slot(const gr_graph *g, uint64_t key) {
+    size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (g->scalar_cap - 1);
+    while (g->scalar_ids[i] >= 0 && g->scalar_keys[i] != key) i = (i + 1) & (g->scalar_cap - 1);
+    return i;
+}
+
+/* Grow the cache to twice its size (16 to start). 0 when out of memory. */
+static int scalar_grow(gr_graph *g) {
+    size_t old_cap = g->scalar_cap, cap = old_cap ? old_cap * 2 : 16;
+    uint64_t *keys = malloc(cap * sizeof *keys), *old_keys = g->scalar_keys;
+    int *ids = malloc(cap * sizeof *ids), *old_ids = g->scalar_ids;
+    if (!keys || !ids) {
+        free(keys);
+        free(ids);
+        return 0;
+    }
+    for (size_t i = 0; i < cap; i++) ids[i] = -1;
+    g->scalar_keys = keys;
+    g->scalar_ids = ids;
+    g->scalar_cap = cap;
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old_ids[i] < 0) continue;
+        size_t j = scalar_slot(g, old_keys[i]);
+        keys[j] = old_keys[i];
+        ids[j] = old_ids[i];
+    }
+    free(old_keys);
+    free(old_ids);
+    return 1;
+}
+
 int gb_scalar(gr_graph *g, double v) {
     if (g->failed) return -1;
-    gr_shape s = {0};
     float f = (float)v;
+    if (g->dt == GR_F32) v = f; /* one node per distinct value of the dtype */
+    uint64_t key;
+    memcpy(&key, &v, sizeof key);
+    if ((g->scalar_used + 1) * 2 > g->scalar_cap && !scalar_grow(g)) {
+        g->failed = 1;
+        gr_fail(&g->berr, GR_E_NOMEM, NULL, -1, "out of memory building derivative nodes");
+        return -1;
+    }
+    size_t slot = scalar_slot(g, key);
+    if (g->scalar_ids[slot] >= 0) return g->scalar_ids[slot];
+    gr_shape s = {0};
     int id = gr_graph_const(g, NULL, &s, g->dt == GR_F32 ? (const void *)&f : (const void *)&v, &g->berr);
-    if (id < 0) g->failed = 1;
+    if (id < 0) {
+        g->failed = 1;
+        return -1;
+    }
+    g->scalar_keys[slot] = key;
+    g->scalar_ids[slot] = id;
+    g->scalar_used++;
     return id;
 }
 

@@ -71,6 +71,8 @@ void gr_graph_free(gr_graph *g) {
     free(g->nodes);
     free(g->order);
     free(g->htab);
+    free(g->scalar_keys);
+    free(g->scalar_ids);
     free(g);
 }
 

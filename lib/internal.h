@@ -37,6 +37,11 @@ struct gr_graph {
      * step fails, every later step returns -1 and failed stays set. */
     int failed;
     gr_error berr;
+    /* Scalar constants the builder made, by value bits, so a rule that
+     * needs 1.0 ten thousand times makes one node. */
+    uint64_t *scalar_keys;   /* (scalar_cap) */
+    int *scalar_ids;         /* (scalar_cap) node id, or -1 for empty */
+    size_t scalar_cap, scalar_used;
 };
 
 /* Fill err with code, node, operand and a printf-style message; returns

@@ -136,7 +136,7 @@ void gr_shape_strides(const gr_shape *s, int64_t *strides) {
 
 gr_status gr_node_set_shape(gr_graph *g, int id, const gr_shape *s, gr_error *err) {
     gr_node *n = &g->nodes[id];
-    int64_t numel;
+    int64_t numel = 0;
     if (s->rank > g->lim.max_rank)
         return gr_fail_node(err, GR_E_LIMIT, g, id, -1, "result has rank %d, over the limit of %d", s->rank,
                             g->lim.max_rank);

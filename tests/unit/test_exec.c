@@ -178,11 +178,38 @@ static void test_zero_size(void **state) {
     gr_graph_free(g);
 }
 
+/* NaN propagates through relu, maximum, minimum and max, as in PyTorch. */
+static void test_nan_propagates(void **state) {
+    (void)state;
+    gr_error err;
+    for (int d = 0; d < 2; d++) {
+        gr_graph *g = gr_graph_new(d ? GR_F32 : GR_F64, NULL);
+        gr_shape s = tu_shape(1, 3);
+        int x = gr_graph_input(g, "x", &s, &err);
+        TU_OK(gr_graph_finalize(g, &err), err);
+        int zero = gr_graph_const(g, NULL, &(gr_shape){0}, d ? (void *)&(float){0} : (void *)&(double){0}, &err);
+        int outs[5] = {tu_op1(g, "relu", x), tu_op2(g, "maximum", x, zero), tu_op2(g, "maximum", zero, x),
+                       tu_op2(g, "minimum", x, zero), tu_op1(g, "max", x)};
+        double xv[3] = {-1, NAN, 2};
+        tu_bind b = {x, xv};
+        double *r = tu_eval(g, &b, 1, outs, 5);
+        for (int k = 0; k < 4; k++) {
+            assert_true(isnan(r[k * 3 + 1]));
+            assert_false(isnan(r[k * 3]) || isnan(r[k * 3 + 2]));
+        }
+        assert_true(r[0] == 0 && r[2] == 2);
+        assert_true(isnan(r[12]));
+        free(r);
+        gr_graph_free(g);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_reuses_buffers),  cmocka_unit_test(test_plan_on_gradient_graph),
         cmocka_unit_test(test_rerun_with_new_values), cmocka_unit_test(test_label_errors_at_run_time),
         cmocka_unit_test(test_cancel_and_plan_limit), cmocka_unit_test(test_zero_size),
+        cmocka_unit_test(test_nan_propagates),
     };
     return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
 }
