@@ -38,11 +38,19 @@ UNIT_HOBJ := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BUILD)/tests/bench/bench_lib
 
 .SECONDARY:
-.PHONY: all lib run test test-unit test-san deps bench install clean
+.PHONY: FORCE all lib run test test-unit test-san deps bench install clean
 all: lib $(UNIT_BIN) $(BENCH_BIN)
 lib: $(LIBGRAD)
 
-$(BUILD)/%.o: %.c
+# Objects depend on the flags they were built with: changing OPT or SAN
+# rebuilds everything.
+FLAGS_STAMP := $(BUILD)/.flags
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
+FORCE:
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Ilib -c $< -o $@
 

@@ -154,7 +154,7 @@ static gr_status cross_entropy_infer(gr_graph *g, int id, gr_error *err) {
         const T *x = k->in[0];                                                                                        \
         for (int64_t r = 0; r < rows; r++) {                                                                          \
             const T *xr = x + r * classes;                                                                            \
-            int64_t label;                                                                                            \
+            int64_t label = 0;                                                                                            \
             gr_status st = read_label(k, 1, r, classes, &label, err);                                                 \
             if (st != GR_OK) return st;                                                                               \
             T mx = xr[0];                                                                                             \
@@ -236,7 +236,7 @@ static gr_status one_hot_forward(const gr_kernel *k, gr_error *err) {
     int64_t rows = k->g->nodes[k->n->in[0]].numel, classes = k->n->attrs.num_classes;
     memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
     for (int64_t r = 0; r < rows; r++) {
-        int64_t label;
+        int64_t label = 0;
         gr_status st = read_label(k, 0, r, classes, &label, err);
         if (st != GR_OK) return st;
         if (k->dt == GR_F32) ((float *)k->out)[r * classes + label] = 1;
