@@ -109,7 +109,7 @@ extern const gr_op *const gr_ops_linalg[];
 extern const gr_op *const gr_ops_nn[];
 
 extern const gr_op gr_op_neg, gr_op_exp, gr_op_log, gr_op_sin, gr_op_cos, gr_op_square, gr_op_reciprocal,
-    gr_op_sigmoid;
+    gr_op_sigmoid, gr_op_relu_backward;
 extern const gr_op gr_op_add, gr_op_sub, gr_op_mul, gr_op_div, gr_op_pow, gr_op_greater, gr_op_less,
     gr_op_equal, gr_op_where;
 extern const gr_op gr_op_sum, gr_op_mean, gr_op_sum_to;

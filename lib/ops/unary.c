@@ -42,10 +42,13 @@ static int sigmoid_partial(gr_graph *g, int id, int k) {
     (void)k;
     return gb_binary(g, &gr_op_mul, id, gb_binary(g, &gr_op_sub, gb_scalar(g, 1), id));
 }
-static int relu_partial(gr_graph *g, int id, int k) {
-    (void)k;
-    return gb_binary(g, &gr_op_greater, X(g, id), gb_scalar(g, 0));
+/* relu's VJP and JVP are one fused pass, relu_backward(v, x) = v where
+ * x > 0 else 0, instead of a mask and a multiply. */
+static void relu_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    (void)need;
+    grads[0] = gb_binary(g, &gr_op_relu_backward, grad, X(g, id));
 }
+static int relu_jvp(gr_graph *g, int id, const int *t) { return gb_binary(g, &gr_op_relu_backward, t[0], X(g, id)); }
 static int softplus_partial(gr_graph *g, int id, int k) { (void)k; return gb_unary(g, &gr_op_sigmoid, X(g, id)); }
 static int sqrt_partial(gr_graph *g, int id, int k) {
     (void)k;
@@ -79,7 +82,26 @@ UNARY_OP(sin, "y = sin x; dy/dx = cos x")
 UNARY_OP(cos, "y = cos x; dy/dx = -sin x")
 UNARY_OP(tanh, "y = tanh x; dy/dx = 1 - y^2")
 UNARY_OP(sigmoid, "y = 1/(1+e^-x); dy/dx = y(1-y)")
-UNARY_OP(relu, "y = max(x, 0); dy/dx = 1 where x > 0, else 0")
+const gr_op gr_op_relu = {
+    .name = "relu", .arity = 1, .doc = "y = max(x, 0) (NaN stays NaN); dx = g where x > 0, else 0",
+    .infer = infer_same, .forward = relu_forward, .vjp = relu_vjp, .jvp = relu_jvp,
+};
+
+/* relu_backward(v, x): linear in v, and piecewise constant in x, so its
+ * own derivatives are relu_backward again (for v) and zero (for x). */
+BINARY_KERNEL(relu_backward, y > 0 ? x : 0)
+static void relu_backward_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    (void)need;
+    grads[0] = gb_binary(g, &gr_op_relu_backward, grad, g->nodes[id].in[1]);
+}
+static int relu_backward_jvp(gr_graph *g, int id, const int *t) {
+    return gb_binary(g, &gr_op_relu_backward, t[0], g->nodes[id].in[1]);
+}
+const gr_op gr_op_relu_backward = {
+    .name = "relu_backward", .arity = 2, .nondiff = 2, .flags = GR_OPF_INTERNAL,
+    .doc = "y = v where x > 0 else 0 (relu's derivative applied to v); dv = relu_backward(g, x), none for x",
+    .infer = infer_broadcast, .forward = relu_backward_forward, .vjp = relu_backward_vjp, .jvp = relu_backward_jvp,
+};
 UNARY_OP(softplus, "y = ln(1+e^x); dy/dx = sigmoid(x)")
 UNARY_OP(sqrt, "y = sqrt x; dy/dx = 1/(2y)")
 UNARY_OP(abs, "y = |x|; dy/dx = sign(x) (0 at 0)")
@@ -87,5 +109,5 @@ UNARY_OP(square, "y = x^2; dy/dx = 2x")
 UNARY_OP(reciprocal, "y = 1/x; dy/dx = -y^2")
 
 const gr_op *const gr_ops_unary[] = {&gr_op_neg,     &gr_op_exp,      &gr_op_log,  &gr_op_sin, &gr_op_cos,
-                                     &gr_op_tanh,    &gr_op_sigmoid,  &gr_op_relu, &gr_op_softplus,
+                                     &gr_op_tanh,    &gr_op_sigmoid,  &gr_op_relu, &gr_op_relu_backward, &gr_op_softplus,
                                      &gr_op_sqrt,    &gr_op_abs,      &gr_op_square, &gr_op_reciprocal, NULL};

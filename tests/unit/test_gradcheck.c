@@ -87,6 +87,9 @@ static const gc_case cases[] = {
     {"sigmoid", .shape = {S2(2, 3)}},
     {"relu", .shape = {S2(2, 3)}, {D_AWAY0}},
     {"relu", .shape = {S3(2, 3, 4)}, {D_AWAY0}},
+    /* relu's fused derivative: linear in v, no gradient for x */
+    {"relu_backward", .shape = {S2(2, 3), S2(2, 3)}, {D_ANY, D_AWAY0}, 2},
+    {"relu_backward", .shape = {S2(3, 4), S1(4)}, {D_ANY, D_AWAY0}, 2},
     {"softplus", .shape = {S2(2, 3)}},
     {"sqrt", .shape = {S2(2, 3)}, {D_POS}},
     {"abs", .shape = {S2(2, 3)}, {D_AWAY0}},
