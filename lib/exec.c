@@ -16,6 +16,7 @@ struct gr_exec {
     const gr_graph *g;
     int n_nodes;              /* graph size at compile time */
     int *prog;                /* (n_prog) op node ids in program order */
+    int *fused;               /* (n_prog) matmul folded into this add, or -1 */
     int n_prog;
     void **data;              /* (n_nodes) buffer of each node the program touches */
     char *role;               /* (n_nodes) ROLE_* */
@@ -95,6 +96,67 @@ static int plan_release(planner *p, int64_t off, int64_t size) {
     return 1;
 }
 
+/* ---- fusion ---------------------------------------------------------- */
+
+/* The nodes instruction p reads: the node's operands, or for a fused
+ * matmul + bias the matmul's two operands and the bias. Returns the count. */
+static int instr_operands(const gr_exec *e, int p, int *ops) {
+    const gr_node *n = &e->g->nodes[e->prog[p]];
+    if (e->fused[p] < 0) {
+        for (int k = 0; k < n->n_in; k++) ops[k] = n->in[k];
+        return n->n_in;
+    }
+    const gr_node *mm = &e->g->nodes[e->fused[p]];
+    ops[0] = mm->in[0];
+    ops[1] = mm->in[1];
+    ops[2] = n->in[0] == e->fused[p] ? n->in[1] : n->in[0];
+    return 3;
+}
+
+/* Fold each add(matmul, bias) whose matmul has no other reader, is not an
+ * output and has the add's shape into one GEMM that starts from the bias:
+ * the matmul's buffer and one pass over it disappear. Then drop the folded
+ * matmuls from the program and recompute last uses into last. */
+static int fuse_matmul_bias(gr_exec *e, int *last) {
+    const gr_graph *g = e->g;
+    int *readers = calloc((size_t)g->n + 1, sizeof *readers);
+    if (!readers) return 0;
+    for (int p = 0; p < e->n_prog; p++) {
+        const gr_node *n = &g->nodes[e->prog[p]];
+        for (int k = 0; k < n->n_in; k++) readers[n->in[k]]++;
+    }
+    for (int p = 0; p < e->n_prog; p++) {
+        const gr_node *n = &g->nodes[e->prog[p]];
+        e->fused[p] = -1;
+        if (n->op != &gr_op_add) continue;
+        for (int side = 0; side < 2; side++) {
+            int m = n->in[side];
+            const gr_node *mm = &g->nodes[m];
+            if (mm->kind == GR_OPNODE && mm->op == &gr_op_matmul && readers[m] == 1 && n->in[1 - side] != m &&
+                !(e->role[m] & ROLE_OUTPUT) && gr_shape_equal(&mm->shape, &n->shape)) {
+                e->fused[p] = m;
+                readers[m] = -1; /* folded: not an instruction of its own */
+                break;
+            }
+        }
+    }
+    int w = 0;
+    for (int p = 0; p < e->n_prog; p++) {
+        if (readers[e->prog[p]] == -1) continue;
+        e->prog[w] = e->prog[p];
+        e->fused[w] = e->fused[p];
+        w++;
+    }
+    e->n_prog = w;
+    for (int i = 0; i < g->n; i++) last[i] = -1;
+    for (int p = 0; p < e->n_prog; p++) {
+        int ops[4], nops = instr_operands(e, p, ops);
+        for (int k = 0; k < nops; k++) last[ops[k]] = p;
+    }
+    free(readers);
+    return 1;
+}
+
 /* ---- compile --------------------------------------------------------- */
 
 gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_error *err) {
@@ -121,10 +183,11 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
     e->data = calloc(nn + 1, sizeof *e->data);
     e->role = calloc(nn + 1, 1);
     e->prog = malloc((nn + 1) * sizeof *e->prog);
+    e->fused = malloc((nn + 1) * sizeof *e->fused);
     e->binds = malloc((nn + 1) * sizeof *e->binds);
     last = malloc((nn + 1) * sizeof *last);
     offset = calloc(nn + 1, sizeof *offset);
-    if (!e->data || !e->role || !e->prog || !e->binds || !last || !offset) goto nomem;
+    if (!e->data || !e->role || !e->prog || !e->fused || !e->binds || !last || !offset) goto nomem;
 
     /* Live set: what the outputs need, found backwards over the order. */
     for (int i = 0; i < n_outputs; i++) e->role[outputs[i]] |= ROLE_LIVE | ROLE_OUTPUT;
@@ -148,6 +211,7 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
             e->binds[e->n_binds++] = v;
         }
     }
+    if (!fuse_matmul_bias(e, last)) goto nomem;
     e->stats.instructions = e->n_prog;
 
     /* Plan: allocate each result, then release operands read for the last time. */
@@ -158,8 +222,9 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
         if (!gr_add_ok(e->stats.unplanned_bytes, bytes, &e->stats.unplanned_bytes) ||
             !plan_alloc(&pl, bytes, &offset[e->prog[p]]))
             goto toobig;
-        for (int k = 0; k < n->n_in; k++) {
-            int u = n->in[k];
+        int ops[4], nops = instr_operands(e, p, ops);
+        for (int k = 0; k < nops; k++) {
+            int u = ops[k];
             if (last[u] != p || g->nodes[u].kind != GR_OPNODE || (e->role[u] & ROLE_OUTPUT)) continue;
             last[u] = -1; /* an operand used twice by this node is released once */
             if (!plan_release(&pl, offset[u], align_up(g->nodes[u].numel * (int64_t)esz))) goto nomem;
@@ -195,6 +260,7 @@ fail:
 void gr_exec_free(gr_exec *e) {
     if (!e) return;
     free(e->prog);
+    free(e->fused);
     free(e->data);
     free(e->role);
     free(e->binds);
@@ -236,6 +302,13 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
         if (e->cancel && *e->cancel)
             return gr_fail(err, GR_E_CANCELLED, NULL, -1, "the run was cancelled after %d of %d steps", p, e->n_prog);
         const gr_node *n = &g->nodes[e->prog[p]];
+        if (e->fused[p] >= 0) {
+            int ops[4];
+            instr_operands(e, p, ops);
+            gr_matmul_bias(g, &g->nodes[e->fused[p]], e->data[ops[0]], e->data[ops[1]], &g->nodes[ops[2]].shape,
+                           e->data[ops[2]], e->data[e->prog[p]]);
+            continue;
+        }
         k.n = n;
         for (int j = 0; j < n->n_in; j++) {
             const void *d = e->data[n->in[j]];

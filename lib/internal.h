@@ -180,6 +180,15 @@ typedef void (*gr_row_fn)(void *ctx, char *const *p, const int64_t *s, int64_t n
  * element size. Does nothing when any dim is 0. */
 void gr_loop_run(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, void *ctx);
 
+/* Copy in (shape in_shape) into out (shape out_shape), broadcasting. */
+void gr_broadcast_copy(gr_dtype dt, const gr_shape *out_shape, void *out, const gr_shape *in_shape, const void *in);
+
+/* out = bias + op(a) @ op(b) for matmul node mm, in one GEMM: out is
+ * prefilled with bias broadcast to mm's shape, then GEMM adds with beta 1
+ * (lib/ops/linalg.c; the executor fuses matmul + bias this way). */
+void gr_matmul_bias(const gr_graph *g, const gr_node *mm, const void *a, const void *b, const gr_shape *bias_shape,
+                    const void *bias, void *out);
+
 /* ---- misc ------------------------------------------------------------ */
 
 /* Checked multiply/add of non-negative int64: 0 on overflow. */

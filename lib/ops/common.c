@@ -2,6 +2,7 @@
 #include "ops.h"
 
 #include <stdio.h>
+#include <string.h>
 
 gr_status op_fail(gr_graph *g, gr_error *err, gr_status code, int id, int operand, const char *attr,
                   const char *fmt, ...) {
@@ -58,4 +59,30 @@ void run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64) {
     gr_loop L;
     gr_loop_broadcast(&L, &n->shape, n->n_in + 1, shapes);
     gr_loop_run(&L, base, gr_dtype_size(k->dt), k->dt == GR_F32 ? row_f32 : row_f64, NULL);
+}
+
+#define COPY_ROW(FN, T)                                                                                               \
+    static void FN(void *ctx, char *const *p, const int64_t *s, int64_t n) {                                          \
+        (void)ctx;                                                                                                    \
+        T *o = (T *)p[0];                                                                                             \
+        const T *a = (const T *)p[1];                                                                                 \
+        if (s[1] == 0) {                                                                                              \
+            for (int64_t i = 0; i < n; i++) o[i * s[0]] = a[0];                                                       \
+        } else if (s[0] == 1 && s[1] == 1) {                                                                          \
+            memcpy(o, a, (size_t)n * sizeof(T));                                                                      \
+        } else {                                                                                                      \
+            for (int64_t i = 0; i < n; i++) o[i * s[0]] = a[i * s[1]];                                                \
+        }                                                                                                             \
+    }
+COPY_ROW(copy_row_f32, float)
+COPY_ROW(copy_row_f64, double)
+
+gr_row_fn gr_copy_row(gr_dtype dt) { return dt == GR_F32 ? copy_row_f32 : copy_row_f64; }
+
+void gr_broadcast_copy(gr_dtype dt, const gr_shape *out_shape, void *out, const gr_shape *in_shape, const void *in) {
+    const gr_shape *shapes[2] = {out_shape, in_shape};
+    void *base[2] = {out, (void *)(uintptr_t)in};
+    gr_loop L;
+    gr_loop_broadcast(&L, out_shape, 2, shapes);
+    gr_loop_run(&L, base, gr_dtype_size(dt), gr_copy_row(dt), NULL);
 }

@@ -54,37 +54,35 @@ static gr_status matmul_infer(gr_graph *g, int id, gr_error *err) {
     return gr_node_set_shape(g, id, &batch, err);
 }
 
-static void gemm(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *a, const void *b, void *c) {
+static void gemm(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *a, const void *b, void *c, int beta) {
     enum CBLAS_TRANSPOSE ta = at->transpose_a ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = at->transpose_b ? CblasTrans : CblasNoTrans;
     /* Leading dims must be >= 1 even for empty matrices. */
     blasint lda = (blasint)(d->a_cols > 1 ? d->a_cols : 1), ldb = (blasint)(d->b_cols > 1 ? d->b_cols : 1);
     blasint ldc = (blasint)(d->n > 1 ? d->n : 1);
     if (dt == GR_F32)
-        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)d->m, (blasint)d->n, (blasint)d->k, 1.0f, a, lda, b, ldb, 0.0f, c,
+        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)d->m, (blasint)d->n, (blasint)d->k, 1.0f, a, lda, b, ldb, (float)beta, c,
                     ldc);
     else
-        cblas_dgemm(CblasRowMajor, ta, tb, (blasint)d->m, (blasint)d->n, (blasint)d->k, 1.0, a, lda, b, ldb, 0.0, c,
+        cblas_dgemm(CblasRowMajor, ta, tb, (blasint)d->m, (blasint)d->n, (blasint)d->k, 1.0, a, lda, b, ldb, (double)beta, c,
                     ldc);
 }
 
-static gr_status matmul_forward(const gr_kernel *k, gr_error *err) {
-    (void)err;
-    const gr_graph *g = k->g;
-    const gr_node *n = k->n;
+/* out (beta 0) or out + (beta 1) op(a) @ op(b) for matmul node n. */
+static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const void *b, void *out, int beta) {
     const gr_shape *as = &g->nodes[n->in[0]].shape, *bs = &g->nodes[n->in[1]].shape, *os = &n->shape;
     mm_dims d = mm_dims_of(as, bs, &n->attrs);
-    size_t esz = gr_dtype_size(k->dt);
-    if (d.m == 0 || d.n == 0) return GR_OK;
+    size_t esz = gr_dtype_size(g->dt);
+    if (d.m == 0 || d.n == 0) return;
     int64_t batch = n->numel / (d.m * d.n);
-    if (d.k == 0) { /* an empty sum: zeros, without asking BLAS */
-        memset(k->out, 0, (size_t)n->numel * esz);
-        return GR_OK;
+    if (d.k == 0) { /* an empty sum, without asking BLAS */
+        if (!beta) memset(out, 0, (size_t)n->numel * esz);
+        return;
     }
     int64_t a_mat = d.a_rows * d.a_cols, b_mat = d.b_rows * d.b_cols, c_mat = d.m * d.n;
     if (batch == 1) {
-        gemm(k->dt, &n->attrs, &d, k->in[0], k->in[1], k->out);
-        return GR_OK;
+        gemm(g->dt, &n->attrs, &d, a, b, out, beta);
+        return;
     }
     /* Batch strides (in matrices) of a and b, 0 along broadcast dims. */
     int br = os->rank - 2;
@@ -98,22 +96,33 @@ static gr_status matmul_forward(const gr_kernel *k, gr_error *err) {
         ta *= da;
         tb *= db;
     }
-    const char *pa = k->in[0], *pb = k->in[1];
-    char *pc = k->out;
+    const char *pa = a, *pb = b;
+    char *pc = out;
     for (int64_t t = 0; t < batch; t++) {
         int64_t oa = 0, ob = 0;
         for (int i = 0; i < br; i++) {
             oa += idx[i] * sa[i];
             ob += idx[i] * sb[i];
         }
-        gemm(k->dt, &n->attrs, &d, pa + (size_t)(oa * a_mat) * esz, pb + (size_t)(ob * b_mat) * esz,
-             pc + (size_t)(t * c_mat) * esz);
+        gemm(g->dt, &n->attrs, &d, pa + (size_t)(oa * a_mat) * esz, pb + (size_t)(ob * b_mat) * esz,
+             pc + (size_t)(t * c_mat) * esz, beta);
         for (int i = br - 1; i >= 0; i--) {
             if (++idx[i] < os->dims[i]) break;
             idx[i] = 0;
         }
     }
+}
+
+static gr_status matmul_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    matmul_run(k->g, k->n, k->in[0], k->in[1], k->out, 0);
     return GR_OK;
+}
+
+void gr_matmul_bias(const gr_graph *g, const gr_node *mm, const void *a, const void *b, const gr_shape *bias_shape,
+                    const void *bias, void *out) {
+    gr_broadcast_copy(g->dt, &mm->shape, out, bias_shape, bias);
+    matmul_run(g, mm, a, b, out, 1);
 }
 
 static int mm(gr_graph *g, int a, int b, int ta, int tb) {

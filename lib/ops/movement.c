@@ -71,25 +71,9 @@ static gr_status expand_infer(gr_graph *g, int id, gr_error *err) {
     return gr_node_set_shape(g, id, t, err);
 }
 
-#define COPY_ROW(FN, T)                                                                                               \
-    static void FN(void *ctx, char *const *p, const int64_t *s, int64_t n) {                                          \
-        (void)ctx;                                                                                                    \
-        T *o = (T *)p[0];                                                                                             \
-        const T *a = (const T *)p[1];                                                                                 \
-        if (s[1] == 0) {                                                                                              \
-            for (int64_t i = 0; i < n; i++) o[i * s[0]] = a[0];                                                       \
-        } else if (s[0] == 1 && s[1] == 1) {                                                                          \
-            memcpy(o, a, (size_t)n * sizeof(T));                                                                      \
-        } else {                                                                                                      \
-            for (int64_t i = 0; i < n; i++) o[i * s[0]] = a[i * s[1]];                                                \
-        }                                                                                                             \
-    }
-COPY_ROW(copy_row_f32, float)
-COPY_ROW(copy_row_f64, double)
-
 static gr_status expand_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    run_broadcast(k, copy_row_f32, copy_row_f64);
+    gr_broadcast_copy(k->dt, &k->n->shape, k->out, &k->g->nodes[k->n->in[0]].shape, k->in[0]);
     return GR_OK;
 }
 
@@ -154,7 +138,7 @@ static gr_status transpose_forward(const gr_kernel *k, gr_error *err) {
     gr_loop L;
     gr_loop_strided(&L, &k->n->shape, 2, (const int64_t(*)[GR_MAX_RANK])st);
     void *base[2] = {k->out, (void *)(uintptr_t)k->in[0]};
-    gr_loop_run(&L, base, gr_dtype_size(k->dt), k->dt == GR_F32 ? copy_row_f32 : copy_row_f64, NULL);
+    gr_loop_run(&L, base, gr_dtype_size(k->dt), gr_copy_row(k->dt), NULL);
     return GR_OK;
 }
 

@@ -21,6 +21,9 @@ gr_status op_fail(gr_graph *g, gr_error *err, gr_status code, int id, int operan
  * is the output, then the node's operands in order. */
 void run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64);
 
+/* The row kernel that copies operand 1 into operand 0 (strides may be 0). */
+gr_row_fn gr_copy_row(gr_dtype dt);
+
 /* A row kernel for a binary elementwise op: EXPR reads x and y. */
 #define BINARY_ROW(FN, T, EXPR)                                                                                       \
     static void FN(void *ctx, char *const *p, const int64_t *s, int64_t n) {                                          \

@@ -204,12 +204,52 @@ static void test_nan_propagates(void **state) {
     }
 }
 
+/* add(matmul(a, b), bias) runs as one GEMM from the bias; the result
+ * must equal the two-step computation (forced by making the matmul an
+ * output too, which forbids the fusion) for every bias shape. */
+static void test_matmul_bias_fusion(void **state) {
+    (void)state;
+    gr_error err;
+    const gr_shape bias_shapes[4] = {tu_shape(1, 5), tu_shape(2, 1, 5), tu_shape(0), tu_shape(2, 4, 1)};
+    for (int batched = 0; batched < 2; batched++)
+        for (int bi = 0; bi < 4; bi++) {
+            gr_graph *g = gr_graph_new(GR_F64, NULL);
+            gr_shape sa = batched ? tu_shape(3, 2, 4, 3) : tu_shape(2, 4, 3), sb = tu_shape(2, 3, 5);
+            int a = gr_graph_input(g, "a", &sa, &err), b = gr_graph_param(g, "b", &sb, &err);
+            int c = gr_graph_param(g, "c", &bias_shapes[bi], &err);
+            TU_OK(gr_graph_finalize(g, &err), err);
+            int m = tu_op2(g, "matmul", a, b);
+            int y = bi % 2 ? tu_op2(g, "add", c, m) : tu_op2(g, "add", m, c);
+            double av[24], bv[15], cv[20];
+            tu_seed(3 + (uint64_t)bi);
+            for (int i = 0; i < 24; i++) av[i] = tu_uniform(-1, 1);
+            for (int i = 0; i < 15; i++) bv[i] = tu_uniform(-1, 1);
+            for (int i = 0; i < 20; i++) cv[i] = tu_uniform(-1, 1);
+            tu_bind bd[3] = {{a, av}, {b, bv}, {c, cv}};
+            double *fused = tu_eval1(g, bd, 3, y);
+            int both[2] = {y, m};
+            double *plain = tu_eval(g, bd, 3, both, 2);
+            int64_t n = gr_node_numel(g, y);
+            for (int64_t i = 0; i < n; i++) assert_true(fused[i] == plain[i]);
+            /* and it really fused: one instruction instead of two */
+            gr_exec *e = gr_compile(g, &y, 1, &err);
+            gr_exec_stats st;
+            gr_exec_get_stats(e, &st);
+            assert_int_equal(st.instructions, 1);
+            gr_exec_free(e);
+            free(fused);
+            free(plain);
+            gr_graph_free(g);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_reuses_buffers),  cmocka_unit_test(test_plan_on_gradient_graph),
         cmocka_unit_test(test_rerun_with_new_values), cmocka_unit_test(test_label_errors_at_run_time),
         cmocka_unit_test(test_cancel_and_plan_limit), cmocka_unit_test(test_zero_size),
         cmocka_unit_test(test_nan_propagates),
+        cmocka_unit_test(test_matmul_bias_fusion),
     };
     return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
 }
