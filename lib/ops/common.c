@@ -37,6 +37,21 @@ gr_status infer_broadcast(gr_graph *g, int id, gr_error *err) {
     return gr_node_set_shape(g, id, &s, err);
 }
 
+gr_status infer_broadcast_attr(gr_graph *g, int id, int expand, gr_error *err) {
+    const gr_shape *x = IN_SHAPE(g, id, 0), *t = &g->nodes[id].attrs.shape;
+    const gr_shape *small = expand ? x : t, *big = expand ? t : x;
+    gr_shape b;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] < 0) return op_fail(g, err, GR_E_ARG, id, -1, "shape", "target dims must be >= 0");
+    if (gr_shape_broadcast(small, big, &b, NULL) != GR_OK || !gr_shape_equal(&b, big)) {
+        char a[160], c[160];
+        return op_fail(g, err, GR_E_SHAPE, id, 0, "shape", "%s %s does not broadcast to %s %s",
+                       expand ? "the operand's shape" : "the target", gr_shape_str(small, a, sizeof a),
+                       expand ? "the target" : "the operand's shape", gr_shape_str(big, c, sizeof c));
+    }
+    return gr_node_set_shape(g, id, t, err);
+}
+
 void run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64) {
     const gr_node *n = k->n;
     const gr_shape *shapes[4] = {&n->shape};

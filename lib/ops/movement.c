@@ -58,18 +58,7 @@ const gr_op gr_op_reshape = {
 
 /* ---- expand ---------------------------------------------------------- */
 
-static gr_status expand_infer(gr_graph *g, int id, gr_error *err) {
-    const gr_shape *x = IN_SHAPE(g, id, 0), *t = &g->nodes[id].attrs.shape;
-    gr_shape b;
-    for (int i = 0; i < t->rank; i++)
-        if (t->dims[i] < 0) return op_fail(g, err, GR_E_ARG, id, -1, "shape", "target dims must be >= 0");
-    if (gr_shape_broadcast(x, t, &b, NULL) != GR_OK || !gr_shape_equal(&b, t)) {
-        char a[160], c[160];
-        return op_fail(g, err, GR_E_SHAPE, id, 0, "shape", "the operand's shape %s does not broadcast to %s",
-                       gr_shape_str(x, a, sizeof a), gr_shape_str(t, c, sizeof c));
-    }
-    return gr_node_set_shape(g, id, t, err);
-}
+static gr_status expand_infer(gr_graph *g, int id, gr_error *err) { return infer_broadcast_attr(g, id, 1, err); }
 
 static gr_status expand_forward(const gr_kernel *k, gr_error *err) {
     (void)err;

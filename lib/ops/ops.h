@@ -13,6 +13,9 @@
 gr_status infer_same(gr_graph *g, int id, gr_error *err);
 /* Result is the broadcast of all operands. */
 gr_status infer_broadcast(gr_graph *g, int id, gr_error *err);
+/* Result has the shape attribute. expand: operand 0 must broadcast to it;
+ * otherwise (sum_to) it must broadcast to operand 0. */
+gr_status infer_broadcast_attr(gr_graph *g, int id, int expand, gr_error *err);
 /* Fail for node id with code, naming the attribute attr (may be NULL). */
 gr_status op_fail(gr_graph *g, gr_error *err, gr_status code, int id, int operand, const char *attr,
                   const char *fmt, ...) __attribute__((format(printf, 7, 8)));

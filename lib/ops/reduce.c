@@ -36,18 +36,7 @@ static gr_status infer_max(gr_graph *g, int id, gr_error *err) {
     return infer_reduce(g, id, err);
 }
 
-static gr_status infer_sum_to(gr_graph *g, int id, gr_error *err) {
-    const gr_shape *x = IN_SHAPE(g, id, 0), *t = &g->nodes[id].attrs.shape;
-    gr_shape b;
-    for (int i = 0; i < t->rank; i++)
-        if (t->dims[i] < 0) return op_fail(g, err, GR_E_ARG, id, -1, "shape", "target dims must be >= 0");
-    if (gr_shape_broadcast(x, t, &b, NULL) != GR_OK || !gr_shape_equal(&b, x)) {
-        char a[160], c[160];
-        return op_fail(g, err, GR_E_SHAPE, id, 0, "shape", "%s does not broadcast to the operand's shape %s",
-                       gr_shape_str(t, a, sizeof a), gr_shape_str(x, c, sizeof c));
-    }
-    return gr_node_set_shape(g, id, t, err);
-}
+static gr_status infer_sum_to(gr_graph *g, int id, gr_error *err) { return infer_broadcast_attr(g, id, 0, err); }
 
 /* ---- kernels --------------------------------------------------------- */
 
