@@ -13,7 +13,7 @@ PREFIX  ?= /usr/local
 CC      ?= cc
 SAN     ?=
 
-PKG_CFLAGS := $(shell pkg-config --cflags openblas cmocka 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags openblas cmocka jansson 2>/dev/null)
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wformat=2 \
            -Wvla -Wundef -Werror
 # -O3: GCC 12 vectorizes the elementwise kernels only at -O3.
@@ -30,6 +30,15 @@ LIB_SRC   := $(wildcard lib/*.c lib/ops/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIBGRAD   := $(BUILD)/libgrad.a
 
+API_SRC   := $(wildcard api/*.c)
+API_OBJ   := $(API_SRC:%.c=$(BUILD)/%.o)
+LIBAPI    := $(BUILD)/libgradapi.a
+API_LIBS  := -ljansson
+
+SRV_SRC   := $(wildcard server/*.c)
+SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
+GRADD     := $(BUILD)/gradd
+
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_HELP := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
@@ -39,7 +48,7 @@ BENCH_BIN := $(BUILD)/tests/bench/bench_lib
 
 .SECONDARY:
 .PHONY: FORCE all lib run test test-unit test-san deps bench install clean
-all: lib $(UNIT_BIN) $(BENCH_BIN)
+all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN)
 lib: $(LIBGRAD)
 
 # Objects depend on the flags they were built with: changing OPT or SAN
@@ -52,14 +61,22 @@ FORCE:
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Ilib -c $< -o $@
+	$(CC) $(CFLAGS) -Ilib -Iapi -c $< -o $@
 
 $(LIBGRAD): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_HOBJ) $(LIBGRAD)
-	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(LDLIBS)
+$(LIBAPI): $(API_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+# server -> api -> lib: the one binary, with its subcommands.
+$(GRADD): $(SRV_OBJ) $(LIBAPI) $(LIBGRAD)
+	$(CC) $(LDFLAGS) $^ -o $@ $(API_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_HOBJ) $(LIBAPI) $(LIBGRAD)
+	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(API_LIBS) $(LDLIBS)
 
 $(BENCH_BIN): $(BUILD)/tests/bench/bench_lib.o $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
@@ -96,4 +113,4 @@ install: $(LIBGRAD)
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(UNIT_HOBJ:.o=.d) $(BUILD)/tests/bench/bench_lib.d
+-include $(LIB_OBJ:.o=.d) $(API_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(UNIT_BIN:=.d) $(UNIT_HOBJ:.o=.d) $(BUILD)/tests/bench/bench_lib.d

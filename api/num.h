@@ -1,0 +1,54 @@
+/* num.h -- the number codec of the JSON API: strict JSON number parsing,
+ * correctly rounded, and shortest round-trip printing for float64 and
+ * float32, plus base64. These are the hot path of big tensors, so each is
+ * a dedicated fast implementation (jansson's are 22 MB/s and print 0.1 as
+ * 0.10000000000000001). */
+#ifndef GRADD_NUM_H
+#define GRADD_NUM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Result of gd_num_parse. */
+typedef enum gd_num_status {
+    GD_NUM_OK = 0,
+    GD_NUM_SYNTAX,   /* not a JSON number (leading zeros, "1.", ".5", "+1", "-", ...) */
+    GD_NUM_RANGE     /* finite in the text but beyond DBL_MAX once rounded */
+} gd_num_status;
+
+/* Parse one JSON number starting at s, reading no further than end. On
+ * GD_NUM_OK, *out is the correctly rounded double (round half to even, as
+ * strtod) and *next points just past the number; values below the
+ * smallest subnormal round to (signed) zero. The grammar is RFC 8259's:
+ * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?  Any number of digits is
+ * accepted and still rounded correctly. */
+gd_num_status gd_num_parse(const char *s, const char *end, double *out, const char **next);
+
+/* Longest text gd_num_print_* can write, without a terminator. */
+#define GD_NUM_MAX 32
+
+/* Write the shortest decimal text that reads back (strtod / strtof) as
+ * exactly v, into buf (no terminator); return its length. v must be
+ * finite. Among shortest candidates the one closest to v is chosen. The
+ * layout is JavaScript's Number#toString, which JSON.stringify uses:
+ * plain decimal when 1e-7 <= |v| < 1e21 (6, 0.1, -2.5, 123000, 0.000001),
+ * exponent form otherwise (1e+21, 1.5e-7, -2e-308); 0 prints as 0 and
+ * -0 as -0. */
+int gd_num_print_f64(double v, char *buf);
+/* The same for a float32: the fewest digits whose strtof is v. */
+int gd_num_print_f32(float v, char *buf);
+
+/* Base64 (RFC 4648, standard alphabet, '=' padding). */
+/* Bytes gd_b64_encode writes for n input bytes. */
+size_t gd_b64_encoded_len(size_t n);
+/* Encode n bytes; returns the length written (gd_b64_encoded_len(n)). */
+size_t gd_b64_encode(const void *in, size_t n, char *out);
+/* Decode len characters (padding required when len % 4 != 0 is an error;
+ * no whitespace). Writes at most cap bytes to out and the count to
+ * *outlen. Returns 0, or -1 for an invalid character, bad padding, or
+ * output over cap. */
+int gd_b64_decode(const char *in, size_t len, void *out, size_t cap, size_t *outlen);
+/* Bytes a valid encoding of len characters decodes to (for sizing). */
+size_t gd_b64_decoded_len(const char *in, size_t len);
+
+#endif
