@@ -59,6 +59,11 @@ $(FLAGS_STAMP): FORCE
 	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
 FORCE:
 
+# Dependencies point one way (server -> api -> lib): lib sees only itself.
+$(BUILD)/lib/%.o: lib/%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Ilib -c $< -o $@
+
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Ilib -Iapi -c $< -o $@

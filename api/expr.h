@@ -1,7 +1,7 @@
 /* expr.h -- the expression language of graph nodes and of the short form
  * "graph": "<expression>": numbers, names, + - * / ^ @, unary minus,
  * parentheses, and calls of any op of lib's table by name with keyword
- * attributes: sum(x, axis=1) is not valid (sum takes axes), sum(x, axes=[1]),
+ * attributes: sum(x, axis=1), sum(x, axes=[0, 1], keepdims=true),
  * reshape(h, shape=[-1]), cross_entropy(logits, y), maximum(w*x, 0).
  *
  * Precedence, loosest first: + - (left); * / @ (left); unary - and +;

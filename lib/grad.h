@@ -123,7 +123,7 @@ typedef struct gr_op gr_op;   /* one entry of the op table (lib/ops/) */
 typedef enum gr_attr_id {
     GR_ATTR_AXES = 0,     /* ints: reduction axes (absent: all axes) */
     GR_ATTR_KEEPDIMS,     /* bool: keep reduced axes as size 1 */
-    GR_ATTR_AXIS,         /* int: softmax / log_softmax axis (default -1) */
+    GR_ATTR_AXIS,         /* int: softmax / log_softmax axis (default -1); one reduction axis */
     GR_ATTR_SHAPE,        /* ints: target shape (reshape allows one -1) */
     GR_ATTR_PERM,         /* ints: transpose permutation (default reversed) */
     GR_ATTR_TRANSPOSE_A,  /* bool: matmul uses the transpose of operand 0 */

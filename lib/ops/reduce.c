@@ -200,11 +200,11 @@ static int max_jvp(gr_graph *g, int id, const int *t) {
 
 static int64_t reduce_flops(const gr_graph *g, const gr_node *n) { return g->nodes[n->in[0]].numel; }
 
-#define RED_ATTRS (A(GR_ATTR_AXES) | A(GR_ATTR_KEEPDIMS))
+#define RED_ATTRS (A(GR_ATTR_AXES) | A(GR_ATTR_AXIS) | A(GR_ATTR_KEEPDIMS))
 
 const gr_op gr_op_sum = {
     .name = "sum", .arity = 1, .attrs = RED_ATTRS,
-    .doc = "y = sum of x over axes (all when absent); dx = g expanded back over the summed axes",
+    .doc = "y = sum of x over axis or axes (all when absent); dx = g expanded back over the summed axes",
     .infer = infer_reduce, .forward = sum_forward, .vjp = sum_vjp, .jvp = same_op_jvp, .flops = reduce_flops,
 };
 const gr_op gr_op_mean = {

@@ -134,6 +134,8 @@ static const gc_case cases[] = {
     {"sum", .shape = {S3(2, 3, 4)}},
     {"sum", .shape = {S3(2, 3, 4)}, .attrs = {.set = KD, .keepdims = 1}},
     {"sum", .shape = {S3(2, 3, 4)}, .attrs = {.set = AX, .naxes = 1, .axes = {1}}},
+    {"sum", .shape = {S3(2, 3, 4)}, .attrs = {.set = AXIS, .axis = -2}}, /* NumPy's one-axis spelling */
+    {"max", .shape = {S2(3, 4)}, {D_DISTINCT}, .attrs = {.set = AXIS | KD, .axis = 0, .keepdims = 1}},
     {"sum", .shape = {S3(2, 3, 4)}, .attrs = {.set = AX | KD, .naxes = 1, .axes = {-1}, .keepdims = 1}},
     {"sum", .shape = {S3(2, 3, 4)}, .attrs = {.set = AX | KD, .naxes = 2, .axes = {0, 2}, .keepdims = 0}},
     {"mean", .shape = {S3(2, 3, 4)}},

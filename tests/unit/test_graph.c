@@ -123,6 +123,18 @@ static void test_signature_errors(void **state) {
     assert_string_equal(err.node, "s");
     assert_string_equal(err.attr, "axes");
     gr_graph_free(g);
+
+    /* axis and axes together are ambiguous. */
+    g = gr_graph_new(GR_F64, NULL);
+    gr_graph_input(g, "x", &s, &err);
+    gr_attrs both = {0};
+    int64_t one[1] = {0};
+    gr_attrs_set_ints(&both, GR_ATTR_AXES, one, 1, &err);
+    gr_attrs_set_int(&both, GR_ATTR_AXIS, 0);
+    assert_true(gr_graph_node(g, "s", op("sum"), (const char *[]){"x"}, 1, &both, &err) >= 0);
+    assert_int_equal(gr_graph_finalize(g, &err), GR_E_ARG);
+    assert_string_equal(err.attr, "axis");
+    gr_graph_free(g);
 }
 
 static void test_shape_errors_name_both_shapes(void **state) {
