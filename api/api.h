@@ -1,0 +1,61 @@
+/* api.h -- gradd's JSON API as a pure function from a request to a
+ * response. The daemon (POST /v1/<route>) and the command line (gradd run)
+ * both call gd_handle; nothing here does I/O or keeps state between calls.
+ *
+ * Responses are JSON. Errors are {"error": "<sentence>", "code": "<stable
+ * code>", "path": "<JSON pointer to the field at fault>"} with the HTTP
+ * status the daemon answers with: 400 malformed JSON or request, 404
+ * unknown route, 413 over a limit, 422 valid JSON that makes no sense as a
+ * graph (unknown op or name, cycle, shape mismatch, non-scalar loss, bad
+ * run-time value). */
+#ifndef GRADD_API_H
+#define GRADD_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Every limit is checked before anything is sized by the request. */
+typedef struct gd_limits {
+    size_t max_body_bytes;     /* request body */
+    int max_depth;             /* JSON nesting */
+    int64_t max_nodes;         /* graph nodes, gradient nodes included */
+    int max_rank;              /* tensor rank */
+    int64_t max_elements;      /* elements of one tensor */
+    int64_t max_total_bytes;   /* bytes of all tensors of a request plus the plan's arena */
+    size_t max_expr_len;       /* bytes of one expression */
+    int64_t max_steps;         /* optimizer steps (steps x batches) in one request */
+    int64_t max_check_elements;/* elements a finite-difference check may perturb */
+} gd_limits;
+
+/* 64 MiB body, depth 64, 1M nodes, rank 8, 2^26 elements, 2 GiB total,
+ * 64 KiB expressions, 10,000 steps, 100,000 check elements. */
+gd_limits gd_limits_default(void);
+
+/* Wall-clock milliseconds of each phase of one request. */
+typedef struct gd_timing {
+    double decode_ms, compile_ms, execute_ms, encode_ms;
+} gd_timing;
+
+typedef struct gd_response {
+    int status;          /* HTTP status */
+    char *body;          /* JSON text, malloc'd, NUL-terminated */
+    size_t len;          /* bytes of body without the NUL */
+    gd_timing timing;
+} gd_response;
+
+/* The routes, by name: "forward", "gradient", "step", "jvp", "hvp",
+ * "check", "gradient-graph", "ops". 1 when route is one of them. */
+int gd_route_known(const char *route);
+/* 1 when route takes a body (all but "ops"). */
+int gd_route_has_body(const char *route);
+
+/* Handle one request: route, body (len bytes, need not be terminated; may
+ * be NULL for "ops"), limits (NULL: defaults). Always fills *out; the
+ * caller frees it with gd_response_free. Never aborts on bad input. */
+void gd_handle(const char *route, const char *body, size_t len, const gd_limits *lim, gd_response *out);
+void gd_response_free(gd_response *r);
+
+/* Seed jansson's hash function; call once at start-up before threads. */
+void gd_init(void);
+
+#endif

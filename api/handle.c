@@ -1,0 +1,125 @@
+/* handle.c -- gd_handle: one request in, one response out. Looks the
+ * route up, decodes and builds the request, runs the route, and turns any
+ * failure into the error object with its status. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "routes.h"
+
+#define COMMON "graph", "dtype", "inputs", "params", "encoding"
+
+typedef int (*route_fn)(gd_req *r, gd_buf *b, gd_timing *t);
+
+static const char *const forward_fields[] = {COMMON, "outputs", NULL};
+static const char *const gradient_fields[] = {COMMON, "wrt", "outputs", NULL};
+static const char *const step_fields[] = {COMMON, "wrt", "optimizer", "state", "steps", "batches", "return_gradients", NULL};
+static const char *const jvp_fields[] = {COMMON, "tangents", "outputs", NULL};
+static const char *const hvp_fields[] = {COMMON, "wrt", "vector", NULL};
+static const char *const check_fields[] = {COMMON, "wrt", "eps", NULL};
+static const char *const graph_fields[] = {COMMON, "wrt", NULL};
+
+static const struct route {
+    const char *name;
+    route_fn fn;
+    const char *const *fields;
+} routes[] = {
+    {"forward", gd_route_forward, forward_fields},
+    {"gradient", gd_route_gradient, gradient_fields},
+    {"step", gd_route_step, step_fields},
+    {"jvp", gd_route_jvp, jvp_fields},
+    {"hvp", gd_route_hvp, hvp_fields},
+    {"check", gd_route_check, check_fields},
+    {"gradient-graph", gd_route_gradient_graph, graph_fields},
+    {"ops", NULL, NULL},
+};
+#define NROUTES ((int)(sizeof routes / sizeof routes[0]))
+
+static const struct route *find_route(const char *name) {
+    for (int i = 0; name && i < NROUTES; i++)
+        if (!strcmp(routes[i].name, name)) return &routes[i];
+    return NULL;
+}
+
+int gd_route_known(const char *route) { return find_route(route) != NULL; }
+int gd_route_has_body(const char *route) { return find_route(route) && strcmp(route, "ops") != 0; }
+
+void gd_init(void) { json_object_seed(0); }
+
+static void finish(gd_response *out, gd_buf *b, int status) {
+    out->status = status;
+    out->body = gd_buf_take(b, &out->len);
+    if (!out->body) { /* out of memory writing: a fixed reply */
+        static const char msg[] =
+            "{\"error\":\"out of memory writing the response\",\"code\":\"limit_exceeded\",\"path\":\"\"}";
+        out->status = 413;
+        out->body = strdup(msg);
+        out->len = out->body ? sizeof msg - 1 : 0;
+    }
+}
+
+static void error_response(gd_response *out, const gd_err *e) {
+    gd_buf b = {0};
+    gd_buf_puts(&b, "{\"error\":");
+    gd_buf_str(&b, e->message);
+    gd_buf_puts(&b, ",\"code\":");
+    gd_buf_str(&b, e->code ? e->code : "internal");
+    gd_buf_puts(&b, ",\"path\":");
+    gd_buf_str(&b, e->path);
+    gd_buf_putc(&b, '}');
+    finish(out, &b, e->status ? e->status : 500);
+}
+
+void gd_handle(const char *route, const char *body, size_t len, const gd_limits *lim, gd_response *out) {
+    memset(out, 0, sizeof *out);
+    gd_err e;
+    memset(&e, 0, sizeof e);
+    const struct route *rt = find_route(route);
+    if (!rt) {
+        gd_fail(&e, 404, "unknown_route", "", "there is no route /v1/%.64s (forward, gradient, step, jvp, hvp, check, "
+                                              "gradient-graph, ops)",
+                route ? route : "");
+        error_response(out, &e);
+        return;
+    }
+    gd_buf b = {0};
+    if (!rt->fn) {
+        double t0 = gd_now_ms();
+        gd_route_ops(&b);
+        out->timing.encode_ms = gd_now_ms() - t0;
+        finish(out, &b, 200);
+        return;
+    }
+    gd_req r;
+    gd_timing t = {0};
+    double t0 = gd_now_ms();
+    int rc = gd_req_open(&r, rt->name, body, len, lim, rt->fields, &e);
+    if (rc == 0 && rt->fn == gd_route_step) { /* the first batch shapes the graph */
+        const json_t *batches = json_object_get(r.doc.root, "batches");
+        if (json_is_array(batches) && json_array_size(batches) > 0) {
+            r.inputs_from = json_array_get(batches, 0);
+            snprintf(r.inputs_from_path, sizeof r.inputs_from_path, "/batches/0");
+            if (!json_is_object(r.inputs_from))
+                rc = gd_fail(&e, 400, "invalid_request", "/batches/0", "a batch is an object of input name: value");
+        }
+    }
+    if (rc == 0) rc = gd_req_build(&r);
+    t.decode_ms = gd_now_ms() - t0;
+    if (rc == 0) rc = rt->fn(&r, &b, &t);
+    gd_req_close(&r);
+    out->timing = t;
+    if (rc < 0 || b.oom) {
+        gd_buf_free(&b);
+        if (!e.status) gd_fail(&e, 413, "limit_exceeded", "", "out of memory writing the response");
+        error_response(out, &e);
+        out->timing = t;
+        return;
+    }
+    finish(out, &b, 200);
+}
+
+void gd_response_free(gd_response *r) {
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,446 @@
+/* json.c -- see json.h. One pass over the text; containers are attached
+ * to their parent as they open, so closing one is just a pop. */
+#include "json.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "num.h"
+
+typedef struct frame {
+    json_t *node;
+    int is_object;
+} frame;
+
+typedef struct parser {
+    const char *s, *end, *p;
+    gd_doc *doc;
+    gd_err *e;
+    frame *stack;         /* (max_depth) open containers */
+    int depth, max_depth;
+    char *key;            /* pending object key (NUL-terminated) */
+    size_t key_cap;
+    char *str;            /* scratch for decoding strings */
+    size_t str_cap;
+    double *nums;         /* scratch for packed arrays */
+    size_t nums_cap;
+} parser;
+
+/* ---- errors ---------------------------------------------------------- */
+
+static int syntax(parser *P, const char *what) {
+    long line = 1, col = 1;
+    for (const char *q = P->s; q < P->p && q < P->end; q++) {
+        if (*q == '\n') { line++; col = 1; }
+        else col++;
+    }
+    return gd_fail(P->e, 400, "invalid_json", "", "the body is not valid JSON: %s at line %ld, column %ld", what, line,
+                   col);
+}
+
+static int oom(parser *P) { return gd_fail(P->e, 413, "limit_exceeded", "", "out of memory reading the body"); }
+
+static void skip_ws(parser *P) {
+    while (P->p < P->end && (*P->p == ' ' || *P->p == '\n' || *P->p == '\r' || *P->p == '\t')) P->p++;
+}
+
+static int grow(void **buf, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 1;
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < need) ncap *= 2;
+    void *nb = realloc(*buf, ncap * elem);
+    if (!nb) return 0;
+    *buf = nb;
+    *cap = ncap;
+    return 1;
+}
+
+/* ---- strings --------------------------------------------------------- */
+
+static int hex4(const char *q, unsigned *v) {
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = q[i];
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                            : 16u;
+        if (d > 15) return 0;
+        *v = *v * 16 + d;
+    }
+    return 1;
+}
+
+/* Length of the valid UTF-8 sequence at q (1..4), or 0. */
+static int utf8_len(const unsigned char *q, const unsigned char *end) {
+    unsigned c = q[0];
+    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n <= 1 || q + n > end) return n == 1;
+    for (int i = 1; i < n; i++)
+        if ((q[i] & 0xC0) != 0x80) return 0;
+    unsigned cp = n == 2 ? ((c & 0x1F) << 6) | (q[1] & 0x3F)
+                 : n == 3 ? ((c & 0x0F) << 12) | ((q[1] & 0x3Fu) << 6) | (q[2] & 0x3F)
+                          : ((c & 0x07) << 18) | ((q[1] & 0x3Fu) << 12) | ((q[2] & 0x3Fu) << 6) | (q[3] & 0x3F);
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
+    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
+    return n;
+}
+
+static size_t put_utf8(char *o, unsigned cp) {
+    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Decode the string at P->p (at its opening quote) into P->str; *len gets
+ * its byte length (the text is at most as long as the input). */
+static int read_string(parser *P, size_t *len) {
+    P->p++;
+    const char *q = P->p; /* find the end first: the decoded text is no longer */
+    while (q < P->end && *q != '"') q += *q == '\\' ? 2 : 1;
+    if (!grow((void **)&P->str, &P->str_cap, (size_t)(q - P->p) + 5, 1)) return oom(P);
+    size_t n = 0;
+    while (P->p < P->end) {
+        unsigned char c = (unsigned char)*P->p;
+        if (c == '"') {
+            P->p++;
+            P->str[n] = '\0';
+            *len = n;
+            return 0;
+        }
+        if (c < 0x20) return syntax(P, "a control character inside a string");
+        if (c == '\\') {
+            if (P->p + 1 >= P->end) break;
+            char x = P->p[1];
+            P->p += 2;
+            switch (x) {
+            case '"': P->str[n++] = '"'; break;
+            case '\\': P->str[n++] = '\\'; break;
+            case '/': P->str[n++] = '/'; break;
+            case 'b': P->str[n++] = '\b'; break;
+            case 'f': P->str[n++] = '\f'; break;
+            case 'n': P->str[n++] = '\n'; break;
+            case 'r': P->str[n++] = '\r'; break;
+            case 't': P->str[n++] = '\t'; break;
+            case 'u': {
+                unsigned cp, lo;
+                if (P->end - P->p < 4 || !hex4(P->p, &cp)) return syntax(P, "a bad \\u escape");
+                P->p += 4;
+                if (cp >= 0xD800 && cp <= 0xDBFF) { /* a surrogate pair */
+                    if (P->end - P->p < 6 || P->p[0] != '\\' || P->p[1] != 'u' || !hex4(P->p + 2, &lo) || lo < 0xDC00 ||
+                        lo > 0xDFFF)
+                        return syntax(P, "an unpaired surrogate in a \\u escape");
+                    P->p += 6;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    return syntax(P, "an unpaired surrogate in a \\u escape");
+                }
+                n += put_utf8(P->str + n, cp);
+                break;
+            }
+            default: return syntax(P, "a bad escape in a string");
+            }
+            continue;
+        }
+        int k = utf8_len((const unsigned char *)P->p, (const unsigned char *)P->end);
+        if (!k) return syntax(P, "invalid UTF-8 in a string");
+        memcpy(P->str + n, P->p, (size_t)k);
+        n += (size_t)k;
+        P->p += k;
+    }
+    return syntax(P, "an unterminated string");
+}
+
+/* ---- numbers --------------------------------------------------------- */
+
+static int read_number(parser *P, json_t **out) {
+    const char *start = P->p, *next;
+    double v;
+    gd_num_status st = gd_num_parse(P->p, P->end, &v, &next);
+    if (st == GD_NUM_SYNTAX) return syntax(P, "a malformed number");
+    if (st == GD_NUM_RANGE) return syntax(P, "a number beyond the float64 range");
+    P->p = next;
+    /* Whole numbers that fit are integers (labels, shapes, axes, steps). */
+    int whole = 1;
+    for (const char *q = start; q < next; q++)
+        if (*q == '.' || *q == 'e' || *q == 'E') whole = 0;
+    if (whole && next - start <= 18 && !(v == 0 && *start == '-'))
+        *out = json_integer((json_int_t)strtoll(start, NULL, 10));
+    else *out = json_real(v);
+    return *out ? 0 : oom(P);
+}
+
+/* ---- packed numeric arrays ------------------------------------------- */
+
+static int is_num_start(char c) { return c == '-' || (c >= '0' && c <= '9'); }
+
+/* Try to read the array at P->p as a rectangular nest of numbers with at
+ * least GD_PACK_MIN of them. Returns 1 (read, *out set), 0 (not such an
+ * array: nothing consumed) or -1 (error). */
+static int try_packed(parser *P, json_t **out) {
+    const char *q = P->p;
+    int level = 0, leaf = -1, rank = 0;
+    int64_t dims[GR_MAX_RANK], count[GR_MAX_RANK + 1];
+    size_t n = 0;
+    for (int i = 0; i < GR_MAX_RANK; i++) dims[i] = -1;
+    for (;;) {
+        /* at '[' */
+        if (level >= GR_MAX_RANK) return 0;
+        q++;
+        count[level++] = 0;
+        while (q < P->end && (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t')) q++;
+        if (q >= P->end) return 0;
+        if (*q == '[') {
+            if (leaf >= 0 && level >= leaf) return 0; /* deeper than the numbers */
+            continue;
+        }
+        if (!is_num_start(*q)) return 0; /* empty, strings, objects: the general path */
+        if (leaf < 0) {
+            leaf = level;
+            rank = level;
+        } else if (leaf != level) {
+            return 0;
+        }
+        /* a run of numbers, then ']' and maybe ', [' siblings */
+        for (;;) {
+            if (!grow((void **)&P->nums, &P->nums_cap, n + 1, sizeof(double))) return oom(P);
+            const char *next;
+            if (gd_num_parse(q, P->end, &P->nums[n], &next) != GD_NUM_OK) return 0;
+            n++;
+            count[level - 1]++;
+            q = next;
+            while (q < P->end && (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t')) q++;
+            if (q < P->end && *q == ',') {
+                q++;
+                while (q < P->end && (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t')) q++;
+                if (q >= P->end || !is_num_start(*q)) return 0;
+                continue;
+            }
+            break;
+        }
+        /* close levels */
+        for (;;) {
+            if (q >= P->end || *q != ']') return 0;
+            q++;
+            level--;
+            if (dims[level] < 0) dims[level] = count[level];
+            else if (dims[level] != count[level]) return 0; /* ragged */
+            if (level == 0) goto done;
+            count[level - 1]++;
+            while (q < P->end && (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t')) q++;
+            if (q < P->end && *q == ',') {
+                q++;
+                while (q < P->end && (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t')) q++;
+                if (q >= P->end || *q != '[') return 0;
+                break; /* a sibling array opens */
+            }
+        }
+    }
+done:
+    if (n < GD_PACK_MIN) return 0;
+    if (!grow((void **)&P->doc->packed, &P->doc->cap, (size_t)P->doc->npacked + 1, sizeof(gd_packed)))
+        return oom(P);
+    gd_packed *pk = &P->doc->packed[P->doc->npacked];
+    memset(pk, 0, sizeof *pk);
+    pk->data = malloc(n * sizeof(double));
+    json_t *stand_in = json_array();
+    if (!pk->data || !stand_in) {
+        free(pk->data);
+        json_decref(stand_in);
+        return oom(P);
+    }
+    memcpy(pk->data, P->nums, n * sizeof(double));
+    pk->node = stand_in;
+    pk->rank = rank;
+    pk->n = (int64_t)n;
+    memcpy(pk->dims, dims, (size_t)rank * sizeof *dims);
+    P->doc->npacked++;
+    P->p = q;
+    *out = stand_in;
+    return 1;
+}
+
+/* ---- values and containers ------------------------------------------- */
+
+/* Attach v to the open container (with the pending key) or make it the
+ * root. Takes v's reference. */
+static int attach(parser *P, json_t *v) {
+    if (P->depth == 0) {
+        P->doc->root = v;
+        return 0;
+    }
+    frame *f = &P->stack[P->depth - 1];
+    if (!f->is_object) return json_array_append_new(f->node, v) == 0 ? 0 : (json_decref(v), oom(P));
+    return json_object_set_new_nocheck(f->node, P->key, v) == 0 ? 0 : (json_decref(v), oom(P));
+}
+
+/* Read a key and its ':' at P->p; rejects duplicates and NUL in keys. */
+static int read_key(parser *P) {
+    skip_ws(P);
+    if (P->p >= P->end || *P->p != '"') return syntax(P, "expected a string key");
+    size_t len;
+    if (read_string(P, &len) < 0) return -1;
+    if (strlen(P->str) != len) return syntax(P, "a NUL character in a key");
+    if (!grow((void **)&P->key, &P->key_cap, len + 1, 1)) return oom(P);
+    memcpy(P->key, P->str, len + 1);
+    if (json_object_get(P->stack[P->depth - 1].node, P->key)) {
+        gd_fail(P->e, 400, "duplicate_key", "", "the key \"%.100s\" appears twice in one object", P->key);
+        return -1;
+    }
+    skip_ws(P);
+    if (P->p >= P->end || *P->p != ':') return syntax(P, "expected ':' after a key");
+    P->p++;
+    return 0;
+}
+
+/* Read one value at P->p. Sets *opened when it opened a container (now on
+ * the stack, attached). */
+static int read_value(parser *P, int *opened) {
+    json_t *v = NULL;
+    *opened = 0;
+    skip_ws(P);
+    if (P->p >= P->end) return syntax(P, "unexpected end of the body");
+    char c = *P->p;
+    if (c == '{' || c == '[') {
+        if (c == '[') {
+            int r = try_packed(P, &v);
+            if (r < 0) return -1;
+            if (r == 1) return attach(P, v);
+        }
+        if (P->depth >= P->max_depth)
+            return gd_fail(P->e, 413, "limit_exceeded", "", "the JSON nests deeper than the limit of %d levels",
+                           P->max_depth);
+        v = c == '{' ? json_object() : json_array();
+        if (!v) return oom(P);
+        json_incref(v); /* one reference for the parent, one for the stack */
+        if (attach(P, v) < 0) {
+            json_decref(v);
+            return -1;
+        }
+        P->stack[P->depth].node = v;
+        P->stack[P->depth].is_object = c == '{';
+        P->depth++;
+        json_decref(v); /* the parent's reference keeps it alive */
+        P->p++;
+        *opened = 1;
+        return 0;
+    }
+    if (c == '"') {
+        size_t len;
+        if (read_string(P, &len) < 0) return -1;
+        v = json_stringn_nocheck(P->str, len);
+    } else if (is_num_start(c)) {
+        if (read_number(P, &v) < 0) return -1;
+    } else if (P->end - P->p >= 4 && memcmp(P->p, "true", 4) == 0) {
+        P->p += 4;
+        v = json_true();
+    } else if (P->end - P->p >= 5 && memcmp(P->p, "false", 5) == 0) {
+        P->p += 5;
+        v = json_false();
+    } else if (P->end - P->p >= 4 && memcmp(P->p, "null", 4) == 0) {
+        P->p += 4;
+        v = json_null();
+    } else {
+        return syntax(P, "unexpected character");
+    }
+    if (!v) return oom(P);
+    return attach(P, v);
+}
+
+/* After '{' or '[': close an empty container, or position for its first
+ * value. Returns 1 when a value follows, 0 when it closed, -1 on error. */
+static int open_first(parser *P) {
+    frame *f = &P->stack[P->depth - 1];
+    skip_ws(P);
+    if (P->p < P->end && *P->p == (f->is_object ? '}' : ']')) {
+        P->p++;
+        P->depth--;
+        return 0;
+    }
+    if (f->is_object && read_key(P) < 0) return -1;
+    return 1;
+}
+
+static int cmp_packed(const void *a, const void *b) {
+    const json_t *x = ((const gd_packed *)a)->node, *y = ((const gd_packed *)b)->node;
+    return x < y ? -1 : x > y;
+}
+
+static int parse(parser *P) {
+    for (;;) {
+        int opened;
+        if (read_value(P, &opened) < 0) return -1;
+        if (opened) {
+            int r = open_first(P);
+            if (r < 0) return -1;
+            if (r == 1) continue;
+        }
+        /* a value is complete: commas and closers until the next value */
+        for (;;) {
+            skip_ws(P);
+            if (P->depth == 0) {
+                if (P->p != P->end) return syntax(P, "text after the JSON value");
+                return 0;
+            }
+            frame *f = &P->stack[P->depth - 1];
+            if (P->p >= P->end) return syntax(P, "unexpected end of the body");
+            if (*P->p == ',') {
+                P->p++;
+                if (f->is_object && read_key(P) < 0) return -1;
+                break;
+            }
+            if (*P->p == (f->is_object ? '}' : ']')) {
+                P->p++;
+                P->depth--;
+                continue;
+            }
+            return syntax(P, f->is_object ? "expected ',' or '}'" : "expected ',' or ']'");
+        }
+    }
+}
+
+int gd_json_parse(const char *s, size_t len, int max_depth, gd_doc *doc, gd_err *e) {
+    memset(doc, 0, sizeof *doc);
+    parser P = {.s = s, .end = s + len, .p = s, .doc = doc, .e = e, .max_depth = max_depth > 0 ? max_depth : 1};
+    P.stack = malloc((size_t)P.max_depth * sizeof *P.stack);
+    int r = P.stack ? parse(&P) : oom(&P);
+    free(P.stack);
+    free(P.key);
+    free(P.str);
+    free(P.nums);
+    if (r < 0) {
+        gd_doc_free(doc);
+        return -1;
+    }
+    qsort(doc->packed, (size_t)doc->npacked, sizeof *doc->packed, cmp_packed);
+    return 0;
+}
+
+const gd_packed *gd_doc_packed(const gd_doc *d, const json_t *v) {
+    int lo = 0, hi = d->npacked - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        const json_t *m = d->packed[mid].node;
+        if (m == v) return &d->packed[mid];
+        if (m < v) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return NULL;
+}
+
+void gd_doc_free(gd_doc *d) {
+    for (int i = 0; i < d->npacked; i++) free(d->packed[i].data);
+    free(d->packed);
+    json_decref(d->root);
+    memset(d, 0, sizeof *d);
+}

@@ -1,0 +1,42 @@
+/* json.h -- the request reader. Structure becomes jansson values; every
+ * rectangular array of at least GD_PACK_MIN numbers (a tensor, flat or
+ * nested) is parsed straight into doubles and stands in the tree as an
+ * empty array whose data gd_doc_packed finds. Strict RFC 8259: duplicate
+ * keys, invalid UTF-8, NaN/Infinity literals, numbers beyond double range
+ * and trailing text are errors. Iterative: nesting costs no stack. */
+#ifndef GRADD_JSON_H
+#define GRADD_JSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define GD_PACK_MIN 64
+
+typedef struct gd_packed {
+    const json_t *node;           /* the stand-in empty array */
+    double *data;                 /* (n) row-major values */
+    int rank;                     /* nesting depth of the array, >= 1 */
+    int64_t dims[GR_MAX_RANK];    /* (rank) */
+    int64_t n;
+} gd_packed;
+
+typedef struct gd_doc {
+    json_t *root;
+    gd_packed *packed;            /* (npacked), sorted by node after parsing */
+    int npacked;
+    size_t cap;
+} gd_doc;
+
+/* Parse s[0..len) with at most max_depth nesting. Returns 0, or -1 with e
+ * set (400 invalid_json with line and column, 413 for depth). */
+int gd_json_parse(const char *s, size_t len, int max_depth, gd_doc *doc, gd_err *e);
+
+/* The packed data standing behind v, or NULL when v is an ordinary value. */
+const gd_packed *gd_doc_packed(const gd_doc *d, const json_t *v);
+
+void gd_doc_free(gd_doc *d);
+
+#endif

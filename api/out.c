@@ -1,0 +1,113 @@
+/* out.c -- see out.h. */
+#include "out.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "num.h"
+
+int gd_buf_reserve(gd_buf *b, size_t n) {
+    if (b->oom) return 0;
+    if (b->len + n + 1 <= b->cap) return 1;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1) cap *= 2;
+    char *np = realloc(b->p, cap);
+    if (!np) {
+        b->oom = 1;
+        return 0;
+    }
+    b->p = np;
+    b->cap = cap;
+    return 1;
+}
+
+void gd_buf_put(gd_buf *b, const char *s, size_t n) {
+    if (!gd_buf_reserve(b, n)) return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+void gd_buf_puts(gd_buf *b, const char *s) { gd_buf_put(b, s, strlen(s)); }
+
+void gd_buf_putc(gd_buf *b, char c) {
+    if (!gd_buf_reserve(b, 1)) return;
+    b->p[b->len++] = c;
+}
+
+void gd_buf_str(gd_buf *b, const char *s) {
+    size_t n = strlen(s);
+    if (!gd_buf_reserve(b, n * 6 + 2)) return;
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+        unsigned c = *q;
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c < 0x20) {
+            static const char hex[] = "0123456789abcdef";
+            if (c == '\n') { *o++ = '\\'; *o++ = 'n'; }
+            else if (c == '\t') { *o++ = '\\'; *o++ = 't'; }
+            else if (c == '\r') { *o++ = '\\'; *o++ = 'r'; }
+            else {
+                memcpy(o, "\\u00", 4);
+                o[4] = hex[c >> 4];
+                o[5] = hex[c & 15];
+                o += 6;
+            }
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
+}
+
+void gd_buf_key(gd_buf *b, const char *key, int first) {
+    if (!first) gd_buf_putc(b, ',');
+    gd_buf_str(b, key);
+    gd_buf_putc(b, ':');
+}
+
+void gd_buf_i64(gd_buf *b, int64_t v) {
+    char t[24];
+    int n = snprintf(t, sizeof t, "%lld", (long long)v);
+    gd_buf_put(b, t, (size_t)n);
+}
+
+/* Non-finite numbers as ProtoJSON strings; 1 when v was one. */
+static int put_nonfinite(gd_buf *b, double v) {
+    if (isnan(v)) gd_buf_put(b, "\"NaN\"", 5);
+    else if (isinf(v)) gd_buf_puts(b, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    else return 0;
+    return 1;
+}
+
+void gd_buf_f64(gd_buf *b, double v) {
+    if (put_nonfinite(b, v) || !gd_buf_reserve(b, GD_NUM_MAX)) return;
+    b->len += (size_t)gd_num_print_f64(v, b->p + b->len);
+}
+
+void gd_buf_f32(gd_buf *b, float v) {
+    if (put_nonfinite(b, v) || !gd_buf_reserve(b, GD_NUM_MAX)) return;
+    b->len += (size_t)gd_num_print_f32(v, b->p + b->len);
+}
+
+char *gd_buf_take(gd_buf *b, size_t *len) {
+    if (!gd_buf_reserve(b, 0)) {
+        gd_buf_free(b);
+        return NULL;
+    }
+    b->p[b->len] = '\0';
+    char *p = b->p;
+    *len = b->len;
+    memset(b, 0, sizeof *b);
+    return p;
+}
+
+void gd_buf_free(gd_buf *b) {
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}

@@ -1,0 +1,354 @@
+/* routes.c -- forward, gradient, jvp, hvp and check, and the helpers every
+ * route shares: choosing outputs and wrt, compiling, running, writing. */
+#include "routes.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double gd_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int gd_need_loss(gd_req *r) {
+    if (r->loss < 0)
+        return gd_fail(r->e, 400, "missing_field", "/graph/loss", "/v1/%s needs the graph to name its loss", r->route);
+    return r->loss;
+}
+
+int gd_wrt(gd_req *r, int *ids, const char **names, int max) {
+    if (json_object_get(r->doc.root, "wrt")) return gd_req_node_list(r, "wrt", ids, (char **)names, max);
+    int n = 0;
+    for (int pass = 0; pass < 2 && n == 0; pass++)
+        for (int i = 0; i < r->nleaves && n < max; i++) {
+            const gd_leaf *l = &r->leaves[i];
+            if (l->kind != (pass == 0 ? GD_PARAM : GD_INPUT)) continue;
+            ids[n] = l->node;
+            names[n++] = l->name;
+        }
+    if (n == 0) return gd_fail(r->e, 400, "missing_field", "/wrt", "the graph has no params or inputs to differentiate");
+    return n;
+}
+
+int gd_outputs(gd_req *r, int *ids, const char **names, int max) {
+    if (json_object_get(r->doc.root, "outputs")) return gd_req_node_list(r, "outputs", ids, (char **)names, max);
+    if (r->loss < 0)
+        return gd_fail(r->e, 400, "missing_field", "/outputs", "name the outputs, or give the graph a loss");
+    ids[0] = r->loss;
+    names[0] = r->loss_name;
+    return 1;
+}
+
+gr_exec *gd_compile(gd_req *r, const int *outs, int n, gd_timing *t) {
+    double t0 = gd_now_ms();
+    gr_error ge;
+    gr_exec *ex = gr_compile(r->g, outs, n, &ge);
+    if (!ex) {
+        gd_req_lib_error(r, &ge);
+        return NULL;
+    }
+    for (int i = 0; i < r->nleaves; i++) {
+        const gd_leaf *l = &r->leaves[i];
+        if (l->kind != GD_CONST && gr_exec_needs(ex, l->node)) gr_exec_bind(ex, l->node, l->value.data, &ge);
+    }
+    t->compile_ms += gd_now_ms() - t0;
+    return ex;
+}
+
+int gd_run(gd_req *r, gr_exec *ex, gd_timing *t) {
+    double t0 = gd_now_ms();
+    gr_error ge;
+    gr_status st = gr_exec_run(ex, &ge);
+    t->execute_ms += gd_now_ms() - t0;
+    return st == GR_OK ? 0 : gd_req_lib_error(r, &ge);
+}
+
+void gd_put_tensor(gd_buf *b, gd_req *r, const gr_shape *s, const void *data) {
+    gd_tensor_encode(b, r->dt, s, data, r->enc);
+}
+
+void gd_put_map(gd_buf *b, gd_req *r, gr_exec *ex, const char *key, const char *const *names, const int *ids, int n,
+                int first) {
+    gd_buf_key(b, key, first);
+    gd_buf_putc(b, '{');
+    for (int i = 0; i < n; i++) {
+        gd_buf_key(b, names[i], i == 0);
+        gd_put_tensor(b, r, gr_node_shape(r->g, ids[i]), gr_exec_value(ex, ids[i]));
+    }
+    gd_buf_putc(b, '}');
+}
+
+void gd_put_stats(gd_buf *b, gd_req *r, gr_exec *ex, const gd_timing *t) {
+    gr_exec_stats st = {0};
+    if (ex) gr_exec_get_stats(ex, &st);
+    gd_buf_puts(b, ",\"stats\":{\"nodes\":");
+    gd_buf_i64(b, r->g ? gr_graph_node_count(r->g) : 0);
+    gd_buf_puts(b, ",\"instructions\":");
+    gd_buf_i64(b, st.instructions);
+    gd_buf_puts(b, ",\"flops\":");
+    gd_buf_i64(b, st.flops);
+    gd_buf_puts(b, ",\"arena_bytes\":");
+    gd_buf_i64(b, st.arena_bytes);
+    gd_buf_puts(b, ",\"compile_ms\":");
+    gd_buf_f64(b, round(t->compile_ms * 1e3) / 1e3);
+    gd_buf_puts(b, ",\"run_ms\":");
+    gd_buf_f64(b, round(t->execute_ms * 1e3) / 1e3);
+    gd_buf_puts(b, "}}");
+}
+
+/* ---- forward and gradient -------------------------------------------- */
+
+int gd_route_forward(gd_req *r, gd_buf *b, gd_timing *t) {
+    int ids[GD_MAX_LIST];
+    const char *names[GD_MAX_LIST];
+    int n = gd_outputs(r, ids, names, GD_MAX_LIST);
+    if (n < 0) return -1;
+    gr_exec *ex = gd_compile(r, ids, n, t);
+    if (!ex || gd_run(r, ex, t) < 0) return gr_exec_free(ex), -1;
+    double t0 = gd_now_ms();
+    gd_buf_putc(b, '{');
+    gd_put_map(b, r, ex, "values", names, ids, n, 1);
+    gd_put_stats(b, r, ex, t);
+    t->encode_ms += gd_now_ms() - t0;
+    gr_exec_free(ex);
+    return 0;
+}
+
+int gd_route_gradient(gd_req *r, gd_buf *b, gd_timing *t) {
+    int wrt[GD_MAX_LIST], outs[2 * GD_MAX_LIST + 1], nval = 1;
+    const char *wnames[GD_MAX_LIST], *vnames[GD_MAX_LIST + 1];
+    if (gd_need_loss(r) < 0) return -1;
+    int n = gd_wrt(r, wrt, wnames, GD_MAX_LIST);
+    if (n < 0) return -1;
+    outs[0] = r->loss;
+    vnames[0] = r->loss_name;
+    if (json_object_get(r->doc.root, "outputs")) { /* more values besides the loss */
+        int m = gd_req_node_list(r, "outputs", outs + 1, (char **)vnames + 1, GD_MAX_LIST);
+        if (m < 0) return -1;
+        nval += m;
+    }
+    double t0 = gd_now_ms();
+    gr_error ge;
+    if (gr_grad(r->g, r->loss, wrt, n, outs + nval, &ge) != GR_OK) return gd_req_lib_error(r, &ge);
+    t->compile_ms += gd_now_ms() - t0;
+    gr_exec *ex = gd_compile(r, outs, nval + n, t);
+    if (!ex || gd_run(r, ex, t) < 0) return gr_exec_free(ex), -1;
+    t0 = gd_now_ms();
+    gd_buf_putc(b, '{');
+    gd_put_map(b, r, ex, "values", vnames, outs, nval, 1);
+    gd_put_map(b, r, ex, "gradients", wnames, outs + nval, n, 0);
+    gd_put_stats(b, r, ex, t);
+    t->encode_ms += gd_now_ms() - t0;
+    gr_exec_free(ex);
+    return 0;
+}
+
+/* ---- vectors given per node: tangents (jvp) and the hvp direction ---- */
+
+/* For each entry of root[key] (name: value), a new input node holding the
+ * value, shaped like the node; the node ids go to *nodes, the new inputs
+ * to *vecs. When want (n_want > 0) is given, the names must be exactly
+ * want's. Returns the count or -1. */
+static int read_vectors(gd_req *r, const char *key, const int *want, const char *const *want_names, int n_want,
+                        int *nodes, int *vecs, const char **names, int max) {
+    const json_t *m = json_object_get(r->doc.root, key);
+    char base[GD_PATH_MAX] = "", p[GD_PATH_MAX];
+    gd_path_push(base, sizeof base, key);
+    if (!json_is_object(m)) return gd_fail(r->e, 400, "missing_field", base, "/v1/%s needs \"%s\": {name: value}", r->route, key);
+    if ((int)json_object_size(m) > max) return gd_fail(r->e, 413, "limit_exceeded", base, "too many entries");
+    int n = 0;
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)m, name, v) {
+        snprintf(p, sizeof p, "%s", base);
+        gd_path_push(p, sizeof p, name);
+        int id = gr_graph_find(r->g, name);
+        if (id < 0) return gd_fail(r->e, 422, "unknown_name", p, "\"%.64s\" is not a node of the graph", name);
+        if (n_want > 0) {
+            int k = 0;
+            while (k < n_want && want[k] != id) k++;
+            if (k == n_want) return gd_fail(r->e, 400, "unknown_field", p, "\"%.64s\" is not in wrt", name);
+        }
+        char leafname[GR_NAME_MAX + 16];
+        snprintf(leafname, sizeof leafname, "%s#%s", key, name);
+        gd_leaf *l = gd_req_leaf(r, leafname);
+        if (l) return gd_fail(r->e, 400, "duplicate_key", p, "given twice");
+        /* the value, held as a leaf of the request so it is freed with it */
+        if (r->nleaves == r->cap_leaves) {
+            int cap = r->cap_leaves * 2 + 8;
+            gd_leaf *nl = realloc(r->leaves, (size_t)cap * sizeof *nl);
+            if (!nl) return gd_fail(r->e, 413, "limit_exceeded", p, "out of memory");
+            r->leaves = nl;
+            r->cap_leaves = cap;
+        }
+        l = &r->leaves[r->nleaves];
+        memset(l, 0, sizeof *l);
+        l->name = strdup(leafname);
+        if (!l->name) return gd_fail(r->e, 413, "limit_exceeded", p, "out of memory");
+        l->kind = GD_INPUT;
+        l->ndims = gr_node_shape(r->g, id)->rank;
+        memcpy(l->dims, gr_node_shape(r->g, id)->dims, sizeof l->dims);
+        r->nleaves++;
+        if (gd_req_set_value(r, l, v, p) < 0) return -1;
+        gr_error ge;
+        l->node = gr_graph_input(r->g, leafname, &l->value.shape, &ge);
+        if (l->node < 0) return gd_req_lib_error(r, &ge);
+        nodes[n] = id;
+        vecs[n] = l->node;
+        names[n++] = name;
+    }
+    for (int k = 0; k < n_want; k++) {
+        int found = 0;
+        for (int j = 0; j < n; j++) found |= nodes[j] == want[k];
+        if (!found) {
+            snprintf(p, sizeof p, "%s", base);
+            gd_path_push(p, sizeof p, want_names[k]);
+            return gd_fail(r->e, 400, "missing_value", p, "no %s entry for \"%s\"", key, want_names[k]);
+        }
+    }
+    return n;
+}
+
+int gd_route_jvp(gd_req *r, gd_buf *b, gd_timing *t) {
+    int seeds[GD_MAX_LIST], tans[GD_MAX_LIST], outs[2 * GD_MAX_LIST];
+    const char *snames[GD_MAX_LIST], *onames[GD_MAX_LIST];
+    int n_out = gd_outputs(r, outs, onames, GD_MAX_LIST);
+    if (n_out < 0) return -1;
+    int n = read_vectors(r, "tangents", NULL, NULL, 0, seeds, tans, snames, GD_MAX_LIST);
+    if (n < 0) return -1;
+    double t0 = gd_now_ms();
+    gr_error ge;
+    if (gr_jvp(r->g, seeds, tans, n, outs, n_out, outs + n_out, &ge) != GR_OK) return gd_req_lib_error(r, &ge);
+    t->compile_ms += gd_now_ms() - t0;
+    gr_exec *ex = gd_compile(r, outs, 2 * n_out, t);
+    if (!ex || gd_run(r, ex, t) < 0) return gr_exec_free(ex), -1;
+    t0 = gd_now_ms();
+    gd_buf_putc(b, '{');
+    gd_put_map(b, r, ex, "values", onames, outs, n_out, 1);
+    gd_put_map(b, r, ex, "tangents", onames, outs + n_out, n_out, 0);
+    gd_put_stats(b, r, ex, t);
+    t->encode_ms += gd_now_ms() - t0;
+    gr_exec_free(ex);
+    return 0;
+}
+
+int gd_route_hvp(gd_req *r, gd_buf *b, gd_timing *t) {
+    int wrt[GD_MAX_LIST], nodes[GD_MAX_LIST], vecs[GD_MAX_LIST], outs[GD_MAX_LIST + 1];
+    const char *wnames[GD_MAX_LIST], *vnames[GD_MAX_LIST];
+    if (gd_need_loss(r) < 0) return -1;
+    int n = gd_wrt(r, wrt, wnames, GD_MAX_LIST);
+    if (n < 0 || read_vectors(r, "vector", wrt, wnames, n, nodes, vecs, vnames, GD_MAX_LIST) < 0) return -1;
+    /* the vectors in wrt's order */
+    int ordered[GD_MAX_LIST];
+    for (int k = 0; k < n; k++)
+        for (int j = 0; j < n; j++)
+            if (nodes[j] == wrt[k]) ordered[k] = vecs[j];
+    double t0 = gd_now_ms();
+    gr_error ge;
+    outs[0] = r->loss;
+    if (gr_hvp(r->g, r->loss, wrt, ordered, n, outs + 1, &ge) != GR_OK) return gd_req_lib_error(r, &ge);
+    t->compile_ms += gd_now_ms() - t0;
+    gr_exec *ex = gd_compile(r, outs, n + 1, t);
+    if (!ex || gd_run(r, ex, t) < 0) return gr_exec_free(ex), -1;
+    t0 = gd_now_ms();
+    const char *lname = r->loss_name;
+    gd_buf_putc(b, '{');
+    gd_put_map(b, r, ex, "values", &lname, outs, 1, 1);
+    gd_put_map(b, r, ex, "hvp", wnames, outs + 1, n, 0);
+    gd_put_stats(b, r, ex, t);
+    t->encode_ms += gd_now_ms() - t0;
+    gr_exec_free(ex);
+    return 0;
+}
+
+/* ---- check: finite differences against the gradient ----------------- */
+
+static double elem(gr_dtype dt, const void *p, int64_t i) {
+    return dt == GR_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
+}
+static void set_elem(gr_dtype dt, void *p, int64_t i, double v) {
+    if (dt == GR_F32) ((float *)p)[i] = (float)v;
+    else ((double *)p)[i] = v;
+}
+
+int gd_route_check(gd_req *r, gd_buf *b, gd_timing *t) {
+    int wrt[GD_MAX_LIST], outs[GD_MAX_LIST + 1];
+    const char *wnames[GD_MAX_LIST];
+    gd_leaf *leaves[GD_MAX_LIST];
+    if (gd_need_loss(r) < 0) return -1;
+    int n = gd_wrt(r, wrt, wnames, GD_MAX_LIST);
+    if (n < 0) return -1;
+    double eps = r->dt == GR_F32 ? 1e-3 : 1e-6;
+    const json_t *je = json_object_get(r->doc.root, "eps");
+    if (je && (!json_is_number(je) || !(json_number_value(je) > 0) || json_number_value(je) > 1))
+        return gd_fail(r->e, 400, "invalid_request", "/eps", "eps must be a number in (0, 1]");
+    if (je) eps = json_number_value(je);
+    int64_t total = 0;
+    for (int k = 0; k < n; k++) {
+        char p[GD_PATH_MAX] = "/wrt";
+        gd_path_index(p, sizeof p, k);
+        leaves[k] = NULL;
+        for (int i = 0; i < r->nleaves; i++)
+            if (r->leaves[i].node == wrt[k] && r->leaves[i].kind != GD_CONST) leaves[k] = &r->leaves[i];
+        if (!leaves[k]) return gd_fail(r->e, 422, "invalid_argument", p, "check perturbs inputs and params only");
+        total += leaves[k]->value.n;
+    }
+    if (total > r->lim.max_check_elements)
+        return gd_fail(r->e, 413, "limit_exceeded", "/wrt", "check would perturb %lld elements, over the limit of %lld",
+                       (long long)total, (long long)r->lim.max_check_elements);
+    outs[0] = r->loss;
+    double t0 = gd_now_ms();
+    gr_error ge;
+    if (gr_grad(r->g, r->loss, wrt, n, outs + 1, &ge) != GR_OK) return gd_req_lib_error(r, &ge);
+    t->compile_ms += gd_now_ms() - t0;
+    gr_exec *ex = gd_compile(r, outs, n + 1, t), *fx = ex ? gd_compile(r, outs, 1, t) : NULL;
+    if (!fx || gd_run(r, ex, t) < 0) {
+        gr_exec_free(ex);
+        gr_exec_free(fx);
+        return -1;
+    }
+    t0 = gd_now_ms();
+    gd_buf_putc(b, '{');
+    const char *lname = r->loss_name;
+    gd_put_map(b, r, ex, "values", &lname, outs, 1, 1);
+    gd_buf_puts(b, ",\"check\":{");
+    t->encode_ms += gd_now_ms() - t0;
+    int rc = 0;
+    for (int k = 0; k < n && rc == 0; k++) {
+        gd_leaf *l = leaves[k];
+        const void *grad = gr_exec_value(ex, outs[1 + k]);
+        double max_abs = 0, max_rel = 0;
+        for (int64_t i = 0; i < l->value.n && rc == 0; i++) {
+            double x = elem(r->dt, l->value.data, i), h = eps * (fabs(x) > 1 ? fabs(x) : 1), f[2];
+            for (int s = 0; s < 2 && rc == 0; s++) {
+                set_elem(r->dt, l->value.data, i, s ? x - h : x + h);
+                rc = gd_run(r, fx, t);
+                f[s] = elem(r->dt, gr_exec_value(fx, r->loss), 0);
+            }
+            set_elem(r->dt, l->value.data, i, x);
+            double num = (f[0] - f[1]) / (2 * h), ana = elem(r->dt, grad, i), err = fabs(num - ana);
+            double scale = fmax(fabs(num), fabs(ana));
+            if (!(err <= max_abs)) max_abs = err; /* NaN wins */
+            if (scale > 0 && !(err / scale <= max_rel)) max_rel = err / scale;
+        }
+        gd_buf_key(b, wnames[k], k == 0);
+        gd_buf_puts(b, "{\"max_abs_error\":");
+        gd_buf_f64(b, max_abs);
+        gd_buf_puts(b, ",\"max_rel_error\":");
+        gd_buf_f64(b, max_rel);
+        gd_buf_puts(b, ",\"elements\":");
+        gd_buf_i64(b, l->value.n);
+        gd_buf_puts(b, ",\"eps\":");
+        gd_buf_f64(b, eps);
+        gd_buf_putc(b, '}');
+    }
+    gd_buf_putc(b, '}');
+    if (rc == 0) gd_put_stats(b, r, ex, t);
+    gr_exec_free(ex);
+    gr_exec_free(fx);
+    return rc;
+}

@@ -1,0 +1,43 @@
+/* routes.h -- what the route handlers share. Each handler turns a built
+ * request into the body of a 200 response, or fails with r->e set. */
+#ifndef GRADD_ROUTES_H
+#define GRADD_ROUTES_H
+
+#include "out.h"
+#include "request.h"
+
+#define GD_MAX_LIST 1024   /* names in "outputs", "wrt" and the like */
+
+double gd_now_ms(void);
+
+/* The nodes to differentiate: "wrt" when given, else every param, else
+ * every input. Returns the count (>= 1) or -1. names point into r. */
+int gd_wrt(gd_req *r, int *ids, const char **names, int max);
+/* "outputs" when given, else the loss. */
+int gd_outputs(gd_req *r, int *ids, const char **names, int max);
+/* The loss node, or -1 with a 400 naming /graph/loss. */
+int gd_need_loss(gd_req *r);
+
+/* Compile outs and bind every leaf the program reads (timed into t). */
+gr_exec *gd_compile(gd_req *r, const int *outs, int n, gd_timing *t);
+/* Run once (timed into t). */
+int gd_run(gd_req *r, gr_exec *ex, gd_timing *t);
+
+/* "key": {names[i]: value of ids[i]}, after a comma unless first. */
+void gd_put_map(gd_buf *b, gd_req *r, gr_exec *ex, const char *key, const char *const *names, const int *ids, int n,
+                int first);
+void gd_put_tensor(gd_buf *b, gd_req *r, const gr_shape *s, const void *data);
+/* ,"stats":{...}} closing the response object. */
+void gd_put_stats(gd_buf *b, gd_req *r, gr_exec *ex, const gd_timing *t);
+
+int gd_route_forward(gd_req *r, gd_buf *b, gd_timing *t);
+int gd_route_gradient(gd_req *r, gd_buf *b, gd_timing *t);
+int gd_route_jvp(gd_req *r, gd_buf *b, gd_timing *t);
+int gd_route_hvp(gd_req *r, gd_buf *b, gd_timing *t);
+int gd_route_check(gd_req *r, gd_buf *b, gd_timing *t);
+int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t);
+int gd_route_gradient_graph(gd_req *r, gd_buf *b, gd_timing *t);
+/* The op catalogue (no request). */
+void gd_route_ops(gd_buf *b);
+
+#endif

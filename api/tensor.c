@@ -1,0 +1,320 @@
+/* tensor.c -- see tensor.h. */
+#include "tensor.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "num.h"
+
+static int bad(gd_err *e, const char *path, const char *fmt, const char *what) {
+    (void)fmt;
+    return gd_fail(e, 400, "bad_tensor", path, "%s", what);
+}
+
+/* A number of a tensor: JSON number or a non-finite string. */
+static int scalar_of(const json_t *v, double *out) {
+    if (json_is_integer(v)) *out = (double)json_integer_value(v);
+    else if (json_is_real(v)) *out = json_real_value(v);
+    else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (!strcmp(s, "NaN")) *out = NAN;
+        else if (!strcmp(s, "Infinity")) *out = INFINITY;
+        else if (!strcmp(s, "-Infinity")) *out = -INFINITY;
+        else return 0;
+    } else return 0;
+    return 1;
+}
+
+/* Check shape against the limits and charge its bytes; sets t's shape and
+ * n and allocates its data. */
+static int alloc_tensor(const gr_shape *s, gr_dtype dt, const gd_limits *lim, int64_t *budget, const char *path,
+                        gd_tensor *t, gd_err *e) {
+    char buf[160];
+    if (s->rank > lim->max_rank)
+        return gd_fail(e, 413, "limit_exceeded", path, "the tensor has rank %d, over the limit of %d", s->rank,
+                       lim->max_rank);
+    gr_error ge;
+    int64_t n;
+    if (gr_shape_numel(s, lim->max_elements, &n, &ge) != GR_OK)
+        return gd_fail(e, 413, "limit_exceeded", path, "the tensor of shape %s is over the limit of %lld elements",
+                       gr_shape_str(s, buf, sizeof buf), (long long)lim->max_elements);
+    int64_t bytes = n * (int64_t)gr_dtype_size(dt);
+    if (bytes > *budget)
+        return gd_fail(e, 413, "limit_exceeded", path, "the request's tensors exceed the limit of %lld bytes",
+                       (long long)lim->max_total_bytes);
+    *budget -= bytes;
+    t->shape = *s;
+    t->n = n;
+    t->data = malloc((size_t)bytes + 1);
+    if (!t->data) return gd_fail(e, 413, "limit_exceeded", path, "out of memory for a tensor");
+    return 0;
+}
+
+static void store(gr_dtype dt, void *data, int64_t i, double v) {
+    if (dt == GR_F32) ((float *)data)[i] = (float)v;
+    else ((double *)data)[i] = v;
+}
+
+/* Fill t from a generic (unpacked) nest of arrays, checking it is
+ * rectangular with t's shape. Depth is at most the rank (<= 8). */
+static int fill_nested(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd_tensor *t, int level, int64_t *at,
+                       char *path, size_t cap, gd_err *e) {
+    size_t plen = strlen(path);
+    if (level == t->shape.rank) {
+        double x;
+        if (!scalar_of(v, &x)) return bad(e, path, "%s", "expected a number (or \"NaN\", \"Infinity\", \"-Infinity\")");
+        store(dt, t->data, (*at)++, x);
+        return 0;
+    }
+    const gd_packed *pk = json_is_array(v) ? gd_doc_packed(doc, v) : NULL;
+    if (pk) { /* a packed sub-array inside a generic one */
+        int64_t want = 1;
+        int ok = pk->rank == t->shape.rank - level;
+        for (int i = 0; ok && i < pk->rank; i++) {
+            ok = pk->dims[i] == t->shape.dims[level + i];
+            want *= pk->dims[i];
+        }
+        if (!ok) return bad(e, path, "%s", "the nested arrays are not rectangular");
+        for (int64_t i = 0; i < want; i++) store(dt, t->data, (*at)++, pk->data[i]);
+        return 0;
+    }
+    if (!json_is_array(v) || (int64_t)json_array_size(v) != t->shape.dims[level])
+        return bad(e, path, "%s", "the nested arrays are not rectangular");
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        gd_path_index(path, cap, (long)i);
+        if (fill_nested(doc, json_array_get(v, i), dt, t, level + 1, at, path, cap, e) < 0) return -1;
+        path[plen] = '\0';
+    }
+    return 0;
+}
+
+/* Shape of a generic nest from its first elements. */
+static int nested_shape(const gd_doc *doc, const json_t *v, const gd_limits *lim, gr_shape *s, const char *path,
+                        gd_err *e) {
+    memset(s, 0, sizeof *s);
+    for (;;) {
+        const gd_packed *pk = json_is_array(v) ? gd_doc_packed(doc, v) : NULL;
+        if (pk) {
+            if (s->rank + pk->rank > GR_MAX_RANK || s->rank + pk->rank > lim->max_rank) break;
+            for (int i = 0; i < pk->rank; i++) s->dims[s->rank++] = pk->dims[i];
+            return 0;
+        }
+        if (!json_is_array(v)) return 0;
+        if (s->rank >= GR_MAX_RANK || s->rank >= lim->max_rank) break;
+        s->dims[s->rank++] = (int64_t)json_array_size(v);
+        if (json_array_size(v) == 0) return 0;
+        v = json_array_get(v, 0);
+    }
+    return gd_fail(e, 413, "limit_exceeded", path, "the nested arrays are deeper than the rank limit of %d",
+                   lim->max_rank < GR_MAX_RANK ? lim->max_rank : GR_MAX_RANK);
+}
+
+int gd_read_dims(const gd_doc *doc, const json_t *v, int max, int allow_neg1, int64_t *dims, const char *path,
+                 gd_err *e) {
+    char p[512];
+    if (!json_is_array(v)) return gd_fail(e, 400, "invalid_request", path, "expected a list of integers");
+    if (gd_doc_packed(doc, v) || (int)json_array_size(v) > max)
+        return gd_fail(e, 413, "limit_exceeded", path, "the list has more than %d entries", max);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const json_t *d = json_array_get(v, i);
+        snprintf(p, sizeof p, "%s", path);
+        gd_path_index(p, sizeof p, (long)i);
+        if (!json_is_integer(d)) return gd_fail(e, 400, "invalid_request", p, "expected an integer");
+        json_int_t x = json_integer_value(d);
+        if (x < (allow_neg1 ? -1 : 0))
+            return gd_fail(e, 400, "invalid_request", p, "%lld is not allowed here%s", (long long)x,
+                           allow_neg1 ? " (only -1 may stand for a batch dimension)" : "");
+        dims[i] = x;
+    }
+    return (int)json_array_size(v);
+}
+
+static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd_limits *lim, int64_t *budget,
+                         const char *path, gd_tensor *t, gd_err *e) {
+    char p[512];
+    const json_t *shape = json_object_get(v, "shape"), *data = json_object_get(v, "data"),
+                 *b64 = json_object_get(v, "b64");
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)v, key, val) {
+        if (strcmp(key, "shape") && strcmp(key, "data") && strcmp(key, "b64")) {
+            snprintf(p, sizeof p, "%s", path);
+            gd_path_push(p, sizeof p, key);
+            return gd_fail(e, 400, "unknown_field", p, "unknown field \"%.64s\" in a tensor (shape, data, b64)", key);
+        }
+    }
+    snprintf(p, sizeof p, "%s/shape", path);
+    if (!shape) return gd_fail(e, 400, "invalid_request", p, "a tensor object needs \"shape\"");
+    if (!data == !b64)
+        return gd_fail(e, 400, "invalid_request", path, "a tensor object needs exactly one of \"data\" and \"b64\"");
+    gr_shape s;
+    memset(&s, 0, sizeof s);
+    int rank = gd_read_dims(doc, shape, lim->max_rank < GR_MAX_RANK ? lim->max_rank : GR_MAX_RANK, 0, s.dims, p, e);
+    if (rank < 0) return -1;
+    s.rank = rank;
+    if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
+    if (b64) {
+        snprintf(p, sizeof p, "%s/b64", path);
+        if (!json_is_string(b64)) return gd_fail(e, 400, "bad_tensor", p, "b64 must be a string");
+        size_t len = json_string_length(b64), got = 0, want = (size_t)t->n * gr_dtype_size(dt);
+        if (gd_b64_decoded_len(json_string_value(b64), len) != want ||
+            gd_b64_decode(json_string_value(b64), len, t->data, want, &got) < 0 || got != want)
+            return gd_fail(e, 400, "bad_tensor", p,
+                           "b64 must hold exactly %zu bytes (%lld little-endian %s values) in standard base64", want,
+                           (long long)t->n, gr_dtype_name(dt));
+        return 0;
+    }
+    snprintf(p, sizeof p, "%s/data", path);
+    const gd_packed *pk = json_is_array(data) ? gd_doc_packed(doc, data) : NULL;
+    if (pk) {
+        if (pk->rank != 1 || pk->n != t->n)
+            return gd_fail(e, 400, "bad_tensor", p, "data must be a flat list of %lld numbers", (long long)t->n);
+        for (int64_t i = 0; i < t->n; i++) store(dt, t->data, i, pk->data[i]);
+        return 0;
+    }
+    if (!json_is_array(data) || (int64_t)json_array_size(data) != t->n)
+        return gd_fail(e, 400, "bad_tensor", p, "data must be a flat list of %lld numbers", (long long)t->n);
+    for (size_t i = 0; i < json_array_size(data); i++) {
+        double x;
+        if (!scalar_of(json_array_get(data, i), &x)) {
+            gd_path_index(p, sizeof p, (long)i);
+            return bad(e, p, "%s", "expected a number (or \"NaN\", \"Infinity\", \"-Infinity\")");
+        }
+        store(dt, t->data, (int64_t)i, x);
+    }
+    return 0;
+}
+
+int gd_tensor_decode(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd_limits *lim, int64_t *budget,
+                     const char *path, gd_tensor *t, gd_err *e) {
+    memset(t, 0, sizeof *t);
+    if (json_is_object(v)) return decode_object(doc, v, dt, lim, budget, path, t, e);
+    gr_shape s;
+    const gd_packed *pk = json_is_array(v) ? gd_doc_packed(doc, v) : NULL;
+    if (pk) { /* the fast path: already parsed */
+        memset(&s, 0, sizeof s);
+        if (pk->rank > lim->max_rank)
+            return gd_fail(e, 413, "limit_exceeded", path, "the tensor has rank %d, over the limit of %d", pk->rank,
+                           lim->max_rank);
+        s.rank = pk->rank;
+        memcpy(s.dims, pk->dims, (size_t)pk->rank * sizeof *s.dims);
+        if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
+        if (dt == GR_F64) memcpy(t->data, pk->data, (size_t)pk->n * sizeof(double));
+        else
+            for (int64_t i = 0; i < pk->n; i++) ((float *)t->data)[i] = (float)pk->data[i];
+        return 0;
+    }
+    if (!json_is_array(v) && !json_is_number(v) && !json_is_string(v))
+        return bad(e, path, "%s", "expected a tensor: a number, nested lists, or {\"shape\", \"data\" | \"b64\"}");
+    if (nested_shape(doc, v, lim, &s, path, e) < 0) return -1;
+    if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
+    char p[512];
+    snprintf(p, sizeof p, "%s", path);
+    int64_t at = 0;
+    return fill_nested(doc, v, dt, t, 0, &at, p, sizeof p, e);
+}
+
+int gd_tensor_zeros(const gr_shape *s, gr_dtype dt, int64_t *budget, const char *path, gd_tensor *t, gd_err *e) {
+    gd_limits lim = gd_limits_default();
+    lim.max_elements = INT64_MAX;
+    lim.max_rank = GR_MAX_RANK;
+    memset(t, 0, sizeof *t);
+    if (alloc_tensor(s, dt, &lim, budget, path, t, e) < 0) return -1;
+    memset(t->data, 0, (size_t)t->n * gr_dtype_size(dt));
+    return 0;
+}
+
+void gd_tensor_free(gd_tensor *t) {
+    free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+static void put_elem(gd_buf *b, gr_dtype dt, const void *data, int64_t i) {
+    if (dt == GR_F32) gd_buf_f32(b, ((const float *)data)[i]);
+    else gd_buf_f64(b, ((const double *)data)[i]);
+}
+
+static void put_flat(gd_buf *b, gr_dtype dt, int64_t n, const void *data) {
+    gd_buf_putc(b, '[');
+    for (int64_t i = 0; i < n; i++) {
+        if (i) gd_buf_putc(b, ',');
+        put_elem(b, dt, data, i);
+    }
+    gd_buf_putc(b, ']');
+}
+
+static void put_shape(gd_buf *b, const gr_shape *s) {
+    gd_buf_putc(b, '[');
+    for (int i = 0; i < s->rank; i++) {
+        if (i) gd_buf_putc(b, ',');
+        gd_buf_i64(b, s->dims[i]);
+    }
+    gd_buf_putc(b, ']');
+}
+
+void gd_tensor_encode(gd_buf *b, gr_dtype dt, const gr_shape *s, const void *data, gd_encoding enc) {
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) n *= s->dims[i];
+    if (enc == GD_ENC_FLAT || enc == GD_ENC_B64) {
+        gd_buf_puts(b, "{\"shape\":");
+        put_shape(b, s);
+        if (enc == GD_ENC_FLAT) {
+            gd_buf_puts(b, ",\"data\":");
+            put_flat(b, dt, n, data);
+        } else {
+            size_t bytes = (size_t)n * gr_dtype_size(dt);
+            gd_buf_puts(b, ",\"b64\":\"");
+            if (gd_buf_reserve(b, gd_b64_encoded_len(bytes))) b->len += gd_b64_encode(data, bytes, b->p + b->len);
+            gd_buf_putc(b, '"');
+        }
+        gd_buf_putc(b, '}');
+        return;
+    }
+    if (s->rank == 0) {
+        put_elem(b, dt, data, 0);
+        return;
+    }
+    if (n == 0) { /* [[],[]] for [2, 0]: the dims before the first 0, then [] */
+        int z = 0;
+        int64_t outer = 1;
+        while (s->dims[z] != 0) outer *= s->dims[z++];
+        if (outer > 4096) { /* no megabytes of brackets for nothing: the flat form */
+            gd_tensor_encode(b, dt, s, data, GD_ENC_FLAT);
+            return;
+        }
+        gr_shape o = *s;
+        o.rank = z;
+        int64_t idx[GR_MAX_RANK] = {0};
+        for (int i = 0; i < z; i++) gd_buf_putc(b, '[');
+        for (int64_t i = 0; i < outer; i++) {
+            gd_buf_puts(b, "[]");
+            int d = z - 1, closed = 0;
+            while (d >= 0 && ++idx[d] == o.dims[d]) {
+                idx[d--] = 0;
+                closed++;
+            }
+            for (int k = 0; k < closed; k++) gd_buf_putc(b, ']');
+            if (d < 0) break;
+            gd_buf_putc(b, ',');
+            for (int k = 0; k < closed; k++) gd_buf_putc(b, '[');
+        }
+        return;
+    }
+    /* Nested: open all levels, then close and reopen as indices carry. */
+    int64_t idx[GR_MAX_RANK] = {0};
+    for (int i = 0; i < s->rank; i++) gd_buf_putc(b, '[');
+    for (int64_t i = 0; i < n; i++) {
+        put_elem(b, dt, data, i);
+        int d = s->rank - 1, closed = 0;
+        while (d >= 0 && ++idx[d] == s->dims[d]) {
+            idx[d--] = 0;
+            closed++;
+        }
+        for (int k = 0; k < closed; k++) gd_buf_putc(b, ']');
+        if (d < 0) break;
+        gd_buf_putc(b, ',');
+        for (int k = 0; k < closed; k++) gd_buf_putc(b, '[');
+    }
+}

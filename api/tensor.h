@@ -1,0 +1,36 @@
+/* tensor.h -- tensor values in requests and responses. A value is a number,
+ * nested arrays, {"shape": [...], "data": [flat]} or {"shape": [...],
+ * "b64": "<little-endian bytes of the graph's dtype>"}; non-finite numbers
+ * are the strings "NaN", "Infinity", "-Infinity" both ways. */
+#ifndef GRADD_TENSOR_H
+#define GRADD_TENSOR_H
+
+#include "api.h"
+#include "json.h"
+#include "out.h"
+
+typedef struct gd_tensor {
+    gr_shape shape;
+    int64_t n;       /* elements */
+    void *data;      /* (n) elements of the dtype, owned */
+} gd_tensor;
+
+typedef enum gd_encoding { GD_ENC_NESTED = 0, GD_ENC_FLAT, GD_ENC_B64 } gd_encoding;
+
+/* Decode v (found at path) as a tensor of dtype dt into *t. Rank, element
+ * and byte limits are checked before allocating; *budget (bytes left for
+ * the request's tensors) is charged. 400 bad_tensor / 413 on failure. */
+int gd_tensor_decode(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd_limits *lim, int64_t *budget,
+                     const char *path, gd_tensor *t, gd_err *e);
+/* A zeroed tensor of shape s (charged to *budget). */
+int gd_tensor_zeros(const gr_shape *s, gr_dtype dt, int64_t *budget, const char *path, gd_tensor *t, gd_err *e);
+void gd_tensor_free(gd_tensor *t);
+
+/* Write data (shape s, dtype dt) in encoding enc. */
+void gd_tensor_encode(gd_buf *b, gr_dtype dt, const gr_shape *s, const void *data, gd_encoding enc);
+
+/* Read a list of non-negative ints (or -1 where allow_neg1) of length <=
+ * max into dims: shapes and the like. Returns the count or -1. */
+int gd_read_dims(const gd_doc *doc, const json_t *v, int max, int allow_neg1, int64_t *dims, const char *path, gd_err *e);
+
+#endif

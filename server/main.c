@@ -1,0 +1,131 @@
+/* main.c -- the gradd binary: one program, subcommands.
+ *   gradd run ROUTE [FILE]    the response POST /v1/ROUTE would give
+ *   gradd bench ROUTE FILE    median milliseconds of each phase, as JSON
+ * (the daemon adds `gradd serve` and `gradd health`). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+static void usage(FILE *f) {
+    fputs("usage: gradd <command> [args]\n"
+          "  run ROUTE [FILE]     read a request from FILE (or stdin), print what POST /v1/ROUTE returns;\n"
+          "                       exits 1 when the response is an error\n"
+          "  bench ROUTE FILE     run the request repeatedly; print one JSON line with the median\n"
+          "                       milliseconds of decode, compile, execute and encode\n"
+          "  version              print the version\n"
+          "routes: forward gradient step jvp hvp check gradient-graph ops\n",
+          f);
+}
+
+/* Read all of f, at most max bytes (one more is read to detect excess). */
+static char *slurp(FILE *f, size_t max, size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            char *nb = cap > max ? NULL : realloc(buf, cap * 2);
+            if (!nb) break;
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            *len = n;
+            return buf;
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+static char *read_request(const char *path, size_t max, size_t *len) {
+    FILE *f = path ? fopen(path, "rb") : stdin;
+    if (!f) {
+        fprintf(stderr, "gradd: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char *body = slurp(f, max, len);
+    if (path) fclose(f);
+    if (!body) fprintf(stderr, "gradd: cannot read %s\n", path ? path : "stdin");
+    return body;
+}
+
+static int cmd_run(int argc, char **argv) {
+    if (argc < 1 || argc > 2) return usage(stderr), 2;
+    gd_limits lim = gd_limits_default();
+    size_t len = 0;
+    char *body = NULL;
+    if (gd_route_has_body(argv[0])) {
+        body = read_request(argc > 1 ? argv[1] : NULL, lim.max_body_bytes, &len);
+        if (!body) return 2;
+    }
+    gd_response res;
+    gd_handle(argv[0], body, len, &lim, &res);
+    fwrite(res.body, 1, res.len, stdout);
+    putchar('\n');
+    int rc = res.status == 200 ? 0 : 1;
+    gd_response_free(&res);
+    free(body);
+    return rc;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int cmd_bench(int argc, char **argv) {
+    if (argc != 2) return usage(stderr), 2;
+    gd_limits lim = gd_limits_default();
+    size_t len;
+    char *body = read_request(argv[1], lim.max_body_bytes, &len);
+    if (!body) return 2;
+    enum { MAX_ITERS = 1000 };
+    static double ph[5][MAX_ITERS];
+    int n = 0, status = 0;
+    double total = 0;
+    /* one warm-up, then at least 5 runs and about 2 seconds */
+    for (int i = -1; i < MAX_ITERS && (n < 5 || total < 2000); i++) {
+        gd_response res;
+        gd_handle(argv[0], body, len, &lim, &res);
+        status = res.status;
+        gd_timing t = res.timing;
+        gd_response_free(&res);
+        if (i < 0) continue;
+        double sum = t.decode_ms + t.compile_ms + t.execute_ms + t.encode_ms;
+        ph[0][n] = t.decode_ms;
+        ph[1][n] = t.compile_ms;
+        ph[2][n] = t.execute_ms;
+        ph[3][n] = t.encode_ms;
+        ph[4][n] = sum;
+        total += sum;
+        n++;
+    }
+    printf("{\"route\":\"%s\",\"status\":%d,\"iterations\":%d,\"body_bytes\":%zu,\"decode_ms\":%.3f,"
+           "\"compile_ms\":%.3f,\"execute_ms\":%.3f,\"encode_ms\":%.3f,\"total_ms\":%.3f}\n",
+           argv[0], status, n, len, median(ph[0], n), median(ph[1], n), median(ph[2], n), median(ph[3], n),
+           median(ph[4], n));
+    free(body);
+    return status == 200 ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    gd_init();
+    if (argc < 2) return usage(stderr), 2;
+    if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "version")) return puts("gradd 0.1.0"), 0;
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) return usage(stdout), 0;
+    fprintf(stderr, "gradd: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
