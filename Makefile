@@ -13,7 +13,7 @@ PREFIX  ?= /usr/local
 CC      ?= cc
 SAN     ?=
 
-PKG_CFLAGS := $(shell pkg-config --cflags openblas cmocka jansson 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags openblas cmocka jansson yaml-0.1 2>/dev/null)
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wformat=2 \
            -Wvla -Wundef -Werror
 # -O3: GCC 12 vectorizes the elementwise kernels only at -O3.
@@ -33,7 +33,7 @@ LIBGRAD   := $(BUILD)/libgrad.a
 API_SRC   := $(wildcard api/*.c)
 API_OBJ   := $(API_SRC:%.c=$(BUILD)/%.o)
 LIBAPI    := $(BUILD)/libgradapi.a
-API_LIBS  := -ljansson
+API_LIBS  := -ljansson -lyaml
 
 SRV_SRC   := $(wildcard server/*.c)
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
@@ -47,7 +47,7 @@ UNIT_HOBJ := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BUILD)/tests/bench/bench_lib
 
 .SECONDARY:
-.PHONY: FORCE all lib run test test-unit test-san deps bench install clean
+.PHONY: FORCE all lib run test test-unit test-san deps bench install clean fuzz fuzz-smoke
 all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN)
 lib: $(LIBGRAD)
 
@@ -107,6 +107,25 @@ run: bench
 
 bench: deps $(BENCH_BIN)
 	@tools/bench-lib $(BENCH_BIN)
+
+# ---- fuzzing (clang, libFuzzer + ASan + UBSan) -------------------------
+# `make fuzz` runs each harness for FUZZ_SECONDS (default 60); CI runs
+# fuzz-smoke (a few seconds each) from `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_FLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=all $(PKG_CFLAGS) -Ilib -Iapi
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(API_SRC) $(wildcard lib/*.h lib/ops/*.h api/*.h)
+	@mkdir -p $(@D)
+	clang $(FUZZ_FLAGS) $< $(LIB_SRC) $(API_SRC) -o $@ $(API_LIBS) $(LDLIBS)
+
+fuzz: deps $(FUZZ_BIN)
+	@tools/fuzz $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+fuzz-smoke: $(FUZZ_BIN)
+	@tools/fuzz 10 $(FUZZ_BIN)
 
 # ---- install ---------------------------------------------------------
 install: $(LIBGRAD)
