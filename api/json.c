@@ -102,19 +102,54 @@ static size_t put_utf8(char *o, unsigned cp) {
     return 4;
 }
 
-/* Decode the string at P->p (at its opening quote) into P->str; *len gets
- * its byte length (the text is at most as long as the input). */
-static int read_string(parser *P, size_t *len) {
+/* Length of the leading run of s[0..n) that needs no decoding: printable
+ * ASCII other than '"' and '\\'. Blocks of 32 are tested with one
+ * branch-free pass, which the compiler vectorizes. */
+static size_t plain_prefix(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        unsigned special = 0;
+        for (int k = 0; k < 32; k++) {
+            unsigned char c = s[i + (size_t)k];
+            special |= (unsigned)(c < 0x20) | (unsigned)(c >= 0x80) | (unsigned)(c == '"') | (unsigned)(c == '\\');
+        }
+        if (special) break;
+    }
+    while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') i++;
+    return i;
+}
+
+/* Read the string at P->p (at its opening quote). *text gets its decoded
+ * bytes (pointing into the input when nothing needed decoding, else into
+ * P->str) and *len their count. */
+static int read_string(parser *P, const char **text, size_t *len) {
     P->p++;
-    const char *q = P->p; /* find the end first: the decoded text is no longer */
-    while (q < P->end && *q != '"') q += *q == '\\' ? 2 : 1;
-    if (!grow((void **)&P->str, &P->str_cap, (size_t)(q - P->p) + 5, 1)) return oom(P);
-    size_t n = 0;
+    size_t avail = (size_t)(P->end - P->p);
+    const char *quote = memchr(P->p, '"', avail);
+    if (!quote) return syntax(P, "an unterminated string");
+    size_t plain = plain_prefix((const unsigned char *)P->p, (size_t)(quote - P->p));
+    if (P->p + plain == quote) { /* the common case: nothing to decode */
+        *text = P->p;
+        *len = plain;
+        P->p = quote + 1;
+        return 0;
+    }
+    /* Escapes or UTF-8: decode into P->str (never longer than the input). */
+    if (!grow((void **)&P->str, &P->str_cap, avail + 5, 1)) return oom(P);
+    memcpy(P->str, P->p, plain);
+    size_t n = plain;
+    P->p += plain;
     while (P->p < P->end) {
+        size_t run = plain_prefix((const unsigned char *)P->p, (size_t)(P->end - P->p));
+        memcpy(P->str + n, P->p, run);
+        n += run;
+        P->p += run;
+        if (P->p >= P->end) break;
         unsigned char c = (unsigned char)*P->p;
         if (c == '"') {
             P->p++;
             P->str[n] = '\0';
+            *text = P->str;
             *len = n;
             return 0;
         }
@@ -289,10 +324,12 @@ static int read_key(parser *P) {
     skip_ws(P);
     if (P->p >= P->end || *P->p != '"') return syntax(P, "expected a string key");
     size_t len;
-    if (read_string(P, &len) < 0) return -1;
-    if (strlen(P->str) != len) return syntax(P, "a NUL character in a key");
+    const char *text;
+    if (read_string(P, &text, &len) < 0) return -1;
+    if (memchr(text, '\0', len)) return syntax(P, "a NUL character in a key");
     if (!grow((void **)&P->key, &P->key_cap, len + 1, 1)) return oom(P);
-    memcpy(P->key, P->str, len + 1);
+    memcpy(P->key, text, len);
+    P->key[len] = '\0';
     if (json_object_get(P->stack[P->depth - 1].node, P->key)) {
         gd_fail(P->e, 400, "duplicate_key", "", "the key \"%.100s\" appears twice in one object", P->key);
         return -1;
@@ -337,8 +374,9 @@ static int read_value(parser *P, int *opened) {
     }
     if (c == '"') {
         size_t len;
-        if (read_string(P, &len) < 0) return -1;
-        v = json_stringn_nocheck(P->str, len);
+        const char *text;
+        if (read_string(P, &text, &len) < 0) return -1;
+        v = json_stringn_nocheck(text, len);
     } else if (is_num_start(c)) {
         if (read_number(P, &v) < 0) return -1;
     } else if (P->end - P->p >= 4 && memcmp(P->p, "true", 4) == 0) {
