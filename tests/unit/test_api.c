@@ -1,0 +1,204 @@
+/* test_api.c -- API behaviour that needs more than one request: the
+ * gradient graph posted back to forward gives the gradient; optimizer state
+ * handed back over two requests equals two steps in one (the service is
+ * stateless); the op catalogue is lib's table; limits answer 413 before
+ * allocating; float32 and float64 agree. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "testutil.h"
+
+/* POST body to route; returns the parsed response (caller decrefs) and its
+ * status in *status. */
+static json_t *call(const char *route, const char *body, int *status) {
+    gd_response res;
+    gd_handle(route, body, body ? strlen(body) : 0, NULL, &res);
+    *status = res.status;
+    json_error_t je;
+    json_t *j = json_loadb(res.body, res.len, 0, &je);
+    if (!j) fail_msg("response is not JSON: %.*s", (int)res.len, res.body);
+    gd_response_free(&res);
+    return j;
+}
+
+static json_t *call_ok(const char *route, const char *body) {
+    int st;
+    json_t *j = call(route, body, &st);
+    if (st != 200) {
+        char *s = json_dumps(j, 0);
+        fail_msg("%s answered %d: %s", route, st, s);
+    }
+    return j;
+}
+
+static double num_at(const json_t *j, const char *a, const char *b) {
+    const json_t *v = json_object_get(json_object_get(j, a), b);
+    if (!json_is_number(v)) fail_msg("no number at /%s/%s", a, b);
+    return json_number_value(v);
+}
+
+#define MLP_GRAPH                                                                                                     \
+    "{\"inputs\":{\"x\":[-1,3],\"y\":[-1]},\"params\":{\"W\":[3,4],\"b\":[4],\"V\":[4,2]},"                           \
+    "\"nodes\":[{\"name\":\"h\",\"expr\":\"tanh(x @ W + b)\"},{\"name\":\"logits\",\"op\":\"matmul\","                \
+    "\"inputs\":[\"h\",\"V\"]},{\"name\":\"loss\",\"expr\":\"cross_entropy(logits, y) + 0.01*sum(W^2)\"}],"           \
+    "\"loss\":\"loss\"}"
+#define MLP_VALUES                                                                                                    \
+    "\"inputs\":{\"x\":[[1,2,3],[0.5,-1,2],[-2,0,1]],\"y\":[0,1,1]},"                                                \
+    "\"params\":{\"W\":[[0.1,-0.2,0.3,0.05],[0.2,0.1,-0.1,0.3],[-0.3,0.2,0.1,-0.05]],\"b\":[0,0.1,-0.1,0],"          \
+    "\"V\":[[0.5,-0.5],[0.2,0.1],[-0.3,0.4],[0.1,0.1]]}"
+
+/* The exported gradient graph, posted to forward, computes the gradient. */
+static void test_gradient_graph_round_trip(void **state) {
+    (void)state;
+    json_t *grad = call_ok("gradient", "{\"graph\":" MLP_GRAPH "," MLP_VALUES "}");
+    json_t *gg = call_ok("gradient-graph", "{\"graph\":" MLP_GRAPH "," MLP_VALUES "}");
+    const json_t *names = json_object_get(gg, "gradients");
+    assert_int_equal(json_object_size(names), 3);
+    /* forward with outputs = the gradient nodes */
+    json_t *req = json_pack("{s:O,s:o}", "graph", json_object_get(gg, "graph"), "outputs", json_array());
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)names, k, v) json_array_append(json_object_get(req, "outputs"), v);
+    json_error_t je;
+    json_t *vals = json_loads("{" MLP_VALUES "}", 0, &je);
+    json_object_update(req, vals);
+    char *body = json_dumps(req, 0);
+    json_t *fwd = call_ok("forward", body);
+    json_object_foreach((json_t *)names, k, v) {
+        const json_t *a = json_object_get(json_object_get(grad, "gradients"), k);
+        const json_t *b = json_object_get(json_object_get(fwd, "values"), json_string_value(v));
+        assert_non_null(a);
+        assert_non_null(b);
+        if (!json_equal(a, b)) fail_msg("gradient of %s differs between /gradient and the exported graph", k);
+    }
+    free(body);
+    json_decref(vals);
+    json_decref(req);
+    json_decref(fwd);
+    json_decref(gg);
+    json_decref(grad);
+}
+
+/* Two requests of one Adam step, handing state back, equal one request of
+ * two steps, bit for bit. */
+static void test_step_state_round_trip(void **state) {
+    (void)state;
+    const char *opt = "\"optimizer\":{\"name\":\"adam\",\"lr\":0.01}";
+    json_t *two = call_ok("step", "{\"graph\":" MLP_GRAPH "," MLP_VALUES ",\"steps\":2,\"optimizer\":{\"name\":\"adam\",\"lr\":0.01}}");
+    json_t *one = call_ok("step", "{\"graph\":" MLP_GRAPH "," MLP_VALUES ",\"optimizer\":{\"name\":\"adam\",\"lr\":0.01}}");
+    /* second request: params and state from the first */
+    json_error_t je;
+    json_t *req = json_loads("{\"graph\":" MLP_GRAPH "," MLP_VALUES "}", 0, &je);
+    json_object_set(req, "params", json_object_get(one, "params"));
+    json_object_set(req, "state", json_object_get(one, "state"));
+    json_t *o = json_loads("{\"name\":\"adam\",\"lr\":0.01}", 0, &je);
+    json_object_set_new(req, "optimizer", o);
+    char *body = json_dumps(req, 0);
+    json_t *again = call_ok("step", body);
+    (void)opt;
+    if (!json_equal(json_object_get(two, "params"), json_object_get(again, "params")))
+        fail_msg("state handed back did not reproduce two steps");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(again, "state"), "step")), 2);
+    /* the loss fell */
+    const json_t *losses = json_object_get(two, "losses");
+    assert_int_equal(json_array_size(losses), 2);
+    assert_true(json_number_value(json_array_get(losses, 1)) < json_number_value(json_array_get(losses, 0)));
+    free(body);
+    json_decref(req);
+    json_decref(again);
+    json_decref(one);
+    json_decref(two);
+}
+
+static void test_ops_catalogue(void **state) {
+    (void)state;
+    int st;
+    json_t *j = call("ops", NULL, &st);
+    assert_int_equal(st, 200);
+    const json_t *ops = json_object_get(j, "ops");
+    assert_int_equal(json_array_size(ops), gr_op_count());
+    for (int i = 0; i < gr_op_count(); i++) {
+        const json_t *o = json_array_get(ops, (size_t)i);
+        assert_string_equal(json_string_value(json_object_get(o, "name")), gr_op_name(gr_op_at(i)));
+        assert_int_equal(json_integer_value(json_object_get(o, "arity")), gr_op_arity(gr_op_at(i)));
+        assert_true(strlen(json_string_value(json_object_get(o, "derivative"))) > 10);
+    }
+    json_decref(j);
+}
+
+static void test_limits_before_allocation(void **state) {
+    (void)state;
+    gd_limits lim = gd_limits_default();
+    lim.max_total_bytes = 1000;
+    gd_response res;
+    /* 200 float64 values are 1600 bytes: refused, though the body is small */
+    char body[4096] = "{\"graph\":\"sum(x)\",\"inputs\":{\"x\":{\"shape\":[200],\"b64\":\"";
+    size_t n = strlen(body);
+    for (int i = 0; i < 2136; i++) body[n++] = 'A'; /* 1602 bytes of base64 */
+    strcpy(body + n, "\"}}}");
+    gd_handle("forward", body, strlen(body), &lim, &res);
+    assert_int_equal(res.status, 413);
+    assert_non_null(strstr(res.body, "\"path\":\"/inputs/x\""));
+    gd_response_free(&res);
+    /* the body limit itself */
+    lim = gd_limits_default();
+    lim.max_body_bytes = 10;
+    gd_handle("forward", "{\"graph\":\"x\",\"inputs\":{\"x\":1}}", 29, &lim, &res);
+    assert_int_equal(res.status, 413);
+    gd_response_free(&res);
+}
+
+/* float32 and float64 of the same request agree to float32 precision, and
+ * float32 values print in float32's shortest form. */
+static void test_dtypes_agree(void **state) {
+    (void)state;
+    json_t *a = call_ok("gradient", "{\"graph\":" MLP_GRAPH "," MLP_VALUES "}");
+    char g32[2048];
+    snprintf(g32, sizeof g32, "%s", MLP_GRAPH);
+    json_error_t je;
+    json_t *g = json_loads(g32, 0, &je);
+    json_object_set_new(g, "dtype", json_string("float32"));
+    json_t *req = json_loads("{" MLP_VALUES "}", 0, &je);
+    json_object_set_new(req, "graph", g);
+    char *body = json_dumps(req, 0);
+    json_t *b = call_ok("gradient", body);
+    double la = num_at(a, "values", "loss"), lb = num_at(b, "values", "loss");
+    tu_close(lb, la, 1e-6, 1e-5, "float32 loss");
+    assert_true(lb == (double)(float)lb); /* a float32 value, printed so it reads back */
+    free(body);
+    json_decref(req);
+    json_decref(a);
+    json_decref(b);
+}
+
+static void test_unknown_route_and_errors(void **state) {
+    (void)state;
+    int st;
+    json_t *j = call("nope", "{}", &st);
+    assert_int_equal(st, 404);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "unknown_route");
+    json_decref(j);
+    /* an error names the node's operand by JSON pointer */
+    j = call("forward",
+             "{\"graph\":{\"inputs\":{\"a\":[2,3],\"b\":[4]},\"nodes\":[{\"name\":\"s\",\"op\":\"add\",\"inputs\":[\"a\",\"b\"]}],"
+             "\"loss\":\"s\"},\"inputs\":{\"a\":[[1,2,3],[4,5,6]],\"b\":[1,2,3,4]}}",
+             &st);
+    assert_int_equal(st, 422);
+    assert_string_equal(json_string_value(json_object_get(j, "path")), "/graph/nodes/0/inputs/1");
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "shape_mismatch");
+    json_decref(j);
+}
+
+int main(void) {
+    gd_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradient_graph_round_trip), cmocka_unit_test(test_step_state_round_trip),
+        cmocka_unit_test(test_ops_catalogue),             cmocka_unit_test(test_limits_before_allocation),
+        cmocka_unit_test(test_dtypes_agree),              cmocka_unit_test(test_unknown_route_and_errors),
+    };
+    return cmocka_run_group_tests_name("api", tests, NULL, NULL);
+}
