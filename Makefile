@@ -105,8 +105,9 @@ deps:
 # Until the daemon lands (gradd serve), the main job is the core's benchmark.
 run: bench
 
-bench: deps $(BENCH_BIN)
+bench: deps $(BENCH_BIN) $(GRADD)
 	@tools/bench-lib $(BENCH_BIN)
+	@tools/bench-api $(GRADD)
 
 # ---- fuzzing (clang, libFuzzer + ASan + UBSan) -------------------------
 # `make fuzz` runs each harness for FUZZ_SECONDS (default 60); CI runs
