@@ -91,6 +91,7 @@ $(BENCH_BIN): $(BUILD)/tests/bench/bench_lib.o $(LIBGRAD)
 test: deps
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-san
+	$(MAKE) --no-print-directory fuzz-smoke
 
 test-unit: $(UNIT_BIN)
 	@tools/run-tests $(UNIT_BIN)
