@@ -460,7 +460,7 @@ int gd_json_parse(const char *s, size_t len, int max_depth, gd_doc *doc, gd_err 
         gd_doc_free(doc);
         return -1;
     }
-    qsort(doc->packed, (size_t)doc->npacked, sizeof *doc->packed, cmp_packed);
+    if (doc->npacked > 1) qsort(doc->packed, (size_t)doc->npacked, sizeof *doc->packed, cmp_packed);
     return 0;
 }
 

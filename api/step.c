@@ -185,6 +185,11 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
     gr_exec *ex = NULL;
     optim o;
     if (gd_need_loss(r) < 0 || read_optimizer(r, &o) < 0) return -1;
+    int has_params = 0;
+    for (int i = 0; i < r->nleaves; i++) has_params |= r->leaves[i].kind == GD_PARAM;
+    if (!has_params)
+        return gd_fail(r->e, 400, "missing_field", "/params",
+                       "step trains params, and this graph has none: give them under \"params\"");
     int n = gd_wrt(r, wrt, wnames, GD_MAX_LIST);
     if (n < 0) return -1;
     s1 = calloc((size_t)n, sizeof *s1);
