@@ -22,8 +22,9 @@
  *     path is "" or a well-formed JSON pointer ("/..." with ~ only in ~0
  *     and ~1); 413 goes with the limit codes and limit_exceeded with 413;
  *   - an error path names a member of the request, or a missing member of
- *     an object the request has (a missing field, a required attribute),
- *     unless the request is not JSON;
+ *     an object the request has (a required attribute also when the node
+ *     has no "attrs"), unless the request is not JSON or the error is a
+ *     missing_field or missing_value (which name where the field belongs);
  *   - a body gradd calls invalid JSON is one jansson cannot read either
  *     (bodies holding a NUL byte aside: jansson stops reading at one).
  *
@@ -160,6 +161,21 @@ static json_t *resolve(json_t *doc, const char *path, json_t **parent) {
     return v;
 }
 
+/* Does path name a member of doc, or a missing member of an object doc
+ * has (a missing field), or an attribute of a node whose optional "attrs"
+ * object is missing (a required attribute)? */
+static int path_in(json_t *doc, const char *path) {
+    json_t *parent;
+    if (resolve(doc, path, &parent) || json_is_object(parent)) return 1;
+    const char *last = strrchr(path, '/');
+    size_t n = (size_t)(last - path);
+    if (n < 6 || n >= 1024 || memcmp(last - 6, "/attrs", 6)) return 0;
+    char prefix[1024];
+    memcpy(prefix, path, n);
+    prefix[n] = '\0';
+    return !resolve(doc, prefix, &parent) && json_is_object(parent);
+}
+
 static int code_ok(const char *c) {
     if (!*c) return 0;
     for (const char *q = c; *q; q++)
@@ -178,7 +194,9 @@ static void check(const char *route, const char *body, size_t len, const gd_resp
     int st = r->status;
     if (st != 200 && st != 400 && st != 413 && st != 422 && st != 504) die("unexpected status", route, r);
     json_error_t je;
-    json_t *res = json_loadb(r->body, r->len, skip_dup_keys ? 0 : JSON_REJECT_DUPLICATES, &je);
+    /* integers as reals: 1e19 prints as 10000000000000000000, valid JSON
+     * that jansson's integers cannot hold */
+    json_t *res = json_loadb(r->body, r->len, JSON_DECODE_INT_AS_REAL | (skip_dup_keys ? 0 : JSON_REJECT_DUPLICATES), &je);
     if (!res) {
         fprintf(stderr, "jansson: %s at column %d\n", je.text, je.column);
         die("the response is not valid JSON", route, r);
@@ -205,18 +223,18 @@ static void check(const char *route, const char *body, size_t len, const gd_resp
     if ((!strcmp(c, "invalid_json") || !strcmp(c, "duplicate_key")) && st != 400)
         die("a JSON syntax error that is not a 400", route, r);
     if (!strcmp(c, "invalid_json") && !skip_json_diff && !memchr(body, '\0', len)) {
-        json_t *doc = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+        json_t *doc = json_loadb(body, len,
+                                 JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
         if (doc) {
             json_decref(doc);
             die("gradd calls valid JSON invalid", route, r);
         }
     }
     if (*p && !not_json && !skip_path_exists) {
-        json_t *doc = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+        json_t *doc = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
+        int missing = !strcmp(c, "missing_field") || !strcmp(c, "missing_value");
         if (doc) {
-            json_t *parent;
-            json_t *at = resolve(doc, p, &parent);
-            if (!at && !json_is_object(parent)) {
+            if (!missing && !path_in(doc, p)) {
                 json_decref(doc);
                 fprintf(stderr, "path %s\n", p);
                 die("the error path names nothing in the request", route, r);
