@@ -10,7 +10,7 @@
 typedef struct gd_err {
     int status;           /* 0 while there is no error */
     const char *code;     /* stable machine-readable code */
-    char path[512];       /* JSON pointer, "" for the whole request */
+    char path[2048];      /* JSON pointer, "" for the whole request */
     char message[640];
 } gd_err;
 

@@ -87,16 +87,18 @@ static void where(const parser *p, size_t pos, char *buf, size_t cap) {
     else snprintf(buf, cap, "line %zu, column %zu", line, pos - start + 1);
 }
 
-/* Record the error "at column N: <fmt>" at byte pos (limit: 1 for a
- * limit). Returns -1, the failure value of every parse function. */
-static int fail(parser *p, size_t pos, int limit, const char *fmt, ...) __attribute__((format(printf, 4, 5)))
+/* Record the error "at column N: <fmt>" at byte pos, of kind fault (0,
+ * a syntax error, or 1, a limit, or another gd_expr_fault). Returns -1,
+ * the failure value of every parse function. */
+static int fail(parser *p, size_t pos, int fault, const char *fmt, ...) __attribute__((format(printf, 4, 5)))
 NOINLINE;
-static int fail(parser *p, size_t pos, int limit, const char *fmt, ...) {
+static int fail(parser *p, size_t pos, int fault, const char *fmt, ...) {
     char at[64];
     where(p, pos, at, sizeof at);
     gd_expr_error *e = p->err;
     e->pos = pos;
-    e->limit = limit;
+    e->fault = (gd_expr_fault)fault;
+    e->limit = fault == GD_EXPR_LIMIT;
     int k = snprintf(e->message, sizeof e->message, "at %s: ", at);
     if (k < 0 || (size_t)k >= sizeof e->message) return -1;
     va_list ap;
@@ -626,7 +628,7 @@ static NOINLINE int parse_keyword(parser *p, call *c) {
         char q[QUOTE_MAX + 8], takes[160];
         quote(p, key.pos, key.end, q, sizeof q);
         accepted_attrs(c->op, takes, sizeof takes);
-        return fail(p, key.pos, 0, "%s has no attribute %s (%s)", gr_op_name(c->op), q, takes);
+        return fail(p, key.pos, GD_EXPR_SIGNATURE, "%s has no attribute %s (%s)", gr_op_name(c->op), q, takes);
     }
     if (c->given & (1u << id))
         return fail(p, key.pos, 0, "attribute '%s' of %s is given twice", name, gr_op_name(c->op));
@@ -669,13 +671,15 @@ static int check_call(parser *p, const call *c) {
     int arity = gr_op_arity(c->op);
     if (c->nargs != arity) {
         size_t pos = c->nargs > arity ? c->extra_pos : c->name_pos;
-        if (arity == 0) return fail(p, pos, 0, "%s takes no operands, got %d", name, c->nargs);
-        return fail(p, pos, 0, "%s takes %d operand%s, got %d", name, arity, arity == 1 ? "" : "s", c->nargs);
+        if (arity == 0) return fail(p, pos, GD_EXPR_SIGNATURE, "%s takes no operands, got %d", name, c->nargs);
+        return fail(p, pos, GD_EXPR_SIGNATURE, "%s takes %d operand%s, got %d", name, arity, arity == 1 ? "" : "s",
+                    c->nargs);
     }
     unsigned missing = gr_op_required_attrs(c->op) & ~c->given;
     for (int i = 0; i < GR_ATTR_COUNT; i++)
         if (missing & (1u << i))
-            return fail(p, c->name_pos, 0, "%s needs the attribute '%s'", name, gr_attr_name((gr_attr_id)i));
+            return fail(p, c->name_pos, GD_EXPR_SIGNATURE, "%s needs the attribute '%s'", name,
+                        gr_attr_name((gr_attr_id)i));
     return 0;
 }
 
@@ -692,7 +696,7 @@ static NOINLINE const gr_op *find_op(parser *p) {
     if (!op) {
         char q[QUOTE_MAX + 8];
         quote(p, p->cur.pos, p->cur.end, q, sizeof q);
-        fail(p, p->cur.pos, 0, "unknown op %s", q);
+        fail(p, p->cur.pos, GD_EXPR_UNKNOWN_OP, "unknown op %s", q);
     }
     return op;
 }

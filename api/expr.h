@@ -46,9 +46,20 @@ typedef struct gd_expr_limits {
 /* 64 KiB, 10,000 nodes, depth 200. */
 gd_expr_limits gd_expr_limits_default(void);
 
+/* What kind of mistake an expression holds: a syntax error is a
+ * malformed request (400); the others parse but make no sense as a graph
+ * (422), except a limit (413). */
+typedef enum gd_expr_fault {
+    GD_EXPR_SYNTAX = 0,
+    GD_EXPR_LIMIT,       /* a limit was exceeded */
+    GD_EXPR_UNKNOWN_OP,  /* a call of an op that is not in the table */
+    GD_EXPR_SIGNATURE    /* the wrong operand count, an unknown or missing attribute */
+} gd_expr_fault;
+
 typedef struct gd_expr_error {
     size_t pos;          /* byte offset of the problem */
     int limit;           /* 1 when a limit was exceeded (HTTP 413), else 0 */
+    gd_expr_fault fault;
     char message[256];   /* names the column: "at column 7: expected ')' ..." */
 } gd_expr_error;
 

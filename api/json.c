@@ -6,11 +6,16 @@
 #include <string.h>
 
 #include "num.h"
+#include "out.h"
 
 typedef struct frame {
     json_t *node;
     int is_object;
+    const char *key;   /* objects: the raw text of the key being read (for error paths) */
+    size_t key_len;
 } frame;
+
+#define GD_KEY_MAX 1024 /* bytes of one key */
 
 typedef struct parser {
     const char *s, *end, *p;
@@ -69,21 +74,6 @@ static int hex4(const char *q, unsigned *v) {
         *v = *v * 16 + d;
     }
     return 1;
-}
-
-/* Length of the valid UTF-8 sequence at q (1..4), or 0. */
-static int utf8_len(const unsigned char *q, const unsigned char *end) {
-    unsigned c = q[0];
-    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n <= 1 || q + n > end) return n == 1;
-    for (int i = 1; i < n; i++)
-        if ((q[i] & 0xC0) != 0x80) return 0;
-    unsigned cp = n == 2 ? ((c & 0x1F) << 6) | (q[1] & 0x3F)
-                 : n == 3 ? ((c & 0x0F) << 12) | ((q[1] & 0x3Fu) << 6) | (q[2] & 0x3F)
-                          : ((c & 0x07) << 18) | ((q[1] & 0x3Fu) << 12) | ((q[2] & 0x3Fu) << 6) | (q[3] & 0x3F);
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
-    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
-    return n;
 }
 
 static size_t put_utf8(char *o, unsigned cp) {
@@ -187,7 +177,7 @@ static int read_string(parser *P, const char **text, size_t *len) {
             }
             continue;
         }
-        int k = utf8_len((const unsigned char *)P->p, (const unsigned char *)P->end);
+        int k = gd_utf8_len((const unsigned char *)P->p, (const unsigned char *)P->end);
         if (!k) return syntax(P, "invalid UTF-8 in a string");
         memcpy(P->str + n, P->p, (size_t)k);
         n += (size_t)k;
@@ -319,21 +309,47 @@ static int attach(parser *P, json_t *v) {
     return json_object_set_new_nocheck(f->node, P->key, v) == 0 ? 0 : (json_decref(v), oom(P));
 }
 
-/* Read a key and its ':' at P->p; rejects duplicates and NUL in keys. */
+/* The JSON pointer of the container being read: each open object's
+ * current key (as written, escapes and all) and each array's index. */
+static void error_path(const parser *P, char *out, size_t cap) {
+    out[0] = '\0';
+    for (int i = 0; i + 1 < P->depth; i++) {
+        const frame *f = &P->stack[i];
+        if (!f->is_object) {
+            gd_path_index(out, cap, (long)json_array_size(f->node) - 1); /* the open child is the last */
+            continue;
+        }
+        char key[GD_KEY_MAX + 1];
+        size_t n = f->key_len < GD_KEY_MAX ? f->key_len : GD_KEY_MAX;
+        memcpy(key, f->key, n);
+        key[n] = '\0';
+        gd_path_push(out, cap, key);
+    }
+}
+
+/* Read a key and its ':' at P->p; rejects duplicates, long keys and NUL in
+ * keys. */
 static int read_key(parser *P) {
     skip_ws(P);
     if (P->p >= P->end || *P->p != '"') return syntax(P, "expected a string key");
     size_t len;
-    const char *text;
+    const char *text, *key_start = P->p + 1;
     if (read_string(P, &text, &len) < 0) return -1;
     if (memchr(text, '\0', len)) return syntax(P, "a NUL character in a key");
     if (!grow((void **)&P->key, &P->key_cap, len + 1, 1)) return oom(P);
     memcpy(P->key, text, len);
     P->key[len] = '\0';
+    if (len > GD_KEY_MAX)
+        return gd_fail(P->e, 413, "limit_exceeded", "", "a key of %zu bytes is over the limit of %d", len, GD_KEY_MAX);
     if (json_object_get(P->stack[P->depth - 1].node, P->key)) {
-        gd_fail(P->e, 400, "duplicate_key", "", "the key \"%.100s\" appears twice in one object", P->key);
+        char path[2048];
+        error_path(P, path, sizeof path);
+        gd_path_push(path, sizeof path, P->key);
+        gd_fail(P->e, 400, "duplicate_key", path, "the key \"%.100s\" appears twice in one object", P->key);
         return -1;
     }
+    P->stack[P->depth - 1].key = key_start;
+    P->stack[P->depth - 1].key_len = (size_t)(P->p - 1 - key_start);
     skip_ws(P);
     if (P->p >= P->end || *P->p != ':') return syntax(P, "expected ':' after a key");
     P->p++;

@@ -36,6 +36,23 @@ void gd_buf_putc(gd_buf *b, char c) {
     b->p[b->len++] = c;
 }
 
+int gd_utf8_len(const unsigned char *q, const unsigned char *end) {
+    unsigned c = q[0];
+    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n <= 1 || q + n > end) return n == 1;
+    for (int i = 1; i < n; i++)
+        if ((q[i] & 0xC0) != 0x80) return 0;
+    unsigned cp = n == 2 ? ((c & 0x1F) << 6) | (q[1] & 0x3F)
+                 : n == 3 ? ((c & 0x0F) << 12) | ((q[1] & 0x3Fu) << 6) | (q[2] & 0x3F)
+                          : ((c & 0x07) << 18) | ((q[1] & 0x3Fu) << 12) | ((q[2] & 0x3Fu) << 6) | (q[3] & 0x3F);
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
+    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
+    return n;
+}
+
+/* Writes s as a JSON string. Bytes that are not valid UTF-8 (a message
+ * that cut a name mid-character, say) become U+FFFD, so the response is
+ * always valid JSON. */
 void gd_buf_str(gd_buf *b, const char *s) {
     size_t n = strlen(s);
     if (!gd_buf_reserve(b, n * 6 + 2)) return;
@@ -57,8 +74,18 @@ void gd_buf_str(gd_buf *b, const char *s) {
                 o[5] = hex[c & 15];
                 o += 6;
             }
-        } else {
+        } else if (c < 0x80) {
             *o++ = (char)c;
+        } else {
+            int k = gd_utf8_len(q, (const unsigned char *)s + n);
+            if (k) {
+                memcpy(o, q, (size_t)k);
+                o += k;
+                q += k - 1;
+            } else {
+                memcpy(o, "\\ufffd", 6);
+                o += 6;
+            }
         }
     }
     *o++ = '"';

@@ -13,6 +13,10 @@ typedef struct gd_buf {
     int oom;       /* set once an allocation failed; later writes do nothing */
 } gd_buf;
 
+/* Length of the valid UTF-8 sequence at q (1 to 4 bytes, no overlongs,
+ * surrogates or code points past U+10FFFF), or 0 when it is not one. */
+int gd_utf8_len(const unsigned char *q, const unsigned char *end);
+
 /* Make room for n more bytes; 0 when out of memory (b->oom set). */
 int gd_buf_reserve(gd_buf *b, size_t n);
 void gd_buf_put(gd_buf *b, const char *s, size_t n);

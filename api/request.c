@@ -80,8 +80,6 @@ void gd_req_close(gd_req *r) {
         gd_tensor_free(&r->leaves[i].value);
     }
     free(r->leaves);
-    for (int i = 0; i < r->npaths; i++) free(r->paths[i].name);
-    free(r->paths);
     free(r->loss_name);
     gr_graph_free(r->g);
     gd_doc_free(&r->doc);
@@ -128,52 +126,49 @@ static gd_leaf *add_leaf(gd_req *r, const char *name, gd_leaf_kind kind, const c
     return l;
 }
 
-static int add_path(gd_req *r, const char *name, const char *path, const char *operands_key) {
-    if (r->npaths == r->cap_paths) {
-        int cap = r->cap_paths ? r->cap_paths * 2 : 16;
-        gd_named_path *np = realloc(r->paths, (size_t)cap * sizeof *np);
-        if (!np) return oom(r);
-        r->paths = np;
-        r->cap_paths = cap;
+/* The index in "nodes" of the node named name, or -1. Only errors ask,
+ * so a scan is fine. */
+static long node_index(const gd_req *r, const char *name) {
+    for (size_t i = 0; r->nodes && i < json_array_size(r->nodes); i++) {
+        const json_t *nm = json_object_get(json_array_get(r->nodes, i), "name");
+        if (json_is_string(nm) && !strcmp(json_string_value(nm), name)) return (long)i;
     }
-    gd_named_path *p = &r->paths[r->npaths];
-    p->name = strdup(name);
-    if (!p->name) return oom(r);
-    snprintf(p->path, sizeof p->path, "%s", path);
-    p->operands_key = operands_key;
-    r->npaths++;
-    return 0;
+    return -1;
 }
 
 int gd_req_lib_error(gd_req *r, const gr_error *ge) {
-    char path[GD_PATH_MAX] = "";
-    const gd_named_path *np = NULL;
-    char owner[GR_NAME_MAX];
+    char path[GD_PATH_MAX] = "", owner[GR_NAME_MAX];
     snprintf(owner, sizeof owner, "%s", ge->node);
     char *hash = strchr(owner, '#');
-    int from_expr = 0;
-    for (int pass = 0; pass < 2 && !np; pass++) {
-        for (int i = 0; i < r->npaths && !np; i++)
-            if (!strcmp(r->paths[i].name, owner)) np = &r->paths[i];
-        if (!np && hash) { /* a node an expression made: report the expression */
-            *hash = '\0';
-            from_expr = 1;
-        }
+    int from_expr = hash != NULL; /* a node an expression made: report the expression */
+    if (hash) *hash = '\0';
+    gd_leaf *leaf = gd_req_leaf(r, ge->node);
+    long idx = leaf ? -1 : node_index(r, owner);
+    if (ge->code == GR_E_VALUE && ge->operand >= 0 && r->g) { /* bad data: point at the value holding it */
+        int id = gr_graph_find(r->g, ge->node);
+        int src = id >= 0 && ge->operand < gr_node_operand_count(r->g, id) ? gr_node_operand(r->g, id, ge->operand) : -1;
+        for (int i = 0; src >= 0 && i < r->nleaves; i++)
+            if (r->leaves[i].node == src) leaf = &r->leaves[i];
     }
-    gd_leaf *leaf = np ? NULL : gd_req_leaf(r, ge->node);
-    if (np) {
-        snprintf(path, sizeof path, "%s", np->path);
-        if (!np->operands_key || from_expr) {
-            /* an expression: its path already ends at the text */
+    if (ge->code == GR_E_NOT_SCALAR) { /* the field that chose this loss */
+        snprintf(path, sizeof path, "%s", r->short_expr ? "/graph" : "/graph/loss");
+    } else if (leaf) {
+        snprintf(path, sizeof path, "%s", leaf->path);
+    } else if (r->short_expr && !strcmp(owner, "f")) {
+        snprintf(path, sizeof path, "/graph");
+    } else if (idx >= 0) {
+        const json_t *nd = json_array_get(r->nodes, (size_t)idx);
+        snprintf(path, sizeof path, "/graph/nodes");
+        gd_path_index(path, sizeof path, idx);
+        if (json_object_get(nd, "expr") || from_expr) {
+            gd_path_push(path, sizeof path, "expr");
         } else if (ge->attr[0]) {
             gd_path_push(path, sizeof path, "attrs");
             gd_path_push(path, sizeof path, ge->attr);
         } else if (ge->operand >= 0) {
-            gd_path_push(path, sizeof path, np->operands_key);
+            gd_path_push(path, sizeof path, "inputs");
             gd_path_index(path, sizeof path, ge->operand);
         }
-    } else if (leaf) {
-        snprintf(path, sizeof path, "%s", leaf->path);
     }
     /* Nodes an expression made have internal names: leave them out. */
     const char *cut = from_expr ? strstr(ge->message, " (used by node") : NULL;
@@ -301,6 +296,9 @@ static int read_attrs(gd_req *r, const gr_op *op, const json_t *a, const char *p
             break;
         case GR_ATTR_INT:
             if (!json_is_integer(v)) return gd_fail(r->e, 400, "invalid_request", p, "%s must be an integer", key);
+            if (id == GR_ATTR_AXIS && (json_integer_value(v) < -GR_MAX_RANK || json_integer_value(v) >= GR_MAX_RANK))
+                return gd_fail(r->e, 422, "invalid_argument", p, "axis %lld is out of range for any rank up to %d",
+                               (long long)json_integer_value(v), GR_MAX_RANK);
             gr_attrs_set_int(at, id, json_integer_value(v));
             break;
         case GR_ATTR_NUMBER:
@@ -336,9 +334,12 @@ static int add_expr(gd_req *r, const char *name, const char *src, size_t len, co
     gd_expr_error xe;
     gd_expr_limits xl = gd_expr_limits_default();
     xl.max_len = r->lim.max_expr_len;
-    if (gd_expr_parse(src, len, &xl, &ex, &xe) < 0)
-        return gd_fail(r->e, xe.limit ? 413 : 400, xe.limit ? "limit_exceeded" : "bad_expression", path, "%s",
-                       xe.message);
+    if (gd_expr_parse(src, len, &xl, &ex, &xe) < 0) {
+        static const struct { int status; const char *code; } kinds[] = {
+            [GD_EXPR_SYNTAX] = {400, "bad_expression"}, [GD_EXPR_LIMIT] = {413, "limit_exceeded"},
+            [GD_EXPR_UNKNOWN_OP] = {422, "unknown_op"}, [GD_EXPR_SIGNATURE] = {422, "invalid_argument"}};
+        return gd_fail(r->e, kinds[xe.fault].status, kinds[xe.fault].code, path, "%s", xe.message);
+    }
     int rc = -1;
     char (*names)[GR_NAME_MAX] = calloc((size_t)ex.n + 1, sizeof *names);
     gr_error ge;
@@ -428,7 +429,10 @@ static int add_node(gd_req *r, const json_t *nd, long i) {
         if (json_object_get(nd, "inputs") || json_object_get(nd, "attrs"))
             return gd_fail(r->e, 400, "invalid_request", base, "an expression node takes no \"inputs\" or \"attrs\"");
         if (!json_is_string(expr)) return gd_fail(r->e, 400, "invalid_request", p, "expr must be a string");
-        if (add_path(r, nm, p, NULL) < 0) return -1;
+        if (gr_graph_find(r->g, nm) >= 0) {
+            sub_path(p, base, "name");
+            return gd_fail(r->e, 422, "duplicate_name", p, "node '%s' is defined more than once", nm);
+        }
         return add_expr(r, nm, json_string_value(expr), json_string_length(expr), p);
     }
     sub_path(p, base, "op");
@@ -455,9 +459,14 @@ static int add_node(gd_req *r, const json_t *nd, long i) {
     gr_attrs at;
     sub_path(p, base, "attrs");
     if (read_attrs(r, o, json_object_get(nd, "attrs"), p, &at) < 0) return -1;
-    if (add_path(r, nm, base, "inputs") < 0) return -1;
     gr_error ge;
-    if (gr_graph_node(r->g, nm, o, operands, (int)nin, &at, &ge) < 0) return gd_req_lib_error(r, &ge);
+    if (gr_graph_node(r->g, nm, o, operands, (int)nin, &at, &ge) < 0) {
+        if (ge.code == GR_E_DUPLICATE) {
+            sub_path(p, base, "name");
+            return gd_fail(r->e, 422, "duplicate_name", p, "%s", ge.message);
+        }
+        return gd_req_lib_error(r, &ge);
+    }
     return 0;
 }
 
@@ -550,8 +559,6 @@ int gd_req_graph(gd_req *r) {
     gr_graph_free(r->g);
     r->g = NULL;
     r->loss = -1;
-    for (int i = 0; i < r->npaths; i++) free(r->paths[i].name);
-    r->npaths = 0;
     gr_limits gl = {.max_nodes = r->lim.max_nodes,
                     .max_elements = r->lim.max_elements,
                     .max_plan_bytes = r->budget,
@@ -571,7 +578,6 @@ int gd_req_graph(gd_req *r) {
         if (gd_req_leaf(r, "f"))
             return gd_fail(r->e, 422, "duplicate_name", gd_req_leaf(r, "f")->path,
                            "the short form names its expression f, so no value may be called f");
-        if (add_path(r, "f", "/graph", NULL) < 0) return -1;
         if (add_expr(r, "f", r->short_expr, r->short_len, "/graph") < 0) return -1;
     } else if (r->nodes) {
         for (size_t i = 0; i < json_array_size(r->nodes); i++)
@@ -617,6 +623,9 @@ int gd_req_node_list(gd_req *r, const char *key, int *ids, char **names, int max
         names[i] = (char *)json_string_value(x);
         if (ids[i] < 0)
             return gd_fail(r->e, 422, "unknown_name", q, "\"%.64s\" is not a node of the graph", json_string_value(x));
+        for (size_t j = 0; j < i; j++)
+            if (ids[j] == ids[i])
+                return gd_fail(r->e, 400, "invalid_request", q, "\"%.64s\" is named twice in %s", names[i], key);
     }
     return (int)json_array_size(v);
 }

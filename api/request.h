@@ -10,7 +10,7 @@
 #include "json.h"
 #include "tensor.h"
 
-#define GD_PATH_MAX 512
+#define GD_PATH_MAX 2048
 
 typedef enum gd_leaf_kind { GD_INPUT, GD_PARAM, GD_CONST } gd_leaf_kind;
 
@@ -25,12 +25,6 @@ typedef struct gd_leaf {
     char path[GD_PATH_MAX];         /* where the value came from (or the declaration) */
 } gd_leaf;
 
-typedef struct gd_named_path {
-    char *name;                     /* node name as lib knows it */
-    char path[GD_PATH_MAX];         /* its JSON pointer */
-    const char *operands_key;       /* "inputs" for long-form nodes, NULL for expressions */
-} gd_named_path;
-
 typedef struct gd_req {
     const char *route;
     gd_doc doc;
@@ -41,8 +35,6 @@ typedef struct gd_req {
     int64_t budget;                 /* bytes left for tensors */
     gd_leaf *leaves;                /* (nleaves) */
     int nleaves, cap_leaves;
-    gd_named_path *paths;           /* (npaths) */
-    int npaths, cap_paths;
     const json_t *nodes;            /* long form "nodes", or NULL */
     const char *short_expr;         /* short form expression, or NULL */
     size_t short_len;

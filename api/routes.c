@@ -158,7 +158,8 @@ static int read_vectors(gd_req *r, const char *key, const int *want, const char 
     const json_t *m = json_object_get(r->doc.root, key);
     char base[GD_PATH_MAX] = "", p[GD_PATH_MAX];
     gd_path_push(base, sizeof base, key);
-    if (!json_is_object(m)) return gd_fail(r->e, 400, "missing_field", base, "/v1/%s needs \"%s\": {name: value}", r->route, key);
+    if (!m) return gd_fail(r->e, 400, "missing_field", base, "/v1/%s needs \"%s\": {name: value}", r->route, key);
+    if (!json_is_object(m)) return gd_fail(r->e, 400, "invalid_request", base, "%s must be an object of name: value", key);
     if ((int)json_object_size(m) > max) return gd_fail(r->e, 413, "limit_exceeded", base, "too many entries");
     int n = 0;
     const char *name;

@@ -143,15 +143,16 @@ static int read_state(gd_req *r, optim *o, gd_leaf *const *params, int n, gd_ten
     return 0;
 }
 
-/* Set the inputs of batch b (an object name: value). */
-static int load_batch(gd_req *r, const json_t *batch, long bi, int *reshaped) {
+/* Set the inputs of batch b (an object name: value). *reshaped gets the
+ * first input whose shape changed, or NULL. */
+static int load_batch(gd_req *r, const json_t *batch, long bi, gd_leaf **reshaped) {
     char base[GD_PATH_MAX] = "/batches", p[GD_PATH_MAX];
     gd_path_index(base, sizeof base, bi);
     if (!json_is_object(batch))
         return gd_fail(r->e, 400, "invalid_request", base, "a batch is an object of input name: value");
     const char *name;
     json_t *v;
-    *reshaped = 0;
+    *reshaped = NULL;
     json_object_foreach((json_t *)batch, name, v) {
         snprintf(p, sizeof p, "%s", base);
         gd_path_push(p, sizeof p, name);
@@ -160,7 +161,7 @@ static int load_batch(gd_req *r, const json_t *batch, long bi, int *reshaped) {
             return gd_fail(r->e, 400, "unknown_field", p, "the graph has no input \"%.64s\"", name);
         gr_shape old = l->value.shape;
         if (gd_req_set_value(r, l, v, p) < 0) return -1;
-        *reshaped |= !gr_shape_equal(&old, &l->value.shape);
+        if (!*reshaped && !gr_shape_equal(&old, &l->value.shape)) *reshaped = l;
     }
     return 0;
 }
@@ -240,7 +241,7 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
     int64_t done = 0;
     for (int64_t pass = 0; pass < steps; pass++)
         for (int64_t bi = 0; bi < nb; bi++) {
-            int reshaped = 0;
+            gd_leaf *reshaped = NULL;
             if (batches && !(pass == 0 && bi == 0) && load_batch(r, json_array_get(batches, bi), (long)bi, &reshaped) < 0)
                 goto out;
             if (reshaped || !ex) { /* (re)build for these shapes */
@@ -248,12 +249,18 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
                 gr_error ge;
                 gr_exec_free(ex);
                 ex = NULL;
-                if ((reshaped && gd_req_graph(r) < 0)) goto out;
-                outs[0] = r->loss;
-                if (gr_grad(r->g, r->loss, wrt, n, outs + 1, &ge) != GR_OK) {
-                    gd_req_lib_error(r, &ge);
-                    goto out;
+                int bad = reshaped && gd_req_graph(r) < 0;
+                if (!bad) {
+                    outs[0] = r->loss;
+                    if (gr_grad(r->g, r->loss, wrt, n, outs + 1, &ge) != GR_OK) bad = gd_req_lib_error(r, &ge) < 0;
                 }
+                if (bad && reshaped) { /* the batch's new shapes are at fault: say so there */
+                    gd_err first = *r->e;
+                    r->e->status = 0;
+                    gd_fail(r->e, first.status, first.code, reshaped->path, "batch %lld changes the shapes: %s",
+                            (long long)bi, first.message);
+                }
+                if (bad) goto out;
                 t->compile_ms += gd_now_ms() - t0;
                 if (!(ex = gd_compile(r, outs, n + 1, t))) goto out;
             } else {

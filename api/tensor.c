@@ -146,7 +146,7 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
         }
     }
     snprintf(p, sizeof p, "%s/shape", path);
-    if (!shape) return gd_fail(e, 400, "invalid_request", p, "a tensor object needs \"shape\"");
+    if (!shape) return gd_fail(e, 400, "missing_field", p, "a tensor object needs \"shape\"");
     if (!data == !b64)
         return gd_fail(e, 400, "invalid_request", path, "a tensor object needs exactly one of \"data\" and \"b64\"");
     gr_shape s;

@@ -95,6 +95,7 @@ gr_status gr_axes_mask(const gr_attrs *a, int rank, unsigned *mask, gr_error *er
         if (err) snprintf(err->attr, sizeof err->attr, "axis");
         return GR_E_ARG;
     }
+    const char *attr = (a->set & (1u << GR_ATTR_AXIS)) ? "axis" : "axes"; /* as the caller spelled it */
     if (a->set & (1u << GR_ATTR_AXIS)) { /* NumPy's spelling for one axis */
         one = *a;
         one.naxes = 1;
@@ -110,12 +111,12 @@ gr_status gr_axes_mask(const gr_attrs *a, int rank, unsigned *mask, gr_error *er
         int ax;
         if (!gr_axis_norm(a->axes[i], rank, &ax)) {
             gr_fail(err, GR_E_ARG, node, 0, "axis %d is out of range for rank %d", a->axes[i], rank);
-            if (err) snprintf(err->attr, sizeof err->attr, "axes");
+            if (err) snprintf(err->attr, sizeof err->attr, "%s", attr);
             return GR_E_ARG;
         }
         if (m & (1u << ax)) {
             gr_fail(err, GR_E_ARG, node, 0, "axis %d is repeated", a->axes[i]);
-            if (err) snprintf(err->attr, sizeof err->attr, "axes");
+            if (err) snprintf(err->attr, sizeof err->attr, "%s", attr);
             return GR_E_ARG;
         }
         m |= 1u << ax;

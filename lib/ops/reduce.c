@@ -32,7 +32,9 @@ static gr_status infer_max(gr_graph *g, int id, gr_error *err) {
     const gr_shape *x = IN_SHAPE(g, id, 0);
     for (int i = 0; i < x->rank; i++)
         if ((mask & (1u << i)) && x->dims[i] == 0)
-            return op_fail(g, err, GR_E_SHAPE, id, 0, "axes", "axis %d has size 0: the max of nothing is undefined", i);
+            return op_fail(g, err, GR_E_SHAPE, id, 0,
+                           (g->nodes[id].attrs.set & A(GR_ATTR_AXIS)) ? "axis" : "axes",
+                           "axis %d has size 0: the max of nothing is undefined", i);
     return infer_reduce(g, id, err);
 }
 
