@@ -53,6 +53,11 @@ int gd_route_has_body(const char *route);
  * be NULL for "ops"), limits (NULL: defaults). Always fills *out; the
  * caller frees it with gd_response_free. Never aborts on bad input. */
 void gd_handle(const char *route, const char *body, size_t len, const gd_limits *lim, gd_response *out);
+
+/* gd_handle that stops computing, and answers 504 "cancelled", once
+ * *cancel becomes non-zero (set by another thread: a deadline). */
+void gd_handle_cancellable(const char *route, const char *body, size_t len, const gd_limits *lim,
+                           const volatile int *cancel, gd_response *out);
 void gd_response_free(gd_response *r);
 
 /* Seed jansson's hash function; call once at start-up before threads. */

@@ -23,7 +23,7 @@ int gd_status_of(gr_status s) {
     case GR_E_LIMIT:
     case GR_E_OVERFLOW:
     case GR_E_NOMEM: return 413;
-    case GR_E_CANCELLED: return 504;
+    case GR_E_CANCELLED: return 504; /* the deadline passed */
     default: return 422;
     }
 }

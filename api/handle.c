@@ -72,6 +72,11 @@ static void error_response(gd_response *out, const gd_err *e) {
 }
 
 void gd_handle(const char *route, const char *body, size_t len, const gd_limits *lim, gd_response *out) {
+    gd_handle_cancellable(route, body, len, lim, NULL, out);
+}
+
+void gd_handle_cancellable(const char *route, const char *body, size_t len, const gd_limits *lim,
+                           const volatile int *cancel, gd_response *out) {
     memset(out, 0, sizeof *out);
     gd_err e;
     memset(&e, 0, sizeof e);
@@ -95,6 +100,7 @@ void gd_handle(const char *route, const char *body, size_t len, const gd_limits 
     gd_timing t = {0};
     double t0 = gd_now_ms();
     int rc = gd_req_open(&r, rt->name, body, len, lim, rt->fields, &e);
+    r.cancel = cancel;
     if (rc == 0 && rt->fn == gd_route_step) { /* the first batch shapes the graph */
         const json_t *batches = json_object_get(r.doc.root, "batches");
         if (json_is_array(batches) && json_array_size(batches) > 0) {

@@ -41,6 +41,7 @@ typedef struct gd_req {
     char *loss_name;                /* NULL when the graph names no loss */
     gr_graph *g;
     int loss;                       /* node id or -1 */
+    const volatile int *cancel;     /* stop when non-zero (may be NULL) */
     const json_t *inputs_from;      /* step: read inputs from this object (the first batch) */
     char inputs_from_path[GD_PATH_MAX];
 } gd_req;

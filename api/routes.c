@@ -55,6 +55,7 @@ gr_exec *gd_compile(gd_req *r, const int *outs, int n, gd_timing *t) {
         const gd_leaf *l = &r->leaves[i];
         if (l->kind != GD_CONST && gr_exec_needs(ex, l->node)) gr_exec_bind(ex, l->node, l->value.data, &ge);
     }
+    gr_exec_set_cancel(ex, r->cancel);
     t->compile_ms += gd_now_ms() - t0;
     return ex;
 }

@@ -203,12 +203,30 @@ static void test_unknown_route_and_errors(void **state) {
     json_decref(j);
 }
 
+/* A request whose cancel flag is raised answers 504 and frees everything
+ * (the daemon raises it when a deadline passes). */
+static void test_cancelled(void **state) {
+    (void)state;
+    volatile int cancel = 1;
+    gd_response res;
+    const char *body = "{\"graph\":" MLP_GRAPH "," MLP_VALUES ",\"steps\":100}";
+    gd_handle_cancellable("step", body, strlen(body), NULL, &cancel, &res);
+    assert_int_equal(res.status, 504);
+    assert_non_null(strstr(res.body, "\"code\":\"cancelled\""));
+    gd_response_free(&res);
+    cancel = 0;
+    gd_handle_cancellable("step", body, strlen(body), NULL, &cancel, &res);
+    assert_int_equal(res.status, 200);
+    gd_response_free(&res);
+}
+
 int main(void) {
     gd_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradient_graph_round_trip), cmocka_unit_test(test_step_state_round_trip),
         cmocka_unit_test(test_ops_catalogue),             cmocka_unit_test(test_limits_before_allocation),
         cmocka_unit_test(test_dtypes_agree),              cmocka_unit_test(test_unknown_route_and_errors),
+        cmocka_unit_test(test_cancelled),
     };
     return cmocka_run_group_tests_name("api", tests, NULL, NULL);
 }
