@@ -4,7 +4,7 @@
 #   make            build libgrad (build/libgrad.a) and the tests
 #   make test       install missing Debian packages (as root) and run every
 #                   test, then the same suite under ASan+UBSan
-#   make run        the main job: for now the core's benchmarks (the daemon comes next)
+#   make run        the daemon (gradd serve) on :8080; ARGS="--port 9000 ..."
 #   make bench      libgrad benchmarks, side by side with PyTorch
 #   make install PREFIX=/usr/local
 
@@ -13,7 +13,7 @@ PREFIX  ?= /usr/local
 CC      ?= cc
 SAN     ?=
 
-PKG_CFLAGS := $(shell pkg-config --cflags openblas cmocka jansson yaml-0.1 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags openblas cmocka jansson yaml-0.1 libmicrohttpd 2>/dev/null)
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wformat=2 \
            -Wvla -Wundef -Werror
 # -O3: GCC 12 vectorizes the elementwise kernels only at -O3.
@@ -34,6 +34,7 @@ API_SRC   := $(wildcard api/*.c)
 API_OBJ   := $(API_SRC:%.c=$(BUILD)/%.o)
 LIBAPI    := $(BUILD)/libgradapi.a
 API_LIBS  := -ljansson -lyaml
+SRV_LIBS  := -lmicrohttpd
 
 SRV_SRC   := $(wildcard server/*.c)
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
@@ -78,7 +79,7 @@ $(LIBAPI): $(API_OBJ)
 
 # server -> api -> lib: the one binary, with its subcommands.
 $(GRADD): $(SRV_OBJ) $(LIBAPI) $(LIBGRAD)
-	$(CC) $(LDFLAGS) $^ -o $@ $(API_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) $^ -o $@ $(SRV_LIBS) $(API_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_HOBJ) $(LIBAPI) $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(API_LIBS) $(LDLIBS)
@@ -103,8 +104,9 @@ test-san:
 deps:
 	@tools/deps
 
-# Until the daemon lands (gradd serve), the main job is the core's benchmark.
-run: bench
+# The main job: the daemon on port 8080 (GRADD_* variables configure it).
+run: deps $(GRADD)
+	$(GRADD) serve $(ARGS)
 
 bench: deps $(BENCH_BIN) $(GRADD)
 	@tools/bench-lib $(BENCH_BIN)

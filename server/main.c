@@ -1,16 +1,21 @@
 /* main.c -- the gradd binary: one program, subcommands.
+ *   gradd serve [--flags]     the HTTP daemon (http.c)
+ *   gradd health [URL]        exit 0 when /readyz answers 200
  *   gradd run ROUTE [FILE]    the response POST /v1/ROUTE would give
  *   gradd bench ROUTE FILE    median milliseconds of each phase, as JSON
- * (the daemon adds `gradd serve` and `gradd health`). */
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
+#include "http.h"
 
 static void usage(FILE *f) {
     fputs("usage: gradd <command> [args]\n"
+          "  serve [--flags]      run the HTTP daemon (gradd serve --help lists the flags)\n"
+          "  health [URL]         exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 200\n"
           "  run ROUTE [FILE]     read a request from FILE (or stdin), print what POST /v1/ROUTE returns;\n"
           "                       exits 1 when the response is an error\n"
           "  bench ROUTE FILE     run the request repeatedly; print one JSON line with the median\n"
@@ -121,6 +126,8 @@ static int cmd_bench(int argc, char **argv) {
 int main(int argc, char **argv) {
     gd_init();
     if (argc < 2) return usage(stderr), 2;
+    if (!strcmp(argv[1], "serve")) return gd_serve(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "health")) return gd_health(argc - 2, argv + 2);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version")) return puts("gradd 0.1.0"), 0;

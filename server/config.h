@@ -1,0 +1,41 @@
+/* config.h -- gradd serve's configuration: every setting is a flag and an
+ * environment variable of the same name (--max-body-bytes and
+ * GRADD_MAX_BODY_BYTES); flags win over the environment. */
+#ifndef GRADD_CONFIG_H
+#define GRADD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+
+typedef struct gd_config {
+    int port;                 /* 0: any free port (printed at start) */
+    char bind[64];            /* address to listen on */
+    int workers;              /* compute threads */
+    int blas_threads;         /* OpenBLAS threads per compute thread */
+    int io_threads;           /* libmicrohttpd's epoll threads */
+    int queue;                /* requests that may wait for a worker */
+    int deadline_ms;          /* compute time a request may take (504 after) */
+    int idle_timeout_s;       /* a connection with no traffic is closed */
+    int grace_s;              /* SIGTERM: how long requests in flight may finish */
+    int max_connections;
+    int cache_entries;        /* compiled graphs kept (0: no cache) */
+    char cors_origins[1024];  /* comma-separated; "" allows none, "*" any */
+    char api_keys[2048];      /* comma-separated; "" turns auth off */
+    char log_format[8];       /* "text" or "json" */
+    char openapi[512];        /* path of openapi.yaml */
+    char web_root[512];       /* directory served at / ("" for none) */
+    gd_limits limits;         /* the API's limits */
+    int cpus;                 /* CPUs this process may use (cgroup quota aware) */
+} gd_config;
+
+/* Fill c from the environment and argv (argv[0] is the first option).
+ * Returns 0, 1 when --help was printed, or -1 with a message on stderr. */
+int gd_config_load(gd_config *c, int argc, char **argv);
+
+/* CPUs the process may use: the cgroup v2/v1 CPU quota when set, else the
+ * affinity mask, else the online count. */
+int gd_cpus_allowed(void);
+
+#endif

@@ -1,0 +1,694 @@
+/* http.c -- the daemon. libmicrohttpd does the HTTP I/O on its own epoll
+ * threads; compute runs on the bounded pool (pool.c). A request's life:
+ *
+ *   first callback   headers only: route, auth, CORS, content type, and the
+ *                    body's size from Content-Length (413 before any of it
+ *                    is read; 400 and close for duplicate Content-Length or
+ *                    Content-Length with Transfer-Encoding)
+ *   body callbacks   copied out, bounded by the body limit
+ *   last callback    queued on the pool (503 at once when it is full) and
+ *                    the connection suspended
+ *   worker           gd_handle_cancellable, then resume
+ *   last callback    (again, after resume) the response is queued
+ *   completed        one log line, metrics, free
+ *
+ * A watchdog raises a request's cancel flag at its deadline (504), since a
+ * suspended connection never times out by itself. SIGTERM turns /readyz
+ * to 503, stops accepting connections, lets requests in flight finish
+ * within the grace period, and exits 0. */
+#define _GNU_SOURCE
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "config.h"
+#include "metrics.h"
+#include "openapi.h"
+#include "out.h"
+#include "pool.h"
+
+typedef enum { R_READ, R_QUEUED, R_DONE } req_state;
+
+typedef struct server server;
+
+typedef struct req {
+    server *s;
+    struct MHD_Connection *c;
+    char id[72];              /* X-Request-ID, given or made */
+    char route[32];           /* API route, "" for other paths */
+    char method[8];
+    char url[256];
+    char origin[256];         /* an allowed Origin to echo, or "" */
+    char *body;               /* (cap) the request body */
+    size_t len, cap;
+    int too_large;
+    req_state state;
+    double t_start, t_queued, t_started, t_done;   /* monotonic ms */
+    double deadline;
+    volatile int cancel;      /* raised by the watchdog at the deadline */
+    gd_response res;
+    int status;
+    size_t out_bytes;
+    struct req *prev, *next;  /* the active list the watchdog scans */
+} req;
+
+struct server {
+    gd_config cfg;
+    struct MHD_Daemon *d;
+    gd_pool *pool;
+    atomic_int draining;
+    atomic_int in_flight;     /* queued or computing */
+    atomic_int stopping;      /* the watchdog stops */
+    char *openapi;            /* /openapi.json, or NULL */
+    size_t openapi_len;
+    pthread_mutex_t mu;       /* guards active */
+    req *active;
+    pthread_t watchdog;
+    atomic_ullong next_id;
+};
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ---- responses ------------------------------------------------------- */
+
+static void add_common_headers(req *r, struct MHD_Response *resp) {
+    MHD_add_response_header(resp, "X-Request-ID", r->id);
+    if (r->origin[0]) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->origin);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-ID, Inference-Header-Content-Length");
+    }
+    if (r->s->cfg.cors_origins[0]) MHD_add_response_header(resp, "Vary", "Origin");
+}
+
+/* Queue body (len bytes; taken over when owned) with status and type. */
+static enum MHD_Result reply(req *r, int status, const char *ctype, char *body, size_t len, int owned, int close) {
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        if (owned) free(body);
+        return MHD_NO;
+    }
+    if (ctype) MHD_add_response_header(resp, "Content-Type", ctype);
+    add_common_headers(r, resp);
+    if (close || atomic_load(&r->s->draining)) MHD_add_response_header(resp, "Connection", "close");
+    if (status == 503) MHD_add_response_header(resp, "Retry-After", "1");
+    if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (status == 405) MHD_add_response_header(resp, "Allow", r->route[0] ? "POST, OPTIONS" : "GET, OPTIONS");
+    r->status = status;
+    r->out_bytes = len;
+    enum MHD_Result ok = MHD_queue_response(r->c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static enum MHD_Result reply_error(req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static enum MHD_Result reply_error(req *r, int status, const char *code, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    gd_buf b = {0};
+    gd_buf_puts(&b, "{\"error\":");
+    gd_buf_str(&b, msg);
+    gd_buf_puts(&b, ",\"code\":");
+    gd_buf_str(&b, code);
+    gd_buf_puts(&b, ",\"path\":\"\"}");
+    size_t len;
+    char *body = gd_buf_take(&b, &len);
+    if (!body) return MHD_NO;
+    int close = status == 400 || status == 413 || status == 408;
+    return reply(r, status, "application/json", body, len, 1, close);
+}
+
+/* ---- headers --------------------------------------------------------- */
+
+typedef struct header_scan {
+    int content_length;       /* how many Content-Length headers */
+    int conflicting;          /* values that differ */
+    char first_cl[32];
+    int transfer_encoding;
+} header_scan;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    header_scan *h = cls;
+    if (!strcasecmp(key, "Content-Length")) {
+        if (h->content_length++ == 0) snprintf(h->first_cl, sizeof h->first_cl, "%s", value ? value : "");
+        else if (strcmp(h->first_cl, value ? value : "")) h->conflicting = 1;
+    } else if (!strcasecmp(key, "Transfer-Encoding")) {
+        h->transfer_encoding = 1;
+    }
+    return MHD_YES;
+}
+
+/* Constant-time comparison of the bearer token with each configured key. */
+static int authorized(const server *s, const char *header) {
+    if (!s->cfg.api_keys[0]) return 1;
+    if (!header || strncasecmp(header, "Bearer ", 7) != 0) return 0;
+    const char *tok = header + 7;
+    size_t tlen = strlen(tok);
+    int ok = 0;
+    const char *k = s->cfg.api_keys;
+    while (*k) {
+        const char *end = strchr(k, ',');
+        size_t klen = end ? (size_t)(end - k) : strlen(k);
+        unsigned diff = (unsigned)(klen ^ tlen);
+        for (size_t i = 0; i < klen; i++) diff |= (unsigned char)k[i] ^ (unsigned char)(i < tlen ? tok[i] : 0);
+        ok |= klen > 0 && diff == 0;
+        k += klen + (end ? 1 : 0);
+    }
+    return ok;
+}
+
+/* Echo the Origin when it is configured ("*" allows any). */
+static void cors_origin(req *r) {
+    const char *origin = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Origin");
+    const char *list = r->s->cfg.cors_origins;
+    if (!origin || !list[0] || strlen(origin) >= sizeof r->origin) return;
+    size_t olen = strlen(origin);
+    for (const char *k = list; *k;) {
+        while (*k == ' ') k++;
+        const char *end = strchr(k, ',');
+        size_t klen = end ? (size_t)(end - k) : strlen(k);
+        while (klen && k[klen - 1] == ' ') klen--;
+        if ((klen == 1 && *k == '*') || (klen == olen && !strncmp(k, origin, olen))) {
+            snprintf(r->origin, sizeof r->origin, "%s", origin);
+            return;
+        }
+        if (!end) break;
+        k = end + 1;
+    }
+}
+
+static void request_id(req *r) {
+    const char *given = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "X-Request-ID");
+    int ok = given && strlen(given) > 0 && strlen(given) < 64;
+    for (const char *p = given; ok && *p; p++) ok = *p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
+    if (ok) {
+        snprintf(r->id, sizeof r->id, "%s", given);
+        return;
+    }
+    unsigned long long n = atomic_fetch_add(&r->s->next_id, 1);
+    snprintf(r->id, sizeof r->id, "%08llx%08llx", (unsigned long long)getpid() ^ (unsigned long long)time(NULL), n);
+}
+
+/* ---- compute --------------------------------------------------------- */
+
+static void active_add(server *s, req *r) {
+    pthread_mutex_lock(&s->mu);
+    r->next = s->active;
+    if (s->active) s->active->prev = r;
+    s->active = r;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void active_remove(server *s, req *r) {
+    pthread_mutex_lock(&s->mu);
+    if (r->prev) r->prev->next = r->next;
+    else s->active = r->next;
+    if (r->next) r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void compute(void *arg) {
+    req *r = arg;
+    server *s = r->s;
+    r->t_started = now_ms();
+    if (r->cancel || r->t_started > r->deadline) { /* expired while waiting */
+        r->cancel = 1;
+    }
+    gd_handle_cancellable(r->route, r->body, r->len, &s->cfg.limits, &r->cancel, &r->res);
+    r->t_done = now_ms();
+    active_remove(s, r);
+    r->state = R_DONE;
+    MHD_resume_connection(r->c);
+}
+
+static void *watchdog(void *arg) {
+    server *s = arg;
+    while (!atomic_load(&s->stopping)) {
+        double t = now_ms();
+        pthread_mutex_lock(&s->mu);
+        for (req *r = s->active; r; r = r->next)
+            if (t > r->deadline) r->cancel = 1;
+        pthread_mutex_unlock(&s->mu);
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+/* ---- static files ---------------------------------------------------- */
+
+static const char *mime_of(const char *path) {
+    const char *dot = strrchr(path, '.');
+    static const char *const map[][2] = {{".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+                                         {".css", "text/css; charset=utf-8"},   {".json", "application/json"},
+                                         {".svg", "image/svg+xml"},             {".png", "image/png"},
+                                         {".ico", "image/x-icon"},              {".txt", "text/plain; charset=utf-8"}};
+    for (size_t i = 0; dot && i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(dot, map[i][0])) return map[i][1];
+    return "application/octet-stream";
+}
+
+/* GET of a file under web_root; no "..", no hidden files. */
+static enum MHD_Result serve_file(req *r, const char *url) {
+    const char *rel = !strcmp(url, "/") ? "/index.html" : url;
+    if (!r->s->cfg.web_root[0] || strstr(rel, "..") || strstr(rel, "/.") || strlen(rel) > 200)
+        return reply_error(r, 404, "not_found", "there is nothing at %s", url);
+    char path[1024];
+    snprintf(path, sizeof path, "%s%s", r->s->cfg.web_root, rel);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0) close(fd);
+        return reply_error(r, 404, "not_found", "there is nothing at %s", url);
+    }
+    struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+    if (!resp) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", mime_of(rel));
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    add_common_headers(r, resp);
+    r->status = 200;
+    r->out_bytes = (size_t)st.st_size;
+    enum MHD_Result ok = MHD_queue_response(r->c, 200, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+/* ---- routing --------------------------------------------------------- */
+
+static enum MHD_Result get_path(req *r, const char *url) {
+    server *s = r->s;
+    if (!strcmp(url, "/healthz") || !strcmp(url, "/v2/health/live"))
+        return reply(r, 200, "application/json", url[1] == 'h' ? "{\"status\":\"alive\"}" : "", url[1] == 'h' ? 18 : 0,
+                     0, 0);
+    if (!strcmp(url, "/readyz") || !strcmp(url, "/v2/health/ready")) {
+        int ready = !atomic_load(&s->draining);
+        const char *b = url[1] == 'r' ? (ready ? "{\"status\":\"ready\"}" : "{\"status\":\"draining\"}") : "";
+        return reply(r, ready ? 200 : 503, "application/json", (char *)b, strlen(b), 0, 0);
+    }
+    if (!strcmp(url, "/metrics")) {
+        gd_buf b = {0};
+        int running = gd_pool_running(s->pool), queued = gd_pool_queued(s->pool);
+        gd_metrics_render(&b, running, queued, s->cfg.workers);
+        size_t len;
+        char *body = gd_buf_take(&b, &len);
+        if (!body) return MHD_NO;
+        return reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", body, len, 1, 0);
+    }
+    if (!strcmp(url, "/openapi.json")) {
+        if (!s->openapi) return reply_error(r, 404, "not_found", "the OpenAPI description was not loaded");
+        return reply(r, 200, "application/json", s->openapi, s->openapi_len, 0, 0);
+    }
+    return serve_file(r, url);
+}
+
+/* The first callback of a request: everything that needs only headers. */
+static enum MHD_Result first_call(req *r, const char *url, const char *method) {
+    server *s = r->s;
+    request_id(r);
+    cors_origin(r);
+    snprintf(r->method, sizeof r->method, "%s", method);
+    snprintf(r->url, sizeof r->url, "%s", url);
+    int is_api = !strncmp(url, "/v1/", 4);
+    if (is_api && gd_route_known(url + 4)) snprintf(r->route, sizeof r->route, "%s", url + 4);
+
+    if (!strcmp(method, "OPTIONS")) { /* CORS preflight */
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        if (!resp) return MHD_NO;
+        add_common_headers(r, resp);
+        if (r->origin[0]) {
+            MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+            MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                    "Content-Type, Authorization, X-Request-ID, Inference-Header-Content-Length");
+            MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+        }
+        r->status = 204;
+        enum MHD_Result ok = MHD_queue_response(r->c, 204, resp);
+        MHD_destroy_response(resp);
+        return ok;
+    }
+    if (!is_api) {
+        if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+            return reply_error(r, 405, "method_not_allowed", "%s takes GET", url);
+        return get_path(r, url);
+    }
+    if (!r->route[0]) return reply_error(r, 404, "unknown_route", "there is no route %s", url);
+    if (!authorized(s, MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Authorization"))) {
+        gd_metrics_rejected("unauthorized");
+        return reply_error(r, 401, "unauthorized", "this server needs Authorization: Bearer <key>");
+    }
+    int has_body = gd_route_has_body(r->route);
+    if (strcmp(method, has_body ? "POST" : "GET"))
+        return reply_error(r, 405, "method_not_allowed", "%s takes %s", url, has_body ? "POST" : "GET");
+    if (atomic_load(&s->draining)) {
+        gd_metrics_rejected("draining");
+        return reply_error(r, 503, "draining", "the server is shutting down; retry on another replica");
+    }
+    if (!has_body) return MHD_YES; /* GET /v1/ops: computed at the last callback */
+
+    /* Headers that would let a second request hide in the body. */
+    header_scan h = {0};
+    MHD_get_connection_values(r->c, MHD_HEADER_KIND, scan_header, &h);
+    if (h.content_length > 1 || (h.content_length && h.transfer_encoding)) {
+        gd_metrics_rejected("bad_headers");
+        return reply_error(r, 400, "bad_headers",
+                           h.content_length > 1 ? "the request has %d Content-Length headers%s"
+                                                : "the request has both Content-Length and Transfer-Encoding%.0d%s",
+                           h.content_length, h.conflicting ? " that disagree" : "");
+    }
+    if (h.content_length) {
+        char *end;
+        errno = 0;
+        unsigned long long cl = strtoull(h.first_cl, &end, 10);
+        if (errno || end == h.first_cl || *end) {
+            gd_metrics_rejected("bad_headers");
+            return reply_error(r, 400, "bad_headers", "Content-Length is not a number");
+        }
+        if (cl > s->cfg.limits.max_body_bytes) { /* before any of the body is read */
+            gd_metrics_rejected("too_large");
+            return reply_error(r, 413, "limit_exceeded", "the body has %llu bytes, over the limit of %zu", cl,
+                               s->cfg.limits.max_body_bytes);
+        }
+    }
+    const char *ct = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Content-Type");
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' '))
+        return reply_error(r, 415, "unsupported_media_type",
+                           "send Content-Type: application/json (with curl: --json or -H 'Content-Type: "
+                           "application/json'); got %.64s",
+                           ct ? ct : "none");
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **req_cls) {
+    (void)version;
+    server *s = cls;
+    req *r = *req_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        r->s = s;
+        r->c = c;
+        r->t_start = now_ms();
+        *req_cls = r;
+        return first_call(r, url, method);
+    }
+    if (r->status) { /* answered early: drop the rest of the body */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) { /* copy the body out, up to the limit */
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (r->too_large || r->len + n > s->cfg.limits.max_body_bytes) {
+            r->too_large = 1;
+            return MHD_YES;
+        }
+        if (r->len + n + 1 > r->cap) {
+            size_t cap = r->cap ? r->cap : 4096;
+            while (cap < r->len + n + 1) cap *= 2;
+            char *nb = realloc(r->body, cap);
+            if (!nb) return MHD_NO;
+            r->body = nb;
+            r->cap = cap;
+        }
+        memcpy(r->body + r->len, upload, n);
+        r->len += n;
+        return MHD_YES;
+    }
+    if (r->state == R_DONE) { /* resumed: the worker's answer */
+        char *body = r->res.body;
+        size_t len = r->res.len;
+        r->res.body = NULL;
+        return reply(r, r->res.status, "application/json", body, len, 1, 0);
+    }
+    if (r->too_large) {
+        gd_metrics_rejected("too_large");
+        return reply_error(r, 413, "limit_exceeded", "the body is over the limit of %zu bytes",
+                           s->cfg.limits.max_body_bytes);
+    }
+    /* The whole body is here: to a worker, or 503 at once. */
+    r->t_queued = now_ms();
+    r->deadline = r->t_queued + s->cfg.deadline_ms;
+    r->state = R_QUEUED;
+    atomic_fetch_add(&s->in_flight, 1);
+    active_add(s, r);
+    MHD_suspend_connection(c);
+    if (gd_pool_submit(s->pool, compute, r) < 0) {
+        MHD_resume_connection(c);
+        active_remove(s, r);
+        atomic_fetch_sub(&s->in_flight, 1);
+        r->state = R_READ;
+        gd_metrics_rejected(atomic_load(&s->draining) ? "draining" : "overloaded");
+        return reply_error(r, 503, "overloaded", "all %d workers are busy and the queue is full; retry shortly",
+                           s->cfg.workers);
+    }
+    return MHD_YES;
+}
+
+static void log_line(const req *r) {
+    char ts[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    double queue_ms = r->t_started > 0 ? r->t_started - r->t_queued : 0;
+    double compute_ms = r->t_done > 0 ? r->t_done - r->t_started : 0;
+    double total_ms = now_ms() - r->t_start;
+    if (!strcmp(r->s->cfg.log_format, "json")) {
+        gd_buf b = {0};
+        gd_buf_puts(&b, "{\"time\":");
+        gd_buf_str(&b, ts);
+        gd_buf_puts(&b, ",\"id\":");
+        gd_buf_str(&b, r->id);
+        gd_buf_puts(&b, ",\"method\":");
+        gd_buf_str(&b, r->method);
+        gd_buf_puts(&b, ",\"path\":");
+        gd_buf_str(&b, r->url);
+        char tail[256];
+        snprintf(tail, sizeof tail,
+                 ",\"status\":%d,\"bytes_in\":%zu,\"bytes_out\":%zu,\"queue_ms\":%.3f,\"compute_ms\":%.3f,\"total_ms\":%.3f}\n",
+                 r->status, r->len, r->out_bytes, queue_ms, compute_ms, total_ms);
+        gd_buf_puts(&b, tail);
+        if (!b.oom) fwrite(b.p, 1, b.len, stderr);
+        gd_buf_free(&b);
+    } else {
+        fprintf(stderr, "%s %s %s %d in=%zu out=%zu queue_ms=%.3f compute_ms=%.3f total_ms=%.3f id=%s\n", ts, r->method,
+                r->url, r->status, r->len, r->out_bytes, queue_ms, compute_ms, total_ms, r->id);
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode why) {
+    (void)cls, (void)c;
+    req *r = *req_cls;
+    if (!r) return;
+    if (why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) gd_metrics_rejected("timeout");
+    if (r->state == R_DONE) atomic_fetch_sub(&r->s->in_flight, 1);
+    gd_metrics_request(r->route[0] ? r->route : NULL, r->status ? r->status : 500,
+                       r->t_started > 0 ? (r->t_started - r->t_queued) / 1e3 : 0,
+                       r->t_done > 0 ? (r->t_done - r->t_started) / 1e3 : -1, r->len, r->out_bytes);
+    log_line(r);
+    gd_response_free(&r->res);
+    free(r->body);
+    free(r);
+    *req_cls = NULL;
+}
+
+/* ---- start, drain, stop ---------------------------------------------- */
+
+static char *load_openapi(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = NULL, err[256];
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 65536 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *nt = realloc(text, cap);
+            if (!nt) break;
+            text = nt;
+        }
+        size_t got = fread(text + n, 1, cap - n, f);
+        n += got;
+        if (!got) break;
+    }
+    fclose(f);
+    json_t *j = text ? gd_openapi_json(text, n, err, sizeof err) : NULL;
+    free(text);
+    if (!j) {
+        fprintf(stderr, "gradd: %s: %s\n", path, err);
+        return NULL;
+    }
+    char *out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (out) *len = strlen(out);
+    return out;
+}
+
+int gd_serve(int argc, char **argv) {
+    server *s = calloc(1, sizeof *s);
+    if (!s) return 1;
+    int rc = gd_config_load(&s->cfg, argc, argv);
+    if (rc != 0) {
+        free(s);
+        return rc > 0 ? 0 : 2;
+    }
+    gd_config *cfg = &s->cfg;
+    /* Signals go to the main thread's sigwait; every thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    gd_init();
+    pthread_mutex_init(&s->mu, NULL);
+    s->openapi = load_openapi(cfg->openapi, &s->openapi_len);
+    s->pool = gd_pool_new(cfg->workers, cfg->workers + cfg->queue, cfg->blas_threads);
+    if (!s->pool) {
+        fprintf(stderr, "gradd: cannot start %d workers\n", cfg->workers);
+        return 1;
+    }
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    struct sockaddr *addr;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    memset(&a6, 0, sizeof a6);
+    memset(&a4, 0, sizeof a4);
+    if (strchr(cfg->bind, ':')) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)cfg->port);
+        if (inet_pton(AF_INET6, cfg->bind, &a6.sin6_addr) != 1) goto bad_bind;
+        addr = (struct sockaddr *)&a6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)cfg->port);
+        if (inet_pton(AF_INET, cfg->bind, &a4.sin_addr) != 1) goto bad_bind;
+        addr = (struct sockaddr *)&a4;
+    }
+    s->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
+                            MHD_OPTION_SOCK_ADDR, addr,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->io_threads,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_END);
+    if (!s->d) {
+        fprintf(stderr, "gradd: cannot listen on %s:%d: %s\n", cfg->bind, cfg->port, strerror(errno));
+        gd_pool_free(s->pool);
+        return 1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    int port = info ? info->port : cfg->port;
+    pthread_create(&s->watchdog, NULL, watchdog, s);
+    printf("gradd: listening on %s:%d (workers %d, blas threads %d, cpus %d, queue %d)\n", cfg->bind, port,
+           cfg->workers, cfg->blas_threads, cfg->cpus, cfg->queue);
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    /* Drain: not ready at once, no new connections, finish what is here. */
+    atomic_store(&s->draining, 1);
+    fprintf(stderr, "gradd: %s: draining (grace %d s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->grace_s);
+    MHD_socket lsock = MHD_quiesce_daemon(s->d);
+    if (lsock != MHD_INVALID_SOCKET) close(lsock);
+    double until = now_ms() + cfg->grace_s * 1e3;
+    while (atomic_load(&s->in_flight) > 0 && now_ms() < until) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&s->in_flight) > 0) { /* out of grace: cancel what is left, it answers 504 */
+        pthread_mutex_lock(&s->mu);
+        for (req *r = s->active; r; r = r->next) r->cancel = 1;
+        pthread_mutex_unlock(&s->mu);
+        while (atomic_load(&s->in_flight) > 0) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    gd_pool_free(s->pool); /* every job has finished: joins the idle workers */
+    MHD_stop_daemon(s->d);
+    atomic_store(&s->stopping, 1);
+    pthread_join(s->watchdog, NULL);
+    free(s->openapi);
+    pthread_mutex_destroy(&s->mu);
+    fprintf(stderr, "gradd: stopped\n");
+    free(s);
+    return 0;
+bad_bind:
+    fprintf(stderr, "gradd: --bind %s is not an IPv4 or IPv6 address\n", cfg->bind);
+    gd_pool_free(s->pool);
+    free(s);
+    return 2;
+}
+
+/* ---- gradd health ---------------------------------------------------- */
+
+int gd_health(int argc, char **argv) {
+    const char *url = argc > 0 ? argv[0] : "http://127.0.0.1:8080/readyz";
+    char host[256], path[512] = "/readyz";
+    int port = 80;
+    if (sscanf(url, "http://%255[^:/]:%d%511s", host, &port, path) < 2 &&
+        sscanf(url, "http://%255[^:/]%511s", host, path) < 1) {
+        fprintf(stderr, "gradd health: URL must be http://host[:port]/path\n");
+        return 2;
+    }
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    if (!strcmp(host, "localhost")) snprintf(host, sizeof host, "127.0.0.1");
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+        fprintf(stderr, "gradd health: host must be an IPv4 address or localhost\n");
+        return 2;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        fprintf(stderr, "gradd health: cannot connect to %s:%d\n", host, port);
+        if (fd >= 0) close(fd);
+        return 1;
+    }
+    char reqbuf[1024], resp[64] = {0};
+    int n = snprintf(reqbuf, sizeof reqbuf, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
+    if (write(fd, reqbuf, (size_t)n) != n || read(fd, resp, sizeof resp - 1) < 12) {
+        close(fd);
+        fprintf(stderr, "gradd health: no answer\n");
+        return 1;
+    }
+    close(fd);
+    int status = atoi(resp + 9);
+    printf("%d\n", status);
+    return status == 200 ? 0 : 1;
+}

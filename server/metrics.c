@@ -1,0 +1,130 @@
+/* metrics.c -- see metrics.h. Fixed label sets (routes, statuses,
+ * reasons) in arrays under one mutex: the cost per request is a lock and a
+ * few increments. */
+#include "metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const routes[] = {"forward", "gradient", "step", "jvp", "hvp", "check", "gradient-graph",
+                                     "ops", "other"};
+#define NROUTES ((int)(sizeof routes / sizeof routes[0]))
+static const int statuses[] = {200, 400, 401, 404, 405, 408, 413, 415, 422, 500, 503, 504};
+#define NSTATUS ((int)(sizeof statuses / sizeof statuses[0]))
+static const char *const reasons[] = {"overloaded", "draining", "too_large", "unauthorized", "bad_headers", "timeout"};
+#define NREASONS ((int)(sizeof reasons / sizeof reasons[0]))
+/* Histogram bounds in seconds, from 100 us to 60 s. */
+static const double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10, 30, 60};
+#define NBOUNDS ((int)(sizeof bounds / sizeof bounds[0]))
+
+typedef struct histogram {
+    unsigned long long buckets[NBOUNDS + 1]; /* the last is +Inf */
+    double sum;
+    unsigned long long count;
+} histogram;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long long requests[NROUTES][NSTATUS + 1]; /* the last column: any other status */
+static histogram queue_h[NROUTES], compute_h[NROUTES];
+static unsigned long long rejected[NREASONS], cache_hits, cache_misses, bytes_in, bytes_out;
+
+static int route_index(const char *route) {
+    for (int i = 0; route && i < NROUTES - 1; i++)
+        if (!strcmp(routes[i], route)) return i;
+    return NROUTES - 1;
+}
+
+static void observe(histogram *h, double v) {
+    int i = 0;
+    while (i < NBOUNDS && v > bounds[i]) i++;
+    h->buckets[i]++;
+    h->sum += v;
+    h->count++;
+}
+
+void gd_metrics_request(const char *route, int status, double queue_s, double compute_s, size_t in, size_t out) {
+    int r = route_index(route), s = 0;
+    while (s < NSTATUS && statuses[s] != status) s++;
+    pthread_mutex_lock(&mu);
+    requests[r][s]++;
+    if (compute_s >= 0) {
+        observe(&queue_h[r], queue_s);
+        observe(&compute_h[r], compute_s);
+    }
+    bytes_in += in;
+    bytes_out += out;
+    pthread_mutex_unlock(&mu);
+}
+
+void gd_metrics_rejected(const char *reason) {
+    for (int i = 0; i < NREASONS; i++)
+        if (!strcmp(reasons[i], reason)) {
+            pthread_mutex_lock(&mu);
+            rejected[i]++;
+            pthread_mutex_unlock(&mu);
+        }
+}
+
+void gd_metrics_cache(int hit) {
+    pthread_mutex_lock(&mu);
+    if (hit) cache_hits++;
+    else cache_misses++;
+    pthread_mutex_unlock(&mu);
+}
+
+static void line(gd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(gd_buf *b, const char *fmt, ...) {
+    char t[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t, sizeof t, fmt, ap);
+    va_end(ap);
+    if (n > 0) gd_buf_put(b, t, (size_t)(n < (int)sizeof t ? n : (int)sizeof t - 1));
+}
+
+static void histo(gd_buf *b, const char *name, const char *help, const histogram *h) {
+    line(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (int r = 0; r < NROUTES; r++) {
+        unsigned long long cum = 0;
+        for (int i = 0; i <= NBOUNDS; i++) {
+            cum += h[r].buckets[i];
+            if (i < NBOUNDS) line(b, "%s_bucket{route=\"%s\",le=\"%g\"} %llu\n", name, routes[r], bounds[i], cum);
+            else line(b, "%s_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name, routes[r], cum);
+        }
+        line(b, "%s_sum{route=\"%s\"} %.9g\n%s_count{route=\"%s\"} %llu\n", name, routes[r], h[r].sum, name, routes[r],
+             h[r].count);
+    }
+}
+
+void gd_metrics_render(gd_buf *b, int in_flight, int queued, int workers) {
+    pthread_mutex_lock(&mu);
+    line(b, "# HELP gradd_requests_total Requests answered, by route and HTTP status.\n"
+            "# TYPE gradd_requests_total counter\n");
+    for (int r = 0; r < NROUTES; r++)
+        for (int s = 0; s <= NSTATUS; s++)
+            if (requests[r][s] || s == 0)
+                line(b, "gradd_requests_total{route=\"%s\",status=\"%s%d\"} %llu\n", routes[r], s < NSTATUS ? "" : "other",
+                     s < NSTATUS ? statuses[s] : 0, requests[r][s]);
+    histo(b, "gradd_queue_wait_seconds", "Time a request waited for a compute worker.", queue_h);
+    histo(b, "gradd_compute_seconds", "Time a worker spent on a request (decode, compile, run, encode).", compute_h);
+    line(b, "# HELP gradd_rejected_total Requests refused before compute, by reason.\n"
+            "# TYPE gradd_rejected_total counter\n");
+    for (int i = 0; i < NREASONS; i++) line(b, "gradd_rejected_total{reason=\"%s\"} %llu\n", reasons[i], rejected[i]);
+    line(b, "# HELP gradd_graph_cache_hits_total Compiled-graph cache hits.\n# TYPE gradd_graph_cache_hits_total counter\n"
+            "gradd_graph_cache_hits_total %llu\n", cache_hits);
+    line(b, "# HELP gradd_graph_cache_misses_total Compiled-graph cache misses.\n# TYPE gradd_graph_cache_misses_total counter\n"
+            "gradd_graph_cache_misses_total %llu\n", cache_misses);
+    line(b, "# HELP gradd_request_bytes_total Request body bytes received.\n# TYPE gradd_request_bytes_total counter\n"
+            "gradd_request_bytes_total %llu\n", bytes_in);
+    line(b, "# HELP gradd_response_bytes_total Response body bytes sent.\n# TYPE gradd_response_bytes_total counter\n"
+            "gradd_response_bytes_total %llu\n", bytes_out);
+    pthread_mutex_unlock(&mu);
+    line(b, "# HELP gradd_in_flight_requests Requests being computed.\n# TYPE gradd_in_flight_requests gauge\n"
+            "gradd_in_flight_requests %d\n", in_flight);
+    line(b, "# HELP gradd_queue_depth Requests waiting for a compute worker.\n# TYPE gradd_queue_depth gauge\n"
+            "gradd_queue_depth %d\n", queued);
+    line(b, "# HELP gradd_workers Compute workers.\n# TYPE gradd_workers gauge\ngradd_workers %d\n", workers);
+}

@@ -1,0 +1,23 @@
+/* metrics.h -- what GET /metrics reports, in Prometheus text format:
+ * requests by route and status, latency histograms split into queue wait
+ * and compute, in-flight requests and queue depth, compiled-graph cache
+ * hits and misses, and rejected requests by reason. */
+#ifndef GRADD_METRICS_H
+#define GRADD_METRICS_H
+
+#include <stddef.h>
+
+#include "out.h"
+
+/* Count one finished request: its route ("" or NULL for no route), HTTP
+ * status, seconds waiting for a worker and seconds computing (negative
+ * when it never reached a worker), and body bytes in and out. */
+void gd_metrics_request(const char *route, int status, double queue_s, double compute_s, size_t in, size_t out);
+/* One request refused before any compute, by reason: overloaded,
+ * draining, too_large, unauthorized, bad_headers, timeout. */
+void gd_metrics_rejected(const char *reason);
+void gd_metrics_cache(int hit);
+/* Write the exposition; in_flight and queued are sampled by the caller. */
+void gd_metrics_render(gd_buf *b, int in_flight, int queued, int workers);
+
+#endif
