@@ -47,9 +47,14 @@ UNIT_HOBJ := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 
 BENCH_BIN := $(BUILD)/tests/bench/bench_lib
 
+# Integration tests: each starts build/gradd serve on a free port and drives
+# it with libcurl.
+HTTP_SRC  := $(wildcard tests/http/test_*.c)
+HTTP_BIN  := $(HTTP_SRC:tests/http/%.c=$(BUILD)/tests/http/%)
+
 .SECONDARY:
-.PHONY: FORCE all lib run test test-unit test-san deps bench install clean fuzz fuzz-smoke
-all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN)
+.PHONY: FORCE all lib run test test-unit test-http test-san deps bench install clean fuzz fuzz-smoke
+all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN) $(HTTP_BIN)
 lib: $(LIBGRAD)
 
 # Objects depend on the flags they were built with: changing OPT or SAN
@@ -84,6 +89,9 @@ $(GRADD): $(SRV_OBJ) $(LIBAPI) $(LIBGRAD)
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_HOBJ) $(LIBAPI) $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(API_LIBS) $(LDLIBS)
 
+$(BUILD)/tests/http/%: $(BUILD)/tests/http/%.o $(LIBAPI) $(LIBGRAD)
+	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka -lcurl -lpthread $(API_LIBS) $(LDLIBS)
+
 $(BENCH_BIN): $(BUILD)/tests/bench/bench_lib.o $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -91,15 +99,20 @@ $(BENCH_BIN): $(BUILD)/tests/bench/bench_lib.o $(LIBGRAD)
 # deps first, so a fresh Debian 12 machine needs nothing but `make test`.
 test: deps
 	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-http
 	$(MAKE) --no-print-directory test-san
 	$(MAKE) --no-print-directory fuzz-smoke
+
+# The daemon under test is the binary of this build (GRADD_BIN).
+test-http: $(GRADD) $(HTTP_BIN)
+	@GRADD_BIN=$(GRADD) tools/run-tests $(HTTP_BIN)
 
 test-unit: $(UNIT_BIN)
 	@tools/run-tests $(UNIT_BIN)
 
 # The same suite under AddressSanitizer + UBSan, no recovery.
 test-san:
-	$(MAKE) --no-print-directory BUILD=build/san SAN=1 OPT="-O1 -g" test-unit
+	$(MAKE) --no-print-directory BUILD=build/san SAN=1 OPT="-O1 -g" test-unit test-http
 
 deps:
 	@tools/deps
@@ -141,4 +154,4 @@ install: $(LIBGRAD)
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(API_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(UNIT_BIN:=.d) $(UNIT_HOBJ:.o=.d) $(BUILD)/tests/bench/bench_lib.d
+-include $(LIB_OBJ:.o=.d) $(API_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(HTTP_BIN:=.d) $(UNIT_BIN:=.d) $(UNIT_HOBJ:.o=.d) $(BUILD)/tests/bench/bench_lib.d
