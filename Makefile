@@ -53,7 +53,7 @@ HTTP_SRC  := $(wildcard tests/http/test_*.c)
 HTTP_BIN  := $(HTTP_SRC:tests/http/%.c=$(BUILD)/tests/http/%)
 
 .SECONDARY:
-.PHONY: FORCE all lib run test test-unit test-http test-san deps bench install clean fuzz fuzz-smoke
+.PHONY: FORCE all lib run test test-unit test-http test-san deps bench bench-http install clean fuzz fuzz-smoke
 all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN) $(HTTP_BIN)
 lib: $(LIBGRAD)
 
@@ -124,6 +124,11 @@ run: deps $(GRADD)
 bench: deps $(BENCH_BIN) $(GRADD)
 	@tools/bench-lib $(BENCH_BIN)
 	@tools/bench-api $(GRADD)
+
+# HTTP throughput with wrk, side by side with the FastAPI + PyTorch peer
+# and nginx serving a static file (tools/bench-http).
+bench-http: deps $(GRADD)
+	@tools/bench-http $(GRADD)
 
 # ---- fuzzing (clang, libFuzzer + ASan + UBSan) -------------------------
 # `make fuzz` runs each harness for FUZZ_SECONDS (default 60); CI runs
