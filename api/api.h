@@ -38,10 +38,29 @@ typedef struct gd_timing {
 
 typedef struct gd_response {
     int status;          /* HTTP status */
-    char *body;          /* JSON text, malloc'd, NUL-terminated */
+    char *body;          /* JSON text, malloc'd, NUL-terminated; binary tensors follow it */
     size_t len;          /* bytes of body without the NUL */
+    size_t json_len;     /* bytes of JSON at the start of body (== len unless binary) */
     gd_timing timing;
 } gd_response;
+
+/* One request in full. binary is Triton's binary section (the bytes after
+ * the JSON header, Inference-Header-Content-Length long), or NULL. */
+typedef struct gd_call {
+    const char *route;
+    const char *body;            /* the JSON */
+    size_t len;
+    const char *binary;
+    size_t binary_len;
+    const gd_limits *lim;        /* NULL: defaults */
+    const volatile int *cancel;  /* NULL: never cancelled */
+} gd_call;
+
+/* gd_handle with everything: tensors may be {"shape", "parameters":
+ * {"binary_data_size": K}}, their K bytes taken from the binary section in
+ * the order such objects appear in the JSON; "binary_data_output": true
+ * writes every response tensor that way (json_len < len then). */
+void gd_handle_call(const gd_call *call, gd_response *out);
 
 /* The routes, by name: "forward", "gradient", "step", "jvp", "hvp",
  * "check", "gradient-graph", "ops". 1 when route is one of them. */

@@ -8,7 +8,7 @@
 
 #include "routes.h"
 
-#define COMMON "graph", "dtype", "inputs", "params", "encoding"
+#define COMMON "graph", "dtype", "inputs", "params", "encoding", "binary_data_output"
 
 typedef int (*route_fn)(gd_req *r, gd_buf *b, gd_timing *t);
 
@@ -50,6 +50,7 @@ void gd_init(void) { json_object_seed(0); }
 static void finish(gd_response *out, gd_buf *b, int status) {
     out->status = status;
     out->body = gd_buf_take(b, &out->len);
+    out->json_len = out->len;
     if (!out->body) { /* out of memory writing: a fixed reply */
         static const char msg[] =
             "{\"error\":\"out of memory writing the response\",\"code\":\"limit_exceeded\",\"path\":\"\"}";
@@ -72,11 +73,18 @@ static void error_response(gd_response *out, const gd_err *e) {
 }
 
 void gd_handle(const char *route, const char *body, size_t len, const gd_limits *lim, gd_response *out) {
-    gd_handle_cancellable(route, body, len, lim, NULL, out);
+    gd_call call = {.route = route, .body = body, .len = len, .lim = lim};
+    gd_handle_call(&call, out);
 }
 
 void gd_handle_cancellable(const char *route, const char *body, size_t len, const gd_limits *lim,
                            const volatile int *cancel, gd_response *out) {
+    gd_call call = {.route = route, .body = body, .len = len, .lim = lim, .cancel = cancel};
+    gd_handle_call(&call, out);
+}
+
+void gd_handle_call(const gd_call *call, gd_response *out) {
+    const char *route = call->route;
     memset(out, 0, sizeof *out);
     gd_err e;
     memset(&e, 0, sizeof e);
@@ -99,8 +107,7 @@ void gd_handle_cancellable(const char *route, const char *body, size_t len, cons
     gd_req r;
     gd_timing t = {0};
     double t0 = gd_now_ms();
-    int rc = gd_req_open(&r, rt->name, body, len, lim, rt->fields, &e);
-    r.cancel = cancel;
+    int rc = gd_req_open(&r, call, rt->fields, &e);
     if (rc == 0 && rt->fn == gd_route_step) { /* the first batch shapes the graph */
         const json_t *batches = json_object_get(r.doc.root, "batches");
         if (json_is_array(batches) && json_array_size(batches) > 0) {
@@ -113,6 +120,9 @@ void gd_handle_cancellable(const char *route, const char *body, size_t len, cons
     if (rc == 0) rc = gd_req_build(&r);
     t.decode_ms = gd_now_ms() - t0;
     if (rc == 0) rc = rt->fn(&r, &b, &t);
+    size_t json_len = b.len;
+    if (rc == 0 && r.bin.len) gd_buf_put(&b, r.bin.p, r.bin.len); /* binary tensors after the JSON */
+    if (r.bin.oom) b.oom = 1;
     gd_req_close(&r);
     out->timing = t;
     if (rc < 0 || b.oom) {
@@ -123,6 +133,7 @@ void gd_handle_cancellable(const char *route, const char *body, size_t len, cons
         return;
     }
     finish(out, &b, 200);
+    out->json_len = json_len;
 }
 
 void gd_response_free(gd_response *r) {

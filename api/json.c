@@ -350,6 +350,11 @@ static int read_key(parser *P) {
     }
     P->stack[P->depth - 1].key = key_start;
     P->stack[P->depth - 1].key_len = (size_t)(P->p - 1 - key_start);
+    if (!strcmp(P->key, "parameters")) { /* a binary tensor, maybe: keep the text order */
+        gd_doc *d = P->doc;
+        if (!grow((void **)&d->binrefs, &d->bincap, (size_t)d->nbinrefs + 1, sizeof *d->binrefs)) return oom(P);
+        d->binrefs[d->nbinrefs++] = P->stack[P->depth - 1].node;
+    }
     skip_ws(P);
     if (P->p >= P->end || *P->p != ':') return syntax(P, "expected ':' after a key");
     P->p++;
@@ -495,6 +500,8 @@ const gd_packed *gd_doc_packed(const gd_doc *d, const json_t *v) {
 void gd_doc_free(gd_doc *d) {
     for (int i = 0; i < d->npacked; i++) free(d->packed[i].data);
     free(d->packed);
+    free(d->binrefs);
+    free(d->binoff);
     json_decref(d->root);
     memset(d, 0, sizeof *d);
 }

@@ -28,6 +28,14 @@ typedef struct gd_doc {
     gd_packed *packed;            /* (npacked), sorted by node after parsing */
     int npacked;
     size_t cap;
+    /* Objects holding a "parameters" key, in the order they appear in the
+     * text: Triton's binary tensors, whose bytes follow the JSON in that
+     * order. binoff[i] is where object i's bytes start (set by the API). */
+    const json_t **binrefs;       /* (nbinrefs) */
+    int64_t *binoff;              /* (nbinrefs) */
+    const char *binary;           /* the binary section those offsets are into */
+    int nbinrefs;
+    size_t bincap;
 } gd_doc;
 
 /* Parse s[0..len) with at most max_depth nesting. Returns 0, or -1 with e

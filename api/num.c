@@ -563,7 +563,7 @@ static inline int flog10_3q4_pow2(int q) {
 /* The shortest decimal d * 10^*e10 that rounds (to nearest, ties even) to
  * v = c * 2^q, nearest to v among the shortest. irregular: the gap below v
  * is half the gap above (c is a power of two above the smallest binade).
- * narrow: c < 2^25, 64-bit arithmetic is enough. */
+ * narrow: c < 2^24 (float32), so 64 bits of g are enough. */
 static inline uint64_t shortest(uint64_t c, int q, int irregular, int narrow, int *e10) {
     int k = irregular ? flog10_3q4_pow2(q) : flog10_pow2(q);
     const pow5 *t = &p5tab[-k - P5_MIN];

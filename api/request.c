@@ -38,18 +38,55 @@ static void sub_path(char *out, const char *base, const char *token) {
 
 /* ---- open ------------------------------------------------------------ */
 
-int gd_req_open(gd_req *r, const char *route, const char *body, size_t len, const gd_limits *lim,
-                const char *const *allowed, gd_err *e) {
+/* Lay out Triton's binary section: the objects holding "parameters", in
+ * text order, own consecutive runs of binary_data_size bytes that must add
+ * up to the section exactly. */
+static int binary_layout(gd_req *r) {
+    gd_doc *d = &r->doc;
+    d->binary = r->binary;
+    if (d->nbinrefs == 0) {
+        if (r->binary_len)
+            return gd_fail(r->e, 400, "bad_binary", "", "%zu bytes follow the JSON, but no tensor names them with "
+                           "\"parameters\": {\"binary_data_size\"}", r->binary_len);
+        return 0;
+    }
+    d->binoff = calloc((size_t)d->nbinrefs, sizeof *d->binoff);
+    if (!d->binoff) return gd_fail(r->e, 413, "limit_exceeded", "", "out of memory");
+    int64_t at = 0;
+    for (int i = 0; i < d->nbinrefs; i++) {
+        const json_t *p = json_object_get(d->binrefs[i], "parameters");
+        const json_t *size = json_is_object(p) ? json_object_get(p, "binary_data_size") : NULL;
+        if (!json_is_integer(size) || json_integer_value(size) < 0 || json_object_size(p) != 1)
+            return gd_fail(r->e, 400, "bad_binary", "", "\"parameters\" must be {\"binary_data_size\": bytes}");
+        d->binoff[i] = at;
+        if (json_integer_value(size) > (json_int_t)r->binary_len - at)
+            return gd_fail(r->e, 400, "bad_binary", "", "the binary_data_size values add up to more than the %zu bytes "
+                           "after the JSON", r->binary_len);
+        at += json_integer_value(size);
+    }
+    if ((size_t)at != r->binary_len)
+        return gd_fail(r->e, 400, "bad_binary", "", "the binary_data_size values add up to %lld bytes, but %zu bytes "
+                       "follow the JSON", (long long)at, r->binary_len);
+    return 0;
+}
+
+int gd_req_open(gd_req *r, const gd_call *call, const char *const *allowed, gd_err *e) {
     memset(r, 0, sizeof *r);
-    r->route = route;
-    r->lim = lim ? *lim : gd_limits_default();
+    const char *body = call->body;
+    size_t len = call->len;
+    r->route = call->route;
+    r->lim = call->lim ? *call->lim : gd_limits_default();
     r->e = e;
     r->loss = -1;
+    r->cancel = call->cancel;
+    r->binary = call->binary;
+    r->binary_len = call->binary ? call->binary_len : 0;
     r->budget = r->lim.max_total_bytes;
-    if (len > r->lim.max_body_bytes)
-        return gd_fail(e, 413, "limit_exceeded", "", "the body has %zu bytes, over the limit of %zu", len,
-                       r->lim.max_body_bytes);
+    if (len + r->binary_len > r->lim.max_body_bytes)
+        return gd_fail(e, 413, "limit_exceeded", "", "the body has %zu bytes, over the limit of %zu",
+                       len + r->binary_len, r->lim.max_body_bytes);
     if (gd_json_parse(body ? body : "", len, r->lim.max_depth, &r->doc, e) < 0) return -1;
+    if (binary_layout(r) < 0) return -1;
     const json_t *root = r->doc.root;
     if (!json_is_object(root)) return gd_fail(e, 400, "invalid_request", "", "the body must be a JSON object");
     const char *key;
@@ -60,7 +97,7 @@ int gd_req_open(gd_req *r, const char *route, const char *body, size_t len, cons
         if (!ok) {
             char p[GD_PATH_MAX] = "";
             gd_path_push(p, sizeof p, key);
-            return gd_fail(e, 400, "unknown_field", p, "unknown field \"%.64s\" for /v1/%s", key, route);
+            return gd_fail(e, 400, "unknown_field", p, "unknown field \"%.64s\" for /v1/%s", key, r->route);
         }
     }
     const json_t *enc = json_object_get(root, "encoding");
@@ -70,6 +107,14 @@ int gd_req_open(gd_req *r, const char *route, const char *body, size_t len, cons
         else if (!strcmp(s, "flat")) r->enc = GD_ENC_FLAT;
         else if (!strcmp(s, "b64")) r->enc = GD_ENC_B64;
         else return gd_fail(e, 400, "invalid_request", "/encoding", "encoding must be \"nested\", \"flat\" or \"b64\"");
+    }
+    const json_t *bo = json_object_get(root, "binary_data_output");
+    if (bo && !json_is_boolean(bo))
+        return gd_fail(e, 400, "invalid_request", "/binary_data_output", "binary_data_output must be true or false");
+    if (json_is_true(bo)) {
+        if (enc) return gd_fail(e, 400, "invalid_request", "/encoding", "give either encoding or binary_data_output");
+        r->binary_out = 1;
+        r->enc = GD_ENC_BINARY;
     }
     return 0;
 }
@@ -83,6 +128,7 @@ void gd_req_close(gd_req *r) {
     free(r->loss_name);
     gr_graph_free(r->g);
     gd_doc_free(&r->doc);
+    gd_buf_free(&r->bin);
     memset(r, 0, sizeof *r);
 }
 

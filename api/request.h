@@ -42,14 +42,18 @@ typedef struct gd_req {
     gr_graph *g;
     int loss;                       /* node id or -1 */
     const volatile int *cancel;     /* stop when non-zero (may be NULL) */
+    const char *binary;             /* Triton's binary section, or NULL */
+    size_t binary_len;
+    int binary_out;                 /* "binary_data_output": true */
+    gd_buf bin;                     /* binary response tensors */
     const json_t *inputs_from;      /* step: read inputs from this object (the first batch) */
     char inputs_from_path[GD_PATH_MAX];
 } gd_req;
 
 /* Parse the body and check its top-level fields against the route's
- * (allowed: a NULL-terminated list). Returns 0 or -1 with r->e set. */
-int gd_req_open(gd_req *r, const char *route, const char *body, size_t len, const gd_limits *lim,
-                const char *const *allowed, gd_err *e);
+ * (allowed: a NULL-terminated list), and lay out the binary section.
+ * Returns 0 or -1 with r->e set. */
+int gd_req_open(gd_req *r, const gd_call *call, const char *const *allowed, gd_err *e);
 /* Decode "graph", "inputs", "params" (and the values of every declared
  * leaf), then build and finalize the graph. */
 int gd_req_build(gd_req *r);

@@ -69,7 +69,7 @@ int gd_run(gd_req *r, gr_exec *ex, gd_timing *t) {
 }
 
 void gd_put_tensor(gd_buf *b, gd_req *r, const gr_shape *s, const void *data) {
-    gd_tensor_encode(b, r->dt, s, data, r->enc);
+    gd_tensor_encode(b, r->dt, s, data, r->enc, &r->bin);
 }
 
 void gd_put_map(gd_buf *b, gd_req *r, gr_exec *ex, const char *key, const char *const *names, const int *ids, int n,

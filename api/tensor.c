@@ -138,23 +138,38 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
                  *b64 = json_object_get(v, "b64");
     const char *key;
     const json_t *val;
+    const json_t *params = json_object_get(v, "parameters");
     json_object_foreach((json_t *)v, key, val) {
-        if (strcmp(key, "shape") && strcmp(key, "data") && strcmp(key, "b64")) {
+        if (strcmp(key, "shape") && strcmp(key, "data") && strcmp(key, "b64") && strcmp(key, "parameters")) {
             snprintf(p, sizeof p, "%s", path);
             gd_path_push(p, sizeof p, key);
-            return gd_fail(e, 400, "unknown_field", p, "unknown field \"%.64s\" in a tensor (shape, data, b64)", key);
+            return gd_fail(e, 400, "unknown_field", p,
+                           "unknown field \"%.64s\" in a tensor (shape, data, b64, parameters)", key);
         }
     }
     snprintf(p, sizeof p, "%s/shape", path);
     if (!shape) return gd_fail(e, 400, "missing_field", p, "a tensor object needs \"shape\"");
-    if (!data == !b64)
-        return gd_fail(e, 400, "invalid_request", path, "a tensor object needs exactly one of \"data\" and \"b64\"");
+    if (!data + !b64 + !params != 2)
+        return gd_fail(e, 400, "invalid_request", path,
+                       "a tensor object needs exactly one of \"data\", \"b64\" and \"parameters\" (binary data)");
     gr_shape s;
     memset(&s, 0, sizeof s);
     int rank = gd_read_dims(doc, shape, lim->max_rank < GR_MAX_RANK ? lim->max_rank : GR_MAX_RANK, 0, s.dims, p, e);
     if (rank < 0) return -1;
     s.rank = rank;
     if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
+    if (params) { /* Triton's binary extension: bytes after the JSON */
+        snprintf(p, sizeof p, "%s/parameters/binary_data_size", path);
+        int64_t off = -1, want = t->n * (int64_t)gr_dtype_size(dt);
+        for (int i = 0; i < doc->nbinrefs; i++)
+            if (doc->binrefs[i] == v) off = doc->binoff ? doc->binoff[i] : -1;
+        const json_t *size = json_object_get(params, "binary_data_size");
+        if (off < 0 || !json_is_integer(size) || json_integer_value(size) != want)
+            return gd_fail(e, 400, "bad_tensor", p, "binary_data_size must be %lld (%lld %s values) with the bytes sent "
+                           "after the JSON header", (long long)want, (long long)t->n, gr_dtype_name(dt));
+        memcpy(t->data, doc->binary + off, (size_t)want);
+        return 0;
+    }
     if (b64) {
         snprintf(p, sizeof p, "%s/b64", path);
         if (!json_is_string(b64)) return gd_fail(e, 400, "bad_tensor", p, "b64 must be a string");
@@ -254,9 +269,19 @@ static void put_shape(gd_buf *b, const gr_shape *s) {
     gd_buf_putc(b, ']');
 }
 
-void gd_tensor_encode(gd_buf *b, gr_dtype dt, const gr_shape *s, const void *data, gd_encoding enc) {
+void gd_tensor_encode(gd_buf *b, gr_dtype dt, const gr_shape *s, const void *data, gd_encoding enc, gd_buf *bin) {
     int64_t n = 1;
     for (int i = 0; i < s->rank; i++) n *= s->dims[i];
+    if (enc == GD_ENC_BINARY) {
+        size_t bytes = (size_t)n * gr_dtype_size(dt);
+        gd_buf_puts(b, "{\"shape\":");
+        put_shape(b, s);
+        gd_buf_puts(b, ",\"parameters\":{\"binary_data_size\":");
+        gd_buf_i64(b, (int64_t)bytes);
+        gd_buf_puts(b, "}}");
+        gd_buf_put(bin, data, bytes);
+        return;
+    }
     if (enc == GD_ENC_FLAT || enc == GD_ENC_B64) {
         gd_buf_puts(b, "{\"shape\":");
         put_shape(b, s);
@@ -281,7 +306,7 @@ void gd_tensor_encode(gd_buf *b, gr_dtype dt, const gr_shape *s, const void *dat
         int64_t outer = 1;
         while (s->dims[z] != 0) outer *= s->dims[z++];
         if (outer > 4096) { /* no megabytes of brackets for nothing: the flat form */
-            gd_tensor_encode(b, dt, s, data, GD_ENC_FLAT);
+            gd_tensor_encode(b, dt, s, data, GD_ENC_FLAT, bin);
             return;
         }
         gr_shape o = *s;

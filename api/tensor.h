@@ -15,7 +15,7 @@ typedef struct gd_tensor {
     void *data;      /* (n) elements of the dtype, owned */
 } gd_tensor;
 
-typedef enum gd_encoding { GD_ENC_NESTED = 0, GD_ENC_FLAT, GD_ENC_B64 } gd_encoding;
+typedef enum gd_encoding { GD_ENC_NESTED = 0, GD_ENC_FLAT, GD_ENC_B64, GD_ENC_BINARY } gd_encoding;
 
 /* Decode v (found at path) as a tensor of dtype dt into *t. Rank, element
  * and byte limits are checked before allocating; *budget (bytes left for
@@ -26,8 +26,9 @@ int gd_tensor_decode(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd_l
 int gd_tensor_zeros(const gr_shape *s, gr_dtype dt, int64_t *budget, const char *path, gd_tensor *t, gd_err *e);
 void gd_tensor_free(gd_tensor *t);
 
-/* Write data (shape s, dtype dt) in encoding enc. */
-void gd_tensor_encode(gd_buf *b, gr_dtype dt, const gr_shape *s, const void *data, gd_encoding enc);
+/* Write data (shape s, dtype dt) in encoding enc; GD_ENC_BINARY writes
+ * {"shape", "parameters": {"binary_data_size"}} and appends the bytes to bin. */
+void gd_tensor_encode(gd_buf *b, gr_dtype dt, const gr_shape *s, const void *data, gd_encoding enc, gd_buf *bin);
 
 /* Read a list of non-negative ints (or -1 where allow_neg1) of length <=
  * max into dims: shapes and the like. Returns the count or -1. */

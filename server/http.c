@@ -56,6 +56,7 @@ typedef struct req {
     char origin[256];         /* an allowed Origin to echo, or "" */
     char *body;               /* (cap) the request body */
     size_t len, cap;
+    long long json_len;       /* Inference-Header-Content-Length, or -1: all JSON */
     int too_large;
     req_state state;
     double t_start, t_queued, t_started, t_done;   /* monotonic ms */
@@ -239,7 +240,13 @@ static void compute(void *arg) {
     if (r->cancel || r->t_started > r->deadline) { /* expired while waiting */
         r->cancel = 1;
     }
-    gd_handle_cancellable(r->route, r->body, r->len, &s->cfg.limits, &r->cancel, &r->res);
+    gd_call call = {.route = r->route, .body = r->body, .len = r->len, .lim = &s->cfg.limits, .cancel = &r->cancel};
+    if (r->json_len >= 0) { /* split at the header's length */
+        call.len = (size_t)r->json_len;
+        call.binary = r->body + r->json_len;
+        call.binary_len = r->len - (size_t)r->json_len;
+    }
+    gd_handle_call(&call, &r->res);
     r->t_done = now_ms();
     active_remove(s, r);
     r->state = R_DONE;
@@ -398,6 +405,17 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         }
     }
     const char *ct = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Content-Type");
+    const char *ihcl = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+    r->json_len = -1;
+    if (ihcl) { /* Triton's binary extension: JSON, then raw tensor bytes */
+        char *end;
+        errno = 0;
+        long long hl = strtoll(ihcl, &end, 10);
+        if (errno || end == ihcl || *end || hl < 0)
+            return reply_error(r, 400, "bad_headers", "Inference-Header-Content-Length is not a byte count");
+        r->json_len = hl;
+        if (ct && !strncasecmp(ct, "application/octet-stream", 24)) return MHD_YES;
+    }
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' '))
         return reply_error(r, 415, "unsupported_media_type",
                            "send Content-Type: application/json (with curl: --json or -H 'Content-Type: "
@@ -447,8 +465,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         char *body = r->res.body;
         size_t len = r->res.len;
         r->res.body = NULL;
-        return reply(r, r->res.status, "application/json", body, len, 1, 0);
+        if (r->res.json_len == len) return reply(r, r->res.status, "application/json", body, len, 1, 0);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+        if (!resp) return free(body), MHD_NO;
+        char hl[32];
+        snprintf(hl, sizeof hl, "%zu", r->res.json_len);
+        MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+        MHD_add_response_header(resp, "Inference-Header-Content-Length", hl);
+        add_common_headers(r, resp);
+        r->status = r->res.status;
+        r->out_bytes = len;
+        enum MHD_Result ok = MHD_queue_response(r->c, (unsigned)r->res.status, resp);
+        MHD_destroy_response(resp);
+        return ok;
     }
+    if (r->json_len > (long long)r->len)
+        return reply_error(r, 400, "bad_headers", "Inference-Header-Content-Length (%lld) is more than the body (%zu)",
+                           r->json_len, r->len);
     if (r->too_large) {
         gd_metrics_rejected("too_large");
         return reply_error(r, 413, "limit_exceeded", "the body is over the limit of %zu bytes",

@@ -220,13 +220,50 @@ static void test_cancelled(void **state) {
     gd_response_free(&res);
 }
 
+/* Triton's binary extension both ways, and its size checks. */
+static void test_binary_tensors(void **state) {
+    (void)state;
+    const char *hdr = "{\"graph\":\"x*y\",\"inputs\":{\"y\":{\"shape\":[2],\"parameters\":{\"binary_data_size\":16}},"
+                      "\"x\":{\"shape\":[2],\"parameters\":{\"binary_data_size\":16}}},\"binary_data_output\":true}";
+    double bin[4] = {10, 20, 1.5, -2}; /* y first: the order of appearance in the text */
+    gd_call call = {.route = "forward", .body = hdr, .len = strlen(hdr), .binary = (const char *)bin, .binary_len = 32};
+    gd_response res;
+    gd_handle_call(&call, &res);
+    assert_int_equal(res.status, 200);
+    assert_true(res.json_len + 16 == res.len);
+    assert_non_null(strstr(res.body, "\"binary_data_size\":16"));
+    double out[2];
+    memcpy(out, res.body + res.json_len, sizeof out);
+    assert_true(out[0] == 15 && out[1] == -40);
+    gd_response_free(&res);
+    /* one byte short, and one too many */
+    call.binary_len = 31;
+    gd_handle_call(&call, &res);
+    assert_int_equal(res.status, 400);
+    assert_non_null(strstr(res.body, "bad_binary"));
+    gd_response_free(&res);
+    double more[5] = {0};
+    call.binary = (const char *)more;
+    call.binary_len = 40;
+    gd_handle_call(&call, &res);
+    assert_int_equal(res.status, 400);
+    gd_response_free(&res);
+    /* a size that is not the tensor's */
+    const char *bad = "{\"graph\":\"x*2\",\"inputs\":{\"x\":{\"shape\":[3],\"parameters\":{\"binary_data_size\":16}}}}";
+    gd_call c2 = {.route = "forward", .body = bad, .len = strlen(bad), .binary = (const char *)bin, .binary_len = 16};
+    gd_handle_call(&c2, &res);
+    assert_int_equal(res.status, 400);
+    assert_non_null(strstr(res.body, "\"path\":\"/inputs/x/parameters/binary_data_size\""));
+    gd_response_free(&res);
+}
+
 int main(void) {
     gd_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradient_graph_round_trip), cmocka_unit_test(test_step_state_round_trip),
         cmocka_unit_test(test_ops_catalogue),             cmocka_unit_test(test_limits_before_allocation),
         cmocka_unit_test(test_dtypes_agree),              cmocka_unit_test(test_unknown_route_and_errors),
-        cmocka_unit_test(test_cancelled),
+        cmocka_unit_test(test_cancelled),                 cmocka_unit_test(test_binary_tensors),
     };
     return cmocka_run_group_tests_name("api", tests, NULL, NULL);
 }
