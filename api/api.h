@@ -54,6 +54,7 @@ typedef struct gd_call {
     size_t binary_len;
     const gd_limits *lim;        /* NULL: defaults */
     const volatile int *cancel;  /* NULL: never cancelled */
+    struct gd_cache *cache;      /* compiled programs to reuse (cache.h), or NULL */
 } gd_call;
 
 /* gd_handle with everything: tensors may be {"shape", "parameters":

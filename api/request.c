@@ -36,6 +36,9 @@ static void sub_path(char *out, const char *base, const char *token) {
     gd_path_push(out, GD_PATH_MAX, token);
 }
 
+static int make_key(gd_req *r);
+static int use_plan(gd_req *r);
+
 /* ---- open ------------------------------------------------------------ */
 
 /* Lay out Triton's binary section: the objects holding "parameters", in
@@ -79,6 +82,7 @@ int gd_req_open(gd_req *r, const gd_call *call, const char *const *allowed, gd_e
     r->e = e;
     r->loss = -1;
     r->cancel = call->cancel;
+    r->cache = call->cache;
     r->binary = call->binary;
     r->binary_len = call->binary ? call->binary_len : 0;
     r->budget = r->lim.max_total_bytes;
@@ -126,6 +130,12 @@ void gd_req_close(gd_req *r) {
     }
     free(r->leaves);
     free(r->loss_name);
+    if (r->plan) { /* the graph and program go (back) to the cache */
+        r->plan->g = r->g;
+        r->g = NULL;
+        gd_cache_put(r->cache, r->plan);
+    }
+    free(r->key);
     gr_graph_free(r->g);
     gd_doc_free(&r->doc);
     gd_buf_free(&r->bin);
@@ -597,7 +607,66 @@ int gd_req_build(gd_req *r) {
     if (read_values(r, "inputs", GD_INPUT, short_form) < 0 || read_values(r, "params", GD_PARAM, short_form) < 0)
         return -1;
     if (check_values(r) < 0) return -1;
+    if (r->cache && !json_object_get(r->doc.root, "batches") && make_key(r) == 0 && use_plan(r)) return 0;
     return gd_req_graph(r);
+}
+
+/* The cache key: the route, every field but the values, and each value's
+ * name, kind and shape. Constants are part of the graph, values and all. */
+static int make_key(gd_req *r) {
+    static const char *const fields[] = {"graph", "dtype", "wrt", "outputs", "optimizer", "steps", "return_gradients"};
+    gd_buf b = {0};
+    gd_buf_puts(&b, r->route);
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        const json_t *v = json_object_get(r->doc.root, fields[i]);
+        char *t = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+        gd_buf_putc(&b, '\n');
+        if (t) gd_buf_puts(&b, t);
+        free(t);
+    }
+    for (int i = 0; i < r->nleaves; i++) {
+        const gd_leaf *l = &r->leaves[i];
+        char t[160];
+        gd_buf_putc(&b, '\n');
+        gd_buf_puts(&b, l->name);
+        snprintf(t, sizeof t, " %d ", (int)l->kind);
+        gd_buf_puts(&b, t);
+        gd_buf_puts(&b, gr_shape_str(&l->value.shape, t, sizeof t));
+    }
+    r->key = gd_buf_take(&b, &r->key_len);
+    return r->key ? 0 : -1;
+}
+
+/* A cached program for this key: adopt its graph (leaves have the same
+ * names, so the same node ids). 1 when there was one. */
+static int use_plan(gd_req *r) {
+    r->plan = gd_cache_take(r->cache, r->key, r->key_len);
+    if (!r->plan) return 0;
+    r->g = r->plan->g;
+    r->plan->g = NULL;
+    for (int i = 0; i < r->nleaves; i++) r->leaves[i].node = gr_graph_find(r->g, r->leaves[i].name);
+    r->loss = r->loss_name ? gr_graph_find(r->g, r->loss_name) : -1;
+    return 1;
+}
+
+int gd_req_keep(gd_req *r, gr_exec *ex, const int *outs, int n) {
+    if (!r->cache || !r->key || r->plan) return 0;
+    gd_plan *p = calloc(1, sizeof *p);
+    int *ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
+    if (!p || !ids) {
+        free(p);
+        free(ids);
+        return 0;
+    }
+    memcpy(ids, outs, (size_t)n * sizeof *ids);
+    p->ids = ids;
+    p->nids = n;
+    p->ex = ex;
+    p->key = r->key;
+    p->key_len = r->key_len;
+    r->key = NULL;
+    r->plan = p;
+    return 1;
 }
 
 int gd_req_graph(gd_req *r) {

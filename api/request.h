@@ -6,6 +6,7 @@
 #define GRADD_REQUEST_H
 
 #include "api.h"
+#include "cache.h"
 #include "expr.h"
 #include "json.h"
 #include "tensor.h"
@@ -46,6 +47,10 @@ typedef struct gd_req {
     size_t binary_len;
     int binary_out;                 /* "binary_data_output": true */
     gd_buf bin;                     /* binary response tensors */
+    gd_cache *cache;                /* NULL: no reuse */
+    char *key;                      /* the request minus its values (cache key), or NULL */
+    size_t key_len;
+    gd_plan *plan;                  /* the program in use: taken from the cache, or made to go into it */
     const json_t *inputs_from;      /* step: read inputs from this object (the first batch) */
     char inputs_from_path[GD_PATH_MAX];
 } gd_req;
@@ -64,6 +69,11 @@ int gd_req_graph(gd_req *r);
 /* Decode v (at path) as the new value of leaf l, checking its declared
  * shape. */
 int gd_req_set_value(gd_req *r, gd_leaf *l, const json_t *v, const char *path);
+
+/* Hand ex (compiled for outs[0..n)) and the graph to a plan that goes to
+ * the cache when the request closes. Returns 1 when kept (the caller must
+ * not free ex), 0 when there is no cache. */
+int gd_req_keep(gd_req *r, gr_exec *ex, const int *outs, int n);
 
 /* A leaf by name, or NULL. */
 gd_leaf *gd_req_leaf(gd_req *r, const char *name);

@@ -60,6 +60,31 @@ gr_exec *gd_compile(gd_req *r, const int *outs, int n, gd_timing *t) {
     return ex;
 }
 
+gr_exec *gd_program(gd_req *r, int **outs, int *n, gd_timing *t) {
+    if (!r->plan) {
+        gr_exec *ex = gd_compile(r, *outs, *n, t);
+        if (ex && gd_req_keep(r, ex, *outs, *n)) *outs = r->plan->ids;
+        return ex;
+    }
+    /* A cached program: bind this request's values, nothing to compile. */
+    double t0 = gd_now_ms();
+    gr_error ge;
+    gr_exec *ex = r->plan->ex;
+    for (int i = 0; i < r->nleaves; i++) {
+        const gd_leaf *l = &r->leaves[i];
+        if (l->kind != GD_CONST && gr_exec_needs(ex, l->node)) gr_exec_bind(ex, l->node, l->value.data, &ge);
+    }
+    gr_exec_set_cancel(ex, r->cancel);
+    *outs = r->plan->ids;
+    *n = r->plan->nids;
+    t->compile_ms += gd_now_ms() - t0;
+    return ex;
+}
+
+void gd_program_done(gd_req *r, gr_exec *ex) {
+    if (!r->plan || r->plan->ex != ex) gr_exec_free(ex);
+}
+
 int gd_run(gd_req *r, gr_exec *ex, gd_timing *t) {
     double t0 = gd_now_ms();
     gr_error ge;
@@ -104,18 +129,18 @@ void gd_put_stats(gd_buf *b, gd_req *r, gr_exec *ex, const gd_timing *t) {
 /* ---- forward and gradient -------------------------------------------- */
 
 int gd_route_forward(gd_req *r, gd_buf *b, gd_timing *t) {
-    int ids[GD_MAX_LIST];
+    int ids_buf[GD_MAX_LIST], *ids = ids_buf;
     const char *names[GD_MAX_LIST];
     int n = gd_outputs(r, ids, names, GD_MAX_LIST);
     if (n < 0) return -1;
-    gr_exec *ex = gd_compile(r, ids, n, t);
-    if (!ex || gd_run(r, ex, t) < 0) return gr_exec_free(ex), -1;
+    gr_exec *ex = gd_program(r, &ids, &n, t);
+    if (!ex || gd_run(r, ex, t) < 0) return gd_program_done(r, ex), -1;
     double t0 = gd_now_ms();
     gd_buf_putc(b, '{');
     gd_put_map(b, r, ex, "values", names, ids, n, 1);
     gd_put_stats(b, r, ex, t);
     t->encode_ms += gd_now_ms() - t0;
-    gr_exec_free(ex);
+    gd_program_done(r, ex);
     return 0;
 }
 
@@ -134,17 +159,18 @@ int gd_route_gradient(gd_req *r, gd_buf *b, gd_timing *t) {
     }
     double t0 = gd_now_ms();
     gr_error ge;
-    if (gr_grad(r->g, r->loss, wrt, n, outs + nval, &ge) != GR_OK) return gd_req_lib_error(r, &ge);
+    if (!r->plan && gr_grad(r->g, r->loss, wrt, n, outs + nval, &ge) != GR_OK) return gd_req_lib_error(r, &ge);
     t->compile_ms += gd_now_ms() - t0;
-    gr_exec *ex = gd_compile(r, outs, nval + n, t);
-    if (!ex || gd_run(r, ex, t) < 0) return gr_exec_free(ex), -1;
+    int *ids = outs, nids = nval + n;
+    gr_exec *ex = gd_program(r, &ids, &nids, t);
+    if (!ex || gd_run(r, ex, t) < 0) return gd_program_done(r, ex), -1;
     t0 = gd_now_ms();
     gd_buf_putc(b, '{');
-    gd_put_map(b, r, ex, "values", vnames, outs, nval, 1);
-    gd_put_map(b, r, ex, "gradients", wnames, outs + nval, n, 0);
+    gd_put_map(b, r, ex, "values", vnames, ids, nval, 1);
+    gd_put_map(b, r, ex, "gradients", wnames, ids + nval, n, 0);
     gd_put_stats(b, r, ex, t);
     t->encode_ms += gd_now_ms() - t0;
-    gr_exec_free(ex);
+    gd_program_done(r, ex);
     return 0;
 }
 

@@ -20,6 +20,11 @@ int gd_need_loss(gd_req *r);
 
 /* Compile outs and bind every leaf the program reads (timed into t). */
 gr_exec *gd_compile(gd_req *r, const int *outs, int n, gd_timing *t);
+/* The program for *outs: with a cached plan, its program and ids (*outs
+ * and *n are replaced); else compiled now and, with a cache, kept for the
+ * next request. Release it with gd_program_done. */
+gr_exec *gd_program(gd_req *r, int **outs, int *n, gd_timing *t);
+void gd_program_done(gd_req *r, gr_exec *ex);
 /* Run once (timed into t). */
 int gd_run(gd_req *r, gr_exec *ex, gd_timing *t);
 

@@ -247,10 +247,10 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
             if (reshaped || !ex) { /* (re)build for these shapes */
                 double t0 = gd_now_ms();
                 gr_error ge;
-                gr_exec_free(ex);
+                gd_program_done(r, ex);
                 ex = NULL;
                 int bad = reshaped && gd_req_graph(r) < 0;
-                if (!bad) {
+                if (!bad && !r->plan) {
                     outs[0] = r->loss;
                     if (gr_grad(r->g, r->loss, wrt, n, outs + 1, &ge) != GR_OK) bad = gd_req_lib_error(r, &ge) < 0;
                 }
@@ -262,7 +262,9 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
                 }
                 if (bad) goto out;
                 t->compile_ms += gd_now_ms() - t0;
-                if (!(ex = gd_compile(r, outs, n + 1, t))) goto out;
+                int *ids = outs, nids = n + 1;
+                if (!(ex = gd_program(r, &ids, &nids, t))) goto out;
+                memcpy(outs, ids, (size_t)nids * sizeof *ids);
             } else {
                 for (int i = 0; i < r->nleaves; i++) { /* a new batch's buffers */
                     gr_error ge;
@@ -329,6 +331,6 @@ out:
     free(s2);
     free(vals);
     free(losses);
-    gr_exec_free(ex);
+    gd_program_done(r, ex);
     return rc;
 }

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cache.h"
 #include "config.h"
 #include "metrics.h"
 #include "openapi.h"
@@ -72,6 +73,7 @@ struct server {
     gd_config cfg;
     struct MHD_Daemon *d;
     gd_pool *pool;
+    gd_cache *cache;          /* compiled programs (--cache-entries) */
     atomic_int draining;
     atomic_int in_flight;     /* queued or computing */
     atomic_int stopping;      /* the watchdog stops */
@@ -240,7 +242,8 @@ static void compute(void *arg) {
     if (r->cancel || r->t_started > r->deadline) { /* expired while waiting */
         r->cancel = 1;
     }
-    gd_call call = {.route = r->route, .body = r->body, .len = r->len, .lim = &s->cfg.limits, .cancel = &r->cancel};
+    gd_call call = {.route = r->route, .body = r->body, .len = r->len, .lim = &s->cfg.limits, .cancel = &r->cancel,
+                    .cache = s->cache};
     if (r->json_len >= 0) { /* split at the header's length */
         call.len = (size_t)r->json_len;
         call.binary = r->body + r->json_len;
@@ -323,7 +326,9 @@ static enum MHD_Result get_path(req *r, const char *url) {
     if (!strcmp(url, "/metrics")) {
         gd_buf b = {0};
         int running = gd_pool_running(s->pool), queued = gd_pool_queued(s->pool);
-        gd_metrics_render(&b, running, queued, s->cfg.workers);
+        unsigned long long hits = 0, misses = 0;
+        gd_cache_stats(s->cache, &hits, &misses);
+        gd_metrics_render(&b, running, queued, s->cfg.workers, hits, misses);
         size_t len;
         char *body = gd_buf_take(&b, &len);
         if (!body) return MHD_NO;
@@ -604,8 +609,9 @@ int gd_serve(int argc, char **argv) {
     gd_init();
     pthread_mutex_init(&s->mu, NULL);
     s->openapi = load_openapi(cfg->openapi, &s->openapi_len);
+    s->cache = gd_cache_new(cfg->cache_entries);
     s->pool = gd_pool_new(cfg->workers, cfg->workers + cfg->queue, cfg->blas_threads);
-    if (!s->pool) {
+    if (!s->pool || !s->cache) {
         fprintf(stderr, "gradd: cannot start %d workers\n", cfg->workers);
         return 1;
     }
@@ -673,6 +679,7 @@ int gd_serve(int argc, char **argv) {
     atomic_store(&s->stopping, 1);
     pthread_join(s->watchdog, NULL);
     free(s->openapi);
+    gd_cache_free(s->cache);
     pthread_mutex_destroy(&s->mu);
     fprintf(stderr, "gradd: stopped\n");
     free(s);

@@ -29,7 +29,7 @@ typedef struct histogram {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long requests[NROUTES][NSTATUS + 1]; /* the last column: any other status */
 static histogram queue_h[NROUTES], compute_h[NROUTES];
-static unsigned long long rejected[NREASONS], cache_hits, cache_misses, bytes_in, bytes_out;
+static unsigned long long rejected[NREASONS], bytes_in, bytes_out;
 
 static int route_index(const char *route) {
     for (int i = 0; route && i < NROUTES - 1; i++)
@@ -68,13 +68,6 @@ void gd_metrics_rejected(const char *reason) {
         }
 }
 
-void gd_metrics_cache(int hit) {
-    pthread_mutex_lock(&mu);
-    if (hit) cache_hits++;
-    else cache_misses++;
-    pthread_mutex_unlock(&mu);
-}
-
 static void line(gd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void line(gd_buf *b, const char *fmt, ...) {
     char t[512];
@@ -99,7 +92,8 @@ static void histo(gd_buf *b, const char *name, const char *help, const histogram
     }
 }
 
-void gd_metrics_render(gd_buf *b, int in_flight, int queued, int workers) {
+void gd_metrics_render(gd_buf *b, int in_flight, int queued, int workers, unsigned long long cache_hits,
+                       unsigned long long cache_misses) {
     pthread_mutex_lock(&mu);
     line(b, "# HELP gradd_requests_total Requests answered, by route and HTTP status.\n"
             "# TYPE gradd_requests_total counter\n");

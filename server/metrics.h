@@ -16,8 +16,9 @@ void gd_metrics_request(const char *route, int status, double queue_s, double co
 /* One request refused before any compute, by reason: overloaded,
  * draining, too_large, unauthorized, bad_headers, timeout. */
 void gd_metrics_rejected(const char *reason);
-void gd_metrics_cache(int hit);
-/* Write the exposition; in_flight and queued are sampled by the caller. */
-void gd_metrics_render(gd_buf *b, int in_flight, int queued, int workers);
+/* Write the exposition; the gauges and the cache's counts are sampled by
+ * the caller. */
+void gd_metrics_render(gd_buf *b, int in_flight, int queued, int workers, unsigned long long cache_hits,
+                       unsigned long long cache_misses);
 
 #endif

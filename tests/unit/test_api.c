@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "cache.h"
 #include "testutil.h"
 
 /* POST body to route; returns the parsed response (caller decrefs) and its
@@ -257,6 +258,58 @@ static void test_binary_tensors(void **state) {
     gd_response_free(&res);
 }
 
+/* Response body of route on body through cache. */
+static char *cached_call(gd_cache *c, const char *route, const char *body) {
+    gd_call call = {.route = route, .body = body, .len = strlen(body), .cache = c};
+    gd_response res;
+    gd_handle_call(&call, &res);
+    if (res.status != 200) fail_msg("%s: %d %s", route, res.status, res.body);
+    char *out = res.body;
+    char *stats = strstr(out, ",\"stats\"");
+    if (stats) strcpy(stats, "}"); /* timings differ run to run */
+    return out;
+}
+
+/* The compiled-graph cache changes speed only: a hit gives what a fresh
+ * compile gives, new values are used (never stale ones), and shapes or
+ * constants that differ miss. */
+static void test_graph_cache(void **state) {
+    (void)state;
+    gd_cache *c = gd_cache_new(4);
+    unsigned long long hits, misses;
+    const char *a = "{\"graph\":" MLP_GRAPH "," MLP_VALUES "}";
+    char *first = cached_call(c, "gradient", a), *second = cached_call(c, "gradient", a);
+    gd_cache_stats(c, &hits, &misses);
+    assert_true(hits == 1 && misses == 1);
+    assert_string_equal(first, second);
+    /* the same graph on other values: a hit, with the new numbers */
+    const char *b1 = "{\"graph\":\"x*y\",\"inputs\":{\"x\":2,\"y\":3}}", *b2 = "{\"graph\":\"x*y\",\"inputs\":{\"x\":5,\"y\":7}}";
+    free(cached_call(c, "gradient", b1));
+    char *r2 = cached_call(c, "gradient", b2);
+    assert_string_equal(r2, "{\"values\":{\"f\":35},\"gradients\":{\"x\":7,\"y\":5}}");
+    gd_cache_stats(c, &hits, &misses);
+    assert_true(hits == 2 && misses == 2);
+    /* other shapes, another route, other constants: misses, right answers */
+    char *r3 = cached_call(c, "gradient", "{\"graph\":\"sum(x*y)\",\"inputs\":{\"x\":[1,2],\"y\":[3,4]}}");
+    assert_string_equal(r3, "{\"values\":{\"f\":11},\"gradients\":{\"x\":[3,4],\"y\":[1,2]}}");
+    char *r4 = cached_call(c, "forward", b2);
+    assert_string_equal(r4, "{\"values\":{\"f\":35}}");
+    const char *k1 = "{\"graph\":{\"inputs\":{\"x\":[]},\"constants\":{\"k\":2},\"nodes\":[{\"name\":\"f\",\"expr\":\"k*x\"}],"
+                     "\"loss\":\"f\"},\"inputs\":{\"x\":10}}";
+    const char *k2 = "{\"graph\":{\"inputs\":{\"x\":[]},\"constants\":{\"k\":3},\"nodes\":[{\"name\":\"f\",\"expr\":\"k*x\"}],"
+                     "\"loss\":\"f\"},\"inputs\":{\"x\":10}}";
+    char *r5 = cached_call(c, "forward", k1), *r6 = cached_call(c, "forward", k2);
+    assert_string_equal(r5, "{\"values\":{\"f\":20}}");
+    assert_string_equal(r6, "{\"values\":{\"f\":30}}");
+    /* step through the cache: the params move on from request to request */
+    const char *s1 = "{\"graph\":\"(w*x - y)^2\",\"params\":{\"w\":1},\"inputs\":{\"x\":2,\"y\":3},\"optimizer\":{\"lr\":0.25}}";
+    char *t1 = cached_call(c, "step", s1), *t2 = cached_call(c, "step", s1);
+    assert_string_equal(t1, t2);
+    assert_non_null(strstr(t1, "\"params\":{\"w\":2}"));
+    free(first), free(second), free(r2), free(r3), free(r4), free(r5), free(r6), free(t1), free(t2);
+    gd_cache_free(c);
+}
+
 int main(void) {
     gd_init();
     const struct CMUnitTest tests[] = {
@@ -264,6 +317,7 @@ int main(void) {
         cmocka_unit_test(test_ops_catalogue),             cmocka_unit_test(test_limits_before_allocation),
         cmocka_unit_test(test_dtypes_agree),              cmocka_unit_test(test_unknown_route_and_errors),
         cmocka_unit_test(test_cancelled),                 cmocka_unit_test(test_binary_tensors),
+        cmocka_unit_test(test_graph_cache),
     };
     return cmocka_run_group_tests_name("api", tests, NULL, NULL);
 }
