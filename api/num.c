@@ -1,7 +1,8 @@
 /* num.c -- the number codec of the JSON API (see num.h).
  *
- * Parsing: the JSON grammar is checked while up to 19 significant digits
- * are gathered into a uint64 w, so the number is w * 10^q (plus dropped
+ * Parsing: the JSON grammar is checked first (runs of digits found eight
+ * bytes at a time), then up to 19 significant digits are gathered into a
+ * uint64 w (eight at a time too), so the number is w * 10^q (plus dropped
  * digits). Three tiers, each exact where it answers:
  *   1. Clinger: w <= 2^53 and |q| <= 22, one IEEE multiply or divide of
  *      two exact doubles, so one rounding. Most tensor values end here.
@@ -17,7 +18,14 @@
  * it is the one multiple of ten inside (if any), else the nearer of
  * floor(v) and floor(v)+1. The scaled values come from a 128-bit power of
  * five rounded up; a result whose fraction lies inside the error bound is
- * settled exactly (divisibility, or a bignum division).
+ * settled exactly (divisibility, or a bignum division). The digits are
+ * made eight at a time in a register and stored whole, so the printers
+ * may write scratch bytes past the returned length, never past
+ * buf + GD_NUM_MAX: give them GD_NUM_MAX bytes.
+ *
+ * Base64: a 4096-entry table of character pairs (12 bits each) to encode,
+ * and per-position tables of pre-shifted 6-bit values (with an invalid
+ * flag bit) to decode four characters with three ORs.
  *
  * The power-of-five table is computed at first use (pthread_once) with
  * exact bignum arithmetic: for 5^j, j in [-342, 324], a 128-bit T and e2
