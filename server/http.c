@@ -115,7 +115,8 @@ static enum MHD_Result reply(req *r, int status, const char *ctype, char *body, 
     if (close || atomic_load(&r->s->draining)) MHD_add_response_header(resp, "Connection", "close");
     if (status == 503) MHD_add_response_header(resp, "Retry-After", "1");
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-    if (status == 405) MHD_add_response_header(resp, "Allow", r->route[0] ? "POST, OPTIONS" : "GET, OPTIONS");
+    if (status == 405)
+        MHD_add_response_header(resp, "Allow", gd_route_has_body(r->route) ? "POST, OPTIONS" : "GET, OPTIONS");
     r->status = status;
     r->out_bytes = len;
     enum MHD_Result ok = MHD_queue_response(r->c, (unsigned)status, resp);
@@ -253,6 +254,7 @@ static void compute(void *arg) {
     r->t_done = now_ms();
     active_remove(s, r);
     r->state = R_DONE;
+    gd_pool_done(s->pool); /* the slot is free before the client can send again */
     MHD_resume_connection(r->c);
 }
 
@@ -367,6 +369,12 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         return ok;
     }
     if (!is_api) {
+        header_scan h = {0};
+        MHD_get_connection_values(r->c, MHD_HEADER_KIND, scan_header, &h);
+        if (h.content_length > 1 || (h.content_length && h.transfer_encoding)) {
+            gd_metrics_rejected("bad_headers");
+            return reply_error(r, 400, "bad_headers", "conflicting Content-Length or Transfer-Encoding headers");
+        }
         if (strcmp(method, "GET") && strcmp(method, "HEAD"))
             return reply_error(r, 405, "method_not_allowed", "%s takes GET", url);
         return get_path(r, url);
@@ -383,18 +391,20 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         gd_metrics_rejected("draining");
         return reply_error(r, 503, "draining", "the server is shutting down; retry on another replica");
     }
-    if (!has_body) return MHD_YES; /* GET /v1/ops: computed at the last callback */
-
-    /* Headers that would let a second request hide in the body. */
+    /* Headers that would let a second request hide in the body: checked
+     * for every route, bodiless ones too. */
     header_scan h = {0};
     MHD_get_connection_values(r->c, MHD_HEADER_KIND, scan_header, &h);
-    if (h.content_length > 1 || (h.content_length && h.transfer_encoding)) {
+    if (h.content_length > 1) {
         gd_metrics_rejected("bad_headers");
-        return reply_error(r, 400, "bad_headers",
-                           h.content_length > 1 ? "the request has %d Content-Length headers%s"
-                                                : "the request has both Content-Length and Transfer-Encoding%.0d%s",
-                           h.content_length, h.conflicting ? " that disagree" : "");
+        return reply_error(r, 400, "bad_headers", "the request has %d Content-Length headers%s", h.content_length,
+                           h.conflicting ? " that disagree" : "");
     }
+    if (h.content_length && h.transfer_encoding) {
+        gd_metrics_rejected("bad_headers");
+        return reply_error(r, 400, "bad_headers", "the request has both Content-Length and Transfer-Encoding");
+    }
+    if (!has_body) return MHD_YES; /* GET /v1/ops: computed at the last callback */
     if (h.content_length) {
         char *end;
         errno = 0;

@@ -16,7 +16,8 @@ struct gd_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job *ring;           /* (capacity) */
-    int capacity, head, count;
+    int capacity, head, count;  /* count: jobs waiting in the ring */
+    int admitted;               /* waiting or running, not yet done */
     int running, stopping;
     int nthreads;
     pthread_t *threads;  /* (nthreads) */
@@ -72,15 +73,22 @@ fail:
 
 int gd_pool_submit(gd_pool *p, gd_job_fn fn, void *arg) {
     pthread_mutex_lock(&p->mu);
-    if (p->stopping || p->count == p->capacity) {
+    if (p->stopping || p->admitted >= p->capacity) {
         pthread_mutex_unlock(&p->mu);
         return -1;
     }
     p->ring[(p->head + p->count) % p->capacity] = (job){fn, arg};
     p->count++;
+    p->admitted++;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return 0;
+}
+
+void gd_pool_done(gd_pool *p) {
+    pthread_mutex_lock(&p->mu);
+    p->admitted--;
+    pthread_mutex_unlock(&p->mu);
 }
 
 int gd_pool_queued(gd_pool *p) {

@@ -9,11 +9,16 @@ typedef struct gd_pool gd_pool;
 typedef void (*gd_job_fn)(void *arg);
 
 /* Start workers threads, each with one OpenBLAS thread budget of blas
- * threads, and a queue of capacity slots. NULL on failure. */
+ * threads, admitting capacity jobs at most (workers + queue). NULL on
+ * failure. */
 gd_pool *gd_pool_new(int workers, int capacity, int blas_threads);
-/* Queue fn(arg). Returns 0, or -1 when the queue is full or the pool is
- * stopping (the caller answers 503). */
+/* Admit fn(arg): at most workers + queue jobs are admitted (waiting or
+ * running) at once. Returns 0, or -1 when that many are admitted or the
+ * pool is stopping (the caller answers 503). */
 int gd_pool_submit(gd_pool *p, gd_job_fn fn, void *arg);
+/* The job is done with its slot (it calls this itself, before it hands its
+ * result back, so the next request is admitted at once). */
+void gd_pool_done(gd_pool *p);
 /* Requests queued but not started, and being computed. */
 int gd_pool_queued(gd_pool *p);
 int gd_pool_running(gd_pool *p);
