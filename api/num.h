@@ -28,7 +28,8 @@ gd_num_status gd_num_parse(const char *s, const char *end, double *out, const ch
 #define GD_NUM_MAX 32
 
 /* Write the shortest decimal text that reads back (strtod / strtof) as
- * exactly v, into buf (no terminator); return its length. v must be
+ * exactly v, into buf (no terminator); return its length. buf must have
+ * GD_NUM_MAX bytes: the printers may use them as scratch past the length. v must be
  * finite. Among shortest candidates the one closest to v is chosen. The
  * layout is JavaScript's Number#toString, which JSON.stringify uses:
  * plain decimal when 1e-7 <= |v| < 1e21 (6, 0.1, -2.5, 123000, 0.000001),

@@ -246,18 +246,41 @@ void gd_tensor_free(gd_tensor *t) {
     memset(t, 0, sizeof *t);
 }
 
+/* Room for n numbers with a separator or two brackets each: reserved once
+ * per tensor, so the loops below write without a check per element (the
+ * printers need GD_NUM_MAX bytes at each position). */
+static char *reserve_numbers(gd_buf *b, int64_t n, int rank) {
+    if (!gd_buf_reserve(b, (size_t)n * (GD_NUM_MAX + 2) + 4 * (size_t)rank + GD_NUM_MAX + 8)) return NULL;
+    return b->p + b->len;
+}
+
+/* Element i as a JSON number, or a ProtoJSON string when not finite. */
+static char *write_elem(char *o, gr_dtype dt, const void *data, int64_t i) {
+    double v = dt == GR_F32 ? (double)((const float *)data)[i] : ((const double *)data)[i];
+    if (!isfinite(v)) {
+        const char *t = isnan(v) ? "\"NaN\"" : v > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+        size_t n = strlen(t);
+        memcpy(o, t, n);
+        return o + n;
+    }
+    return o + (dt == GR_F32 ? gd_num_print_f32(((const float *)data)[i], o) : gd_num_print_f64(v, o));
+}
+
 static void put_elem(gd_buf *b, gr_dtype dt, const void *data, int64_t i) {
-    if (dt == GR_F32) gd_buf_f32(b, ((const float *)data)[i]);
-    else gd_buf_f64(b, ((const double *)data)[i]);
+    char *o = reserve_numbers(b, 1, 0);
+    if (o) b->len = (size_t)(write_elem(o, dt, data, i) - b->p);
 }
 
 static void put_flat(gd_buf *b, gr_dtype dt, int64_t n, const void *data) {
-    gd_buf_putc(b, '[');
+    char *o = reserve_numbers(b, n, 1);
+    if (!o) return;
+    *o++ = '[';
     for (int64_t i = 0; i < n; i++) {
-        if (i) gd_buf_putc(b, ',');
-        put_elem(b, dt, data, i);
+        if (i) *o++ = ',';
+        o = write_elem(o, dt, data, i);
     }
-    gd_buf_putc(b, ']');
+    *o++ = ']';
+    b->len = (size_t)(o - b->p);
 }
 
 static void put_shape(gd_buf *b, const gr_shape *s) {
@@ -327,19 +350,23 @@ void gd_tensor_encode(gd_buf *b, gr_dtype dt, const gr_shape *s, const void *dat
         }
         return;
     }
-    /* Nested: open all levels, then close and reopen as indices carry. */
+    /* Nested: open all levels, then close and reopen as indices carry. A
+     * row has at least one element, so brackets add at most 2 per element. */
+    char *o = reserve_numbers(b, n * 2, s->rank);
+    if (!o) return;
     int64_t idx[GR_MAX_RANK] = {0};
-    for (int i = 0; i < s->rank; i++) gd_buf_putc(b, '[');
+    for (int i = 0; i < s->rank; i++) *o++ = '[';
     for (int64_t i = 0; i < n; i++) {
-        put_elem(b, dt, data, i);
+        o = write_elem(o, dt, data, i);
         int d = s->rank - 1, closed = 0;
         while (d >= 0 && ++idx[d] == s->dims[d]) {
             idx[d--] = 0;
             closed++;
         }
-        for (int k = 0; k < closed; k++) gd_buf_putc(b, ']');
+        for (int k = 0; k < closed; k++) *o++ = ']';
         if (d < 0) break;
-        gd_buf_putc(b, ',');
-        for (int k = 0; k < closed; k++) gd_buf_putc(b, '[');
+        *o++ = ',';
+        for (int k = 0; k < closed; k++) *o++ = '[';
     }
+    b->len = (size_t)(o - b->p);
 }
