@@ -102,6 +102,10 @@ static const char *guess_route(const uint8_t *data, size_t size) {
 
 static int json_start(uint8_t c) { return c == '{' || c == '[' || c == '"' || c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+/* Longest path handled here (gradd's are shorter); a longer one is not
+ * well formed. */
+#define PATH_CAP 8192
+
 /* Decode one JSON pointer token (up to the next '/' or the end) into tok.
  * 0 when it is not well formed. */
 static int pointer_token(const char **p, char *tok, size_t cap) {
@@ -126,7 +130,7 @@ static int pointer_token(const char **p, char *tok, size_t cap) {
 static int pointer_well_formed(const char *path) {
     if (!*path) return 1;
     if (*path != '/') return 0;
-    char tok[1024];
+    char tok[PATH_CAP];
     const char *p = path;
     while (*p == '/') {
         p++;
@@ -139,7 +143,7 @@ static int pointer_well_formed(const char *path) {
  * holds the last token (NULL when a token before the last is missing). */
 static json_t *resolve(json_t *doc, const char *path, json_t **parent) {
     json_t *v = doc;
-    char tok[1024];
+    char tok[PATH_CAP];
     const char *p = path;
     *parent = NULL;
     while (*p == '/' && v) {
@@ -169,8 +173,8 @@ static int path_in(json_t *doc, const char *path) {
     if (resolve(doc, path, &parent) || json_is_object(parent)) return 1;
     const char *last = strrchr(path, '/');
     size_t n = (size_t)(last - path);
-    if (n < 6 || n >= 1024 || memcmp(last - 6, "/attrs", 6)) return 0;
-    char prefix[1024];
+    if (n < 6 || n >= PATH_CAP || memcmp(last - 6, "/attrs", 6)) return 0;
+    char prefix[PATH_CAP];
     memcpy(prefix, path, n);
     prefix[n] = '\0';
     return !resolve(doc, prefix, &parent) && json_is_object(parent);
