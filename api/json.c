@@ -505,3 +505,20 @@ void gd_doc_free(gd_doc *d) {
     json_decref(d->root);
     memset(d, 0, sizeof *d);
 }
+
+int gd_only_fields(const json_t *obj, const char *const *allowed, const char *path, const char *what, gd_err *e) {
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a && !ok; a++) ok = !strcmp(*a, key);
+        if (ok) continue;
+        char p[2048], list[512] = "";
+        snprintf(p, sizeof p, "%s", path);
+        gd_path_push(p, sizeof p, key);
+        for (const char *const *a = allowed; *a; a++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", a == allowed ? "" : ", ", *a);
+        return gd_fail(e, 400, "unknown_field", p, "unknown field \"%.64s\" in %s; it takes %s", key, what, list);
+    }
+    return 0;
+}

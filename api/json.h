@@ -47,4 +47,9 @@ const gd_packed *gd_doc_packed(const gd_doc *d, const json_t *v);
 
 void gd_doc_free(gd_doc *d);
 
+/* 0 when every key of object obj is in allowed (NULL-terminated); else a
+ * 400 unknown_field at path/<key> that names the key, where it was (what)
+ * and what is accepted there, and -1. A typo must not pass silently. */
+int gd_only_fields(const json_t *obj, const char *const *allowed, const char *path, const char *what, gd_err *e);
+
 #endif

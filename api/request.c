@@ -93,17 +93,9 @@ int gd_req_open(gd_req *r, const gd_call *call, const char *const *allowed, gd_e
     if (binary_layout(r) < 0) return -1;
     const json_t *root = r->doc.root;
     if (!json_is_object(root)) return gd_fail(e, 400, "invalid_request", "", "the body must be a JSON object");
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)root, key, val) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a && !ok; a++) ok = !strcmp(*a, key);
-        if (!ok) {
-            char p[GD_PATH_MAX] = "";
-            gd_path_push(p, sizeof p, key);
-            return gd_fail(e, 400, "unknown_field", p, "unknown field \"%.64s\" for /v1/%s", key, r->route);
-        }
-    }
+    char what[64];
+    snprintf(what, sizeof what, "a /v1/%s request", r->route);
+    if (gd_only_fields(root, allowed, "", what, e) < 0) return -1;
     const json_t *enc = json_object_get(root, "encoding");
     if (enc) {
         const char *s = json_is_string(enc) ? json_string_value(enc) : "";
@@ -461,15 +453,8 @@ static int add_node(gd_req *r, const json_t *nd, long i) {
     gd_path_index(base, sizeof base, i);
     if (!json_is_object(nd))
         return gd_fail(r->e, 400, "invalid_request", base, "a node is an object: {name, op, inputs, attrs} or {name, expr}");
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)nd, key, v) {
-        if (strcmp(key, "name") && strcmp(key, "op") && strcmp(key, "inputs") && strcmp(key, "attrs") &&
-            strcmp(key, "expr")) {
-            sub_path(p, base, key);
-            return gd_fail(r->e, 400, "unknown_field", p, "unknown field \"%.64s\" in a node", key);
-        }
-    }
+    static const char *const node_fields[] = {"name", "op", "inputs", "attrs", "expr", NULL};
+    if (gd_only_fields(nd, node_fields, base, "a node", r->e) < 0) return -1;
     const json_t *name = json_object_get(nd, "name"), *op = json_object_get(nd, "op"),
                  *expr = json_object_get(nd, "expr");
     sub_path(p, base, "name");
@@ -539,19 +524,8 @@ static int read_dtype(gd_req *r, const json_t *v, const char *path) {
 }
 
 static int read_graph_decl(gd_req *r, const json_t *graph) {
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)graph, key, v) {
-        static const char *const ok[] = {"dtype", "inputs", "params", "constants", "nodes", "loss"};
-        int found = 0;
-        for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) found |= !strcmp(ok[i], key);
-        if (!found) {
-            char p[GD_PATH_MAX];
-            sub_path(p, "/graph", key);
-            return gd_fail(r->e, 400, "unknown_field", p,
-                           "unknown field \"%.64s\" in the graph (dtype, inputs, params, constants, nodes, loss)", key);
-        }
-    }
+    static const char *const graph_fields[] = {"dtype", "inputs", "params", "constants", "nodes", "loss", NULL};
+    if (gd_only_fields(graph, graph_fields, "/graph", "the graph", r->e) < 0) return -1;
     if (json_object_get(r->doc.root, "dtype"))
         return gd_fail(r->e, 400, "invalid_request", "/dtype", "give the dtype inside the graph object");
     if (read_dtype(r, json_object_get(graph, "dtype"), "/graph/dtype") < 0) return -1;

@@ -51,13 +51,18 @@ gr_exec *gd_compile(gd_req *r, const int *outs, int n, gd_timing *t) {
         gd_req_lib_error(r, &ge);
         return NULL;
     }
+    gd_bind(r, ex);
+    t->compile_ms += gd_now_ms() - t0;
+    return ex;
+}
+
+void gd_bind(gd_req *r, gr_exec *ex) {
+    gr_error ge;
     for (int i = 0; i < r->nleaves; i++) {
         const gd_leaf *l = &r->leaves[i];
         if (l->kind != GD_CONST && gr_exec_needs(ex, l->node)) gr_exec_bind(ex, l->node, l->value.data, &ge);
     }
     gr_exec_set_cancel(ex, r->cancel);
-    t->compile_ms += gd_now_ms() - t0;
-    return ex;
 }
 
 gr_exec *gd_program(gd_req *r, int **outs, int *n, gd_timing *t) {
@@ -68,13 +73,8 @@ gr_exec *gd_program(gd_req *r, int **outs, int *n, gd_timing *t) {
     }
     /* A cached program: bind this request's values, nothing to compile. */
     double t0 = gd_now_ms();
-    gr_error ge;
     gr_exec *ex = r->plan->ex;
-    for (int i = 0; i < r->nleaves; i++) {
-        const gd_leaf *l = &r->leaves[i];
-        if (l->kind != GD_CONST && gr_exec_needs(ex, l->node)) gr_exec_bind(ex, l->node, l->value.data, &ge);
-    }
-    gr_exec_set_cancel(ex, r->cancel);
+    gd_bind(r, ex);
     *outs = r->plan->ids;
     *n = r->plan->nids;
     t->compile_ms += gd_now_ms() - t0;

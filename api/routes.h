@@ -18,6 +18,9 @@ int gd_outputs(gd_req *r, int *ids, const char **names, int max);
 /* The loss node, or -1 with a 400 naming /graph/loss. */
 int gd_need_loss(gd_req *r);
 
+/* Point ex at the current value of every leaf it reads, and at the
+ * request's cancel flag. */
+void gd_bind(gd_req *r, gr_exec *ex);
 /* Compile outs and bind every leaf the program reads (timed into t). */
 gr_exec *gd_compile(gd_req *r, const int *outs, int n, gd_timing *t);
 /* The program for *outs: with a cached plan, its program and ids (*outs

@@ -266,11 +266,7 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
                 if (!(ex = gd_program(r, &ids, &nids, t))) goto out;
                 memcpy(outs, ids, (size_t)nids * sizeof *ids);
             } else {
-                for (int i = 0; i < r->nleaves; i++) { /* a new batch's buffers */
-                    gr_error ge;
-                    if (r->leaves[i].kind == GD_INPUT && gr_exec_needs(ex, r->leaves[i].node))
-                        gr_exec_bind(ex, r->leaves[i].node, r->leaves[i].value.data, &ge);
-                }
+                gd_bind(r, ex); /* a new batch's buffers */
             }
             if (gd_run(r, ex, t) < 0) goto out;
             const void *lv = gr_exec_value(ex, r->loss);

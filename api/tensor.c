@@ -136,17 +136,9 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
     char p[512];
     const json_t *shape = json_object_get(v, "shape"), *data = json_object_get(v, "data"),
                  *b64 = json_object_get(v, "b64");
-    const char *key;
-    const json_t *val;
     const json_t *params = json_object_get(v, "parameters");
-    json_object_foreach((json_t *)v, key, val) {
-        if (strcmp(key, "shape") && strcmp(key, "data") && strcmp(key, "b64") && strcmp(key, "parameters")) {
-            snprintf(p, sizeof p, "%s", path);
-            gd_path_push(p, sizeof p, key);
-            return gd_fail(e, 400, "unknown_field", p,
-                           "unknown field \"%.64s\" in a tensor (shape, data, b64, parameters)", key);
-        }
-    }
+    static const char *const tensor_fields[] = {"shape", "data", "b64", "parameters", NULL};
+    if (gd_only_fields(v, tensor_fields, path, "a tensor", e) < 0) return -1;
     snprintf(p, sizeof p, "%s/shape", path);
     if (!shape) return gd_fail(e, 400, "missing_field", p, "a tensor object needs \"shape\"");
     if (!data + !b64 + !params != 2)
