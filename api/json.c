@@ -199,8 +199,13 @@ static int read_number(parser *P, json_t **out) {
     int whole = 1;
     for (const char *q = start; q < next; q++)
         if (*q == '.' || *q == 'e' || *q == 'E') whole = 0;
-    if (whole && next - start <= 18 && !(v == 0 && *start == '-'))
-        *out = json_integer((json_int_t)strtoll(start, NULL, 10));
+    if (whole && next - start <= 18 && !(v == 0 && *start == '-')) {
+        /* At most 18 characters: the digits fit; no strtoll, which would
+         * read past an unterminated body. */
+        json_int_t x = 0;
+        for (const char *q = start + (*start == '-'); q < next; q++) x = x * 10 + (*q - '0');
+        *out = json_integer(*start == '-' ? -x : x);
+    }
     else *out = json_real(v);
     return *out ? 0 : oom(P);
 }

@@ -149,6 +149,24 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
     int rank = gd_read_dims(doc, shape, lim->max_rank < GR_MAX_RANK ? lim->max_rank : GR_MAX_RANK, 0, s.dims, p, e);
     if (rank < 0) return -1;
     s.rank = rank;
+    /* The data's length against the shape before allocating anything. */
+    int64_t numel;
+    gr_error ge;
+    if (gr_shape_numel(&s, lim->max_elements, &numel, &ge) == GR_OK) {
+        size_t want = (size_t)numel * gr_dtype_size(dt);
+        if (b64 && json_is_string(b64) && gd_b64_decoded_len(json_string_value(b64), json_string_length(b64)) != want) {
+            snprintf(p, sizeof p, "%s/b64", path);
+            return gd_fail(e, 400, "bad_tensor", p,
+                           "b64 must hold exactly %zu bytes (%lld little-endian %s values) in standard base64", want,
+                           (long long)numel, gr_dtype_name(dt));
+        }
+        const gd_packed *pd = json_is_array(data) ? gd_doc_packed(doc, data) : NULL;
+        int64_t have = pd ? pd->n : json_is_array(data) ? (int64_t)json_array_size(data) : -1;
+        if (data && (have != numel || (pd && pd->rank != 1))) {
+            snprintf(p, sizeof p, "%s/data", path);
+            return gd_fail(e, 400, "bad_tensor", p, "data must be a flat list of %lld numbers", (long long)numel);
+        }
+    }
     if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
     if (params) { /* Triton's binary extension: bytes after the JSON */
         snprintf(p, sizeof p, "%s/parameters/binary_data_size", path);

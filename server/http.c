@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -263,8 +264,13 @@ static void *watchdog(void *arg) {
     while (!atomic_load(&s->stopping)) {
         double t = now_ms();
         pthread_mutex_lock(&s->mu);
-        for (req *r = s->active; r; r = r->next)
+        for (req *r = s->active; r; r = r->next) {
             if (t > r->deadline) r->cancel = 1;
+            /* A suspended connection never notices its client leave: peek. */
+            const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+            char byte;
+            if (!r->cancel && ci && recv(ci->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) r->cancel = 1;
+        }
         pthread_mutex_unlock(&s->mu);
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -418,6 +424,8 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
             return reply_error(r, 413, "limit_exceeded", "the body has %llu bytes, over the limit of %zu", cl,
                                s->cfg.limits.max_body_bytes);
         }
+        r->body = malloc((size_t)cl + 1); /* one allocation, no copies as it grows */
+        r->cap = r->body ? (size_t)cl + 1 : 0;
     }
     const char *ct = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Content-Type");
     const char *ihcl = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Inference-Header-Content-Length");
@@ -559,7 +567,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
     if (!r) return;
     if (why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) gd_metrics_rejected("timeout");
     if (r->state == R_DONE) atomic_fetch_sub(&r->s->in_flight, 1);
-    gd_metrics_request(r->route[0] ? r->route : NULL, r->status ? r->status : 500,
+    /* No answer went out: the client left (or timed out) first. 499 is
+     * nginx's "client closed request": not a server error. */
+    if (!r->status || why != MHD_REQUEST_TERMINATED_COMPLETED_OK) r->status = 499;
+    gd_metrics_request(r->route[0] ? r->route : NULL, r->status,
                        r->t_started > 0 ? (r->t_started - r->t_queued) / 1e3 : 0,
                        r->t_done > 0 ? (r->t_done - r->t_started) / 1e3 : -1, r->len, r->out_bytes);
     log_line(r);

@@ -5,6 +5,7 @@
  *   gradd bench ROUTE FILE    median milliseconds of each phase, as JSON
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,10 @@ static int cmd_bench(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    /* Keep freed memory: big tensors are allocated and freed per request,
+     * and returning them to the kernel each time costs page faults. */
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
     gd_init();
     if (argc < 2) return usage(stderr), 2;
     if (!strcmp(argv[1], "serve")) return gd_serve(argc - 2, argv + 2);

@@ -11,7 +11,7 @@
 static const char *const routes[] = {"forward", "gradient", "step", "jvp", "hvp", "check", "gradient-graph",
                                      "ops", "other"};
 #define NROUTES ((int)(sizeof routes / sizeof routes[0]))
-static const int statuses[] = {200, 400, 401, 404, 405, 408, 413, 415, 422, 500, 503, 504};
+static const int statuses[] = {200, 400, 401, 404, 405, 408, 413, 415, 422, 499, 500, 503, 504};
 #define NSTATUS ((int)(sizeof statuses / sizeof statuses[0]))
 static const char *const reasons[] = {"overloaded", "draining", "too_large", "unauthorized", "bad_headers", "timeout"};
 #define NREASONS ((int)(sizeof reasons / sizeof reasons[0]))
