@@ -27,6 +27,24 @@ static int scalar_of(const json_t *v, double *out) {
     return 1;
 }
 
+/* Check shape against the limits (413) without charging anything. */
+static int check_limits(const gr_shape *s, gr_dtype dt, const gd_limits *lim, const int64_t *budget, const char *path,
+                        gd_err *e) {
+    char buf[160];
+    gr_error ge;
+    int64_t n;
+    if (s->rank > lim->max_rank)
+        return gd_fail(e, 413, "limit_exceeded", path, "the tensor has rank %d, over the limit of %d", s->rank,
+                       lim->max_rank);
+    if (gr_shape_numel(s, lim->max_elements, &n, &ge) != GR_OK)
+        return gd_fail(e, 413, "limit_exceeded", path, "the tensor of shape %s is over the limit of %lld elements",
+                       gr_shape_str(s, buf, sizeof buf), (long long)lim->max_elements);
+    if (n * (int64_t)gr_dtype_size(dt) > *budget)
+        return gd_fail(e, 413, "limit_exceeded", path, "the request's tensors exceed the limit of %lld bytes",
+                       (long long)lim->max_total_bytes);
+    return 0;
+}
+
 /* Check shape against the limits and charge its bytes; sets t's shape and
  * n and allocates its data. */
 static int alloc_tensor(const gr_shape *s, gr_dtype dt, const gd_limits *lim, int64_t *budget, const char *path,
@@ -149,9 +167,10 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
     int rank = gd_read_dims(doc, shape, lim->max_rank < GR_MAX_RANK ? lim->max_rank : GR_MAX_RANK, 0, s.dims, p, e);
     if (rank < 0) return -1;
     s.rank = rank;
-    /* The data's length against the shape before allocating anything. */
+    /* Limits, then the data's length against the shape, then allocation. */
     int64_t numel;
     gr_error ge;
+    if (check_limits(&s, dt, lim, budget, path, e) < 0) return -1;
     if (gr_shape_numel(&s, lim->max_elements, &numel, &ge) == GR_OK) {
         size_t want = (size_t)numel * gr_dtype_size(dt);
         if (b64 && json_is_string(b64) && gd_b64_decoded_len(json_string_value(b64), json_string_length(b64)) != want) {
