@@ -49,19 +49,10 @@ static int check_limits(const gr_shape *s, gr_dtype dt, const gd_limits *lim, co
  * n and allocates its data. */
 static int alloc_tensor(const gr_shape *s, gr_dtype dt, const gd_limits *lim, int64_t *budget, const char *path,
                         gd_tensor *t, gd_err *e) {
-    char buf[160];
-    if (s->rank > lim->max_rank)
-        return gd_fail(e, 413, "limit_exceeded", path, "the tensor has rank %d, over the limit of %d", s->rank,
-                       lim->max_rank);
-    gr_error ge;
-    int64_t n;
-    if (gr_shape_numel(s, lim->max_elements, &n, &ge) != GR_OK)
-        return gd_fail(e, 413, "limit_exceeded", path, "the tensor of shape %s is over the limit of %lld elements",
-                       gr_shape_str(s, buf, sizeof buf), (long long)lim->max_elements);
+    if (check_limits(s, dt, lim, budget, path, e) < 0) return -1;
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) n *= s->dims[i]; /* checked: no overflow */
     int64_t bytes = n * (int64_t)gr_dtype_size(dt);
-    if (bytes > *budget)
-        return gd_fail(e, 413, "limit_exceeded", path, "the request's tensors exceed the limit of %lld bytes",
-                       (long long)lim->max_total_bytes);
     *budget -= bytes;
     t->shape = *s;
     t->n = n;
