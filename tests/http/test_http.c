@@ -1899,6 +1899,51 @@ static void test_health_cli(void **state) {
            missing, gone);
 }
 
+/* Triton's binary tensor extension over HTTP, both ways: the JSON header
+ * (Inference-Header-Content-Length long), then raw little-endian float64s;
+ * the answer comes back the same way. And a wrong header length is a 400. */
+static void test_binary_extension(void **state) {
+    fixture *f = *state;
+    const char *json = "{\"graph\": \"x*2\", \"inputs\": {\"x\": {\"shape\": [3], \"parameters\": "
+                       "{\"binary_data_size\": 24}}}, \"binary_data_output\": true}";
+    double x[3] = {1, 2.5, -4};
+    size_t jl = strlen(json);
+    for (int bad = 0; bad < 2; bad++) {
+        buf req = {0}, got = {0};
+        buf_printf(&req,
+                   "POST /v1/forward HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+                   "Inference-Header-Content-Length: %zu\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                   bad ? jl + 100 : jl, jl + sizeof x);
+        buf_put(&req, json, jl);
+        buf_put(&req, x, sizeof x);
+        int fd = raw_connect(f->d.port);
+        assert_true(fd >= 0);
+        assert_int_equal(raw_send(fd, req.p, req.len), 0);
+        raw_read_all(fd, &got, 10000);
+        close(fd);
+        assert_true(got.len > 12);
+        const char *end = memmem(got.p, got.len, "\r\n\r\n", 4);
+        assert_non_null(end);
+        if (bad) {
+            assert_int_equal(raw_status(&got), 400);
+        } else {
+            assert_int_equal(raw_status(&got), 200);
+            const char *h = strcasestr(got.p, "\r\nInference-Header-Content-Length:");
+            assert_true(h && h < end);
+            size_t hl = (size_t)strtoul(h + 35, NULL, 10), body = (size_t)(end + 4 - got.p);
+            assert_int_equal(got.len - body - hl, 24); /* three float64s after the JSON */
+            assert_non_null(memmem(got.p + body, hl, "\"binary_data_size\":24", 21));
+            double y[3];
+            memcpy(y, got.p + body + hl, sizeof y);
+            assert_true(y[0] == 2 && y[1] == 5 && y[2] == -8);
+            assert_non_null(strcasestr(got.p, "Content-Type: application/octet-stream"));
+        }
+        buf_free(&req);
+        buf_free(&got);
+    }
+    printf("# binary extension: 3 float64s in, 3 out; a header length past the body is 400\n");
+}
+
 /* ====================================================================== */
 
 #define T(fn, c) cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&(c))
@@ -1925,6 +1970,7 @@ int main(void) {
         T(test_many_clients, CFG_LOAD),
         T(test_sigterm_drain, CFG_DRAIN),
         T(test_health_cli, CFG_BASIC),
+        T(test_binary_extension, CFG_BASIC),
     };
     int failed = cmocka_run_group_tests_name("http", tests, NULL, NULL);
     printf("# test_http against %s: %.1f s\n", gradd_bin(), (now_ms() - t0) / 1e3);
