@@ -126,6 +126,21 @@ void gd_put_stats(gd_buf *b, gd_req *r, gr_exec *ex, const gd_timing *t) {
     gd_buf_puts(b, "}}");
 }
 
+/* Run ex and answer {key1: {...}, key2: {...}, stats}: the shape of the
+ * gradient, jvp and hvp responses. Releases ex. */
+static int run_and_answer(gd_req *r, gd_buf *b, gd_timing *t, gr_exec *ex, const char *key1, const char *const *names1,
+                          const int *ids1, int n1, const char *key2, const char *const *names2, const int *ids2, int n2) {
+    if (!ex || gd_run(r, ex, t) < 0) return gd_program_done(r, ex), -1;
+    double t0 = gd_now_ms();
+    gd_buf_putc(b, '{');
+    gd_put_map(b, r, ex, key1, names1, ids1, n1, 1);
+    gd_put_map(b, r, ex, key2, names2, ids2, n2, 0);
+    gd_put_stats(b, r, ex, t);
+    t->encode_ms += gd_now_ms() - t0;
+    gd_program_done(r, ex);
+    return 0;
+}
+
 /* ---- forward and gradient -------------------------------------------- */
 
 int gd_route_forward(gd_req *r, gd_buf *b, gd_timing *t) {
@@ -163,15 +178,7 @@ int gd_route_gradient(gd_req *r, gd_buf *b, gd_timing *t) {
     t->compile_ms += gd_now_ms() - t0;
     int *ids = outs, nids = nval + n;
     gr_exec *ex = gd_program(r, &ids, &nids, t);
-    if (!ex || gd_run(r, ex, t) < 0) return gd_program_done(r, ex), -1;
-    t0 = gd_now_ms();
-    gd_buf_putc(b, '{');
-    gd_put_map(b, r, ex, "values", vnames, ids, nval, 1);
-    gd_put_map(b, r, ex, "gradients", wnames, ids + nval, n, 0);
-    gd_put_stats(b, r, ex, t);
-    t->encode_ms += gd_now_ms() - t0;
-    gd_program_done(r, ex);
-    return 0;
+    return run_and_answer(r, b, t, ex, "values", vnames, ids, nval, "gradients", wnames, ids + nval, n);
 }
 
 /* ---- vectors given per node: tangents (jvp) and the hvp direction ---- */
@@ -253,15 +260,7 @@ int gd_route_jvp(gd_req *r, gd_buf *b, gd_timing *t) {
     if (gr_jvp(r->g, seeds, tans, n, outs, n_out, outs + n_out, &ge) != GR_OK) return gd_req_lib_error(r, &ge);
     t->compile_ms += gd_now_ms() - t0;
     gr_exec *ex = gd_compile(r, outs, 2 * n_out, t);
-    if (!ex || gd_run(r, ex, t) < 0) return gr_exec_free(ex), -1;
-    t0 = gd_now_ms();
-    gd_buf_putc(b, '{');
-    gd_put_map(b, r, ex, "values", onames, outs, n_out, 1);
-    gd_put_map(b, r, ex, "tangents", onames, outs + n_out, n_out, 0);
-    gd_put_stats(b, r, ex, t);
-    t->encode_ms += gd_now_ms() - t0;
-    gr_exec_free(ex);
-    return 0;
+    return run_and_answer(r, b, t, ex, "values", onames, outs, n_out, "tangents", onames, outs + n_out, n_out);
 }
 
 int gd_route_hvp(gd_req *r, gd_buf *b, gd_timing *t) {
@@ -281,16 +280,8 @@ int gd_route_hvp(gd_req *r, gd_buf *b, gd_timing *t) {
     if (gr_hvp(r->g, r->loss, wrt, ordered, n, outs + 1, &ge) != GR_OK) return gd_req_lib_error(r, &ge);
     t->compile_ms += gd_now_ms() - t0;
     gr_exec *ex = gd_compile(r, outs, n + 1, t);
-    if (!ex || gd_run(r, ex, t) < 0) return gr_exec_free(ex), -1;
-    t0 = gd_now_ms();
     const char *lname = r->loss_name;
-    gd_buf_putc(b, '{');
-    gd_put_map(b, r, ex, "values", &lname, outs, 1, 1);
-    gd_put_map(b, r, ex, "hvp", wnames, outs + 1, n, 0);
-    gd_put_stats(b, r, ex, t);
-    t->encode_ms += gd_now_ms() - t0;
-    gr_exec_free(ex);
-    return 0;
+    return run_and_answer(r, b, t, ex, "values", &lname, outs, 1, "hvp", wnames, outs + 1, n);
 }
 
 /* ---- check: finite differences against the gradient ----------------- */
