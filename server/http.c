@@ -424,8 +424,11 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
             return reply_error(r, 413, "limit_exceeded", "the body has %llu bytes, over the limit of %zu", cl,
                                s->cfg.limits.max_body_bytes);
         }
-        r->body = malloc((size_t)cl + 1); /* one allocation, no copies as it grows */
-        r->cap = r->body ? (size_t)cl + 1 : 0;
+        /* One allocation for most bodies; a client that declares a big one
+         * gets memory only as its bytes arrive. */
+        size_t first = (size_t)cl + 1 < ((size_t)4 << 20) ? (size_t)cl + 1 : ((size_t)4 << 20);
+        r->body = malloc(first);
+        r->cap = r->body ? first : 0;
     }
     const char *ct = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Content-Type");
     const char *ihcl = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Inference-Header-Content-Length");
