@@ -788,6 +788,7 @@ int gd_num_print_f32(float v, char *buf) {
 
 static char b64_pair[4096][2];       /* 12 bits -> two characters */
 static uint32_t b64_dec[4][256];     /* character -> its 6 bits in place; bit 24+ set if invalid */
+static uint16_t b64_dec2[65536];     /* two characters (first in the low byte) -> 12 bits; 0xF000 if invalid */
 static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
 static atomic_int b64_ready;
 
@@ -802,6 +803,12 @@ static void b64_init(void) {
     for (uint32_t v = 0; v < 64; v++) {
         unsigned char c = (unsigned char)alphabet[v];
         for (int j = 0; j < 4; j++) b64_dec[j][c] = v << (18 - 6 * j);
+    }
+    /* Pairs: one lookup gives 12 bits (the used entries are 64 x 64 and
+     * stay in L1). */
+    for (uint32_t i = 0; i < 65536; i++) {
+        uint32_t hi = b64_dec[3][i & 0xFF], lo = b64_dec[3][i >> 8];
+        b64_dec2[i] = (hi | lo) >> 24 ? 0xF000 : (uint16_t)((hi << 6) | lo);
     }
     atomic_store_explicit(&b64_ready, 1, memory_order_release);
 }
@@ -856,13 +863,35 @@ int gd_b64_decode(const char *in, size_t len, void *out, size_t cap, size_t *out
     unsigned char *o = out;
     uint32_t bad = 0;
     size_t full = len - 4; /* the last quantum may carry padding */
-    for (size_t i = 0; i < full; i += 4, o += 3) {
-        uint32_t x = b64_dec[0][s[i]] | b64_dec[1][s[i + 1]] | b64_dec[2][s[i + 2]] | b64_dec[3][s[i + 3]];
-        bad |= x;
+    uint32_t bad2 = 0;
+    size_t i = 0;
+    /* Eight characters per 64-bit load, six bytes per 64-bit store (two
+     * past the six are overwritten by the next step, so stop 8 short). */
+    for (; i + 8 <= full && (size_t)(o - (unsigned char *)out) + 8 <= need; i += 8, o += 6) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap64(w);
+#endif
+        uint32_t a = b64_dec2[w & 0xFFFF], b = b64_dec2[(w >> 16) & 0xFFFF], c = b64_dec2[(w >> 32) & 0xFFFF],
+                 d = b64_dec2[w >> 48];
+        bad2 |= a | b | c | d;
+        uint64_t x = (uint64_t)(a << 12 | b) << 24 | (c << 12 | d); /* 48 bits, first byte highest */
+        uint64_t be = __builtin_bswap64(x << 16);                  /* in memory order */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        be = x << 16;
+#endif
+        memcpy(o, &be, 8);
+    }
+    for (; i < full; i += 4, o += 3) {
+        uint32_t a = b64_dec2[s[i] | (uint32_t)s[i + 1] << 8], b = b64_dec2[s[i + 2] | (uint32_t)s[i + 3] << 8];
+        bad2 |= a | b;
+        uint32_t x = a << 12 | b;
         o[0] = (unsigned char)(x >> 16);
         o[1] = (unsigned char)(x >> 8);
         o[2] = (unsigned char)x;
     }
+    if (bad2 & 0xF000) return -1;
     s += full;
     size_t pad = need - full / 4 * 3; /* bytes in the last quantum: 1..3 */
     uint32_t x = b64_dec[0][s[0]] | b64_dec[1][s[1]];
