@@ -398,7 +398,19 @@ static int read_value(parser *P, int *opened) {
         *opened = 1;
         return 0;
     }
-    if (c == '"') {
+    if (c == '"' && P->depth > 0 && P->stack[P->depth - 1].is_object && !strcmp(P->key, "b64")) {
+        /* base64: a span of the body, no scan and no copy */
+        const char *q = memchr(P->p + 1, '"', (size_t)(P->end - P->p - 1));
+        if (!q) return syntax(P, "an unterminated string");
+        gd_doc *d = P->doc;
+        if (!grow((void **)&d->spans, &d->spancap, (size_t)d->nspans + 1, sizeof *d->spans)) return oom(P);
+        v = json_string("");
+        if (!v) return oom(P);
+        d->spans[d->nspans].node = v;
+        d->spans[d->nspans].text = P->p + 1;
+        d->spans[d->nspans++].len = (size_t)(q - P->p - 1);
+        P->p = q + 1;
+    } else if (c == '"') {
         size_t len;
         const char *text;
         if (read_string(P, &text, &len) < 0) return -1;
@@ -437,6 +449,11 @@ static int open_first(parser *P) {
 
 static int cmp_packed(const void *a, const void *b) {
     const json_t *x = ((const gd_packed *)a)->node, *y = ((const gd_packed *)b)->node;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_span(const void *a, const void *b) {
+    const void *x = ((const struct gd_span *)a)->node, *y = ((const struct gd_span *)b)->node;
     return x < y ? -1 : x > y;
 }
 
@@ -487,7 +504,24 @@ int gd_json_parse(const char *s, size_t len, int max_depth, gd_doc *doc, gd_err 
         return -1;
     }
     if (doc->npacked > 1) qsort(doc->packed, (size_t)doc->npacked, sizeof *doc->packed, cmp_packed);
+    if (doc->nspans > 1) qsort(doc->spans, (size_t)doc->nspans, sizeof *doc->spans, cmp_span);
     return 0;
+}
+
+const char *gd_doc_text(const gd_doc *d, const json_t *v, size_t *len) {
+    if (!json_is_string(v)) return NULL;
+    int lo = 0, hi = d->nspans - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (d->spans[mid].node == v) {
+            *len = d->spans[mid].len;
+            return d->spans[mid].text;
+        }
+        if ((const void *)d->spans[mid].node < (const void *)v) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    *len = json_string_length(v);
+    return json_string_value(v);
 }
 
 const gd_packed *gd_doc_packed(const gd_doc *d, const json_t *v) {
@@ -507,6 +541,7 @@ void gd_doc_free(gd_doc *d) {
     free(d->packed);
     free(d->binrefs);
     free(d->binoff);
+    free(d->spans);
     json_decref(d->root);
     memset(d, 0, sizeof *d);
 }

@@ -36,11 +36,21 @@ typedef struct gd_doc {
     const char *binary;           /* the binary section those offsets are into */
     int nbinrefs;
     size_t bincap;
+    /* "b64" strings stay in the body: a stand-in empty string in the tree,
+     * the text here (base64 needs no decoding of JSON escapes, and a
+     * backslash or control character is invalid base64 anyway). */
+    struct gd_span { const json_t *node; const char *text; size_t len; } *spans; /* (nspans), sorted by node */
+    int nspans;
+    size_t spancap;
 } gd_doc;
 
 /* Parse s[0..len) with at most max_depth nesting. Returns 0, or -1 with e
  * set (400 invalid_json with line and column, 413 for depth). */
 int gd_json_parse(const char *s, size_t len, int max_depth, gd_doc *doc, gd_err *e);
+
+/* The text of string v (a span of the body for "b64" values), its length
+ * in *len; NULL when v is not a string. */
+const char *gd_doc_text(const gd_doc *d, const json_t *v, size_t *len);
 
 /* The packed data standing behind v, or NULL when v is an ordinary value. */
 const gd_packed *gd_doc_packed(const gd_doc *d, const json_t *v);

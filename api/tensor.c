@@ -164,7 +164,9 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
     if (check_limits(&s, dt, lim, budget, path, e) < 0) return -1;
     if (gr_shape_numel(&s, lim->max_elements, &numel, &ge) == GR_OK) {
         size_t want = (size_t)numel * gr_dtype_size(dt);
-        if (b64 && json_is_string(b64) && gd_b64_decoded_len(json_string_value(b64), json_string_length(b64)) != want) {
+        size_t tlen = 0;
+        const char *text = b64 ? gd_doc_text(doc, b64, &tlen) : NULL;
+        if (text && gd_b64_decoded_len(text, tlen) != want) {
             snprintf(p, sizeof p, "%s/b64", path);
             return gd_fail(e, 400, "bad_tensor", p,
                            "b64 must hold exactly %zu bytes (%lld little-endian %s values) in standard base64", want,
@@ -192,10 +194,10 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
     }
     if (b64) {
         snprintf(p, sizeof p, "%s/b64", path);
-        if (!json_is_string(b64)) return gd_fail(e, 400, "bad_tensor", p, "b64 must be a string");
-        size_t len = json_string_length(b64), got = 0, want = (size_t)t->n * gr_dtype_size(dt);
-        if (gd_b64_decoded_len(json_string_value(b64), len) != want ||
-            gd_b64_decode(json_string_value(b64), len, t->data, want, &got) < 0 || got != want)
+        size_t len = 0, got = 0, want = (size_t)t->n * gr_dtype_size(dt);
+        const char *text = gd_doc_text(doc, b64, &len);
+        if (!text) return gd_fail(e, 400, "bad_tensor", p, "b64 must be a string");
+        if (gd_b64_decoded_len(text, len) != want || gd_b64_decode(text, len, t->data, want, &got) < 0 || got != want)
             return gd_fail(e, 400, "bad_tensor", p,
                            "b64 must hold exactly %zu bytes (%lld little-endian %s values) in standard base64", want,
                            (long long)t->n, gr_dtype_name(dt));
