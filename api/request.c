@@ -37,6 +37,7 @@ static void sub_path(char *out, const char *base, const char *token) {
 }
 
 static int make_key(gd_req *r);
+int gd_req_set_value(gd_req *r, gd_leaf *l, const json_t *v, const char *path);
 static int use_plan(gd_req *r);
 
 /* ---- open ------------------------------------------------------------ */
@@ -280,10 +281,7 @@ static int read_values_at(gd_req *r, const json_t *m, const char *base, gd_leaf_
                            name, l->kind == GD_PARAM ? "a param" : "an input", l->kind == GD_PARAM ? "params" : "inputs");
         if (l->has_value)
             return gd_fail(r->e, 400, "invalid_request", p, "\"%s\" is given twice (in inputs and in batches)", name);
-        if (gd_tensor_decode(&r->doc, v, r->dt, &r->lim, &r->budget, p, &l->value, r->e) < 0) return -1;
-        l->has_value = 1;
-        snprintf(l->path, sizeof l->path, "%s", p);
-        if (check_shape(r, l, p) < 0) return -1;
+        if (gd_req_set_value(r, l, v, p) < 0) return -1;
     }
     return 0;
 }

@@ -8,8 +8,7 @@
 
 #include "num.h"
 
-static int bad(gd_err *e, const char *path, const char *fmt, const char *what) {
-    (void)fmt;
+static int bad(gd_err *e, const char *path, const char *what) {
     return gd_fail(e, 400, "bad_tensor", path, "%s", what);
 }
 
@@ -73,7 +72,7 @@ static int fill_nested(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd
     size_t plen = strlen(path);
     if (level == t->shape.rank) {
         double x;
-        if (!scalar_of(v, &x)) return bad(e, path, "%s", "expected a number (or \"NaN\", \"Infinity\", \"-Infinity\")");
+        if (!scalar_of(v, &x)) return bad(e, path, "expected a number (or \"NaN\", \"Infinity\", \"-Infinity\")");
         store(dt, t->data, (*at)++, x);
         return 0;
     }
@@ -85,12 +84,12 @@ static int fill_nested(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd
             ok = pk->dims[i] == t->shape.dims[level + i];
             want *= pk->dims[i];
         }
-        if (!ok) return bad(e, path, "%s", "the nested arrays are not rectangular");
+        if (!ok) return bad(e, path, "the nested arrays are not rectangular");
         for (int64_t i = 0; i < want; i++) store(dt, t->data, (*at)++, pk->data[i]);
         return 0;
     }
     if (!json_is_array(v) || (int64_t)json_array_size(v) != t->shape.dims[level])
-        return bad(e, path, "%s", "the nested arrays are not rectangular");
+        return bad(e, path, "the nested arrays are not rectangular");
     for (size_t i = 0; i < json_array_size(v); i++) {
         gd_path_index(path, cap, (long)i);
         if (fill_nested(doc, json_array_get(v, i), dt, t, level + 1, at, path, cap, e) < 0) return -1;
@@ -217,16 +216,26 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
         double x;
         if (!scalar_of(json_array_get(data, i), &x)) {
             gd_path_index(p, sizeof p, (long)i);
-            return bad(e, p, "%s", "expected a number (or \"NaN\", \"Infinity\", \"-Infinity\")");
+            return bad(e, p, "expected a number (or \"NaN\", \"Infinity\", \"-Infinity\")");
         }
         store(dt, t->data, (int64_t)i, x);
     }
     return 0;
 }
 
+static int decode_value(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd_limits *lim, int64_t *budget,
+                        const char *path, gd_tensor *t, gd_err *e);
+
 int gd_tensor_decode(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd_limits *lim, int64_t *budget,
                      const char *path, gd_tensor *t, gd_err *e) {
     memset(t, 0, sizeof *t);
+    int rc = decode_value(doc, v, dt, lim, budget, path, t, e);
+    if (rc < 0) gd_tensor_free(t); /* a failure leaves nothing to free */
+    return rc;
+}
+
+static int decode_value(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd_limits *lim, int64_t *budget,
+                        const char *path, gd_tensor *t, gd_err *e) {
     if (json_is_object(v)) return decode_object(doc, v, dt, lim, budget, path, t, e);
     gr_shape s;
     const gd_packed *pk = json_is_array(v) ? gd_doc_packed(doc, v) : NULL;
@@ -244,7 +253,7 @@ int gd_tensor_decode(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd_l
         return 0;
     }
     if (!json_is_array(v) && !json_is_number(v) && !json_is_string(v))
-        return bad(e, path, "%s", "expected a tensor: a number, nested lists, or {\"shape\", \"data\" | \"b64\"}");
+        return bad(e, path, "expected a tensor: a number, nested lists, or {\"shape\", \"data\" | \"b64\"}");
     if (nested_shape(doc, v, lim, &s, path, e) < 0) return -1;
     if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
     char p[512];

@@ -19,7 +19,8 @@ typedef enum gd_encoding { GD_ENC_NESTED = 0, GD_ENC_FLAT, GD_ENC_B64, GD_ENC_BI
 
 /* Decode v (found at path) as a tensor of dtype dt into *t. Rank, element
  * and byte limits are checked before allocating; *budget (bytes left for
- * the request's tensors) is charged. 400 bad_tensor / 413 on failure. */
+ * the request's tensors) is charged. 400 bad_tensor / 413 on failure, with
+ * nothing left allocated in *t. */
 int gd_tensor_decode(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd_limits *lim, int64_t *budget,
                      const char *path, gd_tensor *t, gd_err *e);
 /* A zeroed tensor of shape s (charged to *budget). */
