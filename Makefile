@@ -52,6 +52,14 @@ BENCH_BIN := $(BUILD)/tests/bench/bench_lib
 HTTP_SRC  := $(wildcard tests/http/test_*.c)
 HTTP_BIN  := $(HTTP_SRC:tests/http/%.c=$(BUILD)/tests/http/%)
 
+# Parts of the tree beyond the core (clients, the playground, deployment)
+# add their own targets in mk/<part>.mk and append to:
+#   TEST_EXTRA  targets `make test` runs after the core suites
+#   DEPS_EXTRA  Debian packages tools/deps installs for them
+TEST_EXTRA :=
+DEPS_EXTRA :=
+include $(wildcard mk/*.mk)
+
 .SECONDARY:
 .PHONY: FORCE all lib run test test-unit test-http test-san deps bench bench-http install clean fuzz fuzz-smoke
 all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN) $(HTTP_BIN)
@@ -102,6 +110,7 @@ test: deps
 	$(MAKE) --no-print-directory test-http
 	$(MAKE) --no-print-directory test-san
 	$(MAKE) --no-print-directory fuzz-smoke
+	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 # The daemon under test is the binary of this build (GRADD_BIN).
 test-http: $(GRADD) $(HTTP_BIN)
@@ -115,7 +124,7 @@ test-san:
 	$(MAKE) --no-print-directory BUILD=build/san SAN=1 OPT="-O1 -g" test-unit test-http
 
 deps:
-	@tools/deps
+	@tools/deps $(DEPS_EXTRA)
 
 # The main job: the daemon on port 8080 (GRADD_* variables configure it).
 run: deps $(GRADD)
