@@ -51,6 +51,7 @@ BENCH_BIN := $(BUILD)/tests/bench/bench_lib
 # it with libcurl.
 HTTP_SRC  := $(wildcard tests/http/test_*.c)
 HTTP_BIN  := $(HTTP_SRC:tests/http/%.c=$(BUILD)/tests/http/%)
+HTTP_HOBJ := $(BUILD)/tests/http/harness.o $(BUILD)/clients/c/gradd_client.o
 
 # Parts of the tree beyond the core (clients, the playground, deployment)
 # add their own targets in mk/<part>.mk and append to:
@@ -97,7 +98,7 @@ $(GRADD): $(SRV_OBJ) $(LIBAPI) $(LIBGRAD)
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_HOBJ) $(LIBAPI) $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(API_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/http/%: $(BUILD)/tests/http/%.o $(LIBAPI) $(LIBGRAD)
+$(BUILD)/tests/http/%: $(BUILD)/tests/http/%.o $(HTTP_HOBJ) $(LIBAPI) $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka -lcurl -lpthread $(API_LIBS) $(LDLIBS)
 
 $(BENCH_BIN): $(BUILD)/tests/bench/bench_lib.o $(LIBGRAD)

@@ -1,0 +1,258 @@
+/* gradd_client.c -- the libcurl client of gradd_client.h. The contracts
+ * are in the header; the notes here say how. */
+#define _POSIX_C_SOURCE 200809L
+#include "gradd_client.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct gradd_client {
+    CURL *h;
+    char *url;     /* base URL without a trailing '/' */
+    char *auth;    /* "Authorization: Bearer ..." or NULL */
+    long timeout_ms;
+};
+
+/* A growable NUL-terminated byte string; on allocation failure it stops
+ * growing and remembers the failure (the write callback then fails the
+ * transfer). */
+typedef struct grow {
+    char *p;
+    size_t len, cap;
+    int oom;
+} grow;
+
+static int grow_put(grow *g, const void *s, size_t n) {
+    if (g->oom) return -1;
+    if (g->len + n + 1 > g->cap) {
+        size_t cap = g->cap ? g->cap : 256;
+        while (cap < g->len + n + 1) cap *= 2;
+        char *np = realloc(g->p, cap);
+        if (!np) {
+            g->oom = 1;
+            return -1;
+        }
+        g->p = np;
+        g->cap = cap;
+    }
+    if (n) memcpy(g->p + g->len, s, n);
+    g->len += n;
+    g->p[g->len] = '\0';
+    return 0;
+}
+
+static double mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s);
+    char *d = malloc(n + 1);
+    if (d) memcpy(d, s, n + 1);
+    return d;
+}
+
+int gradd_global_init(void) { return curl_global_init(CURL_GLOBAL_ALL) == CURLE_OK ? 0 : -1; }
+
+void gradd_global_cleanup(void) { curl_global_cleanup(); }
+
+gradd_client *gradd_client_new(const char *base_url, const char *api_key, long timeout_ms) {
+    if (!base_url || strlen(base_url) > 1024) return NULL;
+    gradd_client *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->url = dup_str(base_url);
+    if (c->url) {
+        size_t n = strlen(c->url);
+        while (n && c->url[n - 1] == '/') c->url[--n] = '\0';
+    }
+    if (api_key && *api_key) {
+        size_t n = strlen(api_key) + sizeof "Authorization: Bearer ";
+        c->auth = malloc(n);
+        if (c->auth) snprintf(c->auth, n, "Authorization: Bearer %s", api_key);
+    }
+    c->timeout_ms = timeout_ms > 0 ? timeout_ms : GRADD_DEFAULT_TIMEOUT_MS;
+    c->h = curl_easy_init();
+    if (!c->url || !c->h || (api_key && *api_key && !c->auth)) {
+        gradd_client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void gradd_client_free(gradd_client *c) {
+    if (!c) return;
+    if (c->h) curl_easy_cleanup(c->h);
+    free(c->url);
+    free(c->auth);
+    free(c);
+}
+
+const char *gradd_client_url(const gradd_client *c) { return c->url; }
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
+    return grow_put(ud, p, sz * n) == 0 ? sz * n : 0;
+}
+
+/* Headers of every response arrive here (a 100 Continue, then the final
+ * one): a status line starts the collection over, so the final response's
+ * headers are what is left. The status line itself is not kept. */
+static size_t on_header(char *p, size_t sz, size_t n, void *ud) {
+    grow *g = ud;
+    size_t len = sz * n;
+    if (len >= 5 && !strncmp(p, "HTTP/", 5)) {
+        g->len = 0;
+        if (g->p) g->p[0] = '\0';
+        return len;
+    }
+    return grow_put(g, p, len) == 0 ? len : 0;
+}
+
+static void fail_out(gradd_response *out, int code, const char *msg) {
+    out->transport = code;
+    snprintf(out->error, sizeof out->error, "%s", msg);
+}
+
+int gradd_request(gradd_client *c, const char *method, const char *path, const void *body, size_t body_len,
+                  const char *const *headers, long timeout_ms, gradd_response *out) {
+    memset(out, 0, sizeof *out);
+    grow b = {0}, hd = {0};
+    int rc = -1;
+    struct curl_slist *hl = NULL;
+    char *url = NULL;
+    if (!c || !method || !path) {
+        fail_out(out, CURLE_BAD_FUNCTION_ARGUMENT, "gradd_request: no client, method or path");
+        goto done;
+    }
+    long tmo = timeout_ms > 0 ? timeout_ms : c->timeout_ms;
+    size_t ulen = strlen(c->url) + strlen(path) + 1;
+    url = malloc(ulen);
+    if (!url) {
+        fail_out(out, CURLE_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    snprintf(url, ulen, "%s%s", c->url, path);
+
+    CURL *h = c->h;
+    curl_easy_reset(h); /* options go back to defaults; the connection cache stays */
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* timeouts without SIGALRM: safe in threads */
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, tmo);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, tmo < GRADD_CONNECT_TIMEOUT_MS ? tmo : GRADD_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &hd);
+
+    int has_ct = 0, has_auth = 0;
+    for (int i = 0; headers && headers[i]; i++) {
+        hl = curl_slist_append(hl, headers[i]);
+        if (!strncasecmp(headers[i], "Content-Type:", 13)) has_ct = 1;
+        if (!strncasecmp(headers[i], "Authorization:", 14)) has_auth = 1;
+    }
+    if (c->auth && !has_auth) hl = curl_slist_append(hl, c->auth);
+    hl = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip */
+    if (body && !has_ct) hl = curl_slist_append(hl, "Content-Type: application/json");
+    if (!hl) {
+        fail_out(out, CURLE_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const char *)body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    } else {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    }
+    if (strcmp(method, body ? "POST" : "GET")) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    if (!strcmp(method, "HEAD")) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+
+    double t0 = mono_ms();
+    CURLcode cc = curl_easy_perform(h);
+    out->ms = mono_ms() - t0;
+    if (b.oom || hd.oom) {
+        fail_out(out, CURLE_OUT_OF_MEMORY, "out of memory for the response");
+    } else if (cc != CURLE_OK) {
+        fail_out(out, (int)cc, curl_easy_strerror(cc));
+    } else {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+        rc = 0;
+    }
+
+done:
+    curl_slist_free_all(hl);
+    free(url);
+    if (!b.oom && !b.p) grow_put(&b, "", 0);
+    if (!hd.oom && !hd.p) grow_put(&hd, "", 0);
+    out->body = b.p ? b.p : calloc(1, 1);
+    out->body_len = b.p ? b.len : 0;
+    out->headers = hd.p ? hd.p : calloc(1, 1);
+    out->headers_len = hd.p ? hd.len : 0;
+    if (!out->body || !out->headers) abort(); /* one byte: nothing sensible is left to do */
+    return rc;
+}
+
+int gradd_post(gradd_client *c, const char *route, const char *json, gradd_response *out) {
+    char path[160];
+    if (!route || strlen(route) > 120) {
+        memset(out, 0, sizeof *out);
+        return gradd_request(NULL, NULL, NULL, NULL, 0, NULL, 0, out);
+    }
+    snprintf(path, sizeof path, "/v1/%s", route);
+    return gradd_request(c, "POST", path, json ? json : "", json ? strlen(json) : 0, NULL, 0, out);
+}
+
+int gradd_forward(gradd_client *c, const char *json, gradd_response *out) { return gradd_post(c, "forward", json, out); }
+int gradd_gradient(gradd_client *c, const char *json, gradd_response *out) { return gradd_post(c, "gradient", json, out); }
+int gradd_step(gradd_client *c, const char *json, gradd_response *out) { return gradd_post(c, "step", json, out); }
+int gradd_jvp(gradd_client *c, const char *json, gradd_response *out) { return gradd_post(c, "jvp", json, out); }
+int gradd_hvp(gradd_client *c, const char *json, gradd_response *out) { return gradd_post(c, "hvp", json, out); }
+int gradd_check(gradd_client *c, const char *json, gradd_response *out) { return gradd_post(c, "check", json, out); }
+int gradd_gradient_graph(gradd_client *c, const char *json, gradd_response *out) {
+    return gradd_post(c, "gradient-graph", json, out);
+}
+
+int gradd_ops(gradd_client *c, gradd_response *out) {
+    return gradd_request(c, "GET", "/v1/ops", NULL, 0, NULL, 0, out);
+}
+
+int gradd_get_status(gradd_client *c, const char *path, long timeout_ms) {
+    gradd_response r;
+    int rc = gradd_request(c, "GET", path, NULL, 0, NULL, timeout_ms, &r);
+    int st = rc == 0 ? (int)r.status : -1;
+    gradd_response_free(&r);
+    return st;
+}
+
+int gradd_response_header(const gradd_response *r, const char *name, char *out, size_t cap) {
+    int count = 0;
+    size_t nlen = strlen(name);
+    if (out && cap) out[0] = '\0';
+    for (const char *l = r->headers ? r->headers : ""; *l;) {
+        const char *e = strstr(l, "\r\n");
+        size_t llen = e ? (size_t)(e - l) : strlen(l);
+        if (llen > nlen && l[nlen] == ':' && !strncasecmp(l, name, nlen)) {
+            if (count++ == 0 && out && cap) {
+                const char *v = l + nlen + 1;
+                while (*v == ' ' || *v == '\t') v++;
+                size_t vlen = llen - (size_t)(v - l);
+                while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) vlen--;
+                snprintf(out, cap, "%.*s", (int)vlen, v);
+            }
+        }
+        l += llen + (e ? 2 : 0);
+    }
+    return count;
+}
+
+void gradd_response_free(gradd_response *r) {
+    if (!r) return;
+    free(r->body);
+    free(r->headers);
+    memset(r, 0, sizeof *r);
+}
