@@ -1,0 +1,17 @@
+"""gradd: a client of the gradd gradient computation service.
+
+    import gradd
+    client = gradd.Client("http://localhost:8080")
+    client.gradient("(a+b)*(b+1)", inputs={"a": 2, "b": 1})
+    # {'values': {'f': 6.0}, 'gradients': {'a': 2.0, 'b': 5.0}, 'stats': {...}}
+
+Standard library only; numpy is used when installed (arrays in, arrays
+out; GRADD_NO_NUMPY=1 in the environment turns that off).
+"""
+
+from .client import DEFAULT_TIMEOUT, Client, GraddError
+from .parallel import data_parallel_gradient, shard_sizes
+from .tensors import HAVE_NUMPY
+
+__all__ = ["Client", "GraddError", "DEFAULT_TIMEOUT", "HAVE_NUMPY", "data_parallel_gradient", "shard_sizes"]
+__version__ = "0.1.0"
