@@ -55,7 +55,17 @@ typedef struct gd_call {
     const gd_limits *lim;        /* NULL: defaults */
     const volatile int *cancel;  /* NULL: never cancelled */
     struct gd_cache *cache;      /* compiled programs to reuse (cache.h), or NULL */
+    int64_t work_budget;         /* 0: unbounded. Else the most work (estimated flops plus
+                                    arena bytes / 8, summed over every run) the call may
+                                    do; a request that needs more stops before running
+                                    past it and answers GD_DEFERRED, for the caller to
+                                    run again without a budget (the daemon: on a worker
+                                    instead of its I/O thread) */
 } gd_call;
+
+/* gd_response.status of a call that went over its work_budget: nothing
+ * was answered (body NULL). */
+#define GD_DEFERRED 0
 
 /* gd_handle with everything: tensors may be {"shape", "parameters":
  * {"binary_data_size": K}}, their K bytes taken from the binary section in

@@ -1,6 +1,8 @@
 /* err.c -- filling gd_err, and mapping libgrad's statuses to HTTP. */
 #include "err.h"
 
+#include "out.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +46,6 @@ void gd_path_push(char *path, size_t cap, const char *token) {
 
 void gd_path_index(char *path, size_t cap, long i) {
     char tok[24];
-    snprintf(tok, sizeof tok, "%ld", i);
+    gd_i64_text(tok, i);
     gd_path_push(path, cap, tok);
 }

@@ -112,7 +112,7 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
         const json_t *batches = json_object_get(r.doc.root, "batches");
         if (json_is_array(batches) && json_array_size(batches) > 0) {
             r.inputs_from = json_array_get(batches, 0);
-            snprintf(r.inputs_from_path, sizeof r.inputs_from_path, "/batches/0");
+            gd_join(r.inputs_from_path, sizeof r.inputs_from_path, "/batches/0", "");
             if (!json_is_object(r.inputs_from))
                 rc = gd_fail(&e, 400, "invalid_request", "/batches/0", "a batch is an object of input name: value");
         }
@@ -121,10 +121,16 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     t.decode_ms = gd_now_ms() - t0;
     if (rc == 0) rc = rt->fn(&r, &b, &t);
     size_t json_len = b.len;
+    int deferred = rc < 0 && r.deferred;
     if (rc == 0 && r.bin.len) gd_buf_put(&b, r.bin.p, r.bin.len); /* binary tensors after the JSON */
     if (r.bin.oom) b.oom = 1;
     gd_req_close(&r);
     out->timing = t;
+    if (deferred) {
+        gd_buf_free(&b);
+        memset(out, 0, sizeof *out); /* status GD_DEFERRED, no body */
+        return;
+    }
     if (rc < 0 || b.oom) {
         gd_buf_free(&b);
         if (!e.status) gd_fail(&e, 413, "limit_exceeded", "", "out of memory writing the response");

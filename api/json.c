@@ -554,7 +554,7 @@ int gd_only_fields(const json_t *obj, const char *const *allowed, const char *pa
         for (const char *const *a = allowed; *a && !ok; a++) ok = !strcmp(*a, key);
         if (ok) continue;
         char p[2048], list[512] = "";
-        snprintf(p, sizeof p, "%s", path);
+        gd_join(p, sizeof p, path, "");
         gd_path_push(p, sizeof p, key);
         for (const char *const *a = allowed; *a; a++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", a == allowed ? "" : ", ", *a);

@@ -98,10 +98,23 @@ void gd_buf_key(gd_buf *b, const char *key, int first) {
     gd_buf_putc(b, ':');
 }
 
+int gd_i64_text(char *t, int64_t v) {
+    char rev[20];
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    int n = 0, k = 0;
+    do {
+        rev[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) t[k++] = '-';
+    while (n) t[k++] = rev[--n];
+    t[k] = 0;
+    return k;
+}
+
 void gd_buf_i64(gd_buf *b, int64_t v) {
     char t[24];
-    int n = snprintf(t, sizeof t, "%lld", (long long)v);
-    gd_buf_put(b, t, (size_t)n);
+    gd_buf_put(b, t, (size_t)gd_i64_text(t, v));
 }
 
 /* Non-finite numbers as ProtoJSON strings; 1 when v was one. */
@@ -137,4 +150,12 @@ char *gd_buf_take(gd_buf *b, size_t *len) {
 void gd_buf_free(gd_buf *b) {
     free(b->p);
     memset(b, 0, sizeof *b);
+}
+
+char *gd_join(char *out, size_t cap, const char *a, const char *b) {
+    size_t n = 0;
+    for (; *a && n + 1 < cap; a++) out[n++] = *a;
+    for (; *b && n + 1 < cap; b++) out[n++] = *b;
+    out[n] = 0;
+    return out;
 }

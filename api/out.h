@@ -27,10 +27,17 @@ void gd_buf_str(gd_buf *b, const char *s);
 /* "key": with the key escaped, preceded by ',' unless first. */
 void gd_buf_key(gd_buf *b, const char *key, int first);
 void gd_buf_i64(gd_buf *b, int64_t v);
+/* v in decimal at t (at most 20 characters and a NUL); returns the length. */
+int gd_i64_text(char *t, int64_t v);
 void gd_buf_f64(gd_buf *b, double v);
 void gd_buf_f32(gd_buf *b, float v);
 /* Take the text (NUL-terminated); the buffer is left empty. NULL on oom. */
 char *gd_buf_take(gd_buf *b, size_t *len);
 void gd_buf_free(gd_buf *b);
 
+/* out = a then b, cut to cap - 1 bytes (cap > 0), NUL-terminated; returns
+ * out. For request paths: snprintf would do, but Debian's OpenBLAS loads
+ * libquadmath, whose printf hooks send every printf down glibc's slow
+ * positional path (about 1 us a call). */
+char *gd_join(char *out, size_t cap, const char *a, const char *b);
 #endif

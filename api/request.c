@@ -32,7 +32,7 @@ int gd_name_ok(const char *s) {
 }
 
 static void sub_path(char *out, const char *base, const char *token) {
-    snprintf(out, GD_PATH_MAX, "%s", base);
+    gd_join(out, GD_PATH_MAX, base, "");
     gd_path_push(out, GD_PATH_MAX, token);
 }
 
@@ -83,6 +83,7 @@ int gd_req_open(gd_req *r, const gd_call *call, const char *const *allowed, gd_e
     r->e = e;
     r->loss = -1;
     r->cancel = call->cancel;
+    r->work_left = call->work_budget;
     r->cache = call->cache;
     r->binary = call->binary;
     r->binary_len = call->binary ? call->binary_len : 0;
@@ -95,7 +96,8 @@ int gd_req_open(gd_req *r, const gd_call *call, const char *const *allowed, gd_e
     const json_t *root = r->doc.root;
     if (!json_is_object(root)) return gd_fail(e, 400, "invalid_request", "", "the body must be a JSON object");
     char what[64];
-    snprintf(what, sizeof what, "a /v1/%s request", r->route);
+    gd_join(what, sizeof what, "a /v1/", r->route);
+    gd_join(what + strlen(what), sizeof what - strlen(what), " request", "");
     if (gd_only_fields(root, allowed, "", what, e) < 0) return -1;
     const json_t *enc = json_object_get(root, "encoding");
     if (enc) {
@@ -170,7 +172,7 @@ static gd_leaf *add_leaf(gd_req *r, const char *name, gd_leaf_kind kind, const c
     l->kind = kind;
     l->ndims = -1;
     l->node = -1;
-    snprintf(l->path, sizeof l->path, "%s", path);
+    gd_join(l->path, sizeof l->path, path, "");
     r->nleaves++;
     return l;
 }
@@ -187,7 +189,7 @@ static long node_index(const gd_req *r, const char *name) {
 
 int gd_req_lib_error(gd_req *r, const gr_error *ge) {
     char path[GD_PATH_MAX] = "", owner[GR_NAME_MAX];
-    snprintf(owner, sizeof owner, "%s", ge->node);
+    gd_join(owner, sizeof owner, ge->node, "");
     char *hash = strchr(owner, '#');
     int from_expr = hash != NULL; /* a node an expression made: report the expression */
     if (hash) *hash = '\0';
@@ -200,14 +202,14 @@ int gd_req_lib_error(gd_req *r, const gr_error *ge) {
             if (r->leaves[i].node == src) leaf = &r->leaves[i];
     }
     if (ge->code == GR_E_NOT_SCALAR) { /* the field that chose this loss */
-        snprintf(path, sizeof path, "%s", r->short_expr ? "/graph" : "/graph/loss");
+        gd_join(path, sizeof path, r->short_expr ? "/graph" : "/graph/loss", "");
     } else if (leaf) {
-        snprintf(path, sizeof path, "%s", leaf->path);
+        gd_join(path, sizeof path, leaf->path, "");
     } else if (r->short_expr && !strcmp(owner, "f")) {
-        snprintf(path, sizeof path, "/graph");
+        gd_join(path, sizeof path, "/graph", "");
     } else if (idx >= 0) {
         const json_t *nd = json_array_get(r->nodes, (size_t)idx);
-        snprintf(path, sizeof path, "/graph/nodes");
+        gd_join(path, sizeof path, "/graph/nodes", "");
         gd_path_index(path, sizeof path, idx);
         if (json_object_get(nd, "expr") || from_expr) {
             gd_path_push(path, sizeof path, "expr");
@@ -298,7 +300,7 @@ int gd_req_set_value(gd_req *r, gd_leaf *l, const json_t *v, const char *path) {
     gd_tensor_free(&l->value);
     l->value = t;
     l->has_value = 1;
-    snprintf(l->path, sizeof l->path, "%s", path);
+    gd_join(l->path, sizeof l->path, path, "");
     return check_shape(r, l, path);
 }
 
@@ -395,8 +397,14 @@ static int add_expr(gd_req *r, const char *name, const char *src, size_t len, co
     }
     for (int k = 0; k < ex.n; k++) {
         const gd_ex_node *x = &ex.nodes[k];
-        if (k == ex.root) snprintf(names[k], GR_NAME_MAX, "%s", name);
-        else snprintf(names[k], GR_NAME_MAX, "%s#%d", name, k);
+        if (k == ex.root) gd_join(names[k], GR_NAME_MAX, name, "");
+        else { /* name#k */
+            char num[24];
+            gd_i64_text(num, k);
+            gd_join(names[k], GR_NAME_MAX, name, "#");
+            size_t at = strlen(names[k]);
+            gd_join(names[k] + at, GR_NAME_MAX - at, num, "");
+        }
         if (x->kind == GD_EX_NAME) {
             if (x->name_len >= GR_NAME_MAX) {
                 gd_fail(r->e, 400, "bad_expression", path, "a name in the expression is too long");
@@ -598,12 +606,16 @@ static int make_key(gd_req *r) {
     }
     for (int i = 0; i < r->nleaves; i++) {
         const gd_leaf *l = &r->leaves[i];
-        char t[160];
         gd_buf_putc(&b, '\n');
         gd_buf_puts(&b, l->name);
-        snprintf(t, sizeof t, " %d ", (int)l->kind);
-        gd_buf_puts(&b, t);
-        gd_buf_puts(&b, gr_shape_str(&l->value.shape, t, sizeof t));
+        gd_buf_putc(&b, ' ');
+        gd_buf_i64(&b, (int64_t)l->kind);
+        gd_buf_puts(&b, " [");
+        for (int d = 0; d < l->value.shape.rank; d++) {
+            if (d) gd_buf_putc(&b, ',');
+            gd_buf_i64(&b, l->value.shape.dims[d]);
+        }
+        gd_buf_putc(&b, ']');
     }
     r->key = gd_buf_take(&b, &r->key_len);
     return r->key ? 0 : -1;
@@ -703,7 +715,7 @@ int gd_req_node_list(gd_req *r, const char *key, int *ids, char **names, int max
     for (size_t i = 0; i < json_array_size(v); i++) {
         const json_t *x = json_array_get(v, i);
         char q[GD_PATH_MAX];
-        snprintf(q, sizeof q, "%s", p);
+        gd_join(q, sizeof q, p, "");
         gd_path_index(q, sizeof q, (long)i);
         if (!json_is_string(x)) return gd_fail(r->e, 400, "invalid_request", q, "expected a node name");
         ids[i] = gr_graph_find(r->g, json_string_value(x));

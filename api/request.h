@@ -43,6 +43,8 @@ typedef struct gd_req {
     gr_graph *g;
     int loss;                       /* node id or -1 */
     const volatile int *cancel;     /* stop when non-zero (may be NULL) */
+    int64_t work_left;              /* of gd_call.work_budget; 0: unbounded */
+    int deferred;                   /* stopped at the work budget */
     const char *binary;             /* Triton's binary section, or NULL */
     size_t binary_len;
     int binary_out;                 /* "binary_data_output": true */

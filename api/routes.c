@@ -86,6 +86,16 @@ void gd_program_done(gd_req *r, gr_exec *ex) {
 }
 
 int gd_run(gd_req *r, gr_exec *ex, gd_timing *t) {
+    if (r->work_left > 0) { /* a budgeted call: defer rather than run past it */
+        gr_exec_stats st;
+        gr_exec_get_stats(ex, &st);
+        int64_t work = st.flops + st.arena_bytes / 8 + 1;
+        if (work >= r->work_left) {
+            r->deferred = 1;
+            return gd_fail(r->e, 503, "deferred", "", "over the call's work budget");
+        }
+        r->work_left -= work;
+    }
     double t0 = gd_now_ms();
     gr_error ge;
     gr_status st = gr_exec_run(ex, &ge);
@@ -199,7 +209,7 @@ static int read_vectors(gd_req *r, const char *key, const int *want, const char 
     const char *name;
     json_t *v;
     json_object_foreach((json_t *)m, name, v) {
-        snprintf(p, sizeof p, "%s", base);
+        gd_join(p, sizeof p, base, "");
         gd_path_push(p, sizeof p, name);
         int id = gr_graph_find(r->g, name);
         if (id < 0) return gd_fail(r->e, 422, "unknown_name", p, "\"%.64s\" is not a node of the graph", name);
@@ -209,7 +219,8 @@ static int read_vectors(gd_req *r, const char *key, const int *want, const char 
             if (k == n_want) return gd_fail(r->e, 400, "unknown_field", p, "\"%.64s\" is not in wrt", name);
         }
         char leafname[GR_NAME_MAX + 16];
-        snprintf(leafname, sizeof leafname, "%s#%s", key, name);
+        gd_join(leafname, sizeof leafname, key, "#");
+        gd_join(leafname + strlen(leafname), sizeof leafname - strlen(leafname), name, "");
         gd_leaf *l = gd_req_leaf(r, leafname);
         if (l) return gd_fail(r->e, 400, "duplicate_key", p, "given twice");
         /* the value, held as a leaf of the request so it is freed with it */
@@ -240,7 +251,7 @@ static int read_vectors(gd_req *r, const char *key, const int *want, const char 
         int found = 0;
         for (int j = 0; j < n; j++) found |= nodes[j] == want[k];
         if (!found) {
-            snprintf(p, sizeof p, "%s", base);
+            gd_join(p, sizeof p, base, "");
             gd_path_push(p, sizeof p, want_names[k]);
             return gd_fail(r->e, 400, "missing_value", p, "no %s entry for \"%s\"", key, want_names[k]);
         }

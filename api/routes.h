@@ -28,7 +28,8 @@ gr_exec *gd_compile(gd_req *r, const int *outs, int n, gd_timing *t);
  * next request. Release it with gd_program_done. */
 gr_exec *gd_program(gd_req *r, int **outs, int *n, gd_timing *t);
 void gd_program_done(gd_req *r, gr_exec *ex);
-/* Run once (timed into t). */
+/* Run once (timed into t). Over the call's work budget: fails with
+ * r->deferred set, having run nothing. */
 int gd_run(gd_req *r, gr_exec *ex, gd_timing *t);
 
 /* "key": {names[i]: value of ids[i]}, after a comma unless first. */

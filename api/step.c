@@ -117,14 +117,14 @@ static int read_state(gd_req *r, optim *o, gd_leaf *const *params, int n, gd_ten
             for (int i = 0; i < n; i++) found |= !strcmp(params[i]->name, key);
             if (!found) {
                 char p[GD_PATH_MAX];
-                snprintf(p, sizeof p, "%s", base);
+                gd_join(p, sizeof p, base, "");
                 gd_path_push(p, sizeof p, key);
                 return gd_fail(r->e, 400, "unknown_field", p, "\"%.64s\" is not a trained param", key);
             }
         }
         for (int i = 0; i < n; i++) {
             char p[GD_PATH_MAX];
-            snprintf(p, sizeof p, "%s", base);
+            gd_join(p, sizeof p, base, "");
             gd_path_push(p, sizeof p, params[i]->name);
             const json_t *v1 = m ? json_object_get(m, params[i]->name) : NULL;
             if (!v1) {
@@ -154,7 +154,7 @@ static int load_batch(gd_req *r, const json_t *batch, long bi, gd_leaf **reshape
     json_t *v;
     *reshaped = NULL;
     json_object_foreach((json_t *)batch, name, v) {
-        snprintf(p, sizeof p, "%s", base);
+        gd_join(p, sizeof p, base, "");
         gd_path_push(p, sizeof p, name);
         gd_leaf *l = gd_req_leaf(r, name);
         if (!l || l->kind != GD_INPUT)

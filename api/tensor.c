@@ -127,7 +127,7 @@ int gd_read_dims(const gd_doc *doc, const json_t *v, int max, int allow_neg1, in
         return gd_fail(e, 413, "limit_exceeded", path, "the list has more than %d entries", max);
     for (size_t i = 0; i < json_array_size(v); i++) {
         const json_t *d = json_array_get(v, i);
-        snprintf(p, sizeof p, "%s", path);
+        gd_join(p, sizeof p, path, "");
         gd_path_index(p, sizeof p, (long)i);
         if (!json_is_integer(d)) return gd_fail(e, 400, "invalid_request", p, "expected an integer");
         json_int_t x = json_integer_value(d);
@@ -147,7 +147,7 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
     const json_t *params = json_object_get(v, "parameters");
     static const char *const tensor_fields[] = {"shape", "data", "b64", "parameters", NULL};
     if (gd_only_fields(v, tensor_fields, path, "a tensor", e) < 0) return -1;
-    snprintf(p, sizeof p, "%s/shape", path);
+    gd_join(p, sizeof p, path, "/shape");
     if (!shape) return gd_fail(e, 400, "missing_field", p, "a tensor object needs \"shape\"");
     if (!data + !b64 + !params != 2)
         return gd_fail(e, 400, "invalid_request", path,
@@ -174,13 +174,13 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
         const gd_packed *pd = json_is_array(data) ? gd_doc_packed(doc, data) : NULL;
         int64_t have = pd ? pd->n : json_is_array(data) ? (int64_t)json_array_size(data) : -1;
         if (data && (have != numel || (pd && pd->rank != 1))) {
-            snprintf(p, sizeof p, "%s/data", path);
+            gd_join(p, sizeof p, path, "/data");
             return gd_fail(e, 400, "bad_tensor", p, "data must be a flat list of %lld numbers", (long long)numel);
         }
     }
     if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
     if (params) { /* Triton's binary extension: bytes after the JSON */
-        snprintf(p, sizeof p, "%s/parameters/binary_data_size", path);
+        gd_join(p, sizeof p, path, "/parameters/binary_data_size");
         int64_t off = -1, want = t->n * (int64_t)gr_dtype_size(dt);
         for (int i = 0; i < doc->nbinrefs; i++)
             if (doc->binrefs[i] == v) off = doc->binoff ? doc->binoff[i] : -1;
@@ -202,7 +202,7 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
                            (long long)t->n, gr_dtype_name(dt));
         return 0;
     }
-    snprintf(p, sizeof p, "%s/data", path);
+    gd_join(p, sizeof p, path, "/data");
     const gd_packed *pk = json_is_array(data) ? gd_doc_packed(doc, data) : NULL;
     if (pk) {
         if (pk->rank != 1 || pk->n != t->n)
@@ -257,7 +257,7 @@ static int decode_value(const gd_doc *doc, const json_t *v, gr_dtype dt, const g
     if (nested_shape(doc, v, lim, &s, path, e) < 0) return -1;
     if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
     char p[512];
-    snprintf(p, sizeof p, "%s", path);
+    gd_join(p, sizeof p, path, "");
     int64_t at = 0;
     return fill_nested(doc, v, dt, t, 0, &at, p, sizeof p, e);
 }

@@ -37,6 +37,8 @@ static const setting settings[] = {
     {"grace-s", K_INT, OFF(grace_s), 0, 0, 3600, "SIGTERM: time for requests in flight"},
     {"max-connections", K_INT, OFF(max_connections), 0, 1, 1000000, "open connections"},
     {"cache-entries", K_INT, OFF(cache_entries), 0, 0, 100000, "compiled graphs kept (LRU; 0: off)"},
+    {"inline-max-bytes", K_INT, OFF(inline_max_bytes), 0, 0, 65536,
+     "bodies this small run on the I/O thread when their work is tiny (0: never)"},
     {"cors-origins", K_STR, STR(cors_origins), 0, 0, "allowed CORS origins, comma-separated (\"*\": any)"},
     {"api-keys", K_STR, STR(api_keys), 0, 0, "bearer keys for /v1, comma-separated (empty: no auth)"},
     {"log-format", K_STR, STR(log_format), 0, 0, "text or json"},
@@ -94,6 +96,7 @@ static void defaults(gd_config *c) {
     c->grace_s = 25;
     c->max_connections = 4096;
     c->cache_entries = 256;
+    c->inline_max_bytes = 4096;
     snprintf(c->log_format, sizeof c->log_format, "text");
     snprintf(c->openapi, sizeof c->openapi, "api/openapi.yaml");
     snprintf(c->web_root, sizeof c->web_root, "clients/web");

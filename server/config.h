@@ -21,6 +21,7 @@ typedef struct gd_config {
     int grace_s;              /* SIGTERM: how long requests in flight may finish */
     int max_connections;
     int cache_entries;        /* compiled graphs kept (0: no cache) */
+    int inline_max_bytes;     /* bodies up to this run on the I/O thread when their work is tiny (0: never) */
     char cors_origins[1024];  /* comma-separated; "" allows none, "*" any */
     char api_keys[2048];      /* comma-separated; "" turns auth off */
     char log_format[8];       /* "text" or "json" */

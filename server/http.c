@@ -6,8 +6,10 @@
  *                    is read; 400 and close for duplicate Content-Length or
  *                    Content-Length with Transfer-Encoding)
  *   body callbacks   copied out, bounded by the body limit
- *   last callback    queued on the pool (503 at once when it is full) and
- *                    the connection suspended
+ *   last callback    a small body whose work turns out tiny is answered
+ *                    right here (try_inline: no hand-off to a worker);
+ *                    else queued on the pool (503 at once when it is
+ *                    full) and the connection suspended
  *   worker           gd_handle_cancellable, then resume
  *   last callback    (again, after resume) the response is queued
  *   completed        one log line, metrics, free
@@ -44,7 +46,9 @@
 #include "out.h"
 #include "pool.h"
 
-typedef enum { R_READ, R_QUEUED, R_DONE } req_state;
+/* R_DONE: answered by a worker (counted in in_flight); R_INLINE: answered
+ * on the I/O thread. */
+typedef enum { R_READ, R_QUEUED, R_DONE, R_INLINE } req_state;
 
 typedef struct server server;
 
@@ -84,6 +88,7 @@ struct server {
     req *active;
     pthread_t watchdog;
     atomic_ullong next_id;
+    uint32_t id_base;         /* request ids: pid ^ start time */
 };
 
 static double now_ms(void) {
@@ -159,7 +164,7 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     (void)kind;
     header_scan *h = cls;
     if (!strcasecmp(key, "Content-Length")) {
-        if (h->content_length++ == 0) snprintf(h->first_cl, sizeof h->first_cl, "%s", value ? value : "");
+        if (h->content_length++ == 0) gd_join(h->first_cl, sizeof h->first_cl, value ? value : "", "");
         else if (strcmp(h->first_cl, value ? value : "")) h->conflicting = 1;
     } else if (!strcasecmp(key, "Transfer-Encoding")) {
         h->transfer_encoding = 1;
@@ -198,7 +203,7 @@ static void cors_origin(req *r) {
         size_t klen = end ? (size_t)(end - k) : strlen(k);
         while (klen && k[klen - 1] == ' ') klen--;
         if ((klen == 1 && *k == '*') || (klen == olen && !strncmp(k, origin, olen))) {
-            snprintf(r->origin, sizeof r->origin, "%s", origin);
+            gd_join(r->origin, sizeof r->origin, origin, "");
             return;
         }
         if (!end) break;
@@ -211,11 +216,15 @@ static void request_id(req *r) {
     int ok = given && strlen(given) > 0 && strlen(given) < 64;
     for (const char *p = given; ok && *p; p++) ok = *p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
     if (ok) {
-        snprintf(r->id, sizeof r->id, "%s", given);
+        gd_join(r->id, sizeof r->id, given, "");
         return;
     }
+    /* 16 hex digits: the daemon's start (pid ^ time) in the high half, a
+     * counter in the low half */
     unsigned long long n = atomic_fetch_add(&r->s->next_id, 1);
-    snprintf(r->id, sizeof r->id, "%08llx%08llx", (unsigned long long)getpid() ^ (unsigned long long)time(NULL), n);
+    uint64_t v = (uint64_t)r->s->id_base << 32 | (uint32_t)n;
+    for (int i = 15; i >= 0; i--, v >>= 4) r->id[i] = "0123456789abcdef"[v & 15];
+    r->id[16] = 0;
 }
 
 /* ---- compute --------------------------------------------------------- */
@@ -237,13 +246,9 @@ static void active_remove(server *s, req *r) {
     pthread_mutex_unlock(&s->mu);
 }
 
-static void compute(void *arg) {
-    req *r = arg;
+/* The API call for r's body. */
+static gd_call call_of(req *r) {
     server *s = r->s;
-    r->t_started = now_ms();
-    if (r->cancel || r->t_started > r->deadline) { /* expired while waiting */
-        r->cancel = 1;
-    }
     gd_call call = {.route = r->route, .body = r->body, .len = r->len, .lim = &s->cfg.limits, .cancel = &r->cancel,
                     .cache = s->cache};
     if (r->json_len >= 0) { /* split at the header's length */
@@ -251,12 +256,48 @@ static void compute(void *arg) {
         call.binary = r->body + r->json_len;
         call.binary_len = r->len - (size_t)r->json_len;
     }
+    return call;
+}
+
+static void compute(void *arg) {
+    req *r = arg;
+    server *s = r->s;
+    r->t_started = now_ms();
+    if (r->cancel || r->t_started > r->deadline) { /* expired while waiting */
+        r->cancel = 1;
+    }
+    gd_call call = call_of(r);
     gd_handle_call(&call, &r->res);
     r->t_done = now_ms();
     active_remove(s, r);
     r->state = R_DONE;
     gd_pool_done(s->pool); /* the slot is free before the client can send again */
     MHD_resume_connection(r->c);
+}
+
+/* Work a request may do on the I/O thread: about 0.1 ms. Past it the
+ * call stops before running (GD_DEFERRED) and goes to a worker. */
+#define INLINE_WORK_BUDGET (256 * 1024)
+
+/* A small request answered right here, with no hand-off to a worker and
+ * back: 1 when r->res holds the answer, 0 when it needs a worker. The
+ * body bound (--inline-max-bytes) bounds decoding and compiling; the work
+ * budget bounds running. */
+static int try_inline(req *r) {
+    server *s = r->s;
+    if (!s->cfg.inline_max_bytes || r->len > (size_t)s->cfg.inline_max_bytes) return 0;
+    r->t_queued = r->t_started = now_ms();
+    gd_call call = call_of(r);
+    call.work_budget = INLINE_WORK_BUDGET;
+    gd_handle_call(&call, &r->res);
+    if (r->res.status == GD_DEFERRED) {
+        gd_response_free(&r->res);
+        r->t_queued = r->t_started = 0;
+        return 0;
+    }
+    r->t_done = now_ms();
+    r->state = R_INLINE;
+    return 1;
 }
 
 static void *watchdog(void *arg) {
@@ -354,10 +395,10 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
     server *s = r->s;
     request_id(r);
     cors_origin(r);
-    snprintf(r->method, sizeof r->method, "%s", method);
-    snprintf(r->url, sizeof r->url, "%s", url);
+    gd_join(r->method, sizeof r->method, method, "");
+    gd_join(r->url, sizeof r->url, url, "");
     int is_api = !strncmp(url, "/v1/", 4);
-    if (is_api && gd_route_known(url + 4)) snprintf(r->route, sizeof r->route, "%s", url + 4);
+    if (is_api && gd_route_known(url + 4)) gd_join(r->route, sizeof r->route, url + 4, "");
 
     if (!strcmp(method, "OPTIONS")) { /* CORS preflight */
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -450,6 +491,26 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
     return MHD_YES;
 }
 
+/* Queue r->res, the API's answer: JSON, or JSON then binary tensors. */
+static enum MHD_Result send_answer(req *r) {
+    char *body = r->res.body;
+    size_t len = r->res.len;
+    r->res.body = NULL;
+    if (r->res.json_len == len) return reply(r, r->res.status, "application/json", body, len, 1, 0);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) return free(body), MHD_NO;
+    char hl[32];
+    snprintf(hl, sizeof hl, "%zu", r->res.json_len);
+    MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+    MHD_add_response_header(resp, "Inference-Header-Content-Length", hl);
+    add_common_headers(r, resp);
+    r->status = r->res.status;
+    r->out_bytes = len;
+    enum MHD_Result ok = MHD_queue_response(r->c, (unsigned)r->res.status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **req_cls) {
     (void)version;
@@ -487,24 +548,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->len += n;
         return MHD_YES;
     }
-    if (r->state == R_DONE) { /* resumed: the worker's answer */
-        char *body = r->res.body;
-        size_t len = r->res.len;
-        r->res.body = NULL;
-        if (r->res.json_len == len) return reply(r, r->res.status, "application/json", body, len, 1, 0);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-        if (!resp) return free(body), MHD_NO;
-        char hl[32];
-        snprintf(hl, sizeof hl, "%zu", r->res.json_len);
-        MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
-        MHD_add_response_header(resp, "Inference-Header-Content-Length", hl);
-        add_common_headers(r, resp);
-        r->status = r->res.status;
-        r->out_bytes = len;
-        enum MHD_Result ok = MHD_queue_response(r->c, (unsigned)r->res.status, resp);
-        MHD_destroy_response(resp);
-        return ok;
-    }
+    if (r->state == R_DONE) return send_answer(r); /* resumed: the worker's answer */
     if (r->json_len > (long long)r->len)
         return reply_error(r, 400, "bad_headers", "Inference-Header-Content-Length (%lld) is more than the body (%zu)",
                            r->json_len, r->len);
@@ -513,6 +557,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply_error(r, 413, "limit_exceeded", "the body is over the limit of %zu bytes",
                            s->cfg.limits.max_body_bytes);
     }
+    if (try_inline(r)) return send_answer(r);
     /* The whole body is here: to a worker, or 503 at once. */
     r->t_queued = now_ms();
     r->deadline = r->t_queued + s->cfg.deadline_ms;
@@ -532,36 +577,76 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return MHD_YES;
 }
 
-static void log_line(const req *r) {
-    char ts[32];
+/* ms with three decimals, as the log shows it (no printf: the log line is
+ * on every request's path). */
+static void put_ms(gd_buf *b, double ms) {
+    long long us = ms > 0 ? (long long)(ms * 1e3 + 0.5) : 0;
+    char frac[4] = {(char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10), 0};
+    gd_buf_i64(b, us / 1000);
+    gd_buf_putc(b, '.');
+    gd_buf_puts(b, frac);
+}
+
+/* The UTC time of this second, ISO 8601; formatted once a second per thread. */
+static const char *timestamp(void) {
+    static _Thread_local time_t last = -1;
+    static _Thread_local char ts[32];
     time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (t != last) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        last = t;
+    }
+    return ts;
+}
+
+/* One line per request on stderr, text or JSON:
+ *   <time> <method> <path> <status> in=N out=N queue_ms=X compute_ms=X total_ms=X id=ID */
+static void log_line(const req *r) {
     double queue_ms = r->t_started > 0 ? r->t_started - r->t_queued : 0;
     double compute_ms = r->t_done > 0 ? r->t_done - r->t_started : 0;
     double total_ms = now_ms() - r->t_start;
-    if (!strcmp(r->s->cfg.log_format, "json")) {
-        gd_buf b = {0};
+    int json = !strcmp(r->s->cfg.log_format, "json");
+    gd_buf b = {0};
+    if (json) {
         gd_buf_puts(&b, "{\"time\":");
-        gd_buf_str(&b, ts);
+        gd_buf_str(&b, timestamp());
         gd_buf_puts(&b, ",\"id\":");
         gd_buf_str(&b, r->id);
         gd_buf_puts(&b, ",\"method\":");
         gd_buf_str(&b, r->method);
         gd_buf_puts(&b, ",\"path\":");
         gd_buf_str(&b, r->url);
-        char tail[256];
-        snprintf(tail, sizeof tail,
-                 ",\"status\":%d,\"bytes_in\":%zu,\"bytes_out\":%zu,\"queue_ms\":%.3f,\"compute_ms\":%.3f,\"total_ms\":%.3f}\n",
-                 r->status, r->len, r->out_bytes, queue_ms, compute_ms, total_ms);
-        gd_buf_puts(&b, tail);
-        if (!b.oom) fwrite(b.p, 1, b.len, stderr);
-        gd_buf_free(&b);
+        gd_buf_puts(&b, ",\"status\":");
     } else {
-        fprintf(stderr, "%s %s %s %d in=%zu out=%zu queue_ms=%.3f compute_ms=%.3f total_ms=%.3f id=%s\n", ts, r->method,
-                r->url, r->status, r->len, r->out_bytes, queue_ms, compute_ms, total_ms, r->id);
+        gd_buf_puts(&b, timestamp());
+        gd_buf_putc(&b, ' ');
+        gd_buf_puts(&b, r->method);
+        gd_buf_putc(&b, ' ');
+        gd_buf_puts(&b, r->url);
+        gd_buf_putc(&b, ' ');
     }
+    gd_buf_i64(&b, r->status);
+    gd_buf_puts(&b, json ? ",\"bytes_in\":" : " in=");
+    gd_buf_i64(&b, (int64_t)r->len);
+    gd_buf_puts(&b, json ? ",\"bytes_out\":" : " out=");
+    gd_buf_i64(&b, (int64_t)r->out_bytes);
+    gd_buf_puts(&b, json ? ",\"queue_ms\":" : " queue_ms=");
+    put_ms(&b, queue_ms);
+    gd_buf_puts(&b, json ? ",\"compute_ms\":" : " compute_ms=");
+    put_ms(&b, compute_ms);
+    gd_buf_puts(&b, json ? ",\"total_ms\":" : " total_ms=");
+    put_ms(&b, total_ms);
+    if (json) {
+        gd_buf_puts(&b, "}\n");
+    } else {
+        gd_buf_puts(&b, " id=");
+        gd_buf_puts(&b, r->id);
+        gd_buf_putc(&b, '\n');
+    }
+    if (!b.oom) fwrite(b.p, 1, b.len, stderr);
+    gd_buf_free(&b);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode why) {
@@ -632,6 +717,7 @@ int gd_serve(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     gd_init();
     pthread_mutex_init(&s->mu, NULL);
+    s->id_base = (uint32_t)getpid() ^ (uint32_t)time(NULL);
     s->openapi = load_openapi(cfg->openapi, &s->openapi_len);
     s->cache = gd_cache_new(cfg->cache_entries);
     s->pool = gd_pool_new(cfg->workers, cfg->workers + cfg->queue, cfg->blas_threads);

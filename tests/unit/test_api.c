@@ -319,6 +319,44 @@ static void test_graph_cache(void **state) {
     gd_cache_free(c);
 }
 
+/* A call with a work budget either answers exactly as without one, or,
+ * past the budget, answers GD_DEFERRED with no body; the deferred
+ * request then runs in full without a budget. */
+static void test_work_budget(void **state) {
+    (void)state;
+    const char *small = "{\"graph\":\"(a+b)*(b+1)\",\"inputs\":{\"a\":2,\"b\":1}}";
+    gd_call c = {.route = "gradient", .body = small, .len = strlen(small), .work_budget = 1000};
+    gd_response res;
+    gd_handle_call(&c, &res);
+    assert_int_equal(res.status, 200);
+    assert_non_null(strstr(res.body, "\"gradients\":{\"a\":2,\"b\":5}"));
+    gd_response_free(&res);
+    /* 100 steps of a 3x4x2 MLP: ~100 flops per run is too much for 1000 */
+    const char *many = "{\"graph\":" MLP_GRAPH "," MLP_VALUES ",\"steps\":100}";
+    c = (gd_call){.route = "step", .body = many, .len = strlen(many), .work_budget = 1000};
+    gd_handle_call(&c, &res);
+    assert_int_equal(res.status, GD_DEFERRED);
+    assert_null(res.body);
+    gd_response_free(&res);
+    c.work_budget = 0;
+    gd_handle_call(&c, &res);
+    assert_int_equal(res.status, 200);
+    assert_non_null(strstr(res.body, "\"losses\":["));
+    gd_response_free(&res);
+    /* a budget too small for even the scalar graph defers it too */
+    c = (gd_call){.route = "forward", .body = small, .len = strlen(small), .work_budget = 1};
+    gd_handle_call(&c, &res);
+    assert_int_equal(res.status, GD_DEFERRED);
+    gd_response_free(&res);
+    /* errors found before running are answered, not deferred */
+    const char *bad = "{\"graph\":\"a+\",\"inputs\":{\"a\":1}}";
+    c = (gd_call){.route = "forward", .body = bad, .len = strlen(bad), .work_budget = 1};
+    gd_handle_call(&c, &res);
+    assert_int_equal(res.status, 400);
+    assert_non_null(strstr(res.body, "\"code\":\"bad_expression\""));
+    gd_response_free(&res);
+}
+
 int main(void) {
     gd_init();
     const struct CMUnitTest tests[] = {
@@ -326,7 +364,7 @@ int main(void) {
         cmocka_unit_test(test_ops_catalogue),             cmocka_unit_test(test_limits_before_allocation),
         cmocka_unit_test(test_dtypes_agree),              cmocka_unit_test(test_unknown_route_and_errors),
         cmocka_unit_test(test_cancelled),                 cmocka_unit_test(test_binary_tensors),
-        cmocka_unit_test(test_graph_cache),
+        cmocka_unit_test(test_graph_cache),               cmocka_unit_test(test_work_budget),
     };
     return cmocka_run_group_tests_name("api", tests, NULL, NULL);
 }
