@@ -1,8 +1,8 @@
 /* num.h -- the number codec of the JSON API: strict JSON number parsing,
  * correctly rounded, and shortest round-trip printing for float64 and
- * float32, plus base64. These are the hot path of big tensors, so each is
- * a dedicated fast implementation (jansson's are 22 MB/s and print 0.1 as
- * 0.10000000000000001). */
+ * float32 (base64 is in b64.h). These are the hot path of big tensors,
+ * so each is a dedicated fast implementation (jansson's are 22 MB/s and
+ * print 0.1 as 0.10000000000000001). */
 #ifndef GRADD_NUM_H
 #define GRADD_NUM_H
 
@@ -38,18 +38,5 @@ gd_num_status gd_num_parse(const char *s, const char *end, double *out, const ch
 int gd_num_print_f64(double v, char *buf);
 /* The same for a float32: the fewest digits whose strtof is v. */
 int gd_num_print_f32(float v, char *buf);
-
-/* Base64 (RFC 4648, standard alphabet, '=' padding). */
-/* Bytes gd_b64_encode writes for n input bytes. */
-size_t gd_b64_encoded_len(size_t n);
-/* Encode n bytes; returns the length written (gd_b64_encoded_len(n)). */
-size_t gd_b64_encode(const void *in, size_t n, char *out);
-/* Decode len characters (padding required when len % 4 != 0 is an error;
- * no whitespace). Writes at most cap bytes to out and the count to
- * *outlen. Returns 0, or -1 for an invalid character, bad padding, or
- * output over cap. */
-int gd_b64_decode(const char *in, size_t len, void *out, size_t cap, size_t *outlen);
-/* Bytes a valid encoding of len characters decodes to (for sizing). */
-size_t gd_b64_decoded_len(const char *in, size_t len);
 
 #endif

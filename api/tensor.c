@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "b64.h"
 #include "num.h"
 
 static int bad(gd_err *e, const char *path, const char *what) {

@@ -13,13 +13,22 @@
  *   print-f32-bits    1M random-bit finite floats
  *   snprintf-f32      print-f32-gauss by the shortest of "%.6g".."%.9g"
  *                     that strtof reads back (the slow way)
- *   b64-encode/decode 64 MiB of random bytes
+ *   b64-encode/decode 64 MiB of random bytes (api/b64.c) on the path the
+ *                     CPU gets (AVX2 when it has it), then the same with
+ *                     the scalar path forced (-scalar); then all of that
+ *                     again on the first 1 MiB (-1M: a request's tensor,
+ *                     which stays in cache; 64 MiB measures memory)
  *
  * Each is run REPS times after one warm-up; output per workload:
  *   <name> <median> ms
- *   # <name> <ns> ns/number, <MB/s> MB/s of text (or of binary for b64),
+ *   # <name> <ns> ns/number, <MB/s> MB/s of text (of base64 text for b64),
  *     then the same for the fastest run (a steadier figure on a busy host)
- * Usage: bench_num [--quick]  (--quick: 100k numbers, 8 MiB) */
+ * and for b64 one more line: # <name> <GB/s> GB/s of base64 text (median).
+ * Usage: bench_num [--quick]  (--quick: 100k numbers, 8 MiB)
+ * Build (not a make target):
+ *   cc -O3 -std=c11 -D_POSIX_C_SOURCE=200809L -Iapi tests/bench/bench_num.c \
+ *      build/libgradapi.a -ljansson -lyaml -lm -lpthread -o build/bench_num */
+#include "b64.h"
 #include "num.h"
 
 #include <math.h>
@@ -73,8 +82,8 @@ static void *xmalloc(size_t n) {
 typedef double (*work_fn)(void); /* one run; returns a checksum to keep */
 
 /* Run fn REPS times after a warm-up; print the median ms, ns per item
- * and MB/s of bytes. */
-static void run(const char *name, work_fn fn, size_t items, size_t bytes) {
+ * and MB/s of bytes. Returns the median in seconds. */
+static double run(const char *name, work_fn fn, size_t items, size_t bytes) {
     double t[REPS], sink = fn();
     for (int r = 0; r < REPS; r++) {
         double t0 = now();
@@ -87,6 +96,7 @@ static void run(const char *name, work_fn fn, size_t items, size_t bytes) {
     printf("# %s %.1f ns/number, %.0f MB/s (fastest run: %.1f ns, %.0f MB/s; checksum %g)\n", name,
            med * 1e9 / (double)items, (double)bytes / med / 1e6, t[0] * 1e9 / (double)items, (double)bytes / t[0] / 1e6,
            sink);
+    return med;
 }
 
 /* ---- parsing ---------------------------------------------------------- */
@@ -259,8 +269,28 @@ int main(int argc, char **argv) {
     bin2 = xmalloc(b64_bytes);
     b64 = xmalloc(gd_b64_encoded_len(b64_bytes));
     for (size_t i = 0; i < b64_bytes; i++) bin[i] = (unsigned char)rnd64();
-    run("b64-encode", b64_encode, b64_bytes, b64_bytes);
-    run("b64-decode", b64_decode, b64_bytes, b64_bytes);
-    if (memcmp(bin, bin2, b64_bytes) != 0) die("b64 round trip differs");
+    printf("# b64: %s path by default\n", gd_b64_uses_avx2() ? "AVX2" : "scalar");
+    /* the whole buffer (bigger than most caches: memory-bound), then 1 MiB
+     * (a request's tensor, from cache) */
+    size_t sizes[2] = {b64_bytes, (size_t)1 << 20};
+    for (int k = 0; k < 2; k++) {
+        size_t saved_bytes = b64_bytes;
+        b64_bytes = sizes[k];
+        size_t b64_len = gd_b64_encoded_len(b64_bytes);
+        for (int scalar = 0; scalar < 2; scalar++) {
+            char enc_name[48], dec_name[48];
+            snprintf(enc_name, sizeof enc_name, "b64-encode%s%s", k ? "-1M" : "", scalar ? "-scalar" : "");
+            snprintf(dec_name, sizeof dec_name, "b64-decode%s%s", k ? "-1M" : "", scalar ? "-scalar" : "");
+            gd_b64_force_scalar(scalar);
+            memset(bin2, 0, b64_bytes);
+            double te = run(enc_name, b64_encode, b64_bytes, b64_len);
+            printf("# %s %.2f GB/s of base64 text\n", enc_name, (double)b64_len / te / 1e9);
+            double td = run(dec_name, b64_decode, b64_bytes, b64_len);
+            printf("# %s %.2f GB/s of base64 text\n", dec_name, (double)b64_len / td / 1e9);
+            if (memcmp(bin, bin2, b64_bytes) != 0) die("b64 round trip differs");
+        }
+        b64_bytes = saved_bytes;
+    }
+    gd_b64_force_scalar(0);
     return 0;
 }

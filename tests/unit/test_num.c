@@ -2,9 +2,8 @@
  * gd_num_parse must give strtod's double bit for bit (tables of edge
  * cases, random decimal strings, near-halfway strings from long double);
  * gd_num_print_* must read back exactly with the fewest digits, checked
- * against a slow reference built on glibc's exact "%.*e"; base64 against
- * RFC 4648's vectors and a bit-by-bit encoder. Expected values never come
- * from the code under test. */
+ * against a slow reference built on glibc's exact "%.*e" (base64 is in
+ * test_b64.c). Expected values never come from the code under test. */
 #include "testutil.h"
 
 #include "num.h"
@@ -742,101 +741,6 @@ static void test_print_tensor_like(void **state) {
     }
 }
 
-/* ---- base64 ------------------------------------------------------------ */
-
-/* An independent encoder: six bits at a time, straight from RFC 4648. */
-static size_t naive_b64(const unsigned char *in, size_t n, char *out) {
-    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0, nbits = n * 8;
-    for (size_t bit = 0; bit < nbits; bit += 6) {
-        unsigned v = 0;
-        for (size_t b = bit; b < bit + 6; b++) {
-            unsigned x = b < nbits ? (in[b / 8] >> (7 - b % 8)) & 1 : 0;
-            v = v << 1 | x;
-        }
-        out[o++] = alpha[v];
-    }
-    while (o % 4) out[o++] = '=';
-    return o;
-}
-
-static void test_b64_vectors(void **state) {
-    (void)state;
-    static const char *rfc[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
-                                   {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
-    char enc[64];
-    unsigned char dec[64];
-    for (size_t i = 0; i < sizeof rfc / sizeof *rfc; i++) {
-        size_t n = strlen(rfc[i][0]), m = strlen(rfc[i][1]), outlen = 99;
-        assert_int_equal(gd_b64_encoded_len(n), m);
-        assert_int_equal(gd_b64_encode(rfc[i][0], n, enc), m);
-        assert_memory_equal(enc, rfc[i][1], m);
-        assert_int_equal(gd_b64_decoded_len(rfc[i][1], m), n);
-        assert_int_equal(gd_b64_decode(rfc[i][1], m, dec, n, &outlen), 0);
-        assert_int_equal(outlen, n);
-        if (n) assert_memory_equal(dec, rfc[i][0], n);
-    }
-}
-
-static void test_b64_roundtrip(void **state) {
-    (void)state;
-    unsigned char in[128], dec[128];
-    char enc[256], ref[256];
-    for (size_t n = 0; n <= 100; n++) {
-        for (int rep = 0; rep < 20; rep++) {
-            for (size_t i = 0; i < n; i++) in[i] = (unsigned char)(rep == 0 ? 0xFF : rep == 1 ? 0 : rnd64());
-            size_t m = gd_b64_encode(in, n, enc), outlen;
-            assert_int_equal(m, gd_b64_encoded_len(n));
-            assert_int_equal(naive_b64(in, n, ref), m);
-            assert_memory_equal(enc, ref, m);
-            assert_int_equal(gd_b64_decoded_len(enc, m), n);
-            assert_int_equal(gd_b64_decode(enc, m, dec, n, &outlen), 0);
-            assert_int_equal(outlen, n);
-            if (n) assert_memory_equal(dec, in, n);
-            if (n) assert_int_equal(gd_b64_decode(enc, m, dec, n - 1, &outlen), -1); /* over cap */
-        }
-    }
-}
-
-static void test_b64_invalid(void **state) {
-    (void)state;
-    static const char *bad[] = {
-        "Zg=",      /* length not a multiple of 4 */
-        "Zg",       /* unpadded */
-        "Zm9vY",    /* unpadded */
-        "Zg=a",     /* data after padding */
-        "Z===",     /* too much padding */
-        "====",     /* padding only */
-        "=Zm9",     /* padding first */
-        "Zm8=Zm8=", /* padding in the middle */
-        "Zh==",     /* nonzero bits under the padding */
-        "Zm9=",     /* nonzero bits under the padding */
-        "Zm9v!A==", /* not in the alphabet */
-        "Zm9v\nYg==", "Zm 9", "Zm9-", "Zm9_", "Zm\xC3\xA9", "Zm\0v",
-    };
-    unsigned char out[64];
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        size_t len = i == sizeof bad / sizeof *bad - 1 ? 4 : strlen(bad[i]), outlen = 99;
-        if (gd_b64_decode(bad[i], len, out, sizeof out, &outlen) != -1) fail_msg("'%s' decoded", bad[i]);
-    }
-    /* every 2-character quantum with "==": valid iff its low 4 bits are 0 */
-    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int a = 0; a < 64; a++)
-        for (int b = 0; b < 64; b++) {
-            char q[4] = {alpha[a], alpha[b], '=', '='};
-            size_t outlen;
-            int rc = gd_b64_decode(q, 4, out, sizeof out, &outlen);
-            assert_int_equal(rc, (b & 15) ? -1 : 0);
-            if (rc == 0) {
-                assert_int_equal(outlen, 1);
-                assert_int_equal(out[0], a << 2 | b >> 4);
-            }
-        }
-    size_t outlen = 99;
-    assert_int_equal(gd_b64_decode("", 0, out, 0, &outlen), 0);
-    assert_int_equal(outlen, 0);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_use_threads),
@@ -851,9 +755,6 @@ int main(void) {
         cmocka_unit_test(test_print_f64_random),
         cmocka_unit_test(test_print_f32_random),
         cmocka_unit_test(test_print_tensor_like),
-        cmocka_unit_test(test_b64_vectors),
-        cmocka_unit_test(test_b64_roundtrip),
-        cmocka_unit_test(test_b64_invalid),
     };
     return cmocka_run_group_tests_name("num", tests, NULL, NULL);
 }
