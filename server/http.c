@@ -602,8 +602,10 @@ static const char *timestamp(void) {
 }
 
 /* One line per request on stderr, text or JSON:
- *   <time> <method> <path> <status> in=N out=N queue_ms=X compute_ms=X total_ms=X id=ID */
+ *   <time> <method> <path> <status> in=N out=N read_ms=X queue_ms=X compute_ms=X total_ms=X id=ID
+ * read_ms: from the headers to the last byte of the body. */
 static void log_line(const req *r) {
+    double read_ms = r->t_queued > 0 ? r->t_queued - r->t_start : 0;
     double queue_ms = r->t_started > 0 ? r->t_started - r->t_queued : 0;
     double compute_ms = r->t_done > 0 ? r->t_done - r->t_started : 0;
     double total_ms = now_ms() - r->t_start;
@@ -632,6 +634,8 @@ static void log_line(const req *r) {
     gd_buf_i64(&b, (int64_t)r->len);
     gd_buf_puts(&b, json ? ",\"bytes_out\":" : " out=");
     gd_buf_i64(&b, (int64_t)r->out_bytes);
+    gd_buf_puts(&b, json ? ",\"read_ms\":" : " read_ms=");
+    put_ms(&b, read_ms);
     gd_buf_puts(&b, json ? ",\"queue_ms\":" : " queue_ms=");
     put_ms(&b, queue_ms);
     gd_buf_puts(&b, json ? ",\"compute_ms\":" : " compute_ms=");

@@ -19,8 +19,11 @@ static void usage(FILE *f) {
           "  health [URL]         exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 200\n"
           "  run ROUTE [FILE]     read a request from FILE (or stdin), print what POST /v1/ROUTE returns;\n"
           "                       exits 1 when the response is an error\n"
-          "  bench ROUTE FILE     run the request repeatedly; print one JSON line with the median\n"
-          "                       milliseconds of decode, compile, execute and encode\n"
+          "  bench ROUTE FILE [--binary N]\n"
+          "                       run the request repeatedly; print one JSON line with the median\n"
+          "                       milliseconds of decode, compile, execute and encode (--binary N:\n"
+          "                       FILE is N bytes of JSON, then binary tensors, as with\n"
+          "                       Inference-Header-Content-Length: N)\n"
           "  version              print the version\n"
           "routes: forward gradient step jvp hvp check gradient-graph ops\n",
           f);
@@ -89,12 +92,33 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* gradd bench ROUTE FILE [--binary N]: with --binary, FILE is Triton's
+ * binary layout, N bytes of JSON and the tensors' bytes after them (what
+ * POST /v1/ROUTE takes with Inference-Header-Content-Length: N). */
 static int cmd_bench(int argc, char **argv) {
-    if (argc != 2) return usage(stderr), 2;
+    long long header = -1;
+    if (argc == 4 && !strcmp(argv[2], "--binary")) {
+        char *end;
+        header = strtoll(argv[3], &end, 10);
+        if (*end || header < 0) return usage(stderr), 2;
+    } else if (argc != 2) {
+        return usage(stderr), 2;
+    }
     gd_limits lim = gd_limits_default();
     size_t len;
     char *body = read_request(argv[1], lim.max_body_bytes, &len);
     if (!body) return 2;
+    if (header > (long long)len) {
+        fprintf(stderr, "gradd bench: --binary %lld is past the end of %s (%zu bytes)\n", header, argv[1], len);
+        free(body);
+        return 2;
+    }
+    gd_call call = {.route = argv[0], .body = body, .len = len, .lim = &lim};
+    if (header >= 0) {
+        call.len = (size_t)header;
+        call.binary = body + header;
+        call.binary_len = len - (size_t)header;
+    }
     enum { MAX_ITERS = 1000 };
     static double ph[5][MAX_ITERS];
     int n = 0, status = 0;
@@ -102,7 +126,7 @@ static int cmd_bench(int argc, char **argv) {
     /* one warm-up, then at least 5 runs and about 2 seconds */
     for (int i = -1; i < MAX_ITERS && (n < 5 || total < 2000); i++) {
         gd_response res;
-        gd_handle(argv[0], body, len, &lim, &res);
+        gd_handle_call(&call, &res);
         status = res.status;
         gd_timing t = res.timing;
         gd_response_free(&res);

@@ -1,5 +1,7 @@
 -- wrk script for tools/bench-http: POST the file named by $BENCH_BODY with
--- Content-Type: application/json (GET when $BENCH_BODY is empty), and print
+-- Content-Type: application/json (GET when $BENCH_BODY is empty; with
+-- $BENCH_IHCL set, Triton's binary layout: Content-Type
+-- application/octet-stream and Inference-Header-Content-Length), and print
 -- one machine-readable line at the end:
 --   BENCH requests=N duration_us=N rps=X lat_mean_us=X lat_p50_us=X lat_p99_us=X
 --         err_connect=N err_read=N err_write=N err_status=N err_timeout=N bytes=N
@@ -10,6 +12,11 @@ if path and path ~= "" then
    wrk.body = f:read("*a")
    f:close()
    wrk.headers["Content-Type"] = "application/json"
+   local ihcl = os.getenv("BENCH_IHCL")
+   if ihcl and ihcl ~= "" then
+      wrk.headers["Content-Type"] = "application/octet-stream"
+      wrk.headers["Inference-Header-Content-Length"] = ihcl
+   end
 end
 
 function done(summary, latency, requests)
