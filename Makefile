@@ -59,6 +59,7 @@ HTTP_HOBJ := $(BUILD)/tests/http/harness.o $(BUILD)/clients/c/gradd_client.o
 #   DEPS_EXTRA  Debian packages tools/deps installs for them
 TEST_EXTRA :=
 DEPS_EXTRA :=
+.DEFAULT_GOAL := all
 include $(wildcard mk/*.mk)
 
 .SECONDARY:
