@@ -17,7 +17,9 @@ of request alternate:
 With --slow, it sends one request instead, directly to a replica, that
 computes for about a second (300 SGD steps of a 256x256 matmul whose
 result is exact: w goes down by 1 per step), and checks its answer: that
-request is in flight when the replica is told to stop.
+request is in flight when the replica is told to stop. With --big, one
+request of about 1.5 MB (sum(x*x) over 300,000 numbers; the gradient is 2x),
+larger than nginx keeps in memory.
 A failed request (connection error, timeout, non-200 status, wrong body)
 is counted and logged, and the client opens a new connection. The last
 line printed is "loadgen: sent N, ok N, failed N"; the exit status is 1
@@ -86,6 +88,22 @@ def slow_case(rng):
     return "/v1/step", body, check
 
 
+def big_case(rng):
+    # About 1.5 MB of JSON: more than nginx keeps in memory
+    # (client_body_buffer_size), so the body goes through its temp files.
+    x = [rng.randint(-99, 99) for _ in range(300000)]
+    body = {"graph": "sum(x*x)", "inputs": {"x": x}}
+
+    def check(resp):
+        if resp.get("values") != {"f": sum(v * v for v in x)}:
+            return "values %r" % resp.get("values")
+        if resp.get("gradients") != {"x": [2 * v for v in x]}:
+            return "gradients differ from 2x"
+        return None
+
+    return "/v1/gradient", body, check
+
+
 class Stats:
     def __init__(self):
         self.lock = threading.Lock()
@@ -146,13 +164,14 @@ def main():
     ap.add_argument("--step-share", type=float, default=0.25, help="share of step requests")
     ap.add_argument("--progress-file", help="rewritten once a second with the counts so far")
     ap.add_argument("--slow", action="store_true", help="send one slow request and check it")
+    ap.add_argument("--big", action="store_true", help="send one request of 1.5 MB and check it")
     args = ap.parse_args()
     u = urllib.parse.urlsplit(args.url)
     stats, done = Stats(), threading.Event()
-    if args.slow:
+    if args.slow or args.big:
         t0 = time.monotonic()
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=args.timeout)
-        path, body, check = slow_case(None)
+        path, body, check = (slow_case if args.slow else big_case)(random.Random(7))
         try:
             conn.request("POST", path, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
             resp = conn.getresponse()
@@ -160,7 +179,8 @@ def main():
             err = check(json.loads(raw)) if resp.status == 200 else "status %d: %s" % (resp.status, raw[:200])
         except Exception as e:
             err = "%s: %s" % (type(e).__name__, e)
-        print("loadgen: slow request: %s after %.2f s" % (err or "ok", time.monotonic() - t0))
+        print("loadgen: %s request (%d bytes): %s after %.2f s"
+              % ("slow" if args.slow else "big", len(json.dumps(body)), err or "ok", time.monotonic() - t0))
         return 1 if err else 0
     threads = [threading.Thread(target=client, args=(i, u.hostname, u.port, args, stats, done))
                for i in range(args.clients)]
