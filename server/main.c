@@ -16,7 +16,8 @@
 static void usage(FILE *f) {
     fputs("usage: gradd <command> [args]\n"
           "  serve [--flags]      run the HTTP daemon (gradd serve --help lists the flags)\n"
-          "  health [URL]         exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 200\n"
+          "  health [URL]         exit 0 when URL answers 200 (default http://127.0.0.1:$GRADD_PORT/readyz,\n"
+          "                       port 8080 when GRADD_PORT is unset)\n"
           "  run ROUTE [FILE]     read a request from FILE (or stdin), print what POST /v1/ROUTE returns;\n"
           "                       exits 1 when the response is an error\n"
           "  bench ROUTE FILE [--binary N]\n"

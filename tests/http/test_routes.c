@@ -283,10 +283,14 @@ static void test_request_id_health_openapi(void **state) {
 /* ====================================================================== */
 /* gradd health                                                            */
 
+/* Exit status of `gradd health URL` for path on port; with path NULL,
+ * `gradd health` with no URL and GRADD_PORT=port (its default URL). */
 static int run_health(int port, const char *path) {
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    char *argv[] = {(char *)gradd_bin(), "health", url, NULL};
+    char url[128], env_port[16];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path ? path : "");
+    snprintf(env_port, sizeof env_port, "%d", port);
+    char *argv[] = {(char *)gradd_bin(), "health", path ? url : NULL, NULL};
+    if (!path) setenv("GRADD_PORT", env_port, 1);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
@@ -294,6 +298,7 @@ static int run_health(int port, const char *path) {
     pid_t pid;
     int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
+    unsetenv("GRADD_PORT");
     if (rc != 0) return -1;
     gdaemon h = {.name = "health", .pid = pid, .out = -1};
     if (!daemon_wait(&h, 15000)) {
@@ -310,6 +315,8 @@ static void test_health_cli(void **state) {
     int up = run_health(port, "/readyz");
     int live = run_health(port, "/healthz");
     int missing = run_health(port, "/no-such-path");
+    int by_env = run_health(port, NULL);
+    assert_int_equal(by_env, 0);
     assert_int_equal(up, 0);
     assert_int_equal(live, 0);
     assert_int_equal(missing, 1);
@@ -317,8 +324,9 @@ static void test_health_cli(void **state) {
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     int gone = run_health(port, "/readyz");
     assert_int_equal(gone, 1);
-    printf("# gradd health: %d while serving (/healthz %d, a 404 path %d), %d once the daemon is gone\n", up, live,
-           missing, gone);
+    printf("# gradd health: %d while serving (/healthz %d, a 404 path %d, no URL with GRADD_PORT %d), %d once the "
+           "daemon is gone\n",
+           up, live, missing, by_env, gone);
 }
 
 /* Triton's binary tensor extension over HTTP, both ways: the JSON header
