@@ -123,15 +123,17 @@ export function drawGraph(svg, model, opts = { showValues: true, showAdjoints: t
     const lab = el('g', { class: 'edge-label', 'data-from': e.from, 'data-to': e.to }, labelLayer);
     const at = pointOn(route, route.length > 2 ? 0.5 / (route.length - 1) : 0.45);
     const v = model.values[e.from];
+    const tip = [];
     if (opts.showValues && v !== undefined) {
-      const t = el('text', { x: at.x, y: at.y - 7, class: 'val' }, lab, fmtTensor(v));
-      el('title', {}, t, `${e.from} = ${fmtTensorFull(v)}`);
+      el('text', { x: at.x, y: at.y - 7, class: 'val' }, lab, fmtTensor(v));
+      tip.push(`${e.from} = ${fmtTensorFull(v)}`);
     }
     if (opts.showAdjoints && e.adjoint !== undefined) {
       const t = el('text', { x: at.x, y: at.y + 17, class: 'adj' }, lab, '← ' + fmtTensor(e.adjoint));
       t.dataset.adjoint = typeof e.adjoint === 'number' ? String(e.adjoint) : '';
-      el('title', {}, t, `adjoint flowing back from ${e.to} into ${e.from}: ${fmtTensorFull(e.adjoint)}`);
+      tip.push(`flowing back from ${e.to} into ${e.from}: ${fmtTensorFull(e.adjoint)}`);
     }
+    if (tip.length) el('title', {}, lab, tip.join('\n'));
   });
 
   for (const n of model.nodes) {

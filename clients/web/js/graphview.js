@@ -20,7 +20,7 @@ let runSeq = 0;
 // and not part of a number (1e5).
 function exprNames(expr) {
   const names = [];
-  const re = /(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)(?!\s*\()/g;
+  const re = /(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\()/g;
   let m;
   while ((m = re.exec(expr))) if (!names.includes(m[1])) names.push(m[1]);
   return names;

@@ -122,10 +122,10 @@ function redraw() {
   const lp = $('loss-plot');
   lp.dataset.steps = String(S.losses.length);
   if (S.losses.length) {
-    const k = Math.min(20, S.losses.length);
+    // What the curve starts and ends at: the mean of the first 5 and the last 20 steps.
     const avg = (a) => a.reduce((s, v) => s + v, 0) / a.length;
-    lp.dataset.firstLoss = String(avg(S.losses.slice(0, k)));
-    lp.dataset.lastLoss = String(avg(S.losses.slice(-k)));
+    lp.dataset.firstLoss = String(avg(S.losses.slice(0, Math.min(5, S.losses.length))));
+    lp.dataset.lastLoss = String(avg(S.losses.slice(-Math.min(20, S.losses.length))));
   }
   $('st-steps').textContent = String(S.losses.length);
   $('st-loss').textContent = S.losses.length ? fmtNum(S.losses[S.losses.length - 1], 4) : '–';
