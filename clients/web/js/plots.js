@@ -144,8 +144,12 @@ export function drawLoss(canvas, losses) {
   }
   ctx.textAlign = 'center';
   ctx.textBaseline = 'top';
-  const stepTick = 10 ** Math.floor(Math.log10(n / 2)) * (n / 10 ** Math.floor(Math.log10(n)) > 5 ? 2 : 1);
-  for (let i = 0; i < n; i += Math.max(1, Math.round(stepTick))) ctx.fillText(String(i), x(i), H - B + 8);
+  // About six ticks, at 1, 2 or 5 times a power of ten.
+  const raw = n / 6;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const r = raw / mag;
+  const stepTick = Math.max(1, (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * mag);
+  for (let i = 0; i < n; i += stepTick) ctx.fillText(String(i), x(i), H - B + 8);
   ctx.fillText('step', W - R - 14, H - 14);
   ctx.strokeStyle = '#b8c2d6';
   ctx.beginPath();
