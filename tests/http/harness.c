@@ -355,9 +355,9 @@ int raw_send(int fd, const char *s, size_t n) {
 
 int raw_sends(int fd, const char *s) { return raw_send(fd, s, strlen(s)); }
 
-/* Read until the peer closes (1: EOF or reset) or timeout_ms (0). */
-int raw_read_all(int fd, buf *b, int timeout_ms) {
-    double until = now_ms() + timeout_ms;
+/* Wait until `until` (ms) for bytes from fd and append what one recv
+ * gives to b: 1 some bytes, 0 timeout, -1 the peer closed (EOF or reset). */
+static int recv_some(int fd, buf *b, double until) {
     char tmp[8192];
     for (;;) {
         int left = (int)(until - now_ms());
@@ -368,16 +368,25 @@ int raw_read_all(int fd, buf *b, int timeout_ms) {
         if (pr <= 0) return 0;
         ssize_t r = recv(fd, tmp, sizeof tmp, 0);
         if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return 1;
+        if (r <= 0) return -1;
         buf_put(b, tmp, (size_t)r);
+        return 1;
     }
+}
+
+/* Read until the peer closes (1: EOF or reset) or timeout_ms (0). */
+int raw_read_all(int fd, buf *b, int timeout_ms) {
+    double until = now_ms() + timeout_ms;
+    int r;
+    while ((r = recv_some(fd, b, until)) == 1) {
+    }
+    return r < 0;
 }
 
 /* Read one response (headers, then Content-Length bytes of body) into b.
  * 1: a whole response; 0: timeout; -1: closed before a whole one. */
 int raw_read_response(int fd, buf *b, int timeout_ms) {
     double until = now_ms() + timeout_ms;
-    char tmp[4096];
     for (;;) {
         const char *end = b->p ? strstr(b->p, "\r\n\r\n") : NULL;
         if (end) {
@@ -387,16 +396,8 @@ int raw_read_response(int fd, buf *b, int timeout_ms) {
             if (c && c < end) cl = strtol(c + 17, NULL, 10);
             if (b->len >= hlen + (size_t)cl) return 1;
         }
-        int left = (int)(until - now_ms());
-        if (left <= 0) return 0;
-        struct pollfd pf = {fd, POLLIN, 0};
-        int pr = poll(&pf, 1, left);
-        if (pr < 0 && errno == EINTR) continue;
-        if (pr <= 0) return 0;
-        ssize_t r = recv(fd, tmp, sizeof tmp, 0);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        buf_put(b, tmp, (size_t)r);
+        int r = recv_some(fd, b, until);
+        if (r <= 0) return r;
     }
 }
 
