@@ -63,7 +63,7 @@ DEPS_EXTRA :=
 include $(wildcard mk/*.mk)
 
 .SECONDARY:
-.PHONY: FORCE all lib run test test-unit test-http test-san deps bench bench-http install clean fuzz fuzz-smoke
+.PHONY: FORCE all lib run test test-unit test-http test-san deps deps-core bench bench-http install clean fuzz fuzz-smoke
 all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN) $(HTTP_BIN)
 lib: $(LIBGRAD)
 
@@ -128,17 +128,21 @@ test-san:
 deps:
 	@tools/deps $(DEPS_EXTRA)
 
+# What building and running the daemon needs (no browser, no nginx).
+deps-core:
+	@tools/deps
+
 # The main job: the daemon on port 8080 (GRADD_* variables configure it).
-run: deps $(GRADD)
+run: deps-core $(GRADD)
 	$(GRADD) serve $(ARGS)
 
-bench: deps $(BENCH_BIN) $(GRADD)
+bench: deps-core $(BENCH_BIN) $(GRADD)
 	@tools/bench-lib $(BENCH_BIN)
 	@tools/bench-api $(GRADD)
 
 # HTTP throughput with wrk, side by side with the FastAPI + PyTorch peer
 # and nginx serving a static file (tools/bench-http).
-bench-http: deps $(GRADD)
+bench-http: deps-core $(GRADD)
 	@tools/bench-http $(GRADD)
 
 # ---- fuzzing (clang, libFuzzer + ASan + UBSan) -------------------------
