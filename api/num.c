@@ -1,6 +1,9 @@
-/* num.c -- the number codec of the JSON API (see num.h).
+/* num.c -- the number codec of the JSON API (see num.h): the shared
+ * tables and the printers here, the parser in num_parse.c.
  *
- * Parsing: the JSON grammar is checked first (runs of digits found eight
+ * Parsing: a short number (up to 7 integer and 7 fraction digits, no
+ * exponent, 16 bytes readable) is read with two word loads and answered by
+ * tier 1 directly. Otherwise the JSON grammar is checked first (runs of digits found eight
  * bytes at a time), then up to 19 significant digits are gathered into a
  * uint64 w (eight at a time too), so the number is w * 10^q (plus dropped
  * digits). Three tiers, each exact where it answers:
@@ -21,21 +24,19 @@
  * settled exactly (divisibility, or a bignum division). The digits are
  * made eight at a time in a register and stored whole, so the printers
  * may write scratch bytes past the returned length, never past
- * buf + GD_NUM_MAX: give them GD_NUM_MAX bytes.
+ * buf + GD_NUM_MAX: give them GD_NUM_MAX bytes. float32 has its own
+ * fast path with a 64-bit power of ten (see "float32: the fast path").
  *
  * The power-of-five table is computed at first use (pthread_once) with
  * exact bignum arithmetic: for 5^j, j in [-342, 324], a 128-bit T and e2
  * with 5^j = (T + d) * 2^e2, 2^127 <= T < 2^128, 0 <= d < 1. */
 #include "num.h"
+#include "num_impl.h"
 
-#include <errno.h>
-#include <float.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef unsigned __int128 u128;
 
 /* ---- bignum: just enough for table generation and the rare exact paths */
 
@@ -131,21 +132,23 @@ static uint64_t bn_div_small_quot(bn *num, const bn *den, int *inexact) {
 
 /* ---- tables ---------------------------------------------------------- */
 
-#define P5_MIN (-342)
-#define P5_MAX 324
-#define P5_N (P5_MAX - P5_MIN + 1)
-
-typedef struct pow5 {
-    uint64_t hi, lo; /* T */
-    int32_t e2;      /* 5^j = (T + d) * 2^e2 */
-    int32_t exact;   /* d == 0 */
-} pow5;
-
-static pow5 p5tab[P5_N];
+pow5 gd_num_p5tab[P5_N];
 static uint64_t p5u64[28]; /* 5^0 .. 5^27, all below 2^63 */
 static char digit_pairs[200];
+static uint16_t pair16[100]; /* the same as values, first digit lowest */
+
+/* float32 by biased exponent be (1..254, as regular binades): k and the
+ * 64-bit power of five g for 10^-k (rounded up unless exact: mask 0 then,
+ * else all ones); up, with the scaled value (c << up) * g / 2^128; two_up
+ * = 2 << up, the step from v to an end of its interval; delta = two_up * g. */
+typedef struct f32pow {
+    uint64_t g, mask, two_up;
+    u128 delta;
+    int32_t up2, k; /* up + 2 */
+} f32pow;
+static f32pow f32tab[256];
 static pthread_once_t num_once = PTHREAD_ONCE_INIT;
-static atomic_int num_ready;
+atomic_int gd_num_ready;
 
 /* The top 128 bits of a (bitlen L >= 1) into e, and whether bits below
  * them are all zero. */
@@ -188,36 +191,47 @@ static void take_reciprocal(const bn *d, pow5 *e) {
     e->exact = 0;
 }
 
+static inline int flog10_pow2(int q);
+
 static void num_init(void) {
     bn p;
     bn_set(&p, 1);
     for (int j = 0; j <= P5_MAX; j++) {
-        take_top128(&p, &p5tab[j - P5_MIN]);
+        take_top128(&p, &gd_num_p5tab[j - P5_MIN]);
         bn_mul_small(&p, 5);
     }
     bn_set(&p, 1);
     for (int n = 1; n <= -P5_MIN; n++) {
         bn_mul_small(&p, 5);
-        take_reciprocal(&p, &p5tab[-n - P5_MIN]);
+        take_reciprocal(&p, &gd_num_p5tab[-n - P5_MIN]);
+    }
+    for (int be = 1; be < 255; be++) {
+        int q = be - 150, k = flog10_pow2(q);
+        const pow5 *t = &gd_num_p5tab[-k - P5_MIN];
+        int exact = t->exact && t->lo == 0, up = 128 - (k - q - t->e2);
+        f32pow *f = &f32tab[be];
+        f->g = t->hi + (uint64_t)!exact;
+        f->mask = exact ? 0 : ~(uint64_t)0;
+        f->up2 = up + 2;
+        f->k = k;
+        f->two_up = (uint64_t)2 << up;
+        f->delta = (u128)f->two_up * f->g;
     }
     p5u64[0] = 1;
     for (int i = 1; i < 28; i++) p5u64[i] = p5u64[i - 1] * 5;
     for (int i = 0; i < 100; i++) {
         digit_pairs[2 * i] = (char)('0' + i / 10);
         digit_pairs[2 * i + 1] = (char)('0' + i % 10);
+        pair16[i] = (uint16_t)(('0' + i / 10) | ('0' + i % 10) << 8);
     }
-    atomic_store_explicit(&num_ready, 1, memory_order_release);
+    atomic_store_explicit(&gd_num_ready, 1, memory_order_release);
 }
 
-static inline void need_tables(void) {
-    if (!atomic_load_explicit(&num_ready, memory_order_acquire)) pthread_once(&num_once, num_init);
+void gd_num_build_tables(void) {
+    pthread_once(&num_once, num_init);
 }
 
-/* ---- parsing ---------------------------------------------------------- */
-
-#define ASCII_ZEROS 0x3030303030303030ull
-
-static const uint64_t pow10_u64[20] = {1ull,
+const uint64_t gd_num_pow10[20] = {1ull,
                                        10ull,
                                        100ull,
                                        1000ull,
@@ -237,267 +251,6 @@ static const uint64_t pow10_u64[20] = {1ull,
                                        100000000000000000ull,
                                        1000000000000000000ull,
                                        10000000000000000000ull};
-
-static inline int is_digit(char c) {
-    return (unsigned)(c - '0') < 10u;
-}
-
-#define INF_BITS 0x7FF0000000000000ull
-
-/* Eisel-Lemire: the double nearest w * 10^q (w != 0, q in the table's
- * range) as bits (infinity's bits on overflow). Returns 0 when the
- * truncated power of five leaves the rounding undecided. */
-__attribute__((noinline)) static int eisel_lemire(uint64_t w, int q, uint64_t *bits) {
-    const pow5 *t = &p5tab[q - P5_MIN];
-    int lz = __builtin_clzll(w);
-    uint64_t wn = w << lz;
-    /* P = wn * T, 192 bits: hi (top 128) and p0. The true product
-     * wn * (T + d) is P + eps with 0 <= eps < 2^64 (eps = 0 iff exact). */
-    u128 lo = (u128)wn * t->lo;
-    u128 hi = (u128)wn * t->hi + (uint64_t)(lo >> 64);
-    uint64_t p0 = (uint64_t)lo;
-    int top = (hi >> 127) ? 191 : 190; /* highest set bit of P */
-    int base = t->e2 + q - lz;         /* value = (P + eps) * 2^base */
-    int ex = top + base;               /* value in [2^ex, 2^(ex+1)) */
-    if (ex > 1023) {
-        *bits = INF_BITS;
-        return 1;
-    }
-    int kb = ex >= -1022 ? top - 52 : -1074 - base; /* lowest mantissa bit of P */
-    if (kb > top + 1) {                              /* below 2^-1075: zero */
-        *bits = 0;
-        return 1;
-    }
-    int nb = kb - 64; /* bits of hi below the mantissa, 74..128 */
-    uint64_t m = nb == 128 ? 0 : (uint64_t)(hi >> nb);
-    u128 g = nb == 128 ? hi : hi & (((u128)1 << nb) - 1);
-    u128 half = (u128)1 << (nb - 1);
-    int up;
-    if (t->exact) {
-        up = g > half || (g == half && (p0 != 0 || (m & 1)));
-    } else {
-        /* the rest below the mantissa is g:p0 + eps, 0 < eps < 2^64 */
-        if ((g == half && p0 == 0) || (g == half - 1 && p0 != 0)) return 0;
-        up = g >= half;
-    }
-    m += (uint64_t)up;
-    /* normal: m in [2^52, 2^53] carries into the exponent field itself */
-    *bits = ex >= -1022 ? ((uint64_t)(ex + 1022) << 52) + m : m;
-    return 1;
-}
-
-/* The hard cases: strtod on digits[e]exponent rebuilt from the mantissa
- * text [m, mant_end), so neither the locale's decimal point nor the
- * token's length matters. q is the exponent of the first nd significant
- * digits. */
-__attribute__((noinline)) static gd_num_status parse_slow(const char *m, const char *mant_end, int neg, int q, int nd,
-                                                          double *out) {
-    enum { MAXD = 780 };
-    char buf[MAXD + 32];
-    char *b = buf;
-    if (neg) *b++ = '-';
-    int kept = 0, tail = 0, started = 0;
-    for (const char *p = m; p < mant_end; p++) {
-        if (*p == '.') continue;
-        if (!started && *p == '0') continue;
-        started = 1;
-        if (kept < MAXD) {
-            *b++ = *p;
-            kept++;
-        } else if (*p != '0') {
-            tail = 1;
-        }
-    }
-    if (tail) {
-        *b++ = '1'; /* any digit strictly inside the dropped span decides alike */
-        kept++;
-    }
-    int e = q - (kept - nd);
-    *b++ = 'e';
-    if (e < 0) {
-        *b++ = '-';
-        e = -e;
-    }
-    char tmp[12];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + e % 10);
-        e /= 10;
-    } while (e);
-    while (n) *b++ = tmp[--n];
-    *b = 0;
-    int saved = errno;
-    double v = strtod(buf, NULL);
-    errno = saved;
-    if (v > DBL_MAX || v < -DBL_MAX) return GD_NUM_RANGE;
-    *out = v;
-    return GD_NUM_OK;
-}
-
-static const double exact_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-                                       1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-static inline uint64_t load64(const char *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v; /* the byte at p lowest */
-}
-
-/* High nibble set in each byte of v that is not an ASCII digit, at least
- * up to the first such byte (a carry out of a byte >= 0xFA may mark the
- * byte after it too; only the first non-digit is used). */
-static inline uint64_t nondigits(uint64_t v) {
-    uint64_t hi = 0xF0F0F0F0F0F0F0F0ull;
-    return ((v & hi) ^ ASCII_ZEROS) | (((v + 0x0606060606060606ull) & hi) ^ ASCII_ZEROS);
-}
-
-/* The first digit at or after p that is not a digit (or end). */
-static inline const char *skip_digits(const char *p, const char *end) {
-    for (; end - p >= 8; p += 8) {
-        uint64_t m = nondigits(load64(p));
-        if (m) return p + (__builtin_ctzll(m) >> 3);
-    }
-    while (p < end && is_digit(*p)) p++;
-    return p;
-}
-
-/* The value of the n digits (1..8) in the low bytes of v, first digit
- * lowest: left-pad to eight with zero digits, then combine neighbours
- * into 2-, 4- and 8-digit lanes. */
-static inline uint64_t value8(uint64_t v, int n) {
-    uint64_t d = (v ^ ASCII_ZEROS) << (8 * (8 - n)); /* digits' values, right-aligned */
-    d = (d * 10 + (d >> 8)) & 0x00FF00FF00FF00FFull;
-    d = (d * 100 + (d >> 16)) & 0x0000FFFF0000FFFFull;
-    return (d * 10000 + (d >> 32)) & 0xFFFFFFFFull;
-}
-
-/* w with the digits of [p, e) appended (e - p <= 19, w small enough);
- * bytes up to end may be read. */
-static inline uint64_t accumulate(uint64_t w, const char *p, const char *e, const char *end) {
-    for (; e - p >= 8; p += 8) w = w * 100000000 + value8(load64(p), 8);
-    int n = (int)(e - p);
-    if (n == 0) return w;
-    if (end - p >= 8) return w * pow10_u64[n] + value8(load64(p), n);
-    for (; p < e; p++) w = w * 10 + (unsigned)(*p - '0');
-    return w;
-}
-
-/* A JSON number as the grammar found it. */
-typedef struct num_text {
-    const char *ib, *ie; /* integer digits */
-    const char *fb, *fe; /* fraction digits (empty: none) */
-    int64_t exp;         /* the exponent part, saturated */
-    int neg;
-} num_text;
-
-/* Check the grammar -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? from
- * s; *next is just past the number, or at the offending character. */
-static inline gd_num_status scan(const char *s, const char *end, num_text *t, const char **next) {
-    const char *p = s;
-    t->neg = p < end && *p == '-';
-    p += t->neg;
-    *next = p;
-    if (p == end || !is_digit(*p)) return GD_NUM_SYNTAX;
-    t->ib = p;
-    if (*p == '0') {
-        p++;
-        if (p < end && is_digit(*p)) {
-            *next = p;
-            return GD_NUM_SYNTAX;
-        }
-    } else {
-        p = skip_digits(p + 1, end);
-    }
-    t->ie = t->fb = t->fe = p;
-    if (p < end && *p == '.') {
-        t->fb = ++p;
-        if (p == end || !is_digit(*p)) {
-            *next = p;
-            return GD_NUM_SYNTAX;
-        }
-        p = t->fe = skip_digits(p + 1, end);
-    }
-    t->exp = 0;
-    if (p < end && (*p | 0x20) == 'e') {
-        p++;
-        int eneg = 0;
-        if (p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
-        if (p == end || !is_digit(*p)) {
-            *next = p;
-            return GD_NUM_SYNTAX;
-        }
-        int64_t e = 0;
-        do {
-            if (e < 100000000000000000) e = e * 10 + (*p - '0'); /* saturates far beyond any token */
-            p++;
-        } while (p < end && is_digit(*p));
-        t->exp = eneg ? -e : e;
-    }
-    *next = p;
-    return GD_NUM_OK;
-}
-
-/* The number's first nd <= 19 significant digits w, so it is w * 10^*q
- * plus what was dropped (*trunc: a nonzero digit). Bytes up to end may be
- * read. */
-static inline uint64_t significant(const num_text *t, const char *end, int *nd, int64_t *q, int *trunc) {
-    const char *ie = t->ie, *f = t->fb;
-    if (*t->ib == '0') { /* no integer digits: skip the fraction's leading zeros */
-        ie = t->ib;
-        while (f < t->fe && *f == '0') f++;
-    }
-    size_t ni = (size_t)(ie - t->ib), nsig = ni + (size_t)(t->fe - f);
-    *q = t->exp - (int64_t)(t->fe - t->fb);
-    *trunc = 0;
-    if (nsig <= 19) {
-        *nd = (int)nsig;
-        return accumulate(accumulate(0, t->ib, ie, end), f, t->fe, end);
-    }
-    /* the first 19: from the integer part, then the fraction */
-    size_t take_i = ni < 19 ? ni : 19, take_f = 19 - take_i; /* take_f < fe - f */
-    int dropped = 0;
-    for (const char *c = t->ib + take_i; c < ie; c++) dropped |= *c != '0';
-    for (const char *c = f + take_f; c < t->fe; c++) dropped |= *c != '0';
-    *trunc = dropped;
-    *nd = 19;
-    *q += (int64_t)(nsig - 19);
-    return accumulate(accumulate(0, t->ib, t->ib + take_i, end), f, f + take_f, end);
-}
-
-gd_num_status gd_num_parse(const char *s, const char *end, double *out, const char **next) {
-    num_text t;
-    gd_num_status st = scan(s, end, &t, next);
-    if (st != GD_NUM_OK) return st;
-    int nd, trunc;
-    int64_t q64;
-    uint64_t w = significant(&t, end, &nd, &q64, &trunc);
-    if (w == 0 || q64 + nd <= -324) { /* below 10^-324 < 2^-1075: zero */
-        *out = t.neg ? -0.0 : 0.0;
-        return GD_NUM_OK;
-    }
-    if (q64 + nd - 1 >= 309) return GD_NUM_RANGE; /* at least 1e309 */
-    int q = (int)q64;                              /* now in [-342, 308] */
-#if FLT_EVAL_METHOD == 0
-    if (!trunc && w <= (uint64_t)1 << 53 && q >= -22 && q <= 22) {
-        double d = (double)w;
-        d = q < 0 ? d / exact_pow10[-q] : d * exact_pow10[q];
-        *out = t.neg ? -d : d;
-        return GD_NUM_OK;
-    }
-#endif
-    need_tables();
-    uint64_t bits, bits2;
-    int ok = eisel_lemire(w, q, &bits);
-    if (ok && trunc) ok = eisel_lemire(w + 1, q, &bits2) && bits2 == bits;
-    if (!ok) return parse_slow(t.ib, t.fb == t.fe ? t.ie : t.fe, t.neg, q, nd, out);
-    if (bits >= INF_BITS) return GD_NUM_RANGE;
-    bits |= (uint64_t)t.neg << 63;
-    memcpy(out, &bits, sizeof bits);
-    return GD_NUM_OK;
-}
 
 /* ---- shortest digits (Schubfach) -------------------------------------- */
 
@@ -570,7 +323,7 @@ static inline int flog10_3q4_pow2(int q) {
  * narrow: c < 2^24 (float32), so 64 bits of g are enough. */
 static inline uint64_t shortest(uint64_t c, int q, int irregular, int narrow, int *e10) {
     int k = irregular ? flog10_3q4_pow2(q) : flog10_pow2(q);
-    const pow5 *t = &p5tab[-k - P5_MIN];
+    const pow5 *t = &gd_num_p5tab[-k - P5_MIN];
     int up = 128 - (k - q - t->e2), exact = t->exact;
     uint64_t ghi = t->hi, glo = t->lo;
     /* round g up (+1 at its last bit); no entry is all ones, so no carry out */
@@ -608,7 +361,7 @@ static inline uint64_t shortest(uint64_t c, int q, int irregular, int narrow, in
 /* Decimal digits of d >= 1. */
 static inline int count_digits(uint64_t d) {
     int t = ((64 - __builtin_clzll(d)) * 1233) >> 12; /* floor(log10(2^bitlen)) */
-    return t + 1 - (d < pow10_u64[t]);
+    return t + 1 - (d < gd_num_pow10[t]);
 }
 
 /* Store v's bytes lowest first (the digit words below are built so). */
@@ -641,10 +394,10 @@ static inline int layout(char *o, uint64_t d, int n, int e10, int narrow) {
     uint32_t hi;  /* the first 9 digits */
     uint64_t lo8; /* the last 8, as text */
     if (narrow) {
-        hi = (uint32_t)(d * pow10_u64[9 - n]);
+        hi = (uint32_t)(d * gd_num_pow10[9 - n]);
         lo8 = ASCII_ZEROS;
     } else {
-        uint64_t dl = d * pow10_u64[17 - n];
+        uint64_t dl = d * gd_num_pow10[17 - n];
         hi = (uint32_t)(dl / 100000000);
         lo8 = ascii8((uint32_t)(dl % 100000000));
     }
@@ -769,13 +522,124 @@ int gd_num_print_f64(double v, char *buf) {
     return print_binary(buf, neg, frac | (uint64_t)1 << 52, be - 1075, be > 1 && frac == 0, 52);
 }
 
-int gd_num_print_f32(float v, char *buf) {
-    uint32_t bits;
-    memcpy(&bits, &v, sizeof bits);
+/* The old general path for float32: zero, subnormals, powers of two,
+ * small integers, and scaled values too close to an integer for the fast
+ * path to tell. */
+__attribute__((noinline)) static int print_f32_general(uint32_t bits, char *buf) {
     int neg = (int)(bits >> 31);
     int be = (int)(bits >> 23) & 0xFF;
     uint64_t frac = bits & ((1u << 23) - 1);
     if (be == 0xFF) return special(buf, neg, frac != 0);
     if (be == 0) return print_binary(buf, neg, frac, -149, 0, 23);
     return print_binary(buf, neg, frac | (uint64_t)1 << 23, be - 150, be > 1 && frac == 0, 23);
+}
+
+/* ---- float32: the fast path ----------------------------------------------
+ * For a normal float that is not a power of two nor a small integer, the
+ * Schubfach steps above with a 64-bit power of ten g (exact, or rounded up
+ * by less than one unit), all set by the biased exponent (table f32tab).
+ * The scaled ends of the rounding interval come from the product for v by
+ * adding and subtracting one precomputed 128-bit delta (the same integers
+ * as three products). When each scaled value's fraction exceeds the error
+ * bound, none is an integer, so none equals an even comparand and the
+ * interval's openness cannot matter; otherwise the general path decides.
+ * The answer is h * 10 + r units of 10^k (h < 2 * 10^7, r < 10). h's eight
+ * digits come as four digit pairs, each floor(frac(h / 10^2j) * 100)
+ * with the fraction from one 64-bit product (exact for h < 2^64 / 10^8),
+ * so the pairs are independent of each other. */
+
+/* floor(2^64 / d) + 600 for d in {10^2, 10^4, 10^6, 10^8}: y = x * RECIP(d)
+ * mod 2^64 is frac(x / d) * 2^64 plus eps * 2^64, eps = x * (600 d - (2^64
+ * mod d)) / (d * 2^64), so 2^-55 <= eps < 1 / d for 1 <= x < 2 * 10^8:
+ * then floor((y >> 9) * 100 / 2^55), from y's top 55 bits, is exactly
+ * floor(frac(x / d) * 100), the digit pair of x at d / 100. */
+#define RECIP(d) ((uint64_t)(((u128)1 << 64) / (d)) + 600)
+
+/* That digit pair as text, first digit in the low byte. */
+static inline uint64_t pair_at(uint64_t y) {
+    return pair16[((y >> 9) * 100) >> 55];
+}
+
+static inline int print_f32_fast(uint32_t bits, char *buf) {
+    const f32pow *t = &f32tab[(bits >> 23) & 0xFF];
+    uint64_t c = (uint64_t)((bits & 0x7FFFFF) | 0x800000);
+    uint64_t x = c << t->up2; /* 4c, shifted */
+    u128 p = (u128)x * t->g;
+    u128 pl = p - t->delta, pr = p + t->delta;
+    uint64_t thr = (x + t->two_up) & t->mask; /* the error bound (0: g exact) */
+    if (__builtin_expect(((uint64_t)p <= thr) | ((uint64_t)pl <= thr) | ((uint64_t)pr <= thr), 0))
+        return print_f32_general(bits, buf);
+    uint64_t vb = (uint64_t)(p >> 64), vbl = (uint64_t)(pl >> 64), vbr = (uint64_t)(pr >> 64);
+    /* each scaled value y is in (floor, floor + 1): for an integer i,
+     * i <= y iff i <= floor, and y < i iff floor < i */
+    uint64_t s4 = vb & ~(uint64_t)3, s1 = vb / 40, t40 = s1 * 40;
+    int sin10 = vbl < t40, tin10 = t40 + 40 <= vbr;
+    int shorter = sin10 != tin10; /* s >= 2^23: the multiple of ten is shorter */
+    int sin = vbl < s4, uin = s4 + 4 <= vbr;
+    uint64_t pick_u = (uint64_t)(uin & ((!sin) | (int)(vb >> 1 & 1))); /* vb >= 4s + 2 */
+    uint64_t sel = -(uint64_t)shorter; /* a select, not a branch: both are common */
+    uint64_t d = ((s1 * 10 + (uint64_t)tin10 * 10) & sel) | (((vb >> 2) + pick_u) & ~sel);
+    /* d < 2 * 10^8 units of 10^k: a leading '0' or '1', then eight digits */
+    uint64_t x8 = pair_at(d * RECIP(100000000)) | pair_at(d * RECIP(1000000)) << 16 |
+                  pair_at(d * RECIP(10000)) << 32 | pair_at(d * RECIP(100)) << 48;
+    uint64_t c0 = '0' + (uint64_t)(d >= 100000000);
+    int lz = (d < 100000000) + (d < 10000000); /* d >= 2^23: 7 to 9 digits */
+    uint64_t nz = x8 ^ ASCII_ZEROS;
+    int tz = (__builtin_clzll(nz | 1) + (nz == 0)) >> 3; /* trailing zeros */
+    int n = 9 - lz, m = n - tz, pt = n + t->k; /* v = 0.<digits> * 10^pt */
+    int neg = (int)(bits >> 31);
+    buf[0] = '-';
+    char *o = buf + neg;
+    if (-6 < pt && pt <= 0) { /* 0.000ddd: the padding zeros of x8 land on zeros */
+        store64(o, ASCII_ZEROS);
+        o[2 - pt - lz] = (char)c0;
+        store64(o + 3 - pt - lz, x8);
+        o[1] = '.';
+        return neg + 2 - pt + m;
+    }
+    u128 sd = ((u128)x8 << 8 | c0) >> (8 * lz); /* the n digits, first lowest */
+    if (0 < pt && pt <= 21) {
+        if (m <= pt) { /* an integer: the digits, then zeros up to pt */
+            store64(o + 16, ASCII_ZEROS);
+            sd |= (((u128)ASCII_ZEROS << 64) | ASCII_ZEROS) << (8 * n);
+            store64(o, (uint64_t)sd);
+            store64(o + 8, (uint64_t)(sd >> 64));
+            return neg + pt;
+        }
+        store64(o, (uint64_t)sd); /* pt < m <= 9 */
+        o[8] = (char)(sd >> 64);
+        sd >>= 8 * pt;
+        o[pt] = '.';
+        store64(o + pt + 1, (uint64_t)sd);
+        o[pt + 9] = (char)(sd >> 64);
+        return neg + m + 1;
+    }
+    o[0] = (char)sd; /* d.ddde+x, |x| < 100 */
+    o[1] = '.';
+    store64(o + 2, (uint64_t)(sd >> 8));
+    int len = m == 1 ? 1 : m + 1;
+    int e = pt - 1;
+    o[len] = 'e';
+    o[len + 1] = e < 0 ? '-' : '+';
+    len += 2;
+    if (e < 0) e = -e;
+    if (e < 10) {
+        o[len] = (char)('0' + e);
+        return neg + len + 1;
+    }
+    memcpy(o + len, digit_pairs + 2 * e, 2);
+    return neg + len + 2;
+}
+
+int gd_num_print_f32(float v, char *buf) {
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    need_tables();
+    uint32_t be = (bits >> 23) & 0xFF;
+    /* the general path: zero, subnormals, inf/nan, powers of two, and
+     * floats whose value is an integer below 2^24 (exponents 127..150) */
+    if (__builtin_expect(be - 1 >= 0xFE || (bits & 0x7FFFFF) == 0 ||
+                             (be - 127 <= 23 && (bits & ((1u << (150 - be)) - 1)) == 0), 0))
+        return print_f32_general(bits, buf);
+    return print_f32_fast(bits, buf);
 }

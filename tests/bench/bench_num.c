@@ -1,5 +1,5 @@
 /* bench_num.c -- single-thread micro-benchmark of the number codec
- * (api/num.c) on tensor-like data, against the C library:
+ * (api/num.c, api/num_parse.c) on tensor-like data, against the C library:
  *
  *   parse-tensor6     1M gaussians * 0.05 written with 6 decimals
  *                     ("-0.048123"), comma separated, parsed in order

@@ -404,6 +404,48 @@ static void test_parse_vs_strtod(void **state) {
 #endif
 }
 
+/* Short decimals (the parser's two-load fast path) followed by what comes
+ * after numbers in arrays, or by what makes them longer or malformed, with
+ * the end of the buffer right after the tail: against strtod. */
+static void test_parse_short(void **state) {
+    (void)state;
+    static const char *tails[] = {"", ",", "]", ",0.5,0.25,-0.125,1,2,3", " ,", "e3", "E-2,", "e+1]", ".", ".5",
+                                  "x", "-", "0", "00000000000000000,"};
+    char s[96];
+    int count = 300000 / RANDOM_SCALE;
+    for (int i = 0; i < count; i++) {
+        int n = 0, ni = (int)(rnd64() % 10), nf = (int)(rnd64() % 10);
+        if (rnd64() & 1) s[n++] = '-';
+        s[n++] = (char)(ni == 0 ? '0' : '1' + rnd64() % 9);
+        for (int d = 1; d < ni; d++) s[n++] = (char)('0' + rnd64() % 10);
+        if (nf) s[n++] = '.';
+        for (int d = 0; d < nf; d++) s[n++] = (char)('0' + rnd64() % 10);
+        if (rnd64() % 16 == 0) s[0] = '0'; /* leading zeros: "01.5", "0-..." */
+        s[n] = 0;
+        const char *tail = tails[rnd64() % (sizeof tails / sizeof *tails)];
+        size_t tl = strlen(tail);
+        memcpy(s + n, tail, tl + 1);
+        char *end_ptr;
+        double want = strtod(s, &end_ptr), got;
+        size_t want_used = (size_t)(end_ptr - s);
+        /* strtod's reading is JSON's unless the text is not JSON */
+        int json = !(s[0] == '0' && s[1] >= '0' && s[1] <= '9') && !(s[0] == '-' && s[1] == '0' && s[2] >= '0' &&
+                                                                       s[2] <= '9');
+        if (tail[0] == '.' || tail[0] == 'e' || tail[0] == 'E' || tail[0] == '0') json = 0; /* decided below */
+        size_t used;
+        gd_num_status st = parse_exact(s, (size_t)n + tl, &got, &used);
+        if (!json) {
+            /* a longer or malformed token: the general path decides; it
+             * must agree with strtod whenever it accepts */
+            if (st == GD_NUM_OK && (used != want_used || bits_of(got) != bits_of(want)))
+                fail_msg("'%s': got %a using %zu, strtod %a using %zu", s, got, used, want, want_used);
+            continue;
+        }
+        if (st != GD_NUM_OK || used != (size_t)n || bits_of(got) != bits_of(want))
+            fail_msg("'%s': status %d, got %a using %zu, want %a using %d", s, (int)st, got, used, want, n);
+    }
+}
+
 /* ---- print: reference --------------------------------------------------- */
 
 /* The decimal written in s[0..len): significand digits (no leading or
@@ -722,6 +764,23 @@ static void test_print_f32_random(void **state) {
     for (int i = 0; i < count; i++) check_print_at(rnd_float(), 1, i % 5 == 0);
 }
 
+/* Every binade of float32 (subnormals too): its first and last 64
+ * significands and 2000 random ones, read back with the JS layout, every
+ * eighth against the reference. Covers the table entry of every exponent
+ * on the fast path and each way to the general one. */
+static void test_print_f32_binades(void **state) {
+    (void)state;
+    int per = 2000 / RANDOM_SCALE;
+    for (uint32_t be = 0; be < 255; be++) {
+        for (int i = 0; i < 128 + per; i++) {
+            uint32_t frac = i < 64 ? (uint32_t)i : i < 128 ? (1u << 23) - 1 - (uint32_t)(i - 64)
+                                                           : (uint32_t)(rnd64() >> 41);
+            uint32_t b = be << 23 | frac | (uint32_t)(rnd64() & 1) << 31;
+            check_print_at(from_bits_f(b), 1, i % 8 == 0);
+        }
+    }
+}
+
 /* Typical tensor values: small gaussians rounded to a few decimals. */
 static void test_print_tensor_like(void **state) {
     (void)state;
@@ -749,11 +808,13 @@ int main(void) {
         cmocka_unit_test(test_parse_long),
         cmocka_unit_test(test_parse_roundtrip),
         cmocka_unit_test(test_parse_vs_strtod),
+        cmocka_unit_test(test_parse_short),
         cmocka_unit_test(test_print_f64_table),
         cmocka_unit_test(test_print_f32_table),
         cmocka_unit_test(test_print_edges),
         cmocka_unit_test(test_print_f64_random),
         cmocka_unit_test(test_print_f32_random),
+        cmocka_unit_test(test_print_f32_binades),
         cmocka_unit_test(test_print_tensor_like),
     };
     return cmocka_run_group_tests_name("num", tests, NULL, NULL);
