@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "num.h"
+#include "num_short.h"
 #include "out.h"
 
 typedef struct frame {
@@ -245,7 +246,9 @@ static int try_packed(parser *P, json_t **out) {
         for (;;) {
             if (!grow((void **)&P->nums, &P->nums_cap, n + 1, sizeof(double))) return oom(P);
             const char *next;
-            if (gd_num_parse(q, P->end, &P->nums[n], &next) != GD_NUM_OK) return 0;
+            if (!gd_num_parse_short(q, P->end, &P->nums[n], &next) &&
+                gd_num_parse(q, P->end, &P->nums[n], &next) != GD_NUM_OK)
+                return 0;
             n++;
             count[level - 1]++;
             q = next;
