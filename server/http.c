@@ -16,8 +16,9 @@
  *
  * A watchdog raises a request's cancel flag at its deadline (504), since a
  * suspended connection never times out by itself. SIGTERM turns /readyz
- * to 503, stops accepting connections, lets requests in flight finish
- * within the grace period, and exits 0. */
+ * to 503, stops accepting connections, lets requests in flight (from
+ * their headers on: an upload too) finish within the grace period, and
+ * exits 0. */
 #define _GNU_SOURCE
 #include "http.h"
 
@@ -65,6 +66,7 @@ typedef struct req {
     long long json_len;       /* Inference-Header-Content-Length, or -1: all JSON */
     int too_large;
     req_state state;
+    int accepted;             /* counted in server.accepted */
     double t_start, t_queued, t_started, t_done;   /* monotonic ms */
     double deadline;
     volatile int cancel;      /* raised by the watchdog at the deadline */
@@ -81,6 +83,9 @@ struct server {
     gd_cache *cache;          /* compiled programs (--cache-entries) */
     atomic_int draining;
     atomic_int in_flight;     /* queued or computing */
+    atomic_int accepted;      /* /v1 requests past their headers, not yet completed
+                                 (uploading, queued, computing or answering): a drain
+                                 waits for them */
     atomic_int stopping;      /* the watchdog stops */
     char *openapi;            /* /openapi.json, or NULL */
     size_t openapi_len;
@@ -523,7 +528,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->c = c;
         r->t_start = now_ms();
         *req_cls = r;
-        return first_call(r, url, method);
+        enum MHD_Result rc = first_call(r, url, method);
+        if (rc == MHD_YES && !r->status && r->route[0]) {
+            r->accepted = 1;
+            atomic_fetch_add(&s->accepted, 1);
+        }
+        return rc;
     }
     if (r->status) { /* answered early: drop the rest of the body */
         *upload_size = 0;
@@ -659,6 +669,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
     if (!r) return;
     if (why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) gd_metrics_rejected("timeout");
     if (r->state == R_DONE) atomic_fetch_sub(&r->s->in_flight, 1);
+    if (r->accepted) atomic_fetch_sub(&r->s->accepted, 1);
     /* No answer went out: the client left (or timed out) first. 499 is
      * nginx's "client closed request": not a server error. */
     if (!r->status || why != MHD_REQUEST_TERMINATED_COMPLETED_OK) r->status = 499;
@@ -775,7 +786,9 @@ int gd_serve(int argc, char **argv) {
     MHD_socket lsock = MHD_quiesce_daemon(s->d);
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
     double until = now_ms() + cfg->grace_s * 1e3;
-    while (atomic_load(&s->in_flight) > 0 && now_ms() < until) {
+    /* Requests accepted before the signal finish, those still uploading
+     * their body included; requests that come on open connections get 503. */
+    while ((atomic_load(&s->in_flight) > 0 || atomic_load(&s->accepted) > 0) && now_ms() < until) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

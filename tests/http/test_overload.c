@@ -286,6 +286,17 @@ static void test_sigterm_drain(void **state) {
     buf_free(&b);
 
     assert_true(wait_idle(port, 5000));
+    /* a request still uploading at the signal: headers and half its body
+     * now, the rest once everything else is done */
+    size_t body_len = strlen(SUM_PRODUCT), half = body_len / 2;
+    int up = raw_connect(port);
+    assert_true(up >= 0);
+    buf head = {0};
+    buf_printf(&head, "POST /v1/gradient HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+               body_len);
+    assert_int_equal(raw_send(up, head.p, head.len), 0);
+    assert_int_equal(raw_send(up, SUM_PRODUCT, half), 0);
+    buf_free(&head);
     /* From here on threads run: nothing fails before they are joined. */
     static job q[K];
     for (int i = 0; i < K; i++) job_start(&q[i], port, "POST", "/v1/step", slow, 120000);
@@ -361,6 +372,17 @@ static void test_sigterm_drain(void **state) {
         json_decref(j);
         resp_free(&q[i].r);
     }
+    /* the upload, finished after the others: answered, not cut off */
+    sleep_ms(100);
+    const char *upload_saw = "no answer";
+    if (raw_send(up, SUM_PRODUCT + half, body_len - half) == 0 && raw_read_response(up, &b, 5000) == 1) {
+        upload_saw = raw_status(&b) == 200 && strstr(b.p, "\"gradients\":{\"a\":2,\"b\":5}") ? "200, right" : "wrong";
+    }
+    if (strcmp(upload_saw, "200, right") != 0)
+        note(&problems, "a request uploading its body at SIGTERM, finished after the others: %s (%.200s)", upload_saw,
+             b.p ? b.p : "");
+    buf_free(&b);
+    close(up);
     if (refused_at >= 0 && refused_at > last_done)
         note(&problems, "the listener closed only at %.0f ms, after the requests were done (%.0f ms)", refused_at,
              last_done);
@@ -369,8 +391,8 @@ static void test_sigterm_drain(void **state) {
     double exit_ms = now_ms() - t0;
     printf("# drain: %d requests of %ld steps (%.2f ms/step) in flight at SIGTERM, %d completed 200 (last at %.0f ms); "
            "new connections refused from %.0f ms (%d accepted before: /readyz 200 x%d, 503 x%d); connection open "
-           "before the signal: %s; exit at %.0f ms\n",
-           K, steps, per, n200, last_done, refused_at, accepted, readyz_200, readyz_503, kept_saw, exit_ms);
+           "before the signal: %s; a request uploading at the signal: %s; exit at %.0f ms\n",
+           K, steps, per, n200, last_done, refused_at, accepted, readyz_200, readyz_503, kept_saw, upload_saw, exit_ms);
     if (!exited) {
         note(&problems, "the daemon did not exit within the grace period (5 s) after SIGTERM");
     } else {
