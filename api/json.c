@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_nums.h"
 #include "num.h"
 #include "num_short.h"
 #include "out.h"
@@ -243,7 +244,12 @@ static int try_packed(parser *P, json_t **out) {
             return 0;
         }
         /* a run of numbers, then ']' and maybe ', [' siblings */
-        for (;;) {
+        if (gd_json_nums_mode() != GD_JSON_NUMS_OFF) { /* indexed first, so numbers parse independently */
+            size_t n0 = n;
+            int r = gd_json_nums_run(q, P->end, &P->nums, &P->nums_cap, &n, &q);
+            if (r <= 0) return r < 0 ? oom(P) : 0;
+            count[level - 1] += (int64_t)(n - n0);
+        } else for (;;) { /* the same, a number at a time */
             if (!grow((void **)&P->nums, &P->nums_cap, n + 1, sizeof(double))) return oom(P);
             const char *next;
             if (!gd_num_parse_short(q, P->end, &P->nums[n], &next) &&

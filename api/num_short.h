@@ -41,6 +41,16 @@ static inline uint64_t value8(uint64_t v, int n) {
     return (d * 10000 + (d >> 32)) & 0xFFFFFFFFull;
 }
 
+/* d (not negative) with the sign bit set when neg: -d without a branch
+ * (a sign that varies at random would be mispredicted half the time). */
+static inline double gd_num_signed(double d, int neg) {
+    uint64_t b;
+    memcpy(&b, &d, sizeof b);
+    b |= (uint64_t)(neg != 0) << 63;
+    memcpy(&d, &b, sizeof d);
+    return d;
+}
+
 /* The common short number: -?D{1,7}(\.D{1,7})? without an exponent,
  * with 16 bytes readable: two word loads, no loops. 1 when it answered
  * (exactly: w < 10^14 and one division by an exact power of ten, Clinger's
@@ -66,14 +76,52 @@ static inline int gd_num_parse_short(const char *s, const char *end, double *out
         if (nf == 0 || (f[nf] | 0x20) == 'e') return 0;
         uint64_t w = value8(v, ni) * gd_num_pow10[nf] + value8(fv, nf);
         double d = (double)w / gd_num_exact_pow10[nf];
-        *out = neg ? -d : d;
+        *out = gd_num_signed(d, neg);
         *next = f + nf;
         return 1;
     }
     if ((*f | 0x20) == 'e') return 0;
     double d = (double)value8(v, ni);
-    *out = neg ? -d : d;
+    *out = gd_num_signed(d, neg);
     *next = f;
+    return 1;
+}
+
+/* The number that fills exactly [s, e) (e > s), when it is
+ * -?D+(\.D+)? in the grammar's terms (no leading zero) with at most 8
+ * characters after the sign: 1 with its value as a quotient of two
+ * exactly represented doubles, *num (the digits, signed) / *den (a power
+ * of ten), so that the one division *num / *den, rounded once, is the
+ * double gd_num_parse gives. The division is left to the caller, which
+ * can do many at once. 0 for anything else, which is left to
+ * gd_num_parse_short / gd_num_parse (also for the errors). The length is
+ * known, so there is no search for the number's end: two loads at s and
+ * s + 1, mask arithmetic. Reads s[0..9): the caller checks that much is
+ * there. */
+static inline int gd_num_span8_parts(const char *s, const char *e, double *num, double *den) {
+#if FLT_EVAL_METHOD != 0 /* the division must round once, in double */
+    (void)s, (void)e, (void)num, (void)den;
+    return 0;
+#endif
+    uint64_t v0 = load64(s), v1 = load64(s + 1);
+    int neg = (v0 & 0xFF) == '-';
+    uint64_t v = v0 ^ ((v0 ^ v1) & (0 - (uint64_t)neg)); /* the text after the sign */
+    long m = (long)(e - s) - neg;
+    if (m < 1 || m > 8) return 0;
+    uint64_t nd = nondigits(v) & (~0ull >> (64 - 8 * m)); /* non-digits in the number */
+    int d = nd ? __builtin_ctzll(nd) >> 3 : (int)m;        /* the first, or m */
+    int d7 = d & 7;
+    int dot = ((v >> (8 * d7)) & 0xFF) == '.';
+    int more = ((nd >> (8 * d7)) >> 8) != 0; /* another non-digit after it */
+    int lead0 = (v & 0xFF) == '0';
+    int ok = nd == 0 ? (m == 1 || !lead0) /* an integer */
+                     : dot && !more && d >= 1 && d <= m - 2 && (d == 1 || !lead0);
+    if (!ok) return 0;
+    uint64_t low = ~0ull >> (64 - 8 * d); /* d in [1, 8]: the integer digits' bytes */
+    uint64_t digits = (v & low) | ((v >> 8) & ~low); /* the dot taken out */
+    int ndig = (int)m - (nd != 0);
+    *num = gd_num_signed((double)value8(digits, ndig), neg); /* < 10^8: exact */
+    *den = gd_num_exact_pow10[ndig - d];
     return 1;
 }
 
