@@ -244,7 +244,7 @@ static int try_packed(parser *P, json_t **out) {
             return 0;
         }
         /* a run of numbers, then ']' and maybe ', [' siblings */
-        if (gd_json_nums_mode() != GD_JSON_NUMS_OFF) { /* indexed first, so numbers parse independently */
+        if (gd_json_nums_indexed()) { /* indexed first, so numbers parse independently */
             size_t n0 = n;
             int r = gd_json_nums_run(q, P->end, &P->nums, &P->nums_cap, &n, &q);
             if (r <= 0) return r < 0 ? oom(P) : 0;

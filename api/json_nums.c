@@ -43,6 +43,10 @@ int gd_json_nums_have_avx2(void) {
 #endif
 }
 
+int gd_json_nums_indexed(void) {
+    return nums_mode == GD_JSON_NUMS_SCALAR || (nums_mode == GD_JSON_NUMS_AUTO && gd_json_nums_have_avx2());
+}
+
 /* ---- byte classes ------------------------------------------------------ */
 
 /* Class bits, shared by the scalar table and the AVX2 nibble tables

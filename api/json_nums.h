@@ -25,7 +25,8 @@ int gd_json_nums_run(const char *s, const char *end, double **nums, size_t *cap,
 /* Which scanner gd_json_nums_run uses. A test hook, not thread-safe:
  * set it before parsing, in one thread. */
 enum {
-    GD_JSON_NUMS_AUTO = 0,   /* AVX2 index when the CPU has it, else scalar */
+    GD_JSON_NUMS_AUTO = 0,   /* the AVX2 index when the CPU has it, else json.c's
+                                loop (the scalar index is slower than that loop) */
     GD_JSON_NUMS_SCALAR = 1, /* the scalar index */
     GD_JSON_NUMS_OFF = 2,    /* no index: json.c's number-at-a-time loop */
 };
@@ -34,5 +35,8 @@ int gd_json_nums_mode(void);
 
 /* 1 when the AVX2 scanner is available on this CPU. */
 int gd_json_nums_have_avx2(void);
+/* 1 when json.c should index runs of numbers (gd_json_nums_run) rather
+ * than read them one at a time: the mode is SCALAR, or AUTO with AVX2. */
+int gd_json_nums_indexed(void);
 
 #endif
