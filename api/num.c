@@ -34,6 +34,9 @@
 #include "num_impl.h"
 
 #include <pthread.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +139,9 @@ pow5 gd_num_p5tab[P5_N];
 static uint64_t p5u64[28]; /* 5^0 .. 5^27, all below 2^63 */
 static char digit_pairs[200];
 static uint16_t pair16[100]; /* the same as values, first digit lowest */
+/* Trailing '0's of eight digits from their "is '0'" bit mask (bit i:
+ * digit i, first digit lowest). */
+static uint8_t tz8[256];
 
 /* float32 by biased exponent be (1..254, as regular binades): k and the
  * 64-bit power of five g for 10^-k (rounded up unless exact: mask 0 then,
@@ -143,8 +149,9 @@ static uint16_t pair16[100]; /* the same as values, first digit lowest */
  * = 2 << up, the step from v to an end of its interval; delta = two_up * g. */
 typedef struct f32pow {
     uint64_t g, mask, two_up;
-    u128 delta;
+    uint64_t dlo, dhi; /* delta */
     int32_t up2, k; /* up + 2 */
+    uint32_t imask; /* bits & imask == 0: an integer, or be is 0 or 255 */
 } f32pow;
 static f32pow f32tab[256];
 static pthread_once_t num_once = PTHREAD_ONCE_INIT;
@@ -215,7 +222,10 @@ static void num_init(void) {
         f->up2 = up + 2;
         f->k = k;
         f->two_up = (uint64_t)2 << up;
-        f->delta = (u128)f->two_up * f->g;
+        u128 delta = (u128)f->two_up * f->g;
+        f->dlo = (uint64_t)delta;
+        f->dhi = (uint64_t)(delta >> 64);
+        f->imask = be >= 127 && be <= 150 ? (1u << (150 - be)) - 1 : ~0u;
     }
     p5u64[0] = 1;
     for (int i = 1; i < 28; i++) p5u64[i] = p5u64[i - 1] * 5;
@@ -223,6 +233,11 @@ static void num_init(void) {
         digit_pairs[2 * i] = (char)('0' + i / 10);
         digit_pairs[2 * i + 1] = (char)('0' + i % 10);
         pair16[i] = (uint16_t)(('0' + i / 10) | ('0' + i % 10) << 8);
+    }
+    for (int m = 0; m < 256; m++) {
+        int z = 0;
+        while (z < 8 && (m >> (7 - z) & 1)) z++;
+        tz8[m] = (uint8_t)z;
     }
     atomic_store_explicit(&gd_num_ready, 1, memory_order_release);
 }
@@ -560,16 +575,22 @@ static inline uint64_t pair_at(uint64_t y) {
     return pair16[((y >> 9) * 100) >> 55];
 }
 
-static inline int print_f32_fast(uint32_t bits, char *buf) {
-    const f32pow *t = &f32tab[(bits >> 23) & 0xFF];
+/* The fast-path Schubfach step for a normal float32 (bits; t is f32tab at
+ * its biased exponent): the shortest d (units of 10^t->k; 2^23 <= d < 2 *
+ * 10^8, trailing zeros kept). *edge is set nonzero instead of a meaningful
+ * d when a scaled value lies within the error bound of an integer (the
+ * general path must decide then). Also safe (no UB, garbage d) for any
+ * other bits with any table row, which the group printer relies on. */
+static inline uint64_t f32_fast_d(uint32_t bits, const f32pow *t, int *edge) {
     uint64_t c = (uint64_t)((bits & 0x7FFFFF) | 0x800000);
-    uint64_t x = c << t->up2; /* 4c, shifted */
+    uint64_t x = c << (t->up2 & 63); /* 4c, shifted */
     u128 p = (u128)x * t->g;
-    u128 pl = p - t->delta, pr = p + t->delta;
+    /* p - delta and p + delta in 64-bit halves (delta = dhi:dlo) */
+    uint64_t lo = (uint64_t)p, vb = (uint64_t)(p >> 64), dlo = t->dlo;
+    uint64_t lol = lo - dlo, lor = lo + dlo;
+    uint64_t vbl = vb - t->dhi - (lo < dlo), vbr = vb + t->dhi + (lor < lo);
     uint64_t thr = (x + t->two_up) & t->mask; /* the error bound (0: g exact) */
-    if (__builtin_expect(((uint64_t)p <= thr) | ((uint64_t)pl <= thr) | ((uint64_t)pr <= thr), 0))
-        return print_f32_general(bits, buf);
-    uint64_t vb = (uint64_t)(p >> 64), vbl = (uint64_t)(pl >> 64), vbr = (uint64_t)(pr >> 64);
+    *edge = (lo <= thr) | (lol <= thr) | (lor <= thr);
     /* each scaled value y is in (floor, floor + 1): for an integer i,
      * i <= y iff i <= floor, and y < i iff floor < i */
     uint64_t s4 = vb & ~(uint64_t)3, s1 = vb / 40, t40 = s1 * 40;
@@ -578,16 +599,28 @@ static inline int print_f32_fast(uint32_t bits, char *buf) {
     int sin = vbl < s4, uin = s4 + 4 <= vbr;
     uint64_t pick_u = (uint64_t)(uin & ((!sin) | (int)(vb >> 1 & 1))); /* vb >= 4s + 2 */
     uint64_t sel = -(uint64_t)shorter; /* a select, not a branch: both are common */
-    uint64_t d = ((s1 * 10 + (uint64_t)tin10 * 10) & sel) | (((vb >> 2) + pick_u) & ~sel);
-    /* d < 2 * 10^8 units of 10^k: a leading '0' or '1', then eight digits */
+    return ((s1 * 10 + (uint64_t)tin10 * 10) & sel) | (((vb >> 2) + pick_u) & ~sel);
+}
+
+/* The digits of d, 2^23 <= d < 2 * 10^8 (any d is safe, giving garbage):
+ * *c0 the first of nine ('0' or '1'), returned the other eight as text
+ * (first lowest); *lz the leading zeros among the nine (0 to 2), *tz the
+ * trailing zeros of the eight. */
+static inline uint64_t f32_text(uint64_t d, uint64_t *c0, int *lz, int *tz) {
     uint64_t x8 = pair_at(d * RECIP(100000000)) | pair_at(d * RECIP(1000000)) << 16 |
                   pair_at(d * RECIP(10000)) << 32 | pair_at(d * RECIP(100)) << 48;
-    uint64_t c0 = '0' + (uint64_t)(d >= 100000000);
-    int lz = (d < 100000000) + (d < 10000000); /* d >= 2^23: 7 to 9 digits */
+    *c0 = '0' + (uint64_t)(d >= 100000000);
+    *lz = (d < 100000000) + (d < 10000000);
     uint64_t nz = x8 ^ ASCII_ZEROS;
-    int tz = (__builtin_clzll(nz | 1) + (nz == 0)) >> 3; /* trailing zeros */
-    int n = 9 - lz, m = n - tz, pt = n + t->k; /* v = 0.<digits> * 10^pt */
-    int neg = (int)(bits >> 31);
+    *tz = (__builtin_clzll(nz | 1) + (nz == 0)) >> 3;
+    return x8;
+}
+
+/* Write the number of f32_text's output times 10^k (pt = 9 - lz + k: v =
+ * 0.<digits> * 10^pt, |pt| < 50) with a '-' when neg, in Number#toString
+ * layout at buf; return the length. Writes scratch up to buf + 25. */
+static inline int f32_layout(char *buf, int neg, uint64_t x8, uint64_t c0, int lz, int tz, int k) {
+    int n = 9 - lz, m = n - tz, pt = n + k;
     buf[0] = '-';
     char *o = buf + neg;
     if (-6 < pt && pt <= 0) { /* 0.000ddd: the padding zeros of x8 land on zeros */
@@ -631,15 +664,145 @@ static inline int print_f32_fast(uint32_t bits, char *buf) {
     return neg + len + 2;
 }
 
+/* The general path decides: zero, subnormals, inf/nan, powers of two, and
+ * floats whose value is an integer below 2^24 (exponents 127..150). */
+static inline int f32_needs_general(uint32_t bits) {
+    uint32_t be = (bits >> 23) & 0xFF;
+    return (be - 1 >= 0xFE) | ((bits & 0x7FFFFF) == 0) |
+           ((be - 127 <= 23) & ((bits & ((1u << ((150 - be) & 31)) - 1)) == 0));
+}
+
+static inline int print_f32_fast(uint32_t bits, char *buf) {
+    const f32pow *t = &f32tab[(bits >> 23) & 0xFF];
+    int edge, lz, tz;
+    uint64_t d = f32_fast_d(bits, t, &edge), c0;
+    if (__builtin_expect(edge, 0)) return print_f32_general(bits, buf);
+    uint64_t x8 = f32_text(d, &c0, &lz, &tz);
+    return f32_layout(buf, (int)(bits >> 31), x8, c0, lz, tz, t->k);
+}
+
 int gd_num_print_f32(float v, char *buf) {
     uint32_t bits;
     memcpy(&bits, &v, sizeof bits);
     need_tables();
-    uint32_t be = (bits >> 23) & 0xFF;
-    /* the general path: zero, subnormals, inf/nan, powers of two, and
-     * floats whose value is an integer below 2^24 (exponents 127..150) */
-    if (__builtin_expect(be - 1 >= 0xFE || (bits & 0x7FFFFF) == 0 ||
-                             (be - 127 <= 23 && (bits & ((1u << (150 - be)) - 1)) == 0), 0))
-        return print_f32_general(bits, buf);
+    if (__builtin_expect(f32_needs_general(bits), 0)) return print_f32_general(bits, buf);
     return print_f32_fast(bits, buf);
+}
+
+/* ---- lists ---------------------------------------------------------------
+ * A tensor row: numbers four at a time, each step done for all four
+ * before the next (written as loops over the group), so the four long
+ * multiply chains are independent instructions side by side for the CPU
+ * to overlap; then the four are laid out in order. A lane the fast path
+ * cannot settle goes through the single-number printer. */
+
+#define GROUP 4
+
+/* Non-finite as a ProtoJSON string ("NaN" quoted); the length. */
+static int quoted_special(char *o, int neg, int nan) {
+    const char *s = nan ? "\"NaN\"" : neg ? "\"-Infinity\"" : "\"Infinity\"";
+    size_t n = strlen(s);
+    memcpy(o, s, n);
+    return (int)n;
+}
+
+/* One float32 as a JSON list element: the number, or a quoted
+ * non-finite; the length (scratch up to o + GD_NUM_MAX). */
+static int list_elem_f32(uint32_t bits, char *o) {
+    if ((bits & 0x7F800000) == 0x7F800000) return quoted_special(o, (int)(bits >> 31), (bits & 0x7FFFFF) != 0);
+    if (f32_needs_general(bits)) return print_f32_general(bits, o);
+    return print_f32_fast(bits, o);
+}
+
+/* f32_text for four d at once: x8[i], c0[i], lz[i], tz[i]. With SSE2 the
+ * eight digits of d mod 10^8 come in 16-bit lanes: split at 10^4 (a
+ * 32x32 multiply), then at 100 and 10 (16-bit multiply-high; x/100 =
+ * x * 5243 >> 19 for x < 10^4, x/10 = x * 6554 >> 16 for x < 100). */
+static inline void f32_text4(const uint64_t *d, uint64_t *x8, uint64_t *c0, int *lz, int *tz) {
+#ifdef __SSE2__
+    for (int i = 0; i < GROUP; i++) {
+        c0[i] = '0' + (uint64_t)(d[i] >= 100000000);
+        lz[i] = (d[i] < 100000000) + (d[i] < 10000000);
+    }
+    __m128i r = _mm_set_epi32((int)(d[3] - (c0[3] - '0') * 100000000), (int)(d[2] - (c0[2] - '0') * 100000000),
+                              (int)(d[1] - (c0[1] - '0') * 100000000), (int)(d[0] - (c0[0] - '0') * 100000000));
+    const __m128i m4 = _mm_set1_epi32(109951163); /* ceil(2^40 / 10^4): exact for r < 10^8 */
+    __m128i q02 = _mm_srli_epi64(_mm_mul_epu32(r, m4), 40);
+    __m128i q13 = _mm_srli_epi64(_mm_mul_epu32(_mm_srli_epi64(r, 32), m4), 40);
+    __m128i hi = _mm_or_si128(q02, _mm_slli_epi64(q13, 32));             /* r / 10^4 per 32-bit lane */
+    __m128i lo = _mm_sub_epi16(r, _mm_mullo_epi16(hi, _mm_set1_epi32(10000))); /* low halves: r % 10^4 */
+    __m128i x = _mm_or_si128(hi, _mm_slli_epi32(lo, 16));               /* 4-digit halves, first lowest */
+    __m128i q = _mm_srli_epi16(_mm_mulhi_epu16(x, _mm_set1_epi16(5243)), 3);
+    __m128i y = _mm_sub_epi16(x, _mm_mullo_epi16(q, _mm_set1_epi16(100)));
+    __m128i p01 = _mm_unpacklo_epi16(q, y), p23 = _mm_unpackhi_epi16(q, y); /* digit pairs */
+    const __m128i m10 = _mm_set1_epi16(6554), ten = _mm_set1_epi16(10), zeros = _mm_set1_epi8('0');
+    __m128i t01 = _mm_mulhi_epu16(p01, m10), t23 = _mm_mulhi_epu16(p23, m10);
+    __m128i a = _mm_or_si128(t01, _mm_slli_epi16(_mm_sub_epi16(p01, _mm_mullo_epi16(t01, ten)), 8));
+    __m128i b = _mm_or_si128(t23, _mm_slli_epi16(_mm_sub_epi16(p23, _mm_mullo_epi16(t23, ten)), 8));
+    a = _mm_add_epi8(a, zeros);
+    b = _mm_add_epi8(b, zeros);
+    unsigned za = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, zeros));
+    unsigned zb = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, zeros));
+    uint64_t w[4];
+    _mm_storeu_si128((__m128i *)(void *)w, a);
+    _mm_storeu_si128((__m128i *)(void *)(w + 2), b);
+    for (int i = 0; i < GROUP; i++) x8[i] = w[i];
+    tz[0] = tz8[za & 0xFF];
+    tz[1] = tz8[za >> 8];
+    tz[2] = tz8[zb & 0xFF];
+    tz[3] = tz8[zb >> 8];
+#else
+    for (int i = 0; i < GROUP; i++) x8[i] = f32_text(d[i], &c0[i], &lz[i], &tz[i]);
+#endif
+}
+
+/* v[0..GROUP) each followed by ',' at o; returns the end. */
+static inline char *f32_group(const float *v, char *o) {
+    uint32_t bits[GROUP];
+    int slow[GROUP], k[GROUP], lz[GROUP], tz[GROUP];
+    uint64_t d[GROUP], x8[GROUP], c0[GROUP];
+    memcpy(bits, v, sizeof bits);
+    for (int i = 0; i < GROUP; i++) {
+        const f32pow *t = &f32tab[(bits[i] >> 23) & 0xFF];
+        int edge;
+        d[i] = f32_fast_d(bits[i], t, &edge);
+        slow[i] = edge | ((bits[i] & t->imask) == 0) | ((bits[i] & 0x7FFFFF) == 0);
+        k[i] = t->k;
+    }
+    f32_text4(d, x8, c0, lz, tz);
+    for (int i = 0; i < GROUP; i++) {
+        if (__builtin_expect(slow[i], 0)) o += list_elem_f32(bits[i], o);
+        else o += f32_layout(o, (int)(bits[i] >> 31), x8[i], c0[i], lz[i], tz[i], k[i]);
+        *o++ = ',';
+    }
+    return o;
+}
+
+size_t gd_num_print_f32_list(const float *v, size_t n, char *out) {
+    if (n == 0) return 0;
+    need_tables();
+    char *o = out;
+    size_t i = 0;
+    for (; i + GROUP <= n; i += GROUP) o = f32_group(v + i, o);
+    for (; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &v[i], sizeof bits);
+        o += list_elem_f32(bits, o);
+        *o++ = ',';
+    }
+    return (size_t)(o - out) - 1; /* without the last ',' */
+}
+
+size_t gd_num_print_f64_list(const double *v, size_t n, char *out) {
+    char *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (i) *o++ = ',';
+        uint64_t bits;
+        memcpy(&bits, &v[i], sizeof bits);
+        if ((bits >> 52 & 0x7FF) == 0x7FF)
+            o += quoted_special(o, (int)(bits >> 63), (bits & (((uint64_t)1 << 52) - 1)) != 0);
+        else
+            o += gd_num_print_f64(v[i], o);
+    }
+    return (size_t)(o - out);
 }

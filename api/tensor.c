@@ -298,6 +298,13 @@ static char *write_elem(char *o, gr_dtype dt, const void *data, int64_t i) {
     return o + (dt == GR_F32 ? gd_num_print_f32(((const float *)data)[i], o) : gd_num_print_f64(v, o));
 }
 
+/* Elements [i, i + n) as "a,b,c" at o (the list printers: four float32
+ * at a time); returns the end. o needs GD_NUM_LIST_BYTES(n) bytes. */
+static char *write_row(char *o, gr_dtype dt, const void *data, int64_t i, int64_t n) {
+    if (dt == GR_F32) return o + gd_num_print_f32_list((const float *)data + i, (size_t)n, o);
+    return o + gd_num_print_f64_list((const double *)data + i, (size_t)n, o);
+}
+
 static void put_elem(gd_buf *b, gr_dtype dt, const void *data, int64_t i) {
     char *o = reserve_numbers(b, 1, 0);
     if (o) b->len = (size_t)(write_elem(o, dt, data, i) - b->p);
@@ -307,10 +314,7 @@ static void put_flat(gd_buf *b, gr_dtype dt, int64_t n, const void *data) {
     char *o = reserve_numbers(b, n, 1);
     if (!o) return;
     *o++ = '[';
-    for (int64_t i = 0; i < n; i++) {
-        if (i) *o++ = ',';
-        o = write_elem(o, dt, data, i);
-    }
+    o = write_row(o, dt, data, 0, n);
     *o++ = ']';
     b->len = (size_t)(o - b->p);
 }
@@ -382,20 +386,22 @@ void gd_tensor_encode(gd_buf *b, gr_dtype dt, const gr_shape *s, const void *dat
         }
         return;
     }
-    /* Nested: open all levels, then close and reopen as indices carry. A
-     * row has at least one element, so brackets add at most 2 per element. */
+    /* Nested: open all levels, then each innermost row as one list, then
+     * close and reopen as the outer indices carry. A row has at least one
+     * element, so brackets add at most 2 per element. */
     char *o = reserve_numbers(b, n * 2, s->rank);
     if (!o) return;
-    int64_t idx[GR_MAX_RANK] = {0};
+    int64_t idx[GR_MAX_RANK] = {0}, row = s->dims[s->rank - 1];
     for (int i = 0; i < s->rank; i++) *o++ = '[';
-    for (int64_t i = 0; i < n; i++) {
-        o = write_elem(o, dt, data, i);
-        int d = s->rank - 1, closed = 0;
+    for (int64_t i = 0; i < n; i += row) {
+        o = write_row(o, dt, data, i, row);
+        *o++ = ']';
+        int d = s->rank - 2, closed = 1;
         while (d >= 0 && ++idx[d] == s->dims[d]) {
             idx[d--] = 0;
             closed++;
         }
-        for (int k = 0; k < closed; k++) *o++ = ']';
+        for (int k = 1; k < closed; k++) *o++ = ']';
         if (d < 0) break;
         *o++ = ',';
         for (int k = 0; k < closed; k++) *o++ = '[';

@@ -11,6 +11,7 @@
  *   print-f64-bits    1M random-bit finite doubles
  *   print-f32-gauss   1M gaussian * 0.05 floats
  *   print-f32-bits    1M random-bit finite floats
+ *   print-f32-list-*  the same two through gd_num_print_f32_list (one list)
  *   snprintf-f32      print-f32-gauss by the shortest of "%.6g".."%.9g"
  *                     that strtof reads back (the slow way)
  *   b64-encode/decode 64 MiB of random bytes (api/b64.c) on the path the
@@ -176,6 +177,10 @@ static double print_f32(void) {
     return (double)n;
 }
 
+static double print_f32_list(void) {
+    return (double)gd_num_print_f32_list(fvalues, count, out);
+}
+
 static double snprintf_f32(void) {
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
@@ -253,6 +258,7 @@ int main(int argc, char **argv) {
     run("print-f64-bits", print_f64, count, printed_len(print_f64));
     for (size_t i = 0; i < count; i++) fvalues[i] = (float)(gauss() * 0.05);
     run("print-f32-gauss", print_f32, count, printed_len(print_f32));
+    run("print-f32-list-gauss", print_f32_list, count, printed_len(print_f32_list));
     size_t saved = count;
     count = count / 10; /* the slow way: a tenth of the numbers */
     run("snprintf-f32", snprintf_f32, count, printed_len(snprintf_f32));
@@ -264,6 +270,7 @@ int main(int argc, char **argv) {
         memcpy(&fvalues[i], &b, sizeof b);
     }
     run("print-f32-bits", print_f32, count, printed_len(print_f32));
+    run("print-f32-list-bits", print_f32_list, count, printed_len(print_f32_list));
 
     bin = xmalloc(b64_bytes);
     bin2 = xmalloc(b64_bytes);

@@ -800,6 +800,91 @@ static void test_print_tensor_like(void **state) {
     }
 }
 
+/* ---- lists ------------------------------------------------------------ */
+
+/* The expected list text: each number by the single printer (a
+ * non-finite one as its ProtoJSON string), joined by ','. */
+static size_t join_single(const double *v, int f32, size_t n, char *out) {
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i) out[len++] = ',';
+        double x = f32 ? (double)(float)v[i] : v[i]; /* a big double is an infinite float */
+        const char *s = isnan(x) ? "\"NaN\"" : isinf(x) ? (x > 0 ? "\"Infinity\"" : "\"-Infinity\"") : NULL;
+        if (s) {
+            memcpy(out + len, s, strlen(s));
+            len += strlen(s);
+        } else {
+            len += (size_t)(f32 ? gd_num_print_f32((float)v[i], out + len) : gd_num_print_f64(v[i], out + len));
+        }
+    }
+    return len;
+}
+
+/* v[0..n) through the list printer into a buffer of exactly
+ * GD_NUM_LIST_BYTES(n) (so the sanitizers see any overrun), against the
+ * single printer. */
+static void check_list(const double *v, int f32, size_t n) {
+    char want[9 * 40 + 1];
+    float fv[9];
+    assert_true(n <= 9);
+    for (size_t i = 0; i < n; i++) fv[i] = (float)v[i];
+    size_t wn = join_single(v, f32, n, want);
+    char *got = malloc(GD_NUM_LIST_BYTES(n) + 1);
+    assert_non_null(got);
+    size_t gn = f32 ? gd_num_print_f32_list(fv, n, got) : gd_num_print_f64_list(v, n, got);
+    assert_true(gn <= GD_NUM_LIST_BYTES(n));
+    got[gn] = 0;
+    want[wn] = 0;
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_print_list_exact(void **state) {
+    (void)state;
+    char out[GD_NUM_LIST_BYTES(12)];
+    const float f[12] = {0.1f, -0.0f, NAN, 3, -INFINITY, 1e-7f, 16777216, 0.000001f, INFINITY, -0.06982904f, 0, 1e21f};
+    size_t n = gd_num_print_f32_list(f, 12, out);
+    out[n] = 0;
+    assert_string_equal(out, "0.1,-0,\"NaN\",3,\"-Infinity\",1e-7,16777216,0.000001,\"Infinity\",-0.06982904,0,1e+21");
+    const double d[6] = {0.1, -0.0, NAN, 1e21, -INFINITY, 123456.789};
+    n = gd_num_print_f64_list(d, 6, out);
+    out[n] = 0;
+    assert_string_equal(out, "0.1,-0,\"NaN\",1e+21,\"-Infinity\",123456.789");
+    assert_int_equal(gd_num_print_f32_list(f, 0, out), 0);
+    assert_int_equal(gd_num_print_f64_list(d, 0, out), 0);
+    n = gd_num_print_f32_list(f + 2, 1, out);
+    out[n] = 0;
+    assert_string_equal(out, "\"NaN\"");
+}
+
+/* Every length 0..9 with mixed lanes: tensor-like values of both signs,
+ * random bit patterns, zeros, integers, powers of two, subnormals and
+ * non-finite numbers, so each kind lands in every position of a group. */
+static void test_print_list_mixed(void **state) {
+    (void)state;
+    double v[9];
+    for (int round = 0; round < 20000 / RANDOM_SCALE; round++) {
+        for (int i = 0; i < 9; i++) {
+            uint64_t r = rnd64();
+            switch (r % 9) {
+            case 0: v[i] = tu_uniform(-0.2, 0.2); break;
+            case 1: v[i] = (r >> 8) % 2 ? rnd_double() : rnd_float(); break;
+            case 2: v[i] = (r >> 8) % 2 ? 0.0 : -0.0; break;
+            case 3: v[i] = (double)((int64_t)(r >> 8) % 100000); break;
+            case 4: v[i] = ldexp((r >> 8) % 2 ? 1 : -1, (int)((r >> 9) % 300) - 150); break;
+            case 5: v[i] = (double)from_bits_f((uint32_t)(r >> 40) & 0x807FFFFF); break; /* subnormal float */
+            case 6: v[i] = (r >> 8) % 3 == 0 ? NAN : (r >> 8) % 3 == 1 ? INFINITY : -INFINITY; break;
+            case 7: v[i] = tu_uniform(-1e6, 1e6); break;
+            default: v[i] = tu_uniform(-1, 1) * pow(10, (double)((int)((r >> 8) % 60) - 30)); break;
+            }
+        }
+        for (size_t n = 0; n <= 9; n++) {
+            check_list(v, 1, n);
+            check_list(v, 0, n);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_use_threads),
@@ -816,6 +901,8 @@ int main(void) {
         cmocka_unit_test(test_print_f32_random),
         cmocka_unit_test(test_print_f32_binades),
         cmocka_unit_test(test_print_tensor_like),
+        cmocka_unit_test(test_print_list_exact),
+        cmocka_unit_test(test_print_list_mixed),
     };
     return cmocka_run_group_tests_name("num", tests, NULL, NULL);
 }
