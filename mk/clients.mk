@@ -5,9 +5,6 @@
 #                       the Python client's tests (with numpy and with numpy
 #                       hidden) and the JS client's tests against it
 #
-# Included before the Makefile's own targets: the default goal is put back
-# as it was, so `make` alone still builds `all`.
-clients_saved_goal := $(.DEFAULT_GOAL)
 
 TEST_EXTRA += test-clients
 DEPS_EXTRA += curl python3 python3-numpy nodejs
@@ -19,4 +16,3 @@ test-clients: $(GRADD)
 # Header dependencies of the objects tests/http links besides its tests.
 -include $(BUILD)/tests/http/harness.d $(BUILD)/clients/c/gradd_client.d
 
-.DEFAULT_GOAL := $(clients_saved_goal)

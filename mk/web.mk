@@ -8,9 +8,6 @@
 #                       started on a free port, asserts on what is drawn and
 #                       saves screenshots in build/browser/
 #
-# Included before the Makefile's own targets: the default goal is put back
-# as it was, so `make` alone still builds `all`.
-web_saved_goal := $(.DEFAULT_GOAL)
 
 TEST_EXTRA += test-browser
 DEPS_EXTRA += chromium fonts-dejavu-core nodejs
@@ -19,4 +16,3 @@ DEPS_EXTRA += chromium fonts-dejavu-core nodejs
 test-browser: $(GRADD)
 	@tests/browser/run.sh $(GRADD)
 
-.DEFAULT_GOAL := $(web_saved_goal)
