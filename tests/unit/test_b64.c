@@ -29,15 +29,6 @@
 
 static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-/* splitmix64: 64 random bits. */
-static uint64_t rnd64(void) {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
@@ -178,7 +169,7 @@ static void check_bytes(const unsigned char *in, size_t n) {
 }
 
 static void fill_random(unsigned char *p, size_t n, int kind) {
-    for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(kind == 0 ? 0xFF : kind == 1 ? 0 : rnd64());
+    for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(kind == 0 ? 0xFF : kind == 1 ? 0 : tu_rand64());
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -252,7 +243,7 @@ static void test_every_length(void **state) {
 static void test_long_random(void **state) {
     (void)state;
     for (int rep = 0; rep < 40 / RANDOM_SCALE; rep++) {
-        size_t n = rep < 3 ? (size_t)1 << (16 + rep) : (size_t)(rnd64() % 200000);
+        size_t n = rep < 3 ? (size_t)1 << (16 + rep) : (size_t)(tu_rand64() % 200000);
         unsigned char *in = xmalloc(n);
         fill_random(in, n, 2);
         check_bytes(in, n);
@@ -269,13 +260,13 @@ static void test_decode_random_text(void **state) {
     int accepted = 0, rejected = 0;
     for (size_t len = 0; len <= 200; len++)
         for (int rep = 0; rep < 40; rep++) {
-            for (size_t i = 0; i < len; i++) text[i] = alpha[rnd64() % 64];
+            for (size_t i = 0; i < len; i++) text[i] = alpha[tu_rand64() % 64];
             /* half plain, then: "=" or "==" at the end (the bits under it
              * random), one random byte or one '=' anywhere */
             if (rep % 8 == 4 && len >= 2) text[len - 1] = '=';
             if (rep % 8 == 5 && len >= 2) text[len - 1] = text[len - 2] = '=';
-            if (rep % 8 == 6 && len) text[rnd64() % len] = (char)rnd64();
-            if (rep % 8 == 7 && len) text[rnd64() % len] = '=';
+            if (rep % 8 == 6 && len) text[tu_rand64() % len] = (char)tu_rand64();
+            if (rep % 8 == 7 && len) text[tu_rand64() % len] = '=';
             long a = check_decode(text, len, 0), b = check_decode(text, len, 1);
             assert_int_equal(a, b);
             if (a >= 0) accepted++;
@@ -324,7 +315,7 @@ static void test_invalid_everywhere(void **state) {
     for (int scalar = 0; scalar < 2; scalar++) {
         gd_b64_force_scalar(scalar);
         for (size_t pos = 0; pos < m - 4; pos += 1 + pos % 7) {
-            int c = (int)(rnd64() % 256);
+            int c = (int)(tu_rand64() % 256);
             if (is_alpha[c]) continue;
             memcpy(btext, bbase, m);
             btext[pos] = (char)c;

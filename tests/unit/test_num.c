@@ -29,15 +29,6 @@
 
 /* ---- helpers --------------------------------------------------------- */
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-/* splitmix64: 64 random bits. */
-static uint64_t rnd64(void) {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 static uint64_t bits_of(double v) {
     uint64_t b;
@@ -66,14 +57,14 @@ static float from_bits_f(uint32_t b) {
 /* A random finite double (uniform over bit patterns). */
 static double rnd_double(void) {
     for (;;) {
-        uint64_t b = rnd64();
+        uint64_t b = tu_rand64();
         if (((b >> 52) & 0x7FF) != 0x7FF) return from_bits(b);
     }
 }
 
 static float rnd_float(void) {
     for (;;) {
-        uint32_t b = (uint32_t)(rnd64() >> 32);
+        uint32_t b = (uint32_t)(tu_rand64() >> 32);
         if (((b >> 23) & 0xFF) != 0xFF) return from_bits_f(b);
     }
 }
@@ -298,9 +289,9 @@ static void test_parse_long(void **state) {
     /* 800 random digits, at several decimal exponents */
     for (int rep = 0; rep < 40; rep++) {
         int n = 0;
-        s[n++] = (char)('1' + rnd64() % 9);
-        for (int i = 1; i < 800; i++) s[n++] = (char)('0' + rnd64() % 10);
-        snprintf(s + n, sizeof s - (size_t)n, "e%d", (int)(rnd64() % 1400) - 1100);
+        s[n++] = (char)('1' + tu_rand64() % 9);
+        for (int i = 1; i < 800; i++) s[n++] = (char)('0' + tu_rand64() % 10);
+        snprintf(s + n, sizeof s - (size_t)n, "e%d", (int)(tu_rand64() % 1400) - 1100);
         parse_like_strtod(s);
     }
     /* 9007199254740993 (a halfway point) then 800 zeros, then 1 or 0:
@@ -362,19 +353,19 @@ static void test_parse_vs_strtod(void **state) {
     char s[1024];
     int count = 400000 / RANDOM_SCALE;
     for (int i = 0; i < count; i++) {
-        int n = 0, nd = 1 + (int)(rnd64() % 25), ip = (int)(rnd64() % (uint64_t)(nd + 1));
-        if (rnd64() & 1) s[n++] = '-';
+        int n = 0, nd = 1 + (int)(tu_rand64() % 25), ip = (int)(tu_rand64() % (uint64_t)(nd + 1));
+        if (tu_rand64() & 1) s[n++] = '-';
         if (ip == 0) s[n++] = '0';
         for (int d = 0; d < nd; d++) {
             if (d == ip && ip > 0) s[n++] = '.';
             if (ip == 0 && d == 0) s[n++] = '.';
-            s[n++] = (char)(d == 0 && ip > 0 ? '1' + rnd64() % 9 : '0' + rnd64() % 10);
+            s[n++] = (char)(d == 0 && ip > 0 ? '1' + tu_rand64() % 9 : '0' + tu_rand64() % 10);
         }
-        switch (rnd64() % 4) {
+        switch (tu_rand64() % 4) {
         case 0: break;
-        case 1: n += snprintf(s + n, 16, "e%d", (int)(rnd64() % 700) - 350); break;
-        case 2: n += snprintf(s + n, 16, "E+%d", (int)(rnd64() % 40)); break;
-        default: n += snprintf(s + n, 16, "e-%d", (int)(rnd64() % 40)); break;
+        case 1: n += snprintf(s + n, 16, "e%d", (int)(tu_rand64() % 700) - 350); break;
+        case 2: n += snprintf(s + n, 16, "E+%d", (int)(tu_rand64() % 40)); break;
+        default: n += snprintf(s + n, 16, "e-%d", (int)(tu_rand64() % 40)); break;
         }
         s[n] = 0;
         parse_like_strtod(s);
@@ -414,15 +405,15 @@ static void test_parse_short(void **state) {
     char s[96];
     int count = 300000 / RANDOM_SCALE;
     for (int i = 0; i < count; i++) {
-        int n = 0, ni = (int)(rnd64() % 10), nf = (int)(rnd64() % 10);
-        if (rnd64() & 1) s[n++] = '-';
-        s[n++] = (char)(ni == 0 ? '0' : '1' + rnd64() % 9);
-        for (int d = 1; d < ni; d++) s[n++] = (char)('0' + rnd64() % 10);
+        int n = 0, ni = (int)(tu_rand64() % 10), nf = (int)(tu_rand64() % 10);
+        if (tu_rand64() & 1) s[n++] = '-';
+        s[n++] = (char)(ni == 0 ? '0' : '1' + tu_rand64() % 9);
+        for (int d = 1; d < ni; d++) s[n++] = (char)('0' + tu_rand64() % 10);
         if (nf) s[n++] = '.';
-        for (int d = 0; d < nf; d++) s[n++] = (char)('0' + rnd64() % 10);
-        if (rnd64() % 16 == 0) s[0] = '0'; /* leading zeros: "01.5", "0-..." */
+        for (int d = 0; d < nf; d++) s[n++] = (char)('0' + tu_rand64() % 10);
+        if (tu_rand64() % 16 == 0) s[0] = '0'; /* leading zeros: "01.5", "0-..." */
         s[n] = 0;
-        const char *tail = tails[rnd64() % (sizeof tails / sizeof *tails)];
+        const char *tail = tails[tu_rand64() % (sizeof tails / sizeof *tails)];
         size_t tl = strlen(tail);
         memcpy(s + n, tail, tl + 1);
         char *end_ptr;
@@ -774,8 +765,8 @@ static void test_print_f32_binades(void **state) {
     for (uint32_t be = 0; be < 255; be++) {
         for (int i = 0; i < 128 + per; i++) {
             uint32_t frac = i < 64 ? (uint32_t)i : i < 128 ? (1u << 23) - 1 - (uint32_t)(i - 64)
-                                                           : (uint32_t)(rnd64() >> 41);
-            uint32_t b = be << 23 | frac | (uint32_t)(rnd64() & 1) << 31;
+                                                           : (uint32_t)(tu_rand64() >> 41);
+            uint32_t b = be << 23 | frac | (uint32_t)(tu_rand64() & 1) << 31;
             check_print_at(from_bits_f(b), 1, i % 8 == 0);
         }
     }
@@ -865,7 +856,7 @@ static void test_print_list_mixed(void **state) {
     double v[9];
     for (int round = 0; round < 20000 / RANDOM_SCALE; round++) {
         for (int i = 0; i < 9; i++) {
-            uint64_t r = rnd64();
+            uint64_t r = tu_rand64();
             switch (r % 9) {
             case 0: v[i] = tu_uniform(-0.2, 0.2); break;
             case 1: v[i] = (r >> 8) % 2 ? rnd_double() : rnd_float(); break;

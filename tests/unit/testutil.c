@@ -84,3 +84,11 @@ double tu_uniform(double lo, double hi) {
 void tu_close(double a, double b, double atol, double rtol, const char *what) {
     if (!(fabs(a - b) <= atol + rtol * fabs(b))) fail_msg("%s: got %.17g, want %.17g", what, a, b);
 }
+
+uint64_t tu_rand64(void) {
+    static uint64_t state = 0x9E3779B97F4A7C15ull;
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}

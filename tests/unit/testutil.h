@@ -44,6 +44,9 @@ int tu_op2(gr_graph *g, const char *op, int a, int b);
 /* Deterministic uniform doubles in [lo, hi) (xorshift; seed with tu_seed). */
 void tu_seed(uint64_t s);
 double tu_uniform(double lo, double hi);
+/* 64 deterministic random bits (splitmix64, its own sequence: the same in
+ * every run of a test binary). */
+uint64_t tu_rand64(void);
 
 /* assert |a - b| <= atol + rtol * |b| with a message naming what. */
 void tu_close(double a, double b, double atol, double rtol, const char *what);
