@@ -29,7 +29,6 @@
 
 /* ---- helpers --------------------------------------------------------- */
 
-
 static uint64_t bits_of(double v) {
     uint64_t b;
     memcpy(&b, &v, sizeof b);
