@@ -47,9 +47,9 @@
 #include "out.h"
 #include "pool.h"
 
-/* R_DONE: answered by a worker (counted in in_flight); R_INLINE: answered
- * on the I/O thread. */
-typedef enum { R_READ, R_QUEUED, R_DONE, R_INLINE } req_state;
+/* R_DONE: answered by a worker (counted in in_flight). A request answered
+ * on the I/O thread (try_inline) stays R_READ. */
+typedef enum { R_READ, R_QUEUED, R_DONE } req_state;
 
 typedef struct server server;
 
@@ -301,7 +301,6 @@ static int try_inline(req *r) {
         return 0;
     }
     r->t_done = now_ms();
-    r->state = R_INLINE;
     return 1;
 }
 
