@@ -21,14 +21,15 @@ typedef struct gd_limits {
     int64_t max_nodes;         /* graph nodes, gradient nodes included */
     int max_rank;              /* tensor rank */
     int64_t max_elements;      /* elements of one tensor */
-    int64_t max_total_bytes;   /* bytes of all tensors of a request plus the plan's arena */
+    int64_t max_total_bytes;   /* bytes of all tensors of a request plus the plan's arena and its JSON tree */
+    int64_t max_tree_bytes;    /* bytes the parsed JSON may take (estimated; at most 24 x the body + 1 MiB) */
     size_t max_expr_len;       /* bytes of one expression */
     int64_t max_steps;         /* optimizer steps (steps x batches) in one request */
     int64_t max_check_elements;/* elements a finite-difference check may perturb */
 } gd_limits;
 
 /* 64 MiB body, depth 64, 1M nodes, rank 8, 2^26 elements, 2 GiB total,
- * 64 KiB expressions, 10,000 steps, 100,000 check elements. */
+ * 256 MiB of JSON tree, 64 KiB expressions, 10,000 steps, 100,000 check elements. */
 gd_limits gd_limits_default(void);
 
 /* Wall-clock milliseconds of each phase of one request. */
@@ -61,7 +62,17 @@ typedef struct gd_call {
                                     past it and answers GD_DEFERRED, for the caller to
                                     run again without a budget (the daemon: on a worker
                                     instead of its I/O thread) */
+    double deadline_ms;          /* 0: none. Else when *cancel will be raised, in ms of
+                                    CLOCK_MONOTONIC (gd_now_ms): a run whose estimated
+                                    time (at GD_PEAK_FLOPS_PER_MS, far above what this
+                                    machine does) clearly cannot finish by then is
+                                    refused before it starts, 504 "deadline_exceeded" */
 } gd_call;
+
+/* The throughput the deadline estimate assumes: 1 TFLOP/s, over ten times
+ * one core's measured sgemm peak (about 85 GFLOP/s), so only a request
+ * that could not finish on any machine of this kind is refused unrun. */
+#define GD_PEAK_FLOPS_PER_MS 1e9
 
 /* gd_response.status of a call that went over its work_budget: nothing
  * was answered (body NULL). */

@@ -108,6 +108,7 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     gd_timing t = {0};
     double t0 = gd_now_ms();
     int rc = gd_req_open(&r, call, rt->fields, &e);
+    r.deadline_ms = call->deadline_ms;
     if (rc == 0 && rt->fn == gd_route_step) { /* the first batch shapes the graph */
         const json_t *batches = json_object_get(r.doc.root, "batches");
         if (json_is_array(batches) && json_array_size(batches) > 0) {
@@ -118,12 +119,16 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
         }
     }
     if (rc == 0) rc = gd_req_build(&r);
+    if (r.g) gr_graph_set_cancel(r.g, r.cancel); /* autodiff and compile stop at the deadline */
     t.decode_ms = gd_now_ms() - t0;
     if (rc == 0) rc = rt->fn(&r, &b, &t);
     size_t json_len = b.len;
     int deferred = rc < 0 && r.deferred;
     if (rc == 0 && r.bin.len) gd_buf_put(&b, r.bin.p, r.bin.len); /* binary tensors after the JSON */
     if (r.bin.oom) b.oom = 1;
+    /* A graph and program kept in the cache must not point at this call's flag. */
+    if (r.g) gr_graph_set_cancel(r.g, NULL);
+    if (r.plan && r.plan->ex) gr_exec_set_cancel(r.plan->ex, NULL);
     gd_req_close(&r);
     out->timing = t;
     if (deferred) {

@@ -31,7 +31,25 @@ typedef struct parser {
     size_t str_cap;
     double *nums;         /* scratch for packed arrays */
     size_t nums_cap;
+    int64_t charged, max_bytes;       /* estimated bytes built so far, and the budget (0: none) */
+    const char *const *top_fields;    /* keys the root may have, or NULL */
+    const char *top_what;
+    const volatile int *cancel;
+    unsigned ticks;                   /* charges since the start: the cancel flag is read every 4096 */
 } parser;
+
+/* What jansson 2.14 allocates for each kind of value, malloc's headers and
+ * rounding included (measured on this stack): the budget is charged these
+ * before the value is built. */
+enum {
+    COST_OBJECT = 256,        /* json_object_t and its first 8 buckets */
+    COST_MEMBER = 96,         /* an object's pair record, plus the key's bytes */
+    COST_ARRAY = 128,         /* json_array_t and its first table */
+    COST_SLOT = 16,           /* an array slot, doubling included */
+    COST_NUMBER = 32,         /* json_integer_t / json_real_t */
+    COST_STRING = 72,         /* json_string_t plus the copy's header, plus its bytes */
+    COST_PACKED = 256,        /* the stand-in array and its gd_packed record, plus 8 bytes a number */
+};
 
 /* ---- errors ---------------------------------------------------------- */
 
@@ -47,6 +65,33 @@ static int syntax(parser *P, const char *what) {
 
 static int oom(parser *P) { return gd_fail(P->e, 413, "limit_exceeded", "", "out of memory reading the body"); }
 
+static void error_path(const parser *P, char *out, size_t cap);
+static int grow(void **buf, size_t *cap, size_t need, size_t elem);
+
+/* Charge n bytes to the budget before they are allocated; every 4096th
+ * charge also reads the cancel flag. */
+static int charge(parser *P, int64_t n) {
+    P->charged += n;
+    if (P->max_bytes && P->charged > P->max_bytes) {
+        char path[2048];
+        error_path(P, path, sizeof path);
+        return gd_fail(P->e, 413, "limit_exceeded", path,
+                       "holding this body's JSON would take more than %lld bytes of memory, the limit for a body of "
+                       "%zu bytes: send tensors as rectangular arrays of numbers, b64 or binary data",
+                       (long long)P->max_bytes, (size_t)(P->end - P->s));
+    }
+    if ((++P->ticks & 4095) == 0 && P->cancel && *P->cancel)
+        return gd_fail(P->e, 504, "cancelled", "", "the request was cancelled while its body was being read");
+    return 0;
+}
+
+/* grow() for the parser's scratch buffers, charging what they grow by. */
+static int grow_scratch(parser *P, void **buf, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 1;
+    size_t before = *cap;
+    if (!grow(buf, cap, need, elem)) return oom(P), 0;
+    return charge(P, (int64_t)((*cap - before) * elem)) == 0;
+}
 static void skip_ws(parser *P) {
     while (P->p < P->end && (*P->p == ' ' || *P->p == '\n' || *P->p == '\r' || *P->p == '\t')) P->p++;
 }
@@ -127,7 +172,7 @@ static int read_string(parser *P, const char **text, size_t *len) {
         return 0;
     }
     /* Escapes or UTF-8: decode into P->str (never longer than the input). */
-    if (!grow((void **)&P->str, &P->str_cap, avail + 5, 1)) return oom(P);
+    if (!grow_scratch(P, (void **)&P->str, &P->str_cap, avail + 5, 1)) return -1;
     memcpy(P->str, P->p, plain);
     size_t n = plain;
     P->p += plain;
@@ -245,12 +290,13 @@ static int try_packed(parser *P, json_t **out) {
         }
         /* a run of numbers, then ']' and maybe ', [' siblings */
         if (gd_json_nums_indexed()) { /* indexed first, so numbers parse independently */
-            size_t n0 = n;
+            size_t n0 = n, cap0 = P->nums_cap;
             int r = gd_json_nums_run(q, P->end, &P->nums, &P->nums_cap, &n, &q);
+            if (P->nums_cap > cap0 && charge(P, (int64_t)((P->nums_cap - cap0) * sizeof(double))) < 0) return -1;
             if (r <= 0) return r < 0 ? oom(P) : 0;
             count[level - 1] += (int64_t)(n - n0);
         } else for (;;) { /* the same, a number at a time */
-            if (!grow((void **)&P->nums, &P->nums_cap, n + 1, sizeof(double))) return oom(P);
+            if (!grow_scratch(P, (void **)&P->nums, &P->nums_cap, n + 1, sizeof(double))) return -1;
             const char *next;
             if (!gd_num_parse_short(q, P->end, &P->nums[n], &next) &&
                 gd_num_parse(q, P->end, &P->nums[n], &next) != GD_NUM_OK)
@@ -287,6 +333,7 @@ static int try_packed(parser *P, json_t **out) {
     }
 done:
     if (n < GD_PACK_MIN) return 0;
+    if (charge(P, COST_PACKED + (int64_t)n * (int64_t)sizeof(double)) < 0) return -1;
     if (!grow((void **)&P->doc->packed, &P->doc->cap, (size_t)P->doc->npacked + 1, sizeof(gd_packed)))
         return oom(P);
     gd_packed *pk = &P->doc->packed[P->doc->npacked];
@@ -319,6 +366,7 @@ static int attach(parser *P, json_t *v) {
         return 0;
     }
     frame *f = &P->stack[P->depth - 1];
+    if (charge(P, f->is_object ? COST_MEMBER + (int64_t)strlen(P->key) : COST_SLOT) < 0) return json_decref(v), -1;
     if (!f->is_object) return json_array_append_new(f->node, v) == 0 ? 0 : (json_decref(v), oom(P));
     return json_object_set_new_nocheck(f->node, P->key, v) == 0 ? 0 : (json_decref(v), oom(P));
 }
@@ -362,6 +410,8 @@ static int read_key(parser *P) {
         gd_fail(P->e, 400, "duplicate_key", path, "the key \"%.100s\" appears twice in one object", P->key);
         return -1;
     }
+    if (P->depth == 1 && P->top_fields && gd_field_allowed(P->key, P->top_fields, "", P->top_what, P->e) < 0)
+        return -1;
     P->stack[P->depth - 1].key = key_start;
     P->stack[P->depth - 1].key_len = (size_t)(P->p - 1 - key_start);
     if (!strcmp(P->key, "parameters")) { /* a binary tensor, maybe: keep the text order */
@@ -392,6 +442,7 @@ static int read_value(parser *P, int *opened) {
         if (P->depth >= P->max_depth)
             return gd_fail(P->e, 413, "limit_exceeded", "", "the JSON nests deeper than the limit of %d levels",
                            P->max_depth);
+        if (charge(P, c == '{' ? COST_OBJECT : COST_ARRAY) < 0) return -1;
         v = c == '{' ? json_object() : json_array();
         if (!v) return oom(P);
         json_incref(v); /* one reference for the parent, one for the stack */
@@ -412,6 +463,7 @@ static int read_value(parser *P, int *opened) {
         const char *q = memchr(P->p + 1, '"', (size_t)(P->end - P->p - 1));
         if (!q) return syntax(P, "an unterminated string");
         gd_doc *d = P->doc;
+        if (charge(P, COST_STRING + (int64_t)sizeof *d->spans) < 0) return -1;
         if (!grow((void **)&d->spans, &d->spancap, (size_t)d->nspans + 1, sizeof *d->spans)) return oom(P);
         v = json_string("");
         if (!v) return oom(P);
@@ -422,10 +474,10 @@ static int read_value(parser *P, int *opened) {
     } else if (c == '"') {
         size_t len;
         const char *text;
-        if (read_string(P, &text, &len) < 0) return -1;
+        if (read_string(P, &text, &len) < 0 || charge(P, COST_STRING + (int64_t)len) < 0) return -1;
         v = json_stringn_nocheck(text, len);
     } else if (is_num_start(c)) {
-        if (read_number(P, &v) < 0) return -1;
+        if (charge(P, COST_NUMBER) < 0 || read_number(P, &v) < 0) return -1;
     } else if (P->end - P->p >= 4 && memcmp(P->p, "true", 4) == 0) {
         P->p += 4;
         v = json_true();
@@ -499,15 +551,18 @@ static int parse(parser *P) {
     }
 }
 
-int gd_json_parse(const char *s, size_t len, int max_depth, gd_doc *doc, gd_err *e) {
+int gd_json_parse(const char *s, size_t len, const gd_json_opts *o, gd_doc *doc, gd_err *e) {
     memset(doc, 0, sizeof *doc);
-    parser P = {.s = s, .end = s + len, .p = s, .doc = doc, .e = e, .max_depth = max_depth > 0 ? max_depth : 1};
+    parser P = {.s = s, .end = s + len, .p = s, .doc = doc, .e = e, .max_depth = o->max_depth > 0 ? o->max_depth : 1,
+                .max_bytes = o->max_bytes, .top_fields = o->top_fields, .top_what = o->top_what ? o->top_what : "",
+                .cancel = o->cancel};
     P.stack = malloc((size_t)P.max_depth * sizeof *P.stack);
     int r = P.stack ? parse(&P) : oom(&P);
     free(P.stack);
     free(P.key);
     free(P.str);
     free(P.nums);
+    doc->bytes = P.charged;
     if (r < 0) {
         gd_doc_free(doc);
         return -1;
@@ -558,16 +613,18 @@ void gd_doc_free(gd_doc *d) {
 int gd_only_fields(const json_t *obj, const char *const *allowed, const char *path, const char *what, gd_err *e) {
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a && !ok; a++) ok = !strcmp(*a, key);
-        if (ok) continue;
-        char p[2048], list[512] = "";
-        gd_join(p, sizeof p, path, "");
-        gd_path_push(p, sizeof p, key);
-        for (const char *const *a = allowed; *a; a++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", a == allowed ? "" : ", ", *a);
-        return gd_fail(e, 400, "unknown_field", p, "unknown field \"%.64s\" in %s; it takes %s", key, what, list);
-    }
+    json_object_foreach((json_t *)obj, key, v)
+        if (gd_field_allowed(key, allowed, path, what, e) < 0) return -1;
     return 0;
+}
+
+int gd_field_allowed(const char *key, const char *const *allowed, const char *path, const char *what, gd_err *e) {
+    for (const char *const *a = allowed; *a; a++)
+        if (!strcmp(*a, key)) return 1;
+    char p[2048], list[512] = "";
+    gd_join(p, sizeof p, path, "");
+    gd_path_push(p, sizeof p, key);
+    for (const char *const *a = allowed; *a; a++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", a == allowed ? "" : ", ", *a);
+    return gd_fail(e, 400, "unknown_field", p, "unknown field \"%.64s\" in %s; it takes %s", key, what, list);
 }

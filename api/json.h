@@ -42,11 +42,28 @@ typedef struct gd_doc {
     struct gd_span { const json_t *node; const char *text; size_t len; } *spans; /* (nspans), sorted by node */
     int nspans;
     size_t spancap;
+    int64_t bytes;                /* estimated memory the parse took (the tree and its tables) */
 } gd_doc;
 
-/* Parse s[0..len) with at most max_depth nesting. Returns 0, or -1 with e
- * set (400 invalid_json with line and column, 413 for depth). */
-int gd_json_parse(const char *s, size_t len, int max_depth, gd_doc *doc, gd_err *e);
+/* What a parse may do. The memory of the tree it builds (jansson values,
+ * keys, strings, packed data and the parser's scratch, estimated from
+ * jansson 2.14's allocations) is charged as it is built, so a hostile body
+ * is refused after a bounded amount of work and memory, not after it has
+ * taken gigabytes. */
+typedef struct gd_json_opts {
+    int max_depth;                  /* nesting; < 1 means 1 */
+    int64_t max_bytes;              /* estimated tree bytes; 0: unbounded */
+    const char *const *top_fields;  /* NULL-terminated keys the root object may
+                                       have (checked before their values are
+                                       read), or NULL: any */
+    const char *top_what;           /* names the root in that error ("a /v1/forward request") */
+    const volatile int *cancel;     /* stop with 504 cancelled once non-zero; may be NULL */
+} gd_json_opts;
+
+/* Parse s[0..len). Returns 0, or -1 with e set (400 invalid_json with line
+ * and column, 400 unknown_field for a root key not in top_fields, 413
+ * limit_exceeded for depth or memory, 504 cancelled). */
+int gd_json_parse(const char *s, size_t len, const gd_json_opts *o, gd_doc *doc, gd_err *e);
 
 /* The text of string v (a span of the body for "b64" values), its length
  * in *len; NULL when v is not a string. */
@@ -61,5 +78,7 @@ void gd_doc_free(gd_doc *d);
  * 400 unknown_field at path/<key> that names the key, where it was (what)
  * and what is accepted there, and -1. A typo must not pass silently. */
 int gd_only_fields(const json_t *obj, const char *const *allowed, const char *path, const char *what, gd_err *e);
+/* 1 when key is in allowed (NULL-terminated), else that error and -1. */
+int gd_field_allowed(const char *key, const char *const *allowed, const char *path, const char *what, gd_err *e);
 
 #endif

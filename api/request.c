@@ -17,6 +17,7 @@ gd_limits gd_limits_default(void) {
                    .max_rank = GR_MAX_RANK,
                    .max_elements = (int64_t)1 << 26,
                    .max_total_bytes = (int64_t)2 << 30,
+                   .max_tree_bytes = (int64_t)256 << 20,
                    .max_expr_len = 64 << 10,
                    .max_steps = 10000,
                    .max_check_elements = 100000};
@@ -31,12 +32,20 @@ int gd_name_ok(const char *s) {
     return 1;
 }
 
+/* A body's JSON tree may take this many bytes per byte of body, plus
+ * GD_TREE_BYTES_MIN, and never more than max_tree_bytes or
+ * max_total_bytes. Tensors sent as rectangular arrays are packed into 8
+ * bytes a number, less than their text; structure costs more: a long-form
+ * node such as {"name":"n7","op":"add","inputs":["n6","c"]} takes about 900
+ * bytes in jansson, 20 times its text. */
+#define GD_TREE_BYTES_PER_BODY_BYTE 24
+#define GD_TREE_BYTES_MIN ((int64_t)1 << 20)
+
 static void sub_path(char *out, const char *base, const char *token) {
     gd_join(out, GD_PATH_MAX, base, "");
     gd_path_push(out, GD_PATH_MAX, token);
 }
 
-static int make_key(gd_req *r);
 int gd_req_set_value(gd_req *r, gd_leaf *l, const json_t *v, const char *path);
 static int use_plan(gd_req *r);
 
@@ -91,14 +100,25 @@ int gd_req_open(gd_req *r, const gd_call *call, const char *const *allowed, gd_e
     if (len + r->binary_len > r->lim.max_body_bytes)
         return gd_fail(e, 413, "limit_exceeded", "", "the body has %zu bytes, over the limit of %zu",
                        len + r->binary_len, r->lim.max_body_bytes);
-    if (gd_json_parse(body ? body : "", len, r->lim.max_depth, &r->doc, e) < 0) return -1;
-    if (binary_layout(r) < 0) return -1;
-    const json_t *root = r->doc.root;
-    if (!json_is_object(root)) return gd_fail(e, 400, "invalid_request", "", "the body must be a JSON object");
     char what[64];
     gd_join(what, sizeof what, "a /v1/", r->route);
     gd_join(what + strlen(what), sizeof what - strlen(what), " request", "");
-    if (gd_only_fields(root, allowed, "", what, e) < 0) return -1;
+    /* The tree may take a small multiple of the body (tensors are packed
+     * and take less than their text); what it takes comes out of the
+     * request's budget for tensors and plans. */
+    int64_t tree_max = (int64_t)len * GD_TREE_BYTES_PER_BODY_BYTE + GD_TREE_BYTES_MIN;
+    if (tree_max > r->lim.max_tree_bytes) tree_max = r->lim.max_tree_bytes;
+    if (tree_max > r->lim.max_total_bytes) tree_max = r->lim.max_total_bytes;
+    gd_json_opts jo = {.max_depth = r->lim.max_depth,
+                       .max_bytes = tree_max,
+                       .top_fields = allowed,
+                       .top_what = what,
+                       .cancel = r->cancel};
+    if (gd_json_parse(body ? body : "", len, &jo, &r->doc, e) < 0) return -1;
+    r->budget -= r->doc.bytes;
+    if (binary_layout(r) < 0) return -1;
+    const json_t *root = r->doc.root;
+    if (!json_is_object(root)) return gd_fail(e, 400, "invalid_request", "", "the body must be a JSON object");
     const json_t *enc = json_object_get(root, "encoding");
     if (enc) {
         const char *s = json_is_string(enc) ? json_string_value(enc) : "";
@@ -125,10 +145,11 @@ void gd_req_close(gd_req *r) {
     }
     free(r->leaves);
     free(r->loss_name);
-    if (r->plan) { /* the graph and program go (back) to the cache */
+    if (r->plan) { /* the graph and program go (back) to the cache, unless the request failed */
         r->plan->g = r->g;
         r->g = NULL;
-        gd_cache_put(r->cache, r->plan);
+        if (r->e && r->e->status) gd_plan_free(r->plan);
+        else gd_cache_put(r->cache, r->plan);
     }
     free(r->key);
     gr_graph_free(r->g);
@@ -587,38 +608,8 @@ int gd_req_build(gd_req *r) {
     if (read_values(r, "inputs", GD_INPUT, short_form) < 0 || read_values(r, "params", GD_PARAM, short_form) < 0)
         return -1;
     if (check_values(r) < 0) return -1;
-    if (r->cache && !json_object_get(r->doc.root, "batches") && make_key(r) == 0 && use_plan(r)) return 0;
+    if (r->cache && !json_object_get(r->doc.root, "batches") && gd_req_key(r) == 0 && use_plan(r)) return 0;
     return gd_req_graph(r);
-}
-
-/* The cache key: the route, every field but the values, and each value's
- * name, kind and shape. Constants are part of the graph, values and all. */
-static int make_key(gd_req *r) {
-    static const char *const fields[] = {"graph", "dtype", "wrt", "outputs", "optimizer", "steps", "return_gradients"};
-    gd_buf b = {0};
-    gd_buf_puts(&b, r->route);
-    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
-        const json_t *v = json_object_get(r->doc.root, fields[i]);
-        char *t = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
-        gd_buf_putc(&b, '\n');
-        if (t) gd_buf_puts(&b, t);
-        free(t);
-    }
-    for (int i = 0; i < r->nleaves; i++) {
-        const gd_leaf *l = &r->leaves[i];
-        gd_buf_putc(&b, '\n');
-        gd_buf_puts(&b, l->name);
-        gd_buf_putc(&b, ' ');
-        gd_buf_i64(&b, (int64_t)l->kind);
-        gd_buf_puts(&b, " [");
-        for (int d = 0; d < l->value.shape.rank; d++) {
-            if (d) gd_buf_putc(&b, ',');
-            gd_buf_i64(&b, l->value.shape.dims[d]);
-        }
-        gd_buf_putc(&b, ']');
-    }
-    r->key = gd_buf_take(&b, &r->key_len);
-    return r->key ? 0 : -1;
 }
 
 /* A cached program for this key: adopt its graph (leaves have the same

@@ -45,6 +45,7 @@ typedef struct gd_req {
     const volatile int *cancel;     /* stop when non-zero (may be NULL) */
     int64_t work_left;              /* of gd_call.work_budget; 0: unbounded */
     int deferred;                   /* stopped at the work budget */
+    double deadline_ms;             /* of gd_call.deadline_ms (set by gd_handle_call); 0: none */
     const char *binary;             /* Triton's binary section, or NULL */
     size_t binary_len;
     int binary_out;                 /* "binary_data_output": true */
@@ -76,6 +77,10 @@ int gd_req_set_value(gd_req *r, gd_leaf *l, const json_t *v, const char *path);
  * the cache when the request closes. Returns 1 when kept (the caller must
  * not free ex), 0 when there is no cache. */
 int gd_req_keep(gd_req *r, gr_exec *ex, const int *outs, int n);
+
+/* Set r->key: everything the program depends on (key.c). Returns 0, or
+ * -1 out of memory (then no cache is used). */
+int gd_req_key(gd_req *r);
 
 /* A leaf by name, or NULL. */
 gd_leaf *gd_req_leaf(gd_req *r, const char *name);

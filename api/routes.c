@@ -85,6 +85,19 @@ void gd_program_done(gd_req *r, gr_exec *ex) {
     if (!r->plan || r->plan->ex != ex) gr_exec_free(ex);
 }
 
+/* Refuse (504 deadline_exceeded, -1) a run of ex that cannot finish
+ * before r's deadline even at GD_PEAK_FLOPS_PER_MS; 0 when it may. */
+static int refuse_past_deadline(gd_req *r, gr_exec *ex) {
+    gr_exec_stats st;
+    gr_exec_get_stats(ex, &st);
+    double need_ms = (double)st.flops / GD_PEAK_FLOPS_PER_MS, left_ms = r->deadline_ms - gd_now_ms();
+    if (need_ms <= left_ms) return 0;
+    return gd_fail(r->e, 504, "deadline_exceeded", "",
+                   "the request needs at least %.0f ms of compute (%.3g flops at %.3g TFLOP/s), but only %.0f ms are "
+                   "left before its deadline",
+                   need_ms, (double)st.flops, GD_PEAK_FLOPS_PER_MS / 1e9, left_ms > 0 ? left_ms : 0);
+}
+
 int gd_run(gd_req *r, gr_exec *ex, gd_timing *t) {
     if (r->work_left > 0) { /* a budgeted call: defer rather than run past it */
         gr_exec_stats st;
@@ -96,6 +109,7 @@ int gd_run(gd_req *r, gr_exec *ex, gd_timing *t) {
         }
         r->work_left -= work;
     }
+    if (r->deadline_ms > 0 && refuse_past_deadline(r, ex) < 0) return -1;
     double t0 = gd_now_ms();
     gr_error ge;
     gr_status st = gr_exec_run(ex, &ge);
@@ -335,7 +349,14 @@ int gd_route_check(gd_req *r, gd_buf *b, gd_timing *t) {
     gr_error ge;
     if (gr_grad(r->g, r->loss, wrt, n, outs + 1, &ge) != GR_OK) return gd_req_lib_error(r, &ge);
     t->compile_ms += gd_now_ms() - t0;
-    gr_exec *ex = gd_compile(r, outs, n + 1, t), *fx = ex ? gd_compile(r, outs, 1, t) : NULL;
+    /* Two programs from one graph: together they stay within the budget. */
+    gr_exec *ex = gd_compile(r, outs, n + 1, t), *fx = NULL;
+    if (ex) {
+        gr_exec_stats st;
+        gr_exec_get_stats(ex, &st);
+        gr_graph_set_plan_limit(r->g, r->budget - st.arena_bytes);
+        fx = gd_compile(r, outs, 1, t);
+    }
     if (!fx || gd_run(r, ex, t) < 0) {
         gr_exec_free(ex);
         gr_exec_free(fx);

@@ -250,6 +250,7 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
                 gd_program_done(r, ex);
                 ex = NULL;
                 int bad = reshaped && gd_req_graph(r) < 0;
+                if (reshaped && r->g) gr_graph_set_cancel(r->g, r->cancel);
                 if (!bad && !r->plan) {
                     outs[0] = r->loss;
                     if (gr_grad(r->g, r->loss, wrt, n, outs + 1, &ge) != GR_OK) bad = gd_req_lib_error(r, &ge) < 0;

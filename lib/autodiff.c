@@ -40,6 +40,12 @@ static gr_status builder_status(gr_graph *g, gr_error *err) {
     return st;
 }
 
+/* Stopped at the cancel flag: the nodes built so far stay in g (unused). */
+static gr_status cancelled(gr_graph *g, gr_error *err) {
+    builder_status(g, NULL);
+    return gr_fail(err, GR_E_CANCELLED, NULL, -1, "differentiating the graph was cancelled");
+}
+
 /* Nodes reachable forward from the marked ones, over the first n_order
  * entries of the order. mark has g->n entries and holds the seeds. */
 static void mark_forward(const gr_graph *g, int n_order, char *mark) {
@@ -93,6 +99,10 @@ gr_status gr_grad(gr_graph *g, int loss, const int *wrt, int n_wrt, int *grads, 
 
     if (fwd[loss]) adj[loss] = gb_fill(g, gr_shape_of(g, loss), 1.0);
     for (int i = n_order - 1; i >= 0 && !g->failed; i--) {
+        if ((n_order - 1 - i) % GR_CHUNK_NODES == 0 && gr_cancelled(g->cancel)) {
+            st = cancelled(g, err);
+            goto out;
+        }
         int v = g->order[i];
         /* Copy what the rule needs: building nodes may move g->nodes. */
         const gr_node *nd = &g->nodes[v];
@@ -161,6 +171,10 @@ gr_status gr_jvp(gr_graph *g, const int *seeds, const int *tangents, int n_seeds
     mark_backward(g, n_order, bwd);
 
     for (int i = 0; i < n_order && !g->failed; i++) {
+        if (i % GR_CHUNK_NODES == 0 && gr_cancelled(g->cancel)) {
+            st = cancelled(g, err);
+            goto out;
+        }
         int v = g->order[i];
         if (!fwd[v] || !bwd[v] || seeded[v] || g->nodes[v].kind != GR_OPNODE) continue;
         const gr_op *op = g->nodes[v].op;

@@ -192,6 +192,7 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
     /* Live set: what the outputs need, found backwards over the order. */
     for (int i = 0; i < n_outputs; i++) e->role[outputs[i]] |= ROLE_LIVE | ROLE_OUTPUT;
     for (int i = g->n_order - 1; i >= 0; i--) {
+        if ((g->n_order - 1 - i) % GR_CHUNK_NODES == 0 && gr_cancelled(g->cancel)) goto cancelled;
         int v = g->order[i];
         if (!(e->role[v] & ROLE_LIVE)) continue;
         for (int k = 0; k < g->nodes[v].n_in; k++) e->role[g->nodes[v].in[k]] |= ROLE_LIVE;
@@ -217,6 +218,7 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
     /* Plan: allocate each result, then release operands read for the last time. */
     size_t esz = gr_dtype_size(g->dt);
     for (int p = 0; p < e->n_prog; p++) {
+        if (p % GR_CHUNK_NODES == 0 && gr_cancelled(g->cancel)) goto cancelled;
         const gr_node *n = &g->nodes[e->prog[p]];
         int64_t bytes = align_up(n->numel * (int64_t)esz);
         if (!gr_add_ok(e->stats.unplanned_bytes, bytes, &e->stats.unplanned_bytes) ||
@@ -249,6 +251,9 @@ toobig:
     goto fail;
 nomem:
     gr_fail(err, GR_E_NOMEM, NULL, -1, "%s", oom);
+    goto fail;
+cancelled:
+    gr_fail(err, GR_E_CANCELLED, NULL, -1, "compiling the graph was cancelled");
 fail:
     free(pl.free);
     free(last);
@@ -287,6 +292,11 @@ int gr_exec_needs(const gr_exec *e, int id) {
 
 void gr_exec_set_cancel(gr_exec *e, const volatile int *flag) { e->cancel = flag; }
 
+/* The run stopped at the cancel flag during instruction p. */
+static gr_status cancelled_during(const gr_exec *e, int p, gr_error *err) {
+    return gr_fail(err, GR_E_CANCELLED, NULL, -1, "the run was cancelled during step %d of %d", p + 1, e->n_prog);
+}
+
 gr_status gr_exec_run(gr_exec *e, gr_error *err) {
     static const char empty[ARENA_ALIGN];
     const gr_graph *g = e->g;
@@ -298,6 +308,7 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
     gr_kernel k;
     k.g = g;
     k.dt = g->dt;
+    k.cancel = e->cancel;
     for (int p = 0; p < e->n_prog; p++) {
         if (e->cancel && *e->cancel)
             return gr_fail(err, GR_E_CANCELLED, NULL, -1, "the run was cancelled after %d of %d steps", p, e->n_prog);
@@ -306,7 +317,8 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
             int ops[4];
             instr_operands(e, p, ops);
             gr_matmul_bias(g, &g->nodes[e->fused[p]], e->data[ops[0]], e->data[ops[1]], &g->nodes[ops[2]].shape,
-                           e->data[ops[2]], e->data[e->prog[p]]);
+                           e->data[ops[2]], e->data[e->prog[p]], e->cancel);
+            if (gr_cancelled(e->cancel)) return cancelled_during(e, p, err);
             continue;
         }
         k.n = n;
@@ -316,6 +328,8 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
         }
         k.out = e->data[e->prog[p]];
         gr_status st = n->op->forward(&k, err);
+        /* A long kernel that saw the flag stopped early: its output is partial. */
+        if (gr_cancelled(e->cancel)) return cancelled_during(e, p, err);
         if (st != GR_OK) return st;
     }
     return GR_OK;

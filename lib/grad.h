@@ -195,6 +195,11 @@ void gr_graph_free(gr_graph *g);
 gr_dtype gr_graph_dtype(const gr_graph *g);
 /* Number of nodes (ids are 0..count-1, stable for the graph's life). */
 int gr_graph_node_count(const gr_graph *g);
+/* Bytes g holds: its node table, names, index and constant data. */
+int64_t gr_graph_bytes(const gr_graph *g);
+/* Change limits.max_plan_bytes for programs compiled from g from now on
+ * (a caller compiling several programs from one graph splits its budget). */
+void gr_graph_set_plan_limit(gr_graph *g, int64_t max_plan_bytes);
 
 /* Add an input (data of one request) or a param (trainable) named name with
  * shape. Returns the node id, or -1 with *err set (bad or duplicate name,
@@ -212,6 +217,13 @@ int gr_graph_const(gr_graph *g, const char *name, const gr_shape *shape, const v
  * or duplicate name, wrong arity, attribute the op does not take). */
 int gr_graph_node(gr_graph *g, const char *name, const gr_op *op, const char *const *operand_names,
                   int n_operands, const gr_attrs *attrs, gr_error *err);
+
+/* Optional cancellation of the graph's long transformations: once *flag
+ * becomes non-zero, gr_graph_finalize, gr_grad, gr_jvp, gr_hvp and
+ * gr_compile stop within a few thousand nodes with GR_E_CANCELLED (the
+ * graph is then unusable: free it). NULL (the default) turns it off. The
+ * flag must outlive the graph's use. */
+void gr_graph_set_cancel(gr_graph *g, const volatile int *flag);
 
 /* Resolve names, reject cycles (naming the nodes on one), order the nodes
  * topologically and infer every shape. Iterative: depth is unbounded.
@@ -281,8 +293,11 @@ gr_status gr_exec_bind(gr_exec *e, int id, const void *data, gr_error *err);
 /* 1 when the program reads node id (so it must be bound), else 0. */
 int gr_exec_needs(const gr_exec *e, int id);
 
-/* Optional cancellation: when *flag becomes non-zero the run stops between
- * two instructions with GR_E_CANCELLED. NULL turns it off. */
+/* Optional cancellation: when *flag becomes non-zero the run stops with
+ * GR_E_CANCELLED, between two instructions or inside a long kernel (large
+ * products, elementwise passes and reductions look at the flag about every
+ * millisecond of work; outputs are then partly written). NULL turns it
+ * off. */
 void gr_exec_set_cancel(gr_exec *e, const volatile int *flag);
 
 /* Run the program once. Allocates nothing. GR_E_VALUE (naming the node and

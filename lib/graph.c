@@ -79,6 +79,21 @@ void gr_graph_free(gr_graph *g) {
 gr_dtype gr_graph_dtype(const gr_graph *g) { return g->dt; }
 int gr_graph_node_count(const gr_graph *g) { return g->n; }
 
+int64_t gr_graph_bytes(const gr_graph *g) {
+    int64_t bytes = (int64_t)sizeof *g + (int64_t)g->cap * (int64_t)(sizeof *g->nodes + sizeof *g->order) +
+                    (int64_t)g->hcap * (int64_t)sizeof *g->htab +
+                    (int64_t)g->scalar_cap * (int64_t)(sizeof *g->scalar_keys + sizeof *g->scalar_ids);
+    int64_t width = g->dt == GR_F32 ? 4 : 8;
+    for (int i = 0; i < g->n; i++) {
+        const gr_node *n = &g->nodes[i];
+        if (n->name) bytes += (int64_t)strlen(n->name) + 1;
+        if (n->cdata) bytes += n->numel * width;
+    }
+    return bytes;
+}
+
+void gr_graph_set_plan_limit(gr_graph *g, int64_t max_plan_bytes) { g->lim.max_plan_bytes = max_plan_bytes; }
+
 /* Append a blank node named name (NULL: anonymous). Checks the name and
  * the node limit. Returns the id or -1. */
 static int node_new(gr_graph *g, const char *name, gr_node_kind kind, gr_error *err) {
@@ -297,6 +312,16 @@ static gr_status report_cycle(gr_graph *g, const int *indeg, gr_error *err) {
     return gr_fail(err, GR_E_CYCLE, g->nodes[v].name, -1, "the graph has a cycle: %s <- %s", path, g->nodes[v].name);
 }
 
+void gr_graph_set_cancel(gr_graph *g, const volatile int *flag) { g->cancel = flag; }
+
+/* 1 when the graph's cancel flag is raised, looked at on every
+ * GR_CHUNK_NODES-th step i of a loop over nodes. */
+static int cancel_due(const gr_graph *g, size_t i) { return i % GR_CHUNK_NODES == 0 && gr_cancelled(g->cancel); }
+
+static gr_status finalize_cancelled(gr_error *err) {
+    return gr_fail(err, GR_E_CANCELLED, NULL, -1, "finalizing the graph was cancelled");
+}
+
 gr_status gr_graph_finalize(gr_graph *g, gr_error *err) {
     gr_status st = GR_OK;
     int *indeg = NULL, *users_off = NULL, *users = NULL, *queue = NULL;
@@ -304,6 +329,7 @@ gr_status gr_graph_finalize(gr_graph *g, gr_error *err) {
 
     /* 1. Resolve operand names. */
     for (int i = 0; i < g->n; i++) {
+        if (cancel_due(g, (size_t)i)) return finalize_cancelled(err);
         gr_node *n = &g->nodes[i];
         for (int k = 0; k < n->n_in; k++) {
             if (!n->in_names[k]) continue;
@@ -349,6 +375,10 @@ gr_status gr_graph_finalize(gr_graph *g, gr_error *err) {
         if (indeg[i] == 0) queue[tail++] = i;
     g->n_order = 0;
     while (head < tail) {
+        if (cancel_due(g, head)) {
+            st = finalize_cancelled(err);
+            goto out;
+        }
         int v = queue[head++];
         g->order[g->n_order++] = v;
         for (int j = users_off[v]; j < users_off[v + 1]; j++) {
@@ -366,6 +396,10 @@ gr_status gr_graph_finalize(gr_graph *g, gr_error *err) {
 
     /* 3. Infer shapes in order. */
     for (int i = 0; i < g->n_order; i++) {
+        if (cancel_due(g, (size_t)i)) {
+            st = finalize_cancelled(err);
+            goto out;
+        }
         int id = g->order[i];
         const gr_node *n = &g->nodes[id];
         if (n->kind != GR_OPNODE) continue;

@@ -42,7 +42,17 @@ struct gr_graph {
     uint64_t *scalar_keys;   /* (scalar_cap) */
     int *scalar_ids;         /* (scalar_cap) node id, or -1 for empty */
     size_t scalar_cap, scalar_used;
+    const volatile int *cancel;  /* gr_graph_set_cancel: stop transforming when non-zero (NULL: never) */
 };
+
+/* Elements a kernel processes between two looks at the cancel flag: about a
+ * millisecond of the cheapest work, so a look costs nothing measurable. */
+#define GR_CHUNK_ELEMS ((int64_t)1 << 18)
+/* Nodes a graph transformation visits between two looks at the flag. */
+#define GR_CHUNK_NODES 4096
+
+/* 1 when the (optional) cancel flag is raised. */
+static inline int gr_cancelled(const volatile int *flag) { return flag && *flag; }
 
 /* Fill err with code, node, operand and a printf-style message; returns
  * code. err may be NULL. */
@@ -61,6 +71,9 @@ typedef struct gr_kernel {
     gr_dtype dt;
     const void *in[GR_MAX_OPERANDS];  /* operand data, numel of each operand */
     void *out;                        /* n->numel elements */
+    const volatile int *cancel;       /* a long kernel stops early once it is non-zero
+                                         (NULL: never); the executor then reports
+                                         GR_E_CANCELLED */
 } gr_kernel;
 
 /* Sentinels a partial-derivative rule may return instead of a node id. */
@@ -165,6 +178,8 @@ typedef struct gr_loop {
     int nops;
     int64_t dims[GR_MAX_RANK];
     int64_t st[4][GR_MAX_RANK];     /* (nops, rank) strides in elements */
+    const volatile int *cancel;     /* gr_loop_run stops between rows once it is non-zero
+                                       (NULL, as the init functions leave it: never) */
 } gr_loop;
 
 /* Iterate over shape it; operand k has shape shapes[k], broadcast to it
@@ -177,17 +192,23 @@ void gr_loop_strided(gr_loop *L, const gr_shape *it, int nops, const int64_t (*s
  * its stride in elements. */
 typedef void (*gr_row_fn)(void *ctx, char *const *p, const int64_t *s, int64_t n);
 /* Call fn once per innermost row. base[k] is operand k's data; esz the
- * element size. Does nothing when any dim is 0. */
+ * element size. Does nothing when any dim is 0. With L->cancel set it
+ * looks at the flag about every GR_CHUNK_ELEMS elements (rows are never
+ * split, so results do not depend on it) and returns early when raised. */
 void gr_loop_run(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, void *ctx);
 
-/* Copy in (shape in_shape) into out (shape out_shape), broadcasting. */
-void gr_broadcast_copy(gr_dtype dt, const gr_shape *out_shape, void *out, const gr_shape *in_shape, const void *in);
+/* Copy in (shape in_shape) into out (shape out_shape), broadcasting;
+ * stops early once *cancel (may be NULL) is raised. */
+void gr_broadcast_copy(gr_dtype dt, const gr_shape *out_shape, void *out, const gr_shape *in_shape, const void *in,
+                       const volatile int *cancel);
 
 /* out = bias + op(a) @ op(b) for matmul node mm, in one GEMM: out is
  * prefilled with bias broadcast to mm's shape, then GEMM adds with beta 1
- * (lib/ops/linalg.c; the executor fuses matmul + bias this way). */
+ * (lib/ops/linalg.c; the executor fuses matmul + bias this way). A large
+ * product runs in chunks and stops early once *cancel (may be NULL) is
+ * raised. */
 void gr_matmul_bias(const gr_graph *g, const gr_node *mm, const void *a, const void *b, const gr_shape *bias_shape,
-                    const void *bias, void *out);
+                    const void *bias, void *out, const volatile int *cancel);
 
 /* ---- misc ------------------------------------------------------------ */
 

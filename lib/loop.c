@@ -73,8 +73,13 @@ void gr_loop_run(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, 
         p[k] = (char *)base[k];
         inner[k] = L->st[k][r - 1];
     }
+    int64_t since_look = 0; /* elements done since the cancel flag was last read */
     for (;;) {
         fn(ctx, p, inner, L->dims[r - 1]);
+        if (L->cancel && (since_look += L->dims[r - 1]) >= GR_CHUNK_ELEMS) {
+            if (*L->cancel) return;
+            since_look = 0;
+        }
         int d = r - 2;
         for (; d >= 0; d--) {
             idx[d]++;

@@ -34,11 +34,21 @@ static const setting settings[] = {
     {"queue", K_INT, OFF(queue), 0, 0, 100000, "requests that may wait for a worker before 503"},
     {"deadline-ms", K_INT, OFF(deadline_ms), 0, 1, 86400000, "compute time per request before 504"},
     {"idle-timeout-s", K_INT, OFF(idle_timeout_s), 0, 1, 3600, "close connections idle this long"},
+    {"header-timeout-s", K_INT, OFF(header_timeout_s), 0, 1, 3600,
+     "time for a request's whole header section (then closed, logged 408)"},
+    {"body-timeout-s", K_INT, OFF(body_timeout_s), 0, 1, 3600,
+     "time for a body, plus 1 s per --min-body-rate bytes received (then closed, 408)"},
+    {"min-body-rate", K_INT, OFF(min_body_rate), 0, 1, 1 << 30, "bytes per second a body upload must average"},
     {"grace-s", K_INT, OFF(grace_s), 0, 0, 3600, "SIGTERM: time for requests in flight"},
     {"max-connections", K_INT, OFF(max_connections), 0, 1, 1000000, "open connections"},
     {"cache-entries", K_INT, OFF(cache_entries), 0, 0, 100000, "compiled graphs kept (LRU; 0: off)"},
+    {"cache-bytes", K_I64, OFF(cache_bytes), 0, 0, INT64_MAX,
+     "memory the kept graphs may hold, programs and arenas included (0: off)"},
     {"inline-max-bytes", K_INT, OFF(inline_max_bytes), 0, 0, 65536,
      "bodies this small run on the I/O thread when their work is tiny (0: never)"},
+    {"max-inflight-bytes", K_I64, OFF(max_inflight_bytes), 0, 1, INT64_MAX,
+     "memory for request bodies in flight and the JSON trees they may become, daemon-wide (503 past it; "
+     "default: half the cgroup memory limit, else half of physical memory)"},
     {"cors-origins", K_STR, STR(cors_origins), 0, 0, "allowed CORS origins, comma-separated (\"*\": any)"},
     {"api-keys", K_STR, STR(api_keys), 0, 0, "bearer keys for /v1, comma-separated (empty: no auth)"},
     {"log-format", K_STR, STR(log_format), 0, 0, "text or json"},
@@ -50,6 +60,8 @@ static const setting settings[] = {
     {"max-rank", K_INT, OFF(limits.max_rank), 0, 0, 8, "tensor rank"},
     {"max-elements", K_I64, OFF(limits.max_elements), 0, 1, INT64_MAX, "elements of one tensor"},
     {"max-total-bytes", K_I64, OFF(limits.max_total_bytes), 0, 1, INT64_MAX, "bytes of a request's tensors and plan"},
+    {"max-tree-bytes", K_I64, OFF(limits.max_tree_bytes), 0, 1, INT64_MAX,
+     "memory a request's parsed JSON may take (also at most 24 x its body + 1 MiB)"},
     {"max-expr-len", K_SIZE, OFF(limits.max_expr_len), 0, 1, INT64_MAX, "bytes of one expression"},
     {"max-steps", K_I64, OFF(limits.max_steps), 0, 1, INT64_MAX, "optimizer steps per request"},
     {"max-check-elements", K_I64, OFF(limits.max_check_elements), 0, 1, INT64_MAX, "elements /v1/check perturbs"},
@@ -84,6 +96,28 @@ int gd_cpus_allowed(void) {
     return cpus;
 }
 
+/* A cgroup memory limit file's value: bytes, or -1 for "max", absent or unreadable. */
+static int64_t read_limit(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char v[32] = "";
+    int ok = fscanf(f, "%31s", v) == 1;
+    fclose(f);
+    if (!ok || !strcmp(v, "max")) return -1;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    return errno || end == v || *end || x <= 0 ? -1 : x;
+}
+
+int64_t gd_memory_allowed(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    int64_t phys = pages > 0 && page > 0 ? (int64_t)pages * page : (int64_t)1 << 30;
+    int64_t lim = read_limit("/sys/fs/cgroup/memory.max");                  /* cgroup v2 */
+    if (lim < 0) lim = read_limit("/sys/fs/cgroup/memory/memory.limit_in_bytes"); /* v1: ~2^63 when unset */
+    return lim > 0 && lim < phys ? lim : phys;
+}
+
 static void defaults(gd_config *c) {
     memset(c, 0, sizeof *c);
     c->port = 8080;
@@ -93,10 +127,15 @@ static void defaults(gd_config *c) {
     c->queue = 64;
     c->deadline_ms = 30000;
     c->idle_timeout_s = 30;
+    c->header_timeout_s = 20;
+    c->body_timeout_s = 20;
+    c->min_body_rate = 1024;
     c->grace_s = 25;
     c->max_connections = 4096;
     c->cache_entries = 256;
+    c->cache_bytes = (int64_t)256 << 20;
     c->inline_max_bytes = 4096;
+    c->max_inflight_bytes = gd_memory_allowed() / 2;
     snprintf(c->log_format, sizeof c->log_format, "text");
     snprintf(c->openapi, sizeof c->openapi, "api/openapi.yaml");
     snprintf(c->web_root, sizeof c->web_root, "clients/web");

@@ -18,10 +18,18 @@ typedef struct gd_config {
     int queue;                /* requests that may wait for a worker */
     int deadline_ms;          /* compute time a request may take (504 after) */
     int idle_timeout_s;       /* a connection with no traffic is closed */
+    int header_timeout_s;     /* a request's header section must be complete this long after the connection
+                                 opened (or, kept alive, after its previous response plus idle_timeout_s) */
+    int body_timeout_s;       /* a body must be complete body_timeout_s + bytes / min_body_rate after its headers */
+    int min_body_rate;        /* bytes per second */
     int grace_s;              /* SIGTERM: how long requests in flight may finish */
     int max_connections;
     int cache_entries;        /* compiled graphs kept (0: no cache) */
+    int64_t cache_bytes;      /* memory the kept graphs may hold, arenas included */
     int inline_max_bytes;     /* bodies up to this run on the I/O thread when their work is tiny (0: never) */
+    int64_t max_inflight_bytes; /* memory request bodies may hold at once, each charged from its first
+                                 callback to its completion with the JSON tree the API may build from
+                                 it (503 past it); default half of gd_memory_allowed() */
     char cors_origins[1024];  /* comma-separated; "" allows none, "*" any */
     char api_keys[2048];      /* comma-separated; "" turns auth off */
     char log_format[8];       /* "text" or "json" */
@@ -38,5 +46,10 @@ int gd_config_load(gd_config *c, int argc, char **argv);
 /* CPUs the process may use: the cgroup v2/v1 CPU quota when set, else the
  * affinity mask, else the online count. */
 int gd_cpus_allowed(void);
+
+/* Bytes of memory the process may use: the cgroup v2 memory.max or v1
+ * memory.limit_in_bytes when set and below physical memory, else physical
+ * memory (sysconf). */
+int64_t gd_memory_allowed(void);
 
 #endif

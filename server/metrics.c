@@ -7,13 +7,16 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const routes[] = {"forward", "gradient", "step", "jvp", "hvp", "check", "gradient-graph",
                                      "ops", "other"};
 #define NROUTES ((int)(sizeof routes / sizeof routes[0]))
-static const int statuses[] = {200, 400, 401, 404, 405, 408, 413, 415, 422, 499, 500, 503, 504};
+static const int statuses[] = {200, 304, 400, 401, 404, 405, 408, 413, 414, 415, 422, 431, 499, 500, 503, 504, 505};
 #define NSTATUS ((int)(sizeof statuses / sizeof statuses[0]))
-static const char *const reasons[] = {"overloaded", "draining", "too_large", "unauthorized", "bad_headers", "timeout"};
+static const char *const reasons[] = {"overloaded",  "draining",       "too_large",    "unauthorized",
+                                      "bad_headers", "timeout",        "header_timeout", "body_timeout",
+                                      "evicted",     "memory"};
 #define NREASONS ((int)(sizeof reasons / sizeof reasons[0]))
 /* Histogram bounds in seconds, from 100 us to 60 s. */
 static const double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -121,4 +124,25 @@ void gd_metrics_render(gd_buf *b, int in_flight, int queued, int workers, unsign
     line(b, "# HELP gradd_queue_depth Requests waiting for a compute worker.\n# TYPE gradd_queue_depth gauge\n"
             "gradd_queue_depth %d\n", queued);
     line(b, "# HELP gradd_workers Compute workers.\n# TYPE gradd_workers gauge\ngradd_workers %d\n", workers);
+}
+
+void gd_metrics_render_memory(gd_buf *b, long long inflight_bytes, long long inflight_limit) {
+    line(b, "# HELP gradd_inflight_request_bytes Memory reserved by requests in flight: their bodies and the JSON "
+            "trees they may become.\n# TYPE gradd_inflight_request_bytes gauge\ngradd_inflight_request_bytes %lld\n",
+         inflight_bytes);
+    line(b, "# HELP gradd_inflight_request_bytes_limit --max-inflight-bytes: past it a request gets 503.\n"
+            "# TYPE gradd_inflight_request_bytes_limit gauge\ngradd_inflight_request_bytes_limit %lld\n",
+         inflight_limit);
+    /* statm: size resident shared ... in pages */
+    long long pages = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%*s %lld", &pages) != 1) pages = -1;
+        fclose(f);
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    if (pages >= 0 && page > 0)
+        line(b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n",
+             pages * page);
 }

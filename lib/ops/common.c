@@ -67,13 +67,42 @@ void run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64) {
         st[j + 1] = in->numel == n->numel ? 1 : 0;
         flat &= in->numel == n->numel || in->numel == 1;
     }
-    if (flat) { /* one row: no loop set-up (most ops, and every scalar op) */
-        (k->dt == GR_F32 ? row_f32 : row_f64)(NULL, (char *const *)base, st, n->numel);
+    gr_row_fn row = k->dt == GR_F32 ? row_f32 : row_f64;
+    if (flat) { /* one row (most ops, and every scalar op), in chunks that look at the cancel flag */
+        size_t esz = gr_dtype_size(k->dt);
+        for (int64_t i0 = 0; i0 < n->numel && !gr_cancelled(k->cancel); i0 += GR_CHUNK_ELEMS) {
+            char *p[4];
+            for (int j = 0; j <= n->n_in; j++) p[j] = (char *)base[j] + (size_t)(i0 * st[j]) * esz;
+            int64_t len = n->numel - i0 < GR_CHUNK_ELEMS ? n->numel - i0 : GR_CHUNK_ELEMS;
+            row(NULL, p, st, len);
+        }
         return;
     }
     gr_loop L;
     gr_loop_broadcast(&L, &n->shape, n->n_in + 1, shapes);
-    gr_loop_run(&L, base, gr_dtype_size(k->dt), k->dt == GR_F32 ? row_f32 : row_f64, NULL);
+    L.cancel = k->cancel;
+    gr_loop_run(&L, base, gr_dtype_size(k->dt), row, NULL);
+}
+
+void fill_chunked(const gr_kernel *k, void *out, int64_t n, double v) {
+    for (int64_t i0 = 0; i0 < n && !gr_cancelled(k->cancel); i0 += GR_CHUNK_ELEMS) {
+        int64_t i1 = n - i0 < GR_CHUNK_ELEMS ? n : i0 + GR_CHUNK_ELEMS;
+        if (k->dt == GR_F32) {
+            float *o = out, fv = (float)v;
+            for (int64_t i = i0; i < i1; i++) o[i] = fv;
+        } else {
+            double *o = out;
+            for (int64_t i = i0; i < i1; i++) o[i] = v;
+        }
+    }
+}
+
+void copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n) {
+    size_t esz = gr_dtype_size(k->dt);
+    for (int64_t i0 = 0; i0 < n && !gr_cancelled(k->cancel); i0 += GR_CHUNK_ELEMS) {
+        int64_t len = n - i0 < GR_CHUNK_ELEMS ? n - i0 : GR_CHUNK_ELEMS;
+        memcpy((char *)out + (size_t)i0 * esz, (const char *)in + (size_t)i0 * esz, (size_t)len * esz);
+    }
 }
 
 #define COPY_ROW(FN, T)                                                                                               \
@@ -94,10 +123,12 @@ COPY_ROW(copy_row_f64, double)
 
 gr_row_fn gr_copy_row(gr_dtype dt) { return dt == GR_F32 ? copy_row_f32 : copy_row_f64; }
 
-void gr_broadcast_copy(gr_dtype dt, const gr_shape *out_shape, void *out, const gr_shape *in_shape, const void *in) {
+void gr_broadcast_copy(gr_dtype dt, const gr_shape *out_shape, void *out, const gr_shape *in_shape, const void *in,
+                       const volatile int *cancel) {
     const gr_shape *shapes[2] = {out_shape, in_shape};
     void *base[2] = {out, (void *)(uintptr_t)in};
     gr_loop L;
     gr_loop_broadcast(&L, out_shape, 2, shapes);
+    L.cancel = cancel;
     gr_loop_run(&L, base, gr_dtype_size(dt), gr_copy_row(dt), NULL);
 }

@@ -38,7 +38,7 @@ static gr_status reshape_infer(gr_graph *g, int id, gr_error *err) {
 
 static gr_status copy_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    if (k->out != k->in[0]) memcpy(k->out, k->in[0], (size_t)k->n->numel * gr_dtype_size(k->dt));
+    if (k->out != k->in[0]) copy_chunked(k, k->out, k->in[0], k->n->numel);
     return GR_OK;
 }
 
@@ -62,7 +62,7 @@ static gr_status expand_infer(gr_graph *g, int id, gr_error *err) { return infer
 
 static gr_status expand_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    gr_broadcast_copy(k->dt, &k->n->shape, k->out, &k->g->nodes[k->n->in[0]].shape, k->in[0]);
+    gr_broadcast_copy(k->dt, &k->n->shape, k->out, &k->g->nodes[k->n->in[0]].shape, k->in[0], k->cancel);
     return GR_OK;
 }
 
@@ -126,6 +126,7 @@ static gr_status transpose_forward(const gr_kernel *k, gr_error *err) {
     for (int i = 0; i < x->rank; i++) st[1][i] = xs[perm[i]];
     gr_loop L;
     gr_loop_strided(&L, &k->n->shape, 2, (const int64_t(*)[GR_MAX_RANK])st);
+    L.cancel = k->cancel;
     void *base[2] = {k->out, (void *)(uintptr_t)k->in[0]};
     gr_loop_run(&L, base, gr_dtype_size(k->dt), gr_copy_row(k->dt), NULL);
     return GR_OK;
@@ -170,15 +171,7 @@ static gr_status fill_infer(gr_graph *g, int id, gr_error *err) {
 
 static gr_status fill_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    int64_t n = k->n->numel;
-    double v = k->n->attrs.value;
-    if (k->dt == GR_F32) {
-        float *o = k->out;
-        for (int64_t i = 0; i < n; i++) o[i] = (float)v;
-    } else {
-        double *o = k->out;
-        for (int64_t i = 0; i < n; i++) o[i] = v;
-    }
+    fill_chunked(k, k->out, k->n->numel, k->n->attrs.value);
     return GR_OK;
 }
 

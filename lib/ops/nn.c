@@ -27,6 +27,15 @@ static void axis_view(const gr_node *n, const gr_shape *x, int64_t *outer, int64
     *len = x->dims[ax];
 }
 
+/* for j in [0, count): BODY, in pieces of GR_CHUNK_ELEMS in order, with a
+ * look at kernel k's cancel flag before each piece (none once raised: the
+ * output is then partial, and the executor reports the cancellation). */
+#define J_PIECES(count, ...)                                                                                          \
+    for (int64_t j0 = 0; j0 < (count) && !gr_cancelled(k->cancel); j0 += GR_CHUNK_ELEMS) {                           \
+        int64_t j1 = (count) - j0 < GR_CHUNK_ELEMS ? (count) : j0 + GR_CHUNK_ELEMS;                                   \
+        for (int64_t j = j0; j < j1; j++) __VA_ARGS__;                                                                \
+    }
+
 /* y = softmax (logmode 0) or log_softmax (logmode 1) along stride inner. */
 #define SOFTMAX_LOOP(T, EXP, LOG)                                                                                     \
     do {                                                                                                              \
@@ -34,24 +43,24 @@ static void axis_view(const gr_node *n, const gr_shape *x, int64_t *outer, int64
         T *y = k->out;                                                                                                \
         for (int64_t o = 0; o < outer; o++)                                                                           \
             for (int64_t i = 0; i < inner; i++) {                                                                     \
+                if (gr_cancelled(k->cancel)) return;                                                                  \
                 const T *xr = x + o * len * inner + i;                                                                \
                 T *yr = y + o * len * inner + i;                                                                      \
                 T mx = -INFINITY;                                                                                     \
-                for (int64_t j = 0; j < len; j++)                                                                     \
-                    if (xr[j * inner] > mx || xr[j * inner] != xr[j * inner]) mx = xr[j * inner];                     \
+                J_PIECES(len, if (xr[j * inner] > mx || xr[j * inner] != xr[j * inner]) mx = xr[j * inner])          \
                 if (mx == -INFINITY) mx = 0; /* all -inf: keep exp finite */                                          \
                 double sum = 0;                                                                                       \
-                for (int64_t j = 0; j < len; j++) {                                                                   \
+                J_PIECES(len, {                                                                                       \
                     T e = EXP(xr[j * inner] - mx);                                                                    \
                     if (!logmode) yr[j * inner] = e;                                                                  \
                     sum += e;                                                                                         \
-                }                                                                                                     \
+                })                                                                                                    \
                 if (logmode) {                                                                                        \
                     T lse = mx + (T)log(sum);                                                                         \
-                    for (int64_t j = 0; j < len; j++) yr[j * inner] = xr[j * inner] - lse;                            \
+                    J_PIECES(len, yr[j * inner] = xr[j * inner] - lse)                                                \
                 } else {                                                                                              \
                     T inv = (T)(1.0 / sum);                                                                           \
-                    for (int64_t j = 0; j < len; j++) yr[j * inner] *= inv;                                           \
+                    J_PIECES(len, yr[j * inner] *= inv)                                                               \
                 }                                                                                                     \
             }                                                                                                         \
     } while (0)
@@ -153,15 +162,15 @@ static gr_status cross_entropy_infer(gr_graph *g, int id, gr_error *err) {
     do {                                                                                                              \
         const T *x = k->in[0];                                                                                        \
         for (int64_t r = 0; r < rows; r++) {                                                                          \
+            if ((r & 255) == 0 && gr_cancelled(k->cancel)) return GR_E_CANCELLED; /* the executor reports it */       \
             const T *xr = x + r * classes;                                                                            \
             int64_t label = 0;                                                                                            \
             gr_status st = read_label(k, 1, r, classes, &label, err);                                                 \
             if (st != GR_OK) return st;                                                                               \
             T mx = xr[0];                                                                                             \
-            for (int64_t j = 1; j < classes; j++)                                                                     \
-                if (xr[j] > mx) mx = xr[j];                                                                           \
+            J_PIECES(classes, if (j > 0 && xr[j] > mx) mx = xr[j])                                                    \
             double s = 0;                                                                                             \
-            for (int64_t j = 0; j < classes; j++) s += EXP(xr[j] - mx);                                               \
+            J_PIECES(classes, s += EXP(xr[j] - mx))                                                                   \
             total += (double)mx + log(s) - (double)xr[label];                                                         \
         }                                                                                                             \
     } while (0)
@@ -267,15 +276,27 @@ static gr_shape mse_shape(const gr_graph *g, const gr_node *n) {
     return s;
 }
 
+/* What the squared-difference rows share: the running sum, and the
+ * kernel's cancel flag (a long row stops between two pieces once it is
+ * raised; pieces in order into one sum, so results do not depend on them). */
+typedef struct sqdiff_ctx {
+    double acc;
+    const volatile int *cancel;
+} sqdiff_ctx;
+
 #define SQDIFF_ROW(FN, T)                                                                                             \
     static void FN(void *ctx, char *const *p, const int64_t *s, int64_t n) {                                          \
+        sqdiff_ctx *c = ctx;                                                                                          \
         const T *a = (const T *)p[0], *b = (const T *)p[1];                                                           \
         double acc = 0;                                                                                               \
-        for (int64_t i = 0; i < n; i++) {                                                                             \
-            double d = (double)a[i * s[0]] - (double)b[i * s[1]];                                                     \
-            acc += d * d;                                                                                             \
+        for (int64_t i0 = 0; i0 < n && !gr_cancelled(c->cancel); i0 += GR_CHUNK_ELEMS) {                             \
+            int64_t i1 = n - i0 < GR_CHUNK_ELEMS ? n : i0 + GR_CHUNK_ELEMS;                                           \
+            for (int64_t i = i0; i < i1; i++) {                                                                       \
+                double d = (double)a[i * s[0]] - (double)b[i * s[1]];                                                 \
+                acc += d * d;                                                                                         \
+            }                                                                                                         \
         }                                                                                                             \
-        *(double *)ctx += acc;                                                                                        \
+        c->acc += acc;                                                                                                \
     }
 SQDIFF_ROW(sqdiff_row_f32, float)
 SQDIFF_ROW(sqdiff_row_f64, double)
@@ -288,11 +309,12 @@ static gr_status mse_forward(const gr_kernel *k, gr_error *err) {
     void *base[2] = {(void *)(uintptr_t)k->in[0], (void *)(uintptr_t)k->in[1]};
     int64_t count = 1;
     for (int i = 0; i < it.rank; i++) count *= it.dims[i];
-    double acc = 0;
+    sqdiff_ctx c = {0, k->cancel};
     gr_loop L;
     gr_loop_broadcast(&L, &it, 2, shapes);
-    gr_loop_run(&L, base, gr_dtype_size(k->dt), k->dt == GR_F32 ? sqdiff_row_f32 : sqdiff_row_f64, &acc);
-    double mean = count ? acc / (double)count : NAN;
+    L.cancel = k->cancel;
+    gr_loop_run(&L, base, gr_dtype_size(k->dt), k->dt == GR_F32 ? sqdiff_row_f32 : sqdiff_row_f64, &c);
+    double mean = count ? c.acc / (double)count : NAN;
     if (k->dt == GR_F32) *(float *)k->out = (float)mean;
     else *(double *)k->out = mean;
     return GR_OK;

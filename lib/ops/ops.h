@@ -24,6 +24,11 @@ gr_status op_fail(gr_graph *g, gr_error *err, gr_status code, int id, int operan
  * is the output, then the node's operands in order. */
 void run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64);
 
+/* Elementwise passes over n elements in chunks of GR_CHUNK_ELEMS that stop
+ * once k's cancel flag is raised: out[i] = v, and out = in (memcpy). */
+void fill_chunked(const gr_kernel *k, void *out, int64_t n, double v);
+void copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n);
+
 /* The row kernel that copies operand 1 into operand 0 (strides may be 0). */
 gr_row_fn gr_copy_row(gr_dtype dt);
 
@@ -62,14 +67,17 @@ gr_row_fn gr_copy_row(gr_dtype dt);
     static gr_status NAME##_forward(const gr_kernel *k, gr_error *err) {                                              \
         (void)err;                                                                                                    \
         int64_t n = k->n->numel;                                                                                      \
-        if (k->dt == GR_F32) {                                                                                        \
-            const float *in = k->in[0];                                                                               \
-            float *out = k->out;                                                                                      \
-            for (int64_t i = 0; i < n; i++) { float x = in[i]; out[i] = (EXPR); }                                     \
-        } else {                                                                                                      \
-            const double *in = k->in[0];                                                                              \
-            double *out = k->out;                                                                                     \
-            for (int64_t i = 0; i < n; i++) { double x = in[i]; out[i] = (EXPR); }                                    \
+        for (int64_t i0 = 0; i0 < n && !gr_cancelled(k->cancel); i0 += GR_CHUNK_ELEMS) {                            \
+            int64_t i1 = n - i0 < GR_CHUNK_ELEMS ? n : i0 + GR_CHUNK_ELEMS;                                           \
+            if (k->dt == GR_F32) {                                                                                    \
+                const float *in = k->in[0];                                                                           \
+                float *out = k->out;                                                                                  \
+                for (int64_t i = i0; i < i1; i++) { float x = in[i]; out[i] = (EXPR); }                               \
+            } else {                                                                                                  \
+                const double *in = k->in[0];                                                                          \
+                double *out = k->out;                                                                                 \
+                for (int64_t i = i0; i < i1; i++) { double x = in[i]; out[i] = (EXPR); }                              \
+            }                                                                                                         \
         }                                                                                                             \
         return GR_OK;                                                                                                 \
     }

@@ -42,19 +42,29 @@ static gr_status infer_sum_to(gr_graph *g, int id, gr_error *err) { return infer
 
 /* ---- kernels --------------------------------------------------------- */
 
+/* Row kernels of the reductions. ctx is the kernel's cancel flag (may be
+ * NULL): a long row is done in pieces of GR_CHUNK_ELEMS with a look at it
+ * between two, and left unfinished once it is raised. The pieces run in
+ * the row's order into the same accumulator, so results do not depend on
+ * them. */
+#define ROW_PIECES(n, ...)                                                                                             \
+    for (int64_t i0 = 0; i0 < (n) && !gr_cancelled((const volatile int *)ctx); i0 += GR_CHUNK_ELEMS) {                 \
+        int64_t i1 = (n) - i0 < GR_CHUNK_ELEMS ? (n) : i0 + GR_CHUNK_ELEMS;                                           \
+        for (int64_t i = i0; i < i1; i++) __VA_ARGS__;                                                                \
+    }
+
 #define SUM_ROW(FN, T)                                                                                                \
     static void FN(void *ctx, char *const *p, const int64_t *s, int64_t n) {                                          \
-        (void)ctx;                                                                                                    \
         T *o = (T *)p[0];                                                                                             \
         const T *a = (const T *)p[1];                                                                                 \
         if (s[0] == 0) { /* reduce along the row: accumulate in double */                                            \
             double acc = 0;                                                                                           \
-            for (int64_t i = 0; i < n; i++) acc += a[i * s[1]];                                                       \
+            ROW_PIECES(n, acc += a[i * s[1]])                                                                         \
             o[0] += (T)acc;                                                                                           \
         } else if (s[0] == 1 && s[1] == 1) {                                                                          \
-            for (int64_t i = 0; i < n; i++) o[i] += a[i];                                                             \
+            ROW_PIECES(n, o[i] += a[i])                                                                               \
         } else {                                                                                                      \
-            for (int64_t i = 0; i < n; i++) o[i * s[0]] += a[i * s[1]];                                               \
+            ROW_PIECES(n, o[i * s[0]] += a[i * s[1]])                                                                 \
         }                                                                                                             \
     }
 SUM_ROW(sum_row_f32, float)
@@ -62,13 +72,12 @@ SUM_ROW(sum_row_f64, double)
 
 #define MAX_ROW(FN, T)                                                                                                \
     static void FN(void *ctx, char *const *p, const int64_t *s, int64_t n) {                                          \
-        (void)ctx;                                                                                                    \
         T *o = (T *)p[0];                                                                                             \
         const T *a = (const T *)p[1];                                                                                 \
-        for (int64_t i = 0; i < n; i++) {                                                                             \
+        ROW_PIECES(n, {                                                                                               \
             T v = a[i * s[1]], *d = &o[i * s[0]];                                                                     \
             if (v > *d || v != v) *d = v;                                                                             \
-        }                                                                                                             \
+        })                                                                                                            \
     }
 MAX_ROW(max_row_f32, float)
 MAX_ROW(max_row_f64, double)
@@ -80,7 +89,8 @@ static void reduce_into(const gr_kernel *k, const gr_shape *keep, gr_row_fn f32,
     void *base[2] = {k->out, (void *)(uintptr_t)k->in[0]};
     gr_loop L;
     gr_loop_broadcast(&L, x, 2, shapes);
-    gr_loop_run(&L, base, gr_dtype_size(k->dt), k->dt == GR_F32 ? f32 : f64, NULL);
+    L.cancel = k->cancel;
+    gr_loop_run(&L, base, gr_dtype_size(k->dt), k->dt == GR_F32 ? f32 : f64, (void *)(uintptr_t)k->cancel);
 }
 
 static gr_shape keep_shape(const gr_kernel *k) {
@@ -90,18 +100,12 @@ static gr_shape keep_shape(const gr_kernel *k) {
     return gr_shape_keep(x, mask);
 }
 
-static void fill_out(const gr_kernel *k, double v) {
-    int64_t n = k->n->numel;
-    if (k->dt == GR_F32)
-        for (int64_t i = 0; i < n; i++) ((float *)k->out)[i] = (float)v;
-    else
-        for (int64_t i = 0; i < n; i++) ((double *)k->out)[i] = v;
-}
+static void fill_out(const gr_kernel *k, double v) { fill_chunked(k, k->out, k->n->numel, v); }
 
 static gr_status sum_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     gr_shape keep = keep_shape(k);
-    memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
+    fill_out(k, 0);
     reduce_into(k, &keep, sum_row_f32, sum_row_f64);
     return GR_OK;
 }
@@ -135,7 +139,7 @@ static gr_status max_forward(const gr_kernel *k, gr_error *err) {
 
 static gr_status sum_to_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
+    fill_out(k, 0);
     reduce_into(k, &k->n->shape, sum_row_f32, sum_row_f64);
     return GR_OK;
 }

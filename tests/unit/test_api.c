@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "cache.h"
+#include "routes.h"
 #include "testutil.h"
 
 /* POST body to route; returns the parsed response (caller decrefs) and its
@@ -134,9 +135,10 @@ static void test_ops_catalogue(void **state) {
 static void test_limits_before_allocation(void **state) {
     (void)state;
     gd_limits lim = gd_limits_default();
-    lim.max_total_bytes = 1000;
+    lim.max_total_bytes = 3000;
     gd_response res;
-    /* 200 float64 values are 1600 bytes: refused, though the body is small */
+    /* 200 float64 values are 1600 bytes, more than the 3000 less the
+     * ~1.6 KB the JSON tree takes: refused, though the body is small */
     char body[4096] = "{\"graph\":\"sum(x)\",\"inputs\":{\"x\":{\"shape\":[200],\"b64\":\"";
     size_t n = strlen(body);
     for (int i = 0; i < 2136; i++) body[n++] = 'A'; /* 1602 bytes of base64 */
@@ -284,7 +286,7 @@ static char *cached_call(gd_cache *c, const char *route, const char *body) {
  * constants that differ miss. */
 static void test_graph_cache(void **state) {
     (void)state;
-    gd_cache *c = gd_cache_new(4);
+    gd_cache *c = gd_cache_new(4, (int64_t)64 << 20);
     unsigned long long hits, misses;
     const char *a = "{\"graph\":" MLP_GRAPH "," MLP_VALUES "}";
     char *first = cached_call(c, "gradient", a), *second = cached_call(c, "gradient", a);
@@ -317,6 +319,85 @@ static void test_graph_cache(void **state) {
     assert_non_null(strstr(t1, "\"params\":{\"w\":2}"));
     free(first), free(second), free(r2), free(r3), free(r4), free(r5), free(r6), free(t1), free(t2);
     gd_cache_free(c);
+}
+
+/* Legal JSON whose tree would take many times its size is refused with
+ * 413 while it is read, whatever its shape and wherever it is; an unknown
+ * top-level field is refused before its value is read. */
+static void test_json_tree_budget(void **state) {
+    (void)state;
+    static const struct {
+        const char *what, *item;
+    } shapes[] = {{"empty objects", "{}"}, {"empty strings", "\"\""}, {"empty arrays", "[]"},
+                  {"ragged numbers", "[1,[2]]"}, {"short strings", "\"ab\""}, {"arrays of booleans", "[true]"}};
+    size_t want = (size_t)16 << 20;
+    char *body = malloc(want + 256);
+    assert_non_null(body);
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        for (int where = 0; where < 2; where++) {
+            size_t n = (size_t)sprintf(body, where ? "{\"graph\":\"x\",\"inputs\":{\"x\":1},\"junk\":["
+                                                   : "{\"graph\":\"sum(x)\",\"inputs\":{\"x\":[");
+            size_t il = strlen(shapes[k].item);
+            while (n + il + 8 < want) {
+                memcpy(body + n, shapes[k].item, il);
+                n += il;
+                body[n++] = ',';
+            }
+            memcpy(body + n, shapes[k].item, il);
+            n += il;
+            n += (size_t)sprintf(body + n, where ? "]}" : "]}}");
+            gd_response res;
+            double t0 = gd_now_ms();
+            gd_handle("forward", body, n, NULL, &res);
+            double ms = gd_now_ms() - t0;
+            char want_code[64];
+            snprintf(want_code, sizeof want_code, "\"code\":\"%s\"", where ? "unknown_field" : "limit_exceeded");
+            if (res.status != (where ? 400 : 413) || !strstr(res.body, want_code))
+                fail_msg("%s %s: %d %.300s", shapes[k].what, where ? "in an unknown field" : "as an input", res.status,
+                         res.body);
+            if (k == 0) printf("# 16 MB of %s %s: %d in %.0f ms\n", shapes[k].what,
+                               where ? "in an unknown field" : "as an input", res.status, ms);
+            gd_response_free(&res);
+        }
+    }
+    free(body);
+}
+
+/* The smallest max_total_bytes with which route answers 200 (answers are
+ * monotone in the limit). */
+static int64_t least_total_bytes(const char *route, const char *body) {
+    int64_t lo = 1, hi = (int64_t)1 << 30;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        gd_limits lim = gd_limits_default();
+        lim.max_total_bytes = mid;
+        gd_response res;
+        gd_handle(route, body, strlen(body), &lim, &res);
+        if (res.status == 200) hi = mid;
+        else lo = mid + 1;
+        gd_response_free(&res);
+    }
+    return lo;
+}
+
+/* /v1/check holds two programs at once (loss and gradients, and the loss
+ * alone for the finite differences): together they stay within
+ * max_total_bytes, so check needs at least the forward program's arena
+ * more than the gradient route does with the same body. */
+static void test_check_charges_both_programs(void **state) {
+    (void)state;
+    char body[8192];
+    size_t n = (size_t)snprintf(body, sizeof body, "{\"graph\":\"sum(exp(x)*tanh(x))\",\"inputs\":{\"x\":[");
+    for (int i = 0; i < 512; i++) n += (size_t)snprintf(body + n, sizeof body - n, i ? ",%d" : "%d", i % 7);
+    snprintf(body + n, sizeof body - n, "]}}");
+    json_t *fw = call_ok("forward", body);
+    int64_t fwd_arena = (int64_t)num_at(fw, "stats", "arena_bytes");
+    json_decref(fw);
+    int64_t grad_least = least_total_bytes("gradient", body), check_least = least_total_bytes("check", body);
+    printf("# least max_total_bytes: gradient %lld, check %lld; the forward program's arena %lld\n",
+           (long long)grad_least, (long long)check_least, (long long)fwd_arena);
+    assert_true(fwd_arena >= 4096);
+    assert_true(check_least >= grad_least + fwd_arena);
 }
 
 /* A call with a work budget either answers exactly as without one, or,
@@ -365,6 +446,7 @@ int main(void) {
         cmocka_unit_test(test_dtypes_agree),              cmocka_unit_test(test_unknown_route_and_errors),
         cmocka_unit_test(test_cancelled),                 cmocka_unit_test(test_binary_tensors),
         cmocka_unit_test(test_graph_cache),               cmocka_unit_test(test_work_budget),
+        cmocka_unit_test(test_check_charges_both_programs), cmocka_unit_test(test_json_tree_budget),
     };
     return cmocka_run_group_tests_name("api", tests, NULL, NULL);
 }

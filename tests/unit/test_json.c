@@ -130,7 +130,8 @@ static char *reading(const char *text, size_t len, int mode) {
     gd_json_nums_set_mode(mode);
     gd_doc d;
     gd_err e = {0};
-    int r = gd_json_parse(copy, len, 32, &d, &e);
+    gd_json_opts o = {.max_depth = 32};
+    int r = gd_json_parse(copy, len, &o, &d, &e);
     gd_json_nums_set_mode(GD_JSON_NUMS_AUTO);
     sbuf b = {0};
     puts_(&b, "");

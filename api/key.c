@@ -1,0 +1,127 @@
+/* key.c -- the compiled-graph cache key of a request (gd_req_key).
+ *
+ * Two requests may share a program only when everything the program was
+ * built from is the same. So the key is not a list of fields someone must
+ * remember to extend: it is the whole request, in a canonical encoding,
+ * less the few top-level fields that hold nothing but run-time values
+ * (value_fields below), plus each declared leaf's name, kind and decoded
+ * shape. A field added to a route later is in the key by default; the
+ * worst a missing entry in value_fields can do is cost a cache hit.
+ *
+ * Every value is encoded with its type and length, so no two different
+ * trees encode alike, and numbers go in as their exact bits. Values the
+ * JSON reader keeps outside the tree are encoded from where they are: a
+ * packed numeric array by its shape and doubles, a "b64" string by its
+ * text, and a Triton binary tensor by the bytes it owns in the binary
+ * section. Constants are part of "graph", so their values are in the key
+ * whichever way they were sent. */
+#include <string.h>
+
+#include "request.h"
+
+/* Top-level fields whose values are bound to the program at run time, or
+ * only choose how the answer is written. Names and shapes of inputs and
+ * params enter the key through the leaves. */
+static const char *const value_fields[] = {"inputs", "params", "batches", "state", "encoding", "binary_data_output"};
+
+static int is_value_field(const char *key) {
+    for (size_t i = 0; i < sizeof value_fields / sizeof *value_fields; i++)
+        if (!strcmp(value_fields[i], key)) return 1;
+    return 0;
+}
+
+static void put_len(gd_buf *b, char tag, size_t n) {
+    gd_buf_putc(b, tag);
+    gd_buf_i64(b, (int64_t)n);
+    gd_buf_putc(b, ':');
+}
+
+static void put_bytes(gd_buf *b, char tag, const void *p, size_t n) {
+    put_len(b, tag, n);
+    gd_buf_put(b, (const char *)p, n);
+}
+
+/* The binary section bytes object v owns (Triton's extension), if any. */
+static void put_binary(gd_buf *b, const gd_doc *d, const json_t *v) {
+    for (int i = 0; i < d->nbinrefs; i++) {
+        if (d->binrefs[i] != v) continue;
+        const json_t *p = json_object_get(v, "parameters");
+        json_int_t size = json_integer_value(json_object_get(p, "binary_data_size"));
+        if (d->binary && d->binoff && size > 0) put_bytes(b, 'B', d->binary + d->binoff[i], (size_t)size);
+        return;
+    }
+}
+
+static void put_value(gd_buf *b, const gd_doc *d, const json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        put_len(b, 'o', json_object_size(v));
+        const char *key;
+        json_t *m;
+        json_object_foreach((json_t *)v, key, m) {
+            put_bytes(b, 'k', key, strlen(key));
+            put_value(b, d, m);
+        }
+        put_binary(b, d, v);
+        return;
+    }
+    case JSON_ARRAY: {
+        const gd_packed *pk = gd_doc_packed(d, v);
+        if (pk) {
+            put_len(b, 'p', (size_t)pk->rank);
+            for (int i = 0; i < pk->rank; i++) {
+                gd_buf_i64(b, pk->dims[i]);
+                gd_buf_putc(b, ',');
+            }
+            put_bytes(b, 'd', pk->data, (size_t)pk->n * sizeof *pk->data);
+            return;
+        }
+        put_len(b, 'a', json_array_size(v));
+        for (size_t i = 0; i < json_array_size(v); i++) put_value(b, d, json_array_get(v, i));
+        return;
+    }
+    case JSON_STRING: {
+        size_t n;
+        const char *t = gd_doc_text(d, v, &n); /* a "b64" span's text, or the string */
+        put_bytes(b, 's', t, n);
+        return;
+    }
+    case JSON_INTEGER:
+        gd_buf_putc(b, 'i');
+        gd_buf_i64(b, (int64_t)json_integer_value(v));
+        gd_buf_putc(b, ';');
+        return;
+    case JSON_REAL: {
+        double x = json_real_value(v);
+        put_bytes(b, 'r', &x, sizeof x);
+        return;
+    }
+    case JSON_TRUE: gd_buf_putc(b, 't'); return;
+    case JSON_FALSE: gd_buf_putc(b, 'f'); return;
+    case JSON_NULL: gd_buf_putc(b, 'n'); return;
+    }
+}
+
+int gd_req_key(gd_req *r) {
+    gd_buf b = {0};
+    put_bytes(&b, 'R', r->route, strlen(r->route));
+    const char *key;
+    json_t *v;
+    json_object_foreach(r->doc.root, key, v) {
+        if (is_value_field(key)) continue;
+        put_bytes(&b, 'k', key, strlen(key));
+        put_value(&b, &r->doc, v);
+    }
+    for (int i = 0; i < r->nleaves; i++) {
+        const gd_leaf *l = &r->leaves[i];
+        put_bytes(&b, 'L', l->name, strlen(l->name));
+        gd_buf_i64(&b, (int64_t)l->kind);
+        put_len(&b, '[', (size_t)l->value.shape.rank);
+        for (int k = 0; k < l->value.shape.rank; k++) {
+            gd_buf_i64(&b, l->value.shape.dims[k]);
+            gd_buf_putc(&b, ',');
+        }
+    }
+    r->key = gd_buf_take(&b, &r->key_len);
+    return r->key ? 0 : -1;
+}
