@@ -63,10 +63,11 @@ typedef struct gd_call {
                                     run again without a budget (the daemon: on a worker
                                     instead of its I/O thread) */
     double deadline_ms;          /* 0: none. Else when *cancel will be raised, in ms of
-                                    CLOCK_MONOTONIC (gd_now_ms): a run whose estimated
-                                    time (at GD_PEAK_FLOPS_PER_MS, far above what this
-                                    machine does) clearly cannot finish by then is
-                                    refused before it starts, 504 "deadline_exceeded" */
+                                    CLOCK_MONOTONIC (gd_now_ms): when the request's first
+                                    run's estimated time (at GD_PEAK_FLOPS_PER_MS, far
+                                    above what this machine does) clearly cannot fit in
+                                    the time left, it is refused before it starts, 504
+                                    "deadline_exceeded" */
 } gd_call;
 
 /* The throughput the deadline estimate assumes: 1 TFLOP/s, over ten times

@@ -655,6 +655,7 @@ int gd_req_graph(gd_req *r) {
                     .max_rank = r->lim.max_rank};
     r->g = gr_graph_new(r->dt, &gl);
     if (!r->g) return oom(r);
+    gr_graph_set_cancel(r->g, r->cancel);
     gr_error ge;
     for (int i = 0; i < r->nleaves; i++) {
         gd_leaf *l = &r->leaves[i];
@@ -670,8 +671,11 @@ int gd_req_graph(gd_req *r) {
                            "the short form names its expression f, so no value may be called f");
         if (add_expr(r, "f", r->short_expr, r->short_len, "/graph") < 0) return -1;
     } else if (r->nodes) {
-        for (size_t i = 0; i < json_array_size(r->nodes); i++)
+        for (size_t i = 0; i < json_array_size(r->nodes); i++) {
+            if ((i & 4095) == 4095 && r->cancel && *r->cancel)
+                return gd_fail(r->e, 504, "cancelled", "", "the request was cancelled while its graph was being built");
             if (add_node(r, json_array_get(r->nodes, i), (long)i) < 0) return -1;
+        }
     }
     if (gr_graph_finalize(r->g, &ge) != GR_OK) return gd_req_lib_error(r, &ge);
     if (short_form) { /* every value must be used by the expression: a typo is an error */

@@ -45,7 +45,8 @@ typedef struct gd_req {
     const volatile int *cancel;     /* stop when non-zero (may be NULL) */
     int64_t work_left;              /* of gd_call.work_budget; 0: unbounded */
     int deferred;                   /* stopped at the work budget */
-    double deadline_ms;             /* of gd_call.deadline_ms (set by gd_handle_call); 0: none */
+    double deadline_ms;             /* of gd_call.deadline_ms (set by gd_handle_call); 0: none, or
+                                       the first run was judged against it already */
     const char *binary;             /* Triton's binary section, or NULL */
     size_t binary_len;
     int binary_out;                 /* "binary_data_output": true */

@@ -86,16 +86,20 @@ void gd_program_done(gd_req *r, gr_exec *ex) {
 }
 
 /* Refuse (504 deadline_exceeded, -1) a run of ex that cannot finish
- * before r's deadline even at GD_PEAK_FLOPS_PER_MS; 0 when it may. */
+ * before r's deadline even at GD_PEAK_FLOPS_PER_MS; 0 when it may. Only
+ * the request's first run is judged (later ones of a step or check request
+ * are cut by the cancel flag), and only while time is left: past the
+ * deadline the flag answers (504 cancelled). */
 static int refuse_past_deadline(gd_req *r, gr_exec *ex) {
     gr_exec_stats st;
     gr_exec_get_stats(ex, &st);
     double need_ms = (double)st.flops / GD_PEAK_FLOPS_PER_MS, left_ms = r->deadline_ms - gd_now_ms();
-    if (need_ms <= left_ms) return 0;
+    r->deadline_ms = 0; /* judged once */
+    if (need_ms <= left_ms || left_ms <= 0) return 0;
     return gd_fail(r->e, 504, "deadline_exceeded", "",
                    "the request needs at least %.0f ms of compute (%.3g flops at %.3g TFLOP/s), but only %.0f ms are "
                    "left before its deadline",
-                   need_ms, (double)st.flops, GD_PEAK_FLOPS_PER_MS / 1e9, left_ms > 0 ? left_ms : 0);
+                   need_ms, (double)st.flops, GD_PEAK_FLOPS_PER_MS / 1e9, left_ms);
 }
 
 int gd_run(gd_req *r, gr_exec *ex, gd_timing *t) {

@@ -218,7 +218,8 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
     /* Plan: allocate each result, then release operands read for the last time. */
     size_t esz = gr_dtype_size(g->dt);
     for (int p = 0; p < e->n_prog; p++) {
-        if (p % GR_CHUNK_NODES == 0 && gr_cancelled(g->cancel)) goto cancelled;
+        /* every instruction: a best-fit search may walk a long free list */
+        if (gr_cancelled(g->cancel)) goto cancelled;
         const gr_node *n = &g->nodes[e->prog[p]];
         int64_t bytes = align_up(n->numel * (int64_t)esz);
         if (!gr_add_ok(e->stats.unplanned_bytes, bytes, &e->stats.unplanned_bytes) ||
@@ -292,9 +293,9 @@ int gr_exec_needs(const gr_exec *e, int id) {
 
 void gr_exec_set_cancel(gr_exec *e, const volatile int *flag) { e->cancel = flag; }
 
-/* The run stopped at the cancel flag during instruction p. */
+/* The run stopped at the cancel flag during (or just after) instruction p. */
 static gr_status cancelled_during(const gr_exec *e, int p, gr_error *err) {
-    return gr_fail(err, GR_E_CANCELLED, NULL, -1, "the run was cancelled during step %d of %d", p + 1, e->n_prog);
+    return gr_fail(err, GR_E_CANCELLED, NULL, -1, "the run was cancelled at step %d of %d", p + 1, e->n_prog);
 }
 
 gr_status gr_exec_run(gr_exec *e, gr_error *err) {
@@ -308,17 +309,19 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
     gr_kernel k;
     k.g = g;
     k.dt = g->dt;
-    k.cancel = e->cancel;
+    const volatile int *cancel = e->cancel;
+    k.cancel = cancel;
+    if (gr_cancelled(cancel))
+        return gr_fail(err, GR_E_CANCELLED, NULL, -1, "the run was cancelled after 0 of %d steps", e->n_prog);
+    /* The flag is looked at after each instruction (and inside long ones). */
     for (int p = 0; p < e->n_prog; p++) {
-        if (e->cancel && *e->cancel)
-            return gr_fail(err, GR_E_CANCELLED, NULL, -1, "the run was cancelled after %d of %d steps", p, e->n_prog);
         const gr_node *n = &g->nodes[e->prog[p]];
         if (e->fused[p] >= 0) {
             int ops[4];
             instr_operands(e, p, ops);
             gr_matmul_bias(g, &g->nodes[e->fused[p]], e->data[ops[0]], e->data[ops[1]], &g->nodes[ops[2]].shape,
-                           e->data[ops[2]], e->data[e->prog[p]], e->cancel);
-            if (gr_cancelled(e->cancel)) return cancelled_during(e, p, err);
+                           e->data[ops[2]], e->data[e->prog[p]], cancel);
+            if (gr_cancelled(cancel)) return cancelled_during(e, p, err);
             continue;
         }
         k.n = n;
@@ -329,7 +332,7 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
         k.out = e->data[e->prog[p]];
         gr_status st = n->op->forward(&k, err);
         /* A long kernel that saw the flag stopped early: its output is partial. */
-        if (gr_cancelled(e->cancel)) return cancelled_during(e, p, err);
+        if (gr_cancelled(cancel)) return cancelled_during(e, p, err);
         if (st != GR_OK) return st;
     }
     return GR_OK;

@@ -49,7 +49,7 @@ struct gr_graph {
  * millisecond of the cheapest work, so a look costs nothing measurable. */
 #define GR_CHUNK_ELEMS ((int64_t)1 << 18)
 /* Nodes a graph transformation visits between two looks at the flag. */
-#define GR_CHUNK_NODES 4096
+#define GR_CHUNK_NODES 256
 
 /* 1 when the (optional) cancel flag is raised. */
 static inline int gr_cancelled(const volatile int *flag) { return flag && *flag; }

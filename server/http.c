@@ -4,21 +4,27 @@
  *   first callback   headers only: route, auth, CORS, content type, and the
  *                    body's size from Content-Length (413 before any of it
  *                    is read; 400 and close for duplicate Content-Length or
- *                    Content-Length with Transfer-Encoding)
- *   body callbacks   copied out, bounded by the body limit
+ *                    Content-Length with Transfer-Encoding); the memory the
+ *                    body and its JSON tree may take is reserved against
+ *                    --max-inflight-bytes (503 and close, before any of the
+ *                    body is read, past it)
+ *   body callbacks   copied out, bounded by the body limit (a chunked body
+ *                    reserves as it grows)
  *   last callback    a small body whose work turns out tiny is answered
  *                    right here (try_inline: no hand-off to a worker);
  *                    else queued on the pool (503 at once when it is
  *                    full) and the connection suspended
  *   worker           gd_handle_cancellable, then resume
  *   last callback    (again, after resume) the response is queued
- *   completed        one log line, metrics, free
+ *   completed        one log line, metrics, free, the reservation given
+ *                    back
  *
  * A watchdog raises a request's cancel flag at its deadline (504), since a
  * suspended connection never times out by itself; compile and long
  * kernels look at the flag, so the 504 comes within about 100 ms of the
  * deadline, and work estimated to need more than the time left is refused
- * before it runs (504 deadline_exceeded). SIGTERM (or SIGINT) turns
+ * before it runs (504 deadline_exceeded). Once no request is in flight,
+ * the watchdog gives malloc's freed memory back (malloc_trim). SIGTERM (or SIGINT) turns
  * /readyz to 503, stops accepting connections, lets requests in flight
  * (from their headers on: an upload too) finish within the grace period,
  * and exits 0; a second one changes nothing, a third or SIGQUIT cancels
@@ -129,14 +135,14 @@ struct server {
     atomic_int trim_wanted;   /* a request that may have left freed memory in malloc's arenas completed */
     atomic_llong t_last_done; /* monotonic ms of the last request completed */
     double t_trimmed;         /* the watchdog's last malloc_trim, monotonic ms */
+    double t_reaped;          /* the watchdog's last reap_closed_uploads, monotonic ms */
     char *openapi;            /* /openapi.json, or NULL */
     size_t openapi_len;
     pthread_mutex_t mu;       /* guards active */
     req *active;
     pthread_t watchdog;
-    pthread_mutex_t conn_mu;  /* guards conns, nconns and each conn's phase */
+    pthread_mutex_t conn_mu;  /* guards conns and each conn's phase */
     conn *conns;              /* every open connection */
-    int nconns;
     double t_policed;         /* the watchdog's last police_connections, monotonic ms */
     atomic_ullong next_id;
     uint32_t id_base;         /* request ids: pid ^ start time */
@@ -542,6 +548,26 @@ static void police_connections(server *s) {
     pthread_mutex_unlock(&s->conn_mu);
 }
 
+/* libmicrohttpd 0.9.75 (epoll) may miss a client's close in the middle of
+ * a large body: the socket sits in CLOSE-WAIT with nothing left to read
+ * until the idle timeout (30 s; measured with 4 MiB of an 8 MiB body sent),
+ * and the request holds its --max-inflight-bytes reservation all that
+ * time. Every 50 ms, peek at each connection reading a body: at the end of
+ * its stream, shut the socket, which wakes its I/O thread (the request is
+ * logged 499, the client having left). */
+static void reap_closed_uploads(server *s) {
+    double t = now_ms();
+    if (t - s->t_reaped < 50) return;
+    s->t_reaped = t;
+    pthread_mutex_lock(&s->conn_mu);
+    for (conn *k = s->conns; k; k = k->next) {
+        char byte;
+        if (k->phase == C_BODY && !k->shut && recv(k->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+            shutdown(k->fd, SHUT_RDWR);
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
 static void *watchdog(void *arg) {
     server *s = arg;
     while (!atomic_load(&s->stopping)) {
@@ -556,6 +582,7 @@ static void *watchdog(void *arg) {
         }
         pthread_mutex_unlock(&s->mu);
         police_connections(s);
+        reap_closed_uploads(s);
         trim_memory(s, now_ms());
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -670,6 +697,10 @@ static enum MHD_Result get_path(req *r, const char *url) {
         gd_cache_stats(s->cache, &hits, &misses);
         gd_metrics_render(&b, running, queued, s->cfg.workers, hits, misses);
         gd_metrics_render_memory(&b, atomic_load(&s->inflight_bytes), s->cfg.max_inflight_bytes);
+        int cache_entries;
+        int64_t cache_bytes;
+        gd_cache_size(s->cache, &cache_entries, &cache_bytes);
+        gd_metrics_render_cache(&b, cache_entries, (long long)cache_bytes, (long long)s->cfg.cache_bytes);
         size_t len;
         char *body = gd_buf_take(&b, &len);
         if (!body) return MHD_NO;
@@ -1165,7 +1196,6 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         k->next = s->conns;
         if (s->conns) s->conns->prev = k;
         s->conns = k;
-        s->nconns++;
         pthread_mutex_unlock(&s->conn_mu);
         return;
     }
@@ -1175,7 +1205,6 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     if (k->prev) k->prev->next = k->next;
     else s->conns = k->next;
     if (k->next) k->next->prev = k->prev;
-    s->nconns--;
     pthread_mutex_unlock(&s->conn_mu);
     if (!k->has_req && mhd_error_status) {
         req r = {.s = s, .status = (int)mhd_error_status, .t_start = now_ms()};

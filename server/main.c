@@ -150,10 +150,17 @@ static int cmd_bench(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    /* Keep freed memory: big tensors are allocated and freed per request,
-     * and returning them to the kernel each time costs page faults. */
+    /* Keep freed memory while busy: big tensors are allocated and freed
+     * per request, and returning them to the kernel each time costs page
+     * faults (1 MiB thresholds made a /v1/step 3x slower). One arena: the
+     * daemon's watchdog gives freed memory back with malloc_trim once idle,
+     * and malloc_trim cannot shrink the top of a per-thread arena (16 MB
+     * stayed after one 16 MiB upload; with one arena the daemon went back
+     * to its idle 8 MB). Throughput with one arena was the same within this
+     * machine's noise (scalar, /v1/step JSON and b64, 4 rounds). */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    mallopt(M_ARENA_MAX, 1);
     gd_init();
     if (argc < 2) return usage(stderr), 2;
     if (!strcmp(argv[1], "serve")) return gd_serve(argc - 2, argv + 2);

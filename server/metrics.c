@@ -146,3 +146,12 @@ void gd_metrics_render_memory(gd_buf *b, long long inflight_bytes, long long inf
                 "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n",
              pages * page);
 }
+
+void gd_metrics_render_cache(gd_buf *b, int entries, long long bytes, long long limit) {
+    line(b, "# HELP gradd_graph_cache_entries Compiled graphs kept.\n# TYPE gradd_graph_cache_entries gauge\n"
+            "gradd_graph_cache_entries %d\n", entries);
+    line(b, "# HELP gradd_graph_cache_bytes Memory the kept graphs hold, programs and arenas included.\n"
+            "# TYPE gradd_graph_cache_bytes gauge\ngradd_graph_cache_bytes %lld\n", bytes);
+    line(b, "# HELP gradd_graph_cache_bytes_limit --cache-bytes.\n# TYPE gradd_graph_cache_bytes_limit gauge\n"
+            "gradd_graph_cache_bytes_limit %lld\n", limit);
+}

@@ -31,4 +31,7 @@ void gd_metrics_render(gd_buf *b, int in_flight, int queued, int workers, unsign
  * it; read from /proc/self/statm). */
 void gd_metrics_render_memory(gd_buf *b, long long inflight_bytes, long long inflight_limit);
 
+/* The compiled-graph cache's size now: entries, bytes, and --cache-bytes. */
+void gd_metrics_render_cache(gd_buf *b, int entries, long long bytes, long long limit);
+
 #endif

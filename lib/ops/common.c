@@ -68,7 +68,11 @@ void run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64) {
         flat &= in->numel == n->numel || in->numel == 1;
     }
     gr_row_fn row = k->dt == GR_F32 ? row_f32 : row_f64;
-    if (flat) { /* one row (most ops, and every scalar op), in chunks that look at the cancel flag */
+    if (flat && n->numel <= GR_CHUNK_ELEMS) { /* one row: most ops, and every scalar op */
+        row(NULL, (char *const *)base, st, n->numel);
+        return;
+    }
+    if (flat) { /* one long row, in pieces that look at the cancel flag */
         size_t esz = gr_dtype_size(k->dt);
         for (int64_t i0 = 0; i0 < n->numel && !gr_cancelled(k->cancel); i0 += GR_CHUNK_ELEMS) {
             char *p[4];
@@ -85,7 +89,7 @@ void run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64) {
 }
 
 void fill_chunked(const gr_kernel *k, void *out, int64_t n, double v) {
-    for (int64_t i0 = 0; i0 < n && !gr_cancelled(k->cancel); i0 += GR_CHUNK_ELEMS) {
+    for (int64_t i0 = 0; i0 < n && !(i0 > 0 && gr_cancelled(k->cancel)); i0 += GR_CHUNK_ELEMS) {
         int64_t i1 = n - i0 < GR_CHUNK_ELEMS ? n : i0 + GR_CHUNK_ELEMS;
         if (k->dt == GR_F32) {
             float *o = out, fv = (float)v;
@@ -99,7 +103,7 @@ void fill_chunked(const gr_kernel *k, void *out, int64_t n, double v) {
 
 void copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n) {
     size_t esz = gr_dtype_size(k->dt);
-    for (int64_t i0 = 0; i0 < n && !gr_cancelled(k->cancel); i0 += GR_CHUNK_ELEMS) {
+    for (int64_t i0 = 0; i0 < n && !(i0 > 0 && gr_cancelled(k->cancel)); i0 += GR_CHUNK_ELEMS) {
         int64_t len = n - i0 < GR_CHUNK_ELEMS ? n - i0 : GR_CHUNK_ELEMS;
         memcpy((char *)out + (size_t)i0 * esz, (const char *)in + (size_t)i0 * esz, (size_t)len * esz);
     }

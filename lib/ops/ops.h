@@ -67,7 +67,8 @@ gr_row_fn gr_copy_row(gr_dtype dt);
     static gr_status NAME##_forward(const gr_kernel *k, gr_error *err) {                                              \
         (void)err;                                                                                                    \
         int64_t n = k->n->numel;                                                                                      \
-        for (int64_t i0 = 0; i0 < n && !gr_cancelled(k->cancel); i0 += GR_CHUNK_ELEMS) {                            \
+        for (int64_t i0 = 0; i0 < n && !(i0 > 0 && gr_cancelled(k->cancel));                                          \
+             i0 += GR_CHUNK_ELEMS) { /* the first piece does not look */                                              \
             int64_t i1 = n - i0 < GR_CHUNK_ELEMS ? n : i0 + GR_CHUNK_ELEMS;                                           \
             if (k->dt == GR_F32) {                                                                                    \
                 const float *in = k->in[0];                                                                           \

@@ -166,6 +166,12 @@ static void test_cache_is_bounded_in_bytes(void **state) {
            hits[2] - hits[0], hits[4] - hits[2]);
     assert_true(hits[2] == hits[0]);
     assert_true(hits[4] == hits[2] + 1);
+    get_metrics(f->d.port, &m);
+    double entries = metric(&m, "gradd_graph_cache_entries"), bytes = metric(&m, "gradd_graph_cache_bytes");
+    buf_free(&m);
+    printf("# the cache now holds %g entries in %g bytes\n", entries, bytes);
+    assert_true(entries == 1);
+    assert_true(bytes > 0 && bytes <= 8000000);
 }
 
 int main(void) {

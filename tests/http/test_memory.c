@@ -297,7 +297,7 @@ static void burst_is_bounded_and_memory_goes_back(void **state) {
     do {
         sleep_ms(200);
         rss_of(d->pid, &rss, &hwm);
-    } while (rss > rss0 + slack && now_ms() - t_idle < 8000);
+    } while (!asan && rss > rss0 + slack && now_ms() - t_idle < 8000);
     double bound = hwm0 + INFLIGHT_MB + WORKERS * MAX_TOTAL_MB + CACHE_MB + BASELINE_MB;
     printf("# memory%s: idle %.0f MB at the start, %.0f MB %.1f s after the burst (allowed %.0f); peak %.0f MB "
            "(allowed %.0f: idle + %d in flight + %d x %d total + %d cache + %d baseline); 503 for memory: %g\n",
@@ -311,6 +311,69 @@ static void burst_is_bounded_and_memory_goes_back(void **state) {
     fail_if_problems(&problems);
 }
 
+/* Sockets on local port `port` in CLOSE-WAIT (the peer has closed, this
+ * side not yet), from /proc/net/tcp; -1 when unreadable. */
+static int close_wait_on(int port) {
+    FILE *f = fopen("/proc/net/tcp", "r");
+    if (!f) return -1;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned lport, st;
+        if (sscanf(line, " %*d: %*x:%x %*x:%*x %x", &lport, &st) == 2 && (int)lport == port && st == 0x08) n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* A client that declares 8 MiB, reserves it with its headers, sends half
+ * and closes: libmicrohttpd
+ * 0.9.75 alone notices only at its idle timeout (30 s, the socket in
+ * CLOSE-WAIT), holding the connection and the request's reservation of
+ * the in-flight budget meanwhile. Both must go within 2 s. */
+static void abandoned_upload_gives_its_memory_back(void **state) {
+    fixture *f = *state;
+    gdaemon *d = &f->d;
+    buf problems = {0};
+    enum { DECLARED = 8 << 20, SENT = 4 << 20 };
+    char *half = malloc(SENT);
+    if (!half) abort();
+    memset(half, '1', SENT);
+    int fd = raw_connect(d->port);
+    char head[256];
+    int hn = snprintf(head, sizeof head,
+                      "POST /v1/gradient HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %d\r\n\r\n",
+                      DECLARED);
+    if (fd < 0 || raw_send(fd, head, (size_t)hn) < 0) fail_msg("cannot send the upload's headers");
+    sleep_ms(300);
+    buf m = {0};
+    get_metrics(d->port, &m);
+    double held = metric(&m, "gradd_inflight_request_bytes");
+    buf_free(&m);
+    /* Half the body and the close at once: the end of the stream comes
+     * while the daemon is still reading (what leaves it in CLOSE-WAIT). */
+    if (raw_send(fd, half, SENT) < 0) fail_msg("cannot send the upload");
+    free(half);
+    close(fd);
+    double t0 = now_ms(), gauge = NAN;
+    int stuck = -1;
+    do {
+        sleep_ms(100);
+        get_metrics(d->port, &m);
+        gauge = metric(&m, "gradd_inflight_request_bytes");
+        buf_free(&m);
+        stuck = close_wait_on(d->port);
+    } while ((!(gauge == 0) || stuck != 0) && now_ms() - t0 < 2000);
+    printf("# an upload abandoned halfway: %.0f bytes reserved while it came in; %.1f s after the client left: "
+           "%g reserved, %d sockets in CLOSE-WAIT\n",
+           held, (now_ms() - t0) / 1e3, gauge, stuck);
+    if (!(held > DECLARED)) note(&problems, "the upload reserved %g bytes of the in-flight budget, want over %d", held, DECLARED);
+    if (!(gauge == 0)) note(&problems, "gradd_inflight_request_bytes is %g 2 s after the client left, want 0", gauge);
+    if (stuck != 0) note(&problems, "%d of the daemon's sockets still in CLOSE-WAIT 2 s after the client left", stuck);
+    fail_if_problems(&problems);
+}
+
 int main(void) {
     /* Budgets an older daemon does not know: by environment, so it still starts. */
     char v[32];
@@ -318,6 +381,7 @@ int main(void) {
     setenv("GRADD_MAX_INFLIGHT_BYTES", v, 1);
     snprintf(v, sizeof v, "%lld", CACHE_MB * MiB);
     setenv("GRADD_CACHE_BYTES", v, 1);
-    const struct CMUnitTest tests[] = {T(burst_is_bounded_and_memory_goes_back, memory_cfg)};
+    const struct CMUnitTest tests[] = {T(burst_is_bounded_and_memory_goes_back, memory_cfg),
+                                       T(abandoned_upload_gives_its_memory_back, memory_cfg)};
     return HARNESS_MAIN("memory", tests);
 }
