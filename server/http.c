@@ -24,8 +24,9 @@
  * kernels look at the flag, so the 504 comes within about 100 ms of the
  * deadline, and work estimated to need more than the time left is refused
  * before it runs (504 deadline_exceeded). Once no request is in flight,
- * the watchdog gives malloc's freed memory back (malloc_trim). SIGTERM (or SIGINT) turns
- * /readyz to 503, stops accepting connections, lets requests in flight
+ * the watchdog gives malloc's freed memory back (malloc_trim); it also
+ * closes uploads whose client left (reap_closed_uploads). SIGTERM (or
+ * SIGINT) turns /readyz to 503, stops accepting connections, lets requests in flight
  * (from their headers on: an upload too) finish within the grace period,
  * and exits 0; a second one changes nothing, a third or SIGQUIT cancels
  * what is in flight (504) and exits 0 at once. SIGHUP, SIGUSR1 and

@@ -522,3 +522,21 @@ int harness_main(const char *group, const struct CMUnitTest *tests, size_t n) {
     gradd_global_cleanup();
     return failed ? 1 : 0;
 }
+
+/* See harness.h. */
+int log_find_line(const gdaemon *d, const char *needle, char *line, size_t cap) {
+    double until = now_ms() + 3000;
+    do {
+        FILE *f = fopen(d->log, "r");
+        if (f) {
+            while (fgets(line, (int)cap, f))
+                if (strstr(line, needle)) {
+                    fclose(f);
+                    return 1;
+                }
+            fclose(f);
+        }
+        sleep_ms(20);
+    } while (now_ms() < until);
+    return 0;
+}

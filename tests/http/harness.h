@@ -78,6 +78,10 @@ typedef struct gdaemon {
 } gdaemon;
 
 void print_log_tail(const gdaemon *d);
+/* The first line of the daemon's log that holds needle, waiting up to 3 s
+ * for it (a request is logged once its response is out, a moment after the
+ * client has it). 1 when found, into line. */
+int log_find_line(const gdaemon *d, const char *needle, char *line, size_t cap);
 /* 1 when reaped within timeout_ms. */
 int daemon_wait(gdaemon *d, int timeout_ms);
 int daemon_alive(gdaemon *d);

@@ -32,23 +32,6 @@
 #define BODY_TIMEOUT_S 2
 #define MIN_BODY_RATE 1000
 
-/* The line of the daemon's log that holds needle, waiting up to 3 s for it. */
-static int find_line(const gdaemon *d, const char *needle, char *line, size_t cap) {
-    double until = now_ms() + 3000;
-    do {
-        FILE *f = fopen(d->log, "r");
-        if (f) {
-            while (fgets(line, (int)cap, f))
-                if (strstr(line, needle)) {
-                    fclose(f);
-                    return 1;
-                }
-            fclose(f);
-        }
-        sleep_ms(20);
-    } while (now_ms() < until);
-    return 0;
-}
 
 /* The whole log file (NUL-terminated) in b. */
 static void read_log(const gdaemon *d, buf *b) {
@@ -142,7 +125,7 @@ static void test_slowloris(void **state) {
     if (!(cut >= NSLOW)) note(&problems, "gradd_rejected_total header_timeout + evicted is %g, want >= %d", cut, NSLOW);
     buf_free(&m);
     char line[1024];
-    if (!find_line(&f->d, "/healthz 408 ", line, sizeof line)) note(&problems, "no log line \"GET /healthz 408\"");
+    if (!log_find_line(&f->d, "/healthz 408 ", line, sizeof line)) note(&problems, "no log line \"GET /healthz 408\"");
     printf("# slowloris: new client served in %.0f ms (status %d); slowest trickler closed after %.0f ms\n", served_ms,
            st, worst);
     fail_if_problems(&problems);
@@ -222,8 +205,8 @@ static void test_log_injection(void **state) {
         buf_free(&b);
     }
     char line[1024];
-    if (!find_line(&f->d, "id=inj-escape", line, sizeof line)) note(&problems, "no log line for id=inj-escape");
-    if (!find_line(&f->d, "id=inj-newline", line, sizeof line)) note(&problems, "no log line for id=inj-newline");
+    if (!log_find_line(&f->d, "id=inj-escape", line, sizeof line)) note(&problems, "no log line for id=inj-escape");
+    if (!log_find_line(&f->d, "id=inj-newline", line, sizeof line)) note(&problems, "no log line for id=inj-newline");
     else if (!strstr(line, "/x\\x0aFAKE\\x20LOG\\x20LINE\\x20200 404 "))
         note(&problems, "the newline's line is %s; want the path escaped as /x\\x0aFAKE\\x20LOG...", line);
     buf log = {0};
@@ -296,7 +279,7 @@ static void test_mhd_rejections(void **state) {
         int status;
     } want[] = {{"\"path\":\"/big-header\"", 431}, {"\"status\":400", 400}, {"\"status\":414", 414}};
     for (int i = 0; i < 3; i++) {
-        if (!find_line(&f->d, want[i].needle, line, sizeof line)) {
+        if (!log_find_line(&f->d, want[i].needle, line, sizeof line)) {
             note(&problems, "no log line with %s (status %d)", want[i].needle, want[i].status);
             continue;
         }

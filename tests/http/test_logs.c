@@ -7,25 +7,6 @@
 static const cfg CFG_TEXT = {"log-text", {"--workers", "1", NULL}};
 static const cfg CFG_JSON = {"log-json", {"--workers", "1", "--log-format", "json", NULL}};
 
-/* The line of the daemon's log that holds needle, waiting up to 3 s for it
- * (a request is logged once its response is out, a moment after the client
- * has it). 1 when found, into line. */
-static int find_line(const gdaemon *d, const char *needle, char *line, size_t cap) {
-    double until = now_ms() + 3000;
-    do {
-        FILE *f = fopen(d->log, "r");
-        if (f) {
-            while (fgets(line, (int)cap, f))
-                if (strstr(line, needle)) {
-                    fclose(f);
-                    return 1;
-                }
-            fclose(f);
-        }
-        sleep_ms(20);
-    } while (now_ms() < until);
-    return 0;
-}
 
 /* Two requests with given ids: a 200 (body of strlen(SUM_PRODUCT) bytes)
  * and a 404. */
@@ -49,14 +30,14 @@ static void test_text_log(void **state) {
     size_t out_ok = 0;
     send_two(f->d.port, "log-text-ok", "log-text-404", &out_ok);
     char line[1024], want[128];
-    if (!find_line(&f->d, "id=log-text-ok", line, sizeof line)) fail_msg("no log line with id=log-text-ok");
+    if (!log_find_line(&f->d, "id=log-text-ok", line, sizeof line)) fail_msg("no log line with id=log-text-ok");
     snprintf(want, sizeof want, " POST /v1/gradient 200 in=%zu out=%zu read_ms=", strlen(SUM_PRODUCT), out_ok);
     if (!strstr(line, want)) fail_msg("log line %s lacks \"%s\"", line, want);
     double q = -1, c = -1, t = -1;
     const char *p = strstr(line, "queue_ms=");
     if (!p || sscanf(p, "queue_ms=%lf compute_ms=%lf total_ms=%lf", &q, &c, &t) != 3 || q < 0 || c < 0 || t < c)
         fail_msg("log line %s: queue_ms, compute_ms, total_ms missing or out of order", line);
-    if (!find_line(&f->d, "id=log-text-404", line, sizeof line)) fail_msg("no log line with id=log-text-404");
+    if (!log_find_line(&f->d, "id=log-text-404", line, sizeof line)) fail_msg("no log line with id=log-text-404");
     if (!strstr(line, " GET /no-such-page 404 in=0 ")) fail_msg("log line %s: want GET /no-such-page 404 in=0", line);
     printf("# text log: one line per request, with method, path, status, sizes, phases and id\n");
 }
@@ -69,7 +50,7 @@ static void test_json_log(void **state) {
     for (int i = 0; i < 2; i++) {
         char line[1024], needle[64];
         snprintf(needle, sizeof needle, "\"id\":\"%s\"", ids[i]);
-        if (!find_line(&f->d, needle, line, sizeof line)) fail_msg("no log line with %s", needle);
+        if (!log_find_line(&f->d, needle, line, sizeof line)) fail_msg("no log line with %s", needle);
         json_error_t je;
         json_t *j = json_loads(line, 0, &je);
         if (!j) fail_msg("log line is not JSON (%s): %s", je.text, line);
