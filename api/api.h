@@ -32,6 +32,12 @@ typedef struct gd_limits {
  * 256 MiB of JSON tree, 64 KiB expressions, 10,000 steps, 100,000 check elements. */
 gd_limits gd_limits_default(void);
 
+/* The memory the parsed JSON of a body of body_len bytes may take: 24
+ * bytes a body byte plus 1 MiB, at most max_tree_bytes and
+ * max_total_bytes. What a daemon should hold in reserve for a body besides
+ * the body itself. */
+int64_t gd_tree_bytes_max(const gd_limits *lim, size_t body_len);
+
 /* Wall-clock milliseconds of each phase of one request. */
 typedef struct gd_timing {
     double decode_ms, compile_ms, execute_ms, encode_ms;

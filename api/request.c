@@ -41,6 +41,19 @@ int gd_name_ok(const char *s) {
 #define GD_TREE_BYTES_PER_BODY_BYTE 24
 #define GD_TREE_BYTES_MIN ((int64_t)1 << 20)
 
+/* What a graph node costs at most, for the node limit a request's budget
+ * allows: a 336-byte gr_node in a table that doubles, its name and index
+ * entries, and the compiler's per-node tables (measured: about 800). */
+#define GD_NODE_BYTES 1024
+
+int64_t gd_tree_bytes_max(const gd_limits *lim, size_t body_len) {
+    int64_t cap = lim->max_tree_bytes < lim->max_total_bytes ? lim->max_tree_bytes : lim->max_total_bytes;
+    if (cap <= GD_TREE_BYTES_MIN || body_len >= (size_t)((cap - GD_TREE_BYTES_MIN) / GD_TREE_BYTES_PER_BODY_BYTE))
+        return cap;
+    int64_t t = (int64_t)body_len * GD_TREE_BYTES_PER_BODY_BYTE + GD_TREE_BYTES_MIN;
+    return t < cap ? t : cap;
+}
+
 static void sub_path(char *out, const char *base, const char *token) {
     gd_join(out, GD_PATH_MAX, base, "");
     gd_path_push(out, GD_PATH_MAX, token);
@@ -106,11 +119,8 @@ int gd_req_open(gd_req *r, const gd_call *call, const char *const *allowed, gd_e
     /* The tree may take a small multiple of the body (tensors are packed
      * and take less than their text); what it takes comes out of the
      * request's budget for tensors and plans. */
-    int64_t tree_max = (int64_t)len * GD_TREE_BYTES_PER_BODY_BYTE + GD_TREE_BYTES_MIN;
-    if (tree_max > r->lim.max_tree_bytes) tree_max = r->lim.max_tree_bytes;
-    if (tree_max > r->lim.max_total_bytes) tree_max = r->lim.max_total_bytes;
     gd_json_opts jo = {.max_depth = r->lim.max_depth,
-                       .max_bytes = tree_max,
+                       .max_bytes = gd_tree_bytes_max(&r->lim, len),
                        .top_fields = allowed,
                        .top_what = what,
                        .cancel = r->cancel};
@@ -649,7 +659,10 @@ int gd_req_graph(gd_req *r) {
     gr_graph_free(r->g);
     r->g = NULL;
     r->loss = -1;
-    gr_limits gl = {.max_nodes = r->lim.max_nodes,
+    /* Nodes take memory too (the node table doubles as it grows; autodiff
+     * and the compiler add per-node tables): at most the budget's worth. */
+    int64_t budget_nodes = r->budget > 0 ? r->budget / GD_NODE_BYTES : 0;
+    gr_limits gl = {.max_nodes = r->lim.max_nodes < budget_nodes ? r->lim.max_nodes : budget_nodes,
                     .max_elements = r->lim.max_elements,
                     .max_plan_bytes = r->budget,
                     .max_rank = r->lim.max_rank};

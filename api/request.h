@@ -33,7 +33,8 @@ typedef struct gd_req {
     gd_err *e;
     gr_dtype dt;
     gd_encoding enc;
-    int64_t budget;                 /* bytes left for tensors */
+    int64_t budget;                 /* bytes left for tensors, the graph and programs */
+    int64_t plans_bytes;            /* arenas of the programs this request holds now (gd_compile) */
     gd_leaf *leaves;                /* (nleaves) */
     int nleaves, cap_leaves;
     const json_t *nodes;            /* long form "nodes", or NULL */

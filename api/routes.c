@@ -46,11 +46,17 @@ int gd_outputs(gd_req *r, int *ids, const char **names, int max) {
 gr_exec *gd_compile(gd_req *r, const int *outs, int n, gd_timing *t) {
     double t0 = gd_now_ms();
     gr_error ge;
+    /* The arena gets what the tensors, the graph (derivative nodes
+     * included) and the programs this request holds already leave. */
+    gr_graph_set_plan_limit(r->g, r->budget - gr_graph_bytes(r->g) - r->plans_bytes);
     gr_exec *ex = gr_compile(r->g, outs, n, &ge);
     if (!ex) {
         gd_req_lib_error(r, &ge);
         return NULL;
     }
+    gr_exec_stats st;
+    gr_exec_get_stats(ex, &st);
+    r->plans_bytes += st.arena_bytes;
     gd_bind(r, ex);
     t->compile_ms += gd_now_ms() - t0;
     return ex;
@@ -82,7 +88,11 @@ gr_exec *gd_program(gd_req *r, int **outs, int *n, gd_timing *t) {
 }
 
 void gd_program_done(gd_req *r, gr_exec *ex) {
-    if (!r->plan || r->plan->ex != ex) gr_exec_free(ex);
+    if (!ex || (r->plan && r->plan->ex == ex)) return;
+    gr_exec_stats st;
+    gr_exec_get_stats(ex, &st);
+    r->plans_bytes -= st.arena_bytes;
+    gr_exec_free(ex);
 }
 
 /* Refuse (504 deadline_exceeded, -1) a run of ex that cannot finish
@@ -353,14 +363,8 @@ int gd_route_check(gd_req *r, gd_buf *b, gd_timing *t) {
     gr_error ge;
     if (gr_grad(r->g, r->loss, wrt, n, outs + 1, &ge) != GR_OK) return gd_req_lib_error(r, &ge);
     t->compile_ms += gd_now_ms() - t0;
-    /* Two programs from one graph: together they stay within the budget. */
-    gr_exec *ex = gd_compile(r, outs, n + 1, t), *fx = NULL;
-    if (ex) {
-        gr_exec_stats st;
-        gr_exec_get_stats(ex, &st);
-        gr_graph_set_plan_limit(r->g, r->budget - st.arena_bytes);
-        fx = gd_compile(r, outs, 1, t);
-    }
+    /* Two programs from one graph: the second gets what the first leaves. */
+    gr_exec *ex = gd_compile(r, outs, n + 1, t), *fx = ex ? gd_compile(r, outs, 1, t) : NULL;
     if (!fx || gd_run(r, ex, t) < 0) {
         gr_exec_free(ex);
         gr_exec_free(fx);

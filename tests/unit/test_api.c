@@ -363,6 +363,36 @@ static void test_json_tree_budget(void **state) {
     free(body);
 }
 
+/* A graph's own memory (its nodes, the derivative nodes autodiff adds, the
+ * compiler's tables) counts against max_total_bytes, not only tensors and
+ * arenas: a long chain of scalars is refused under a small budget. */
+static void test_graph_memory_is_charged(void **state) {
+    (void)state;
+    size_t cap = 1 << 20;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    /* 8 expression nodes, each its predecessor plus 4000 ones */
+    size_t n = (size_t)snprintf(body, cap, "{\"graph\":{\"inputs\":{\"x\":[]},\"nodes\":[");
+    for (int k = 0; k < 8; k++) {
+        n += (size_t)snprintf(body + n, cap - n, "%s{\"name\":\"a%d\",\"expr\":\"%s", k ? "," : "", k, k ? "" : "x");
+        if (k) n += (size_t)snprintf(body + n, cap - n, "a%d", k - 1);
+        for (int i = 0; i < 4000; i++) memcpy(body + n, "+1", 2), n += 2;
+        n += (size_t)snprintf(body + n, cap - n, "\"}");
+    }
+    n += (size_t)snprintf(body + n, cap - n, "],\"loss\":\"a7\"},\"inputs\":{\"x\":2}}");
+    gd_response res;
+    gd_handle("gradient", body, n, NULL, &res);
+    if (res.status != 200) fail_msg("default limits: %d %.300s", res.status, res.body);
+    gd_response_free(&res);
+    gd_limits lim = gd_limits_default();
+    lim.max_total_bytes = 16 << 20;
+    gd_handle("gradient", body, n, &lim, &res);
+    printf("# a chain of 32,000 additions: 200 with the default limits, %d under 16 MiB\n", res.status);
+    if (res.status != 413 || !strstr(res.body, "limit_exceeded")) fail_msg("16 MiB: %d %.300s", res.status, res.body);
+    gd_response_free(&res);
+    free(body);
+}
+
 /* The smallest max_total_bytes with which route answers 200 (answers are
  * monotone in the limit). */
 static int64_t least_total_bytes(const char *route, const char *body) {
@@ -447,6 +477,7 @@ int main(void) {
         cmocka_unit_test(test_cancelled),                 cmocka_unit_test(test_binary_tensors),
         cmocka_unit_test(test_graph_cache),               cmocka_unit_test(test_work_budget),
         cmocka_unit_test(test_check_charges_both_programs), cmocka_unit_test(test_json_tree_budget),
+        cmocka_unit_test(test_graph_memory_is_charged),
     };
     return cmocka_run_group_tests_name("api", tests, NULL, NULL);
 }
