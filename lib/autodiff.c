@@ -19,8 +19,8 @@ static int fit_shape(gr_graph *g, int a, const gr_shape *s) {
     const gr_shape *as = gr_shape_of(g, a);
     if (gr_shape_equal(as, s)) return a;
     gr_shape b;
-    if (gr_shape_broadcast(as, s, &b, NULL) == GR_OK && gr_shape_equal(&b, s)) return gb_expand(g, a, s);
-    return gb_sum_to(g, a, s);
+    if (gr_shape_broadcast(as, s, &b, NULL) == GR_OK && gr_shape_equal(&b, s)) return gr_build_expand(g, a, s);
+    return gr_build_sum_to(g, a, s);
 }
 
 static gr_status check_ids(const gr_graph *g, const int *ids, int n, const char *what, gr_error *err) {
@@ -97,7 +97,7 @@ gr_status gr_grad(gr_graph *g, int loss, const int *wrt, int n_wrt, int *grads, 
         adj[i] = -1;
     }
 
-    if (fwd[loss]) adj[loss] = gb_fill(g, gr_shape_of(g, loss), 1.0);
+    if (fwd[loss]) adj[loss] = gr_build_fill(g, gr_shape_of(g, loss), 1.0);
     for (int i = n_order - 1; i >= 0 && !g->failed; i--) {
         if ((n_order - 1 - i) % GR_CHUNK_NODES == 0 && gr_cancelled(g->cancel)) {
             st = cancelled(g, err);
@@ -118,18 +118,18 @@ gr_status gr_grad(gr_graph *g, int loss, const int *wrt, int n_wrt, int *grads, 
         if (!any) continue;
         if (op->partial) {
             for (int k = 0; k < n_in; k++)
-                if (need[k]) contrib[k] = gb_mul_partial(g, adj[v], op->partial(g, v, k));
+                if (need[k]) contrib[k] = gr_build_mul_partial(g, adj[v], op->partial(g, v, k));
         } else {
             op->vjp(g, v, adj[v], need, contrib);
         }
         for (int k = 0; k < n_in; k++) {
             if (!need[k] || contrib[k] < 0) continue;
             int c = fit_shape(g, contrib[k], gr_shape_of(g, in[k]));
-            adj[in[k]] = adj[in[k]] < 0 ? c : gb_binary(g, &gr_op_add, adj[in[k]], c);
+            adj[in[k]] = adj[in[k]] < 0 ? c : gr_build_binary(g, &gr_op_add, adj[in[k]], c);
         }
     }
     for (int i = 0; i < n_wrt && !g->failed; i++)
-        grads[i] = adj[wrt[i]] >= 0 ? adj[wrt[i]] : gb_fill(g, gr_shape_of(g, wrt[i]), 0.0);
+        grads[i] = adj[wrt[i]] >= 0 ? adj[wrt[i]] : gr_build_fill(g, gr_shape_of(g, wrt[i]), 0.0);
     st = builder_status(g, err);
 out:
     free(fwd);
@@ -164,7 +164,7 @@ gr_status gr_jvp(gr_graph *g, const int *seeds, const int *tangents, int n_seeds
     for (int i = 0; i < n_seeds; i++) {
         int s = seeds[i];
         fwd[s] = seeded[s] = 1;
-        tan[s] = tan[s] < 0 ? tangents[i] : gb_binary(g, &gr_op_add, tan[s], tangents[i]);
+        tan[s] = tan[s] < 0 ? tangents[i] : gr_build_binary(g, &gr_op_add, tan[s], tangents[i]);
     }
     mark_forward(g, n_order, fwd);
     for (int i = 0; i < n_outputs; i++) bwd[outputs[i]] = 1;
@@ -189,8 +189,8 @@ gr_status gr_jvp(gr_graph *g, const int *seeds, const int *tangents, int n_seeds
         if (op->partial) {
             for (int k = 0; k < n_in; k++) {
                 if (t_in[k] < 0) continue;
-                int term = gb_mul_partial(g, t_in[k], op->partial(g, v, k));
-                t = t < 0 ? term : gb_binary(g, &gr_op_add, t, term);
+                int term = gr_build_mul_partial(g, t_in[k], op->partial(g, v, k));
+                t = t < 0 ? term : gr_build_binary(g, &gr_op_add, t, term);
             }
         } else {
             t = op->jvp(g, v, t_in);
@@ -198,7 +198,7 @@ gr_status gr_jvp(gr_graph *g, const int *seeds, const int *tangents, int n_seeds
         tan[v] = fit_shape(g, t, gr_shape_of(g, v));
     }
     for (int i = 0; i < n_outputs && !g->failed; i++)
-        out_tangents[i] = tan[outputs[i]] >= 0 ? tan[outputs[i]] : gb_fill(g, gr_shape_of(g, outputs[i]), 0.0);
+        out_tangents[i] = tan[outputs[i]] >= 0 ? tan[outputs[i]] : gr_build_fill(g, gr_shape_of(g, outputs[i]), 0.0);
     st = builder_status(g, err);
 out:
     free(fwd);
@@ -226,8 +226,8 @@ gr_status gr_hvp(gr_graph *g, int loss, const int *wrt, const int *vectors, int 
     /* H v = d/dw <grad(w), v>, with v held constant. */
     int dot = -1;
     for (int i = 0; i < n; i++) {
-        int term = gb_sum(g, gb_binary(g, &gr_op_mul, grads[i], vectors[i]), NULL, 0, 0);
-        dot = dot < 0 ? term : gb_binary(g, &gr_op_add, dot, term);
+        int term = gr_build_sum(g, gr_build_binary(g, &gr_op_mul, grads[i], vectors[i]), NULL, 0, 0);
+        dot = dot < 0 ? term : gr_build_binary(g, &gr_op_add, dot, term);
     }
     if (dot < 0 && n == 0) goto out;
     if ((st = builder_status(g, err)) != GR_OK) goto out;

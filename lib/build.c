@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int gb_apply(gr_graph *g, const gr_op *op, int a, int b, int c, const gr_attrs *attrs) {
+int gr_build_apply(gr_graph *g, const gr_op *op, int a, int b, int c, const gr_attrs *attrs) {
     int ops[3] = {a, b, c};
     if (g->failed) return -1;
     for (int k = 0; k < op->arity; k++)
@@ -21,8 +21,8 @@ int gb_apply(gr_graph *g, const gr_op *op, int a, int b, int c, const gr_attrs *
     return id;
 }
 
-int gb_unary(gr_graph *g, const gr_op *op, int a) { return gb_apply(g, op, a, -1, -1, NULL); }
-int gb_binary(gr_graph *g, const gr_op *op, int a, int b) { return gb_apply(g, op, a, b, -1, NULL); }
+int gr_build_unary(gr_graph *g, const gr_op *op, int a) { return gr_build_apply(g, op, a, -1, -1, NULL); }
+int gr_build_binary(gr_graph *g, const gr_op *op, int a, int b) { return gr_build_apply(g, op, a, b, -1, NULL); }
 
 /* Slot of key in the scalar cache (its id or an empty slot). */
 static size_t scalar_slot(const gr_graph *g, uint64_t key) {
@@ -56,7 +56,7 @@ static int scalar_grow(gr_graph *g) {
     return 1;
 }
 
-int gb_scalar(gr_graph *g, double v) {
+int gr_build_scalar(gr_graph *g, double v) {
     if (g->failed) return -1;
     float f = (float)v;
     if (g->dt == GR_F32) v = f; /* one node per distinct value of the dtype */
@@ -81,12 +81,12 @@ int gb_scalar(gr_graph *g, double v) {
     return id;
 }
 
-int gb_fill(gr_graph *g, const gr_shape *s, double v) {
+int gr_build_fill(gr_graph *g, const gr_shape *s, double v) {
     gr_attrs at = {0};
     at.set = (1u << GR_ATTR_SHAPE) | (1u << GR_ATTR_VALUE);
     at.shape = *s;
     at.value = v;
-    return gb_apply(g, &gr_op_fill, -1, -1, -1, &at);
+    return gr_build_apply(g, &gr_op_fill, -1, -1, -1, &at);
 }
 
 static int shaped(gr_graph *g, const gr_op *op, int a, const gr_shape *s) {
@@ -95,14 +95,14 @@ static int shaped(gr_graph *g, const gr_op *op, int a, const gr_shape *s) {
     gr_attrs at = {0};
     at.set = 1u << GR_ATTR_SHAPE;
     at.shape = *s;
-    return gb_apply(g, op, a, -1, -1, &at);
+    return gr_build_apply(g, op, a, -1, -1, &at);
 }
 
-int gb_reshape(gr_graph *g, int a, const gr_shape *s) { return shaped(g, &gr_op_reshape, a, s); }
-int gb_expand(gr_graph *g, int a, const gr_shape *s) { return shaped(g, &gr_op_expand, a, s); }
-int gb_sum_to(gr_graph *g, int a, const gr_shape *s) { return shaped(g, &gr_op_sum_to, a, s); }
+int gr_build_reshape(gr_graph *g, int a, const gr_shape *s) { return shaped(g, &gr_op_reshape, a, s); }
+int gr_build_expand(gr_graph *g, int a, const gr_shape *s) { return shaped(g, &gr_op_expand, a, s); }
+int gr_build_sum_to(gr_graph *g, int a, const gr_shape *s) { return shaped(g, &gr_op_sum_to, a, s); }
 
-int gb_sum(gr_graph *g, int a, const int *axes, int naxes, int keepdims) {
+int gr_build_sum(gr_graph *g, int a, const int *axes, int naxes, int keepdims) {
     gr_attrs at = {0};
     if (naxes > 0) {
         at.set |= 1u << GR_ATTR_AXES;
@@ -111,11 +111,11 @@ int gb_sum(gr_graph *g, int a, const int *axes, int naxes, int keepdims) {
     }
     at.set |= 1u << GR_ATTR_KEEPDIMS;
     at.keepdims = keepdims;
-    return gb_apply(g, &gr_op_sum, a, -1, -1, &at);
+    return gr_build_apply(g, &gr_op_sum, a, -1, -1, &at);
 }
 
-int gb_mul_partial(gr_graph *g, int a, int partial) {
+int gr_build_mul_partial(gr_graph *g, int a, int partial) {
     if (partial == GR_PARTIAL_ONE) return a;
-    if (partial == GR_PARTIAL_NEG_ONE) return gb_unary(g, &gr_op_neg, a);
-    return gb_binary(g, &gr_op_mul, a, partial);
+    if (partial == GR_PARTIAL_NEG_ONE) return gr_build_unary(g, &gr_op_neg, a);
+    return gr_build_binary(g, &gr_op_mul, a, partial);
 }

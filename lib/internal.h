@@ -134,18 +134,18 @@ extern const gr_op gr_op_softmax, gr_op_one_hot;
 /* Each returns the new node id, or -1 once g->failed is set (any operand
  * of -1 also gives -1 without a new node), so rules need no checks. */
 
-int gb_apply(gr_graph *g, const gr_op *op, int a, int b, int c, const gr_attrs *attrs);
-int gb_unary(gr_graph *g, const gr_op *op, int a);
-int gb_binary(gr_graph *g, const gr_op *op, int a, int b);
-int gb_scalar(gr_graph *g, double v);                 /* rank-0 constant */
-int gb_fill(gr_graph *g, const gr_shape *s, double v);
-int gb_reshape(gr_graph *g, int a, const gr_shape *s); /* a itself when equal */
-int gb_expand(gr_graph *g, int a, const gr_shape *s);  /* a itself when equal */
-int gb_sum_to(gr_graph *g, int a, const gr_shape *s);  /* a itself when equal */
+int gr_build_apply(gr_graph *g, const gr_op *op, int a, int b, int c, const gr_attrs *attrs);
+int gr_build_unary(gr_graph *g, const gr_op *op, int a);
+int gr_build_binary(gr_graph *g, const gr_op *op, int a, int b);
+int gr_build_scalar(gr_graph *g, double v);                 /* rank-0 constant */
+int gr_build_fill(gr_graph *g, const gr_shape *s, double v);
+int gr_build_reshape(gr_graph *g, int a, const gr_shape *s); /* a itself when equal */
+int gr_build_expand(gr_graph *g, int a, const gr_shape *s);  /* a itself when equal */
+int gr_build_sum_to(gr_graph *g, int a, const gr_shape *s);  /* a itself when equal */
 /* sum over axes (naxes 0: all), keepdims. */
-int gb_sum(gr_graph *g, int a, const int *axes, int naxes, int keepdims);
+int gr_build_sum(gr_graph *g, int a, const int *axes, int naxes, int keepdims);
 /* Multiply a by a partial that may be a GR_PARTIAL_* sentinel. */
-int gb_mul_partial(gr_graph *g, int a, int partial);
+int gr_build_mul_partial(gr_graph *g, int a, int partial);
 
 /* Shape of node id; valid for any built node, but only until the next node
  * is added (the node array can move): copy it before building with it. */

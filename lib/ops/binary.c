@@ -28,20 +28,22 @@ static int sub_partial(gr_graph *g, int id, int k) {
 static int mul_partial(gr_graph *g, int id, int k) { return IN(g, id, 1 - k); }
 static int div_partial(gr_graph *g, int id, int k) {
     /* d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -y/b */
-    if (k == 0) return gb_unary(g, &gr_op_reciprocal, IN(g, id, 1));
-    return gb_unary(g, &gr_op_neg, gb_binary(g, &gr_op_div, id, IN(g, id, 1)));
+    if (k == 0) return gr_build_unary(g, &gr_op_reciprocal, IN(g, id, 1));
+    return gr_build_unary(g, &gr_op_neg, gr_build_binary(g, &gr_op_div, id, IN(g, id, 1)));
 }
 static int pow_partial(gr_graph *g, int id, int k) {
     int a = IN(g, id, 0), b = IN(g, id, 1);
-    if (k == 0)
-        return gb_binary(g, &gr_op_mul, b, gb_binary(g, &gr_op_pow, a, gb_binary(g, &gr_op_sub, b, gb_scalar(g, 1))));
-    return gb_binary(g, &gr_op_mul, gb_unary(g, &gr_op_log, a), id);
+    if (k == 0) {
+        int b_minus_1 = gr_build_binary(g, &gr_op_sub, b, gr_build_scalar(g, 1));
+        return gr_build_binary(g, &gr_op_mul, b, gr_build_binary(g, &gr_op_pow, a, b_minus_1));
+    }
+    return gr_build_binary(g, &gr_op_mul, gr_build_unary(g, &gr_op_log, a), id);
 }
 /* Ties split the gradient evenly between the operands (as PyTorch does). */
 static int select_partial(gr_graph *g, int id, const gr_op *wins) {
     int a = IN(g, id, 0), b = IN(g, id, 1);
-    int tie = gb_binary(g, &gr_op_mul, gb_binary(g, &gr_op_equal, a, b), gb_scalar(g, 0.5));
-    return gb_binary(g, &gr_op_add, gb_binary(g, wins, a, b), tie);
+    int tie = gr_build_binary(g, &gr_op_mul, gr_build_binary(g, &gr_op_equal, a, b), gr_build_scalar(g, 0.5));
+    return gr_build_binary(g, &gr_op_add, gr_build_binary(g, wins, a, b), tie);
 }
 static int maximum_partial(gr_graph *g, int id, int k) {
     return k == 0 ? select_partial(g, id, &gr_op_greater) : select_partial(g, id, &gr_op_less);
@@ -52,12 +54,12 @@ static int minimum_partial(gr_graph *g, int id, int k) {
 
 #define BINARY_OP(NAME, DOC)                                                                                          \
     const gr_op gr_op_##NAME = {                                                                                      \
-        .name = #NAME, .arity = 2, .doc = DOC, .infer = infer_broadcast, .forward = NAME##_forward,                   \
+        .name = #NAME, .arity = 2, .doc = DOC, .infer = gr_infer_broadcast, .forward = NAME##_forward,                \
         .partial = NAME##_partial,                                                                                    \
     };
 #define COMPARE_OP(NAME, DOC)                                                                                         \
     const gr_op gr_op_##NAME = {                                                                                      \
-        .name = #NAME, .arity = 2, .nondiff = 3, .doc = DOC, .infer = infer_broadcast, .forward = NAME##_forward,     \
+        .name = #NAME, .arity = 2, .nondiff = 3, .doc = DOC, .infer = gr_infer_broadcast, .forward = NAME##_forward,  \
     };
 
 BINARY_OP(add, "y = a + b; dy/da = 1, dy/db = 1 (summed over broadcast axes)")
@@ -85,25 +87,25 @@ WHERE_ROW(where_row_f64, double)
 
 static gr_status where_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    run_broadcast(k, where_row_f32, where_row_f64);
+    gr_run_broadcast(k, where_row_f32, where_row_f64);
     return GR_OK;
 }
 
 static void where_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
-    int c = IN(g, id, 0), zero = gb_scalar(g, 0);
-    if (need[1]) grads[1] = gb_apply(g, &gr_op_where, c, grad, zero, NULL);
-    if (need[2]) grads[2] = gb_apply(g, &gr_op_where, c, zero, grad, NULL);
+    int c = IN(g, id, 0), zero = gr_build_scalar(g, 0);
+    if (need[1]) grads[1] = gr_build_apply(g, &gr_op_where, c, grad, zero, NULL);
+    if (need[2]) grads[2] = gr_build_apply(g, &gr_op_where, c, zero, grad, NULL);
 }
 
 static int where_jvp(gr_graph *g, int id, const int *t) {
-    int zero = gb_scalar(g, 0);
-    return gb_apply(g, &gr_op_where, IN(g, id, 0), t[1] >= 0 ? t[1] : zero, t[2] >= 0 ? t[2] : zero, NULL);
+    int zero = gr_build_scalar(g, 0);
+    return gr_build_apply(g, &gr_op_where, IN(g, id, 0), t[1] >= 0 ? t[1] : zero, t[2] >= 0 ? t[2] : zero, NULL);
 }
 
 const gr_op gr_op_where = {
     .name = "where", .arity = 3, .nondiff = 1,
     .doc = "y = a where cond != 0 else b; the gradient flows to the chosen operand, none to cond",
-    .infer = infer_broadcast, .forward = where_forward, .vjp = where_vjp, .jvp = where_jvp,
+    .infer = gr_infer_broadcast, .forward = where_forward, .vjp = where_vjp, .jvp = where_jvp,
 };
 
 const gr_op *const gr_ops_binary[] = {&gr_op_add,     &gr_op_sub,     &gr_op_mul,     &gr_op_div,  &gr_op_pow,

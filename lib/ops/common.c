@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-gr_status op_fail(gr_graph *g, gr_error *err, gr_status code, int id, int operand, const char *attr,
+gr_status gr_fail_op(gr_graph *g, gr_error *err, gr_status code, int id, int operand, const char *attr,
                   const char *fmt, ...) {
     char msg[384];
     va_list ap;
@@ -16,19 +16,19 @@ gr_status op_fail(gr_graph *g, gr_error *err, gr_status code, int id, int operan
     return code;
 }
 
-gr_status infer_same(gr_graph *g, int id, gr_error *err) {
+gr_status gr_infer_same(gr_graph *g, int id, gr_error *err) {
     gr_shape s = *IN_SHAPE(g, id, 0);
     return gr_node_set_shape(g, id, &s, err);
 }
 
-gr_status infer_broadcast(gr_graph *g, int id, gr_error *err) {
+gr_status gr_infer_broadcast(gr_graph *g, int id, gr_error *err) {
     const gr_node *n = &g->nodes[id];
     gr_shape s = *IN_SHAPE(g, id, 0);
     for (int k = 1; k < n->n_in; k++) {
         gr_shape t;
         if (gr_shape_broadcast(&s, IN_SHAPE(g, id, k), &t, NULL) != GR_OK) {
             char a[160], b[160];
-            return op_fail(g, err, GR_E_SHAPE, id, k, NULL,
+            return gr_fail_op(g, err, GR_E_SHAPE, id, k, NULL,
                            "operand %d has shape %s, which does not broadcast with %s", k,
                            gr_shape_str(IN_SHAPE(g, id, k), a, sizeof a), gr_shape_str(&s, b, sizeof b));
         }
@@ -37,22 +37,22 @@ gr_status infer_broadcast(gr_graph *g, int id, gr_error *err) {
     return gr_node_set_shape(g, id, &s, err);
 }
 
-gr_status infer_broadcast_attr(gr_graph *g, int id, int expand, gr_error *err) {
+gr_status gr_infer_broadcast_attr(gr_graph *g, int id, int expand, gr_error *err) {
     const gr_shape *x = IN_SHAPE(g, id, 0), *t = &g->nodes[id].attrs.shape;
     const gr_shape *small = expand ? x : t, *big = expand ? t : x;
     gr_shape b;
     for (int i = 0; i < t->rank; i++)
-        if (t->dims[i] < 0) return op_fail(g, err, GR_E_ARG, id, -1, "shape", "target dims must be >= 0");
+        if (t->dims[i] < 0) return gr_fail_op(g, err, GR_E_ARG, id, -1, "shape", "target dims must be >= 0");
     if (gr_shape_broadcast(small, big, &b, NULL) != GR_OK || !gr_shape_equal(&b, big)) {
         char a[160], c[160];
-        return op_fail(g, err, GR_E_SHAPE, id, 0, "shape", "%s %s does not broadcast to %s %s",
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 0, "shape", "%s %s does not broadcast to %s %s",
                        expand ? "the operand's shape" : "the target", gr_shape_str(small, a, sizeof a),
                        expand ? "the target" : "the operand's shape", gr_shape_str(big, c, sizeof c));
     }
     return gr_node_set_shape(g, id, t, err);
 }
 
-void run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64) {
+void gr_run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64) {
     const gr_node *n = k->n;
     const gr_shape *shapes[4] = {&n->shape};
     void *base[4] = {k->out};
@@ -88,7 +88,7 @@ void run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64) {
     gr_loop_run(&L, base, gr_dtype_size(k->dt), row, NULL);
 }
 
-void fill_chunked(const gr_kernel *k, void *out, int64_t n, double v) {
+void gr_fill_chunked(const gr_kernel *k, void *out, int64_t n, double v) {
     for (int64_t i0 = 0; i0 < n && !(i0 > 0 && gr_cancelled(k->cancel)); i0 += GR_CHUNK_ELEMS) {
         int64_t i1 = n - i0 < GR_CHUNK_ELEMS ? n : i0 + GR_CHUNK_ELEMS;
         if (k->dt == GR_F32) {
@@ -101,7 +101,7 @@ void fill_chunked(const gr_kernel *k, void *out, int64_t n, double v) {
     }
 }
 
-void copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n) {
+void gr_copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n) {
     size_t esz = gr_dtype_size(k->dt);
     for (int64_t i0 = 0; i0 < n && !(i0 > 0 && gr_cancelled(k->cancel)); i0 += GR_CHUNK_ELEMS) {
         int64_t len = n - i0 < GR_CHUNK_ELEMS ? n - i0 : GR_CHUNK_ELEMS;

@@ -30,25 +30,25 @@ static gr_status matmul_infer(gr_graph *g, int id, gr_error *err) {
     char sa[160], sb[160];
     for (int k = 0; k < 2; k++)
         if ((k ? b : a)->rank < 2)
-            return op_fail(g, err, GR_E_SHAPE, id, k, NULL,
+            return gr_fail_op(g, err, GR_E_SHAPE, id, k, NULL,
                            "operand %d has rank %d; matmul needs rank >= 2 (reshape vectors to [1, n] or [n, 1])", k,
                            (k ? b : a)->rank);
     mm_dims d = mm_dims_of(a, b, &g->nodes[id].attrs);
     int64_t kb = g->nodes[id].attrs.transpose_b ? d.b_cols : d.b_rows;
     if (d.k != kb)
-        return op_fail(g, err, GR_E_SHAPE, id, 1, NULL, "inner dimensions differ: %s @ %s (%lld vs %lld)",
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 1, NULL, "inner dimensions differ: %s @ %s (%lld vs %lld)",
                        gr_shape_str(a, sa, sizeof sa), gr_shape_str(b, sb, sizeof sb), (long long)d.k, (long long)kb);
     /* OpenBLAS's blasint is 32-bit here. */
     const int64_t blas_max = INT32_MAX;
     if (d.m > blas_max || d.n > blas_max || d.k > blas_max)
-        return op_fail(g, err, GR_E_LIMIT, id, -1, NULL, "a matrix dimension is 2^31 or more");
+        return gr_fail_op(g, err, GR_E_LIMIT, id, -1, NULL, "a matrix dimension is 2^31 or more");
     gr_shape ba = *a, bb = *b, batch;
     ba.rank -= 2;
     bb.rank -= 2;
     if (gr_shape_broadcast(&ba, &bb, &batch, NULL) != GR_OK)
-        return op_fail(g, err, GR_E_SHAPE, id, 1, NULL, "batch dimensions of %s and %s do not broadcast",
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 1, NULL, "batch dimensions of %s and %s do not broadcast",
                        gr_shape_str(a, sa, sizeof sa), gr_shape_str(b, sb, sizeof sb));
-    if (batch.rank + 2 > GR_MAX_RANK) return op_fail(g, err, GR_E_LIMIT, id, -1, NULL, "result rank too large");
+    if (batch.rank + 2 > GR_MAX_RANK) return gr_fail_op(g, err, GR_E_LIMIT, id, -1, NULL, "result rank too large");
     batch.dims[batch.rank++] = d.m;
     batch.dims[batch.rank++] = d.n;
     return gr_node_set_shape(g, id, &batch, err);
@@ -187,7 +187,7 @@ static int mm(gr_graph *g, int a, int b, int ta, int tb) {
     at.set = A(GR_ATTR_TRANSPOSE_A) | A(GR_ATTR_TRANSPOSE_B);
     at.transpose_a = ta;
     at.transpose_b = tb;
-    return gb_apply(g, &gr_op_matmul, a, b, -1, &at);
+    return gr_build_apply(g, &gr_op_matmul, a, b, -1, &at);
 }
 
 /* C = op(A) op(B). Each case reads the transpose flags instead of copying:
@@ -205,9 +205,9 @@ static void matmul_vjp(gr_graph *g, int id, int grad, const int *need, int *grad
 static int matmul_jvp(gr_graph *g, int id, const int *t) {
     int a = g->nodes[id].in[0], b = g->nodes[id].in[1];
     gr_attrs at = g->nodes[id].attrs;
-    int l = t[0] >= 0 ? gb_apply(g, &gr_op_matmul, t[0], b, -1, &at) : -1;
-    int r = t[1] >= 0 ? gb_apply(g, &gr_op_matmul, a, t[1], -1, &at) : -1;
-    if (l >= 0 && r >= 0) return gb_binary(g, &gr_op_add, l, r);
+    int l = t[0] >= 0 ? gr_build_apply(g, &gr_op_matmul, t[0], b, -1, &at) : -1;
+    int r = t[1] >= 0 ? gr_build_apply(g, &gr_op_matmul, a, t[1], -1, &at) : -1;
+    if (l >= 0 && r >= 0) return gr_build_binary(g, &gr_op_add, l, r);
     return l >= 0 ? l : r;
 }
 

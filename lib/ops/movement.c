@@ -14,23 +14,24 @@ static gr_status reshape_infer(gr_graph *g, int id, gr_error *err) {
     int hole = -1;
     for (int i = 0; i < t.rank; i++) {
         if (t.dims[i] == -1) {
-            if (hole >= 0) return op_fail(g, err, GR_E_ARG, id, -1, "shape", "only one dimension may be -1");
+            if (hole >= 0) return gr_fail_op(g, err, GR_E_ARG, id, -1, "shape", "only one dimension may be -1");
             hole = i;
         } else if (t.dims[i] < 0) {
-            return op_fail(g, err, GR_E_ARG, id, -1, "shape", "dimension %d is %lld", i, (long long)t.dims[i]);
+            return gr_fail_op(g, err, GR_E_ARG, id, -1, "shape", "dimension %d is %lld", i, (long long)t.dims[i]);
         } else if (!gr_mul_ok(known, t.dims[i], &known)) {
-            return op_fail(g, err, GR_E_OVERFLOW, id, -1, "shape", "the target shape overflows");
+            return gr_fail_op(g, err, GR_E_OVERFLOW, id, -1, "shape", "the target shape overflows");
         }
     }
     if (hole >= 0) {
         if (known == 0)
-            return op_fail(g, err, GR_E_ARG, id, -1, "shape", "-1 is ambiguous when the other dimensions hold 0 elements");
+            return gr_fail_op(g, err, GR_E_ARG, id, -1, "shape",
+                              "-1 is ambiguous when the other dimensions hold 0 elements");
         t.dims[hole] = xn / known;
         known *= t.dims[hole];
     }
     if (known != xn) {
         char a[160], b[160];
-        return op_fail(g, err, GR_E_SHAPE, id, 0, "shape", "cannot reshape %s (%lld elements) to %s",
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 0, "shape", "cannot reshape %s (%lld elements) to %s",
                        gr_shape_str(x, a, sizeof a), (long long)xn, gr_shape_str(&g->nodes[id].attrs.shape, b, sizeof b));
     }
     return gr_node_set_shape(g, id, &t, err);
@@ -38,16 +39,16 @@ static gr_status reshape_infer(gr_graph *g, int id, gr_error *err) {
 
 static gr_status copy_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    if (k->out != k->in[0]) copy_chunked(k, k->out, k->in[0], k->n->numel);
+    if (k->out != k->in[0]) gr_copy_chunked(k, k->out, k->in[0], k->n->numel);
     return GR_OK;
 }
 
 static void reshape_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     (void)need;
-    grads[0] = gb_reshape(g, grad, IN_SHAPE(g, id, 0));
+    grads[0] = gr_build_reshape(g, grad, IN_SHAPE(g, id, 0));
 }
 
-static int reshape_jvp(gr_graph *g, int id, const int *t) { return gb_reshape(g, t[0], &g->nodes[id].shape); }
+static int reshape_jvp(gr_graph *g, int id, const int *t) { return gr_build_reshape(g, t[0], &g->nodes[id].shape); }
 
 const gr_op gr_op_reshape = {
     .name = "reshape", .arity = 1, .attrs = A(GR_ATTR_SHAPE), .required = A(GR_ATTR_SHAPE),
@@ -58,7 +59,7 @@ const gr_op gr_op_reshape = {
 
 /* ---- expand ---------------------------------------------------------- */
 
-static gr_status expand_infer(gr_graph *g, int id, gr_error *err) { return infer_broadcast_attr(g, id, 1, err); }
+static gr_status expand_infer(gr_graph *g, int id, gr_error *err) { return gr_infer_broadcast_attr(g, id, 1, err); }
 
 static gr_status expand_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
@@ -93,13 +94,14 @@ static gr_status node_perm(const gr_graph *g, int id, int *perm, gr_error *err) 
         return GR_OK;
     }
     if (at->nperm != r)
-        return op_fail((gr_graph *)g, err, GR_E_ARG, id, -1, "perm", "perm has %d entries for an operand of rank %d",
+        return gr_fail_op((gr_graph *)g, err, GR_E_ARG, id, -1, "perm", "perm has %d entries for an operand of rank %d",
                        at->nperm, r);
     unsigned seen = 0;
     for (int i = 0; i < r; i++) {
         int ax;
         if (!gr_axis_norm(at->perm[i], r, &ax) || (seen & (1u << ax)))
-            return op_fail((gr_graph *)g, err, GR_E_ARG, id, -1, "perm", "perm is not a permutation of 0..%d", r - 1);
+            return gr_fail_op((gr_graph *)g, err, GR_E_ARG, id, -1, "perm", "perm is not a permutation of 0..%d",
+                              r - 1);
         seen |= 1u << ax;
         perm[i] = ax;
     }
@@ -137,7 +139,7 @@ static int transpose_by(gr_graph *g, int a, const int *perm, int r) {
     at.set = A(GR_ATTR_PERM);
     at.nperm = r;
     memcpy(at.perm, perm, (size_t)r * sizeof *perm);
-    return gb_apply(g, &gr_op_transpose, a, -1, -1, &at);
+    return gr_build_apply(g, &gr_op_transpose, a, -1, -1, &at);
 }
 
 static void transpose_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
@@ -165,13 +167,13 @@ const gr_op gr_op_transpose = {
 static gr_status fill_infer(gr_graph *g, int id, gr_error *err) {
     const gr_shape *t = &g->nodes[id].attrs.shape;
     for (int i = 0; i < t->rank; i++)
-        if (t->dims[i] < 0) return op_fail(g, err, GR_E_ARG, id, -1, "shape", "dims must be >= 0");
+        if (t->dims[i] < 0) return gr_fail_op(g, err, GR_E_ARG, id, -1, "shape", "dims must be >= 0");
     return gr_node_set_shape(g, id, t, err);
 }
 
 static gr_status fill_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    fill_chunked(k, k->out, k->n->numel, k->n->attrs.value);
+    gr_fill_chunked(k, k->out, k->n->numel, k->n->attrs.value);
     return GR_OK;
 }
 

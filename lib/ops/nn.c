@@ -13,8 +13,8 @@ static gr_status softmax_infer(gr_graph *g, int id, gr_error *err) {
     const gr_shape *x = IN_SHAPE(g, id, 0);
     int ax, axis = (g->nodes[id].attrs.set & A(GR_ATTR_AXIS)) ? g->nodes[id].attrs.axis : -1;
     if (!gr_axis_norm(axis, x->rank, &ax))
-        return op_fail(g, err, GR_E_ARG, id, 0, "axis", "axis %d is out of range for rank %d", axis, x->rank);
-    return infer_same(g, id, err);
+        return gr_fail_op(g, err, GR_E_ARG, id, 0, "axis", "axis %d is out of range for rank %d", axis, x->rank);
+    return gr_infer_same(g, id, err);
 }
 
 /* View x as (outer, n, inner) around the softmax axis. */
@@ -87,13 +87,14 @@ static gr_status log_softmax_forward(const gr_kernel *k, gr_error *err) {
 static int sum_axis_keep(gr_graph *g, int id, int a) {
     int ax = 0, axis = (g->nodes[id].attrs.set & A(GR_ATTR_AXIS)) ? g->nodes[id].attrs.axis : -1;
     gr_axis_norm(axis, g->nodes[id].shape.rank, &ax);
-    return gb_sum(g, a, &ax, 1, 1);
+    return gr_build_sum(g, a, &ax, 1, 1);
 }
 
 /* The softmax Jacobian diag(y) - y y^T is symmetric: VJP and JVP are both
  * v -> y * (v - sum(v * y)). */
 static int softmax_apply_jacobian(gr_graph *g, int id, int v) {
-    return gb_binary(g, &gr_op_mul, id, gb_binary(g, &gr_op_sub, v, sum_axis_keep(g, id, gb_binary(g, &gr_op_mul, v, id))));
+    int v_dot_y = sum_axis_keep(g, id, gr_build_binary(g, &gr_op_mul, v, id));
+    return gr_build_binary(g, &gr_op_mul, id, gr_build_binary(g, &gr_op_sub, v, v_dot_y));
 }
 static void softmax_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     (void)need;
@@ -104,12 +105,12 @@ static int softmax_jvp(gr_graph *g, int id, const int *t) { return softmax_apply
 /* log_softmax: J = I - 1 s^T, with s = exp(y). */
 static void log_softmax_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     (void)need;
-    int s = gb_unary(g, &gr_op_exp, id);
-    grads[0] = gb_binary(g, &gr_op_sub, grad, gb_binary(g, &gr_op_mul, s, sum_axis_keep(g, id, grad)));
+    int s = gr_build_unary(g, &gr_op_exp, id);
+    grads[0] = gr_build_binary(g, &gr_op_sub, grad, gr_build_binary(g, &gr_op_mul, s, sum_axis_keep(g, id, grad)));
 }
 static int log_softmax_jvp(gr_graph *g, int id, const int *t) {
-    int s = gb_unary(g, &gr_op_exp, id);
-    return gb_binary(g, &gr_op_sub, t[0], sum_axis_keep(g, id, gb_binary(g, &gr_op_mul, s, t[0])));
+    int s = gr_build_unary(g, &gr_op_exp, id);
+    return gr_build_binary(g, &gr_op_sub, t[0], sum_axis_keep(g, id, gr_build_binary(g, &gr_op_mul, s, t[0])));
 }
 
 static int64_t softmax_flops(const gr_graph *g, const gr_node *n) { (void)g; return 4 * n->numel; }
@@ -146,14 +147,14 @@ static gr_status read_label(const gr_kernel *k, int operand, int64_t i, int64_t 
 static gr_status cross_entropy_infer(gr_graph *g, int id, gr_error *err) {
     const gr_shape *x = IN_SHAPE(g, id, 0), *y = IN_SHAPE(g, id, 1);
     char a[160], b[160];
-    if (x->rank < 1) return op_fail(g, err, GR_E_SHAPE, id, 0, NULL, "logits need rank >= 1 (classes last)");
+    if (x->rank < 1) return gr_fail_op(g, err, GR_E_SHAPE, id, 0, NULL, "logits need rank >= 1 (classes last)");
     gr_shape want = *x;
     want.rank--;
     if (!gr_shape_equal(&want, y))
-        return op_fail(g, err, GR_E_SHAPE, id, 1, NULL, "labels have shape %s; logits %s need labels of shape %s",
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 1, NULL, "labels have shape %s; logits %s need labels of shape %s",
                        gr_shape_str(y, a, sizeof a), gr_shape_str(x, b, sizeof b), gr_shape_str(&want, a, sizeof a));
     if (x->dims[x->rank - 1] == 0 && g->nodes[g->nodes[id].in[1]].numel > 0)
-        return op_fail(g, err, GR_E_SHAPE, id, 0, NULL, "logits have 0 classes");
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 0, NULL, "logits have 0 classes");
     gr_shape s = {0};
     return gr_node_set_shape(g, id, &s, err);
 }
@@ -192,7 +193,7 @@ static int one_hot_of(gr_graph *g, int labels, int64_t classes) {
     gr_attrs at = {0};
     at.set = A(GR_ATTR_NUM_CLASSES);
     at.num_classes = classes;
-    return gb_apply(g, &gr_op_one_hot, labels, -1, -1, &at);
+    return gr_build_apply(g, &gr_op_one_hot, labels, -1, -1, &at);
 }
 
 /* softmax(logits) - one_hot(labels), and 1/rows. */
@@ -202,21 +203,22 @@ static int ce_residual(gr_graph *g, int id, double *inv_rows) {
     const gr_shape *xs = gr_shape_of(g, x);
     int64_t rows = g->nodes[y].numel, classes = xs->dims[xs->rank - 1];
     *inv_rows = rows ? 1.0 / (double)rows : 0;
-    int probs = gb_unary(g, &gr_op_softmax, x);
-    return gb_binary(g, &gr_op_sub, probs, one_hot_of(g, y, classes));
+    int probs = gr_build_unary(g, &gr_op_softmax, x);
+    return gr_build_binary(g, &gr_op_sub, probs, one_hot_of(g, y, classes));
 }
 
 static void cross_entropy_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     (void)need;
     double inv;
     int r = ce_residual(g, id, &inv);
-    grads[0] = gb_binary(g, &gr_op_mul, r, gb_binary(g, &gr_op_mul, grad, gb_scalar(g, inv)));
+    grads[0] = gr_build_binary(g, &gr_op_mul, r, gr_build_binary(g, &gr_op_mul, grad, gr_build_scalar(g, inv)));
 }
 
 static int cross_entropy_jvp(gr_graph *g, int id, const int *t) {
     double inv;
     int r = ce_residual(g, id, &inv);
-    return gb_binary(g, &gr_op_mul, gb_sum(g, gb_binary(g, &gr_op_mul, r, t[0]), NULL, 0, 0), gb_scalar(g, inv));
+    return gr_build_binary(g, &gr_op_mul, gr_build_sum(g, gr_build_binary(g, &gr_op_mul, r, t[0]), NULL, 0, 0),
+                           gr_build_scalar(g, inv));
 }
 
 static int64_t cross_entropy_flops(const gr_graph *g, const gr_node *n) { return 4 * g->nodes[n->in[0]].numel; }
@@ -234,8 +236,8 @@ const gr_op gr_op_cross_entropy = {
 static gr_status one_hot_infer(gr_graph *g, int id, gr_error *err) {
     const gr_shape *y = IN_SHAPE(g, id, 0);
     int64_t c = g->nodes[id].attrs.num_classes;
-    if (c < 0) return op_fail(g, err, GR_E_ARG, id, -1, "num_classes", "num_classes is %lld", (long long)c);
-    if (y->rank + 1 > GR_MAX_RANK) return op_fail(g, err, GR_E_LIMIT, id, 0, NULL, "result rank too large");
+    if (c < 0) return gr_fail_op(g, err, GR_E_ARG, id, -1, "num_classes", "num_classes is %lld", (long long)c);
+    if (y->rank + 1 > GR_MAX_RANK) return gr_fail_op(g, err, GR_E_LIMIT, id, 0, NULL, "result rank too large");
     gr_shape s = *y;
     s.dims[s.rank++] = c;
     return gr_node_set_shape(g, id, &s, err);
@@ -263,7 +265,7 @@ const gr_op gr_op_one_hot = {
 /* ---- mse(a, b) -------------------------------------------------------- */
 
 static gr_status mse_infer(gr_graph *g, int id, gr_error *err) {
-    gr_status st = infer_broadcast(g, id, err);
+    gr_status st = gr_infer_broadcast(g, id, err);
     if (st != GR_OK) return st;
     gr_shape s = {0};
     return gr_node_set_shape(g, id, &s, err);
@@ -328,19 +330,20 @@ static double mse_scale(const gr_graph *g, int id) {
 }
 
 static void mse_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
-    int d = gb_binary(g, &gr_op_sub, g->nodes[id].in[0], g->nodes[id].in[1]);
-    int ga = gb_binary(g, &gr_op_mul, d, gb_binary(g, &gr_op_mul, grad, gb_scalar(g, mse_scale(g, id))));
+    int d = gr_build_binary(g, &gr_op_sub, g->nodes[id].in[0], g->nodes[id].in[1]);
+    int ga =
+        gr_build_binary(g, &gr_op_mul, d, gr_build_binary(g, &gr_op_mul, grad, gr_build_scalar(g, mse_scale(g, id))));
     if (need[0]) grads[0] = ga;
-    if (need[1]) grads[1] = gb_unary(g, &gr_op_neg, ga);
+    if (need[1]) grads[1] = gr_build_unary(g, &gr_op_neg, ga);
 }
 
 static int mse_jvp(gr_graph *g, int id, const int *t) {
-    int d = gb_binary(g, &gr_op_sub, g->nodes[id].in[0], g->nodes[id].in[1]);
-    int dt = t[0] >= 0 && t[1] >= 0 ? gb_binary(g, &gr_op_sub, t[0], t[1])
+    int d = gr_build_binary(g, &gr_op_sub, g->nodes[id].in[0], g->nodes[id].in[1]);
+    int dt = t[0] >= 0 && t[1] >= 0 ? gr_build_binary(g, &gr_op_sub, t[0], t[1])
              : t[0] >= 0            ? t[0]
-                                    : gb_unary(g, &gr_op_neg, t[1]);
-    return gb_binary(g, &gr_op_mul, gb_sum(g, gb_binary(g, &gr_op_mul, d, dt), NULL, 0, 0),
-                     gb_scalar(g, mse_scale(g, id)));
+                                    : gr_build_unary(g, &gr_op_neg, t[1]);
+    return gr_build_binary(g, &gr_op_mul, gr_build_sum(g, gr_build_binary(g, &gr_op_mul, d, dt), NULL, 0, 0),
+                     gr_build_scalar(g, mse_scale(g, id)));
 }
 
 static int64_t mse_flops(const gr_graph *g, const gr_node *n) {

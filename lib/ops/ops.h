@@ -10,24 +10,24 @@
 #define IN_SHAPE(g, id, k) (&(g)->nodes[(g)->nodes[id].in[k]].shape)
 
 /* Result has the shape of operand 0. */
-gr_status infer_same(gr_graph *g, int id, gr_error *err);
+gr_status gr_infer_same(gr_graph *g, int id, gr_error *err);
 /* Result is the broadcast of all operands. */
-gr_status infer_broadcast(gr_graph *g, int id, gr_error *err);
+gr_status gr_infer_broadcast(gr_graph *g, int id, gr_error *err);
 /* Result has the shape attribute. expand: operand 0 must broadcast to it;
  * otherwise (sum_to) it must broadcast to operand 0. */
-gr_status infer_broadcast_attr(gr_graph *g, int id, int expand, gr_error *err);
+gr_status gr_infer_broadcast_attr(gr_graph *g, int id, int expand, gr_error *err);
 /* Fail for node id with code, naming the attribute attr (may be NULL). */
-gr_status op_fail(gr_graph *g, gr_error *err, gr_status code, int id, int operand, const char *attr,
+gr_status gr_fail_op(gr_graph *g, gr_error *err, gr_status code, int id, int operand, const char *attr,
                   const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
 /* Run row over the broadcast of the node's operands: operand 0 of the loop
  * is the output, then the node's operands in order. */
-void run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64);
+void gr_run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64);
 
 /* Elementwise passes over n elements in chunks of GR_CHUNK_ELEMS that stop
  * once k's cancel flag is raised: out[i] = v, and out = in (memcpy). */
-void fill_chunked(const gr_kernel *k, void *out, int64_t n, double v);
-void copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n);
+void gr_fill_chunked(const gr_kernel *k, void *out, int64_t n, double v);
+void gr_copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n);
 
 /* The row kernel that copies operand 1 into operand 0 (strides may be 0). */
 gr_row_fn gr_copy_row(gr_dtype dt);
@@ -58,7 +58,7 @@ gr_row_fn gr_copy_row(gr_dtype dt);
     BINARY_ROW(NAME##_row_f64, double, EXPR)                                                                          \
     static gr_status NAME##_forward(const gr_kernel *k, gr_error *err) {                                              \
         (void)err;                                                                                                    \
-        run_broadcast(k, NAME##_row_f32, NAME##_row_f64);                                                             \
+        gr_run_broadcast(k, NAME##_row_f32, NAME##_row_f64);                                                          \
         return GR_OK;                                                                                                 \
     }
 

@@ -32,13 +32,13 @@ static gr_status infer_max(gr_graph *g, int id, gr_error *err) {
     const gr_shape *x = IN_SHAPE(g, id, 0);
     for (int i = 0; i < x->rank; i++)
         if ((mask & (1u << i)) && x->dims[i] == 0)
-            return op_fail(g, err, GR_E_SHAPE, id, 0,
+            return gr_fail_op(g, err, GR_E_SHAPE, id, 0,
                            (g->nodes[id].attrs.set & A(GR_ATTR_AXIS)) ? "axis" : "axes",
                            "axis %d has size 0: the max of nothing is undefined", i);
     return infer_reduce(g, id, err);
 }
 
-static gr_status infer_sum_to(gr_graph *g, int id, gr_error *err) { return infer_broadcast_attr(g, id, 0, err); }
+static gr_status infer_sum_to(gr_graph *g, int id, gr_error *err) { return gr_infer_broadcast_attr(g, id, 0, err); }
 
 /* ---- kernels --------------------------------------------------------- */
 
@@ -100,7 +100,7 @@ static gr_shape keep_shape(const gr_kernel *k) {
     return gr_shape_keep(x, mask);
 }
 
-static void fill_out(const gr_kernel *k, double v) { fill_chunked(k, k->out, k->n->numel, v); }
+static void fill_out(const gr_kernel *k, double v) { gr_fill_chunked(k, k->out, k->n->numel, v); }
 
 static gr_status sum_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
@@ -158,14 +158,15 @@ static gr_shape node_keep(gr_graph *g, int id) {
 static void sum_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     (void)need;
     gr_shape keep = node_keep(g, id);
-    grads[0] = gb_reshape(g, grad, &keep);
+    grads[0] = gr_build_reshape(g, grad, &keep);
 }
 
 static void mean_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     (void)need;
     gr_shape keep = node_keep(g, id);
     int64_t count = reduced_count(g, &g->nodes[id]);
-    grads[0] = gb_binary(g, &gr_op_mul, gb_reshape(g, grad, &keep), gb_scalar(g, count ? 1.0 / (double)count : 0));
+    grads[0] = gr_build_binary(g, &gr_op_mul, gr_build_reshape(g, grad, &keep),
+                               gr_build_scalar(g, count ? 1.0 / (double)count : 0));
 }
 
 /* Weights of max: 1/(number of ties) where x equals the max, else 0. */
@@ -174,18 +175,18 @@ static int max_weights(gr_graph *g, int id) {
     int x = g->nodes[id].in[0];
     unsigned mask;
     gr_axes_mask(&g->nodes[id].attrs, gr_shape_of(g, x)->rank, &mask, NULL, NULL);
-    int is_max = gb_binary(g, &gr_op_equal, x, gb_reshape(g, id, &keep));
+    int is_max = gr_build_binary(g, &gr_op_equal, x, gr_build_reshape(g, id, &keep));
     int axes[GR_MAX_RANK], naxes = 0;
     for (int i = 0; i < GR_MAX_RANK; i++)
         if (mask & (1u << i)) axes[naxes++] = i;
-    int ties = naxes ? gb_sum(g, is_max, axes, naxes, 1) : gb_scalar(g, 1);
-    return gb_binary(g, &gr_op_div, is_max, ties);
+    int ties = naxes ? gr_build_sum(g, is_max, axes, naxes, 1) : gr_build_scalar(g, 1);
+    return gr_build_binary(g, &gr_op_div, is_max, ties);
 }
 
 static void max_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     (void)need;
     gr_shape keep = node_keep(g, id);
-    grads[0] = gb_binary(g, &gr_op_mul, max_weights(g, id), gb_reshape(g, grad, &keep));
+    grads[0] = gr_build_binary(g, &gr_op_mul, max_weights(g, id), gr_build_reshape(g, grad, &keep));
 }
 
 static void sum_to_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
@@ -196,12 +197,12 @@ static void sum_to_vjp(gr_graph *g, int id, int grad, const int *need, int *grad
 /* Linear ops: the tangent goes through the op itself. */
 static int same_op_jvp(gr_graph *g, int id, const int *t) {
     gr_attrs at = g->nodes[id].attrs;
-    return gb_apply(g, g->nodes[id].op, t[0], -1, -1, &at);
+    return gr_build_apply(g, g->nodes[id].op, t[0], -1, -1, &at);
 }
 
 static int max_jvp(gr_graph *g, int id, const int *t) {
     gr_attrs at = g->nodes[id].attrs;
-    return gb_apply(g, &gr_op_sum, gb_binary(g, &gr_op_mul, max_weights(g, id), t[0]), -1, -1, &at);
+    return gr_build_apply(g, &gr_op_sum, gr_build_binary(g, &gr_op_mul, max_weights(g, id), t[0]), -1, -1, &at);
 }
 
 static int64_t reduce_flops(const gr_graph *g, const gr_node *n) { return g->nodes[n->in[0]].numel; }

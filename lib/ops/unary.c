@@ -28,50 +28,52 @@ UNARY_KERNEL(reciprocal, 1 / x)
 
 static int neg_partial(gr_graph *g, int id, int k) { (void)g, (void)id, (void)k; return GR_PARTIAL_NEG_ONE; }
 static int exp_partial(gr_graph *g, int id, int k) { (void)g, (void)k; return id; }
-static int log_partial(gr_graph *g, int id, int k) { (void)k; return gb_unary(g, &gr_op_reciprocal, X(g, id)); }
-static int sin_partial(gr_graph *g, int id, int k) { (void)k; return gb_unary(g, &gr_op_cos, X(g, id)); }
+static int log_partial(gr_graph *g, int id, int k) { (void)k; return gr_build_unary(g, &gr_op_reciprocal, X(g, id)); }
+static int sin_partial(gr_graph *g, int id, int k) { (void)k; return gr_build_unary(g, &gr_op_cos, X(g, id)); }
 static int cos_partial(gr_graph *g, int id, int k) {
     (void)k;
-    return gb_unary(g, &gr_op_neg, gb_unary(g, &gr_op_sin, X(g, id)));
+    return gr_build_unary(g, &gr_op_neg, gr_build_unary(g, &gr_op_sin, X(g, id)));
 }
 static int tanh_partial(gr_graph *g, int id, int k) {
     (void)k;
-    return gb_binary(g, &gr_op_sub, gb_scalar(g, 1), gb_unary(g, &gr_op_square, id));
+    return gr_build_binary(g, &gr_op_sub, gr_build_scalar(g, 1), gr_build_unary(g, &gr_op_square, id));
 }
 static int sigmoid_partial(gr_graph *g, int id, int k) {
     (void)k;
-    return gb_binary(g, &gr_op_mul, id, gb_binary(g, &gr_op_sub, gb_scalar(g, 1), id));
+    return gr_build_binary(g, &gr_op_mul, id, gr_build_binary(g, &gr_op_sub, gr_build_scalar(g, 1), id));
 }
 /* relu's VJP and JVP are one fused pass, relu_backward(v, x) = v where
  * x > 0 else 0, instead of a mask and a multiply. */
 static void relu_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     (void)need;
-    grads[0] = gb_binary(g, &gr_op_relu_backward, grad, X(g, id));
+    grads[0] = gr_build_binary(g, &gr_op_relu_backward, grad, X(g, id));
 }
-static int relu_jvp(gr_graph *g, int id, const int *t) { return gb_binary(g, &gr_op_relu_backward, t[0], X(g, id)); }
-static int softplus_partial(gr_graph *g, int id, int k) { (void)k; return gb_unary(g, &gr_op_sigmoid, X(g, id)); }
+static int relu_jvp(gr_graph *g, int id, const int *t) {
+    return gr_build_binary(g, &gr_op_relu_backward, t[0], X(g, id));
+}
+static int softplus_partial(gr_graph *g, int id, int k) { (void)k; return gr_build_unary(g, &gr_op_sigmoid, X(g, id)); }
 static int sqrt_partial(gr_graph *g, int id, int k) {
     (void)k;
-    return gb_binary(g, &gr_op_div, gb_scalar(g, 0.5), id);
+    return gr_build_binary(g, &gr_op_div, gr_build_scalar(g, 0.5), id);
 }
 static int abs_partial(gr_graph *g, int id, int k) {
     (void)k;
-    int zero = gb_scalar(g, 0);
-    return gb_binary(g, &gr_op_sub, gb_binary(g, &gr_op_greater, X(g, id), zero),
-                     gb_binary(g, &gr_op_less, X(g, id), zero));
+    int zero = gr_build_scalar(g, 0);
+    return gr_build_binary(g, &gr_op_sub, gr_build_binary(g, &gr_op_greater, X(g, id), zero),
+                     gr_build_binary(g, &gr_op_less, X(g, id), zero));
 }
 static int square_partial(gr_graph *g, int id, int k) {
     (void)k;
-    return gb_binary(g, &gr_op_mul, X(g, id), gb_scalar(g, 2));
+    return gr_build_binary(g, &gr_op_mul, X(g, id), gr_build_scalar(g, 2));
 }
 static int reciprocal_partial(gr_graph *g, int id, int k) {
     (void)k;
-    return gb_unary(g, &gr_op_neg, gb_unary(g, &gr_op_square, id));
+    return gr_build_unary(g, &gr_op_neg, gr_build_unary(g, &gr_op_square, id));
 }
 
 #define UNARY_OP(NAME, DOC)                                                                                           \
     const gr_op gr_op_##NAME = {                                                                                      \
-        .name = #NAME, .arity = 1, .doc = DOC, .infer = infer_same, .forward = NAME##_forward,                        \
+        .name = #NAME, .arity = 1, .doc = DOC, .infer = gr_infer_same, .forward = NAME##_forward,                     \
         .partial = NAME##_partial,                                                                                    \
     };
 
@@ -84,7 +86,7 @@ UNARY_OP(tanh, "y = tanh x; dy/dx = 1 - y^2")
 UNARY_OP(sigmoid, "y = 1/(1+e^-x); dy/dx = y(1-y)")
 const gr_op gr_op_relu = {
     .name = "relu", .arity = 1, .doc = "y = max(x, 0) (NaN stays NaN); dx = g where x > 0, else 0",
-    .infer = infer_same, .forward = relu_forward, .vjp = relu_vjp, .jvp = relu_jvp,
+    .infer = gr_infer_same, .forward = relu_forward, .vjp = relu_vjp, .jvp = relu_jvp,
 };
 
 /* relu_backward(v, x): linear in v, and piecewise constant in x, so its
@@ -92,15 +94,15 @@ const gr_op gr_op_relu = {
 BINARY_KERNEL(relu_backward, y > 0 ? x : 0)
 static void relu_backward_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     (void)need;
-    grads[0] = gb_binary(g, &gr_op_relu_backward, grad, g->nodes[id].in[1]);
+    grads[0] = gr_build_binary(g, &gr_op_relu_backward, grad, g->nodes[id].in[1]);
 }
 static int relu_backward_jvp(gr_graph *g, int id, const int *t) {
-    return gb_binary(g, &gr_op_relu_backward, t[0], g->nodes[id].in[1]);
+    return gr_build_binary(g, &gr_op_relu_backward, t[0], g->nodes[id].in[1]);
 }
 const gr_op gr_op_relu_backward = {
     .name = "relu_backward", .arity = 2, .nondiff = 2, .flags = GR_OPF_INTERNAL,
     .doc = "y = v where x > 0 else 0 (relu's derivative applied to v); dv = relu_backward(g, x), none for x",
-    .infer = infer_broadcast, .forward = relu_backward_forward, .vjp = relu_backward_vjp, .jvp = relu_backward_jvp,
+    .infer = gr_infer_broadcast, .forward = relu_backward_forward, .vjp = relu_backward_vjp, .jvp = relu_backward_jvp,
 };
 UNARY_OP(softplus, "y = ln(1+e^x); dy/dx = sigmoid(x)")
 UNARY_OP(sqrt, "y = sqrt x; dy/dx = 1/(2y)")

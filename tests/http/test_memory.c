@@ -9,8 +9,9 @@
  *     strings, ragged arrays of numbers, arrays of mixed junk;
  *   - fills: one legal (4096x4096 float64, 128 MiB), one over
  *     --max-total-bytes (8192x8192);
- *   - distinct 100,000-node chains (a new constant in each, so the graph
- *     cache cannot help);
+ *   - distinct 30,000-node chains (a new constant in each, so the graph
+ *     cache cannot help), and one of 100,000 nodes whose graph with its
+ *     gradient (about 480 MB) is over --max-total-bytes: 413;
  *   - 100 uploads of 16 MiB at once on raw sockets: each sends its headers,
  *     waits for an early answer, and only then its body. Those past
  *     --max-inflight-bytes must get 503 "overloaded" with Retry-After
@@ -45,8 +46,9 @@ enum {
     BOMB_MB = 16,          /* each JSON bomb */
     UPLOADS = 100,         /* concurrent uploads */
     UPLOAD_MB = 16,        /* each */
-    CHAINS = 3,            /* distinct chains */
-    CHAIN_NODES = 100000,
+    CHAINS = 3,            /* distinct chains that fit the budget */
+    CHAIN_NODES = 30000,   /* with their gradient about 150k graph nodes, 120 MB */
+    BIG_CHAIN_NODES = 100000, /* about 600k graph nodes, 480 MB: over --max-total-bytes, 413 */
 };
 
 static const cfg memory_cfg = {"memory",
@@ -240,6 +242,15 @@ static void burst_is_bounded_and_memory_goes_back(void **state) {
         shot s = {.port = d->port, .what = "chain", .body = body, .len = strlen(body)};
         shot_run(&s);
         if (s.status != 200) note(&problems, "chain %d of %d nodes: status %d (%s)", i, nodes, s.status, s.code);
+        free(body);
+    }
+    if (!asan) { /* a graph's own memory counts against --max-total-bytes */
+        char *body = chain_body(BIG_CHAIN_NODES, (int)(salt % 100000u) + 3);
+        shot s = {.port = d->port, .what = "big chain", .body = body, .len = strlen(body)};
+        shot_run(&s);
+        if (s.status != 413 || strcmp(s.code, "limit_exceeded"))
+            note(&problems, "chain of %d nodes: status %d (%s), want 413 limit_exceeded", BIG_CHAIN_NODES, s.status,
+                 s.code);
         free(body);
     }
     rss_of(d->pid, &rss, &hwm);
