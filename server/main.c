@@ -1,6 +1,6 @@
 /* main.c -- the gradd binary: one program, subcommands.
- *   gradd serve [--flags]     the HTTP daemon (http.c)
- *   gradd health [URL]        exit 0 when /readyz answers 200
+ *   gradd serve [--flags]     the HTTP daemon (serve.c; a request's life: http.c)
+ *   gradd health [URL]        exit 0 when /readyz answers 200 (health.c)
  *   gradd run ROUTE [FILE]    the response POST /v1/ROUTE would give
  *   gradd bench ROUTE FILE    median milliseconds of each phase, as JSON
  */
@@ -11,7 +11,8 @@
 #include <string.h>
 
 #include "api.h"
-#include "http.h"
+#include "health.h"
+#include "serve.h"
 
 static void usage(FILE *f) {
     fputs("usage: gradd <command> [args]\n"

@@ -1,0 +1,156 @@
+/* access_log.c -- the daemon's log on stderr, text or JSON
+ * (--log-format): one line per request (srv_log_line, from the request's
+ * completion), and libmicrohttpd's own messages in the same format
+ * (srv_log_mhd_message), where the status it answered by itself is kept
+ * for that request's line (srv_log_take_mhd_status). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "out.h"
+#include "server.h"
+
+/* ms with three decimals, as the log shows it (no printf: the log line is
+ * on every request's path). */
+static void put_ms(gd_buf *b, double ms) {
+    long long us = ms > 0 ? (long long)(ms * 1e3 + 0.5) : 0;
+    char frac[4] = {(char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10), 0};
+    gd_buf_i64(b, us / 1000);
+    gd_buf_putc(b, '.');
+    gd_buf_puts(b, frac);
+}
+
+/* The UTC time of this second, ISO 8601; formatted once a second per thread. */
+static const char *timestamp(void) {
+    static _Thread_local time_t last = -1;
+    static _Thread_local char ts[32];
+    time_t t = time(NULL);
+    if (t != last) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        last = t;
+    }
+    return ts;
+}
+
+/* s into the text log with each byte that could end the line, fake a
+ * field or drive a terminal (controls, space, '"', '\\', DEL and bytes
+ * above it) as \xHH, as nginx escapes its access log. The JSON log's
+ * strings are escaped by gd_buf_str. */
+static void put_escaped(gd_buf *b, const char *s) {
+    static const char hex[] = "0123456789abcdef";
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+        if (*q > 0x20 && *q < 0x7f && *q != '"' && *q != '\\') {
+            gd_buf_putc(b, (char)*q);
+        } else {
+            char e[4] = {'\\', 'x', hex[*q >> 4], hex[*q & 15]};
+            gd_buf_put(b, e, sizeof e);
+        }
+    }
+}
+
+/* One line per request on stderr, text or JSON:
+ *   <time> <method> <path> <status> in=N out=N read_ms=X queue_ms=X compute_ms=X total_ms=X id=ID
+ * read_ms: from the headers to the last byte of the body. */
+void srv_log_line(const req *r) {
+    double read_ms = r->t_queued > 0 ? r->t_queued - r->t_start : 0;
+    double queue_ms = r->t_started > 0 ? r->t_started - r->t_queued : 0;
+    double compute_ms = r->t_done > 0 ? r->t_done - r->t_started : 0;
+    double total_ms = srv_now_ms() - r->t_start;
+    int json = !strcmp(r->s->cfg.log_format, "json");
+    gd_buf b = {0};
+    if (json) {
+        gd_buf_puts(&b, "{\"time\":");
+        gd_buf_str(&b, timestamp());
+        gd_buf_puts(&b, ",\"id\":");
+        gd_buf_str(&b, r->id);
+        gd_buf_puts(&b, ",\"method\":");
+        gd_buf_str(&b, r->method[0] ? r->method : "-");
+        gd_buf_puts(&b, ",\"path\":");
+        gd_buf_str(&b, r->url[0] ? r->url : "-");
+        gd_buf_puts(&b, ",\"status\":");
+    } else {
+        gd_buf_puts(&b, timestamp());
+        gd_buf_putc(&b, ' ');
+        put_escaped(&b, r->method[0] ? r->method : "-");
+        gd_buf_putc(&b, ' ');
+        put_escaped(&b, r->url[0] ? r->url : "-");
+        gd_buf_putc(&b, ' ');
+    }
+    gd_buf_i64(&b, r->status);
+    gd_buf_puts(&b, json ? ",\"bytes_in\":" : " in=");
+    gd_buf_i64(&b, (int64_t)r->len);
+    gd_buf_puts(&b, json ? ",\"bytes_out\":" : " out=");
+    gd_buf_i64(&b, (int64_t)r->out_bytes);
+    gd_buf_puts(&b, json ? ",\"read_ms\":" : " read_ms=");
+    put_ms(&b, read_ms);
+    gd_buf_puts(&b, json ? ",\"queue_ms\":" : " queue_ms=");
+    put_ms(&b, queue_ms);
+    gd_buf_puts(&b, json ? ",\"compute_ms\":" : " compute_ms=");
+    put_ms(&b, compute_ms);
+    gd_buf_puts(&b, json ? ",\"total_ms\":" : " total_ms=");
+    put_ms(&b, total_ms);
+    if (json) {
+        gd_buf_puts(&b, "}\n");
+    } else {
+        gd_buf_puts(&b, " id=");
+        gd_buf_puts(&b, r->id);
+        gd_buf_putc(&b, '\n');
+    }
+    if (!b.oom) fwrite(b.p, 1, b.len, stderr);
+    gd_buf_free(&b);
+}
+
+/* The status libmicrohttpd itself answered on this thread and has not been
+ * logged yet (0: none): set from its "Error processing request" message,
+ * taken by the request's srv_http_on_completed, or by srv_conn_notify at
+ * the close when the request never got as far as its URI (414, 505). */
+static _Thread_local unsigned mhd_error_status;
+
+unsigned srv_log_take_mhd_status(void) {
+    unsigned status = mhd_error_status;
+    mhd_error_status = 0;
+    return status;
+}
+
+/* MHD_OPTION_EXTERNAL_LOGGER: libmicrohttpd's messages as lines of the
+ * daemon's log, in its format (text or JSON), control bytes escaped. Its
+ * "Error processing request (HTTP response code is N ...)" is not printed:
+ * that request's own line says it. */
+void srv_log_mhd_message(void *cls, const char *fmt, va_list ap) {
+    server *s = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    unsigned status;
+    if (sscanf(msg, "Error processing request (HTTP response code is %u", &status) == 1) {
+        mhd_error_status = status;
+        return;
+    }
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
+    gd_buf b = {0};
+    if (!strcmp(s->cfg.log_format, "json")) {
+        gd_buf_puts(&b, "{\"time\":");
+        gd_buf_str(&b, timestamp());
+        gd_buf_puts(&b, ",\"level\":\"warn\",\"source\":\"libmicrohttpd\",\"msg\":");
+        gd_buf_str(&b, msg);
+        gd_buf_puts(&b, "}\n");
+    } else {
+        static const char hex[] = "0123456789abcdef";
+        gd_buf_puts(&b, timestamp());
+        gd_buf_puts(&b, " libmicrohttpd: ");
+        for (const unsigned char *q = (const unsigned char *)msg; *q; q++) {
+            if (*q >= 0x20 && *q != 0x7f && *q != '\\') {
+                gd_buf_putc(&b, (char)*q);
+            } else {
+                char e[4] = {'\\', 'x', hex[*q >> 4], hex[*q & 15]};
+                gd_buf_put(&b, e, sizeof e);
+            }
+        }
+        gd_buf_putc(&b, '\n');
+    }
+    if (!b.oom) fwrite(b.p, 1, b.len, stderr);
+    gd_buf_free(&b);
+}

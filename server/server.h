@@ -1,0 +1,192 @@
+/* server.h -- what the daemon's modules share; private to server/ (main.c
+ * sees only serve.h and health.h). The files, one idea each:
+ *
+ *   http.c        a request's life: libmicrohttpd's callbacks, routing,
+ *                 answers, the hand-off to the compute pool (pool.c)
+ *   conn.c        connection records: header and body deadlines, room for
+ *                 new clients, uploads whose client left
+ *   memory.c      --max-inflight-bytes reservations; malloc_trim when idle
+ *   static.c      the playground's files under --web-root
+ *   access_log.c  one log line per request; libmicrohttpd's own messages
+ *   serve.c       gd_serve: start, the watchdog, drain on signals, stop
+ *   health.c      gd_health: the `gradd health` client
+ *
+ * Each module's functions here are named srv_<module>_ (srv_http_,
+ * srv_conn_, srv_mem_, srv_static_, srv_log_), apart from api's gd_. */
+#ifndef GRADD_SERVER_H
+#define GRADD_SERVER_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "api.h"
+#include "cache.h"
+#include "config.h"
+#include "pool.h"
+
+/* R_DONE: answered by a worker (counted in in_flight). A request answered
+ * on the I/O thread (try_inline) stays R_READ. */
+typedef enum { R_READ, R_QUEUED, R_DONE } req_state;
+
+typedef struct server server;
+
+/* What a connection waits for. The watchdog holds C_HEADERS, C_IDLE and
+ * C_BODY to deadlines (srv_conn_police); C_BUSY (a request being
+ * computed or answered) has none here. */
+typedef enum { C_HEADERS, C_IDLE, C_BODY, C_LINGER, C_BUSY } conn_phase;
+
+/* One open connection (MHD's socket context), from accept to close, on
+ * server.conns. phase and t_phase change on the connection's I/O thread
+ * under server.conn_mu; the watchdog reads them under it. */
+typedef struct conn {
+    struct MHD_Connection *c; /* MHD's, borrowed */
+    int fd;                   /* the socket: the watchdog shutdown()s it, never closes it */
+    conn_phase phase;
+    double t_phase;           /* monotonic ms the phase began */
+    atomic_size_t body_bytes; /* C_BODY: body bytes received so far */
+    int has_req;              /* a request line came and its request is not completed */
+    const char *shut;         /* NULL, or why the watchdog shut the socket (a gd_metrics_rejected reason) */
+    struct conn *prev, *next;
+} conn;
+
+typedef struct req {
+    server *s;                /* borrowed */
+    struct MHD_Connection *c; /* MHD's, borrowed */
+    conn *conn;               /* its connection's record, or NULL */
+    int first_done;           /* the first access-handler call (headers complete) has run */
+    int deferred_get;         /* a bodiless GET/HEAD of a non-API path: answered at the last callback,
+                                 so the connection stays open (MHD closes after an answer queued earlier) */
+    int raw_answered;         /* the 413 went straight to the socket (chunked body over the limit) */
+    size_t discarded;         /* body bytes thrown away after that 413 */
+    double t_linger;          /* monotonic ms when that 413 went out */
+    char id[72];              /* X-Request-ID, given or made */
+    char route[32];           /* API route, "" for other paths */
+    char method[8];           /* "" until the first access-handler call */
+    char url[256];            /* the path, no query string */
+    char origin[256];         /* an allowed Origin to echo, or "" */
+    char *body;               /* (cap) the request body, owned; freed at completion */
+    size_t len, cap;          /* body bytes received (dropped ones too, once over_budget), and body's size */
+    long long json_len;       /* Inference-Header-Content-Length, or -1: all JSON */
+    int too_large;            /* the body went over --max-body-bytes */
+    int64_t reserved;         /* bytes of server.inflight_bytes this request holds (srv_mem_reserve) */
+    int over_budget;          /* a chunked body outgrew --max-inflight-bytes: dropped, then 503 */
+    req_state state;
+    int accepted;             /* counted in server.accepted */
+    double t_start, t_queued, t_started, t_done;   /* monotonic ms */
+    double deadline;          /* monotonic ms: t_queued + --deadline-ms */
+    volatile int cancel;      /* raised by the watchdog at the deadline */
+    gd_response res;          /* the API's answer, owned; gd_response_free at completion */
+    int status;               /* the HTTP status answered, 0 until one is */
+    size_t out_bytes;         /* response body bytes */
+    struct req *prev, *next;  /* the active list the watchdog scans */
+} req;
+
+struct server {
+    gd_config cfg;
+    struct MHD_Daemon *d;
+    gd_pool *pool;            /* the compute workers */
+    gd_cache *cache;          /* compiled programs (--cache-entries) */
+    atomic_int draining;
+    atomic_int in_flight;     /* queued or computing */
+    atomic_int accepted;      /* /v1 requests past their headers, not yet completed
+                                 (uploading, queued, computing or answering): a drain
+                                 waits for them */
+    atomic_int stopping;      /* the watchdog stops */
+    atomic_llong inflight_bytes; /* reserved by requests from their headers to their completion, at most
+                                    cfg.max_inflight_bytes */
+    atomic_int trim_wanted;   /* a request that may have left freed memory in malloc's arenas completed */
+    atomic_llong t_last_done; /* monotonic ms of the last request completed */
+    double t_trimmed;         /* the watchdog's last malloc_trim, monotonic ms */
+    double t_reaped;          /* the watchdog's last srv_conn_reap_closed_uploads, monotonic ms */
+    char *openapi;            /* (openapi_len) /openapi.json, owned, or NULL */
+    size_t openapi_len;
+    pthread_mutex_t mu;       /* guards active */
+    req *active;              /* (list on req.prev/next) requests queued or computing */
+    pthread_t watchdog;
+    pthread_mutex_t conn_mu;  /* guards conns and each conn's phase */
+    conn *conns;              /* (list on conn.prev/next) every open connection, each owned */
+    double t_policed;         /* the watchdog's last srv_conn_police, monotonic ms */
+    atomic_ullong next_id;    /* the next made request id's counter */
+    uint32_t id_base;         /* request ids: pid ^ start time */
+};
+
+/* Monotonic milliseconds: every t_ field and deadline above. */
+static inline double srv_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* After a 413 sent straight to the socket (http.c's answer_413_now), the
+ * rest of the body is read and dropped for at most this long and this
+ * much, then the connection is closed (conn.c holds it to LINGER_MS). */
+#define LINGER_MS 2000
+#define LINGER_BYTES ((size_t)4 << 20)
+
+/* ---- http.c: a request's life ---------------------------------------- */
+
+/* libmicrohttpd's callbacks (cls: the server): the access handler, the
+ * request's completion, and its request line (where its req is made). */
+enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                    const char *version, const char *upload, size_t *upload_size, void **req_cls);
+void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode why);
+void *srv_http_on_uri(void *cls, const char *uri, struct MHD_Connection *c);
+/* X-Request-ID, X-Content-Type-Options and CORS headers on every answer. */
+void srv_http_common_headers(req *r, struct MHD_Response *resp);
+/* Queue a JSON error answer {"error": fmt..., "code": code, "path": ""}
+ * with status (400, 408 and 413 close the connection). */
+enum MHD_Result srv_http_reply_error(req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* r->id: its valid X-Request-ID, or one made. */
+void srv_http_request_id(req *r);
+
+/* ---- conn.c: connections --------------------------------------------- */
+
+/* MHD_OPTION_NOTIFY_CONNECTION (cls: the server). */
+void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                     enum MHD_ConnectionNotificationCode code);
+/* c's record (MHD's socket context), or NULL. */
+conn *srv_conn_of(struct MHD_Connection *c);
+/* k (may be NULL) enters phase p now (under conn_mu). */
+void srv_conn_enter(server *s, conn *k, conn_phase p);
+/* From the watchdog: each does its work at most every 50 ms. */
+void srv_conn_police(server *s);
+void srv_conn_reap_closed_uploads(server *s);
+
+/* ---- memory.c: in-flight bytes and malloc_trim ----------------------- */
+
+/* Bytes a request with a body of body bytes reserves (body, JSON tree,
+ * per-request overhead). */
+int64_t srv_mem_need(const server *s, size_t body);
+/* Reserve bytes more for r: 0, or -1 (nothing reserved) past the limit. */
+int srv_mem_reserve(req *r, int64_t bytes);
+/* Give back all r holds. */
+void srv_mem_release(req *r);
+/* Grow r's reservation for a body of len bytes: 0, or -1 past the limit. */
+int srv_mem_grow(req *r, size_t len);
+/* r, which may have left freed memory behind, has completed. */
+void srv_mem_trim_want(req *r);
+/* From the watchdog at monotonic ms t: malloc_trim when asked and idle. */
+void srv_mem_trim(server *s, double t);
+
+/* ---- static.c: files under --web-root -------------------------------- */
+
+/* Answer GET url with the file under --web-root, 304, or 404. */
+enum MHD_Result srv_static_serve(req *r, const char *url);
+
+/* ---- access_log.c: the request log ----------------------------------- */
+
+/* r's line on stderr, text or JSON (--log-format). */
+void srv_log_line(const req *r);
+/* MHD_OPTION_EXTERNAL_LOGGER (cls: the server). */
+void srv_log_mhd_message(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* The status libmicrohttpd itself answered on this thread and has not been
+ * logged yet (0: none); taking it clears it. */
+unsigned srv_log_take_mhd_status(void);
+
+#endif
