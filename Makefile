@@ -30,7 +30,11 @@ LIB_SRC   := $(wildcard lib/*.c lib/ops/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIBGRAD   := $(BUILD)/libgrad.a
 
-API_SRC   := $(wildcard api/*.c)
+# api/codec/ (JSON, numbers, base64, UTF-8) is the API's codec: it sees
+# only itself (its objects are built with -Iapi/codec alone, and
+# check-codec greps its includes), so it knows nothing of lib/ or api/.
+CODEC_SRC := $(wildcard api/codec/*.c)
+API_SRC   := $(wildcard api/*.c) $(CODEC_SRC)
 API_OBJ   := $(API_SRC:%.c=$(BUILD)/%.o)
 LIBAPI    := $(BUILD)/libgradapi.a
 API_LIBS  := -ljansson -lyaml
@@ -63,7 +67,7 @@ DEPS_EXTRA :=
 include $(wildcard mk/*.mk)
 
 .SECONDARY:
-.PHONY: FORCE all lib run test test-unit test-http test-san deps deps-core bench bench-http install clean fuzz fuzz-smoke
+.PHONY: FORCE all lib run test test-unit check-symbols check-codec test-http test-san deps deps-core bench bench-http install clean fuzz fuzz-smoke
 all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN) $(HTTP_BIN)
 lib: $(LIBGRAD)
 
@@ -79,6 +83,10 @@ FORCE:
 $(BUILD)/lib/%.o: lib/%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Ilib -c $< -o $@
+
+$(BUILD)/api/codec/%.o: api/codec/%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iapi/codec -c $< -o $@
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
@@ -109,6 +117,7 @@ $(BENCH_BIN): $(BUILD)/tests/bench/bench_lib.o $(LIBGRAD)
 # deps first, so a fresh Debian 12 machine needs nothing but `make test`.
 test: deps
 	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory check-symbols
 	$(MAKE) --no-print-directory test-http
 	$(MAKE) --no-print-directory test-san
 	$(MAKE) --no-print-directory fuzz-smoke
@@ -118,8 +127,28 @@ test: deps
 test-http: $(GRADD) $(HTTP_BIN)
 	@GRADD_BIN=$(GRADD) tools/run-tests $(HTTP_BIN)
 
-test-unit: $(UNIT_BIN)
+test-unit: $(UNIT_BIN) check-codec
 	@tools/run-tests $(UNIT_BIN)
+
+# The codec includes only system headers (jansson's among them) and its
+# own, by bare name: nothing from lib/ or api/. Each file must also
+# compile with -Iapi/codec alone.
+check-codec:
+	@bad=$$(grep -nE '^[[:space:]]*#[[:space:]]*include' $(wildcard api/codec/*.c api/codec/*.h) | \
+	        grep -vE '#[[:space:]]*include[[:space:]]*(<[A-Za-z0-9_/]+\.h>|"[a-z0-9_]+\.h")'; \
+	      for f in $(wildcard api/codec/*.c api/codec/*.h); do \
+	        grep -hoE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[a-z0-9_]+\.h"' $$f | grep -oE '[a-z0-9_]+\.h' | \
+	        while read h; do [ -f api/codec/$$h ] || echo "$$f: $$h is not in api/codec"; done; done); \
+	if [ -n "$$bad" ]; then echo "check-codec: api/codec includes from outside itself:"; echo "$$bad"; exit 1; fi; \
+	for f in $(wildcard api/codec/*.c); do \
+	    $(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -fsyntax-only $(PKG_CFLAGS) -Iapi/codec $$f || exit 1; done; \
+	echo "check-codec: api/codec includes nothing from lib/ or api/ and builds with -Iapi/codec alone"
+
+# Every global symbol of libgrad.a is gr_, of libgradapi.a gd_ or the
+# codec's cd_ (the allowed prefixes are listed at the top of
+# tools/check-symbols).
+check-symbols: $(LIBGRAD) $(LIBAPI)
+	@tools/check-symbols $(BUILD)
 
 # The same suite under AddressSanitizer + UBSan, no recovery.
 test-san:
@@ -154,7 +183,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_FLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=all $(PKG_CFLAGS) -Ilib -Iapi
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(API_SRC) $(wildcard lib/*.h lib/ops/*.h api/*.h)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(API_SRC) $(wildcard lib/*.h lib/ops/*.h api/*.h api/codec/*.h)
 	@mkdir -p $(@D)
 	clang $(FUZZ_FLAGS) $< $(LIB_SRC) $(API_SRC) -o $@ $(API_LIBS) $(LDLIBS)
 

@@ -96,6 +96,10 @@ void gd_handle_call(const gd_call *call, gd_response *out);
 int gd_route_known(const char *route);
 /* 1 when route takes a body (all but "ops"). */
 int gd_route_has_body(const char *route);
+/* The routes in their table's order: gd_route_name(i) for 0 <= i <
+ * gd_route_count() (the daemon's metrics labels and usage text read it). */
+int gd_route_count(void);
+const char *gd_route_name(int i);
 
 /* Handle one request: route, body (len bytes, need not be terminated; may
  * be NULL for "ops"), limits (NULL: defaults). Always fills *out; the

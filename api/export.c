@@ -1,7 +1,10 @@
 /* export.c -- /v1/gradient-graph writes the graph with its gradient nodes
  * in the request's own graph language, so it can be posted back to
- * /v1/forward; /v1/ops writes the op catalogue from lib's table. */
+ * /v1/forward; /v1/ops writes the op catalogue from lib's op table and
+ * attribute table (attributes written by attrs.h). */
 #include "routes.h"
+
+#include "attrs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,66 +19,34 @@ static const char *export_name(const gr_graph *g, int id, char *buf, size_t cap)
     return buf;
 }
 
-static void put_dims(gd_buf *b, const gr_shape *s) {
-    gd_buf_putc(b, '[');
+static void put_dims(cd_buf *b, const gr_shape *s) {
+    cd_buf_putc(b, '[');
     for (int i = 0; i < s->rank; i++) {
-        if (i) gd_buf_putc(b, ',');
-        gd_buf_i64(b, s->dims[i]);
+        if (i) cd_buf_putc(b, ',');
+        cd_buf_i64(b, s->dims[i]);
     }
-    gd_buf_putc(b, ']');
-}
-
-static void put_attrs(gd_buf *b, const gr_attrs *a) {
-    int first = 1;
-    gd_buf_putc(b, '{');
-    for (int id = 0; id < GR_ATTR_COUNT; id++) {
-        if (!(a->set & (1u << id))) continue;
-        gd_buf_key(b, gr_attr_name(id), first);
-        first = 0;
-        switch (id) {
-        case GR_ATTR_AXES:
-        case GR_ATTR_PERM: {
-            int n = id == GR_ATTR_AXES ? a->naxes : a->nperm;
-            const int *v = id == GR_ATTR_AXES ? a->axes : a->perm;
-            gd_buf_putc(b, '[');
-            for (int i = 0; i < n; i++) {
-                if (i) gd_buf_putc(b, ',');
-                gd_buf_i64(b, v[i]);
-            }
-            gd_buf_putc(b, ']');
-            break;
-        }
-        case GR_ATTR_SHAPE: put_dims(b, &a->shape); break;
-        case GR_ATTR_KEEPDIMS: gd_buf_puts(b, a->keepdims ? "true" : "false"); break;
-        case GR_ATTR_TRANSPOSE_A: gd_buf_puts(b, a->transpose_a ? "true" : "false"); break;
-        case GR_ATTR_TRANSPOSE_B: gd_buf_puts(b, a->transpose_b ? "true" : "false"); break;
-        case GR_ATTR_AXIS: gd_buf_i64(b, a->axis); break;
-        case GR_ATTR_NUM_CLASSES: gd_buf_i64(b, a->num_classes); break;
-        case GR_ATTR_VALUE: gd_buf_f64(b, a->value); break;
-        }
-    }
-    gd_buf_putc(b, '}');
+    cd_buf_putc(b, ']');
 }
 
 /* One section of leaves of kind ("inputs": {name: shape}, "constants":
  * {name: value}) among the live nodes. */
-static void put_leaves(gd_buf *b, gd_req *r, const char *key, gr_node_kind kind, const char *live) {
+static void put_leaves(cd_buf *b, gd_req *r, const char *key, gr_node_kind kind, const char *live) {
     char buf[GR_NAME_MAX + 16];
     int n, first = 1;
     const int *order = gr_graph_order(r->g, &n);
-    gd_buf_key(b, key, 0);
-    gd_buf_putc(b, '{');
+    cd_buf_key(b, key, 0);
+    cd_buf_putc(b, '{');
     for (int i = 0; i < n; i++) {
         int id = order[i];
         if (!live[id] || gr_node_kind_of(r->g, id) != kind) continue;
         const char *name = gr_node_name(r->g, id, buf, sizeof buf);
         if (name[0] == '%') snprintf(buf, sizeof buf, "const#%d", id), name = buf;
-        gd_buf_key(b, name, first);
+        cd_buf_key(b, name, first);
         first = 0;
         if (kind == GR_CONST) gd_put_tensor(b, r, gr_node_shape(r->g, id), gr_node_const_data(r->g, id));
         else put_dims(b, gr_node_shape(r->g, id));
     }
-    gd_buf_putc(b, '}');
+    cd_buf_putc(b, '}');
 }
 
 /* Names of operands, exported the same way as the nodes they name. */
@@ -86,7 +57,7 @@ static const char *operand_name(const gr_graph *g, int id, char *buf, size_t cap
     return buf;
 }
 
-int gd_route_gradient_graph(gd_req *r, gd_buf *b, gd_timing *t) {
+int gd_route_gradient_graph(gd_req *r, cd_buf *b, gd_timing *t) {
     int wrt[GD_MAX_LIST], grads[GD_MAX_LIST];
     const char *wnames[GD_MAX_LIST];
     if (gd_need_loss(r) < 0) return -1;
@@ -101,7 +72,7 @@ int gd_route_gradient_graph(gd_req *r, gd_buf *b, gd_timing *t) {
     int count, nn = gr_graph_node_count(r->g);
     const int *order = gr_graph_order(r->g, &count);
     char *live = calloc((size_t)nn + 1, 1);
-    if (!live) return gd_fail(r->e, 413, "limit_exceeded", "", "out of memory");
+    if (!live) return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "", "out of memory");
     live[r->loss] = 1;
     for (int k = 0; k < n; k++) live[grads[k]] = 1;
     for (int i = count - 1; i >= 0; i--)
@@ -109,81 +80,74 @@ int gd_route_gradient_graph(gd_req *r, gd_buf *b, gd_timing *t) {
             for (int k = 0; k < gr_node_operand_count(r->g, order[i]); k++) live[gr_node_operand(r->g, order[i], k)] = 1;
 
     char buf[GR_NAME_MAX + 16], obuf[GR_NAME_MAX + 16];
-    gd_buf_puts(b, "{\"graph\":{\"dtype\":");
-    gd_buf_str(b, gr_dtype_name(r->dt));
+    cd_buf_puts(b, "{\"graph\":{\"dtype\":");
+    cd_buf_str(b, gr_dtype_name(r->dt));
     put_leaves(b, r, "inputs", GR_INPUT, live);
     put_leaves(b, r, "params", GR_PARAM, live);
     put_leaves(b, r, "constants", GR_CONST, live);
-    gd_buf_puts(b, ",\"nodes\":[");
+    cd_buf_puts(b, ",\"nodes\":[");
     int first = 1;
     for (int i = 0; i < count; i++) {
         int id = order[i];
         if (!live[id] || gr_node_kind_of(r->g, id) != GR_OPNODE) continue;
-        gd_buf_puts(b, first ? "{\"name\":" : ",{\"name\":");
+        cd_buf_puts(b, first ? "{\"name\":" : ",{\"name\":");
         first = 0;
-        gd_buf_str(b, export_name(r->g, id, buf, sizeof buf));
-        gd_buf_puts(b, ",\"op\":");
-        gd_buf_str(b, gr_op_name(gr_node_op(r->g, id)));
-        gd_buf_puts(b, ",\"inputs\":[");
+        cd_buf_str(b, export_name(r->g, id, buf, sizeof buf));
+        cd_buf_puts(b, ",\"op\":");
+        cd_buf_str(b, gr_op_name(gr_node_op(r->g, id)));
+        cd_buf_puts(b, ",\"inputs\":[");
         for (int k = 0; k < gr_node_operand_count(r->g, id); k++) {
-            if (k) gd_buf_putc(b, ',');
-            gd_buf_str(b, operand_name(r->g, gr_node_operand(r->g, id, k), obuf, sizeof obuf));
+            if (k) cd_buf_putc(b, ',');
+            cd_buf_str(b, operand_name(r->g, gr_node_operand(r->g, id, k), obuf, sizeof obuf));
         }
-        gd_buf_putc(b, ']');
+        cd_buf_putc(b, ']');
         if (gr_node_attrs(r->g, id)->set) {
-            gd_buf_puts(b, ",\"attrs\":");
-            put_attrs(b, gr_node_attrs(r->g, id));
+            cd_buf_puts(b, ",\"attrs\":");
+            gd_attrs_write(b, gr_node_attrs(r->g, id));
         }
-        gd_buf_putc(b, '}');
+        cd_buf_putc(b, '}');
     }
-    gd_buf_puts(b, "],\"loss\":");
-    gd_buf_str(b, r->loss_name);
-    gd_buf_puts(b, "},\"gradients\":{");
+    cd_buf_puts(b, "],\"loss\":");
+    cd_buf_str(b, r->loss_name);
+    cd_buf_puts(b, "},\"gradients\":{");
     for (int k = 0; k < n; k++) {
-        gd_buf_key(b, wnames[k], k == 0);
-        gd_buf_str(b, operand_name(r->g, grads[k], buf, sizeof buf));
+        cd_buf_key(b, wnames[k], k == 0);
+        cd_buf_str(b, operand_name(r->g, grads[k], buf, sizeof buf));
     }
-    gd_buf_putc(b, '}');
+    cd_buf_putc(b, '}');
     free(live);
     t->encode_ms += gd_now_ms() - t0;
     gd_put_stats(b, r, NULL, t);
     return 0;
 }
 
-void gd_route_ops(gd_buf *b) {
-    static const char *const types[] = {[GR_ATTR_INT] = "int", [GR_ATTR_INTS] = "ints", [GR_ATTR_BOOL] = "bool",
-                                        [GR_ATTR_NUMBER] = "number"};
-    gd_buf_puts(b, "{\"ops\":[");
+void gd_route_ops(cd_buf *b) {
+    cd_buf_puts(b, "{\"ops\":[");
     for (int i = 0; i < gr_op_count(); i++) {
         const gr_op *op = gr_op_at(i);
-        gd_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
-        gd_buf_str(b, gr_op_name(op));
-        gd_buf_puts(b, ",\"arity\":");
-        gd_buf_i64(b, gr_op_arity(op));
-        gd_buf_puts(b, ",\"attrs\":[");
+        cd_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        cd_buf_str(b, gr_op_name(op));
+        cd_buf_puts(b, ",\"arity\":");
+        cd_buf_i64(b, gr_op_arity(op));
+        cd_buf_puts(b, ",\"attrs\":[");
         int first = 1;
         for (int a = 0; a < GR_ATTR_COUNT; a++) {
             if (!(gr_op_attrs(op) & (1u << a))) continue;
-            gd_buf_puts(b, first ? "{\"name\":" : ",{\"name\":");
+            if (!first) cd_buf_putc(b, ',');
             first = 0;
-            gd_buf_str(b, gr_attr_name(a));
-            gd_buf_puts(b, ",\"type\":");
-            gd_buf_str(b, types[gr_attr_type_of(a)]);
-            gd_buf_puts(b, ",\"required\":");
-            gd_buf_puts(b, (gr_op_required_attrs(op) & (1u << a)) ? "true" : "false");
-            gd_buf_putc(b, '}');
+            gd_attr_write_info(b, gr_attr_def_of((gr_attr_id)a), (gr_op_required_attrs(op) & (1u << a)) != 0);
         }
-        gd_buf_puts(b, "],\"no_gradient\":[");
+        cd_buf_puts(b, "],\"no_gradient\":[");
         first = 1;
         for (int k = 0; k < gr_op_arity(op); k++)
             if (gr_op_nondiff(op) & (1u << k)) {
-                if (!first) gd_buf_putc(b, ',');
+                if (!first) cd_buf_putc(b, ',');
                 first = 0;
-                gd_buf_i64(b, k);
+                cd_buf_i64(b, k);
             }
-        gd_buf_puts(b, "],\"derivative\":");
-        gd_buf_str(b, gr_op_doc(op));
-        gd_buf_putc(b, '}');
+        cd_buf_puts(b, "],\"derivative\":");
+        cd_buf_str(b, gr_op_doc(op));
+        cd_buf_putc(b, '}');
     }
-    gd_buf_puts(b, "]}");
+    cd_buf_puts(b, "]}");
 }

@@ -1,10 +1,12 @@
 /* expr.c -- the expression language of graph nodes (see expr.h): a lexer
  * that reads one token on demand, a recursive-descent parser that charges
  * every nesting (parentheses, calls, unary signs, the right operand of ^)
- * to an explicit depth bound, and keyword attributes checked against lib's
- * op and attribute tables. The first error wins; on any error everything
- * built so far is freed. */
+ * to an explicit depth bound, and keyword attributes whose values the
+ * attribute reader (attrs.h) types and range-checks through lib's table.
+ * The first error wins; on any error everything built so far is freed. */
 #include "expr.h"
+
+#include "attrs.h"
 
 #include <limits.h>
 #include <math.h>
@@ -18,10 +20,6 @@
  * one level costs at most a handful of small frames (a call goes through
  * call, argument, sum, product, unary, power, primary). */
 #define DEPTH_CEILING 1000
-
-/* gr_attrs_set_int clamps axis to [-1000, 1000]; a value beyond is refused
- * here rather than silently becoming another axis. */
-#define AXIS_MAGNITUDE 1000
 
 /* Longest token text quoted in a message. */
 #define QUOTE_MAX 40
@@ -47,7 +45,8 @@ typedef enum tok_kind {
     T_LBRACKET,
     T_RBRACKET,
     T_COMMA,
-    T_EQUALS
+    T_EQUALS,
+    T_STR    /* 'text' or "text": an attribute value only */
 } tok_kind;
 
 /* One token: src[pos, end). T_END sits at len. */
@@ -218,6 +217,14 @@ static int lex(parser *p, size_t i, tok *t) {
         while (j < p->len && is_name_char(p->src[j])) j++;
         t->kind = T_NAME;
         t->end = j;
+        return 0;
+    }
+    if (c == '\'' || c == '"') { /* no escapes; one line */
+        size_t j = i + 1;
+        while (j < p->len && p->src[j] != c && p->src[j] != '\n') j++;
+        if (j >= p->len || p->src[j] != c) return fail(p, i, 0, "the string starting here has no closing %c", c);
+        t->kind = T_STR;
+        t->end = j + 1;
         return 0;
     }
     tok_kind k = punct_kind(c);
@@ -439,208 +446,89 @@ typedef struct call {
     gr_attrs attrs;
 } call;
 
-/* A signed literal of an attribute value: [+-]? number, src[pos, end). */
-typedef struct lit {
-    size_t pos, num_pos, end;
-    int neg;
-    int is_int;              /* the number is digits only */
-} lit;
-
-/* Read a literal at the current token into *l. Returns 1 (consumed), 0
- * (not a literal; nothing consumed) or -1. */
-static int scan_lit(parser *p, lit *l) {
-    tok t = p->cur, next;
-    l->neg = 0;
-    l->pos = t.pos;
-    if (t.kind == T_MINUS || t.kind == T_PLUS) {
+/* One value token into [*pos, *end), consumed: a sign folds into the
+ * number after it; the end of the text is an empty span there. */
+static int scan_token(parser *p, size_t *pos, size_t *end) {
+    tok next;
+    *pos = p->cur.pos;
+    *end = p->cur.end;
+    if (p->cur.kind == T_END) return 0;
+    if (p->cur.kind == T_MINUS || p->cur.kind == T_PLUS) {
         if (peek(p, &next) < 0) return -1;
-        if (next.kind != T_NUM) return 0;
-        l->neg = t.kind == T_MINUS;
-        if (advance(p) < 0) return -1;
-    } else if (t.kind != T_NUM) {
-        return 0;
-    }
-    l->num_pos = p->cur.pos;
-    l->end = p->cur.end;
-    l->is_int = 1;
-    for (size_t i = l->num_pos; i < l->end; i++)
-        if (!is_digit(p->src[i])) l->is_int = 0;
-    return advance(p) < 0 ? -1 : 1;
-}
-
-/* The int64 value of integer literal l; fails when out of range. */
-static int lit_int(parser *p, const lit *l, int64_t *out) {
-    uint64_t v = 0, max = (uint64_t)INT64_MAX + (l->neg ? 1u : 0u);
-    for (size_t i = l->num_pos; i < l->end; i++) {
-        unsigned d = (unsigned)(p->src[i] - '0');
-        if (v > (max - d) / 10) {
-            char q[QUOTE_MAX + 8];
-            quote(p, l->pos, l->end, q, sizeof q);
-            return fail(p, l->pos, 0, "the integer %s is out of range", q);
+        if (next.kind == T_NUM) {
+            *end = next.end;
+            if (advance(p) < 0) return -1;
         }
-        v = v * 10 + d;
     }
-    *out = l->neg ? (v == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)v) : (int64_t)v;
-    return 0;
-}
-
-/* What a value of each attribute type looks like, for messages. */
-static const char *const type_wanted[] = {
-    [GR_ATTR_INT] = "an integer",
-    [GR_ATTR_INTS] = "a list of integers such as [0, 1]",
-    [GR_ATTR_BOOL] = "true or false",
-    [GR_ATTR_NUMBER] = "a number",
-};
-
-/* "attribute 'axis' of sum takes an integer, found '1.5'" for the value
- * src[pos, end), or for the current token when pos == end. */
-static int type_error(parser *p, const call *c, int id, size_t pos, size_t end) {
-    char found[QUOTE_MAX + 8];
-    if (pos == end) {
-        describe(p, &p->cur, found, sizeof found);
-        pos = p->cur.pos;
-    } else {
-        quote(p, pos, end, found, sizeof found);
-    }
-    return fail(p, pos, 0, "attribute '%s' of %s takes %s, found %s", gr_attr_name((gr_attr_id)id), gr_op_name(c->op),
-                type_wanted[gr_attr_type_of((gr_attr_id)id)], found);
-}
-
-/* value of an int attribute: an integer (axis within +-AXIS_MAGNITUDE). */
-static int parse_int_value(parser *p, call *c, int id) {
-    lit l;
-    int r = scan_lit(p, &l);
-    if (r < 0) return -1;
-    if (r == 0) return type_error(p, c, id, 0, 0);
-    if (!l.is_int) return type_error(p, c, id, l.pos, l.end);
-    int64_t v = 0;
-    if (lit_int(p, &l, &v) < 0) return -1;
-    if (id == GR_ATTR_AXIS && (v < -AXIS_MAGNITUDE || v > AXIS_MAGNITUDE))
-        return fail(p, l.pos, 0, "axis %lld is out of range (-%d to %d)", (long long)v, AXIS_MAGNITUDE, AXIS_MAGNITUDE);
-    gr_attrs_set_int(&c->attrs, (gr_attr_id)id, v);
-    return 0;
-}
-
-/* value of a bool attribute: true, false, 1 or 0. */
-static int parse_bool_value(parser *p, call *c, int id) {
-    if (p->cur.kind == T_NAME) {
-        size_t n = p->cur.end - p->cur.pos;
-        const char *s = p->src + p->cur.pos;
-        int v = n == 4 && memcmp(s, "true", 4) == 0 ? 1 : n == 5 && memcmp(s, "false", 5) == 0 ? 0 : -1;
-        if (v < 0) return type_error(p, c, id, 0, 0);
-        gr_attrs_set_int(&c->attrs, (gr_attr_id)id, v);
-        return advance(p);
-    }
-    lit l;
-    int r = scan_lit(p, &l);
-    if (r < 0) return -1;
-    if (r == 0) return type_error(p, c, id, 0, 0);
-    if (!l.is_int || l.neg || l.end - l.num_pos != 1 || (p->src[l.num_pos] != '0' && p->src[l.num_pos] != '1'))
-        return type_error(p, c, id, l.pos, l.end);
-    gr_attrs_set_int(&c->attrs, (gr_attr_id)id, p->src[l.num_pos] - '0');
-    return 0;
-}
-
-/* value of a number attribute: any signed number. */
-static int parse_number_value(parser *p, call *c, int id) {
-    lit l;
-    int r = scan_lit(p, &l);
-    if (r < 0) return -1;
-    if (r == 0) return type_error(p, c, id, 0, 0);
-    double v = 0;
-    if (number_value(p, l.num_pos, l.end, l.neg, &v) < 0) return -1;
-    gr_attrs_set_number(&c->attrs, (gr_attr_id)id, v);
-    return 0;
-}
-
-/* One entry of a list attribute into *v: an integer that lib accepts for
- * the attribute (a shape entry >= -1, a small axis). */
-static int parse_list_entry(parser *p, int id, int n, int64_t *v) {
-    const char *name = gr_attr_name((gr_attr_id)id);
-    char found[QUOTE_MAX + 8];
-    lit l;
-    int r = scan_lit(p, &l);
-    if (r < 0) return -1;
-    if (r == 0 || !l.is_int) {
-        if (r == 0) describe(p, &p->cur, found, sizeof found);
-        else quote(p, l.pos, l.end, found, sizeof found);
-        return fail(p, r == 0 ? p->cur.pos : l.pos, 0, "the entries of '%s' are integers, found %s", name, found);
-    }
-    if (n == GR_MAX_RANK) return fail(p, l.pos, 0, "'%s' has more than %d entries", name, GR_MAX_RANK);
-    if (lit_int(p, &l, v) < 0) return -1;
-    gr_attrs scratch;
-    gr_error gerr;
-    memset(&scratch, 0, sizeof scratch);
-    if (gr_attrs_set_ints(&scratch, (gr_attr_id)id, v, 1, &gerr) != GR_OK)
-        return fail(p, l.pos, 0, "the entry %lld of '%s' is out of range", (long long)*v, name);
-    return 0;
-}
-
-/* value of a list attribute: [int, ...] with at most GR_MAX_RANK entries. */
-static int parse_list_value(parser *p, call *c, int id) {
-    if (p->cur.kind != T_LBRACKET) return type_error(p, c, id, 0, 0);
-    const char *name = gr_attr_name((gr_attr_id)id);
-    size_t open = p->cur.pos;
-    int64_t v[GR_MAX_RANK];
-    int n = 0;
-    if (advance(p) < 0) return -1;
-    if (p->cur.kind != T_RBRACKET)
-        for (;;) {
-            if (parse_list_entry(p, id, n, &v[n]) < 0) return -1;
-            n++;
-            if (p->cur.kind == T_COMMA) {
-                if (advance(p) < 0) return -1;
-                continue;
-            }
-            if (p->cur.kind == T_RBRACKET) break;
-            return unclosed(p, "',' or ']'", OPEN_LIST, name, open);
-        }
-    gr_error gerr;
-    if (gr_attrs_set_ints(&c->attrs, (gr_attr_id)id, v, n, &gerr) != GR_OK)
-        return fail(p, open, 0, "%s", gerr.message);
     return advance(p);
 }
 
-/* "it takes axes, keepdims, axis" or "it takes none" for op. */
-static void accepted_attrs(const gr_op *op, char *buf, size_t cap) {
-    unsigned mask = gr_op_attrs(op);
-    size_t k = (size_t)snprintf(buf, cap, "it takes %s", mask ? "" : "none");
-    for (int i = 0; i < GR_ATTR_COUNT && k < cap; i++)
-        if (mask & (1u << i)) {
-            mask &= ~(1u << i);
-            k += (size_t)snprintf(buf + k, cap - k, "%s%s", gr_attr_name((gr_attr_id)i), mask ? ", " : "");
+/* The value after name= into *l: a list [a, b, ...] of value tokens or
+ * one value token. Which tokens make a value of the attribute's type is
+ * the attribute reader's business; a list entry that cannot be a value
+ * ("[1,]", "[[1]]", "[-x]") is kept as the token found there, which no
+ * reading accepts, and ends the scan. */
+static NOINLINE int scan_value(parser *p, const char *name, gd_attr_lit *l) {
+    memset(l, 0, sizeof *l);
+    l->src = p->src;
+    if (p->cur.kind != T_LBRACKET) return scan_token(p, &l->pos, &l->end);
+    size_t open = p->cur.pos;
+    l->list = 1;
+    l->pos = open;
+    l->end = p->cur.end;
+    if (advance(p) < 0) return -1;
+    if (p->cur.kind == T_RBRACKET) return advance(p);
+    for (;;) {
+        size_t pos = p->cur.pos, end = p->cur.end;
+        tok next = p->cur;
+        if ((p->cur.kind == T_MINUS || p->cur.kind == T_PLUS) && peek(p, &next) < 0) return -1;
+        /* anything but a number, a name or a string (a sign folds into a number) */
+        int odd = next.kind != T_NUM && next.kind != T_NAME && next.kind != T_STR;
+        if (!odd && scan_token(p, &pos, &end) < 0) return -1;
+        if (l->n <= GR_MAX_RANK) {
+            l->entry_pos[l->n] = pos;
+            l->entry_end[l->n] = end;
         }
+        l->n++;
+        if (odd) return 0;
+        if (p->cur.kind == T_COMMA) {
+            if (advance(p) < 0) return -1;
+            continue;
+        }
+        if (p->cur.kind == T_RBRACKET) return advance(p);
+        return unclosed(p, "',' or ']'", OPEN_LIST, name, open);
+    }
 }
 
-/* name=value: an attribute the op takes, given once, with a value of its
- * type. The current token is the name (the next one is '='). */
+/* An attribute reader's error at its byte in the source. */
+static NOINLINE int fail_attr(parser *p, const gd_attr_error *ae) {
+    fail(p, ae->pos, GD_EXPR_ATTR, "%s", ae->message);
+    p->err->code = ae->code;
+    return -1;
+}
+
+/* name=value: an attribute the op takes, given once, with a value the
+ * attribute reader accepts. The current token is the name (the next one
+ * is '='). */
 static NOINLINE int parse_keyword(parser *p, call *c) {
     tok key = p->cur;
-    char name[32];
-    size_t n = key.end - key.pos;
-    int id = -1;
-    if (n < sizeof name) {
-        memcpy(name, p->src + key.pos, n);
-        name[n] = '\0';
-        id = gr_attr_lookup(name);
+    gd_attr_error ae;
+    const gr_attr_def *d = gd_attr_find(c->op, p->src + key.pos, key.end - key.pos, &ae);
+    if (!d) {
+        ae.pos = key.pos;
+        return fail_attr(p, &ae);
     }
-    if (id < 0 || !(gr_op_attrs(c->op) & (1u << id))) {
-        char q[QUOTE_MAX + 8], takes[160];
-        quote(p, key.pos, key.end, q, sizeof q);
-        accepted_attrs(c->op, takes, sizeof takes);
-        return fail(p, key.pos, GD_EXPR_SIGNATURE, "%s has no attribute %s (%s)", gr_op_name(c->op), q, takes);
-    }
-    if (c->given & (1u << id))
-        return fail(p, key.pos, 0, "attribute '%s' of %s is given twice", name, gr_op_name(c->op));
-    c->given |= 1u << id;
+    if (c->given & (1u << d->id))
+        return fail(p, key.pos, 0, "attribute '%s' of %s is given twice", d->name, gr_op_name(c->op));
+    c->given |= 1u << d->id;
     if (advance(p) < 0 || advance(p) < 0) return -1; /* name, '=' */
-    switch (gr_attr_type_of((gr_attr_id)id)) {
-    case GR_ATTR_INT: return parse_int_value(p, c, id);
-    case GR_ATTR_INTS: return parse_list_value(p, c, id);
-    case GR_ATTR_BOOL: return parse_bool_value(p, c, id);
-    case GR_ATTR_NUMBER: return parse_number_value(p, c, id);
-    }
-    return fail(p, key.pos, 0, "attribute '%s' has a type this parser does not know", name);
+    gd_attr_lit lit;
+    if (scan_value(p, d->name, &lit) < 0) return -1;
+    gd_attr_src src = {.lit = &lit};
+    gr_attr_value v;
+    if (gd_attr_read(c->op, d, &src, &v, &ae) < 0) return fail_attr(p, &ae);
+    gr_attrs_put(&c->attrs, d, &v, NULL); /* already checked */
+    return 0;
 }
 
 /* One argument of a call: name=value, or an operand (before any keyword). */

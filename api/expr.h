@@ -3,6 +3,7 @@
  * parentheses, and calls of any op of lib's table by name with keyword
  * attributes: sum(x, axis=1), sum(x, axes=[0, 1], keepdims=true),
  * reshape(h, shape=[-1]), cross_entropy(logits, y), maximum(w*x, 0).
+ * A string attribute value is quoted: 'text' or "text" (no escapes).
  *
  * Precedence, loosest first: + - (left); * / @ (left); unary - and +;
  * ^ (right-associative, binds tighter than unary minus: -x^2 is -(x^2),
@@ -13,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "err.h"
 #include "grad.h"
 
 typedef enum gd_ex_kind { GD_EX_NUM, GD_EX_NAME, GD_EX_OP } gd_ex_kind;
@@ -53,22 +55,24 @@ typedef enum gd_expr_fault {
     GD_EXPR_SYNTAX = 0,
     GD_EXPR_LIMIT,       /* a limit was exceeded */
     GD_EXPR_UNKNOWN_OP,  /* a call of an op that is not in the table */
-    GD_EXPR_SIGNATURE    /* the wrong operand count, an unknown or missing attribute */
+    GD_EXPR_SIGNATURE,   /* the wrong operand count, a missing attribute */
+    GD_EXPR_ATTR         /* an attribute the attribute reader refused: code says which row */
 } gd_expr_fault;
 
 typedef struct gd_expr_error {
     size_t pos;          /* byte offset of the problem */
     int limit;           /* 1 when a limit was exceeded (HTTP 413), else 0 */
     gd_expr_fault fault;
+    gd_code code;        /* GD_EXPR_ATTR: the error row, the same as the long form's (attrs.h) */
     char message[256];   /* names the column: "at column 7: expected ')' ..." */
 } gd_expr_error;
 
 /* Parse src[0..len) into *e. Returns 0, or -1 with *err filled (e is then
  * empty). Errors: syntax, an unknown op name in a call, the wrong number of
  * operands for the op, an unknown attribute for the op, an attribute value
- * of the wrong type (int, list of ints, bool true/false, number), a
- * repeated attribute, a positional argument after a keyword one, or a
- * limit. Names are [A-Za-z_][A-Za-z0-9_]* and are not looked up here. */
+ * of the wrong type or out of range (attrs.h: int, list of ints, bool
+ * true/false/1/0, number, string 'text'), a repeated attribute, a
+ * positional argument after a keyword one, or a limit. Names are [A-Za-z_][A-Za-z0-9_]* and are not looked up here. */
 int gd_expr_parse(const char *src, size_t len, const gd_expr_limits *lim, gd_expr *e, gd_expr_error *err);
 
 /* Free e's nodes; e may be empty. */

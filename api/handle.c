@@ -10,7 +10,7 @@
 
 #define COMMON "graph", "dtype", "inputs", "params", "encoding", "binary_data_output"
 
-typedef int (*route_fn)(gd_req *r, gd_buf *b, gd_timing *t);
+typedef int (*route_fn)(gd_req *r, cd_buf *b, gd_timing *t);
 
 static const char *const forward_fields[] = {COMMON, "outputs", NULL};
 static const char *const gradient_fields[] = {COMMON, "wrt", "outputs", NULL};
@@ -44,33 +44,38 @@ static const struct route *find_route(const char *name) {
 }
 
 int gd_route_known(const char *route) { return find_route(route) != NULL; }
+int gd_route_count(void) { return NROUTES; }
+const char *gd_route_name(int i) { return i >= 0 && i < NROUTES ? routes[i].name : NULL; }
 int gd_route_has_body(const char *route) { return find_route(route) && strcmp(route, "ops") != 0; }
 
 void gd_init(void) { json_object_seed(0); }
 
-static void finish(gd_response *out, gd_buf *b, int status) {
+static void finish(gd_response *out, cd_buf *b, int status) {
     out->status = status;
-    out->body = gd_buf_take(b, &out->len);
+    out->body = cd_buf_take(b, &out->len);
     out->json_len = out->len;
     if (!out->body) { /* out of memory writing: a fixed reply */
-        static const char msg[] =
-            "{\"error\":\"out of memory writing the response\",\"code\":\"limit_exceeded\",\"path\":\"\"}";
-        out->status = 413;
+        const gd_error_row *row = gd_error_row_of(GD_E_LIMIT_EXCEEDED);
+        char msg[128];
+        int n = snprintf(msg, sizeof msg,
+                         "{\"error\":\"out of memory writing the response\",\"code\":\"%s\",\"path\":\"\"}", row->code);
+        out->status = row->status;
         out->body = strdup(msg);
-        out->len = out->body ? sizeof msg - 1 : 0;
+        out->len = out->body ? (size_t)n : 0;
     }
 }
 
 static void error_response(gd_response *out, const gd_err *e) {
-    gd_buf b = {0};
-    gd_buf_puts(&b, "{\"error\":");
-    gd_buf_str(&b, e->message);
-    gd_buf_puts(&b, ",\"code\":");
-    gd_buf_str(&b, e->code ? e->code : "internal");
-    gd_buf_puts(&b, ",\"path\":");
-    gd_buf_str(&b, e->path);
-    gd_buf_putc(&b, '}');
-    finish(out, &b, e->status ? e->status : 500);
+    cd_buf b = {0};
+    cd_buf_puts(&b, "{\"error\":");
+    cd_buf_str(&b, e->message);
+    cd_buf_puts(&b, ",\"code\":");
+    const gd_error_row *row = gd_error_row_of(e->status ? e->id : GD_E_INTERNAL); /* none filled: a bug */
+    cd_buf_str(&b, row->code);
+    cd_buf_puts(&b, ",\"path\":");
+    cd_buf_str(&b, e->path);
+    cd_buf_putc(&b, '}');
+    finish(out, &b, row->status);
 }
 
 void gd_handle(const char *route, const char *body, size_t len, const gd_limits *lim, gd_response *out) {
@@ -91,13 +96,13 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     memset(&e, 0, sizeof e);
     const struct route *rt = find_route(route);
     if (!rt) {
-        gd_fail(&e, 404, "unknown_route", "", "there is no route /v1/%.64s (forward, gradient, step, jvp, hvp, check, "
+        gd_fail(&e, GD_E_UNKNOWN_ROUTE, "", "there is no route /v1/%.64s (forward, gradient, step, jvp, hvp, check, "
                                               "gradient-graph, ops)",
                 route ? route : "");
         error_response(out, &e);
         return;
     }
-    gd_buf b = {0};
+    cd_buf b = {0};
     if (!rt->fn) {
         double t0 = gd_now_ms();
         gd_route_ops(&b);
@@ -112,12 +117,12 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     if (!rt->cached) r.cache = NULL; /* no key to make, no miss to count */
     r.deadline_ms = call->deadline_ms;
     if (rc == 0 && rt->fn == gd_route_step) { /* the first batch shapes the graph */
-        const json_t *batches = json_object_get(r.doc.root, "batches");
+        const json_t *batches = json_object_get(r.doc.json.root, "batches");
         if (json_is_array(batches) && json_array_size(batches) > 0) {
             r.inputs_from = json_array_get(batches, 0);
-            gd_join(r.inputs_from_path, sizeof r.inputs_from_path, "/batches/0", "");
+            cd_join(r.inputs_from_path, sizeof r.inputs_from_path, "/batches/0", "");
             if (!json_is_object(r.inputs_from))
-                rc = gd_fail(&e, 400, "invalid_request", "/batches/0", "a batch is an object of input name: value");
+                rc = gd_fail(&e, GD_E_INVALID_REQUEST, "/batches/0", "a batch is an object of input name: value");
         }
     }
     if (rc == 0) rc = gd_req_build(&r);
@@ -126,7 +131,7 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     if (rc == 0) rc = rt->fn(&r, &b, &t);
     size_t json_len = b.len;
     int deferred = rc < 0 && r.deferred;
-    if (rc == 0 && r.bin.len) gd_buf_put(&b, r.bin.p, r.bin.len); /* binary tensors after the JSON */
+    if (rc == 0 && r.bin.len) cd_buf_put(&b, r.bin.p, r.bin.len); /* binary tensors after the JSON */
     if (r.bin.oom) b.oom = 1;
     /* A graph and program kept in the cache must not point at this call's flag. */
     if (r.g) gr_graph_set_cancel(r.g, NULL);
@@ -134,13 +139,13 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     gd_req_close(&r);
     out->timing = t;
     if (deferred) {
-        gd_buf_free(&b);
+        cd_buf_free(&b);
         memset(out, 0, sizeof *out); /* status GD_DEFERRED, no body */
         return;
     }
     if (rc < 0 || b.oom) {
-        gd_buf_free(&b);
-        if (!e.status) gd_fail(&e, 413, "limit_exceeded", "", "out of memory writing the response");
+        cd_buf_free(&b);
+        if (!e.status) gd_fail(&e, GD_E_LIMIT_EXCEEDED, "", "out of memory writing the response");
         error_response(out, &e);
         out->timing = t;
         return;

@@ -30,29 +30,27 @@ static int is_value_field(const char *key) {
     return 0;
 }
 
-static void put_len(gd_buf *b, char tag, size_t n) {
-    gd_buf_putc(b, tag);
-    gd_buf_i64(b, (int64_t)n);
-    gd_buf_putc(b, ':');
+static void put_len(cd_buf *b, char tag, size_t n) {
+    cd_buf_putc(b, tag);
+    cd_buf_i64(b, (int64_t)n);
+    cd_buf_putc(b, ':');
 }
 
-static void put_bytes(gd_buf *b, char tag, const void *p, size_t n) {
+static void put_bytes(cd_buf *b, char tag, const void *p, size_t n) {
     put_len(b, tag, n);
-    gd_buf_put(b, (const char *)p, n);
+    cd_buf_put(b, (const char *)p, n);
 }
 
 /* The binary section bytes object v owns (Triton's extension), if any. */
-static void put_binary(gd_buf *b, const gd_doc *d, const json_t *v) {
-    for (int i = 0; i < d->nbinrefs; i++) {
-        if (d->binrefs[i] != v) continue;
-        const json_t *p = json_object_get(v, "parameters");
-        json_int_t size = json_integer_value(json_object_get(p, "binary_data_size"));
-        if (d->binary && d->binoff && size > 0) put_bytes(b, 'B', d->binary + d->binoff[i], (size_t)size);
-        return;
-    }
+static void put_binary(cd_buf *b, const gd_doc *d, const json_t *v) {
+    int i = gd_doc_record(d, v);
+    if (i < 0) return;
+    const json_t *p = json_object_get(v, "parameters");
+    json_int_t size = json_integer_value(json_object_get(p, "binary_data_size"));
+    if (d->binary && d->binoff && size > 0) put_bytes(b, 'B', d->binary + d->binoff[i], (size_t)size);
 }
 
-static void put_value(gd_buf *b, const gd_doc *d, const json_t *v) {
+static void put_value(cd_buf *b, const gd_doc *d, const json_t *v) {
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         put_len(b, 'o', json_object_size(v));
@@ -66,12 +64,12 @@ static void put_value(gd_buf *b, const gd_doc *d, const json_t *v) {
         return;
     }
     case JSON_ARRAY: {
-        const gd_packed *pk = gd_doc_packed(d, v);
+        const cd_packed *pk = gd_doc_packed(d, v);
         if (pk) {
             put_len(b, 'p', (size_t)pk->rank);
             for (int i = 0; i < pk->rank; i++) {
-                gd_buf_i64(b, pk->dims[i]);
-                gd_buf_putc(b, ',');
+                cd_buf_i64(b, pk->dims[i]);
+                cd_buf_putc(b, ',');
             }
             put_bytes(b, 'd', pk->data, (size_t)pk->n * sizeof *pk->data);
             return;
@@ -87,27 +85,27 @@ static void put_value(gd_buf *b, const gd_doc *d, const json_t *v) {
         return;
     }
     case JSON_INTEGER:
-        gd_buf_putc(b, 'i');
-        gd_buf_i64(b, (int64_t)json_integer_value(v));
-        gd_buf_putc(b, ';');
+        cd_buf_putc(b, 'i');
+        cd_buf_i64(b, (int64_t)json_integer_value(v));
+        cd_buf_putc(b, ';');
         return;
     case JSON_REAL: {
         double x = json_real_value(v);
         put_bytes(b, 'r', &x, sizeof x);
         return;
     }
-    case JSON_TRUE: gd_buf_putc(b, 't'); return;
-    case JSON_FALSE: gd_buf_putc(b, 'f'); return;
-    case JSON_NULL: gd_buf_putc(b, 'n'); return;
+    case JSON_TRUE: cd_buf_putc(b, 't'); return;
+    case JSON_FALSE: cd_buf_putc(b, 'f'); return;
+    case JSON_NULL: cd_buf_putc(b, 'n'); return;
     }
 }
 
 int gd_req_key(gd_req *r) {
-    gd_buf b = {0};
+    cd_buf b = {0};
     put_bytes(&b, 'R', r->route, strlen(r->route));
     const char *key;
     json_t *v;
-    json_object_foreach(r->doc.root, key, v) {
+    json_object_foreach(r->doc.json.root, key, v) {
         if (is_value_field(key)) continue;
         put_bytes(&b, 'k', key, strlen(key));
         put_value(&b, &r->doc, v);
@@ -115,13 +113,13 @@ int gd_req_key(gd_req *r) {
     for (int i = 0; i < r->nleaves; i++) {
         const gd_leaf *l = &r->leaves[i];
         put_bytes(&b, 'L', l->name, strlen(l->name));
-        gd_buf_i64(&b, (int64_t)l->kind);
+        cd_buf_i64(&b, (int64_t)l->kind);
         put_len(&b, '[', (size_t)l->value.shape.rank);
         for (int k = 0; k < l->value.shape.rank; k++) {
-            gd_buf_i64(&b, l->value.shape.dims[k]);
-            gd_buf_putc(&b, ',');
+            cd_buf_i64(&b, l->value.shape.dims[k]);
+            cd_buf_putc(&b, ',');
         }
     }
-    r->key = gd_buf_take(&b, &r->key_len);
+    r->key = cd_buf_take(&b, &r->key_len);
     return r->key ? 0 : -1;
 }

@@ -1,5 +1,5 @@
 /* openapi.c -- see openapi.h. libyaml's event parser drives an explicit
- * stack of open containers, as json.c does for JSON: a container is
+ * stack of open containers, as api/codec/json.c does for JSON: a container is
  * attached to its parent as it opens, so closing one is just a pop, and
  * the value under construction is always reachable from the root (one
  * json_decref frees everything on an error). */
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "num.h"
+#include "codec/num.h"
 
 #if JSON_INTEGER_IS_LONG_LONG
 #define JINT_MAX LLONG_MAX
@@ -132,11 +132,11 @@ static json_t *float_value(conv *C, const yaml_mark_t *m, const char *s, size_t 
     o += n - i;
     double d;
     const char *next;
-    gd_num_status st = gd_num_parse(t, o, &d, &next);
+    cd_num_status st = cd_num_parse(t, o, &d, &next);
     int whole = next == o;
     free(t);
-    if (st == GD_NUM_RANGE) return fail(C, m, "the number %.*s is beyond the range of a double", (int)(n < 64 ? n : 64), s), NULL;
-    if (st != GD_NUM_OK || !whole) return fail(C, m, "cannot read the number %.*s", (int)(n < 64 ? n : 64), s), NULL;
+    if (st == CD_NUM_RANGE) return fail(C, m, "the number %.*s is beyond the range of a double", (int)(n < 64 ? n : 64), s), NULL;
+    if (st != CD_NUM_OK || !whole) return fail(C, m, "cannot read the number %.*s", (int)(n < 64 ? n : 64), s), NULL;
     json_t *v = json_real(d);
     if (!v) fail(C, m, "out of memory");
     return v;

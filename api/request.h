@@ -8,7 +8,7 @@
 #include "api.h"
 #include "cache.h"
 #include "expr.h"
-#include "json.h"
+#include "doc.h"
 #include "tensor.h"
 
 #define GD_PATH_MAX 2048
@@ -51,7 +51,7 @@ typedef struct gd_req {
     const char *binary;             /* Triton's binary section, or NULL */
     size_t binary_len;
     int binary_out;                 /* "binary_data_output": true */
-    gd_buf bin;                     /* binary response tensors */
+    cd_buf bin;                     /* binary response tensors */
     gd_cache *cache;                /* NULL: no reuse */
     char *key;                      /* the request minus its values (cache key), or NULL */
     size_t key_len;

@@ -16,12 +16,12 @@ double gd_now_ms(void) {
 
 int gd_need_loss(gd_req *r) {
     if (r->loss < 0)
-        return gd_fail(r->e, 400, "missing_field", "/graph/loss", "/v1/%s needs the graph to name its loss", r->route);
+        return gd_fail(r->e, GD_E_MISSING_FIELD, "/graph/loss", "/v1/%s needs the graph to name its loss", r->route);
     return r->loss;
 }
 
 int gd_wrt(gd_req *r, int *ids, const char **names, int max) {
-    if (json_object_get(r->doc.root, "wrt")) return gd_req_node_list(r, "wrt", ids, (char **)names, max);
+    if (json_object_get(r->doc.json.root, "wrt")) return gd_req_node_list(r, "wrt", ids, (char **)names, max);
     int n = 0;
     for (int pass = 0; pass < 2 && n == 0; pass++)
         for (int i = 0; i < r->nleaves && n < max; i++) {
@@ -30,14 +30,14 @@ int gd_wrt(gd_req *r, int *ids, const char **names, int max) {
             ids[n] = l->node;
             names[n++] = l->name;
         }
-    if (n == 0) return gd_fail(r->e, 400, "missing_field", "/wrt", "the graph has no params or inputs to differentiate");
+    if (n == 0) return gd_fail(r->e, GD_E_MISSING_FIELD, "/wrt", "the graph has no params or inputs to differentiate");
     return n;
 }
 
 int gd_outputs(gd_req *r, int *ids, const char **names, int max) {
-    if (json_object_get(r->doc.root, "outputs")) return gd_req_node_list(r, "outputs", ids, (char **)names, max);
+    if (json_object_get(r->doc.json.root, "outputs")) return gd_req_node_list(r, "outputs", ids, (char **)names, max);
     if (r->loss < 0)
-        return gd_fail(r->e, 400, "missing_field", "/outputs", "name the outputs, or give the graph a loss");
+        return gd_fail(r->e, GD_E_MISSING_FIELD, "/outputs", "name the outputs, or give the graph a loss");
     ids[0] = r->loss;
     names[0] = r->loss_name;
     return 1;
@@ -106,7 +106,7 @@ static int refuse_past_deadline(gd_req *r, gr_exec *ex) {
     double need_ms = (double)st.flops / GD_PEAK_FLOPS_PER_MS, left_ms = r->deadline_ms - gd_now_ms();
     r->deadline_ms = 0; /* judged once */
     if (need_ms <= left_ms || left_ms <= 0) return 0;
-    return gd_fail(r->e, 504, "deadline_exceeded", "",
+    return gd_fail(r->e, GD_E_DEADLINE_EXCEEDED, "",
                    "the request needs at least %.0f ms of compute (%.3g flops at %.3g TFLOP/s), but only %.0f ms are "
                    "left before its deadline",
                    need_ms, (double)st.flops, GD_PEAK_FLOPS_PER_MS / 1e9, left_ms);
@@ -119,7 +119,7 @@ int gd_run(gd_req *r, gr_exec *ex, gd_timing *t) {
         int64_t work = st.flops + st.arena_bytes / 8 + 1;
         if (work >= r->work_left) {
             r->deferred = 1;
-            return gd_fail(r->e, 503, "deferred", "", "over the call's work budget");
+            return gd_fail(r->e, GD_E_DEFERRED, "", "over the call's work budget");
         }
         r->work_left -= work;
     }
@@ -131,46 +131,46 @@ int gd_run(gd_req *r, gr_exec *ex, gd_timing *t) {
     return st == GR_OK ? 0 : gd_req_lib_error(r, &ge);
 }
 
-void gd_put_tensor(gd_buf *b, gd_req *r, const gr_shape *s, const void *data) {
+void gd_put_tensor(cd_buf *b, gd_req *r, const gr_shape *s, const void *data) {
     gd_tensor_encode(b, r->dt, s, data, r->enc, &r->bin);
 }
 
-void gd_put_map(gd_buf *b, gd_req *r, gr_exec *ex, const char *key, const char *const *names, const int *ids, int n,
+void gd_put_map(cd_buf *b, gd_req *r, gr_exec *ex, const char *key, const char *const *names, const int *ids, int n,
                 int first) {
-    gd_buf_key(b, key, first);
-    gd_buf_putc(b, '{');
+    cd_buf_key(b, key, first);
+    cd_buf_putc(b, '{');
     for (int i = 0; i < n; i++) {
-        gd_buf_key(b, names[i], i == 0);
+        cd_buf_key(b, names[i], i == 0);
         gd_put_tensor(b, r, gr_node_shape(r->g, ids[i]), gr_exec_value(ex, ids[i]));
     }
-    gd_buf_putc(b, '}');
+    cd_buf_putc(b, '}');
 }
 
-void gd_put_stats(gd_buf *b, gd_req *r, gr_exec *ex, const gd_timing *t) {
+void gd_put_stats(cd_buf *b, gd_req *r, gr_exec *ex, const gd_timing *t) {
     gr_exec_stats st = {0};
     if (ex) gr_exec_get_stats(ex, &st);
-    gd_buf_puts(b, ",\"stats\":{\"nodes\":");
-    gd_buf_i64(b, r->g ? gr_graph_node_count(r->g) : 0);
-    gd_buf_puts(b, ",\"instructions\":");
-    gd_buf_i64(b, st.instructions);
-    gd_buf_puts(b, ",\"flops\":");
-    gd_buf_i64(b, st.flops);
-    gd_buf_puts(b, ",\"arena_bytes\":");
-    gd_buf_i64(b, st.arena_bytes);
-    gd_buf_puts(b, ",\"compile_ms\":");
-    gd_buf_f64(b, round(t->compile_ms * 1e3) / 1e3);
-    gd_buf_puts(b, ",\"run_ms\":");
-    gd_buf_f64(b, round(t->execute_ms * 1e3) / 1e3);
-    gd_buf_puts(b, "}}");
+    cd_buf_puts(b, ",\"stats\":{\"nodes\":");
+    cd_buf_i64(b, r->g ? gr_graph_node_count(r->g) : 0);
+    cd_buf_puts(b, ",\"instructions\":");
+    cd_buf_i64(b, st.instructions);
+    cd_buf_puts(b, ",\"flops\":");
+    cd_buf_i64(b, st.flops);
+    cd_buf_puts(b, ",\"arena_bytes\":");
+    cd_buf_i64(b, st.arena_bytes);
+    cd_buf_puts(b, ",\"compile_ms\":");
+    cd_buf_f64(b, round(t->compile_ms * 1e3) / 1e3);
+    cd_buf_puts(b, ",\"run_ms\":");
+    cd_buf_f64(b, round(t->execute_ms * 1e3) / 1e3);
+    cd_buf_puts(b, "}}");
 }
 
 /* Run ex and answer {key1: {...}, key2: {...}, stats}: the shape of the
  * gradient, jvp and hvp responses. Releases ex. */
-static int run_and_answer(gd_req *r, gd_buf *b, gd_timing *t, gr_exec *ex, const char *key1, const char *const *names1,
+static int run_and_answer(gd_req *r, cd_buf *b, gd_timing *t, gr_exec *ex, const char *key1, const char *const *names1,
                           const int *ids1, int n1, const char *key2, const char *const *names2, const int *ids2, int n2) {
     if (!ex || gd_run(r, ex, t) < 0) return gd_program_done(r, ex), -1;
     double t0 = gd_now_ms();
-    gd_buf_putc(b, '{');
+    cd_buf_putc(b, '{');
     gd_put_map(b, r, ex, key1, names1, ids1, n1, 1);
     gd_put_map(b, r, ex, key2, names2, ids2, n2, 0);
     gd_put_stats(b, r, ex, t);
@@ -181,7 +181,7 @@ static int run_and_answer(gd_req *r, gd_buf *b, gd_timing *t, gr_exec *ex, const
 
 /* ---- forward and gradient -------------------------------------------- */
 
-int gd_route_forward(gd_req *r, gd_buf *b, gd_timing *t) {
+int gd_route_forward(gd_req *r, cd_buf *b, gd_timing *t) {
     int ids_buf[GD_MAX_LIST], *ids = ids_buf;
     const char *names[GD_MAX_LIST];
     int n = gd_outputs(r, ids, names, GD_MAX_LIST);
@@ -189,7 +189,7 @@ int gd_route_forward(gd_req *r, gd_buf *b, gd_timing *t) {
     gr_exec *ex = gd_program(r, &ids, &n, t);
     if (!ex || gd_run(r, ex, t) < 0) return gd_program_done(r, ex), -1;
     double t0 = gd_now_ms();
-    gd_buf_putc(b, '{');
+    cd_buf_putc(b, '{');
     gd_put_map(b, r, ex, "values", names, ids, n, 1);
     gd_put_stats(b, r, ex, t);
     t->encode_ms += gd_now_ms() - t0;
@@ -197,7 +197,7 @@ int gd_route_forward(gd_req *r, gd_buf *b, gd_timing *t) {
     return 0;
 }
 
-int gd_route_gradient(gd_req *r, gd_buf *b, gd_timing *t) {
+int gd_route_gradient(gd_req *r, cd_buf *b, gd_timing *t) {
     int wrt[GD_MAX_LIST], outs[2 * GD_MAX_LIST + 1], nval = 1;
     const char *wnames[GD_MAX_LIST], *vnames[GD_MAX_LIST + 1];
     if (gd_need_loss(r) < 0) return -1;
@@ -205,7 +205,7 @@ int gd_route_gradient(gd_req *r, gd_buf *b, gd_timing *t) {
     if (n < 0) return -1;
     outs[0] = r->loss;
     vnames[0] = r->loss_name;
-    if (json_object_get(r->doc.root, "outputs")) { /* more values besides the loss */
+    if (json_object_get(r->doc.json.root, "outputs")) { /* more values besides the loss */
         int m = gd_req_node_list(r, "outputs", outs + 1, (char **)vnames + 1, GD_MAX_LIST);
         if (m < 0) return -1;
         nval += m;
@@ -227,42 +227,42 @@ int gd_route_gradient(gd_req *r, gd_buf *b, gd_timing *t) {
  * want's. Returns the count or -1. */
 static int read_vectors(gd_req *r, const char *key, const int *want, const char *const *want_names, int n_want,
                         int *nodes, int *vecs, const char **names, int max) {
-    const json_t *m = json_object_get(r->doc.root, key);
+    const json_t *m = json_object_get(r->doc.json.root, key);
     char base[GD_PATH_MAX] = "", p[GD_PATH_MAX];
     gd_path_push(base, sizeof base, key);
-    if (!m) return gd_fail(r->e, 400, "missing_field", base, "/v1/%s needs \"%s\": {name: value}", r->route, key);
-    if (!json_is_object(m)) return gd_fail(r->e, 400, "invalid_request", base, "%s must be an object of name: value", key);
-    if ((int)json_object_size(m) > max) return gd_fail(r->e, 413, "limit_exceeded", base, "too many entries");
+    if (!m) return gd_fail(r->e, GD_E_MISSING_FIELD, base, "/v1/%s needs \"%s\": {name: value}", r->route, key);
+    if (!json_is_object(m)) return gd_fail(r->e, GD_E_INVALID_REQUEST, base, "%s must be an object of name: value", key);
+    if ((int)json_object_size(m) > max) return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, base, "too many entries");
     int n = 0;
     const char *name;
     json_t *v;
     json_object_foreach((json_t *)m, name, v) {
-        gd_join(p, sizeof p, base, "");
+        cd_join(p, sizeof p, base, "");
         gd_path_push(p, sizeof p, name);
         int id = gr_graph_find(r->g, name);
-        if (id < 0) return gd_fail(r->e, 422, "unknown_name", p, "\"%.64s\" is not a node of the graph", name);
+        if (id < 0) return gd_fail(r->e, GD_E_UNKNOWN_NAME, p, "\"%.64s\" is not a node of the graph", name);
         if (n_want > 0) {
             int k = 0;
             while (k < n_want && want[k] != id) k++;
-            if (k == n_want) return gd_fail(r->e, 400, "unknown_field", p, "\"%.64s\" is not in wrt", name);
+            if (k == n_want) return gd_fail(r->e, GD_E_UNKNOWN_FIELD, p, "\"%.64s\" is not in wrt", name);
         }
         char leafname[GR_NAME_MAX + 16];
-        gd_join(leafname, sizeof leafname, key, "#");
-        gd_join(leafname + strlen(leafname), sizeof leafname - strlen(leafname), name, "");
+        cd_join(leafname, sizeof leafname, key, "#");
+        cd_join(leafname + strlen(leafname), sizeof leafname - strlen(leafname), name, "");
         gd_leaf *l = gd_req_leaf(r, leafname);
-        if (l) return gd_fail(r->e, 400, "duplicate_key", p, "given twice");
+        if (l) return gd_fail(r->e, GD_E_DUPLICATE_KEY, p, "given twice");
         /* the value, held as a leaf of the request so it is freed with it */
         if (r->nleaves == r->cap_leaves) {
             int cap = r->cap_leaves * 2 + 8;
             gd_leaf *nl = realloc(r->leaves, (size_t)cap * sizeof *nl);
-            if (!nl) return gd_fail(r->e, 413, "limit_exceeded", p, "out of memory");
+            if (!nl) return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, p, "out of memory");
             r->leaves = nl;
             r->cap_leaves = cap;
         }
         l = &r->leaves[r->nleaves];
         memset(l, 0, sizeof *l);
         l->name = strdup(leafname);
-        if (!l->name) return gd_fail(r->e, 413, "limit_exceeded", p, "out of memory");
+        if (!l->name) return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, p, "out of memory");
         l->kind = GD_INPUT;
         l->ndims = gr_node_shape(r->g, id)->rank;
         memcpy(l->dims, gr_node_shape(r->g, id)->dims, sizeof l->dims);
@@ -279,15 +279,15 @@ static int read_vectors(gd_req *r, const char *key, const int *want, const char 
         int found = 0;
         for (int j = 0; j < n; j++) found |= nodes[j] == want[k];
         if (!found) {
-            gd_join(p, sizeof p, base, "");
+            cd_join(p, sizeof p, base, "");
             gd_path_push(p, sizeof p, want_names[k]);
-            return gd_fail(r->e, 400, "missing_value", p, "no %s entry for \"%s\"", key, want_names[k]);
+            return gd_fail(r->e, GD_E_MISSING_VALUE, p, "no %s entry for \"%s\"", key, want_names[k]);
         }
     }
     return n;
 }
 
-int gd_route_jvp(gd_req *r, gd_buf *b, gd_timing *t) {
+int gd_route_jvp(gd_req *r, cd_buf *b, gd_timing *t) {
     int seeds[GD_MAX_LIST], tans[GD_MAX_LIST], outs[2 * GD_MAX_LIST];
     const char *snames[GD_MAX_LIST], *onames[GD_MAX_LIST];
     int n_out = gd_outputs(r, outs, onames, GD_MAX_LIST);
@@ -302,7 +302,7 @@ int gd_route_jvp(gd_req *r, gd_buf *b, gd_timing *t) {
     return run_and_answer(r, b, t, ex, "values", onames, outs, n_out, "tangents", onames, outs + n_out, n_out);
 }
 
-int gd_route_hvp(gd_req *r, gd_buf *b, gd_timing *t) {
+int gd_route_hvp(gd_req *r, cd_buf *b, gd_timing *t) {
     int wrt[GD_MAX_LIST], nodes[GD_MAX_LIST], vecs[GD_MAX_LIST], outs[GD_MAX_LIST + 1];
     const char *wnames[GD_MAX_LIST], *vnames[GD_MAX_LIST];
     if (gd_need_loss(r) < 0) return -1;
@@ -333,7 +333,7 @@ static void set_elem(gr_dtype dt, void *p, int64_t i, double v) {
     else ((double *)p)[i] = v;
 }
 
-int gd_route_check(gd_req *r, gd_buf *b, gd_timing *t) {
+int gd_route_check(gd_req *r, cd_buf *b, gd_timing *t) {
     int wrt[GD_MAX_LIST], outs[GD_MAX_LIST + 1];
     const char *wnames[GD_MAX_LIST];
     gd_leaf *leaves[GD_MAX_LIST];
@@ -341,9 +341,9 @@ int gd_route_check(gd_req *r, gd_buf *b, gd_timing *t) {
     int n = gd_wrt(r, wrt, wnames, GD_MAX_LIST);
     if (n < 0) return -1;
     double eps = r->dt == GR_F32 ? 1e-3 : 1e-6;
-    const json_t *je = json_object_get(r->doc.root, "eps");
+    const json_t *je = json_object_get(r->doc.json.root, "eps");
     if (je && (!json_is_number(je) || !(json_number_value(je) > 0) || json_number_value(je) > 1))
-        return gd_fail(r->e, 400, "invalid_request", "/eps", "eps must be a number in (0, 1]");
+        return gd_fail(r->e, GD_E_INVALID_REQUEST, "/eps", "eps must be a number in (0, 1]");
     if (je) eps = json_number_value(je);
     int64_t total = 0;
     for (int k = 0; k < n; k++) {
@@ -352,11 +352,11 @@ int gd_route_check(gd_req *r, gd_buf *b, gd_timing *t) {
         leaves[k] = NULL;
         for (int i = 0; i < r->nleaves; i++)
             if (r->leaves[i].node == wrt[k] && r->leaves[i].kind != GD_CONST) leaves[k] = &r->leaves[i];
-        if (!leaves[k]) return gd_fail(r->e, 422, "invalid_argument", p, "check perturbs inputs and params only");
+        if (!leaves[k]) return gd_fail(r->e, GD_E_INVALID_ARGUMENT, p, "check perturbs inputs and params only");
         total += leaves[k]->value.n;
     }
     if (total > r->lim.max_check_elements)
-        return gd_fail(r->e, 413, "limit_exceeded", "/wrt", "check would perturb %lld elements, over the limit of %lld",
+        return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/wrt", "check would perturb %lld elements, over the limit of %lld",
                        (long long)total, (long long)r->lim.max_check_elements);
     outs[0] = r->loss;
     double t0 = gd_now_ms();
@@ -371,10 +371,10 @@ int gd_route_check(gd_req *r, gd_buf *b, gd_timing *t) {
         return -1;
     }
     t0 = gd_now_ms();
-    gd_buf_putc(b, '{');
+    cd_buf_putc(b, '{');
     const char *lname = r->loss_name;
     gd_put_map(b, r, ex, "values", &lname, outs, 1, 1);
-    gd_buf_puts(b, ",\"check\":{");
+    cd_buf_puts(b, ",\"check\":{");
     t->encode_ms += gd_now_ms() - t0;
     int rc = 0;
     for (int k = 0; k < n && rc == 0; k++) {
@@ -394,18 +394,18 @@ int gd_route_check(gd_req *r, gd_buf *b, gd_timing *t) {
             if (!(err <= max_abs)) max_abs = err; /* NaN wins */
             if (scale > 0 && !(err / scale <= max_rel)) max_rel = err / scale;
         }
-        gd_buf_key(b, wnames[k], k == 0);
-        gd_buf_puts(b, "{\"max_abs_error\":");
-        gd_buf_f64(b, max_abs);
-        gd_buf_puts(b, ",\"max_rel_error\":");
-        gd_buf_f64(b, max_rel);
-        gd_buf_puts(b, ",\"elements\":");
-        gd_buf_i64(b, l->value.n);
-        gd_buf_puts(b, ",\"eps\":");
-        gd_buf_f64(b, eps);
-        gd_buf_putc(b, '}');
+        cd_buf_key(b, wnames[k], k == 0);
+        cd_buf_puts(b, "{\"max_abs_error\":");
+        cd_buf_f64(b, max_abs);
+        cd_buf_puts(b, ",\"max_rel_error\":");
+        cd_buf_f64(b, max_rel);
+        cd_buf_puts(b, ",\"elements\":");
+        cd_buf_i64(b, l->value.n);
+        cd_buf_puts(b, ",\"eps\":");
+        cd_buf_f64(b, eps);
+        cd_buf_putc(b, '}');
     }
-    gd_buf_putc(b, '}');
+    cd_buf_putc(b, '}');
     if (rc == 0) gd_put_stats(b, r, ex, t);
     gr_exec_free(ex);
     gr_exec_free(fx);

@@ -3,7 +3,7 @@
 #ifndef GRADD_ROUTES_H
 #define GRADD_ROUTES_H
 
-#include "out.h"
+#include "codec/buf.h"
 #include "request.h"
 
 #define GD_MAX_LIST 1024   /* names in "outputs", "wrt" and the like */
@@ -33,20 +33,20 @@ void gd_program_done(gd_req *r, gr_exec *ex);
 int gd_run(gd_req *r, gr_exec *ex, gd_timing *t);
 
 /* "key": {names[i]: value of ids[i]}, after a comma unless first. */
-void gd_put_map(gd_buf *b, gd_req *r, gr_exec *ex, const char *key, const char *const *names, const int *ids, int n,
+void gd_put_map(cd_buf *b, gd_req *r, gr_exec *ex, const char *key, const char *const *names, const int *ids, int n,
                 int first);
-void gd_put_tensor(gd_buf *b, gd_req *r, const gr_shape *s, const void *data);
+void gd_put_tensor(cd_buf *b, gd_req *r, const gr_shape *s, const void *data);
 /* ,"stats":{...}} closing the response object. */
-void gd_put_stats(gd_buf *b, gd_req *r, gr_exec *ex, const gd_timing *t);
+void gd_put_stats(cd_buf *b, gd_req *r, gr_exec *ex, const gd_timing *t);
 
-int gd_route_forward(gd_req *r, gd_buf *b, gd_timing *t);
-int gd_route_gradient(gd_req *r, gd_buf *b, gd_timing *t);
-int gd_route_jvp(gd_req *r, gd_buf *b, gd_timing *t);
-int gd_route_hvp(gd_req *r, gd_buf *b, gd_timing *t);
-int gd_route_check(gd_req *r, gd_buf *b, gd_timing *t);
-int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t);
-int gd_route_gradient_graph(gd_req *r, gd_buf *b, gd_timing *t);
+int gd_route_forward(gd_req *r, cd_buf *b, gd_timing *t);
+int gd_route_gradient(gd_req *r, cd_buf *b, gd_timing *t);
+int gd_route_jvp(gd_req *r, cd_buf *b, gd_timing *t);
+int gd_route_hvp(gd_req *r, cd_buf *b, gd_timing *t);
+int gd_route_check(gd_req *r, cd_buf *b, gd_timing *t);
+int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t);
+int gd_route_gradient_graph(gd_req *r, cd_buf *b, gd_timing *t);
 /* The op catalogue (no request). */
-void gd_route_ops(gd_buf *b);
+void gd_route_ops(cd_buf *b);
 
 #endif

@@ -20,28 +20,28 @@ static int read_num(gd_req *r, const json_t *o, const char *key, double *v) {
     if (!x) return 0;
     char p[GD_PATH_MAX] = "/optimizer";
     gd_path_push(p, sizeof p, key);
-    if (!json_is_number(x)) return gd_fail(r->e, 400, "invalid_request", p, "%s must be a number", key);
+    if (!json_is_number(x)) return gd_fail(r->e, GD_E_INVALID_REQUEST, p, "%s must be a number", key);
     *v = json_number_value(x);
     return 0;
 }
 
 static int read_optimizer(gd_req *r, optim *o) {
-    const json_t *j = json_object_get(r->doc.root, "optimizer");
+    const json_t *j = json_object_get(r->doc.json.root, "optimizer");
     memset(o, 0, sizeof *o);
     o->sgd = gr_sgd_default();
     o->ad = gr_adam_default();
     if (!j) return 0; /* plain SGD, lr 0.01 */
-    if (!json_is_object(j)) return gd_fail(r->e, 400, "invalid_request", "/optimizer", "optimizer must be an object");
+    if (!json_is_object(j)) return gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer", "optimizer must be an object");
     const json_t *name = json_object_get(j, "name");
     const char *nm = json_is_string(name) ? json_string_value(name) : "sgd";
-    if (name && !json_is_string(name)) return gd_fail(r->e, 400, "invalid_request", "/optimizer/name", "name must be a string");
+    if (name && !json_is_string(name)) return gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer/name", "name must be a string");
     static const char *const sgd_keys[] = {"name", "lr", "momentum", "nesterov", "weight_decay", NULL};
     static const char *const adam_keys[] = {"name", "lr", "beta1", "beta2", "eps", "weight_decay", NULL};
     if (!strcmp(nm, "adam") || !strcmp(nm, "adamw")) {
         o->adam = 1;
         o->ad.decoupled = nm[4] == 'w';
     } else if (strcmp(nm, "sgd")) {
-        return gd_fail(r->e, 400, "invalid_request", "/optimizer/name", "optimizer \"%.32s\" is not one of sgd, adam, adamw", nm);
+        return gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer/name", "optimizer \"%.32s\" is not one of sgd, adam, adamw", nm);
     }
     const char *key;
     json_t *v;
@@ -51,7 +51,7 @@ static int read_optimizer(gd_req *r, optim *o) {
         if (!ok) {
             char p[GD_PATH_MAX] = "/optimizer";
             gd_path_push(p, sizeof p, key);
-            return gd_fail(r->e, 400, "unknown_field", p, "%s takes no \"%.32s\"", nm, key);
+            return gd_fail(r->e, GD_E_UNKNOWN_FIELD, p, "%s takes no \"%.32s\"", nm, key);
         }
     }
     gr_error ge;
@@ -64,7 +64,7 @@ static int read_optimizer(gd_req *r, optim *o) {
     } else {
         const json_t *nest = json_object_get(j, "nesterov");
         if (nest && !json_is_boolean(nest))
-            return gd_fail(r->e, 400, "invalid_request", "/optimizer/nesterov", "nesterov must be true or false");
+            return gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer/nesterov", "nesterov must be true or false");
         o->sgd.nesterov = json_is_true(nest);
         if (read_num(r, j, "lr", &o->sgd.lr) || read_num(r, j, "momentum", &o->sgd.momentum) ||
             read_num(r, j, "weight_decay", &o->sgd.weight_decay))
@@ -75,17 +75,17 @@ static int read_optimizer(gd_req *r, optim *o) {
 bad: {
     char p[GD_PATH_MAX] = "/optimizer";
     gd_path_push(p, sizeof p, ge.attr);
-    return gd_fail(r->e, 400, "invalid_request", p, "%s", ge.message);
+    return gd_fail(r->e, GD_E_INVALID_REQUEST, p, "%s", ge.message);
 }
 }
 
 /* The optimizer state of each trained param: velocity (SGD with
  * momentum) or m and v (Adam), from "state" or zeros. */
 static int read_state(gd_req *r, optim *o, gd_leaf *const *params, int n, gd_tensor *s1, gd_tensor *s2) {
-    const json_t *st = json_object_get(r->doc.root, "state");
+    const json_t *st = json_object_get(r->doc.json.root, "state");
     const char *k1 = o->adam ? "m" : "velocity", *k2 = o->adam ? "v" : NULL;
     int need = o->adam || o->sgd.momentum > 0;
-    if (st && !json_is_object(st)) return gd_fail(r->e, 400, "invalid_request", "/state", "state must be an object");
+    if (st && !json_is_object(st)) return gd_fail(r->e, GD_E_INVALID_REQUEST, "/state", "state must be an object");
     if (st) {
         const char *key;
         json_t *v;
@@ -93,13 +93,13 @@ static int read_state(gd_req *r, optim *o, gd_leaf *const *params, int n, gd_ten
             if (strcmp(key, k1) && (!k2 || strcmp(key, k2)) && !(o->adam && !strcmp(key, "step"))) {
                 char p[GD_PATH_MAX] = "/state";
                 gd_path_push(p, sizeof p, key);
-                return gd_fail(r->e, 400, "unknown_field", p, "unknown optimizer state \"%.32s\" (%s)", key,
+                return gd_fail(r->e, GD_E_UNKNOWN_FIELD, p, "unknown optimizer state \"%.32s\" (%s)", key,
                                o->adam ? "step, m, v" : "velocity");
             }
         }
         const json_t *step = json_object_get(st, "step");
         if (step && (!json_is_integer(step) || json_integer_value(step) < 0))
-            return gd_fail(r->e, 400, "invalid_request", "/state/step", "step must be an integer >= 0");
+            return gd_fail(r->e, GD_E_INVALID_REQUEST, "/state/step", "step must be an integer >= 0");
         if (step) o->step = json_integer_value(step);
     }
     for (int pass = 0; pass < 2 && need; pass++) {
@@ -109,7 +109,7 @@ static int read_state(gd_req *r, optim *o, gd_leaf *const *params, int n, gd_ten
         const json_t *m = st ? json_object_get(st, k) : NULL;
         char base[GD_PATH_MAX] = "/state";
         gd_path_push(base, sizeof base, k);
-        if (m && !json_is_object(m)) return gd_fail(r->e, 400, "invalid_request", base, "expected {param: value}");
+        if (m && !json_is_object(m)) return gd_fail(r->e, GD_E_INVALID_REQUEST, base, "expected {param: value}");
         const char *key;
         json_t *v;
         if (m) json_object_foreach((json_t *)m, key, v) {
@@ -117,14 +117,14 @@ static int read_state(gd_req *r, optim *o, gd_leaf *const *params, int n, gd_ten
             for (int i = 0; i < n; i++) found |= !strcmp(params[i]->name, key);
             if (!found) {
                 char p[GD_PATH_MAX];
-                gd_join(p, sizeof p, base, "");
+                cd_join(p, sizeof p, base, "");
                 gd_path_push(p, sizeof p, key);
-                return gd_fail(r->e, 400, "unknown_field", p, "\"%.64s\" is not a trained param", key);
+                return gd_fail(r->e, GD_E_UNKNOWN_FIELD, p, "\"%.64s\" is not a trained param", key);
             }
         }
         for (int i = 0; i < n; i++) {
             char p[GD_PATH_MAX];
-            gd_join(p, sizeof p, base, "");
+            cd_join(p, sizeof p, base, "");
             gd_path_push(p, sizeof p, params[i]->name);
             const json_t *v1 = m ? json_object_get(m, params[i]->name) : NULL;
             if (!v1) {
@@ -134,7 +134,7 @@ static int read_state(gd_req *r, optim *o, gd_leaf *const *params, int n, gd_ten
             if (gd_tensor_decode(&r->doc, v1, r->dt, &r->lim, &r->budget, p, &dst[i], r->e) < 0) return -1;
             if (!gr_shape_equal(&dst[i].shape, &params[i]->value.shape)) {
                 char a[160], c[160];
-                return gd_fail(r->e, 422, "shape_mismatch", p, "the state has shape %s but the param has shape %s",
+                return gd_fail(r->e, GD_E_SHAPE_MISMATCH, p, "the state has shape %s but the param has shape %s",
                                gr_shape_str(&dst[i].shape, a, sizeof a),
                                gr_shape_str(&params[i]->value.shape, c, sizeof c));
             }
@@ -149,16 +149,16 @@ static int load_batch(gd_req *r, const json_t *batch, long bi, gd_leaf **reshape
     char base[GD_PATH_MAX] = "/batches", p[GD_PATH_MAX];
     gd_path_index(base, sizeof base, bi);
     if (!json_is_object(batch))
-        return gd_fail(r->e, 400, "invalid_request", base, "a batch is an object of input name: value");
+        return gd_fail(r->e, GD_E_INVALID_REQUEST, base, "a batch is an object of input name: value");
     const char *name;
     json_t *v;
     *reshaped = NULL;
     json_object_foreach((json_t *)batch, name, v) {
-        gd_join(p, sizeof p, base, "");
+        cd_join(p, sizeof p, base, "");
         gd_path_push(p, sizeof p, name);
         gd_leaf *l = gd_req_leaf(r, name);
         if (!l || l->kind != GD_INPUT)
-            return gd_fail(r->e, 400, "unknown_field", p, "the graph has no input \"%.64s\"", name);
+            return gd_fail(r->e, GD_E_UNKNOWN_FIELD, p, "the graph has no input \"%.64s\"", name);
         gr_shape old = l->value.shape;
         if (gd_req_set_value(r, l, v, p) < 0) return -1;
         if (!*reshaped && !gr_shape_equal(&old, &l->value.shape)) *reshaped = l;
@@ -166,18 +166,18 @@ static int load_batch(gd_req *r, const json_t *batch, long bi, gd_leaf **reshape
     return 0;
 }
 
-static void put_tensors(gd_buf *b, gd_req *r, const char *key, gd_leaf *const *params, const gd_tensor *ts, int n,
+static void put_tensors(cd_buf *b, gd_req *r, const char *key, gd_leaf *const *params, const gd_tensor *ts, int n,
                         int first) {
-    gd_buf_key(b, key, first);
-    gd_buf_putc(b, '{');
+    cd_buf_key(b, key, first);
+    cd_buf_putc(b, '{');
     for (int i = 0; i < n; i++) {
-        gd_buf_key(b, params[i]->name, i == 0);
+        cd_buf_key(b, params[i]->name, i == 0);
         gd_put_tensor(b, r, &ts[i].shape, ts[i].data);
     }
-    gd_buf_putc(b, '}');
+    cd_buf_putc(b, '}');
 }
 
-int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
+int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
     int wrt[GD_MAX_LIST], outs[GD_MAX_LIST + 1], rc = -1;
     const char *wnames[GD_MAX_LIST];
     gd_leaf *params[GD_MAX_LIST];
@@ -189,7 +189,7 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
     int has_params = 0;
     for (int i = 0; i < r->nleaves; i++) has_params |= r->leaves[i].kind == GD_PARAM;
     if (!has_params)
-        return gd_fail(r->e, 400, "missing_field", "/params",
+        return gd_fail(r->e, GD_E_MISSING_FIELD, "/params",
                        "step trains params, and this graph has none: give them under \"params\"");
     int n = gd_wrt(r, wrt, wnames, GD_MAX_LIST);
     if (n < 0) return -1;
@@ -197,7 +197,7 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
     s2 = calloc((size_t)n, sizeof *s2);
     vals = calloc((size_t)r->nleaves + 1, sizeof *vals);
     if (!s1 || !s2 || !vals) {
-        gd_fail(r->e, 413, "limit_exceeded", "/wrt", "out of memory");
+        gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/wrt", "out of memory");
         goto out;
     }
     for (int k = 0; k < n; k++) {
@@ -205,36 +205,36 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
         if (!l || l->kind != GD_PARAM) {
             char p[GD_PATH_MAX] = "/wrt";
             gd_path_index(p, sizeof p, k);
-            gd_fail(r->e, 422, "invalid_argument", p, "step trains params; \"%.64s\" is not one", wnames[k]);
+            gd_fail(r->e, GD_E_INVALID_ARGUMENT, p, "step trains params; \"%.64s\" is not one", wnames[k]);
             goto out;
         }
         params[k] = l;
     }
-    const json_t *jsteps = json_object_get(r->doc.root, "steps"), *batches = json_object_get(r->doc.root, "batches");
+    const json_t *jsteps = json_object_get(r->doc.json.root, "steps"), *batches = json_object_get(r->doc.json.root, "batches");
     int64_t steps = 1, nb = batches ? (int64_t)json_array_size(batches) : 1;
-    const json_t *rg = json_object_get(r->doc.root, "return_gradients");
+    const json_t *rg = json_object_get(r->doc.json.root, "return_gradients");
     if (jsteps && (!json_is_integer(jsteps) || json_integer_value(jsteps) < 1)) {
-        gd_fail(r->e, 400, "invalid_request", "/steps", "steps must be an integer >= 1");
+        gd_fail(r->e, GD_E_INVALID_REQUEST, "/steps", "steps must be an integer >= 1");
         goto out;
     }
     if (jsteps) steps = json_integer_value(jsteps);
     if (batches && (!json_is_array(batches) || nb == 0)) {
-        gd_fail(r->e, 400, "invalid_request", "/batches", "batches must be a non-empty list of input objects");
+        gd_fail(r->e, GD_E_INVALID_REQUEST, "/batches", "batches must be a non-empty list of input objects");
         goto out;
     }
     if (steps > r->lim.max_steps || steps * nb > r->lim.max_steps) {
-        gd_fail(r->e, 413, "limit_exceeded", "/steps", "%lld steps is over the limit of %lld", (long long)(steps * nb),
+        gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/steps", "%lld steps is over the limit of %lld", (long long)(steps * nb),
                 (long long)r->lim.max_steps);
         goto out;
     }
     if (rg && !json_is_boolean(rg)) {
-        gd_fail(r->e, 400, "invalid_request", "/return_gradients", "return_gradients must be true or false");
+        gd_fail(r->e, GD_E_INVALID_REQUEST, "/return_gradients", "return_gradients must be true or false");
         goto out;
     }
     if (read_state(r, &o, params, n, s1, s2) < 0) goto out;
     losses = malloc((size_t)(steps * nb) * sizeof *losses);
     if (!losses) {
-        gd_fail(r->e, 413, "limit_exceeded", "/steps", "out of memory");
+        gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/steps", "out of memory");
         goto out;
     }
 
@@ -258,7 +258,7 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
                 if (bad && reshaped) { /* the batch's new shapes are at fault: say so there */
                     gd_err first = *r->e;
                     r->e->status = 0;
-                    gd_fail(r->e, first.status, first.code, reshaped->path, "batch %lld changes the shapes: %s",
+                    gd_fail(r->e, first.id, reshaped->path, "batch %lld changes the shapes: %s",
                             (long long)bi, first.message);
                 }
                 if (bad) goto out;
@@ -282,7 +282,7 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
                                                        o.step, &o.ad, &ge)
                                       : gr_sgd_update(r->dt, l->value.n, l->value.data, g, s1[k].data, &o.sgd, &ge);
                 if (st != GR_OK) {
-                    gd_fail(r->e, 400, "invalid_request", "/optimizer", "%s", ge.message);
+                    gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer", "%s", ge.message);
                     goto out;
                 }
             }
@@ -290,7 +290,7 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
         }
 
     double t0 = gd_now_ms();
-    gd_buf_putc(b, '{');
+    cd_buf_putc(b, '{');
     gd_leaf *all[GD_MAX_LIST];
     int np = 0;
     for (int i = 0; i < r->nleaves && np < GD_MAX_LIST; i++)
@@ -299,22 +299,22 @@ int gd_route_step(gd_req *r, gd_buf *b, gd_timing *t) {
             vals[np++] = r->leaves[i].value;
         }
     put_tensors(b, r, "params", all, vals, np, 1);
-    gd_buf_puts(b, ",\"state\":{");
+    cd_buf_puts(b, ",\"state\":{");
     int first = 1;
     if (o.adam) {
-        gd_buf_puts(b, "\"step\":");
-        gd_buf_i64(b, o.step);
+        cd_buf_puts(b, "\"step\":");
+        cd_buf_i64(b, o.step);
         first = 0;
     }
     if (o.adam || o.sgd.momentum > 0) put_tensors(b, r, o.adam ? "m" : "velocity", params, s1, n, first);
     if (o.adam) put_tensors(b, r, "v", params, s2, n, 0);
-    gd_buf_puts(b, "},\"losses\":[");
+    cd_buf_puts(b, "},\"losses\":[");
     for (int64_t i = 0; i < done; i++) {
-        if (i) gd_buf_putc(b, ',');
-        if (r->dt == GR_F32) gd_buf_f32(b, (float)losses[i]);
-        else gd_buf_f64(b, losses[i]);
+        if (i) cd_buf_putc(b, ',');
+        if (r->dt == GR_F32) cd_buf_f32(b, (float)losses[i]);
+        else cd_buf_f64(b, losses[i]);
     }
-    gd_buf_putc(b, ']');
+    cd_buf_putc(b, ']');
     if (json_is_true(rg)) gd_put_map(b, r, ex, "gradients", wnames, outs + 1, n, 0);
     gd_put_stats(b, r, ex, t);
     t->encode_ms += gd_now_ms() - t0;

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "b64.h"
-#include "num.h"
+#include "codec/b64.h"
+#include "codec/num.h"
 
 static int bad(gd_err *e, const char *path, const char *what) {
-    return gd_fail(e, 400, "bad_tensor", path, "%s", what);
+    return gd_fail(e, GD_E_BAD_TENSOR, path, "%s", what);
 }
 
 /* A number of a tensor: JSON number or a non-finite string. */
@@ -34,13 +34,13 @@ static int check_limits(const gr_shape *s, gr_dtype dt, const gd_limits *lim, co
     gr_error ge;
     int64_t n;
     if (s->rank > lim->max_rank)
-        return gd_fail(e, 413, "limit_exceeded", path, "the tensor has rank %d, over the limit of %d", s->rank,
+        return gd_fail(e, GD_E_LIMIT_EXCEEDED, path, "the tensor has rank %d, over the limit of %d", s->rank,
                        lim->max_rank);
     if (gr_shape_numel(s, lim->max_elements, &n, &ge) != GR_OK)
-        return gd_fail(e, 413, "limit_exceeded", path, "the tensor of shape %s is over the limit of %lld elements",
+        return gd_fail(e, GD_E_LIMIT_EXCEEDED, path, "the tensor of shape %s is over the limit of %lld elements",
                        gr_shape_str(s, buf, sizeof buf), (long long)lim->max_elements);
     if (n * (int64_t)gr_dtype_size(dt) > *budget)
-        return gd_fail(e, 413, "limit_exceeded", path, "the request's tensors exceed the limit of %lld bytes",
+        return gd_fail(e, GD_E_LIMIT_EXCEEDED, path, "the request's tensors exceed the limit of %lld bytes",
                        (long long)lim->max_total_bytes);
     return 0;
 }
@@ -57,7 +57,7 @@ static int alloc_tensor(const gr_shape *s, gr_dtype dt, const gd_limits *lim, in
     t->shape = *s;
     t->n = n;
     t->data = malloc((size_t)bytes + 1);
-    if (!t->data) return gd_fail(e, 413, "limit_exceeded", path, "out of memory for a tensor");
+    if (!t->data) return gd_fail(e, GD_E_LIMIT_EXCEEDED, path, "out of memory for a tensor");
     return 0;
 }
 
@@ -77,7 +77,7 @@ static int fill_nested(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd
         store(dt, t->data, (*at)++, x);
         return 0;
     }
-    const gd_packed *pk = json_is_array(v) ? gd_doc_packed(doc, v) : NULL;
+    const cd_packed *pk = json_is_array(v) ? gd_doc_packed(doc, v) : NULL;
     if (pk) { /* a packed sub-array inside a generic one */
         int64_t want = 1;
         int ok = pk->rank == t->shape.rank - level;
@@ -104,7 +104,7 @@ static int nested_shape(const gd_doc *doc, const json_t *v, const gd_limits *lim
                         gd_err *e) {
     memset(s, 0, sizeof *s);
     for (;;) {
-        const gd_packed *pk = json_is_array(v) ? gd_doc_packed(doc, v) : NULL;
+        const cd_packed *pk = json_is_array(v) ? gd_doc_packed(doc, v) : NULL;
         if (pk) {
             if (s->rank + pk->rank > GR_MAX_RANK || s->rank + pk->rank > lim->max_rank) break;
             for (int i = 0; i < pk->rank; i++) s->dims[s->rank++] = pk->dims[i];
@@ -116,24 +116,24 @@ static int nested_shape(const gd_doc *doc, const json_t *v, const gd_limits *lim
         if (json_array_size(v) == 0) return 0;
         v = json_array_get(v, 0);
     }
-    return gd_fail(e, 413, "limit_exceeded", path, "the nested arrays are deeper than the rank limit of %d",
+    return gd_fail(e, GD_E_LIMIT_EXCEEDED, path, "the nested arrays are deeper than the rank limit of %d",
                    lim->max_rank < GR_MAX_RANK ? lim->max_rank : GR_MAX_RANK);
 }
 
 int gd_read_dims(const gd_doc *doc, const json_t *v, int max, int allow_neg1, int64_t *dims, const char *path,
                  gd_err *e) {
     char p[512];
-    if (!json_is_array(v)) return gd_fail(e, 400, "invalid_request", path, "expected a list of integers");
+    if (!json_is_array(v)) return gd_fail(e, GD_E_INVALID_REQUEST, path, "expected a list of integers");
     if (gd_doc_packed(doc, v) || (int)json_array_size(v) > max)
-        return gd_fail(e, 413, "limit_exceeded", path, "the list has more than %d entries", max);
+        return gd_fail(e, GD_E_LIMIT_EXCEEDED, path, "the list has more than %d entries", max);
     for (size_t i = 0; i < json_array_size(v); i++) {
         const json_t *d = json_array_get(v, i);
-        gd_join(p, sizeof p, path, "");
+        cd_join(p, sizeof p, path, "");
         gd_path_index(p, sizeof p, (long)i);
-        if (!json_is_integer(d)) return gd_fail(e, 400, "invalid_request", p, "expected an integer");
+        if (!json_is_integer(d)) return gd_fail(e, GD_E_INVALID_REQUEST, p, "expected an integer");
         json_int_t x = json_integer_value(d);
         if (x < (allow_neg1 ? -1 : 0))
-            return gd_fail(e, 400, "invalid_request", p, "%lld is not allowed here%s", (long long)x,
+            return gd_fail(e, GD_E_INVALID_REQUEST, p, "%lld is not allowed here%s", (long long)x,
                            allow_neg1 ? " (only -1 may stand for a batch dimension)" : "");
         dims[i] = x;
     }
@@ -148,10 +148,10 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
     const json_t *params = json_object_get(v, "parameters");
     static const char *const tensor_fields[] = {"shape", "data", "b64", "parameters", NULL};
     if (gd_only_fields(v, tensor_fields, path, "a tensor", e) < 0) return -1;
-    gd_join(p, sizeof p, path, "/shape");
-    if (!shape) return gd_fail(e, 400, "missing_field", p, "a tensor object needs \"shape\"");
+    cd_join(p, sizeof p, path, "/shape");
+    if (!shape) return gd_fail(e, GD_E_MISSING_FIELD, p, "a tensor object needs \"shape\"");
     if (!data + !b64 + !params != 2)
-        return gd_fail(e, 400, "invalid_request", path,
+        return gd_fail(e, GD_E_INVALID_REQUEST, path,
                        "a tensor object needs exactly one of \"data\", \"b64\" and \"parameters\" (binary data)");
     gr_shape s;
     memset(&s, 0, sizeof s);
@@ -166,28 +166,28 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
         size_t want = (size_t)numel * gr_dtype_size(dt);
         size_t tlen = 0;
         const char *text = b64 ? gd_doc_text(doc, b64, &tlen) : NULL;
-        if (text && gd_b64_decoded_len(text, tlen) != want) {
+        if (text && cd_b64_decoded_len(text, tlen) != want) {
             snprintf(p, sizeof p, "%s/b64", path);
-            return gd_fail(e, 400, "bad_tensor", p,
+            return gd_fail(e, GD_E_BAD_TENSOR, p,
                            "b64 must hold exactly %zu bytes (%lld little-endian %s values) in standard base64", want,
                            (long long)numel, gr_dtype_name(dt));
         }
-        const gd_packed *pd = json_is_array(data) ? gd_doc_packed(doc, data) : NULL;
+        const cd_packed *pd = json_is_array(data) ? gd_doc_packed(doc, data) : NULL;
         int64_t have = pd ? pd->n : json_is_array(data) ? (int64_t)json_array_size(data) : -1;
         if (data && (have != numel || (pd && pd->rank != 1))) {
-            gd_join(p, sizeof p, path, "/data");
-            return gd_fail(e, 400, "bad_tensor", p, "data must be a flat list of %lld numbers", (long long)numel);
+            cd_join(p, sizeof p, path, "/data");
+            return gd_fail(e, GD_E_BAD_TENSOR, p, "data must be a flat list of %lld numbers", (long long)numel);
         }
     }
     if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
     if (params) { /* Triton's binary extension: bytes after the JSON */
-        gd_join(p, sizeof p, path, "/parameters/binary_data_size");
+        cd_join(p, sizeof p, path, "/parameters/binary_data_size");
         int64_t off = -1, want = t->n * (int64_t)gr_dtype_size(dt);
-        for (int i = 0; i < doc->nbinrefs; i++)
-            if (doc->binrefs[i] == v) off = doc->binoff ? doc->binoff[i] : -1;
+        int rec = gd_doc_record(doc, v);
+        if (rec >= 0 && doc->binoff) off = doc->binoff[rec];
         const json_t *size = json_object_get(params, "binary_data_size");
         if (off < 0 || !json_is_integer(size) || json_integer_value(size) != want)
-            return gd_fail(e, 400, "bad_tensor", p, "binary_data_size must be %lld (%lld %s values) with the bytes sent "
+            return gd_fail(e, GD_E_BAD_TENSOR, p, "binary_data_size must be %lld (%lld %s values) with the bytes sent "
                            "after the JSON header", (long long)want, (long long)t->n, gr_dtype_name(dt));
         memcpy(t->data, doc->binary + off, (size_t)want);
         return 0;
@@ -196,23 +196,23 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
         snprintf(p, sizeof p, "%s/b64", path);
         size_t len = 0, got = 0, want = (size_t)t->n * gr_dtype_size(dt);
         const char *text = gd_doc_text(doc, b64, &len);
-        if (!text) return gd_fail(e, 400, "bad_tensor", p, "b64 must be a string");
-        if (gd_b64_decoded_len(text, len) != want || gd_b64_decode(text, len, t->data, want, &got) < 0 || got != want)
-            return gd_fail(e, 400, "bad_tensor", p,
+        if (!text) return gd_fail(e, GD_E_BAD_TENSOR, p, "b64 must be a string");
+        if (cd_b64_decoded_len(text, len) != want || cd_b64_decode(text, len, t->data, want, &got) < 0 || got != want)
+            return gd_fail(e, GD_E_BAD_TENSOR, p,
                            "b64 must hold exactly %zu bytes (%lld little-endian %s values) in standard base64", want,
                            (long long)t->n, gr_dtype_name(dt));
         return 0;
     }
-    gd_join(p, sizeof p, path, "/data");
-    const gd_packed *pk = json_is_array(data) ? gd_doc_packed(doc, data) : NULL;
+    cd_join(p, sizeof p, path, "/data");
+    const cd_packed *pk = json_is_array(data) ? gd_doc_packed(doc, data) : NULL;
     if (pk) {
         if (pk->rank != 1 || pk->n != t->n)
-            return gd_fail(e, 400, "bad_tensor", p, "data must be a flat list of %lld numbers", (long long)t->n);
+            return gd_fail(e, GD_E_BAD_TENSOR, p, "data must be a flat list of %lld numbers", (long long)t->n);
         for (int64_t i = 0; i < t->n; i++) store(dt, t->data, i, pk->data[i]);
         return 0;
     }
     if (!json_is_array(data) || (int64_t)json_array_size(data) != t->n)
-        return gd_fail(e, 400, "bad_tensor", p, "data must be a flat list of %lld numbers", (long long)t->n);
+        return gd_fail(e, GD_E_BAD_TENSOR, p, "data must be a flat list of %lld numbers", (long long)t->n);
     for (size_t i = 0; i < json_array_size(data); i++) {
         double x;
         if (!scalar_of(json_array_get(data, i), &x)) {
@@ -239,11 +239,11 @@ static int decode_value(const gd_doc *doc, const json_t *v, gr_dtype dt, const g
                         const char *path, gd_tensor *t, gd_err *e) {
     if (json_is_object(v)) return decode_object(doc, v, dt, lim, budget, path, t, e);
     gr_shape s;
-    const gd_packed *pk = json_is_array(v) ? gd_doc_packed(doc, v) : NULL;
+    const cd_packed *pk = json_is_array(v) ? gd_doc_packed(doc, v) : NULL;
     if (pk) { /* the fast path: already parsed */
         memset(&s, 0, sizeof s);
         if (pk->rank > lim->max_rank)
-            return gd_fail(e, 413, "limit_exceeded", path, "the tensor has rank %d, over the limit of %d", pk->rank,
+            return gd_fail(e, GD_E_LIMIT_EXCEEDED, path, "the tensor has rank %d, over the limit of %d", pk->rank,
                            lim->max_rank);
         s.rank = pk->rank;
         memcpy(s.dims, pk->dims, (size_t)pk->rank * sizeof *s.dims);
@@ -258,7 +258,7 @@ static int decode_value(const gd_doc *doc, const json_t *v, gr_dtype dt, const g
     if (nested_shape(doc, v, lim, &s, path, e) < 0) return -1;
     if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
     char p[512];
-    gd_join(p, sizeof p, path, "");
+    cd_join(p, sizeof p, path, "");
     int64_t at = 0;
     return fill_nested(doc, v, dt, t, 0, &at, p, sizeof p, e);
 }
@@ -280,9 +280,9 @@ void gd_tensor_free(gd_tensor *t) {
 
 /* Room for n numbers with a separator or two brackets each: reserved once
  * per tensor, so the loops below write without a check per element (the
- * printers need GD_NUM_MAX bytes at each position). */
-static char *reserve_numbers(gd_buf *b, int64_t n, int rank) {
-    if (!gd_buf_reserve(b, (size_t)n * (GD_NUM_MAX + 2) + 4 * (size_t)rank + GD_NUM_MAX + 8)) return NULL;
+ * printers need CD_NUM_MAX bytes at each position). */
+static char *reserve_numbers(cd_buf *b, int64_t n, int rank) {
+    if (!cd_buf_reserve(b, (size_t)n * (CD_NUM_MAX + 2) + 4 * (size_t)rank + CD_NUM_MAX + 8)) return NULL;
     return b->p + b->len;
 }
 
@@ -295,22 +295,22 @@ static char *write_elem(char *o, gr_dtype dt, const void *data, int64_t i) {
         memcpy(o, t, n);
         return o + n;
     }
-    return o + (dt == GR_F32 ? gd_num_print_f32(((const float *)data)[i], o) : gd_num_print_f64(v, o));
+    return o + (dt == GR_F32 ? cd_num_print_f32(((const float *)data)[i], o) : cd_num_print_f64(v, o));
 }
 
 /* Elements [i, i + n) as "a,b,c" at o (the list printers: four float32
- * at a time); returns the end. o needs GD_NUM_LIST_BYTES(n) bytes. */
+ * at a time); returns the end. o needs CD_NUM_LIST_BYTES(n) bytes. */
 static char *write_row(char *o, gr_dtype dt, const void *data, int64_t i, int64_t n) {
-    if (dt == GR_F32) return o + gd_num_print_f32_list((const float *)data + i, (size_t)n, o);
-    return o + gd_num_print_f64_list((const double *)data + i, (size_t)n, o);
+    if (dt == GR_F32) return o + cd_num_print_f32_list((const float *)data + i, (size_t)n, o);
+    return o + cd_num_print_f64_list((const double *)data + i, (size_t)n, o);
 }
 
-static void put_elem(gd_buf *b, gr_dtype dt, const void *data, int64_t i) {
+static void put_elem(cd_buf *b, gr_dtype dt, const void *data, int64_t i) {
     char *o = reserve_numbers(b, 1, 0);
     if (o) b->len = (size_t)(write_elem(o, dt, data, i) - b->p);
 }
 
-static void put_flat(gd_buf *b, gr_dtype dt, int64_t n, const void *data) {
+static void put_flat(cd_buf *b, gr_dtype dt, int64_t n, const void *data) {
     char *o = reserve_numbers(b, n, 1);
     if (!o) return;
     *o++ = '[';
@@ -319,41 +319,41 @@ static void put_flat(gd_buf *b, gr_dtype dt, int64_t n, const void *data) {
     b->len = (size_t)(o - b->p);
 }
 
-static void put_shape(gd_buf *b, const gr_shape *s) {
-    gd_buf_putc(b, '[');
+static void put_shape(cd_buf *b, const gr_shape *s) {
+    cd_buf_putc(b, '[');
     for (int i = 0; i < s->rank; i++) {
-        if (i) gd_buf_putc(b, ',');
-        gd_buf_i64(b, s->dims[i]);
+        if (i) cd_buf_putc(b, ',');
+        cd_buf_i64(b, s->dims[i]);
     }
-    gd_buf_putc(b, ']');
+    cd_buf_putc(b, ']');
 }
 
-void gd_tensor_encode(gd_buf *b, gr_dtype dt, const gr_shape *s, const void *data, gd_encoding enc, gd_buf *bin) {
+void gd_tensor_encode(cd_buf *b, gr_dtype dt, const gr_shape *s, const void *data, gd_encoding enc, cd_buf *bin) {
     int64_t n = 1;
     for (int i = 0; i < s->rank; i++) n *= s->dims[i];
     if (enc == GD_ENC_BINARY) {
         size_t bytes = (size_t)n * gr_dtype_size(dt);
-        gd_buf_puts(b, "{\"shape\":");
+        cd_buf_puts(b, "{\"shape\":");
         put_shape(b, s);
-        gd_buf_puts(b, ",\"parameters\":{\"binary_data_size\":");
-        gd_buf_i64(b, (int64_t)bytes);
-        gd_buf_puts(b, "}}");
-        gd_buf_put(bin, data, bytes);
+        cd_buf_puts(b, ",\"parameters\":{\"binary_data_size\":");
+        cd_buf_i64(b, (int64_t)bytes);
+        cd_buf_puts(b, "}}");
+        cd_buf_put(bin, data, bytes);
         return;
     }
     if (enc == GD_ENC_FLAT || enc == GD_ENC_B64) {
-        gd_buf_puts(b, "{\"shape\":");
+        cd_buf_puts(b, "{\"shape\":");
         put_shape(b, s);
         if (enc == GD_ENC_FLAT) {
-            gd_buf_puts(b, ",\"data\":");
+            cd_buf_puts(b, ",\"data\":");
             put_flat(b, dt, n, data);
         } else {
             size_t bytes = (size_t)n * gr_dtype_size(dt);
-            gd_buf_puts(b, ",\"b64\":\"");
-            if (gd_buf_reserve(b, gd_b64_encoded_len(bytes))) b->len += gd_b64_encode(data, bytes, b->p + b->len);
-            gd_buf_putc(b, '"');
+            cd_buf_puts(b, ",\"b64\":\"");
+            if (cd_buf_reserve(b, cd_b64_encoded_len(bytes))) b->len += cd_b64_encode(data, bytes, b->p + b->len);
+            cd_buf_putc(b, '"');
         }
-        gd_buf_putc(b, '}');
+        cd_buf_putc(b, '}');
         return;
     }
     if (s->rank == 0) {
@@ -371,18 +371,18 @@ void gd_tensor_encode(gd_buf *b, gr_dtype dt, const gr_shape *s, const void *dat
         gr_shape o = *s;
         o.rank = z;
         int64_t idx[GR_MAX_RANK] = {0};
-        for (int i = 0; i < z; i++) gd_buf_putc(b, '[');
+        for (int i = 0; i < z; i++) cd_buf_putc(b, '[');
         for (int64_t i = 0; i < outer; i++) {
-            gd_buf_puts(b, "[]");
+            cd_buf_puts(b, "[]");
             int d = z - 1, closed = 0;
             while (d >= 0 && ++idx[d] == o.dims[d]) {
                 idx[d--] = 0;
                 closed++;
             }
-            for (int k = 0; k < closed; k++) gd_buf_putc(b, ']');
+            for (int k = 0; k < closed; k++) cd_buf_putc(b, ']');
             if (d < 0) break;
-            gd_buf_putc(b, ',');
-            for (int k = 0; k < closed; k++) gd_buf_putc(b, '[');
+            cd_buf_putc(b, ',');
+            for (int k = 0; k < closed; k++) cd_buf_putc(b, '[');
         }
         return;
     }

@@ -6,8 +6,8 @@
 #define GRADD_TENSOR_H
 
 #include "api.h"
-#include "json.h"
-#include "out.h"
+#include "doc.h"
+#include "codec/buf.h"
 
 typedef struct gd_tensor {
     gr_shape shape;
@@ -29,7 +29,7 @@ void gd_tensor_free(gd_tensor *t);
 
 /* Write data (shape s, dtype dt) in encoding enc; GD_ENC_BINARY writes
  * {"shape", "parameters": {"binary_data_size"}} and appends the bytes to bin. */
-void gd_tensor_encode(gd_buf *b, gr_dtype dt, const gr_shape *s, const void *data, gd_encoding enc, gd_buf *bin);
+void gd_tensor_encode(cd_buf *b, gr_dtype dt, const gr_shape *s, const void *data, gd_encoding enc, cd_buf *bin);
 
 /* Read a list of non-negative ints (or -1 where allow_neg1) of length <=
  * max into dims: shapes and the like. Returns the count or -1. */

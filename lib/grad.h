@@ -133,7 +133,15 @@ typedef enum gr_attr_id {
     GR_ATTR_COUNT
 } gr_attr_id;
 
-typedef enum gr_attr_type { GR_ATTR_INT, GR_ATTR_INTS, GR_ATTR_BOOL, GR_ATTR_NUMBER } gr_attr_type;
+typedef enum gr_attr_type {
+    GR_ATTR_INT,          /* one integer */
+    GR_ATTR_INTS,         /* a list of at most GR_MAX_RANK integers */
+    GR_ATTR_BOOL,         /* true or false */
+    GR_ATTR_NUMBER,       /* a finite double */
+    GR_ATTR_STRING        /* a short string, under GR_ATTR_STR_MAX bytes */
+} gr_attr_type;
+
+#define GR_ATTR_STR_MAX 32   /* bytes of a string attribute, the terminator included */
 
 /* The attributes of one node. set is a bit mask of (1u << gr_attr_id). */
 typedef struct gr_attrs {
@@ -149,15 +157,66 @@ typedef struct gr_attrs {
     int transpose_b;        /* GR_ATTR_TRANSPOSE_B */
     double value;           /* GR_ATTR_VALUE */
     int64_t num_classes;    /* GR_ATTR_NUM_CLASSES */
+    char str[GR_ATTR_STR_MAX]; /* the string attribute of the node's op (no op takes one yet) */
 } gr_attrs;
 
+/* One row of the attribute table: everything about an attribute is said
+ * here once (lib/attr.c), and the readers, the writer, the catalogue and
+ * the range rule all read it. A new attribute is one row, one gr_attr_id
+ * and (when no field fits) one gr_attrs field. */
+typedef struct gr_attr_def {
+    const char *name;       /* "axes" */
+    gr_attr_type type;
+    int id;                 /* its gr_attr_id: the bit in gr_attrs.set */
+    size_t off;             /* of its value in gr_attrs (a list: of entry 0) */
+    size_t count_off;       /* GR_ATTR_INTS: of the int entry count in gr_attrs */
+    size_t width;           /* GR_ATTR_INT, GR_ATTR_INTS, GR_ATTR_BOOL: bytes of one stored
+                               integer (sizeof int or int64_t) */
+    int64_t min, max;       /* the valid range: GR_ATTR_INT and each GR_ATTR_INTS entry, both
+                               inclusive; GR_ATTR_STRING: bytes of the string */
+    const char *def;        /* what absence means, as JSON text ("false", "-1"), or NULL when
+                               the description says it (all axes, reversed, required) */
+    const char *doc;        /* one line for the catalogue */
+} gr_attr_def;
+
+/* One typed attribute value, as the readers produce and the writer takes. */
+typedef struct gr_attr_value {
+    gr_attr_type type;
+    int64_t i;                    /* GR_ATTR_INT; GR_ATTR_BOOL (0 or 1) */
+    double f;                     /* GR_ATTR_NUMBER */
+    int n;                        /* GR_ATTR_INTS: entries used */
+    int64_t ints[GR_MAX_RANK];    /* GR_ATTR_INTS (n) */
+    char str[GR_ATTR_STR_MAX];    /* GR_ATTR_STRING, terminated */
+} gr_attr_value;
+
+/* The row of id, or NULL for an id out of range. */
+const gr_attr_def *gr_attr_def_of(gr_attr_id id);
 /* Attribute table: name ("axes", ...) and type of id; id by name or -1. */
 const char *gr_attr_name(gr_attr_id id);
 gr_attr_type gr_attr_type_of(gr_attr_id id);
 int gr_attr_lookup(const char *name);
+/* "int", "ints", "bool", "number", "string". */
+const char *gr_attr_type_name(gr_attr_type t);
 
-/* Setters that also mark the attribute as set. The list setters return
- * GR_E_ARG when n exceeds GR_MAX_RANK. */
+/* The range rule, the one place it lives: v has d's type, an int (each
+ * entry of a list) lies in [d->min, d->max], a list has at most
+ * GR_MAX_RANK entries, a number is finite, a string's length lies in
+ * [d->min, d->max]. GR_E_ARG otherwise, err->attr naming the attribute and
+ * err->message saying the value and the range ("attribute 'axis' is 9,
+ * outside -8 to 7"). */
+gr_status gr_attr_check(const gr_attr_def *d, const gr_attr_value *v, gr_error *err);
+
+/* Store v as attribute d of *a after gr_attr_check, and mark it set. */
+gr_status gr_attrs_put(gr_attrs *a, const gr_attr_def *d, const gr_attr_value *v, gr_error *err);
+/* Attribute d of a into *out; returns 1, or 0 (out untouched) when unset. */
+int gr_attrs_get(const gr_attrs *a, const gr_attr_def *d, gr_attr_value *out);
+/* gr_attr_check of every attribute set in a. */
+gr_status gr_attrs_check(const gr_attrs *a, gr_error *err);
+
+/* Setters that also mark the attribute as set, for code that builds
+ * attributes by hand. An int that does not fit its field saturates there
+ * (gr_graph_node's range check then refuses it). The list setter returns
+ * GR_E_ARG when gr_attr_check refuses the list. */
 void gr_attrs_set_int(gr_attrs *a, gr_attr_id id, int64_t v);
 void gr_attrs_set_number(gr_attrs *a, gr_attr_id id, double v);
 gr_status gr_attrs_set_ints(gr_attrs *a, gr_attr_id id, const int64_t *v, int n, gr_error *err);

@@ -208,7 +208,8 @@ int gr_graph_const(gr_graph *g, const char *name, const gr_shape *shape, const v
     return id;
 }
 
-/* Check operand count and attributes against op's entry. */
+/* Check operand count and attributes against op's entry, and each
+ * attribute's value against its row of the attribute table. */
 static gr_status check_signature(const gr_op *op, const char *name, int n_operands, const gr_attrs *attrs,
                                  gr_error *err) {
     if (n_operands != op->arity)
@@ -227,6 +228,10 @@ static gr_status check_signature(const gr_op *op, const char *name, int n_operan
             if (err) snprintf(err->attr, sizeof err->attr, "%s", gr_attr_name(i));
             return GR_E_ARG;
         }
+    }
+    if (gr_attrs_check(attrs, err) != GR_OK) { /* the table's range rule */
+        if (err) snprintf(err->node, sizeof err->node, "%s", name ? name : "");
+        return GR_E_ARG;
     }
     return GR_OK;
 }

@@ -89,7 +89,9 @@ static enum MHD_Result reply(req *r, int status, const char *ctype, char *body, 
     return ok;
 }
 
-enum MHD_Result srv_http_reply_error(req *r, int status, const char *code, const char *fmt, ...) {
+enum MHD_Result srv_http_reply_error(req *r, gd_code id, const char *fmt, ...) {
+    const gd_error_row *row = gd_error_row_of(id);
+    int status = row->status;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -99,7 +101,7 @@ enum MHD_Result srv_http_reply_error(req *r, int status, const char *code, const
     gd_buf_puts(&b, "{\"error\":");
     gd_buf_str(&b, msg);
     gd_buf_puts(&b, ",\"code\":");
-    gd_buf_str(&b, code);
+    gd_buf_str(&b, row->code);
     gd_buf_puts(&b, ",\"path\":\"\"}");
     size_t len;
     char *body = gd_buf_take(&b, &len);
@@ -291,7 +293,7 @@ static enum MHD_Result get_path(req *r, const char *url) {
         return reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", body, len, 1, 0);
     }
     if (!strcmp(url, "/openapi.json")) {
-        if (!s->openapi) return srv_http_reply_error(r, 404, "not_found", "the OpenAPI description was not loaded");
+        if (!s->openapi) return srv_http_reply_error(r, GD_E_NOT_FOUND, "the OpenAPI description was not loaded");
         return reply(r, 200, "application/json", s->openapi, s->openapi_len, 0, 0);
     }
     return srv_static_serve(r, url);
@@ -307,7 +309,7 @@ static int inflight_admit(req *r, size_t len, enum MHD_Result *refused) {
     int64_t need = srv_mem_need(s, len);
     if (need > s->cfg.max_inflight_bytes) {
         gd_metrics_rejected("too_large");
-        *refused = srv_http_reply_error(r, 413, "limit_exceeded",
+        *refused = srv_http_reply_error(r, GD_E_LIMIT_EXCEEDED,
                                         "a body of %zu bytes may take %lld bytes of memory with its JSON tree, over "
                                         "--max-inflight-bytes (%lld)",
                                         len, (long long)need, (long long)s->cfg.max_inflight_bytes);
@@ -315,7 +317,7 @@ static int inflight_admit(req *r, size_t len, enum MHD_Result *refused) {
     }
     if (srv_mem_reserve(r, need) == 0) return 0;
     gd_metrics_rejected("memory");
-    *refused = srv_http_reply_error(r, 503, "overloaded",
+    *refused = srv_http_reply_error(r, GD_E_OVERLOADED,
                                     "requests in flight hold the memory this server allows them (--max-inflight-bytes, "
                                     "%lld bytes); retry shortly",
                                     (long long)s->cfg.max_inflight_bytes);
@@ -352,11 +354,11 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         MHD_get_connection_values(r->c, MHD_HEADER_KIND, scan_header, &h);
         if (h.content_length > 1 || (h.content_length && h.transfer_encoding)) {
             gd_metrics_rejected("bad_headers");
-            return srv_http_reply_error(r, 400, "bad_headers",
+            return srv_http_reply_error(r, GD_E_BAD_HEADERS,
                                         "conflicting Content-Length or Transfer-Encoding headers");
         }
         if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-            return srv_http_reply_error(r, 405, "method_not_allowed", "%s takes GET", url);
+            return srv_http_reply_error(r, GD_E_METHOD_NOT_ALLOWED, "%s takes GET", url);
         /* Answered at the last callback when there is no body: MHD closes
          * a connection whose answer was queued with its headers. */
         if (!h.transfer_encoding && (!h.content_length || !strcmp(h.first_cl, "0"))) {
@@ -365,17 +367,17 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         }
         return get_path(r, url);
     }
-    if (!r->route[0]) return srv_http_reply_error(r, 404, "unknown_route", "there is no route %s", url);
+    if (!r->route[0]) return srv_http_reply_error(r, GD_E_UNKNOWN_ROUTE, "there is no route %s", url);
     if (!authorized(s, MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Authorization"))) {
         gd_metrics_rejected("unauthorized");
-        return srv_http_reply_error(r, 401, "unauthorized", "this server needs Authorization: Bearer <key>");
+        return srv_http_reply_error(r, GD_E_UNAUTHORIZED, "this server needs Authorization: Bearer <key>");
     }
     int has_body = gd_route_has_body(r->route);
     if (strcmp(method, has_body ? "POST" : "GET"))
-        return srv_http_reply_error(r, 405, "method_not_allowed", "%s takes %s", url, has_body ? "POST" : "GET");
+        return srv_http_reply_error(r, GD_E_METHOD_NOT_ALLOWED, "%s takes %s", url, has_body ? "POST" : "GET");
     if (atomic_load(&s->draining)) {
         gd_metrics_rejected("draining");
-        return srv_http_reply_error(r, 503, "draining", "the server is shutting down; retry on another replica");
+        return srv_http_reply_error(r, GD_E_DRAINING, "the server is shutting down; retry on another replica");
     }
     /* Headers that would let a second request hide in the body: checked
      * for every route, bodiless ones too. */
@@ -383,12 +385,12 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
     MHD_get_connection_values(r->c, MHD_HEADER_KIND, scan_header, &h);
     if (h.content_length > 1) {
         gd_metrics_rejected("bad_headers");
-        return srv_http_reply_error(r, 400, "bad_headers", "the request has %d Content-Length headers%s",
+        return srv_http_reply_error(r, GD_E_BAD_HEADERS, "the request has %d Content-Length headers%s",
                                     h.content_length, h.conflicting ? " that disagree" : "");
     }
     if (h.content_length && h.transfer_encoding) {
         gd_metrics_rejected("bad_headers");
-        return srv_http_reply_error(r, 400, "bad_headers", "the request has both Content-Length and Transfer-Encoding");
+        return srv_http_reply_error(r, GD_E_BAD_HEADERS, "the request has both Content-Length and Transfer-Encoding");
     }
     if (!has_body) return MHD_YES; /* GET /v1/ops: computed at the last callback */
     if (!h.content_length) { /* chunked, or no body: reserves as it grows */
@@ -401,11 +403,11 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         unsigned long long cl = strtoull(h.first_cl, &end, 10);
         if (errno || end == h.first_cl || *end) {
             gd_metrics_rejected("bad_headers");
-            return srv_http_reply_error(r, 400, "bad_headers", "Content-Length is not a number");
+            return srv_http_reply_error(r, GD_E_BAD_HEADERS, "Content-Length is not a number");
         }
         if (cl > s->cfg.limits.max_body_bytes) { /* before any of the body is read */
             gd_metrics_rejected("too_large");
-            return srv_http_reply_error(r, 413, "limit_exceeded", "the body has %llu bytes, over the limit of %zu", cl,
+            return srv_http_reply_error(r, GD_E_LIMIT_EXCEEDED, "the body has %llu bytes, over the limit of %zu", cl,
                                         s->cfg.limits.max_body_bytes);
         }
         enum MHD_Result refused;
@@ -424,12 +426,12 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         errno = 0;
         long long hl = strtoll(ihcl, &end, 10);
         if (errno || end == ihcl || *end || hl < 0)
-            return srv_http_reply_error(r, 400, "bad_headers", "Inference-Header-Content-Length is not a byte count");
+            return srv_http_reply_error(r, GD_E_BAD_HEADERS, "Inference-Header-Content-Length is not a byte count");
         r->json_len = hl;
         if (ct && !strncasecmp(ct, "application/octet-stream", 24)) return MHD_YES;
     }
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' '))
-        return srv_http_reply_error(r, 415, "unsupported_media_type",
+        return srv_http_reply_error(r, GD_E_UNSUPPORTED_MEDIA_TYPE,
                                     "send Content-Type: application/json (with curl: --json or -H 'Content-Type: "
                                     "application/json'); got %.64s",
                                     ct ? ct : "none");
@@ -467,21 +469,22 @@ static enum MHD_Result send_answer(req *r) {
 static enum MHD_Result answer_413_now(req *r) {
     server *s = r->s;
     gd_metrics_rejected("too_large");
+    const gd_error_row *row = gd_error_row_of(GD_E_LIMIT_EXCEEDED);
     char body[192], msg[1024];
     int blen = snprintf(body, sizeof body,
-                        "{\"error\":\"the body is over the limit of %zu bytes\",\"code\":\"limit_exceeded\",\"path\":\"\"}",
-                        s->cfg.limits.max_body_bytes);
+                        "{\"error\":\"the body is over the limit of %zu bytes\",\"code\":\"%s\",\"path\":\"\"}",
+                        s->cfg.limits.max_body_bytes, row->code);
     int n = snprintf(msg, sizeof msg,
-                     "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                     "HTTP/1.1 %d Payload Too Large\r\nConnection: close\r\nContent-Type: application/json\r\n"
                      "Content-Length: %d\r\nX-Request-ID: %s\r\nX-Content-Type-Options: nosniff\r\n%s%s%s%s\r\n%s",
-                     blen, r->id, r->origin[0] ? "Access-Control-Allow-Origin: " : "", r->origin,
+                     row->status, blen, r->id, r->origin[0] ? "Access-Control-Allow-Origin: " : "", r->origin,
                      r->origin[0] ? "\r\nAccess-Control-Expose-Headers: X-Request-ID, Inference-Header-Content-Length\r\n" : "",
                      s->cfg.cors_origins[0] ? "Vary: Origin\r\n" : "", body);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci || n <= 0 || n >= (int)sizeof msg) return MHD_NO;
     ssize_t sent = send(ci->connect_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
     shutdown(ci->connect_fd, SHUT_WR);
-    r->status = 413;
+    r->status = row->status;
     r->out_bytes = sent == n ? (size_t)blen : 0;
     r->raw_answered = 1;
     r->t_linger = srv_now_ms();
@@ -556,17 +559,17 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
     srv_conn_enter(s, r->conn, C_BUSY); /* the whole request is here */
     if (r->deferred_get) return get_path(r, url);
     if (r->json_len > (long long)r->len)
-        return srv_http_reply_error(r, 400, "bad_headers",
+        return srv_http_reply_error(r, GD_E_BAD_HEADERS,
                                     "Inference-Header-Content-Length (%lld) is more than the body (%zu)", r->json_len,
                                     r->len);
     if (r->too_large) {
         gd_metrics_rejected("too_large");
-        return srv_http_reply_error(r, 413, "limit_exceeded", "the body is over the limit of %zu bytes",
+        return srv_http_reply_error(r, GD_E_LIMIT_EXCEEDED, "the body is over the limit of %zu bytes",
                                     s->cfg.limits.max_body_bytes);
     }
     if (r->over_budget) {
         gd_metrics_rejected("memory");
-        return srv_http_reply_error(r, 503, "overloaded",
+        return srv_http_reply_error(r, GD_E_OVERLOADED,
                                     "requests in flight hold the memory this server allows them (--max-inflight-bytes, "
                                     "%lld bytes); retry shortly",
                                     (long long)s->cfg.max_inflight_bytes);
@@ -585,7 +588,7 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
         atomic_fetch_sub(&s->in_flight, 1);
         r->state = R_READ;
         gd_metrics_rejected(atomic_load(&s->draining) ? "draining" : "overloaded");
-        return srv_http_reply_error(r, 503, "overloaded",
+        return srv_http_reply_error(r, GD_E_OVERLOADED,
                                     "all %d workers are busy and the queue is full; retry shortly", s->cfg.workers);
     }
     return MHD_YES;

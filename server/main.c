@@ -27,8 +27,10 @@ static void usage(FILE *f) {
           "                       FILE is N bytes of JSON, then binary tensors, as with\n"
           "                       Inference-Header-Content-Length: N)\n"
           "  version              print the version\n"
-          "routes: forward gradient step jvp hvp check gradient-graph ops\n",
+          "routes:",
           f);
+    for (int i = 0; i < gd_route_count(); i++) fprintf(f, " %s", gd_route_name(i));
+    fputc('\n', f);
 }
 
 /* Read all of f, at most max bytes (one more is read to detect excess). */

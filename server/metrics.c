@@ -3,15 +3,24 @@
  * few increments. */
 #include "metrics.h"
 
+#include "api.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-static const char *const routes[] = {"forward", "gradient", "step", "jvp", "hvp", "check", "gradient-graph",
-                                     "ops", "other"};
-#define NROUTES ((int)(sizeof routes / sizeof routes[0]))
+/* Labels: the API's routes (api.h's table, read once), then "other". */
+#define MAX_ROUTES 32
+static const char *routes[MAX_ROUTES];
+static int nroutes;
+static pthread_once_t routes_once = PTHREAD_ONCE_INIT;
+
+static void load_routes(void) {
+    for (int i = 0; i < gd_route_count() && nroutes < MAX_ROUTES - 1; i++) routes[nroutes++] = gd_route_name(i);
+    routes[nroutes++] = "other";
+}
 static const int statuses[] = {200, 304, 400, 401, 404, 405, 408, 413, 414, 415, 422, 431, 499, 500, 503, 504, 505};
 #define NSTATUS ((int)(sizeof statuses / sizeof statuses[0]))
 static const char *const reasons[] = {"overloaded",  "draining",       "too_large",    "unauthorized",
@@ -30,14 +39,15 @@ typedef struct histogram {
 } histogram;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static unsigned long long requests[NROUTES][NSTATUS + 1]; /* the last column: any other status */
-static histogram queue_h[NROUTES], compute_h[NROUTES];
+static unsigned long long requests[MAX_ROUTES][NSTATUS + 1]; /* the last column: any other status */
+static histogram queue_h[MAX_ROUTES], compute_h[MAX_ROUTES];
 static unsigned long long rejected[NREASONS], bytes_in, bytes_out;
 
 static int route_index(const char *route) {
-    for (int i = 0; route && i < NROUTES - 1; i++)
+    pthread_once(&routes_once, load_routes);
+    for (int i = 0; route && i < nroutes - 1; i++)
         if (!strcmp(routes[i], route)) return i;
-    return NROUTES - 1;
+    return nroutes - 1;
 }
 
 static void observe(histogram *h, double v) {
@@ -83,7 +93,7 @@ static void line(gd_buf *b, const char *fmt, ...) {
 
 static void histo(gd_buf *b, const char *name, const char *help, const histogram *h) {
     line(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-    for (int r = 0; r < NROUTES; r++) {
+    for (int r = 0; r < nroutes; r++) {
         unsigned long long cum = 0;
         for (int i = 0; i <= NBOUNDS; i++) {
             cum += h[r].buckets[i];
@@ -97,10 +107,11 @@ static void histo(gd_buf *b, const char *name, const char *help, const histogram
 
 void gd_metrics_render(gd_buf *b, int in_flight, int queued, int workers, unsigned long long cache_hits,
                        unsigned long long cache_misses) {
+    pthread_once(&routes_once, load_routes);
     pthread_mutex_lock(&mu);
     line(b, "# HELP gradd_requests_total Requests answered, by route and HTTP status.\n"
             "# TYPE gradd_requests_total counter\n");
-    for (int r = 0; r < NROUTES; r++)
+    for (int r = 0; r < nroutes; r++)
         for (int s = 0; s <= NSTATUS; s++)
             if (requests[r][s] || s == 0)
                 line(b, "gradd_requests_total{route=\"%s\",status=\"%s%d\"} %llu\n", routes[r], s < NSTATUS ? "" : "other",

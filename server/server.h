@@ -27,6 +27,7 @@
 #include "api.h"
 #include "cache.h"
 #include "config.h"
+#include "err.h"
 #include "pool.h"
 
 /* R_DONE: answered by a worker (counted in in_flight). A request answered
@@ -138,10 +139,10 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **req_cls, 
 void *srv_http_on_uri(void *cls, const char *uri, struct MHD_Connection *c);
 /* X-Request-ID, X-Content-Type-Options and CORS headers on every answer. */
 void srv_http_common_headers(req *r, struct MHD_Response *resp);
-/* Queue a JSON error answer {"error": fmt..., "code": code, "path": ""}
- * with status (400, 408 and 413 close the connection). */
-enum MHD_Result srv_http_reply_error(req *r, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Queue a JSON error answer {"error": fmt..., "code": its code, "path": ""}
+ * with the status of id's row of the error table (api/err.h; 400, 408 and
+ * 413 close the connection). */
+enum MHD_Result srv_http_reply_error(req *r, gd_code id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* r->id: its valid X-Request-ID, or one made. */
 void srv_http_request_id(req *r);
 

@@ -63,12 +63,12 @@ static int open_under(const char *root, const char *rel) {
 enum MHD_Result srv_static_serve(req *r, const char *url) {
     const char *rel = !strcmp(url, "/") ? "/index.html" : url;
     if (!r->s->cfg.web_root[0] || strstr(rel, "..") || strstr(rel, "/.") || strlen(rel) > 200)
-        return srv_http_reply_error(r, 404, "not_found", "there is nothing at %s", url);
+        return srv_http_reply_error(r, GD_E_NOT_FOUND, "there is nothing at %s", url);
     int fd = open_under(r->s->cfg.web_root, rel);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0) close(fd);
-        return srv_http_reply_error(r, 404, "not_found", "there is nothing at %s", url);
+        return srv_http_reply_error(r, GD_E_NOT_FOUND, "there is nothing at %s", url);
     }
     char etag[64], modified[64];
     snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)st.st_size,

@@ -1,5 +1,5 @@
 /* bench_num.c -- single-thread micro-benchmark of the number codec
- * (api/num.c, api/num_parse.c) on tensor-like data, against the C library:
+ * (api/codec/num.c, api/codec/num_parse.c) on tensor-like data, against the C library:
  *
  *   parse-tensor6     1M gaussians * 0.05 written with 6 decimals
  *                     ("-0.048123"), comma separated, parsed in order
@@ -11,10 +11,10 @@
  *   print-f64-bits    1M random-bit finite doubles
  *   print-f32-gauss   1M gaussian * 0.05 floats
  *   print-f32-bits    1M random-bit finite floats
- *   print-f32-list-*  the same two through gd_num_print_f32_list (one list)
+ *   print-f32-list-*  the same two through cd_num_print_f32_list (one list)
  *   snprintf-f32      print-f32-gauss by the shortest of "%.6g".."%.9g"
  *                     that strtof reads back (the slow way)
- *   b64-encode/decode 64 MiB of random bytes (api/b64.c) on the path the
+ *   b64-encode/decode 64 MiB of random bytes (api/codec/b64.c) on the path the
  *                     CPU gets (AVX2 when it has it), then the same with
  *                     the scalar path forced (-scalar); then all of that
  *                     again on the first 1 MiB (-1M: a request's tensor,
@@ -29,8 +29,8 @@
  * Build (not a make target):
  *   cc -O3 -std=c11 -D_POSIX_C_SOURCE=200809L -Iapi tests/bench/bench_num.c \
  *      build/libgradapi.a -ljansson -lyaml -lm -lpthread -o build/bench_num */
-#include "b64.h"
-#include "num.h"
+#include "codec/b64.h"
+#include "codec/num.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -127,18 +127,18 @@ static int write_tensor6(size_t i, char *buf) {
 }
 
 static int write_f32repr(size_t i, char *buf) {
-    return gd_num_print_f64((double)fvalues[i], buf);
+    return cd_num_print_f64((double)fvalues[i], buf);
 }
 
 static int write_shortest(size_t i, char *buf) {
-    return gd_num_print_f64(values[i], buf);
+    return cd_num_print_f64(values[i], buf);
 }
 
 static double parse_all(void) {
     const char *p = text, *end = text + text_len;
     size_t i = 0;
     while (p < end) {
-        if (gd_num_parse(p, end, &parsed[i], &p) != GD_NUM_OK || *p != ',') die("parse failed");
+        if (cd_num_parse(p, end, &parsed[i], &p) != CD_NUM_OK || *p != ',') die("parse failed");
         p++;
         i++;
     }
@@ -162,7 +162,7 @@ static char *out;
 static double print_f64(void) {
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
-        n += (size_t)gd_num_print_f64(values[i], out + n);
+        n += (size_t)cd_num_print_f64(values[i], out + n);
         out[n++] = ',';
     }
     return (double)n;
@@ -171,14 +171,14 @@ static double print_f64(void) {
 static double print_f32(void) {
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
-        n += (size_t)gd_num_print_f32(fvalues[i], out + n);
+        n += (size_t)cd_num_print_f32(fvalues[i], out + n);
         out[n++] = ',';
     }
     return (double)n;
 }
 
 static double print_f32_list(void) {
-    return (double)gd_num_print_f32_list(fvalues, count, out);
+    return (double)cd_num_print_f32_list(fvalues, count, out);
 }
 
 static double snprintf_f32(void) {
@@ -205,12 +205,12 @@ static unsigned char *bin, *bin2;
 static char *b64;
 
 static double b64_encode(void) {
-    return (double)gd_b64_encode(bin, b64_bytes, b64);
+    return (double)cd_b64_encode(bin, b64_bytes, b64);
 }
 
 static double b64_decode(void) {
     size_t n;
-    if (gd_b64_decode(b64, gd_b64_encoded_len(b64_bytes), bin2, b64_bytes, &n) != 0) die("b64 decode failed");
+    if (cd_b64_decode(b64, cd_b64_encoded_len(b64_bytes), bin2, b64_bytes, &n) != 0) die("b64 decode failed");
     return (double)n;
 }
 
@@ -233,7 +233,7 @@ int main(int argc, char **argv) {
     double *mine = xmalloc(count * sizeof *mine);
     memcpy(mine, parsed, count * sizeof *mine);
     run("strtod-tensor6", strtod_all, count, text_len);
-    if (memcmp(mine, parsed, count * sizeof *mine) != 0) die("gd_num_parse and strtod differ");
+    if (memcmp(mine, parsed, count * sizeof *mine) != 0) die("cd_num_parse and strtod differ");
     free(mine);
     for (size_t i = 0; i < count; i++) fvalues[i] = (float)values[i];
     make_text(write_f32repr);
@@ -274,21 +274,21 @@ int main(int argc, char **argv) {
 
     bin = xmalloc(b64_bytes);
     bin2 = xmalloc(b64_bytes);
-    b64 = xmalloc(gd_b64_encoded_len(b64_bytes));
+    b64 = xmalloc(cd_b64_encoded_len(b64_bytes));
     for (size_t i = 0; i < b64_bytes; i++) bin[i] = (unsigned char)rnd64();
-    printf("# b64: %s path by default\n", gd_b64_uses_avx2() ? "AVX2" : "scalar");
+    printf("# b64: %s path by default\n", cd_b64_uses_avx2() ? "AVX2" : "scalar");
     /* the whole buffer (bigger than most caches: memory-bound), then 1 MiB
      * (a request's tensor, from cache) */
     size_t sizes[2] = {b64_bytes, (size_t)1 << 20};
     for (int k = 0; k < 2; k++) {
         size_t saved_bytes = b64_bytes;
         b64_bytes = sizes[k];
-        size_t b64_len = gd_b64_encoded_len(b64_bytes);
+        size_t b64_len = cd_b64_encoded_len(b64_bytes);
         for (int scalar = 0; scalar < 2; scalar++) {
             char enc_name[48], dec_name[48];
             snprintf(enc_name, sizeof enc_name, "b64-encode%s%s", k ? "-1M" : "", scalar ? "-scalar" : "");
             snprintf(dec_name, sizeof dec_name, "b64-decode%s%s", k ? "-1M" : "", scalar ? "-scalar" : "");
-            gd_b64_force_scalar(scalar);
+            cd_b64_force_scalar(scalar);
             memset(bin2, 0, b64_bytes);
             double te = run(enc_name, b64_encode, b64_bytes, b64_len);
             printf("# %s %.2f GB/s of base64 text\n", enc_name, (double)b64_len / te / 1e9);
@@ -298,6 +298,6 @@ int main(int argc, char **argv) {
         }
         b64_bytes = saved_bytes;
     }
-    gd_b64_force_scalar(0);
+    cd_b64_force_scalar(0);
     return 0;
 }

@@ -1,6 +1,6 @@
-/* test_b64.c -- the base64 codec (api/b64.c) on both of its paths: the
+/* test_b64.c -- the base64 codec (api/codec/b64.c) on both of its paths: the
  * AVX2 path (when the CPU has it) and the scalar one, forced with
- * gd_b64_force_scalar. Each path is checked against RFC 4648's vectors,
+ * cd_b64_force_scalar. Each path is checked against RFC 4648's vectors,
  * against a bit-by-bit encoder and a one-character-at-a-time decoder
  * written here from the RFC, and against the other path: every length
  * 0..200, long random inputs, every byte outside the alphabet at every
@@ -9,7 +9,7 @@
  * ASan. Expected values never come from the code under test. */
 #include "testutil.h"
 
-#include "b64.h"
+#include "codec/b64.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,59 +89,59 @@ static int have_avx2;
 
 static int group_setup(void **state) {
     (void)state;
-    gd_b64_force_scalar(0);
-    have_avx2 = gd_b64_uses_avx2();
+    cd_b64_force_scalar(0);
+    have_avx2 = cd_b64_uses_avx2();
     if (!have_avx2) printf("# test_b64: no AVX2 path on this machine; both passes run the scalar code\n");
     return 0;
 }
 
 static int group_teardown(void **state) {
     (void)state;
-    gd_b64_force_scalar(0);
+    cd_b64_force_scalar(0);
     return 0;
 }
 
 /* Encode n bytes on the chosen path into an exact-size heap block and
  * check it against the naive encoder. */
 static void check_encode(const unsigned char *in, size_t n, int scalar) {
-    gd_b64_force_scalar(scalar);
-    assert_int_equal(gd_b64_uses_avx2(), scalar ? 0 : have_avx2);
+    cd_b64_force_scalar(scalar);
+    assert_int_equal(cd_b64_uses_avx2(), scalar ? 0 : have_avx2);
     unsigned char *copy = xmalloc(n);
     if (n) memcpy(copy, in, n);
-    size_t m = gd_b64_encoded_len(n);
+    size_t m = cd_b64_encoded_len(n);
     char *enc = xmalloc(m), *ref = xmalloc(m + 4);
     assert_int_equal(naive_encode(in, n, ref), m);
-    assert_int_equal(gd_b64_encode(copy, n, enc), m);
+    assert_int_equal(cd_b64_encode(copy, n, enc), m);
     if (memcmp(enc, ref, m) != 0) fail_msg("encode of %zu bytes (%s path) differs from the reference", n, scalar ? "scalar" : "AVX2");
     free(copy);
     free(enc);
     free(ref);
-    gd_b64_force_scalar(0);
+    cd_b64_force_scalar(0);
 }
 
 /* Decode text on the chosen path from an exact-size heap copy into an
  * exact-size heap block; returns the byte count or -1, and checks it and
  * the bytes against the naive decoder. */
 static long check_decode(const char *text, size_t len, int scalar) {
-    gd_b64_force_scalar(scalar);
+    cd_b64_force_scalar(scalar);
     char *copy = xmalloc(len);
     if (len) memcpy(copy, text, len);
     unsigned char *ref = xmalloc(len / 4 * 3);
     long want = naive_decode(text, len, ref);
-    size_t cap = want >= 0 ? (size_t)want : gd_b64_decoded_len(copy, len);
+    size_t cap = want >= 0 ? (size_t)want : cd_b64_decoded_len(copy, len);
     unsigned char *out = xmalloc(cap);
     size_t outlen = 99;
-    int rc = gd_b64_decode(copy, len, out, cap, &outlen);
+    int rc = cd_b64_decode(copy, len, out, cap, &outlen);
     if ((rc == 0) != (want >= 0))
         fail_msg("decode of %zu characters (%s path): rc %d, reference %ld", len, scalar ? "scalar" : "AVX2", rc, want);
     if (rc == 0) {
         assert_int_equal(outlen, (size_t)want);
-        assert_int_equal(gd_b64_decoded_len(copy, len), (size_t)want);
+        assert_int_equal(cd_b64_decoded_len(copy, len), (size_t)want);
         if (want && memcmp(out, ref, (size_t)want) != 0)
             fail_msg("decode of %zu characters (%s path) differs from the reference", len, scalar ? "scalar" : "AVX2");
         if (want) { /* one byte short of room: refused, and nothing written */
             memset(out, 0xA5, cap);
-            assert_int_equal(gd_b64_decode(copy, len, out, (size_t)want - 1, &outlen), -1);
+            assert_int_equal(cd_b64_decode(copy, len, out, (size_t)want - 1, &outlen), -1);
             assert_int_equal(outlen, 0);
             for (size_t i = 0; i < cap; i++) assert_int_equal(out[i], 0xA5);
         }
@@ -151,7 +151,7 @@ static long check_decode(const char *text, size_t len, int scalar) {
     free(copy);
     free(ref);
     free(out);
-    gd_b64_force_scalar(0);
+    cd_b64_force_scalar(0);
     return rc == 0 ? want : -1;
 }
 
@@ -159,7 +159,7 @@ static long check_decode(const char *text, size_t len, int scalar) {
 static void check_bytes(const unsigned char *in, size_t n) {
     check_encode(in, n, 0);
     check_encode(in, n, 1);
-    size_t m = gd_b64_encoded_len(n);
+    size_t m = cd_b64_encoded_len(n);
     char *enc = xmalloc(m);
     naive_encode(in, n, enc);
     assert_int_equal(check_decode(enc, m, 0), (long)n);
@@ -198,21 +198,21 @@ static void test_vectors(void **state) {
     static const char *rfc[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
                                    {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
     for (int scalar = 0; scalar < 2; scalar++) {
-        gd_b64_force_scalar(scalar);
+        cd_b64_force_scalar(scalar);
         char enc[64];
         unsigned char dec[64];
         for (size_t i = 0; i < sizeof rfc / sizeof *rfc; i++) {
             size_t n = strlen(rfc[i][0]), m = strlen(rfc[i][1]), outlen = 99;
-            assert_int_equal(gd_b64_encoded_len(n), m);
-            assert_int_equal(gd_b64_encode(rfc[i][0], n, enc), m);
+            assert_int_equal(cd_b64_encoded_len(n), m);
+            assert_int_equal(cd_b64_encode(rfc[i][0], n, enc), m);
             assert_memory_equal(enc, rfc[i][1], m);
-            assert_int_equal(gd_b64_decoded_len(rfc[i][1], m), n);
-            assert_int_equal(gd_b64_decode(rfc[i][1], m, dec, n, &outlen), 0);
+            assert_int_equal(cd_b64_decoded_len(rfc[i][1], m), n);
+            assert_int_equal(cd_b64_decode(rfc[i][1], m, dec, n, &outlen), 0);
             assert_int_equal(outlen, n);
             if (n) assert_memory_equal(dec, rfc[i][0], n);
         }
     }
-    gd_b64_force_scalar(0);
+    cd_b64_force_scalar(0);
     /* all 64 characters in order, across a whole vector */
     unsigned char all[48];
     for (int i = 0; i < 48; i++) all[i] = 0;
@@ -221,11 +221,11 @@ static void test_vectors(void **state) {
             if (v >> (5 - b) & 1) all[(6 * v + b) / 8] |= (unsigned char)(0x80 >> ((6 * v + b) % 8));
     char enc[64];
     for (int scalar = 0; scalar < 2; scalar++) {
-        gd_b64_force_scalar(scalar);
-        assert_int_equal(gd_b64_encode(all, 48, enc), 64);
+        cd_b64_force_scalar(scalar);
+        assert_int_equal(cd_b64_encode(all, 48, enc), 64);
         assert_memory_equal(enc, alpha, 64);
     }
-    gd_b64_force_scalar(0);
+    cd_b64_force_scalar(0);
     check_bytes(all, 48);
 }
 
@@ -290,39 +290,39 @@ static void test_invalid_everywhere(void **state) {
     int is_alpha[256] = {0};
     for (int v = 0; v < 64; v++) is_alpha[(unsigned char)alpha[v]] = 1;
     for (int scalar = 0; scalar < 2; scalar++) {
-        gd_b64_force_scalar(scalar);
+        cd_b64_force_scalar(scalar);
         for (int pos = 0; pos < M; pos++)
             for (int c = 0; c < 256; c++) {
                 if (is_alpha[c]) continue;
                 memcpy(text, base, M);
                 text[pos] = (char)c;
                 size_t outlen = 99;
-                int rc = gd_b64_decode(text, M, out, N, &outlen);
+                int rc = cd_b64_decode(text, M, out, N, &outlen);
                 int want = c == '=' && pos >= M - 2 ? (naive_decode(text, M, (unsigned char[N]){0}) >= 0 ? 0 : -1) : -1;
                 if (rc != want)
                     fail_msg("byte 0x%02X at %d (%s path): rc %d, want %d", c, pos, scalar ? "scalar" : "AVX2", rc, want);
                 if (rc < 0) assert_int_equal(outlen, 0);
             }
     }
-    gd_b64_force_scalar(0);
+    cd_b64_force_scalar(0);
     /* the same for a long text, at positions spread over many vectors */
-    size_t n = 3000, m = gd_b64_encoded_len(n);
+    size_t n = 3000, m = cd_b64_encoded_len(n);
     unsigned char *big = xmalloc(n), *bigout = xmalloc(n);
     char *btext = xmalloc(m), *bbase = xmalloc(m);
     fill_random(big, n, 2);
     naive_encode(big, n, bbase);
     for (int scalar = 0; scalar < 2; scalar++) {
-        gd_b64_force_scalar(scalar);
+        cd_b64_force_scalar(scalar);
         for (size_t pos = 0; pos < m - 4; pos += 1 + pos % 7) {
             int c = (int)(tu_rand64() % 256);
             if (is_alpha[c]) continue;
             memcpy(btext, bbase, m);
             btext[pos] = (char)c;
             size_t outlen = 99;
-            assert_int_equal(gd_b64_decode(btext, m, bigout, n, &outlen), -1);
+            assert_int_equal(cd_b64_decode(btext, m, bigout, n, &outlen), -1);
         }
     }
-    gd_b64_force_scalar(0);
+    cd_b64_force_scalar(0);
     free(big);
     free(bigout);
     free(btext);
@@ -349,14 +349,14 @@ static void test_padding(void **state) {
     };
     unsigned char out[128];
     for (int scalar = 0; scalar < 2; scalar++) {
-        gd_b64_force_scalar(scalar);
+        cd_b64_force_scalar(scalar);
         for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
             size_t outlen = 99;
-            if (gd_b64_decode(bad[i], strlen(bad[i]), out, sizeof out, &outlen) != -1) fail_msg("'%s' decoded", bad[i]);
+            if (cd_b64_decode(bad[i], strlen(bad[i]), out, sizeof out, &outlen) != -1) fail_msg("'%s' decoded", bad[i]);
             assert_int_equal(outlen, 0);
         }
         size_t outlen = 99;
-        assert_int_equal(gd_b64_decode("Zm\0v", 4, out, sizeof out, &outlen), -1);
+        assert_int_equal(cd_b64_decode("Zm\0v", 4, out, sizeof out, &outlen), -1);
         /* every 2-character quantum with "==": valid iff its low 4 bits are
          * 0; every 3-character one with "=": iff its low 2 bits are; after
          * a long prefix too, so the vector loop runs first */
@@ -364,18 +364,18 @@ static void test_padding(void **state) {
         /* '=' inside what the vector loop reads; "===" at the end */
         for (int i = 0; i < 80; i++) q[i] = "Zm9vYmFy"[i % 8];
         q[37] = '=';
-        assert_int_equal(gd_b64_decode(q, 80, out, sizeof out, &outlen), -1);
+        assert_int_equal(cd_b64_decode(q, 80, out, sizeof out, &outlen), -1);
         q[37] = 'Z';
-        assert_int_equal(gd_b64_decode(q, 80, out, sizeof out, &outlen), 0);
+        assert_int_equal(cd_b64_decode(q, 80, out, sizeof out, &outlen), 0);
         q[77] = q[78] = q[79] = '=';
-        assert_int_equal(gd_b64_decode(q, 80, out, sizeof out, &outlen), -1);
+        assert_int_equal(cd_b64_decode(q, 80, out, sizeof out, &outlen), -1);
         for (int pre = 0; pre <= 64; pre += 64)
             for (int a = 0; a < 64; a++)
                 for (int b = 0; b < 64; b++) {
                     char *t = q + pre;
                     for (int i = 0; i < pre; i++) q[i] = "Zm9vYmFy"[i % 8];
                     t[0] = alpha[a], t[1] = alpha[b], t[2] = '=', t[3] = '=';
-                    int rc = gd_b64_decode(q, (size_t)pre + 4, out, sizeof out, &outlen);
+                    int rc = cd_b64_decode(q, (size_t)pre + 4, out, sizeof out, &outlen);
                     assert_int_equal(rc, (b & 15) ? -1 : 0);
                     if (rc == 0) {
                         assert_int_equal(outlen, pre / 4 * 3 + 1);
@@ -384,7 +384,7 @@ static void test_padding(void **state) {
                     int c = (a * 7 + b) % 64;
                     t[2] = alpha[c];
                     t[3] = '=';
-                    rc = gd_b64_decode(q, (size_t)pre + 4, out, sizeof out, &outlen);
+                    rc = cd_b64_decode(q, (size_t)pre + 4, out, sizeof out, &outlen);
                     assert_int_equal(rc, (c & 3) ? -1 : 0);
                     if (rc == 0) {
                         assert_int_equal(outlen, pre / 4 * 3 + 2);
@@ -393,17 +393,17 @@ static void test_padding(void **state) {
                     }
                 }
         outlen = 99;
-        assert_int_equal(gd_b64_decode("", 0, out, 0, &outlen), 0);
+        assert_int_equal(cd_b64_decode("", 0, out, 0, &outlen), 0);
         assert_int_equal(outlen, 0);
     }
-    gd_b64_force_scalar(0);
+    cd_b64_force_scalar(0);
     /* decoded_len: sizes only, reads just the last two characters */
-    assert_int_equal(gd_b64_decoded_len("", 0), 0);
-    assert_int_equal(gd_b64_decoded_len("Zg==", 4), 1);
-    assert_int_equal(gd_b64_decoded_len("Zm8=", 4), 2);
-    assert_int_equal(gd_b64_decoded_len("Zm9v", 4), 3);
-    assert_int_equal(gd_b64_decoded_len("Zm9vY", 5), 3);
-    assert_int_equal(gd_b64_decoded_len("Zm9vYmFy", 8), 6);
+    assert_int_equal(cd_b64_decoded_len("", 0), 0);
+    assert_int_equal(cd_b64_decoded_len("Zg==", 4), 1);
+    assert_int_equal(cd_b64_decoded_len("Zm8=", 4), 2);
+    assert_int_equal(cd_b64_decoded_len("Zm9v", 4), 3);
+    assert_int_equal(cd_b64_decoded_len("Zm9vY", 5), 3);
+    assert_int_equal(cd_b64_decoded_len("Zm9vYmFy", 8), 6);
 }
 
 int main(void) {

@@ -1,9 +1,9 @@
 /* test_json.c -- the reader's indexed numeric-array scanner
- * (api/json_nums.c) against its number-at-a-time loop: every document is
- * read with the index off (GD_JSON_NUMS_OFF), with the scalar index and
+ * (api/codec/json_nums.c) against its number-at-a-time loop: every document is
+ * read with the index off (CD_JSON_NUMS_OFF), with the scalar index and
  * with the AVX2 index (when the CPU has it), and the three readings must
  * be the same: the same tree, the same packed arrays (shapes and every
- * double bit for bit), or the same error (status, code, path, message).
+ * double bit for bit), or the same error (kind, place, path, message).
  * Random arrays of random shapes, number forms, whitespace and junk;
  * every truncation of a small array; every byte value in a run. Each
  * text is parsed from a buffer of exactly its length, so that the
@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "json_nums.h"
+#include "codec/json.h"
+#include "codec/json_nums.h"
 #include "testutil.h"
 
 /* ---- a growing string ------------------------------------------------- */
@@ -42,9 +42,9 @@ static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
 
 /* Dump value v of doc d into b: objects with sorted keys, reals as their
  * bits, packed arrays as their shape and their doubles' bits. */
-static void dump(sbuf *b, const gd_doc *d, const json_t *v) {
+static void dump(sbuf *b, const cd_doc *d, const json_t *v) {
     char tmp[64];
-    const gd_packed *pk = gd_doc_packed(d, v);
+    const cd_packed *pk = cd_doc_packed(d, v);
     if (pk) {
         snprintf(tmp, sizeof tmp, "P%d[", pk->rank);
         puts_(b, tmp);
@@ -97,7 +97,7 @@ static void dump(sbuf *b, const gd_doc *d, const json_t *v) {
         return;
     case JSON_STRING: {
         size_t len;
-        const char *t = gd_doc_text(d, v, &len);
+        const char *t = cd_doc_text(d, v, &len);
         puts_(b, "\"");
         put(b, t, len);
         puts_(b, "\"");
@@ -127,24 +127,25 @@ static char *reading(const char *text, size_t len, int mode) {
     char *copy = malloc(len ? len : 1);
     assert_non_null(copy);
     memcpy(copy, text, len);
-    gd_json_nums_set_mode(mode);
-    gd_doc d;
-    gd_err e = {0};
-    gd_json_opts o = {.max_depth = 32};
-    int r = gd_json_parse(copy, len, &o, &d, &e);
-    gd_json_nums_set_mode(GD_JSON_NUMS_AUTO);
+    cd_json_nums_set_mode(mode);
+    cd_doc d;
+    cd_err e;
+    cd_json_opts o = {.max_depth = 32};
+    int r = cd_json_parse(copy, len, &o, &d, &e);
+    cd_json_nums_set_mode(CD_JSON_NUMS_AUTO);
     sbuf b = {0};
     puts_(&b, "");
     if (r < 0) {
-        char tmp[3000];
-        snprintf(tmp, sizeof tmp, "E%d|%s|%s|%s", e.status, e.code, e.path, e.message);
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "E%s|%zu|%ld|%ld|%s|%s", cd_err_kind_name(e.kind), e.offset, e.line, e.column, e.path,
+                 e.message);
         puts_(&b, tmp);
     } else {
         dump(&b, &d, d.root);
         char tmp[64];
         snprintf(tmp, sizeof tmp, "|packed %d", d.npacked);
         puts_(&b, tmp);
-        gd_doc_free(&d);
+        cd_doc_free(&d);
     }
     free(copy);
     return b.p;
@@ -154,11 +155,11 @@ static long n_packed, n_docs; /* how many readings packed something (the tests m
 
 /* Read text[0..len) all three ways and require the same reading. */
 static void same_all_ways(const char *text, size_t len) {
-    char *off = reading(text, len, GD_JSON_NUMS_OFF);
-    char *scalar = reading(text, len, GD_JSON_NUMS_SCALAR);
+    char *off = reading(text, len, CD_JSON_NUMS_OFF);
+    char *scalar = reading(text, len, CD_JSON_NUMS_SCALAR);
     if (strcmp(off, scalar)) fail_msg("scalar index differs on %.*s\n off: %.300s\n got: %.300s", (int)len, text, off, scalar);
-    if (gd_json_nums_have_avx2()) {
-        char *avx = reading(text, len, GD_JSON_NUMS_AUTO);
+    if (cd_json_nums_have_avx2()) {
+        char *avx = reading(text, len, CD_JSON_NUMS_AUTO);
         if (strcmp(off, avx)) fail_msg("AVX2 index differs on %.*s\n off: %.300s\n got: %.300s", (int)len, text, off, avx);
         free(avx);
     }
@@ -301,7 +302,7 @@ static void test_every_byte(void **state) {
     free(t);
 }
 
-/* Hand-picked runs: the forms of every case of gd_num_span8_parts and
+/* Hand-picked runs: the forms of every case of cd_num_span8_parts and
  * the index's edges (block ends, long tokens, whitespace runs). */
 static void test_cases(void **state) {
     (void)state;

@@ -1,12 +1,12 @@
 /* test_num.c -- the number codec against the C library and the RFCs:
- * gd_num_parse must give strtod's double bit for bit (tables of edge
+ * cd_num_parse must give strtod's double bit for bit (tables of edge
  * cases, random decimal strings, near-halfway strings from long double);
- * gd_num_print_* must read back exactly with the fewest digits, checked
+ * cd_num_print_* must read back exactly with the fewest digits, checked
  * against a slow reference built on glibc's exact "%.*e" (base64 is in
  * test_b64.c). Expected values never come from the code under test. */
 #include "testutil.h"
 
-#include "num.h"
+#include "codec/num.h"
 
 #include <float.h>
 #include <math.h>
@@ -70,28 +70,28 @@ static float rnd_float(void) {
 
 /* Parse s[0..len) from a heap copy of exactly len bytes (no terminator),
  * so reading past the end trips ASan. */
-static gd_num_status parse_exact(const char *s, size_t len, double *out, size_t *used) {
+static cd_num_status parse_exact(const char *s, size_t len, double *out, size_t *used) {
     char *copy = malloc(len ? len : 1);
     assert_non_null(copy);
     memcpy(copy, s, len);
     const char *next = NULL;
     *out = 12345.0;
-    gd_num_status st = gd_num_parse(copy, copy + len, out, &next);
-    if (used) *used = st == GD_NUM_OK ? (size_t)((uintptr_t)next - (uintptr_t)copy) : 0;
+    cd_num_status st = cd_num_parse(copy, copy + len, out, &next);
+    if (used) *used = st == CD_NUM_OK ? (size_t)((uintptr_t)next - (uintptr_t)copy) : 0;
     free(copy);
     return st;
 }
 
-/* Compare gd_num_parse with strtod on a NUL-terminated JSON number. */
+/* Compare cd_num_parse with strtod on a NUL-terminated JSON number. */
 static void parse_like_strtod(const char *s) {
     double want = strtod(s, NULL), got;
     size_t used;
-    gd_num_status st = parse_exact(s, strlen(s), &got, &used);
+    cd_num_status st = parse_exact(s, strlen(s), &got, &used);
     if (isinf(want)) {
-        if (st != GD_NUM_RANGE) fail_msg("'%s': status %d, want RANGE", s, (int)st);
+        if (st != CD_NUM_RANGE) fail_msg("'%s': status %d, want RANGE", s, (int)st);
         return;
     }
-    if (st != GD_NUM_OK) fail_msg("'%s': status %d, want OK", s, (int)st);
+    if (st != CD_NUM_OK) fail_msg("'%s': status %d, want OK", s, (int)st);
     if (used != strlen(s)) fail_msg("'%s': used %zu of %zu characters", s, used, strlen(s));
     if (bits_of(got) != bits_of(want)) fail_msg("'%s': got %.17g (%a), strtod %.17g (%a)", s, got, got, want, want);
 }
@@ -107,13 +107,13 @@ static void *first_use_worker(void *arg) {
     *ok = 1;
     for (int rep = 0; rep < 200; rep++)
         for (int i = 0; i < 4; i++) {
-            char buf[GD_NUM_MAX];
+            char buf[CD_NUM_MAX];
             double got;
             const char *next;
-            int n = gd_num_print_f64(values[i], buf);
+            int n = cd_num_print_f64(values[i], buf);
             if (n != (int)strlen(texts[i]) || memcmp(buf, texts[i], (size_t)n) != 0) *ok = 0;
-            gd_num_status st = gd_num_parse(texts[i], texts[i] + strlen(texts[i]), &got, &next);
-            if (st != GD_NUM_OK || got != values[i]) *ok = 0;
+            cd_num_status st = cd_num_parse(texts[i], texts[i] + strlen(texts[i]), &got, &next);
+            if (st != CD_NUM_OK || got != values[i]) *ok = 0;
         }
     return NULL;
 }
@@ -134,108 +134,108 @@ static void test_first_use_threads(void **state) {
 
 typedef struct parse_case {
     const char *in;
-    gd_num_status st;
-    double want; /* for GD_NUM_OK; compared bit for bit (so -0.0 counts) */
+    cd_num_status st;
+    double want; /* for CD_NUM_OK; compared bit for bit (so -0.0 counts) */
     size_t used; /* characters consumed on OK; 0 means all */
 } parse_case;
 
 static const parse_case parse_cases[] = {
-    {"0", GD_NUM_OK, 0.0, 0},
-    {"-0", GD_NUM_OK, -0.0, 0},
-    {"-0.0e5", GD_NUM_OK, -0.0, 0},
-    {"0.0", GD_NUM_OK, 0.0, 0},
-    {"1", GD_NUM_OK, 1.0, 0},
-    {"7", GD_NUM_OK, 7.0, 0},
-    {"-2", GD_NUM_OK, -2.0, 0},
-    {"0.1", GD_NUM_OK, 0.1, 0},
-    {"0.048123", GD_NUM_OK, 0.048123, 0},
-    {"-0.0123", GD_NUM_OK, -0.0123, 0},
-    {"0.1234", GD_NUM_OK, 0.1234, 0},
-    {"1e-5", GD_NUM_OK, 1e-5, 0},
-    {"1E5", GD_NUM_OK, 1e5, 0},
-    {"1e+5", GD_NUM_OK, 1e5, 0},
-    {"123456.789", GD_NUM_OK, 123456.789, 0},
-    {"-2.5e-3", GD_NUM_OK, -2.5e-3, 0},
-    {"0.30000000000000004", GD_NUM_OK, 0.30000000000000004, 0},
-    {"0.10000000000000001", GD_NUM_OK, 0.1, 0},
-    {"3.141592653589793", GD_NUM_OK, 3.141592653589793, 0},
-    {"1e22", GD_NUM_OK, 1e22, 0},
-    {"1e23", GD_NUM_OK, 1e23, 0},
-    {"1e-22", GD_NUM_OK, 1e-22, 0},
-    {"1e-23", GD_NUM_OK, 1e-23, 0},
-    {"9007199254740992", GD_NUM_OK, 9007199254740992.0, 0},
-    {"9007199254740993", GD_NUM_OK, 9007199254740992.0, 0}, /* halfway: to even */
-    {"9007199254740995", GD_NUM_OK, 9007199254740996.0, 0}, /* halfway: to even */
-    {"9007199254740993.0000000000000001", GD_NUM_OK, 9007199254740994.0, 0},
-    {"4503599627370496.5", GD_NUM_OK, 4503599627370496.0, 0}, /* halfway, q < 0 */
-    {"4503599627370497.5", GD_NUM_OK, 4503599627370498.0, 0},
-    {"18446744073709551615", GD_NUM_OK, 18446744073709551615.0, 0},
-    {"18446744073709551616", GD_NUM_OK, 18446744073709551616.0, 0},
-    {"12345678901234567890123", GD_NUM_OK, 12345678901234567890123.0, 0},
-    {"1.7976931348623157e308", GD_NUM_OK, DBL_MAX, 0},
-    {"1.7976931348623158e308", GD_NUM_OK, DBL_MAX, 0}, /* below the halfway point to 2^1024 */
-    {"-1.7976931348623157e308", GD_NUM_OK, -DBL_MAX, 0},
-    {"1.7976931348623159e308", GD_NUM_RANGE, 0, 0},
-    {"2.2250738585072014e-308", GD_NUM_OK, DBL_MIN, 0},
-    {"2.2250738585072011e-308", GD_NUM_OK, 0x0.fffffffffffffp-1022, 0},
-    {"2.2250738585072012e-308", GD_NUM_OK, DBL_MIN, 0},
-    {"4.9e-324", GD_NUM_OK, 0x1p-1074, 0},
-    {"5e-324", GD_NUM_OK, 0x1p-1074, 0},
-    {"-4.9406564584124654e-324", GD_NUM_OK, -0x1p-1074, 0},
-    {"2.4703282292062327e-324", GD_NUM_OK, 0.0, 0}, /* just below 2^-1075 */
-    {"2.4703282292062328e-324", GD_NUM_OK, 0x1p-1074, 0},
-    {"1e-400", GD_NUM_OK, 0.0, 0},
-    {"-1e-400", GD_NUM_OK, -0.0, 0},
-    {"1e400", GD_NUM_RANGE, 0, 0},
-    {"-1e400", GD_NUM_RANGE, 0, 0},
-    {"1e999999999999", GD_NUM_RANGE, 0, 0},
-    {"1e-999999999999", GD_NUM_OK, 0.0, 0},
-    {"1e99999999999999999999999999999", GD_NUM_RANGE, 0, 0},
-    {"0e999999", GD_NUM_OK, 0.0, 0},
-    {"0.000e99999999999999999999", GD_NUM_OK, 0.0, 0},
-    {"0.00001e-999999999999999999999", GD_NUM_OK, 0.0, 0},
-    {"100e-2", GD_NUM_OK, 1.0, 0},
-    {"0.000000000000000000000000000001e30", GD_NUM_OK, 1.0, 0},
+    {"0", CD_NUM_OK, 0.0, 0},
+    {"-0", CD_NUM_OK, -0.0, 0},
+    {"-0.0e5", CD_NUM_OK, -0.0, 0},
+    {"0.0", CD_NUM_OK, 0.0, 0},
+    {"1", CD_NUM_OK, 1.0, 0},
+    {"7", CD_NUM_OK, 7.0, 0},
+    {"-2", CD_NUM_OK, -2.0, 0},
+    {"0.1", CD_NUM_OK, 0.1, 0},
+    {"0.048123", CD_NUM_OK, 0.048123, 0},
+    {"-0.0123", CD_NUM_OK, -0.0123, 0},
+    {"0.1234", CD_NUM_OK, 0.1234, 0},
+    {"1e-5", CD_NUM_OK, 1e-5, 0},
+    {"1E5", CD_NUM_OK, 1e5, 0},
+    {"1e+5", CD_NUM_OK, 1e5, 0},
+    {"123456.789", CD_NUM_OK, 123456.789, 0},
+    {"-2.5e-3", CD_NUM_OK, -2.5e-3, 0},
+    {"0.30000000000000004", CD_NUM_OK, 0.30000000000000004, 0},
+    {"0.10000000000000001", CD_NUM_OK, 0.1, 0},
+    {"3.141592653589793", CD_NUM_OK, 3.141592653589793, 0},
+    {"1e22", CD_NUM_OK, 1e22, 0},
+    {"1e23", CD_NUM_OK, 1e23, 0},
+    {"1e-22", CD_NUM_OK, 1e-22, 0},
+    {"1e-23", CD_NUM_OK, 1e-23, 0},
+    {"9007199254740992", CD_NUM_OK, 9007199254740992.0, 0},
+    {"9007199254740993", CD_NUM_OK, 9007199254740992.0, 0}, /* halfway: to even */
+    {"9007199254740995", CD_NUM_OK, 9007199254740996.0, 0}, /* halfway: to even */
+    {"9007199254740993.0000000000000001", CD_NUM_OK, 9007199254740994.0, 0},
+    {"4503599627370496.5", CD_NUM_OK, 4503599627370496.0, 0}, /* halfway, q < 0 */
+    {"4503599627370497.5", CD_NUM_OK, 4503599627370498.0, 0},
+    {"18446744073709551615", CD_NUM_OK, 18446744073709551615.0, 0},
+    {"18446744073709551616", CD_NUM_OK, 18446744073709551616.0, 0},
+    {"12345678901234567890123", CD_NUM_OK, 12345678901234567890123.0, 0},
+    {"1.7976931348623157e308", CD_NUM_OK, DBL_MAX, 0},
+    {"1.7976931348623158e308", CD_NUM_OK, DBL_MAX, 0}, /* below the halfway point to 2^1024 */
+    {"-1.7976931348623157e308", CD_NUM_OK, -DBL_MAX, 0},
+    {"1.7976931348623159e308", CD_NUM_RANGE, 0, 0},
+    {"2.2250738585072014e-308", CD_NUM_OK, DBL_MIN, 0},
+    {"2.2250738585072011e-308", CD_NUM_OK, 0x0.fffffffffffffp-1022, 0},
+    {"2.2250738585072012e-308", CD_NUM_OK, DBL_MIN, 0},
+    {"4.9e-324", CD_NUM_OK, 0x1p-1074, 0},
+    {"5e-324", CD_NUM_OK, 0x1p-1074, 0},
+    {"-4.9406564584124654e-324", CD_NUM_OK, -0x1p-1074, 0},
+    {"2.4703282292062327e-324", CD_NUM_OK, 0.0, 0}, /* just below 2^-1075 */
+    {"2.4703282292062328e-324", CD_NUM_OK, 0x1p-1074, 0},
+    {"1e-400", CD_NUM_OK, 0.0, 0},
+    {"-1e-400", CD_NUM_OK, -0.0, 0},
+    {"1e400", CD_NUM_RANGE, 0, 0},
+    {"-1e400", CD_NUM_RANGE, 0, 0},
+    {"1e999999999999", CD_NUM_RANGE, 0, 0},
+    {"1e-999999999999", CD_NUM_OK, 0.0, 0},
+    {"1e99999999999999999999999999999", CD_NUM_RANGE, 0, 0},
+    {"0e999999", CD_NUM_OK, 0.0, 0},
+    {"0.000e99999999999999999999", CD_NUM_OK, 0.0, 0},
+    {"0.00001e-999999999999999999999", CD_NUM_OK, 0.0, 0},
+    {"100e-2", CD_NUM_OK, 1.0, 0},
+    {"0.000000000000000000000000000001e30", CD_NUM_OK, 1.0, 0},
     /* the number ends where the grammar does; the caller checks what follows */
-    {"0x10", GD_NUM_OK, 0.0, 1},
-    {"1.5.3", GD_NUM_OK, 1.5, 3},
-    {"1e5e5", GD_NUM_OK, 1e5, 3},
-    {"12,", GD_NUM_OK, 12.0, 2},
-    {"-7]", GD_NUM_OK, -7.0, 2},
+    {"0x10", CD_NUM_OK, 0.0, 1},
+    {"1.5.3", CD_NUM_OK, 1.5, 3},
+    {"1e5e5", CD_NUM_OK, 1e5, 3},
+    {"12,", CD_NUM_OK, 12.0, 2},
+    {"-7]", CD_NUM_OK, -7.0, 2},
     /* bytes just above '9' end a run of digits too (8 bytes at a time) */
-    {"12345:67890123", GD_NUM_OK, 12345.0, 5},
-    {"1234567;90123456", GD_NUM_OK, 1234567.0, 7},
-    {"0.5<000000000", GD_NUM_OK, 0.5, 3},
-    {"0.1234567=1234567", GD_NUM_OK, 0.1234567, 9},
-    {"3.25>99999999", GD_NUM_OK, 3.25, 4},
-    {"123456789?12345678", GD_NUM_OK, 123456789.0, 9},
-    {"9/123456789", GD_NUM_OK, 9.0, 1},
-    {"1.5e1:00000000", GD_NUM_OK, 15.0, 5},
-    {"1\xff" "2345678", GD_NUM_OK, 1.0, 1},
+    {"12345:67890123", CD_NUM_OK, 12345.0, 5},
+    {"1234567;90123456", CD_NUM_OK, 1234567.0, 7},
+    {"0.5<000000000", CD_NUM_OK, 0.5, 3},
+    {"0.1234567=1234567", CD_NUM_OK, 0.1234567, 9},
+    {"3.25>99999999", CD_NUM_OK, 3.25, 4},
+    {"123456789?12345678", CD_NUM_OK, 123456789.0, 9},
+    {"9/123456789", CD_NUM_OK, 9.0, 1},
+    {"1.5e1:00000000", CD_NUM_OK, 15.0, 5},
+    {"1\xff" "2345678", CD_NUM_OK, 1.0, 1},
     /* not JSON numbers */
-    {"", GD_NUM_SYNTAX, 0, 0},
-    {"-", GD_NUM_SYNTAX, 0, 0},
-    {"+1", GD_NUM_SYNTAX, 0, 0},
-    {".5", GD_NUM_SYNTAX, 0, 0},
-    {"-.5", GD_NUM_SYNTAX, 0, 0},
-    {"1.", GD_NUM_SYNTAX, 0, 0},
-    {"1.e5", GD_NUM_SYNTAX, 0, 0},
-    {"01", GD_NUM_SYNTAX, 0, 0},
-    {"-01", GD_NUM_SYNTAX, 0, 0},
-    {"00", GD_NUM_SYNTAX, 0, 0},
-    {"00.5", GD_NUM_SYNTAX, 0, 0},
-    {"1e", GD_NUM_SYNTAX, 0, 0},
-    {"1e+", GD_NUM_SYNTAX, 0, 0},
-    {"1e-", GD_NUM_SYNTAX, 0, 0},
-    {"1E+x", GD_NUM_SYNTAX, 0, 0},
-    {"e5", GD_NUM_SYNTAX, 0, 0},
-    {" 1", GD_NUM_SYNTAX, 0, 0},
-    {"- 1", GD_NUM_SYNTAX, 0, 0},
-    {"--1", GD_NUM_SYNTAX, 0, 0},
-    {"NaN", GD_NUM_SYNTAX, 0, 0},
-    {"Infinity", GD_NUM_SYNTAX, 0, 0},
-    {"-Infinity", GD_NUM_SYNTAX, 0, 0},
-    {"true", GD_NUM_SYNTAX, 0, 0},
+    {"", CD_NUM_SYNTAX, 0, 0},
+    {"-", CD_NUM_SYNTAX, 0, 0},
+    {"+1", CD_NUM_SYNTAX, 0, 0},
+    {".5", CD_NUM_SYNTAX, 0, 0},
+    {"-.5", CD_NUM_SYNTAX, 0, 0},
+    {"1.", CD_NUM_SYNTAX, 0, 0},
+    {"1.e5", CD_NUM_SYNTAX, 0, 0},
+    {"01", CD_NUM_SYNTAX, 0, 0},
+    {"-01", CD_NUM_SYNTAX, 0, 0},
+    {"00", CD_NUM_SYNTAX, 0, 0},
+    {"00.5", CD_NUM_SYNTAX, 0, 0},
+    {"1e", CD_NUM_SYNTAX, 0, 0},
+    {"1e+", CD_NUM_SYNTAX, 0, 0},
+    {"1e-", CD_NUM_SYNTAX, 0, 0},
+    {"1E+x", CD_NUM_SYNTAX, 0, 0},
+    {"e5", CD_NUM_SYNTAX, 0, 0},
+    {" 1", CD_NUM_SYNTAX, 0, 0},
+    {"- 1", CD_NUM_SYNTAX, 0, 0},
+    {"--1", CD_NUM_SYNTAX, 0, 0},
+    {"NaN", CD_NUM_SYNTAX, 0, 0},
+    {"Infinity", CD_NUM_SYNTAX, 0, 0},
+    {"-Infinity", CD_NUM_SYNTAX, 0, 0},
+    {"true", CD_NUM_SYNTAX, 0, 0},
 };
 
 static void test_parse_table(void **state) {
@@ -244,9 +244,9 @@ static void test_parse_table(void **state) {
         const parse_case *c = &parse_cases[i];
         double got;
         size_t used, len = strlen(c->in);
-        gd_num_status st = parse_exact(c->in, len, &got, &used);
+        cd_num_status st = parse_exact(c->in, len, &got, &used);
         if (st != c->st) fail_msg("'%s': status %d, want %d", c->in, (int)st, (int)c->st);
-        if (st != GD_NUM_OK) continue;
+        if (st != CD_NUM_OK) continue;
         if (bits_of(got) != bits_of(c->want))
             fail_msg("'%s': got %.17g (%a), want %.17g (%a)", c->in, got, got, c->want, c->want);
         if (used != (c->used ? c->used : len)) fail_msg("'%s': used %zu characters", c->in, used);
@@ -260,19 +260,19 @@ static void test_parse_end(void **state) {
     static const struct {
         const char *in;
         size_t len;
-        gd_num_status st;
+        cd_num_status st;
         double want;
     } cases[] = {
-        {"12345", 3, GD_NUM_OK, 123.0},   {"1.5", 2, GD_NUM_SYNTAX, 0},   {"1e5", 2, GD_NUM_SYNTAX, 0},
-        {"1e+5", 3, GD_NUM_SYNTAX, 0},    {"-1", 1, GD_NUM_SYNTAX, 0},    {"0.25", 3, GD_NUM_OK, 0.2},
-        {"2.5e10", 4, GD_NUM_SYNTAX, 0},  {"2.5e10", 5, GD_NUM_OK, 2.5e1}, {"7", 0, GD_NUM_SYNTAX, 0},
+        {"12345", 3, CD_NUM_OK, 123.0},   {"1.5", 2, CD_NUM_SYNTAX, 0},   {"1e5", 2, CD_NUM_SYNTAX, 0},
+        {"1e+5", 3, CD_NUM_SYNTAX, 0},    {"-1", 1, CD_NUM_SYNTAX, 0},    {"0.25", 3, CD_NUM_OK, 0.2},
+        {"2.5e10", 4, CD_NUM_SYNTAX, 0},  {"2.5e10", 5, CD_NUM_OK, 2.5e1}, {"7", 0, CD_NUM_SYNTAX, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         double got;
         size_t used;
-        gd_num_status st = parse_exact(cases[i].in, cases[i].len, &got, &used);
+        cd_num_status st = parse_exact(cases[i].in, cases[i].len, &got, &used);
         if (st != cases[i].st) fail_msg("'%.*s': status %d", (int)cases[i].len, cases[i].in, (int)st);
-        if (st == GD_NUM_OK) {
+        if (st == CD_NUM_OK) {
             assert_true(got == cases[i].want);
             assert_int_equal(used, cases[i].len);
         }
@@ -303,7 +303,7 @@ static void test_parse_long(void **state) {
             s[n++] = tail ? '1' : '0';
             if (form) n += snprintf(s + n, 8, "e-801");
             s[n] = 0;
-            assert_int_equal(parse_exact(s, (size_t)n, &got, NULL), GD_NUM_OK);
+            assert_int_equal(parse_exact(s, (size_t)n, &got, NULL), CD_NUM_OK);
             assert_true(got == want);
             parse_like_strtod(s);
         }
@@ -313,7 +313,7 @@ static void test_parse_long(void **state) {
     for (int i = 0; i < 800; i++) s[n++] = '0';
     s[n++] = '1';
     double got;
-    assert_int_equal(parse_exact(s, (size_t)n, &got, NULL), GD_NUM_OK);
+    assert_int_equal(parse_exact(s, (size_t)n, &got, NULL), CD_NUM_OK);
     assert_true(got == 0 && !signbit(got));
     /* 2^-1074's exact expansion (751 significant digits) and its halfway
      * neighbours, to 780 digits: exact value, just below and above */
@@ -321,10 +321,10 @@ static void test_parse_long(void **state) {
     parse_like_strtod(s);
     snprintf(s, sizeof s, "%.780Le", 0x1p-1075L);
     parse_like_strtod(s);
-    assert_int_equal(parse_exact(s, strlen(s), &got, NULL), GD_NUM_OK);
+    assert_int_equal(parse_exact(s, strlen(s), &got, NULL), CD_NUM_OK);
     assert_true(got == 0); /* exactly half the smallest subnormal: to even, 0 */
     snprintf(s, sizeof s, "%.780Le", 0x1.8p-1074L);
-    assert_int_equal(parse_exact(s, strlen(s), &got, NULL), GD_NUM_OK);
+    assert_int_equal(parse_exact(s, strlen(s), &got, NULL), CD_NUM_OK);
     assert_true(got == 0x1p-1073); /* 1.5 units: to even, 2 units */
     parse_like_strtod(s);
 }
@@ -337,10 +337,10 @@ static void test_parse_roundtrip(void **state) {
     for (int i = 0; i < count; i++) {
         double v = rnd_double(), got;
         int n = snprintf(buf, sizeof buf, "%.17g", v);
-        if (parse_exact(buf, (size_t)n, &got, NULL) != GD_NUM_OK || bits_of(got) != bits_of(v))
+        if (parse_exact(buf, (size_t)n, &got, NULL) != CD_NUM_OK || bits_of(got) != bits_of(v))
             fail_msg("'%s' read back as %a, want %a", buf, got, v);
-        n = gd_num_print_f64(v, buf);
-        if (parse_exact(buf, (size_t)n, &got, NULL) != GD_NUM_OK || bits_of(got) != bits_of(v))
+        n = cd_num_print_f64(v, buf);
+        if (parse_exact(buf, (size_t)n, &got, NULL) != CD_NUM_OK || bits_of(got) != bits_of(v))
             fail_msg("'%.*s' read back as %a, want %a", n, buf, got, v);
     }
 }
@@ -386,7 +386,7 @@ static void test_parse_vs_strtod(void **state) {
         if (i % 16 == 0) { /* the exact expansion: ties go to the even one */
             snprintf(s, sizeof s, "%.780Le", mid);
             double got;
-            assert_int_equal(parse_exact(s, strlen(s), &got, NULL), GD_NUM_OK);
+            assert_int_equal(parse_exact(s, strlen(s), &got, NULL), CD_NUM_OK);
             double even = (bits_of(a) & 1) ? b : a;
             if (got != even) fail_msg("halfway %.25Le: got %a, want %a", mid, got, even);
         }
@@ -423,15 +423,15 @@ static void test_parse_short(void **state) {
                                                                        s[2] <= '9');
         if (tail[0] == '.' || tail[0] == 'e' || tail[0] == 'E' || tail[0] == '0') json = 0; /* decided below */
         size_t used;
-        gd_num_status st = parse_exact(s, (size_t)n + tl, &got, &used);
+        cd_num_status st = parse_exact(s, (size_t)n + tl, &got, &used);
         if (!json) {
             /* a longer or malformed token: the general path decides; it
              * must agree with strtod whenever it accepts */
-            if (st == GD_NUM_OK && (used != want_used || bits_of(got) != bits_of(want)))
+            if (st == CD_NUM_OK && (used != want_used || bits_of(got) != bits_of(want)))
                 fail_msg("'%s': got %a using %zu, strtod %a using %zu", s, got, used, want, want_used);
             continue;
         }
-        if (st != GD_NUM_OK || used != (size_t)n || bits_of(got) != bits_of(want))
+        if (st != CD_NUM_OK || used != (size_t)n || bits_of(got) != bits_of(want))
             fail_msg("'%s': status %d, got %a using %zu, want %a using %d", s, (int)st, got, used, want, n);
     }
 }
@@ -574,11 +574,11 @@ static void check_shortest(double v, int f32, const char *printed, uint64_t d, i
 /* Check one printed value: its text reads back and has the JS layout;
  * with full, also check_shortest (slow: two glibc "%.*e", some strtod). */
 static void check_print_at(double v, int f32, int full) {
-    char buf[GD_NUM_MAX + 8], want[64];
+    char buf[CD_NUM_MAX + 8], want[64];
     memset(buf, 0x7F, sizeof buf);
-    int len = f32 ? gd_num_print_f32((float)v, buf) : gd_num_print_f64(v, buf);
-    assert_true(len > 0 && len <= GD_NUM_MAX);
-    for (size_t i = GD_NUM_MAX; i < sizeof buf; i++) assert_true(buf[i] == 0x7F); /* nothing past GD_NUM_MAX */
+    int len = f32 ? cd_num_print_f32((float)v, buf) : cd_num_print_f64(v, buf);
+    assert_true(len > 0 && len <= CD_NUM_MAX);
+    for (size_t i = CD_NUM_MAX; i < sizeof buf; i++) assert_true(buf[i] == 0x7F); /* nothing past CD_NUM_MAX */
     buf[len] = 0;
     if (f32 ? bits_of_f(strtof(buf, NULL)) != bits_of_f((float)v) : bits_of(strtod(buf, NULL)) != bits_of(v))
         fail_msg("%a printed as '%s', which reads back differently", v, buf);
@@ -645,18 +645,18 @@ static const print_case f64_cases[] = {
 
 static void test_print_f64_table(void **state) {
     (void)state;
-    char buf[GD_NUM_MAX + 1];
+    char buf[CD_NUM_MAX + 1];
     for (size_t i = 0; i < sizeof f64_cases / sizeof *f64_cases; i++) {
-        int n = gd_num_print_f64(f64_cases[i].v, buf);
+        int n = cd_num_print_f64(f64_cases[i].v, buf);
         buf[n] = 0;
         if (strcmp(buf, f64_cases[i].want) != 0)
             fail_msg("%a printed as '%s', want '%s'", f64_cases[i].v, buf, f64_cases[i].want);
         check_print(f64_cases[i].v, 0);
     }
-    int n = gd_num_print_f64(NAN, buf);
+    int n = cd_num_print_f64(NAN, buf);
     assert_int_equal(n, 3);
     assert_memory_equal(buf, "NaN", 3);
-    n = gd_num_print_f64(-INFINITY, buf);
+    n = cd_num_print_f64(-INFINITY, buf);
     assert_int_equal(n, 9);
     assert_memory_equal(buf, "-Infinity", 9);
 }
@@ -690,9 +690,9 @@ static const print_case_f f32_cases[] = {
 
 static void test_print_f32_table(void **state) {
     (void)state;
-    char buf[GD_NUM_MAX + 1];
+    char buf[CD_NUM_MAX + 1];
     for (size_t i = 0; i < sizeof f32_cases / sizeof *f32_cases; i++) {
-        int n = gd_num_print_f32(f32_cases[i].v, buf);
+        int n = cd_num_print_f32(f32_cases[i].v, buf);
         buf[n] = 0;
         if (strcmp(buf, f32_cases[i].want) != 0)
             fail_msg("%a (f32) printed as '%s', want '%s'", (double)f32_cases[i].v, buf, f32_cases[i].want);
@@ -774,7 +774,7 @@ static void test_print_f32_binades(void **state) {
 /* Typical tensor values: small gaussians rounded to a few decimals. */
 static void test_print_tensor_like(void **state) {
     (void)state;
-    char buf[GD_NUM_MAX + 1], want[32];
+    char buf[CD_NUM_MAX + 1], want[32];
     tu_seed(7);
     for (int i = 0; i < 100000 / RANDOM_SCALE; i++) {
         double g = tu_uniform(-0.2, 0.2);
@@ -783,7 +783,7 @@ static void test_print_tensor_like(void **state) {
         double v = strtod(want, NULL);
         check_print(v, 0);
         check_print((float)v, 1);
-        int n = gd_num_print_f64(v, buf);
+        int n = cd_num_print_f64(v, buf);
         buf[n] = 0;
         assert_true(strtod(buf, NULL) == v);
         assert_true(n <= (int)strlen(want)); /* never longer than the decimal it came from */
@@ -804,14 +804,14 @@ static size_t join_single(const double *v, int f32, size_t n, char *out) {
             memcpy(out + len, s, strlen(s));
             len += strlen(s);
         } else {
-            len += (size_t)(f32 ? gd_num_print_f32((float)v[i], out + len) : gd_num_print_f64(v[i], out + len));
+            len += (size_t)(f32 ? cd_num_print_f32((float)v[i], out + len) : cd_num_print_f64(v[i], out + len));
         }
     }
     return len;
 }
 
 /* v[0..n) through the list printer into a buffer of exactly
- * GD_NUM_LIST_BYTES(n) (so the sanitizers see any overrun), against the
+ * CD_NUM_LIST_BYTES(n) (so the sanitizers see any overrun), against the
  * single printer. */
 static void check_list(const double *v, int f32, size_t n) {
     char want[9 * 40 + 1];
@@ -819,10 +819,10 @@ static void check_list(const double *v, int f32, size_t n) {
     assert_true(n <= 9);
     for (size_t i = 0; i < n; i++) fv[i] = (float)v[i];
     size_t wn = join_single(v, f32, n, want);
-    char *got = malloc(GD_NUM_LIST_BYTES(n) + 1);
+    char *got = malloc(CD_NUM_LIST_BYTES(n) + 1);
     assert_non_null(got);
-    size_t gn = f32 ? gd_num_print_f32_list(fv, n, got) : gd_num_print_f64_list(v, n, got);
-    assert_true(gn <= GD_NUM_LIST_BYTES(n));
+    size_t gn = f32 ? cd_num_print_f32_list(fv, n, got) : cd_num_print_f64_list(v, n, got);
+    assert_true(gn <= CD_NUM_LIST_BYTES(n));
     got[gn] = 0;
     want[wn] = 0;
     assert_string_equal(got, want);
@@ -831,18 +831,18 @@ static void check_list(const double *v, int f32, size_t n) {
 
 static void test_print_list_exact(void **state) {
     (void)state;
-    char out[GD_NUM_LIST_BYTES(12)];
+    char out[CD_NUM_LIST_BYTES(12)];
     const float f[12] = {0.1f, -0.0f, NAN, 3, -INFINITY, 1e-7f, 16777216, 0.000001f, INFINITY, -0.06982904f, 0, 1e21f};
-    size_t n = gd_num_print_f32_list(f, 12, out);
+    size_t n = cd_num_print_f32_list(f, 12, out);
     out[n] = 0;
     assert_string_equal(out, "0.1,-0,\"NaN\",3,\"-Infinity\",1e-7,16777216,0.000001,\"Infinity\",-0.06982904,0,1e+21");
     const double d[6] = {0.1, -0.0, NAN, 1e21, -INFINITY, 123456.789};
-    n = gd_num_print_f64_list(d, 6, out);
+    n = cd_num_print_f64_list(d, 6, out);
     out[n] = 0;
     assert_string_equal(out, "0.1,-0,\"NaN\",1e+21,\"-Infinity\",123456.789");
-    assert_int_equal(gd_num_print_f32_list(f, 0, out), 0);
-    assert_int_equal(gd_num_print_f64_list(d, 0, out), 0);
-    n = gd_num_print_f32_list(f + 2, 1, out);
+    assert_int_equal(cd_num_print_f32_list(f, 0, out), 0);
+    assert_int_equal(cd_num_print_f64_list(d, 0, out), 0);
+    n = cd_num_print_f32_list(f + 2, 1, out);
     out[n] = 0;
     assert_string_equal(out, "\"NaN\"");
 }

@@ -29,7 +29,15 @@
 
 #define SPEC_PATH "api/openapi.yaml"
 
-static const char *const post_routes[] = {"forward", "gradient", "step", "jvp", "hvp", "check", "gradient-graph", NULL};
+/* The routes that take a body, from the API's route table (load_routes). */
+static const char *post_routes[64];
+
+static void load_routes(void) {
+    int n = 0;
+    for (int i = 0; i < gd_route_count() && n < 63; i++)
+        if (gd_route_has_body(gd_route_name(i))) post_routes[n++] = gd_route_name(i);
+    post_routes[n] = NULL;
+}
 
 static json_t *spec; /* the description, loaded once */
 
@@ -258,6 +266,12 @@ static void test_openapi_31_with_every_route(void **state) {
     }
     assert_true(gd_route_known("ops") && !gd_route_has_body("ops"));
     assert_non_null(get(operation("ops", "get"), "responses", "200", "content", "application/json", "schema", NULL));
+    /* and the other way: every /v1 path of the description is a route of the table */
+    const char *path;
+    json_t *item;
+    json_object_foreach(json_object_get(spec, "paths"), path, item)
+        if (!strncmp(path, "/v1/", 4) && !gd_route_known(path + 4))
+            fail_msg("openapi.yaml documents %s, which is no route of api/handle.c's table", path);
     static const char *const daemon[] = {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/metrics",
                                          "/openapi.json", NULL};
     for (const char *const *p = daemon; *p; p++)
@@ -463,6 +477,41 @@ static void test_request_fields(void **state) {
 
 /* ---- the catalogue --------------------------------------------------- */
 
+/* A bound of the Attrs schema s (key) against the table's: absent when the
+ * table's bound is the int64 extreme, else the same number. */
+static void bound_is(const json_t *s, const char *key, int64_t want, int64_t none, const char *name) {
+    const json_t *v = json_object_get(s, key);
+    if (want == none) {
+        if (v) fail_msg("Attrs.%s has %s, the table none", name, key);
+        return;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) != want)
+        fail_msg("Attrs.%s.%s is not the table's %lld", name, key, (long long)want);
+}
+
+/* The Attrs schema of one attribute says what its row says: the JSON type,
+ * the range (of each entry for a list), the entry limit and the default. */
+static void attr_schema_is_the_row(const json_t *s, const gr_attr_def *d) {
+    static const char *const json_type[] = {[GR_ATTR_INT] = "integer", [GR_ATTR_INTS] = "array",
+                                            [GR_ATTR_BOOL] = "boolean", [GR_ATTR_NUMBER] = "number",
+                                            [GR_ATTR_STRING] = "string"};
+    assert_non_null(s);
+    if (strcmp(json_string_value(json_object_get(s, "type")), json_type[d->type]))
+        fail_msg("Attrs.%s is not of type %s", d->name, json_type[d->type]);
+    const json_t *ranged = d->type == GR_ATTR_INTS ? json_object_get(s, "items") : s;
+    if (d->type == GR_ATTR_INT || d->type == GR_ATTR_INTS) {
+        bound_is(ranged, "minimum", d->min, INT64_MIN, d->name);
+        bound_is(ranged, "maximum", d->max, INT64_MAX, d->name);
+    }
+    if (d->type == GR_ATTR_INTS) bound_is(s, "maxItems", GR_MAX_RANK, INT64_MAX, d->name);
+    if (d->def) {
+        json_t *want = json_loads(d->def, JSON_DECODE_ANY, NULL);
+        assert_non_null(want);
+        if (!json_equal(want, json_object_get(s, "default"))) fail_msg("Attrs.%s's default is not %s", d->name, d->def);
+        json_decref(want);
+    }
+}
+
 static void test_op_enum_is_the_op_table(void **state) {
     (void)state;
     json_t *ops = get(spec, "components", "schemas", "OpNode", "properties", "op", "enum", NULL);
@@ -488,6 +537,7 @@ static void test_op_enum_is_the_op_table(void **state) {
     for (int a = 0; a < GR_ATTR_COUNT; a++) {
         if (!json_object_get(attrs, gr_attr_name(a))) fail_msg("Attrs lacks \"%s\"", gr_attr_name(a));
         if (!in_array_of_strings(names, gr_attr_name(a))) fail_msg("OpInfo's attr names lack \"%s\"", gr_attr_name(a));
+        attr_schema_is_the_row(json_object_get(attrs, gr_attr_name(a)), gr_attr_def_of(a));
     }
 }
 
@@ -730,6 +780,7 @@ static void test_yaml_errors(void **state) {
 
 int main(void) {
     gd_init();
+    load_routes();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openapi_31_with_every_route),
         cmocka_unit_test(test_refs_resolve),

@@ -24,7 +24,7 @@
  * settled exactly (divisibility, or a bignum division). The digits are
  * made eight at a time in a register and stored whole, so the printers
  * may write scratch bytes past the returned length, never past
- * buf + GD_NUM_MAX: give them GD_NUM_MAX bytes. float32 has its own
+ * buf + CD_NUM_MAX: give them CD_NUM_MAX bytes. float32 has its own
  * fast path with a 64-bit power of ten (see "float32: the fast path").
  *
  * The power-of-five table is computed at first use (pthread_once) with
@@ -135,7 +135,7 @@ static uint64_t bn_div_small_quot(bn *num, const bn *den, int *inexact) {
 
 /* ---- tables ---------------------------------------------------------- */
 
-pow5 gd_num_p5tab[P5_N];
+pow5 cd_num_p5tab[P5_N];
 static uint64_t p5u64[28]; /* 5^0 .. 5^27, all below 2^63 */
 static char digit_pairs[200];
 static uint16_t pair16[100]; /* the same as values, first digit lowest */
@@ -155,7 +155,7 @@ typedef struct f32pow {
 } f32pow;
 static f32pow f32tab[256];
 static pthread_once_t num_once = PTHREAD_ONCE_INIT;
-atomic_int gd_num_ready;
+atomic_int cd_num_ready;
 
 /* The top 128 bits of a (bitlen L >= 1) into e, and whether bits below
  * them are all zero. */
@@ -204,17 +204,17 @@ static void num_init(void) {
     bn p;
     bn_set(&p, 1);
     for (int j = 0; j <= P5_MAX; j++) {
-        take_top128(&p, &gd_num_p5tab[j - P5_MIN]);
+        take_top128(&p, &cd_num_p5tab[j - P5_MIN]);
         bn_mul_small(&p, 5);
     }
     bn_set(&p, 1);
     for (int n = 1; n <= -P5_MIN; n++) {
         bn_mul_small(&p, 5);
-        take_reciprocal(&p, &gd_num_p5tab[-n - P5_MIN]);
+        take_reciprocal(&p, &cd_num_p5tab[-n - P5_MIN]);
     }
     for (int be = 1; be < 255; be++) {
         int q = be - 150, k = flog10_pow2(q);
-        const pow5 *t = &gd_num_p5tab[-k - P5_MIN];
+        const pow5 *t = &cd_num_p5tab[-k - P5_MIN];
         int exact = t->exact && t->lo == 0, up = 128 - (k - q - t->e2);
         f32pow *f = &f32tab[be];
         f->g = t->hi + (uint64_t)!exact;
@@ -239,14 +239,14 @@ static void num_init(void) {
         while (z < 8 && (m >> (7 - z) & 1)) z++;
         tz8[m] = (uint8_t)z;
     }
-    atomic_store_explicit(&gd_num_ready, 1, memory_order_release);
+    atomic_store_explicit(&cd_num_ready, 1, memory_order_release);
 }
 
-void gd_num_build_tables(void) {
+void cd_num_build_tables(void) {
     pthread_once(&num_once, num_init);
 }
 
-const uint64_t gd_num_pow10[20] = {1ull,
+const uint64_t cd_num_pow10[20] = {1ull,
                                        10ull,
                                        100ull,
                                        1000ull,
@@ -338,7 +338,7 @@ static inline int flog10_3q4_pow2(int q) {
  * narrow: c < 2^24 (float32), so 64 bits of g are enough. */
 static inline uint64_t shortest(uint64_t c, int q, int irregular, int narrow, int *e10) {
     int k = irregular ? flog10_3q4_pow2(q) : flog10_pow2(q);
-    const pow5 *t = &gd_num_p5tab[-k - P5_MIN];
+    const pow5 *t = &cd_num_p5tab[-k - P5_MIN];
     int up = 128 - (k - q - t->e2), exact = t->exact;
     uint64_t ghi = t->hi, glo = t->lo;
     /* round g up (+1 at its last bit); no entry is all ones, so no carry out */
@@ -376,7 +376,7 @@ static inline uint64_t shortest(uint64_t c, int q, int irregular, int narrow, in
 /* Decimal digits of d >= 1. */
 static inline int count_digits(uint64_t d) {
     int t = ((64 - __builtin_clzll(d)) * 1233) >> 12; /* floor(log10(2^bitlen)) */
-    return t + 1 - (d < gd_num_pow10[t]);
+    return t + 1 - (d < cd_num_pow10[t]);
 }
 
 /* Store v's bytes lowest first (the digit words below are built so). */
@@ -409,10 +409,10 @@ static inline int layout(char *o, uint64_t d, int n, int e10, int narrow) {
     uint32_t hi;  /* the first 9 digits */
     uint64_t lo8; /* the last 8, as text */
     if (narrow) {
-        hi = (uint32_t)(d * gd_num_pow10[9 - n]);
+        hi = (uint32_t)(d * cd_num_pow10[9 - n]);
         lo8 = ASCII_ZEROS;
     } else {
-        uint64_t dl = d * gd_num_pow10[17 - n];
+        uint64_t dl = d * cd_num_pow10[17 - n];
         hi = (uint32_t)(dl / 100000000);
         lo8 = ascii8((uint32_t)(dl % 100000000));
     }
@@ -526,7 +526,7 @@ __attribute__((always_inline)) static inline int print_binary(char *buf, int neg
     return neg + layout(o, d, count_digits(d), e10, narrow);
 }
 
-int gd_num_print_f64(double v, char *buf) {
+int cd_num_print_f64(double v, char *buf) {
     uint64_t bits;
     memcpy(&bits, &v, sizeof bits);
     int neg = (int)(bits >> 63);
@@ -681,7 +681,7 @@ static inline int print_f32_fast(uint32_t bits, char *buf) {
     return f32_layout(buf, (int)(bits >> 31), x8, c0, lz, tz, t->k);
 }
 
-int gd_num_print_f32(float v, char *buf) {
+int cd_num_print_f32(float v, char *buf) {
     uint32_t bits;
     memcpy(&bits, &v, sizeof bits);
     need_tables();
@@ -707,7 +707,7 @@ static int quoted_special(char *o, int neg, int nan) {
 }
 
 /* One float32 as a JSON list element: the number, or a quoted
- * non-finite; the length (scratch up to o + GD_NUM_MAX). */
+ * non-finite; the length (scratch up to o + CD_NUM_MAX). */
 static int list_elem_f32(uint32_t bits, char *o) {
     if ((bits & 0x7F800000) == 0x7F800000) return quoted_special(o, (int)(bits >> 31), (bits & 0x7FFFFF) != 0);
     if (f32_needs_general(bits)) return print_f32_general(bits, o);
@@ -778,7 +778,7 @@ static inline char *f32_group(const float *v, char *o) {
     return o;
 }
 
-size_t gd_num_print_f32_list(const float *v, size_t n, char *out) {
+size_t cd_num_print_f32_list(const float *v, size_t n, char *out) {
     if (n == 0) return 0;
     need_tables();
     char *o = out;
@@ -793,7 +793,7 @@ size_t gd_num_print_f32_list(const float *v, size_t n, char *out) {
     return (size_t)(o - out) - 1; /* without the last ',' */
 }
 
-size_t gd_num_print_f64_list(const double *v, size_t n, char *out) {
+size_t cd_num_print_f64_list(const double *v, size_t n, char *out) {
     char *o = out;
     for (size_t i = 0; i < n; i++) {
         if (i) *o++ = ',';
@@ -802,7 +802,7 @@ size_t gd_num_print_f64_list(const double *v, size_t n, char *out) {
         if ((bits >> 52 & 0x7FF) == 0x7FF)
             o += quoted_special(o, (int)(bits >> 63), (bits & (((uint64_t)1 << 52) - 1)) != 0);
         else
-            o += gd_num_print_f64(v[i], o);
+            o += cd_num_print_f64(v[i], o);
     }
     return (size_t)(o - out);
 }

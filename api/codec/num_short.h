@@ -1,9 +1,9 @@
 /* num_short.h -- the parser's fast path for the common short number, as
  * static inline functions, so that the hot loop over a tensor's numbers
- * (api/json.c) runs it without a call; gd_num_parse (num_parse.c) starts
- * with it too. Private to the number codec and its callers in api/. */
-#ifndef GRADD_NUM_SHORT_H
-#define GRADD_NUM_SHORT_H
+ * (api/codec/json.c) runs it without a call; cd_num_parse (num_parse.c) starts
+ * with it too. Private to the number codec and its callers in api/codec/. */
+#ifndef CD_NUM_SHORT_H
+#define CD_NUM_SHORT_H
 
 #include <float.h>
 #include <stdint.h>
@@ -11,7 +11,7 @@
 
 #include "num_impl.h"
 
-static const double gd_num_exact_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+static const double cd_num_exact_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 static inline uint64_t load64(const char *p) {
@@ -43,7 +43,7 @@ static inline uint64_t value8(uint64_t v, int n) {
 
 /* d (not negative) with the sign bit set when neg: -d without a branch
  * (a sign that varies at random would be mispredicted half the time). */
-static inline double gd_num_signed(double d, int neg) {
+static inline double cd_num_signed(double d, int neg) {
     uint64_t b;
     memcpy(&b, &d, sizeof b);
     b |= (uint64_t)(neg != 0) << 63;
@@ -56,7 +56,7 @@ static inline double gd_num_signed(double d, int neg) {
  * (exactly: w < 10^14 and one division by an exact power of ten, Clinger's
  * case), 0 to leave it to the general path (which also reports errors).
  * s < end. */
-static inline int gd_num_parse_short(const char *s, const char *end, double *out, const char **next) {
+static inline int cd_num_parse_short(const char *s, const char *end, double *out, const char **next) {
 #if FLT_EVAL_METHOD != 0 /* the division must round once, in double */
     (void)s, (void)end, (void)out, (void)next;
     return 0;
@@ -74,15 +74,15 @@ static inline int gd_num_parse_short(const char *s, const char *end, double *out
         if (fm == 0) return 0; /* 8 or more fraction digits */
         int nf = __builtin_ctzll(fm) >> 3;
         if (nf == 0 || (f[nf] | 0x20) == 'e') return 0;
-        uint64_t w = value8(v, ni) * gd_num_pow10[nf] + value8(fv, nf);
-        double d = (double)w / gd_num_exact_pow10[nf];
-        *out = gd_num_signed(d, neg);
+        uint64_t w = value8(v, ni) * cd_num_pow10[nf] + value8(fv, nf);
+        double d = (double)w / cd_num_exact_pow10[nf];
+        *out = cd_num_signed(d, neg);
         *next = f + nf;
         return 1;
     }
     if ((*f | 0x20) == 'e') return 0;
     double d = (double)value8(v, ni);
-    *out = gd_num_signed(d, neg);
+    *out = cd_num_signed(d, neg);
     *next = f;
     return 1;
 }
@@ -92,13 +92,13 @@ static inline int gd_num_parse_short(const char *s, const char *end, double *out
  * characters after the sign: 1 with its value as a quotient of two
  * exactly represented doubles, *num (the digits, signed) / *den (a power
  * of ten), so that the one division *num / *den, rounded once, is the
- * double gd_num_parse gives. The division is left to the caller, which
+ * double cd_num_parse gives. The division is left to the caller, which
  * can do many at once. 0 for anything else, which is left to
- * gd_num_parse_short / gd_num_parse (also for the errors). The length is
+ * cd_num_parse_short / cd_num_parse (also for the errors). The length is
  * known, so there is no search for the number's end: two loads at s and
  * s + 1, mask arithmetic. Reads s[0..9): the caller checks that much is
  * there. */
-static inline int gd_num_span8_parts(const char *s, const char *e, double *num, double *den) {
+static inline int cd_num_span8_parts(const char *s, const char *e, double *num, double *den) {
 #if FLT_EVAL_METHOD != 0 /* the division must round once, in double */
     (void)s, (void)e, (void)num, (void)den;
     return 0;
@@ -120,8 +120,8 @@ static inline int gd_num_span8_parts(const char *s, const char *e, double *num, 
     uint64_t low = ~0ull >> (64 - 8 * d); /* d in [1, 8]: the integer digits' bytes */
     uint64_t digits = (v & low) | ((v >> 8) & ~low); /* the dot taken out */
     int ndig = (int)m - (nd != 0);
-    *num = gd_num_signed((double)value8(digits, ndig), neg); /* < 10^8: exact */
-    *den = gd_num_exact_pow10[ndig - d];
+    *num = cd_num_signed((double)value8(digits, ndig), neg); /* < 10^8: exact */
+    *den = cd_num_exact_pow10[ndig - d];
     return 1;
 }
 

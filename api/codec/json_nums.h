@@ -1,11 +1,11 @@
 /* json_nums.h -- the reader's scanner for a run of numbers: the innermost
- * level of a numeric array (api/json.c's packed path), from its first
+ * level of a numeric array (api/codec/json.c's packed path), from its first
  * number to its ']'. A structural index of the text, 64 bytes at a time
  * (AVX2 when the CPU has it, else scalar), finds every number's span
  * first, so that parsing one number never waits on the previous one.
- * Private to api/json.c (and its tests). */
-#ifndef GRADD_JSON_NUMS_H
-#define GRADD_JSON_NUMS_H
+ * Private to api/codec/json.c (and its tests). */
+#ifndef CD_JSON_NUMS_H
+#define CD_JSON_NUMS_H
 
 #include <stddef.h>
 
@@ -13,30 +13,30 @@
  * separated by ',' with optional JSON whitespace around them, up to the
  * first ']'. Exactly the runs the number-at-a-time loop in json.c accepts
  * are accepted, with the same doubles (each number is read by
- * gd_num_span8_parts, which is correctly rounded, or else by
- * gd_num_parse_short / gd_num_parse from its first character with end as
+ * cd_num_span8_parts, which is correctly rounded, or else by
+ * cd_num_parse_short / cd_num_parse from its first character with end as
  * the limit, as the loop does, and must end where its token ends). Returns 1 with the values appended at (*nums)[*n..]
  * (*nums grown as with realloc, *cap its capacity in doubles), *n
  * advanced and *close at the ']'; 0 when the text is not such a run
  * (partial values may have been appended past the old *n: ignore them);
  * -1 when out of memory. Never reads at or beyond end. */
-int gd_json_nums_run(const char *s, const char *end, double **nums, size_t *cap, size_t *n, const char **close);
+int cd_json_nums_run(const char *s, const char *end, double **nums, size_t *cap, size_t *n, const char **close);
 
-/* Which scanner gd_json_nums_run uses. A test hook, not thread-safe:
+/* Which scanner cd_json_nums_run uses. A test hook, not thread-safe:
  * set it before parsing, in one thread. */
 enum {
-    GD_JSON_NUMS_AUTO = 0,   /* the AVX2 index when the CPU has it, else json.c's
+    CD_JSON_NUMS_AUTO = 0,   /* the AVX2 index when the CPU has it, else json.c's
                                 loop (the scalar index is slower than that loop) */
-    GD_JSON_NUMS_SCALAR = 1, /* the scalar index */
-    GD_JSON_NUMS_OFF = 2,    /* no index: json.c's number-at-a-time loop */
+    CD_JSON_NUMS_SCALAR = 1, /* the scalar index */
+    CD_JSON_NUMS_OFF = 2,    /* no index: json.c's number-at-a-time loop */
 };
-void gd_json_nums_set_mode(int mode);
-int gd_json_nums_mode(void);
+void cd_json_nums_set_mode(int mode);
+int cd_json_nums_mode(void);
 
 /* 1 when the AVX2 scanner is available on this CPU. */
-int gd_json_nums_have_avx2(void);
-/* 1 when json.c should index runs of numbers (gd_json_nums_run) rather
+int cd_json_nums_have_avx2(void);
+/* 1 when json.c should index runs of numbers (cd_json_nums_run) rather
  * than read them one at a time: the mode is SCALAR, or AUTO with AVX2. */
-int gd_json_nums_indexed(void);
+int cd_json_nums_indexed(void);
 
 #endif

@@ -1,5 +1,5 @@
-/* out.c -- see out.h. */
-#include "out.h"
+/* buf.c -- see buf.h. */
+#include "buf.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -7,8 +7,9 @@
 #include <string.h>
 
 #include "num.h"
+#include "utf8.h"
 
-int gd_buf_reserve(gd_buf *b, size_t n) {
+int cd_buf_reserve(cd_buf *b, size_t n) {
     if (b->oom) return 0;
     if (b->len + n + 1 <= b->cap) return 1;
     size_t cap = b->cap ? b->cap : 256;
@@ -23,39 +24,25 @@ int gd_buf_reserve(gd_buf *b, size_t n) {
     return 1;
 }
 
-void gd_buf_put(gd_buf *b, const char *s, size_t n) {
-    if (!gd_buf_reserve(b, n)) return;
+void cd_buf_put(cd_buf *b, const char *s, size_t n) {
+    if (!cd_buf_reserve(b, n)) return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
 }
 
-void gd_buf_puts(gd_buf *b, const char *s) { gd_buf_put(b, s, strlen(s)); }
+void cd_buf_puts(cd_buf *b, const char *s) { cd_buf_put(b, s, strlen(s)); }
 
-void gd_buf_putc(gd_buf *b, char c) {
-    if (!gd_buf_reserve(b, 1)) return;
+void cd_buf_putc(cd_buf *b, char c) {
+    if (!cd_buf_reserve(b, 1)) return;
     b->p[b->len++] = c;
-}
-
-int gd_utf8_len(const unsigned char *q, const unsigned char *end) {
-    unsigned c = q[0];
-    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n <= 1 || q + n > end) return n == 1;
-    for (int i = 1; i < n; i++)
-        if ((q[i] & 0xC0) != 0x80) return 0;
-    unsigned cp = n == 2 ? ((c & 0x1F) << 6) | (q[1] & 0x3F)
-                 : n == 3 ? ((c & 0x0F) << 12) | ((q[1] & 0x3Fu) << 6) | (q[2] & 0x3F)
-                          : ((c & 0x07) << 18) | ((q[1] & 0x3Fu) << 12) | ((q[2] & 0x3Fu) << 6) | (q[3] & 0x3F);
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
-    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
-    return n;
 }
 
 /* Writes s as a JSON string. Bytes that are not valid UTF-8 (a message
  * that cut a name mid-character, say) become U+FFFD, so the response is
  * always valid JSON. */
-void gd_buf_str(gd_buf *b, const char *s) {
+void cd_buf_str(cd_buf *b, const char *s) {
     size_t n = strlen(s);
-    if (!gd_buf_reserve(b, n * 6 + 2)) return;
+    if (!cd_buf_reserve(b, n * 6 + 2)) return;
     char *o = b->p + b->len;
     *o++ = '"';
     for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
@@ -77,7 +64,7 @@ void gd_buf_str(gd_buf *b, const char *s) {
         } else if (c < 0x80) {
             *o++ = (char)c;
         } else {
-            int k = gd_utf8_len(q, (const unsigned char *)s + n);
+            int k = cd_utf8_len(q, (const unsigned char *)s + n);
             if (k) {
                 memcpy(o, q, (size_t)k);
                 o += k;
@@ -92,13 +79,13 @@ void gd_buf_str(gd_buf *b, const char *s) {
     b->len = (size_t)(o - b->p);
 }
 
-void gd_buf_key(gd_buf *b, const char *key, int first) {
-    if (!first) gd_buf_putc(b, ',');
-    gd_buf_str(b, key);
-    gd_buf_putc(b, ':');
+void cd_buf_key(cd_buf *b, const char *key, int first) {
+    if (!first) cd_buf_putc(b, ',');
+    cd_buf_str(b, key);
+    cd_buf_putc(b, ':');
 }
 
-int gd_i64_text(char *t, int64_t v) {
+int cd_i64_text(char *t, int64_t v) {
     char rev[20];
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
     int n = 0, k = 0;
@@ -112,32 +99,32 @@ int gd_i64_text(char *t, int64_t v) {
     return k;
 }
 
-void gd_buf_i64(gd_buf *b, int64_t v) {
+void cd_buf_i64(cd_buf *b, int64_t v) {
     char t[24];
-    gd_buf_put(b, t, (size_t)gd_i64_text(t, v));
+    cd_buf_put(b, t, (size_t)cd_i64_text(t, v));
 }
 
 /* Non-finite numbers as ProtoJSON strings; 1 when v was one. */
-static int put_nonfinite(gd_buf *b, double v) {
-    if (isnan(v)) gd_buf_put(b, "\"NaN\"", 5);
-    else if (isinf(v)) gd_buf_puts(b, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+static int put_nonfinite(cd_buf *b, double v) {
+    if (isnan(v)) cd_buf_put(b, "\"NaN\"", 5);
+    else if (isinf(v)) cd_buf_puts(b, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
     else return 0;
     return 1;
 }
 
-void gd_buf_f64(gd_buf *b, double v) {
-    if (put_nonfinite(b, v) || !gd_buf_reserve(b, GD_NUM_MAX)) return;
-    b->len += (size_t)gd_num_print_f64(v, b->p + b->len);
+void cd_buf_f64(cd_buf *b, double v) {
+    if (put_nonfinite(b, v) || !cd_buf_reserve(b, CD_NUM_MAX)) return;
+    b->len += (size_t)cd_num_print_f64(v, b->p + b->len);
 }
 
-void gd_buf_f32(gd_buf *b, float v) {
-    if (put_nonfinite(b, v) || !gd_buf_reserve(b, GD_NUM_MAX)) return;
-    b->len += (size_t)gd_num_print_f32(v, b->p + b->len);
+void cd_buf_f32(cd_buf *b, float v) {
+    if (put_nonfinite(b, v) || !cd_buf_reserve(b, CD_NUM_MAX)) return;
+    b->len += (size_t)cd_num_print_f32(v, b->p + b->len);
 }
 
-char *gd_buf_take(gd_buf *b, size_t *len) {
-    if (!gd_buf_reserve(b, 0)) {
-        gd_buf_free(b);
+char *cd_buf_take(cd_buf *b, size_t *len) {
+    if (!cd_buf_reserve(b, 0)) {
+        cd_buf_free(b);
         return NULL;
     }
     b->p[b->len] = '\0';
@@ -147,12 +134,12 @@ char *gd_buf_take(gd_buf *b, size_t *len) {
     return p;
 }
 
-void gd_buf_free(gd_buf *b) {
+void cd_buf_free(cd_buf *b) {
     free(b->p);
     memset(b, 0, sizeof *b);
 }
 
-char *gd_join(char *out, size_t cap, const char *a, const char *b) {
+char *cd_join(char *out, size_t cap, const char *a, const char *b) {
     size_t n = 0;
     for (; *a && n + 1 < cap; a++) out[n++] = *a;
     for (; *b && n + 1 < cap; b++) out[n++] = *b;

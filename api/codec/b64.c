@@ -51,7 +51,7 @@ static char b64_pair[4096][2];       /* 12 bits -> two characters */
 static uint32_t b64_dec[4][256];     /* character -> its 6 bits in place; bit 24+ set if invalid */
 static uint16_t b64_dec2[65536];     /* two characters (first in the low byte) -> 12 bits; 0xF000 if invalid */
 static int b64_have_avx2;            /* set once by b64_init */
-static atomic_int b64_scalar_forced; /* gd_b64_force_scalar */
+static atomic_int b64_scalar_forced; /* cd_b64_force_scalar */
 static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
 static atomic_int b64_ready;
 
@@ -88,11 +88,11 @@ static inline int use_avx2(void) {
     return b64_have_avx2 && !atomic_load_explicit(&b64_scalar_forced, memory_order_relaxed);
 }
 
-void gd_b64_force_scalar(int force) {
+void cd_b64_force_scalar(int force) {
     atomic_store_explicit(&b64_scalar_forced, force != 0, memory_order_relaxed);
 }
 
-int gd_b64_uses_avx2(void) {
+int cd_b64_uses_avx2(void) {
     need_b64();
     return use_avx2();
 }
@@ -256,11 +256,11 @@ __attribute__((target("avx2"))) static size_t decode_avx2(const unsigned char *s
 
 /* ---- entry points ------------------------------------------------------ */
 
-size_t gd_b64_encoded_len(size_t n) {
+size_t cd_b64_encoded_len(size_t n) {
     return (n + 2) / 3 * 4;
 }
 
-size_t gd_b64_encode(const void *in, size_t n, char *out) {
+size_t cd_b64_encode(const void *in, size_t n, char *out) {
     need_b64();
     const unsigned char *s = in;
     size_t done = 0;
@@ -270,18 +270,18 @@ size_t gd_b64_encode(const void *in, size_t n, char *out) {
     return done / 3 * 4 + encode_scalar(s + done, n - done, out + done / 3 * 4);
 }
 
-size_t gd_b64_decoded_len(const char *in, size_t len) {
+size_t cd_b64_decoded_len(const char *in, size_t len) {
     if (len == 0 || len % 4) return len / 4 * 3; /* not a valid encoding; decode rejects it */
     size_t pad = in[len - 1] == '=' ? (in[len - 2] == '=' ? 2 : 1) : 0;
     return len / 4 * 3 - pad;
 }
 
-int gd_b64_decode(const char *in, size_t len, void *out, size_t cap, size_t *outlen) {
+int cd_b64_decode(const char *in, size_t len, void *out, size_t cap, size_t *outlen) {
     need_b64();
     *outlen = 0;
     if (len % 4) return -1;
     if (len == 0) return 0;
-    size_t need = gd_b64_decoded_len(in, len);
+    size_t need = cd_b64_decoded_len(in, len);
     if (need > cap) return -1;
     const unsigned char *s = (const unsigned char *)in;
     unsigned char *o = out;

@@ -1,4 +1,4 @@
-/* num_parse.c -- gd_num_parse (see num.h; how it works: api/num.c's
+/* num_parse.c -- cd_num_parse (see num.h; how it works: api/codec/num.c's
  * opening comment). The power-of-five table is shared with the printers
  * (num_impl.h). */
 #include "num.h"
@@ -22,7 +22,7 @@ static inline int is_digit(char c) {
  * range) as bits (infinity's bits on overflow). Returns 0 when the
  * truncated power of five leaves the rounding undecided. */
 __attribute__((noinline)) static int eisel_lemire(uint64_t w, int q, uint64_t *bits) {
-    const pow5 *t = &gd_num_p5tab[q - P5_MIN];
+    const pow5 *t = &cd_num_p5tab[q - P5_MIN];
     int lz = __builtin_clzll(w);
     uint64_t wn = w << lz;
     /* P = wn * T, 192 bits: hi (top 128) and p0. The true product
@@ -64,7 +64,7 @@ __attribute__((noinline)) static int eisel_lemire(uint64_t w, int q, uint64_t *b
  * text [m, mant_end), so neither the locale's decimal point nor the
  * token's length matters. q is the exponent of the first nd significant
  * digits. */
-__attribute__((noinline)) static gd_num_status parse_slow(const char *m, const char *mant_end, int neg, int q, int nd,
+__attribute__((noinline)) static cd_num_status parse_slow(const char *m, const char *mant_end, int neg, int q, int nd,
                                                           double *out) {
     enum { MAXD = 780 };
     char buf[MAXD + 32];
@@ -103,9 +103,9 @@ __attribute__((noinline)) static gd_num_status parse_slow(const char *m, const c
     int saved = errno;
     double v = strtod(buf, NULL);
     errno = saved;
-    if (v > DBL_MAX || v < -DBL_MAX) return GD_NUM_RANGE;
+    if (v > DBL_MAX || v < -DBL_MAX) return CD_NUM_RANGE;
     *out = v;
-    return GD_NUM_OK;
+    return CD_NUM_OK;
 }
 
 /* The first digit at or after p that is not a digit (or end). */
@@ -124,7 +124,7 @@ static inline uint64_t accumulate(uint64_t w, const char *p, const char *e, cons
     for (; e - p >= 8; p += 8) w = w * 100000000 + value8(load64(p), 8);
     int n = (int)(e - p);
     if (n == 0) return w;
-    if (end - p >= 8) return w * gd_num_pow10[n] + value8(load64(p), n);
+    if (end - p >= 8) return w * cd_num_pow10[n] + value8(load64(p), n);
     for (; p < e; p++) w = w * 10 + (unsigned)(*p - '0');
     return w;
 }
@@ -139,18 +139,18 @@ typedef struct num_text {
 
 /* Check the grammar -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? from
  * s; *next is just past the number, or at the offending character. */
-static inline gd_num_status scan(const char *s, const char *end, num_text *t, const char **next) {
+static inline cd_num_status scan(const char *s, const char *end, num_text *t, const char **next) {
     const char *p = s;
     t->neg = p < end && *p == '-';
     p += t->neg;
     *next = p;
-    if (p == end || !is_digit(*p)) return GD_NUM_SYNTAX;
+    if (p == end || !is_digit(*p)) return CD_NUM_SYNTAX;
     t->ib = p;
     if (*p == '0') {
         p++;
         if (p < end && is_digit(*p)) {
             *next = p;
-            return GD_NUM_SYNTAX;
+            return CD_NUM_SYNTAX;
         }
     } else {
         p = skip_digits(p + 1, end);
@@ -160,7 +160,7 @@ static inline gd_num_status scan(const char *s, const char *end, num_text *t, co
         t->fb = ++p;
         if (p == end || !is_digit(*p)) {
             *next = p;
-            return GD_NUM_SYNTAX;
+            return CD_NUM_SYNTAX;
         }
         p = t->fe = skip_digits(p + 1, end);
     }
@@ -171,7 +171,7 @@ static inline gd_num_status scan(const char *s, const char *end, num_text *t, co
         if (p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
         if (p == end || !is_digit(*p)) {
             *next = p;
-            return GD_NUM_SYNTAX;
+            return CD_NUM_SYNTAX;
         }
         int64_t e = 0;
         do {
@@ -181,7 +181,7 @@ static inline gd_num_status scan(const char *s, const char *end, num_text *t, co
         t->exp = eneg ? -e : e;
     }
     *next = p;
-    return GD_NUM_OK;
+    return CD_NUM_OK;
 }
 
 /* The number's first nd <= 19 significant digits w, so it is w * 10^*q
@@ -211,26 +211,26 @@ static inline uint64_t significant(const num_text *t, const char *end, int *nd, 
     return accumulate(accumulate(0, t->ib, t->ib + take_i, end), f, f + take_f, end);
 }
 
-gd_num_status gd_num_parse(const char *s, const char *end, double *out, const char **next) {
-    if (s < end && gd_num_parse_short(s, end, out, next)) return GD_NUM_OK;
+cd_num_status cd_num_parse(const char *s, const char *end, double *out, const char **next) {
+    if (s < end && cd_num_parse_short(s, end, out, next)) return CD_NUM_OK;
     num_text t;
-    gd_num_status st = scan(s, end, &t, next);
-    if (st != GD_NUM_OK) return st;
+    cd_num_status st = scan(s, end, &t, next);
+    if (st != CD_NUM_OK) return st;
     int nd, trunc;
     int64_t q64;
     uint64_t w = significant(&t, end, &nd, &q64, &trunc);
     if (w == 0 || q64 + nd <= -324) { /* below 10^-324 < 2^-1075: zero */
         *out = t.neg ? -0.0 : 0.0;
-        return GD_NUM_OK;
+        return CD_NUM_OK;
     }
-    if (q64 + nd - 1 >= 309) return GD_NUM_RANGE; /* at least 1e309 */
+    if (q64 + nd - 1 >= 309) return CD_NUM_RANGE; /* at least 1e309 */
     int q = (int)q64;                              /* now in [-342, 308] */
 #if FLT_EVAL_METHOD == 0
     if (!trunc && w <= (uint64_t)1 << 53 && q >= -22 && q <= 22) {
         double d = (double)w;
-        d = q < 0 ? d / gd_num_exact_pow10[-q] : d * gd_num_exact_pow10[q];
+        d = q < 0 ? d / cd_num_exact_pow10[-q] : d * cd_num_exact_pow10[q];
         *out = t.neg ? -d : d;
-        return GD_NUM_OK;
+        return CD_NUM_OK;
     }
 #endif
     need_tables();
@@ -238,8 +238,8 @@ gd_num_status gd_num_parse(const char *s, const char *end, double *out, const ch
     int ok = eisel_lemire(w, q, &bits);
     if (ok && trunc) ok = eisel_lemire(w + 1, q, &bits2) && bits2 == bits;
     if (!ok) return parse_slow(t.ib, t.fb == t.fe ? t.ie : t.fe, t.neg, q, nd, out);
-    if (bits >= INF_BITS) return GD_NUM_RANGE;
+    if (bits >= INF_BITS) return CD_NUM_RANGE;
     bits |= (uint64_t)t.neg << 63;
     memcpy(out, &bits, sizeof bits);
-    return GD_NUM_OK;
+    return CD_NUM_OK;
 }

@@ -1,7 +1,7 @@
-/* num_impl.h -- what the two halves of the number codec share (api/num.c:
- * tables and printing; api/num_parse.c: parsing). Not for other modules. */
-#ifndef GRADD_NUM_IMPL_H
-#define GRADD_NUM_IMPL_H
+/* num_impl.h -- what the two halves of the number codec share (api/codec/num.c:
+ * tables and printing; api/codec/num_parse.c: parsing). Not for other modules. */
+#ifndef CD_NUM_IMPL_H
+#define CD_NUM_IMPL_H
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -23,15 +23,15 @@ typedef struct pow5 {
     int32_t exact;   /* d == 0 */
 } pow5;
 
-extern pow5 gd_num_p5tab[P5_N];
-extern const uint64_t gd_num_pow10[20]; /* 10^0 .. 10^19 */
-extern atomic_int gd_num_ready;
+extern pow5 cd_num_p5tab[P5_N];
+extern const uint64_t cd_num_pow10[20]; /* 10^0 .. 10^19 */
+extern atomic_int cd_num_ready;
 
 /* Build the tables (once, from any thread). */
-void gd_num_build_tables(void);
+void cd_num_build_tables(void);
 
 static inline void need_tables(void) {
-    if (!atomic_load_explicit(&gd_num_ready, memory_order_acquire)) gd_num_build_tables();
+    if (!atomic_load_explicit(&cd_num_ready, memory_order_acquire)) cd_num_build_tables();
 }
 
 #endif

@@ -2,27 +2,28 @@
  * to their parent as they open, so closing one is just a pop. */
 #include "json.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json_nums.h"
 #include "num.h"
 #include "num_short.h"
-#include "out.h"
+#include "utf8.h"
 
 typedef struct frame {
     json_t *node;
     int is_object;
     const char *key;   /* objects: the raw text of the key being read (for error paths) */
     size_t key_len;
+    int recorded;      /* objects: already in cd_doc.records */
 } frame;
-
-#define GD_KEY_MAX 1024 /* bytes of one key */
 
 typedef struct parser {
     const char *s, *end, *p;
-    gd_doc *doc;
-    gd_err *e;
+    cd_doc *doc;
+    cd_err *e;
     frame *stack;         /* (max_depth) open containers */
     int depth, max_depth;
     char *key;            /* pending object key (NUL-terminated) */
@@ -32,8 +33,9 @@ typedef struct parser {
     double *nums;         /* scratch for packed arrays */
     size_t nums_cap;
     int64_t charged, max_bytes;       /* estimated bytes built so far, and the budget (0: none) */
-    const char *const *top_fields;    /* keys the root may have, or NULL */
-    const char *top_what;
+    const char *const *root_keys;     /* keys the root may have, or NULL */
+    const char *const *span_keys;     /* keys whose string values stay spans of the text, or NULL */
+    const char *const *record_keys;   /* keys that put their object in doc->records, or NULL */
     const volatile int *cancel;
     unsigned ticks;                   /* charges since the start: the cancel flag is read every 4096 */
 } parser;
@@ -48,22 +50,45 @@ enum {
     COST_SLOT = 16,           /* an array slot, doubling included */
     COST_NUMBER = 32,         /* json_integer_t / json_real_t */
     COST_STRING = 72,         /* json_string_t plus the copy's header, plus its bytes */
-    COST_PACKED = 256,        /* the stand-in array and its gd_packed record, plus 8 bytes a number */
+    COST_PACKED = 256,        /* the stand-in array and its cd_packed record, plus 8 bytes a number */
 };
 
 /* ---- errors ---------------------------------------------------------- */
 
-static int syntax(parser *P, const char *what) {
-    long line = 1, col = 1;
-    for (const char *q = P->s; q < P->p && q < P->end; q++) {
-        if (*q == '\n') { line++; col = 1; }
-        else col++;
-    }
-    return gd_fail(P->e, 400, "invalid_json", "", "the body is not valid JSON: %s at line %ld, column %ld", what, line,
-                   col);
+/* Fill P->e (the first error wins) with kind, the place P->p and the
+ * message; returns -1. */
+static int fail(parser *P, cd_err_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(parser *P, cd_err_kind kind, const char *fmt, ...) {
+    cd_err *e = P->e;
+    if (e->kind != CD_OK) return -1;
+    e->kind = kind;
+    e->offset = P->p < P->end ? (size_t)(P->p - P->s) : (size_t)(P->end - P->s);
+    cd_locate(P->s, (size_t)(P->end - P->s), e->offset, &e->line, &e->column);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
-static int oom(parser *P) { return gd_fail(P->e, 413, "limit_exceeded", "", "out of memory reading the body"); }
+/* Not JSON: what was found, and where. */
+static int syntax(parser *P, const char *what) {
+    if (P->e->kind != CD_OK) return -1;
+    fail(P, CD_E_SYNTAX, "%s", what);
+    size_t n = strlen(P->e->message);
+    snprintf(P->e->message + n, sizeof P->e->message - n, " at line %ld, column %ld", P->e->line, P->e->column);
+    return -1;
+}
+
+static int oom(parser *P) { return fail(P, CD_E_NOMEM, "out of memory reading the JSON"); }
+
+/* 1 when key is in list (NULL-terminated; NULL is empty). */
+static int in_list(const char *const *list, const char *key) {
+    if (list)
+        for (; *list; list++)
+            if (!strcmp(*list, key)) return 1;
+    return 0;
+}
 
 static void error_path(const parser *P, char *out, size_t cap);
 static int grow(void **buf, size_t *cap, size_t need, size_t elem);
@@ -73,15 +98,14 @@ static int grow(void **buf, size_t *cap, size_t need, size_t elem);
 static int charge(parser *P, int64_t n) {
     P->charged += n;
     if (P->max_bytes && P->charged > P->max_bytes) {
-        char path[2048];
-        error_path(P, path, sizeof path);
-        return gd_fail(P->e, 413, "limit_exceeded", path,
-                       "holding this body's JSON would take more than %lld bytes of memory, the limit for a body of "
-                       "%zu bytes: send tensors as rectangular arrays of numbers, b64 or binary data",
-                       (long long)P->max_bytes, (size_t)(P->end - P->s));
+        if (P->e->kind != CD_OK) return -1;
+        fail(P, CD_E_BUDGET, "holding this JSON would take more than %lld bytes of memory, the limit for its %zu "
+             "bytes of text", (long long)P->max_bytes, (size_t)(P->end - P->s));
+        error_path(P, P->e->path, sizeof P->e->path);
+        return -1;
     }
     if ((++P->ticks & 4095) == 0 && P->cancel && *P->cancel)
-        return gd_fail(P->e, 504, "cancelled", "", "the request was cancelled while its body was being read");
+        return fail(P, CD_E_CANCELLED, "cancelled while reading the JSON");
     return 0;
 }
 
@@ -121,22 +145,6 @@ static int hex4(const char *q, unsigned *v) {
         *v = *v * 16 + d;
     }
     return 1;
-}
-
-static size_t put_utf8(char *o, unsigned cp) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* Length of the leading run of s[0..n) that needs no decoding: printable
@@ -217,14 +225,14 @@ static int read_string(parser *P, const char **text, size_t *len) {
                 } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
                     return syntax(P, "an unpaired surrogate in a \\u escape");
                 }
-                n += put_utf8(P->str + n, cp);
+                n += cd_utf8_put(P->str + n, cp);
                 break;
             }
             default: return syntax(P, "a bad escape in a string");
             }
             continue;
         }
-        int k = gd_utf8_len((const unsigned char *)P->p, (const unsigned char *)P->end);
+        int k = cd_utf8_len((const unsigned char *)P->p, (const unsigned char *)P->end);
         if (!k) return syntax(P, "invalid UTF-8 in a string");
         memcpy(P->str + n, P->p, (size_t)k);
         n += (size_t)k;
@@ -238,9 +246,9 @@ static int read_string(parser *P, const char **text, size_t *len) {
 static int read_number(parser *P, json_t **out) {
     const char *start = P->p, *next;
     double v;
-    gd_num_status st = gd_num_parse(P->p, P->end, &v, &next);
-    if (st == GD_NUM_SYNTAX) return syntax(P, "a malformed number");
-    if (st == GD_NUM_RANGE) return syntax(P, "a number beyond the float64 range");
+    cd_num_status st = cd_num_parse(P->p, P->end, &v, &next);
+    if (st == CD_NUM_SYNTAX) return syntax(P, "a malformed number");
+    if (st == CD_NUM_RANGE) return syntax(P, "a number beyond the float64 range");
     P->p = next;
     /* Whole numbers that fit are integers (labels, shapes, axes, steps). */
     int whole = 1;
@@ -262,17 +270,17 @@ static int read_number(parser *P, json_t **out) {
 static int is_num_start(char c) { return c == '-' || (c >= '0' && c <= '9'); }
 
 /* Try to read the array at P->p as a rectangular nest of numbers with at
- * least GD_PACK_MIN of them. Returns 1 (read, *out set), 0 (not such an
+ * least CD_PACK_MIN of them. Returns 1 (read, *out set), 0 (not such an
  * array: nothing consumed) or -1 (error). */
 static int try_packed(parser *P, json_t **out) {
     const char *q = P->p;
     int level = 0, leaf = -1, rank = 0;
-    int64_t dims[GR_MAX_RANK], count[GR_MAX_RANK + 1];
+    int64_t dims[CD_MAX_RANK], count[CD_MAX_RANK + 1];
     size_t n = 0;
-    for (int i = 0; i < GR_MAX_RANK; i++) dims[i] = -1;
+    for (int i = 0; i < CD_MAX_RANK; i++) dims[i] = -1;
     for (;;) {
         /* at '[' */
-        if (level >= GR_MAX_RANK) return 0;
+        if (level >= CD_MAX_RANK) return 0;
         q++;
         count[level++] = 0;
         while (q < P->end && (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t')) q++;
@@ -289,17 +297,17 @@ static int try_packed(parser *P, json_t **out) {
             return 0;
         }
         /* a run of numbers, then ']' and maybe ', [' siblings */
-        if (gd_json_nums_indexed()) { /* indexed first, so numbers parse independently */
+        if (cd_json_nums_indexed()) { /* indexed first, so numbers parse independently */
             size_t n0 = n, cap0 = P->nums_cap;
-            int r = gd_json_nums_run(q, P->end, &P->nums, &P->nums_cap, &n, &q);
+            int r = cd_json_nums_run(q, P->end, &P->nums, &P->nums_cap, &n, &q);
             if (P->nums_cap > cap0 && charge(P, (int64_t)((P->nums_cap - cap0) * sizeof(double))) < 0) return -1;
             if (r <= 0) return r < 0 ? oom(P) : 0;
             count[level - 1] += (int64_t)(n - n0);
         } else for (;;) { /* the same, a number at a time */
             if (!grow_scratch(P, (void **)&P->nums, &P->nums_cap, n + 1, sizeof(double))) return -1;
             const char *next;
-            if (!gd_num_parse_short(q, P->end, &P->nums[n], &next) &&
-                gd_num_parse(q, P->end, &P->nums[n], &next) != GD_NUM_OK)
+            if (!cd_num_parse_short(q, P->end, &P->nums[n], &next) &&
+                cd_num_parse(q, P->end, &P->nums[n], &next) != CD_NUM_OK)
                 return 0;
             n++;
             count[level - 1]++;
@@ -332,11 +340,11 @@ static int try_packed(parser *P, json_t **out) {
         }
     }
 done:
-    if (n < GD_PACK_MIN) return 0;
+    if (n < CD_PACK_MIN) return 0;
     if (charge(P, COST_PACKED + (int64_t)n * (int64_t)sizeof(double)) < 0) return -1;
-    if (!grow((void **)&P->doc->packed, &P->doc->cap, (size_t)P->doc->npacked + 1, sizeof(gd_packed)))
+    if (!grow((void **)&P->doc->packed, &P->doc->cap, (size_t)P->doc->npacked + 1, sizeof(cd_packed)))
         return oom(P);
-    gd_packed *pk = &P->doc->packed[P->doc->npacked];
+    cd_packed *pk = &P->doc->packed[P->doc->npacked];
     memset(pk, 0, sizeof *pk);
     pk->data = malloc(n * sizeof(double));
     json_t *stand_in = json_array();
@@ -378,14 +386,14 @@ static void error_path(const parser *P, char *out, size_t cap) {
     for (int i = 0; i + 1 < P->depth; i++) {
         const frame *f = &P->stack[i];
         if (!f->is_object) {
-            gd_path_index(out, cap, (long)json_array_size(f->node) - 1); /* the open child is the last */
+            cd_path_index(out, cap, (long)json_array_size(f->node) - 1); /* the open child is the last */
             continue;
         }
-        char key[GD_KEY_MAX + 1];
-        size_t n = f->key_len < GD_KEY_MAX ? f->key_len : GD_KEY_MAX;
+        char key[CD_KEY_MAX + 1];
+        size_t n = f->key_len < CD_KEY_MAX ? f->key_len : CD_KEY_MAX;
         memcpy(key, f->key, n);
         key[n] = '\0';
-        gd_path_push(out, cap, key);
+        cd_path_push(out, cap, key);
     }
 }
 
@@ -401,23 +409,30 @@ static int read_key(parser *P) {
     if (!grow((void **)&P->key, &P->key_cap, len + 1, 1)) return oom(P);
     memcpy(P->key, text, len);
     P->key[len] = '\0';
-    if (len > GD_KEY_MAX)
-        return gd_fail(P->e, 413, "limit_exceeded", "", "a key of %zu bytes is over the limit of %d", len, GD_KEY_MAX);
-    if (json_object_get(P->stack[P->depth - 1].node, P->key)) {
-        char path[2048];
-        error_path(P, path, sizeof path);
-        gd_path_push(path, sizeof path, P->key);
-        gd_fail(P->e, 400, "duplicate_key", path, "the key \"%.100s\" appears twice in one object", P->key);
+    if (len > CD_KEY_MAX) return fail(P, CD_E_KEY_LENGTH, "a key of %zu bytes is over the limit of %d", len, CD_KEY_MAX);
+    frame *f = &P->stack[P->depth - 1];
+    if (json_object_get(f->node, P->key)) {
+        if (P->e->kind != CD_OK) return -1;
+        fail(P, CD_E_DUPLICATE_KEY, "the key \"%.100s\" appears twice in one object", P->key);
+        error_path(P, P->e->path, sizeof P->e->path);
+        cd_path_push(P->e->path, sizeof P->e->path, P->key);
+        memcpy(P->e->key, P->key, len + 1);
         return -1;
     }
-    if (P->depth == 1 && P->top_fields && gd_field_allowed(P->key, P->top_fields, "", P->top_what, P->e) < 0)
+    if (P->depth == 1 && P->root_keys && !in_list(P->root_keys, P->key)) {
+        if (P->e->kind != CD_OK) return -1;
+        fail(P, CD_E_UNKNOWN_ROOT_KEY, "the root object may not have the key \"%.64s\"", P->key);
+        cd_path_push(P->e->path, sizeof P->e->path, P->key);
+        memcpy(P->e->key, P->key, len + 1);
         return -1;
-    P->stack[P->depth - 1].key = key_start;
-    P->stack[P->depth - 1].key_len = (size_t)(P->p - 1 - key_start);
-    if (!strcmp(P->key, "parameters")) { /* a binary tensor, maybe: keep the text order */
-        gd_doc *d = P->doc;
-        if (!grow((void **)&d->binrefs, &d->bincap, (size_t)d->nbinrefs + 1, sizeof *d->binrefs)) return oom(P);
-        d->binrefs[d->nbinrefs++] = P->stack[P->depth - 1].node;
+    }
+    f->key = key_start;
+    f->key_len = (size_t)(P->p - 1 - key_start);
+    if (!f->recorded && in_list(P->record_keys, P->key)) { /* the caller wants this object, in text order */
+        cd_doc *d = P->doc;
+        if (!grow((void **)&d->records, &d->reccap, (size_t)d->nrecords + 1, sizeof *d->records)) return oom(P);
+        d->records[d->nrecords++] = f->node;
+        f->recorded = 1;
     }
     skip_ws(P);
     if (P->p >= P->end || *P->p != ':') return syntax(P, "expected ':' after a key");
@@ -440,8 +455,7 @@ static int read_value(parser *P, int *opened) {
             if (r == 1) return attach(P, v);
         }
         if (P->depth >= P->max_depth)
-            return gd_fail(P->e, 413, "limit_exceeded", "", "the JSON nests deeper than the limit of %d levels",
-                           P->max_depth);
+            return fail(P, CD_E_DEPTH, "the JSON nests deeper than the limit of %d levels", P->max_depth);
         if (charge(P, c == '{' ? COST_OBJECT : COST_ARRAY) < 0) return -1;
         v = c == '{' ? json_object() : json_array();
         if (!v) return oom(P);
@@ -452,17 +466,18 @@ static int read_value(parser *P, int *opened) {
         }
         P->stack[P->depth].node = v;
         P->stack[P->depth].is_object = c == '{';
+        P->stack[P->depth].recorded = 0;
         P->depth++;
         json_decref(v); /* the parent's reference keeps it alive */
         P->p++;
         *opened = 1;
         return 0;
     }
-    if (c == '"' && P->depth > 0 && P->stack[P->depth - 1].is_object && !strcmp(P->key, "b64")) {
-        /* base64: a span of the body, no scan and no copy */
+    if (c == '"' && P->depth > 0 && P->stack[P->depth - 1].is_object && in_list(P->span_keys, P->key)) {
+        /* a span of the text, no scan and no copy */
         const char *q = memchr(P->p + 1, '"', (size_t)(P->end - P->p - 1));
         if (!q) return syntax(P, "an unterminated string");
-        gd_doc *d = P->doc;
+        cd_doc *d = P->doc;
         if (charge(P, COST_STRING + (int64_t)sizeof *d->spans) < 0) return -1;
         if (!grow((void **)&d->spans, &d->spancap, (size_t)d->nspans + 1, sizeof *d->spans)) return oom(P);
         v = json_string("");
@@ -509,12 +524,12 @@ static int open_first(parser *P) {
 }
 
 static int cmp_packed(const void *a, const void *b) {
-    const json_t *x = ((const gd_packed *)a)->node, *y = ((const gd_packed *)b)->node;
+    const json_t *x = ((const cd_packed *)a)->node, *y = ((const cd_packed *)b)->node;
     return x < y ? -1 : x > y;
 }
 
 static int cmp_span(const void *a, const void *b) {
-    const void *x = ((const struct gd_span *)a)->node, *y = ((const struct gd_span *)b)->node;
+    const void *x = ((const cd_span *)a)->node, *y = ((const cd_span *)b)->node;
     return x < y ? -1 : x > y;
 }
 
@@ -551,11 +566,15 @@ static int parse(parser *P) {
     }
 }
 
-int gd_json_parse(const char *s, size_t len, const gd_json_opts *o, gd_doc *doc, gd_err *e) {
+int cd_json_parse(const char *s, size_t len, const cd_json_opts *o, cd_doc *doc, cd_err *e) {
     memset(doc, 0, sizeof *doc);
+    e->kind = CD_OK;
+    e->offset = 0;
+    e->line = e->column = 0;
+    e->path[0] = e->key[0] = e->message[0] = '\0';
     parser P = {.s = s, .end = s + len, .p = s, .doc = doc, .e = e, .max_depth = o->max_depth > 0 ? o->max_depth : 1,
-                .max_bytes = o->max_bytes, .top_fields = o->top_fields, .top_what = o->top_what ? o->top_what : "",
-                .cancel = o->cancel};
+                .max_bytes = o->max_bytes, .root_keys = o->root_keys, .span_keys = o->span_keys,
+                .record_keys = o->record_keys, .cancel = o->cancel};
     P.stack = malloc((size_t)P.max_depth * sizeof *P.stack);
     int r = P.stack ? parse(&P) : oom(&P);
     free(P.stack);
@@ -564,7 +583,7 @@ int gd_json_parse(const char *s, size_t len, const gd_json_opts *o, gd_doc *doc,
     free(P.nums);
     doc->bytes = P.charged;
     if (r < 0) {
-        gd_doc_free(doc);
+        cd_doc_free(doc);
         return -1;
     }
     if (doc->npacked > 1) qsort(doc->packed, (size_t)doc->npacked, sizeof *doc->packed, cmp_packed);
@@ -572,7 +591,7 @@ int gd_json_parse(const char *s, size_t len, const gd_json_opts *o, gd_doc *doc,
     return 0;
 }
 
-const char *gd_doc_text(const gd_doc *d, const json_t *v, size_t *len) {
+const char *cd_doc_text(const cd_doc *d, const json_t *v, size_t *len) {
     if (!json_is_string(v)) return NULL;
     int lo = 0, hi = d->nspans - 1;
     while (lo <= hi) {
@@ -588,7 +607,7 @@ const char *gd_doc_text(const gd_doc *d, const json_t *v, size_t *len) {
     return json_string_value(v);
 }
 
-const gd_packed *gd_doc_packed(const gd_doc *d, const json_t *v) {
+const cd_packed *cd_doc_packed(const cd_doc *d, const json_t *v) {
     int lo = 0, hi = d->npacked - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
@@ -600,31 +619,11 @@ const gd_packed *gd_doc_packed(const gd_doc *d, const json_t *v) {
     return NULL;
 }
 
-void gd_doc_free(gd_doc *d) {
+void cd_doc_free(cd_doc *d) {
     for (int i = 0; i < d->npacked; i++) free(d->packed[i].data);
     free(d->packed);
-    free(d->binrefs);
-    free(d->binoff);
+    free(d->records);
     free(d->spans);
     json_decref(d->root);
     memset(d, 0, sizeof *d);
-}
-
-int gd_only_fields(const json_t *obj, const char *const *allowed, const char *path, const char *what, gd_err *e) {
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v)
-        if (gd_field_allowed(key, allowed, path, what, e) < 0) return -1;
-    return 0;
-}
-
-int gd_field_allowed(const char *key, const char *const *allowed, const char *path, const char *what, gd_err *e) {
-    for (const char *const *a = allowed; *a; a++)
-        if (!strcmp(*a, key)) return 1;
-    char p[2048], list[512] = "";
-    gd_join(p, sizeof p, path, "");
-    gd_path_push(p, sizeof p, key);
-    for (const char *const *a = allowed; *a; a++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", a == allowed ? "" : ", ", *a);
-    return gd_fail(e, 400, "unknown_field", p, "unknown field \"%.64s\" in %s; it takes %s", key, what, list);
 }

@@ -11,7 +11,7 @@
  * are then parsed from their starts, each independently of the others,
  * and each must end exactly at its token's end. Anything unusual (a
  * token the short parser declines, a bad character, the body's end)
- * goes to gd_num_parse or rejects the run, and json.c's general path
+ * goes to cd_num_parse or rejects the run, and json.c's general path
  * then reads the array and reports any error. */
 #include "json_nums.h"
 
@@ -23,28 +23,28 @@
 #include "num_short.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define GD_NUMS_X86 1
+#define CD_NUMS_X86 1
 #include <immintrin.h>
 #else
-#define GD_NUMS_X86 0
+#define CD_NUMS_X86 0
 #endif
 
-static int nums_mode = GD_JSON_NUMS_AUTO;
+static int nums_mode = CD_JSON_NUMS_AUTO;
 
-void gd_json_nums_set_mode(int mode) { nums_mode = mode; }
+void cd_json_nums_set_mode(int mode) { nums_mode = mode; }
 
-int gd_json_nums_mode(void) { return nums_mode; }
+int cd_json_nums_mode(void) { return nums_mode; }
 
-int gd_json_nums_have_avx2(void) {
-#if GD_NUMS_X86
+int cd_json_nums_have_avx2(void) {
+#if CD_NUMS_X86
     return __builtin_cpu_supports("avx2") ? 1 : 0;
 #else
     return 0;
 #endif
 }
 
-int gd_json_nums_indexed(void) {
-    return nums_mode == GD_JSON_NUMS_SCALAR || (nums_mode == GD_JSON_NUMS_AUTO && gd_json_nums_have_avx2());
+int cd_json_nums_indexed(void) {
+    return nums_mode == CD_JSON_NUMS_SCALAR || (nums_mode == CD_JSON_NUMS_AUTO && cd_json_nums_have_avx2());
 }
 
 /* ---- byte classes ------------------------------------------------------ */
@@ -89,7 +89,7 @@ static inline void classify_scalar(const unsigned char *b, block_masks *m) {
     m->other = other;
 }
 
-#if GD_NUMS_X86
+#if CD_NUMS_X86
 /* Classify b[0..64) with two nibble lookups per 32 bytes: the classes of
  * class_table (the tests put every byte value in a run, both ways). */
 __attribute__((target("avx2"))) static inline void classify_avx2(const unsigned char *b, block_masks *m) {
@@ -160,11 +160,11 @@ static int reserve(double **nums, size_t *cap, size_t need) {
  * not read exactly that span as a number. */
 static inline __attribute__((always_inline)) int parse_span(const char *s, const char *e, const char *end,
                                                             double *num, double *den) {
-    if (end - s >= 9 && gd_num_span8_parts(s, e, num, den)) return 1;
+    if (end - s >= 9 && cd_num_span8_parts(s, e, num, den)) return 1;
     const char *next;
     *den = 1.0; /* x / 1 is x, -0 included */
-    if (gd_num_parse_short(s, end, num, &next) && next == e) return 1;
-    return gd_num_parse(s, end, num, &next) == GD_NUM_OK && next == e;
+    if (cd_num_parse_short(s, end, num, &next) && next == e) return 1;
+    return cd_num_parse(s, end, num, &next) == CD_NUM_OK && next == e;
 }
 
 /* Index and parse the 64-byte block of text at b (masks m; a partial
@@ -233,22 +233,22 @@ static inline __attribute__((always_inline)) int run_block(run_state *R, const c
         if (r != 1) return r == 2 ? 1 : r;                                                                      \
     }
 
-/* gd_json_nums_run with the scalar classifier. */
+/* cd_json_nums_run with the scalar classifier. */
 static int run_scalar(const char *s, const char *end, double **nums, size_t *cap, size_t *n, const char **close) {
     RUN_LOOP(classify_scalar)
 }
 
-#if GD_NUMS_X86
-/* gd_json_nums_run with the AVX2 classifier (only on CPUs that have it). */
+#if CD_NUMS_X86
+/* cd_json_nums_run with the AVX2 classifier (only on CPUs that have it). */
 __attribute__((target("avx2"))) static int run_avx2(const char *s, const char *end, double **nums, size_t *cap,
                                                     size_t *n, const char **close) {
     RUN_LOOP(classify_avx2)
 }
 #endif
 
-int gd_json_nums_run(const char *s, const char *end, double **nums, size_t *cap, size_t *n, const char **close) {
-#if GD_NUMS_X86
-    if (nums_mode != GD_JSON_NUMS_SCALAR && __builtin_cpu_supports("avx2"))
+int cd_json_nums_run(const char *s, const char *end, double **nums, size_t *cap, size_t *n, const char **close) {
+#if CD_NUMS_X86
+    if (nums_mode != CD_JSON_NUMS_SCALAR && __builtin_cpu_supports("avx2"))
         return run_avx2(s, end, nums, cap, n, close);
 #endif
     return run_scalar(s, end, nums, cap, n, close);
