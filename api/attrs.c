@@ -120,8 +120,7 @@ static int read_json(const gr_op *op, const gr_attr_def *d, const json_t *v, int
     case GR_ATTR_INTS:
         r = json_is_array(v) && !packed;
         if (r && json_array_size(v) > GR_MAX_RANK)
-            return fail(err, GD_E_INVALID_REQUEST, GR_MAX_RANK, 0, "'%s' has more than %d entries", d->name,
-                        GR_MAX_RANK);
+            return fail(err, GD_E_INVALID_REQUEST, -1, 0, "'%s' has more than %d entries", d->name, GR_MAX_RANK);
         for (size_t k = 0; r && k < json_array_size(v); k++) {
             const json_t *x = json_array_get(v, k);
             int e = json_int(x, &out->ints[k]);
@@ -330,6 +329,14 @@ void gd_attr_write_info(cd_buf *b, const gr_attr_def *d, int required) {
     if (d->type == GR_ATTR_STRING) {
         cd_buf_puts(b, ",\"max_length\":");
         cd_buf_i64(b, d->max < GR_ATTR_STR_MAX - 1 ? d->max : GR_ATTR_STR_MAX - 1);
+    }
+    if (d->type == GR_ATTR_STRING && d->choices) {
+        cd_buf_puts(b, ",\"enum\":[");
+        for (int i = 0; d->choices[i]; i++) {
+            if (i) cd_buf_putc(b, ',');
+            cd_buf_str(b, d->choices[i]);
+        }
+        cd_buf_putc(b, ']');
     }
     cd_buf_puts(b, ",\"default\":");
     cd_buf_puts(b, d->def ? d->def : "null");

@@ -69,8 +69,8 @@ void gd_attrs_write(cd_buf *b, const gr_attrs *a);
 
 /* d's catalogue entry: {"name", "type", "required", range keys
  * ("minimum", "maximum" for an integer and each list entry, "max_items",
- * "max_length"), "default" (null when the description says what absence
- * means), "description"}. */
+ * "max_length", "enum" for a string of fixed choices), "default" (null
+ * when the description says what absence means), "description"}. */
 void gd_attr_write_info(cd_buf *b, const gr_attr_def *d, int required);
 
 #endif

@@ -17,6 +17,8 @@
 #define INT_ROW(id, field) id, AT(field), 0, WIDTH(field)
 #define LIST_ROW(id, field, count) id, AT(field), AT(count), WIDTH(field[0])
 
+static const char *const reductions[] = {"mean", "sum", NULL};
+
 static const gr_attr_def table[GR_ATTR_COUNT] = {
     [GR_ATTR_AXES] = {"axes", GR_ATTR_INTS, LIST_ROW(GR_ATTR_AXES, axes, naxes), -GR_MAX_RANK, GR_MAX_RANK - 1, NULL,
                       "reduction axes of sum, mean, max; absent: all axes; negative axes count from the end"},
@@ -36,6 +38,8 @@ static const gr_attr_def table[GR_ATTR_COUNT] = {
                        "the value of fill"},
     [GR_ATTR_NUM_CLASSES] = {"num_classes", GR_ATTR_INT, INT_ROW(GR_ATTR_NUM_CLASSES, num_classes), 0, INT64_MAX,
                              NULL, "the width of one_hot"},
+    [GR_ATTR_REDUCTION] = {"reduction", GR_ATTR_STRING, GR_ATTR_REDUCTION, AT(reduction), 0, 0, 1, GR_ATTR_STR_MAX - 1,
+                           "\"mean\"", "how cross_entropy reduces its rows: their mean or their sum", reductions},
 };
 
 const gr_attr_def *gr_attr_def_of(gr_attr_id id) { return (unsigned)id < GR_ATTR_COUNT ? &table[id] : NULL; }
@@ -102,6 +106,16 @@ gr_status gr_attr_check(const gr_attr_def *d, const gr_attr_value *v, gr_error *
             return attr_fail(err, d, "attribute '%s' is %zu bytes long, outside its range %lld to %lld", d->name, n,
                              (long long)d->min,
                              (long long)(d->max < GR_ATTR_STR_MAX - 1 ? d->max : GR_ATTR_STR_MAX - 1));
+        if (d->choices) {
+            char list[160] = "";
+            size_t k = 0;
+            for (int i = 0; d->choices[i]; i++) {
+                if (!strcmp(v->str, d->choices[i])) return GR_OK;
+                if (k < sizeof list)
+                    k += (size_t)snprintf(list + k, sizeof list - k, "%s'%s'", i ? ", " : "", d->choices[i]);
+            }
+            return attr_fail(err, d, "attribute '%s' is '%s', not one of %s", d->name, v->str, list);
+        }
         break;
     }
     }

@@ -130,6 +130,7 @@ typedef enum gr_attr_id {
     GR_ATTR_TRANSPOSE_B,  /* bool: matmul uses the transpose of operand 1 */
     GR_ATTR_VALUE,        /* number: fill value */
     GR_ATTR_NUM_CLASSES,  /* int: one_hot width */
+    GR_ATTR_REDUCTION,    /* string: how cross_entropy reduces its rows, 'mean' (default) or 'sum' */
     GR_ATTR_COUNT
 } gr_attr_id;
 
@@ -157,7 +158,7 @@ typedef struct gr_attrs {
     int transpose_b;        /* GR_ATTR_TRANSPOSE_B */
     double value;           /* GR_ATTR_VALUE */
     int64_t num_classes;    /* GR_ATTR_NUM_CLASSES */
-    char str[GR_ATTR_STR_MAX]; /* the string attribute of the node's op (no op takes one yet) */
+    char reduction[GR_ATTR_STR_MAX]; /* GR_ATTR_REDUCTION, terminated */
 } gr_attrs;
 
 /* One row of the attribute table: everything about an attribute is said
@@ -177,6 +178,8 @@ typedef struct gr_attr_def {
     const char *def;        /* what absence means, as JSON text ("false", "-1"), or NULL when
                                the description says it (all axes, reversed, required) */
     const char *doc;        /* one line for the catalogue */
+    const char *const *choices; /* GR_ATTR_STRING: the values allowed (NULL-terminated), or
+                                   NULL: any */
 } gr_attr_def;
 
 /* One typed attribute value, as the readers produce and the writer takes. */
@@ -201,7 +204,7 @@ const char *gr_attr_type_name(gr_attr_type t);
 /* The range rule, the one place it lives: v has d's type, an int (each
  * entry of a list) lies in [d->min, d->max], a list has at most
  * GR_MAX_RANK entries, a number is finite, a string's length lies in
- * [d->min, d->max]. GR_E_ARG otherwise, err->attr naming the attribute and
+ * [d->min, d->max] and it is one of d->choices when the row has them. GR_E_ARG otherwise, err->attr naming the attribute and
  * err->message saying the value and the range ("attribute 'axis' is 9,
  * outside -8 to 7"). */
 gr_status gr_attr_check(const gr_attr_def *d, const gr_attr_value *v, gr_error *err);

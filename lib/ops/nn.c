@@ -1,6 +1,6 @@
 /* nn.c -- the losses and normalisers of a classifier: softmax and
  * log_softmax over an axis, cross_entropy (fused and stable, integer
- * labels, mean over the batch), mse, and one_hot, which cross_entropy's
+ * labels, the mean over the batch or, with reduction='sum', the sum), mse, and one_hot, which cross_entropy's
  * gradient is built from. */
 #include "ops.h"
 
@@ -176,6 +176,11 @@ static gr_status cross_entropy_infer(gr_graph *g, int id, gr_error *err) {
         }                                                                                                             \
     } while (0)
 
+/* 1 when node n sums its rows (reduction='sum'), 0 for the mean (the default). */
+static int ce_sums(const gr_node *n) {
+    return (n->attrs.set & A(GR_ATTR_REDUCTION)) && strcmp(n->attrs.reduction, "sum") == 0;
+}
+
 static gr_status cross_entropy_forward(const gr_kernel *k, gr_error *err) {
     const gr_shape *xs = &k->g->nodes[k->n->in[0]].shape;
     int64_t classes = xs->dims[xs->rank - 1];
@@ -183,9 +188,9 @@ static gr_status cross_entropy_forward(const gr_kernel *k, gr_error *err) {
     double total = 0;
     if (k->dt == GR_F32) CE_LOOP(float, expf);
     else CE_LOOP(double, exp);
-    double mean = rows ? total / (double)rows : NAN;
-    if (k->dt == GR_F32) *(float *)k->out = (float)mean;
-    else *(double *)k->out = mean;
+    double y = ce_sums(k->n) ? total : rows ? total / (double)rows : NAN;
+    if (k->dt == GR_F32) *(float *)k->out = (float)y;
+    else *(double *)k->out = y;
     return GR_OK;
 }
 
@@ -196,13 +201,13 @@ static int one_hot_of(gr_graph *g, int labels, int64_t classes) {
     return gr_build_apply(g, &gr_op_one_hot, labels, -1, -1, &at);
 }
 
-/* softmax(logits) - one_hot(labels), and 1/rows. */
+/* softmax(logits) - one_hot(labels), and 1/rows (1 when the rows are summed). */
 static int ce_residual(gr_graph *g, int id, double *inv_rows) {
     int x = g->nodes[id].in[0], y = g->nodes[id].in[1];
     /* Read everything before building: new nodes can move g->nodes. */
     const gr_shape *xs = gr_shape_of(g, x);
     int64_t rows = g->nodes[y].numel, classes = xs->dims[xs->rank - 1];
-    *inv_rows = rows ? 1.0 / (double)rows : 0;
+    *inv_rows = ce_sums(&g->nodes[id]) ? 1.0 : rows ? 1.0 / (double)rows : 0;
     int probs = gr_build_unary(g, &gr_op_softmax, x);
     return gr_build_binary(g, &gr_op_sub, probs, one_hot_of(g, y, classes));
 }
@@ -224,9 +229,9 @@ static int cross_entropy_jvp(gr_graph *g, int id, const int *t) {
 static int64_t cross_entropy_flops(const gr_graph *g, const gr_node *n) { return 4 * g->nodes[n->in[0]].numel; }
 
 const gr_op gr_op_cross_entropy = {
-    .name = "cross_entropy", .arity = 2, .nondiff = 2,
-    .doc = "y = mean over rows of logsumexp(logits) - logits[label] (labels: class indices, no gradient); "
-           "dlogits = (softmax(logits) - one_hot(labels)) * g / rows",
+    .name = "cross_entropy", .arity = 2, .nondiff = 2, .attrs = A(GR_ATTR_REDUCTION),
+    .doc = "y = mean (reduction='sum': sum) over rows of logsumexp(logits) - logits[label] (labels: class indices, "
+           "no gradient); dlogits = (softmax(logits) - one_hot(labels)) * g / rows (sum: * g)",
     .infer = cross_entropy_infer, .forward = cross_entropy_forward, .vjp = cross_entropy_vjp,
     .jvp = cross_entropy_jvp, .flops = cross_entropy_flops,
 };

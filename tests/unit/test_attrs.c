@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,10 +19,11 @@
 #include "expr.h"
 #include "grad.h"
 
-/* A string attribute no op of the table takes: stored in gr_attrs.str,
- * marked with the first bit past the table's. */
-static const gr_attr_def string_row = {"reduction", GR_ATTR_STRING, GR_ATTR_COUNT, offsetof(gr_attrs, str), 0, 0,
-                                       1, 16, "\"mean\"", "how a loss reduces its rows (test row)"};
+/* A string attribute of any value 1 to 16 bytes long, no op of the table
+ * takes: stored in gr_attrs.reduction, marked with the first bit past the
+ * table's. */
+static const gr_attr_def string_row = {"mode", GR_ATTR_STRING, GR_ATTR_COUNT, offsetof(gr_attrs, reduction), 0, 0,
+                                       1, 16, "\"mean\"", "a string without choices (test row)", NULL};
 
 /* Read JSON text through the reader for row d of op "sum". */
 static int read_json_text(const gr_attr_def *d, const char *text, gr_attr_value *v, gd_attr_error *e) {
@@ -136,7 +138,12 @@ static void test_every_row(void **state) {
             v.f = -0.125;
             round_trip(d, &v);
             break;
-        case GR_ATTR_STRING: break;
+        case GR_ATTR_STRING:
+            for (int i = 0; d->choices && d->choices[i]; i++) {
+                snprintf(v.str, sizeof v.str, "%s", d->choices[i]);
+                round_trip(d, &v);
+            }
+            break;
         }
         /* the catalogue row is JSON with the table's range */
         cd_buf b = {0};
@@ -180,6 +187,10 @@ static void test_both_forms_agree(void **state) {
         {GR_ATTR_PERM, "[0, 8]", "[0,8]", GD_E_INVALID_ARGUMENT},
         {GR_ATTR_NUM_CLASSES, "-1", "-1", GD_E_INVALID_ARGUMENT},
         {GR_ATTR_VALUE, "true", "true", GD_E_INVALID_REQUEST},
+        {GR_ATTR_REDUCTION, "\"avg\"", "'avg'", GD_E_INVALID_ARGUMENT},
+        {GR_ATTR_REDUCTION, "\"\"", "''", GD_E_INVALID_ARGUMENT},
+        {GR_ATTR_REDUCTION, "3", "3", GD_E_INVALID_REQUEST},
+        {GR_ATTR_REDUCTION, "[\"sum\"]", "['sum']", GD_E_INVALID_REQUEST},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const gr_attr_def *d = gr_attr_def_of(cases[i].id);
@@ -208,6 +219,8 @@ static void test_expression_rows(void **state) {
         {"sum(x, axs=1)", GD_E_UNKNOWN_ATTRIBUTE},
         {"sin(x, axis=0)", GD_E_UNKNOWN_ATTRIBUTE},
         {"one_hot(y, num_classes=-1)", GD_E_INVALID_ARGUMENT},
+        {"cross_entropy(l, y, reduction='avg')", GD_E_INVALID_ARGUMENT},
+        {"cross_entropy(l, y, reduction=sum)", GD_E_INVALID_REQUEST},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         gd_expr e;
@@ -239,7 +252,7 @@ static void test_string_row(void **state) {
     memset(&a, 0, sizeof a);
     gr_attrs_set_int(&a, GR_ATTR_AXIS, 1);
     assert_int_equal(gr_attrs_put(&a, d, &vj, NULL), GR_OK);
-    assert_string_equal(a.str, "sum");
+    assert_string_equal(a.reduction, "sum");
     assert_int_equal(a.set, (1u << GR_ATTR_AXIS) | (1u << GR_ATTR_COUNT));
     assert_int_equal(gr_attrs_check(&a, NULL), GR_OK);
     char *text = written(&vj);
@@ -256,7 +269,7 @@ static void test_string_row(void **state) {
     for (size_t i = 0; i < sizeof too / sizeof too[0]; i++) {
         assert_int_equal(read_json_text(d, too[i][0], &vj, &e), -1);
         assert_int_equal(e.code, GD_E_INVALID_ARGUMENT);
-        assert_non_null(strstr(e.message, "'reduction'"));
+        assert_non_null(strstr(e.message, "'mode'"));
         assert_int_equal(read_lit_text(d, too[i][1], &vl, &e), -1);
         assert_int_equal(e.code, GD_E_INVALID_ARGUMENT);
     }

@@ -37,6 +37,7 @@
 #define TB BIT(GR_ATTR_TRANSPOSE_B)
 #define VAL BIT(GR_ATTR_VALUE)
 #define NCLS BIT(GR_ATTR_NUM_CLASSES)
+#define RED BIT(GR_ATTR_REDUCTION)
 
 /* A central difference with step eps is off by about eps^2 |f'''| / 6 plus
  * 1e-16 |f| / eps: at most a few 1e-10 here, where a wrong derivative is
@@ -180,6 +181,8 @@ static const gc_case cases[] = {
     {"cross_entropy", .shape = {S2(4, 5), S1(4)}, {D_ANY, D_LABEL}, 2},
     {"cross_entropy", .shape = {S3(2, 3, 4), S2(2, 3)}, {D_ANY, D_LABEL}, 2},
     {"cross_entropy", .shape = {S1(5), S0}, {D_ANY, D_LABEL}, 2},
+    {"cross_entropy", .shape = {S2(4, 5), S1(4)}, {D_ANY, D_LABEL}, 2, .attrs = {.set = RED, .reduction = "sum"}},
+    {"cross_entropy", .shape = {S3(2, 3, 4), S2(2, 3)}, {D_ANY, D_LABEL}, 2, .attrs = {.set = RED, .reduction = "mean"}},
     {"mse", .shape = {S2(2, 3), S2(2, 3)}},
     {"mse", .shape = {S2(3, 4), S1(4)}},
     {"one_hot", .shape = {S2(2, 3)}, {D_LABEL}, 1, .attrs = {.set = NCLS, .num_classes = 5}},

@@ -504,6 +504,15 @@ static void attr_schema_is_the_row(const json_t *s, const gr_attr_def *d) {
         bound_is(ranged, "maximum", d->max, INT64_MAX, d->name);
     }
     if (d->type == GR_ATTR_INTS) bound_is(s, "maxItems", GR_MAX_RANK, INT64_MAX, d->name);
+    if (d->choices) {
+        const json_t *e = json_object_get(s, "enum");
+        size_t n = 0;
+        while (d->choices[n]) n++;
+        if (json_array_size(e) != n) fail_msg("Attrs.%s's enum is not the table's choices", d->name);
+        for (size_t i = 0; i < n; i++)
+            if (!in_array_of_strings((json_t *)e, d->choices[i]))
+                fail_msg("Attrs.%s's enum lacks %s", d->name, d->choices[i]);
+    }
     if (d->def) {
         json_t *want = json_loads(d->def, JSON_DECODE_ANY, NULL);
         assert_non_null(want);
