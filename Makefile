@@ -37,8 +37,8 @@ CODEC_SRC := $(wildcard api/codec/*.c)
 API_SRC   := $(wildcard api/*.c) $(CODEC_SRC)
 API_OBJ   := $(API_SRC:%.c=$(BUILD)/%.o)
 LIBAPI    := $(BUILD)/libgradapi.a
-API_LIBS  := -ljansson -lyaml
-SRV_LIBS  := -lmicrohttpd
+API_LIBS  := -ljansson
+SRV_LIBS  := -lmicrohttpd -lyaml
 
 SRV_SRC   := $(wildcard server/*.c)
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
@@ -105,7 +105,14 @@ $(GRADD): $(SRV_OBJ) $(LIBAPI) $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ $(SRV_LIBS) $(API_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_HOBJ) $(LIBAPI) $(LIBGRAD)
-	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(API_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) -o $@ -lcmocka $(API_LIBS) $(UNIT_EXTRA_LIBS) $(LDLIBS)
+
+# The tests of the OpenAPI description read it through the daemon's
+# YAML converter (server/openapi.c); only they and gradd link libyaml.
+OPENAPI_TESTS := $(BUILD)/tests/unit/test_openapi $(BUILD)/tests/unit/test_error_table
+$(OPENAPI_TESTS): $(BUILD)/server/openapi.o
+$(OPENAPI_TESTS): UNIT_EXTRA_LIBS := -lyaml
+$(OPENAPI_TESTS:=.o): CFLAGS += -Iserver
 
 $(BUILD)/tests/http/%: $(BUILD)/tests/http/%.o $(HTTP_HOBJ) $(LIBAPI) $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka -lcurl -lpthread $(API_LIBS) $(LDLIBS)

@@ -8,17 +8,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "out.h"
+#include "codec/buf.h"
 #include "server.h"
 
 /* ms with three decimals, as the log shows it (no printf: the log line is
  * on every request's path). */
-static void put_ms(gd_buf *b, double ms) {
+static void put_ms(cd_buf *b, double ms) {
     long long us = ms > 0 ? (long long)(ms * 1e3 + 0.5) : 0;
     char frac[4] = {(char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10), 0};
-    gd_buf_i64(b, us / 1000);
-    gd_buf_putc(b, '.');
-    gd_buf_puts(b, frac);
+    cd_buf_i64(b, us / 1000);
+    cd_buf_putc(b, '.');
+    cd_buf_puts(b, frac);
 }
 
 /* The UTC time of this second, ISO 8601; formatted once a second per thread. */
@@ -38,15 +38,15 @@ static const char *timestamp(void) {
 /* s into the text log with each byte that could end the line, fake a
  * field or drive a terminal (controls, space, '"', '\\', DEL and bytes
  * above it) as \xHH, as nginx escapes its access log. The JSON log's
- * strings are escaped by gd_buf_str. */
-static void put_escaped(gd_buf *b, const char *s) {
+ * strings are escaped by cd_buf_str. */
+static void put_escaped(cd_buf *b, const char *s) {
     static const char hex[] = "0123456789abcdef";
     for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
         if (*q > 0x20 && *q < 0x7f && *q != '"' && *q != '\\') {
-            gd_buf_putc(b, (char)*q);
+            cd_buf_putc(b, (char)*q);
         } else {
             char e[4] = {'\\', 'x', hex[*q >> 4], hex[*q & 15]};
-            gd_buf_put(b, e, sizeof e);
+            cd_buf_put(b, e, sizeof e);
         }
     }
 }
@@ -60,47 +60,47 @@ void srv_log_line(const req *r) {
     double compute_ms = r->t_done > 0 ? r->t_done - r->t_started : 0;
     double total_ms = srv_now_ms() - r->t_start;
     int json = !strcmp(r->s->cfg.log_format, "json");
-    gd_buf b = {0};
+    cd_buf b = {0};
     if (json) {
-        gd_buf_puts(&b, "{\"time\":");
-        gd_buf_str(&b, timestamp());
-        gd_buf_puts(&b, ",\"id\":");
-        gd_buf_str(&b, r->id);
-        gd_buf_puts(&b, ",\"method\":");
-        gd_buf_str(&b, r->method[0] ? r->method : "-");
-        gd_buf_puts(&b, ",\"path\":");
-        gd_buf_str(&b, r->url[0] ? r->url : "-");
-        gd_buf_puts(&b, ",\"status\":");
+        cd_buf_puts(&b, "{\"time\":");
+        cd_buf_str(&b, timestamp());
+        cd_buf_puts(&b, ",\"id\":");
+        cd_buf_str(&b, r->id);
+        cd_buf_puts(&b, ",\"method\":");
+        cd_buf_str(&b, r->method[0] ? r->method : "-");
+        cd_buf_puts(&b, ",\"path\":");
+        cd_buf_str(&b, r->url[0] ? r->url : "-");
+        cd_buf_puts(&b, ",\"status\":");
     } else {
-        gd_buf_puts(&b, timestamp());
-        gd_buf_putc(&b, ' ');
+        cd_buf_puts(&b, timestamp());
+        cd_buf_putc(&b, ' ');
         put_escaped(&b, r->method[0] ? r->method : "-");
-        gd_buf_putc(&b, ' ');
+        cd_buf_putc(&b, ' ');
         put_escaped(&b, r->url[0] ? r->url : "-");
-        gd_buf_putc(&b, ' ');
+        cd_buf_putc(&b, ' ');
     }
-    gd_buf_i64(&b, r->status);
-    gd_buf_puts(&b, json ? ",\"bytes_in\":" : " in=");
-    gd_buf_i64(&b, (int64_t)r->len);
-    gd_buf_puts(&b, json ? ",\"bytes_out\":" : " out=");
-    gd_buf_i64(&b, (int64_t)r->out_bytes);
-    gd_buf_puts(&b, json ? ",\"read_ms\":" : " read_ms=");
+    cd_buf_i64(&b, r->status);
+    cd_buf_puts(&b, json ? ",\"bytes_in\":" : " in=");
+    cd_buf_i64(&b, (int64_t)r->len);
+    cd_buf_puts(&b, json ? ",\"bytes_out\":" : " out=");
+    cd_buf_i64(&b, (int64_t)r->out_bytes);
+    cd_buf_puts(&b, json ? ",\"read_ms\":" : " read_ms=");
     put_ms(&b, read_ms);
-    gd_buf_puts(&b, json ? ",\"queue_ms\":" : " queue_ms=");
+    cd_buf_puts(&b, json ? ",\"queue_ms\":" : " queue_ms=");
     put_ms(&b, queue_ms);
-    gd_buf_puts(&b, json ? ",\"compute_ms\":" : " compute_ms=");
+    cd_buf_puts(&b, json ? ",\"compute_ms\":" : " compute_ms=");
     put_ms(&b, compute_ms);
-    gd_buf_puts(&b, json ? ",\"total_ms\":" : " total_ms=");
+    cd_buf_puts(&b, json ? ",\"total_ms\":" : " total_ms=");
     put_ms(&b, total_ms);
     if (json) {
-        gd_buf_puts(&b, "}\n");
+        cd_buf_puts(&b, "}\n");
     } else {
-        gd_buf_puts(&b, " id=");
-        gd_buf_puts(&b, r->id);
-        gd_buf_putc(&b, '\n');
+        cd_buf_puts(&b, " id=");
+        cd_buf_puts(&b, r->id);
+        cd_buf_putc(&b, '\n');
     }
     if (!b.oom) fwrite(b.p, 1, b.len, stderr);
-    gd_buf_free(&b);
+    cd_buf_free(&b);
 }
 
 /* The status libmicrohttpd itself answered on this thread and has not been
@@ -130,27 +130,27 @@ void srv_log_mhd_message(void *cls, const char *fmt, va_list ap) {
     }
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
-    gd_buf b = {0};
+    cd_buf b = {0};
     if (!strcmp(s->cfg.log_format, "json")) {
-        gd_buf_puts(&b, "{\"time\":");
-        gd_buf_str(&b, timestamp());
-        gd_buf_puts(&b, ",\"level\":\"warn\",\"source\":\"libmicrohttpd\",\"msg\":");
-        gd_buf_str(&b, msg);
-        gd_buf_puts(&b, "}\n");
+        cd_buf_puts(&b, "{\"time\":");
+        cd_buf_str(&b, timestamp());
+        cd_buf_puts(&b, ",\"level\":\"warn\",\"source\":\"libmicrohttpd\",\"msg\":");
+        cd_buf_str(&b, msg);
+        cd_buf_puts(&b, "}\n");
     } else {
         static const char hex[] = "0123456789abcdef";
-        gd_buf_puts(&b, timestamp());
-        gd_buf_puts(&b, " libmicrohttpd: ");
+        cd_buf_puts(&b, timestamp());
+        cd_buf_puts(&b, " libmicrohttpd: ");
         for (const unsigned char *q = (const unsigned char *)msg; *q; q++) {
             if (*q >= 0x20 && *q != 0x7f && *q != '\\') {
-                gd_buf_putc(&b, (char)*q);
+                cd_buf_putc(&b, (char)*q);
             } else {
                 char e[4] = {'\\', 'x', hex[*q >> 4], hex[*q & 15]};
-                gd_buf_put(&b, e, sizeof e);
+                cd_buf_put(&b, e, sizeof e);
             }
         }
-        gd_buf_putc(&b, '\n');
+        cd_buf_putc(&b, '\n');
     }
     if (!b.oom) fwrite(b.p, 1, b.len, stderr);
-    gd_buf_free(&b);
+    cd_buf_free(&b);
 }

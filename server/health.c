@@ -11,15 +11,15 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "out.h"
+#include "codec/buf.h"
 
 int gd_health(int argc, char **argv) {
     /* default: this machine's daemon on $GRADD_PORT (as gradd serve reads it) */
     char def[64] = "http://127.0.0.1:8080/readyz";
     const char *env_port = getenv("GRADD_PORT");
     if (env_port && *env_port && strlen(env_port) < 6 && strspn(env_port, "0123456789") == strlen(env_port)) {
-        gd_join(def, sizeof def, "http://127.0.0.1:", env_port);
-        gd_join(def + strlen(def), sizeof def - strlen(def), "/readyz", "");
+        cd_join(def, sizeof def, "http://127.0.0.1:", env_port);
+        cd_join(def + strlen(def), sizeof def - strlen(def), "/readyz", "");
     }
     const char *url = argc > 0 ? argv[0] : def;
     char host[256], path[512] = "/readyz";

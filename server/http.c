@@ -51,7 +51,7 @@
 #include "api.h"
 #include "cache.h"
 #include "metrics.h"
-#include "out.h"
+#include "codec/buf.h"
 #include "pool.h"
 #include "server.h"
 
@@ -97,14 +97,14 @@ enum MHD_Result srv_http_reply_error(req *r, gd_code id, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    gd_buf b = {0};
-    gd_buf_puts(&b, "{\"error\":");
-    gd_buf_str(&b, msg);
-    gd_buf_puts(&b, ",\"code\":");
-    gd_buf_str(&b, row->code);
-    gd_buf_puts(&b, ",\"path\":\"\"}");
+    cd_buf b = {0};
+    cd_buf_puts(&b, "{\"error\":");
+    cd_buf_str(&b, msg);
+    cd_buf_puts(&b, ",\"code\":");
+    cd_buf_str(&b, row->code);
+    cd_buf_puts(&b, ",\"path\":\"\"}");
     size_t len;
-    char *body = gd_buf_take(&b, &len);
+    char *body = cd_buf_take(&b, &len);
     if (!body) return MHD_NO;
     int close = status == 400 || status == 413 || status == 408;
     return reply(r, status, "application/json", body, len, 1, close);
@@ -123,7 +123,7 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     (void)kind;
     header_scan *h = cls;
     if (!strcasecmp(key, "Content-Length")) {
-        if (h->content_length++ == 0) gd_join(h->first_cl, sizeof h->first_cl, value ? value : "", "");
+        if (h->content_length++ == 0) cd_join(h->first_cl, sizeof h->first_cl, value ? value : "", "");
         else if (strcmp(h->first_cl, value ? value : "")) h->conflicting = 1;
     } else if (!strcasecmp(key, "Transfer-Encoding")) {
         h->transfer_encoding = 1;
@@ -168,7 +168,7 @@ static void cors_origin(req *r) {
         size_t klen = end ? (size_t)(end - k) : strlen(k);
         while (klen && k[klen - 1] == ' ') klen--;
         if ((klen == 1 && *k == '*') || (klen == olen && !strncmp(k, origin, olen))) {
-            gd_join(r->origin, sizeof r->origin, origin, "");
+            cd_join(r->origin, sizeof r->origin, origin, "");
             return;
         }
         if (!end) break;
@@ -181,7 +181,7 @@ void srv_http_request_id(req *r) {
     int ok = given && strlen(given) > 0 && strlen(given) < 64;
     for (const char *p = given; ok && *p; p++) ok = *p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
     if (ok) {
-        gd_join(r->id, sizeof r->id, given, "");
+        cd_join(r->id, sizeof r->id, given, "");
         return;
     }
     /* 16 hex digits: the daemon's start (pid ^ time) in the high half, a
@@ -277,7 +277,7 @@ static enum MHD_Result get_path(req *r, const char *url) {
         return reply(r, ready ? 200 : 503, "application/json", (char *)b, strlen(b), 0, 0);
     }
     if (!strcmp(url, "/metrics")) {
-        gd_buf b = {0};
+        cd_buf b = {0};
         int running = gd_pool_running(s->pool), queued = gd_pool_queued(s->pool);
         unsigned long long hits = 0, misses = 0;
         gd_cache_stats(s->cache, &hits, &misses);
@@ -288,7 +288,7 @@ static enum MHD_Result get_path(req *r, const char *url) {
         gd_cache_size(s->cache, &cache_entries, &cache_bytes);
         gd_metrics_render_cache(&b, cache_entries, (long long)cache_bytes, (long long)s->cfg.cache_bytes);
         size_t len;
-        char *body = gd_buf_take(&b, &len);
+        char *body = cd_buf_take(&b, &len);
         if (!body) return MHD_NO;
         return reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", body, len, 1, 0);
     }
@@ -329,10 +329,10 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
     server *s = r->s;
     srv_http_request_id(r);
     cors_origin(r);
-    gd_join(r->method, sizeof r->method, method, "");
-    gd_join(r->url, sizeof r->url, url, "");
+    cd_join(r->method, sizeof r->method, method, "");
+    cd_join(r->url, sizeof r->url, url, "");
     int is_api = !strncmp(url, "/v1/", 4);
-    if (is_api && gd_route_known(url + 4)) gd_join(r->route, sizeof r->route, url + 4, "");
+    if (is_api && gd_route_known(url + 4)) cd_join(r->route, sizeof r->route, url + 4, "");
 
     if (!strcmp(method, "OPTIONS")) { /* CORS preflight */
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);

@@ -81,17 +81,17 @@ void gd_metrics_rejected(const char *reason) {
         }
 }
 
-static void line(gd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void line(gd_buf *b, const char *fmt, ...) {
+static void line(cd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(cd_buf *b, const char *fmt, ...) {
     char t[512];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(t, sizeof t, fmt, ap);
     va_end(ap);
-    if (n > 0) gd_buf_put(b, t, (size_t)(n < (int)sizeof t ? n : (int)sizeof t - 1));
+    if (n > 0) cd_buf_put(b, t, (size_t)(n < (int)sizeof t ? n : (int)sizeof t - 1));
 }
 
-static void histo(gd_buf *b, const char *name, const char *help, const histogram *h) {
+static void histo(cd_buf *b, const char *name, const char *help, const histogram *h) {
     line(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (int r = 0; r < nroutes; r++) {
         unsigned long long cum = 0;
@@ -105,7 +105,7 @@ static void histo(gd_buf *b, const char *name, const char *help, const histogram
     }
 }
 
-void gd_metrics_render(gd_buf *b, int in_flight, int queued, int workers, unsigned long long cache_hits,
+void gd_metrics_render(cd_buf *b, int in_flight, int queued, int workers, unsigned long long cache_hits,
                        unsigned long long cache_misses) {
     pthread_once(&routes_once, load_routes);
     pthread_mutex_lock(&mu);
@@ -137,7 +137,7 @@ void gd_metrics_render(gd_buf *b, int in_flight, int queued, int workers, unsign
     line(b, "# HELP gradd_workers Compute workers.\n# TYPE gradd_workers gauge\ngradd_workers %d\n", workers);
 }
 
-void gd_metrics_render_memory(gd_buf *b, long long inflight_bytes, long long inflight_limit) {
+void gd_metrics_render_memory(cd_buf *b, long long inflight_bytes, long long inflight_limit) {
     line(b, "# HELP gradd_inflight_request_bytes Memory reserved by requests in flight: their bodies and the JSON "
             "trees they may become.\n# TYPE gradd_inflight_request_bytes gauge\ngradd_inflight_request_bytes %lld\n",
          inflight_bytes);
@@ -158,7 +158,7 @@ void gd_metrics_render_memory(gd_buf *b, long long inflight_bytes, long long inf
              pages * page);
 }
 
-void gd_metrics_render_cache(gd_buf *b, int entries, long long bytes, long long limit) {
+void gd_metrics_render_cache(cd_buf *b, int entries, long long bytes, long long limit) {
     line(b, "# HELP gradd_graph_cache_entries Compiled graphs kept.\n# TYPE gradd_graph_cache_entries gauge\n"
             "gradd_graph_cache_entries %d\n", entries);
     line(b, "# HELP gradd_graph_cache_bytes Memory the kept graphs hold, programs and arenas included.\n"

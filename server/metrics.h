@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "out.h"
+#include "codec/buf.h"
 
 /* Count one finished request: its route ("" or NULL for no route), HTTP
  * status, seconds waiting for a worker and seconds computing (negative
@@ -23,15 +23,15 @@ void gd_metrics_request(const char *route, int status, double queue_s, double co
 void gd_metrics_rejected(const char *reason);
 /* Write the exposition; the gauges and the cache's counts are sampled by
  * the caller. */
-void gd_metrics_render(gd_buf *b, int in_flight, int queued, int workers, unsigned long long cache_hits,
+void gd_metrics_render(cd_buf *b, int in_flight, int queued, int workers, unsigned long long cache_hits,
                        unsigned long long cache_misses);
 /* The memory gauges: bytes reserved by requests in flight and their
  * limit (--max-inflight-bytes), and the process's resident memory
  * (process_resident_memory_bytes, as Prometheus's process collector names
  * it; read from /proc/self/statm). */
-void gd_metrics_render_memory(gd_buf *b, long long inflight_bytes, long long inflight_limit);
+void gd_metrics_render_memory(cd_buf *b, long long inflight_bytes, long long inflight_limit);
 
 /* The compiled-graph cache's size now: entries, bytes, and --cache-bytes. */
-void gd_metrics_render_cache(gd_buf *b, int entries, long long bytes, long long limit);
+void gd_metrics_render_cache(cd_buf *b, int entries, long long bytes, long long limit);
 
 #endif

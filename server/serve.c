@@ -54,33 +54,14 @@ static void *watchdog(void *arg) {
     return NULL;
 }
 
-/* The OpenAPI description at path (YAML or JSON, api/openapi.h) as
- * compact JSON (*len bytes, the caller's to free), or NULL: the file is
- * missing (quietly), or does not parse (said on stderr); the daemon then
- * answers 404 at /openapi.json. */
+/* The OpenAPI description at path (YAML or JSON, openapi.h) as compact
+ * JSON (*len bytes, the caller's to free), or NULL: the file is missing
+ * (quietly), or does not parse (said on stderr); the daemon then answers
+ * 404 at /openapi.json. */
 static char *load_openapi(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *text = NULL, err[256] = "out of memory reading it";
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 65536 > cap) {
-            cap = cap ? cap * 2 : 65536;
-            char *nt = realloc(text, cap);
-            if (!nt) { /* not half a description: none */
-                free(text);
-                text = NULL;
-                break;
-            }
-            text = nt;
-        }
-        size_t got = fread(text + n, 1, cap - n, f);
-        n += got;
-        if (!got) break;
-    }
-    fclose(f);
-    json_t *j = text ? gd_openapi_json(text, n, err, sizeof err) : NULL;
-    free(text);
+    if (access(path, R_OK) != 0) return NULL;
+    char err[256];
+    json_t *j = srv_openapi_load(path, err, sizeof err);
     if (!j) {
         fprintf(stderr, "gradd: %s: %s\n", path, err);
         return NULL;

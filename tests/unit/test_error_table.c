@@ -27,21 +27,9 @@ static json_t *spec; /* the description, loaded once */
 
 static int load_spec(void **state) {
     (void)state;
-    FILE *f = fopen(SPEC_PATH, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot read %s (run from the repo root)\n", SPEC_PATH);
-        return -1;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = n > 0 ? malloc((size_t)n) : NULL;
-    size_t got = text ? fread(text, 1, (size_t)n, f) : 0;
-    fclose(f);
     char err[256];
-    spec = text && got == (size_t)n ? gd_openapi_json(text, got, err, sizeof err) : NULL;
-    if (!spec) fprintf(stderr, "%s: %s\n", SPEC_PATH, text ? err : "unreadable");
-    free(text);
+    spec = srv_openapi_load(SPEC_PATH, err, sizeof err);
+    if (!spec) fprintf(stderr, "%s: %s (run from the repo root)\n", SPEC_PATH, err);
     return spec ? 0 : -1;
 }
 

@@ -43,21 +43,6 @@ static json_t *spec; /* the description, loaded once */
 
 /* ---- helpers --------------------------------------------------------- */
 
-static char *read_text(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) n = 0;
-    fclose(f);
-    if (!buf) return NULL;
-    buf[n] = '\0';
-    *len = (size_t)n;
-    return buf;
-}
-
 /* The value at a local JSON pointer ("#/components/schemas/Error"), or NULL. */
 static json_t *at_pointer(const char *ref) {
     if (strncmp(ref, "#/", 2) != 0) return NULL;
@@ -219,15 +204,9 @@ static int keys_match_schema(const json_t *res, json_t *schema, char *why, size_
 
 static int load_spec(void **state) {
     (void)state;
-    size_t len;
-    char *text = read_text(SPEC_PATH, &len), err[256];
-    if (!text) {
-        fprintf(stderr, "cannot read %s (run from the repo root)\n", SPEC_PATH);
-        return -1;
-    }
-    spec = gd_openapi_json(text, len, err, sizeof err);
-    free(text);
-    if (!spec) fprintf(stderr, "%s: %s\n", SPEC_PATH, err);
+    char err[256];
+    spec = srv_openapi_load(SPEC_PATH, err, sizeof err);
+    if (!spec) fprintf(stderr, "%s: %s (run from the repo root)\n", SPEC_PATH, err);
     return spec ? 0 : -1;
 }
 
@@ -594,7 +573,7 @@ static void test_ops_route(void **state) {
 
 static json_t *yaml(const char *text) {
     char err[256];
-    json_t *v = gd_openapi_json(text, strlen(text), err, sizeof err);
+    json_t *v = srv_openapi_json(text, strlen(text), err, sizeof err);
     if (!v) fail_msg("converting %s: %s", text, err);
     return v;
 }
@@ -602,7 +581,7 @@ static json_t *yaml(const char *text) {
 /* Converting text must fail with a message containing want. */
 static void yaml_fails(const char *text, const char *want) {
     char err[256] = "untouched";
-    json_t *v = gd_openapi_json(text, strlen(text), err, sizeof err);
+    json_t *v = srv_openapi_json(text, strlen(text), err, sizeof err);
     if (v) {
         char *s = json_dumps(v, JSON_ENCODE_ANY);
         json_decref(v);
@@ -750,7 +729,7 @@ static void test_yaml_nesting(void **state) {
 
     /* the length bounds the text: it need not be terminated */
     char err[64];
-    v = gd_openapi_json("a: 1zzz", 4, err, sizeof err);
+    v = srv_openapi_json("a: 1zzz", 4, err, sizeof err);
     assert_non_null(v);
     expect_int(v, "a", 1);
     json_decref(v);
@@ -780,11 +759,11 @@ static void test_yaml_errors(void **state) {
     yaml_fails("# only a comment\n", "no YAML document");
     yaml_fails("a: [1, 2]]\n", "line 1");
     /* no buffer for the message is allowed, and NULL text is the empty text */
-    assert_null(gd_openapi_json("a: *x\n", 6, NULL, 0));
+    assert_null(srv_openapi_json("a: *x\n", 6, NULL, 0));
     char one[1] = {'z'};
-    assert_null(gd_openapi_json("a: *x\n", 6, one, sizeof one));
+    assert_null(srv_openapi_json("a: *x\n", 6, one, sizeof one));
     assert_int_equal(one[0], '\0');
-    assert_null(gd_openapi_json(NULL, 0, NULL, 0));
+    assert_null(srv_openapi_json(NULL, 0, NULL, 0));
 }
 
 int main(void) {

@@ -1,6 +1,8 @@
 /* openapi.h -- the API's OpenAPI description (api/openapi.yaml) as JSON:
  * a YAML-to-jansson converter the daemon uses once at start-up to serve
- * GET /openapi.json. */
+ * GET /openapi.json (the tests that check the description use it too).
+ * It lives in server/ because only the daemon needs it: nothing else links
+ * libyaml. */
 #ifndef GRADD_OPENAPI_H
 #define GRADD_OPENAPI_H
 
@@ -28,6 +30,10 @@
  * not stack: the converter keeps its own stack of open containers.
  * Numbers are read with strtod, so call it in the "C" locale (the default
  * of a program that never calls setlocale). */
-json_t *gd_openapi_json(const char *yaml_text, size_t len, char *err, size_t errcap);
+json_t *srv_openapi_json(const char *yaml_text, size_t len, char *err, size_t errcap);
+
+/* The file at path (YAML or JSON) read and converted by srv_openapi_json,
+ * or NULL with err set ("cannot read it", or where it does not parse). */
+json_t *srv_openapi_load(const char *path, char *err, size_t errcap);
 
 #endif

@@ -329,7 +329,7 @@ static int on_event(conv *C, const yaml_event_t *ev) {
     }
 }
 
-json_t *gd_openapi_json(const char *yaml_text, size_t len, char *err, size_t errcap) {
+json_t *srv_openapi_json(const char *yaml_text, size_t len, char *err, size_t errcap) {
     conv C = {.err = err, .errcap = errcap};
     if (err && errcap) err[0] = '\0';
     yaml_parser_t p;
@@ -357,4 +357,30 @@ json_t *gd_openapi_json(const char *yaml_text, size_t len, char *err, size_t err
         return NULL;
     }
     return C.root;
+}
+
+json_t *srv_openapi_load(const char *path, char *err, size_t errcap) {
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    size_t n = 0, cap = 0;
+    int ok = f != NULL;
+    while (ok) {
+        if (n + 65536 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *nt = realloc(text, cap);
+            if (!nt) { /* not half a description: none */
+                ok = 0;
+                break;
+            }
+            text = nt;
+        }
+        size_t got = fread(text + n, 1, cap - n, f);
+        n += got;
+        if (!got) break;
+    }
+    if (f) fclose(f);
+    json_t *j = ok ? srv_openapi_json(text, n, err, errcap) : NULL;
+    if (!ok && err && errcap) snprintf(err, errcap, "%s", f ? "out of memory reading it" : "cannot read it");
+    free(text);
+    return j;
 }
