@@ -12,7 +12,6 @@
 #include <string.h>
 
 /* Longest source text quoted in a message. */
-#define QUOTE_MAX 40
 
 /* What a value of each type looks like, for messages. */
 static const char *wanted(gr_attr_type t) {
@@ -59,10 +58,33 @@ const gr_attr_def *gd_attr_find(const gr_op *op, const char *name, size_t len, g
             mask &= ~(1u << i);
             k += (size_t)snprintf(takes + k, sizeof takes - k, "%s%s", gr_attr_name((gr_attr_id)i), mask ? ", " : "");
         }
-    int shown = len > QUOTE_MAX ? QUOTE_MAX : (int)len;
-    return fail(err, GD_E_UNKNOWN_ATTRIBUTE, -1, 0, "%s has no attribute '%.*s%s' (%s)", gr_op_name(op), shown, name,
-                len > QUOTE_MAX ? "..." : "", takes),
-           NULL;
+    char quoted[GD_QUOTE_CAP];
+    gd_quote(name, len, '\'', quoted, sizeof quoted);
+    return fail(err, GD_E_UNKNOWN_ATTRIBUTE, -1, 0, "%s has no attribute %s (%s)", gr_op_name(op), quoted, takes), NULL;
+}
+
+void gd_quote(const char *s, size_t n, char mark, char *buf, size_t cap) {
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0, shown = n > GD_QUOTE_MAX ? GD_QUOTE_MAX : n;
+    if (cap < GD_QUOTE_CAP) { /* callers size buf with GD_QUOTE_CAP */
+        if (cap) buf[0] = '\0';
+        return;
+    }
+    buf[k++] = mark;
+    for (size_t i = 0; i < shown; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f) {
+            buf[k++] = (char)c;
+        } else {
+            buf[k++] = '\\';
+            buf[k++] = 'x';
+            buf[k++] = hex[c >> 4];
+            buf[k++] = hex[c & 15];
+        }
+    }
+    if (n > shown) buf[k++] = '.', buf[k++] = '.', buf[k++] = '.';
+    buf[k++] = mark;
+    buf[k] = '\0';
 }
 
 /* ---- the long form: a JSON value --------------------------------------- */
@@ -70,9 +92,7 @@ const gr_attr_def *gd_attr_find(const gr_op *op, const char *name, size_t len, g
 /* v for "found ...": its text when short, else its kind. */
 static void json_found(const json_t *v, int packed, char *buf, size_t cap) {
     if (json_is_string(v)) {
-        size_t n = json_string_length(v);
-        snprintf(buf, cap, "\"%.*s%s\"", (int)(n > QUOTE_MAX ? QUOTE_MAX : n), json_string_value(v),
-                 n > QUOTE_MAX ? "..." : "");
+        gd_quote(json_string_value(v), json_string_length(v), '"', buf, cap);
     } else if (json_is_integer(v)) snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
     else if (json_is_real(v)) snprintf(buf, cap, "%.17g", json_real_value(v));
     else if (json_is_true(v)) snprintf(buf, cap, "true");
@@ -98,7 +118,7 @@ static int json_int(const json_t *v, int64_t *x) {
 
 static int read_json(const gr_op *op, const gr_attr_def *d, const json_t *v, int packed, gr_attr_value *out,
                      gd_attr_error *err) {
-    char found[QUOTE_MAX + 16];
+    char found[GD_QUOTE_CAP + 16];
     int r = 1;
     switch (d->type) {
     case GR_ATTR_INT: r = json_int(v, &out->i); break;
@@ -151,10 +171,8 @@ static int read_json(const gr_op *op, const gr_attr_def *d, const json_t *v, int
 
 /* src[pos, end) quoted for a message ("the end" when empty). */
 static void lit_found(const char *src, size_t pos, size_t end, char *buf, size_t cap) {
-    size_t n = end - pos;
-    if (n == 0) snprintf(buf, cap, "the end");
-    else if (n > QUOTE_MAX) snprintf(buf, cap, "'%.*s...'", QUOTE_MAX, src + pos);
-    else snprintf(buf, cap, "'%.*s'", (int)n, src + pos);
+    if (end == pos) snprintf(buf, cap, "the end");
+    else gd_quote(src + pos, end - pos, '\'', buf, cap);
 }
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -203,7 +221,7 @@ static int lit_number(const char *src, size_t pos, size_t end, double *x) {
 
 static int read_lit(const gr_op *op, const gr_attr_def *d, const gd_attr_lit *l, gr_attr_value *out,
                     gd_attr_error *err) {
-    char found[QUOTE_MAX + 16];
+    char found[GD_QUOTE_CAP + 16];
     const char *s = l->src;
     size_t n = l->end - l->pos;
     int r = 0;

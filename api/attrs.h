@@ -51,6 +51,14 @@ typedef struct gd_attr_error {
 /* The row of the attribute name[0..len) when op takes it; else NULL with
  * *err GD_E_UNKNOWN_ATTRIBUTE ("sum has no attribute 'axs' (it takes
  * axes, keepdims, axis)"). */
+/* Source text quoted for an error message: mark, at most GD_QUOTE_MAX bytes
+ * of s[0..n) with every byte outside printable ASCII written \xHH (so a
+ * message stays ASCII whatever the request held), "..." when cut, mark.
+ * buf needs GD_QUOTE_CAP bytes. */
+#define GD_QUOTE_MAX 40
+#define GD_QUOTE_CAP (GD_QUOTE_MAX * 4 + 8)
+void gd_quote(const char *s, size_t n, char mark, char *buf, size_t cap);
+
 const gr_attr_def *gd_attr_find(const gr_op *op, const char *name, size_t len, gd_attr_error *err);
 
 /* The reader: the value src gives for attribute d of op into *out, of d's

@@ -22,7 +22,6 @@
 #define DEPTH_CEILING 1000
 
 /* Longest token text quoted in a message. */
-#define QUOTE_MAX 40
 
 /* For the error paths and the leaf work off the recursion: their buffers
  * must not be inlined into the frames that recursion stacks up. */
@@ -107,11 +106,9 @@ static int fail(parser *p, size_t pos, int fault, const char *fmt, ...) {
     return -1;
 }
 
-/* src[pos, end) quoted for a message, shortened past QUOTE_MAX bytes. */
+/* src[pos, end) quoted for a message (gd_quote). */
 static void quote(const parser *p, size_t pos, size_t end, char *buf, size_t cap) {
-    size_t n = end - pos;
-    if (n > QUOTE_MAX) snprintf(buf, cap, "'%.*s...'", QUOTE_MAX, p->src + pos);
-    else snprintf(buf, cap, "'%.*s'", (int)n, p->src + pos);
+    gd_quote(p->src + pos, end - pos, '\'', buf, cap);
 }
 
 /* What t is, for "found ...": "the end" or its text in quotes. */
@@ -122,7 +119,7 @@ static void describe(const parser *p, const tok *t, char *buf, size_t cap) {
 
 /* "<what>, found <the current token>" at the current token. */
 static NOINLINE int fail_found(parser *p, const char *what) {
-    char found[QUOTE_MAX + 8];
+    char found[GD_QUOTE_CAP];
     describe(p, &p->cur, found, sizeof found);
     return fail(p, p->cur.pos, 0, "%s, found %s", what, found);
 }
@@ -135,7 +132,7 @@ typedef enum opener { OPEN_GROUP, OPEN_CALL, OPEN_LIST } opener;
  * to close the call of sum at column 1" at the end, else "expected
  * <expected> to close ..., found 'y'". */
 static NOINLINE int unclosed(parser *p, const char *expected, opener kind, const char *name, size_t open) {
-    char at[64], what[96], found[QUOTE_MAX + 8];
+    char at[64], what[96], found[GD_QUOTE_CAP];
     where(p, open, at, sizeof at);
     if (kind == OPEN_GROUP) snprintf(what, sizeof what, "the '(' at %s", at);
     else if (kind == OPEN_CALL) snprintf(what, sizeof what, "the call of %s at %s", name, at);
@@ -168,7 +165,7 @@ static int lex_number(parser *p, size_t i, size_t *end) {
         size_t k = j + 1;
         if (k < p->len && (s[k] == '+' || s[k] == '-')) k++;
         if (k >= p->len || !is_digit(s[k])) {
-            char q[QUOTE_MAX + 8];
+            char q[GD_QUOTE_CAP];
             quote(p, i, k, q, sizeof q);
             return fail(p, k, 0, "the number %s has no digits in its exponent", q);
         }
@@ -310,7 +307,7 @@ static NOINLINE int number_value(parser *p, size_t pos, size_t end, int neg, dou
     double v = strtod(buf, NULL);
     if (buf != small) free(buf);
     if (isinf(v)) {
-        char q[QUOTE_MAX + 8];
+        char q[GD_QUOTE_CAP];
         quote(p, pos, end, q, sizeof q);
         return fail(p, pos, 0, "the number %s is too large", q);
     }
@@ -582,7 +579,7 @@ static NOINLINE const gr_op *find_op(parser *p) {
         op = gr_op_find(name);
     }
     if (!op) {
-        char q[QUOTE_MAX + 8];
+        char q[GD_QUOTE_CAP];
         quote(p, p->cur.pos, p->cur.end, q, sizeof q);
         fail(p, p->cur.pos, GD_EXPR_UNKNOWN_OP, "unknown op %s", q);
     }

@@ -495,6 +495,25 @@ static void test_errors(void **state) {
 }
 
 /* Sources with newlines name the line as well. */
+/* Bytes a message quotes from the source come out as \xHH: the two
+ * inputs the fuzzer found (a string literal and a bad number holding
+ * non-ASCII bytes) give ASCII messages. */
+static void test_messages_are_ascii(void **state) {
+    (void)state;
+    static const char *const srcs[] = {"777'\xf1\xae" "77'\xf1\xae" "7", "\"33e\xc5" "6AjAjAAIAAa", "sum(x, axis='\xff')",
+                                       "f\xc3\xa9" "(x)"};
+    for (size_t i = 0; i < sizeof srcs / sizeof *srcs; i++) {
+        gd_expr e;
+        gd_expr_error err;
+        if (gd_expr_parse(srcs[i], strlen(srcs[i]), NULL, &e, &err) == 0) {
+            gd_expr_free(&e);
+            continue;
+        }
+        for (const char *m = err.message; *m; m++)
+            if ((unsigned char)*m > 0x7e || (unsigned char)*m < 0x20) fail_msg("not ASCII: %s", err.message);
+    }
+}
+
 static void test_error_lines(void **state) {
     (void)state;
     gd_expr e;
@@ -737,6 +756,7 @@ int main(void) {
         cmocka_unit_test(test_trees),
         cmocka_unit_test(test_positions_and_names),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_messages_are_ascii),
         cmocka_unit_test(test_error_lines),
         cmocka_unit_test(test_limit_len_and_nodes),
         cmocka_unit_test(test_limit_depth),
