@@ -38,6 +38,10 @@ gd_limits gd_limits_default(void);
  * the body itself. */
 int64_t gd_tree_bytes_max(const gd_limits *lim, size_t body_len);
 
+/* Milliseconds of CLOCK_MONOTONIC: the one clock of the API and the
+ * daemon (phase timings, deadlines). */
+double gd_now_ms(void);
+
 /* Wall-clock milliseconds of each phase of one request. */
 typedef struct gd_timing {
     double decode_ms, compile_ms, execute_ms, encode_ms;

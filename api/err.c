@@ -2,6 +2,7 @@
  * statuses to its rows. */
 #include "err.h"
 
+#include "codec/buf.h"
 #include "codec/error.h"
 
 #include <stdarg.h>
@@ -94,3 +95,14 @@ gd_code gd_lib_code(gr_status s) {
 void gd_path_push(char *path, size_t cap, const char *token) { cd_path_push(path, cap, token); }
 
 void gd_path_index(char *path, size_t cap, long i) { cd_path_index(path, cap, i); }
+
+void gd_err_write(struct cd_buf *b, const gd_err *e) {
+    const gd_error_row *row = gd_error_row_of(e->status ? e->id : GD_E_INTERNAL);
+    cd_buf_puts(b, "{\"error\":");
+    cd_buf_str(b, e->message);
+    cd_buf_puts(b, ",\"code\":");
+    cd_buf_str(b, row->code);
+    cd_buf_puts(b, ",\"path\":");
+    cd_buf_str(b, e->path);
+    cd_buf_putc(b, '}');
+}

@@ -84,6 +84,12 @@ typedef struct gd_err {
  * return -1. */
 int gd_fail(gd_err *e, gd_code id, const char *path, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+struct cd_buf;
+/* The error envelope every error answer carries, API or daemon:
+ * {"error": message, "code": the row's code, "path": JSON pointer}. An e
+ * never filled writes the internal row (a bug, not a client's fault). */
+void gd_err_write(struct cd_buf *b, const gd_err *e);
+
 /* The row a libgrad error status is answered with (GD_E_INTERNAL for
  * GR_OK or a status out of range). */
 gd_code gd_lib_code(gr_status s);

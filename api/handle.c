@@ -67,15 +67,8 @@ static void finish(gd_response *out, cd_buf *b, int status) {
 
 static void error_response(gd_response *out, const gd_err *e) {
     cd_buf b = {0};
-    cd_buf_puts(&b, "{\"error\":");
-    cd_buf_str(&b, e->message);
-    cd_buf_puts(&b, ",\"code\":");
-    const gd_error_row *row = gd_error_row_of(e->status ? e->id : GD_E_INTERNAL); /* none filled: a bug */
-    cd_buf_str(&b, row->code);
-    cd_buf_puts(&b, ",\"path\":");
-    cd_buf_str(&b, e->path);
-    cd_buf_putc(&b, '}');
-    finish(out, &b, row->status);
+    gd_err_write(&b, e);
+    finish(out, &b, gd_error_row_of(e->status ? e->id : GD_E_INTERNAL)->status); /* none filled: a bug */
 }
 
 void gd_handle(const char *route, const char *body, size_t len, const gd_limits *lim, gd_response *out) {

@@ -8,7 +8,6 @@
 
 #define GD_MAX_LIST 1024   /* names in "outputs", "wrt" and the like */
 
-double gd_now_ms(void);
 
 /* The nodes to differentiate: "wrt" when given, else every param, else
  * every input. Returns the count (>= 1) or -1. names point into r. */

@@ -58,7 +58,7 @@ void srv_log_line(const req *r) {
     double read_ms = r->t_queued > 0 ? r->t_queued - r->t_start : 0;
     double queue_ms = r->t_started > 0 ? r->t_started - r->t_queued : 0;
     double compute_ms = r->t_done > 0 ? r->t_done - r->t_started : 0;
-    double total_ms = srv_now_ms() - r->t_start;
+    double total_ms = gd_now_ms() - r->t_start;
     int json = !strcmp(r->s->cfg.log_format, "json");
     cd_buf b = {0};
     if (json) {

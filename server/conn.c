@@ -28,7 +28,7 @@ void srv_conn_enter(server *s, conn *k, conn_phase p) {
     if (!k) return;
     pthread_mutex_lock(&s->conn_mu);
     k->phase = p;
-    k->t_phase = srv_now_ms();
+    k->t_phase = gd_now_ms();
     if (p == C_BODY) atomic_store(&k->body_bytes, 0);
     pthread_mutex_unlock(&s->conn_mu);
 }
@@ -76,7 +76,7 @@ static void conn_shut(conn *k, const char *why) {
  * for its headers or its next request (at least EVICT_MIN_AGE_MS), so a new
  * client is still accepted while slow ones hold the rest. */
 void srv_conn_police(server *s) {
-    double t = srv_now_ms();
+    double t = gd_now_ms();
     if (t - s->t_policed < 50) return;
     s->t_policed = t;
     int max = s->cfg.max_connections, reserve = max / 10 > 1 ? max / 10 : 1, open = 0;
@@ -106,7 +106,7 @@ void srv_conn_police(server *s) {
  * its stream, shut the socket, which wakes its I/O thread (the request is
  * logged 499, the client having left). */
 void srv_conn_reap_closed_uploads(server *s) {
-    double t = srv_now_ms();
+    double t = gd_now_ms();
     if (t - s->t_reaped < 50) return;
     s->t_reaped = t;
     pthread_mutex_lock(&s->conn_mu);
@@ -132,7 +132,7 @@ void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
         k->c = c;
         k->fd = ci->connect_fd;
         k->phase = C_HEADERS;
-        k->t_phase = srv_now_ms();
+        k->t_phase = gd_now_ms();
         pthread_mutex_lock(&s->conn_mu);
         k->next = s->conns;
         if (s->conns) s->conns->prev = k;
@@ -149,7 +149,7 @@ void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
     pthread_mutex_unlock(&s->conn_mu);
     unsigned mhd_status = k->has_req ? 0 : srv_log_take_mhd_status();
     if (mhd_status) {
-        req r = {.s = s, .status = (int)mhd_status, .t_start = srv_now_ms()};
+        req r = {.s = s, .status = (int)mhd_status, .t_start = gd_now_ms()};
         srv_http_request_id(&r);
         gd_metrics_rejected("bad_headers");
         gd_metrics_request(NULL, r.status, 0, -1, 0, 0);

@@ -90,19 +90,16 @@ static enum MHD_Result reply(req *r, int status, const char *ctype, char *body, 
 }
 
 enum MHD_Result srv_http_reply_error(req *r, gd_code id, const char *fmt, ...) {
-    const gd_error_row *row = gd_error_row_of(id);
-    int status = row->status;
+    int status = gd_error_row_of(id)->status;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    gd_err e = {0};
+    gd_fail(&e, id, "", "%s", msg);
     cd_buf b = {0};
-    cd_buf_puts(&b, "{\"error\":");
-    cd_buf_str(&b, msg);
-    cd_buf_puts(&b, ",\"code\":");
-    cd_buf_str(&b, row->code);
-    cd_buf_puts(&b, ",\"path\":\"\"}");
+    gd_err_write(&b, &e);
     size_t len;
     char *body = cd_buf_take(&b, &len);
     if (!body) return MHD_NO;
@@ -227,13 +224,13 @@ static gd_call call_of(req *r) {
 static void compute(void *arg) {
     req *r = arg;
     server *s = r->s;
-    r->t_started = srv_now_ms();
+    r->t_started = gd_now_ms();
     if (r->cancel || r->t_started > r->deadline) { /* expired while waiting */
         r->cancel = 1;
     }
     gd_call call = call_of(r);
     gd_handle_call(&call, &r->res);
-    r->t_done = srv_now_ms();
+    r->t_done = gd_now_ms();
     active_remove(s, r);
     r->state = R_DONE;
     gd_pool_done(s->pool); /* the slot is free before the client can send again */
@@ -251,7 +248,7 @@ static void compute(void *arg) {
 static int try_inline(req *r) {
     server *s = r->s;
     if (!s->cfg.inline_max_bytes || r->len > (size_t)s->cfg.inline_max_bytes) return 0;
-    r->t_queued = r->t_started = srv_now_ms();
+    r->t_queued = r->t_started = gd_now_ms();
     gd_call call = call_of(r);
     call.work_budget = INLINE_WORK_BUDGET;
     gd_handle_call(&call, &r->res);
@@ -260,7 +257,7 @@ static int try_inline(req *r) {
         r->t_queued = r->t_started = 0;
         return 0;
     }
-    r->t_done = srv_now_ms();
+    r->t_done = gd_now_ms();
     return 1;
 }
 
@@ -470,16 +467,21 @@ static enum MHD_Result answer_413_now(req *r) {
     server *s = r->s;
     gd_metrics_rejected("too_large");
     const gd_error_row *row = gd_error_row_of(GD_E_LIMIT_EXCEEDED);
-    char body[192], msg[1024];
-    int blen = snprintf(body, sizeof body,
-                        "{\"error\":\"the body is over the limit of %zu bytes\",\"code\":\"%s\",\"path\":\"\"}",
-                        s->cfg.limits.max_body_bytes, row->code);
+    gd_err e = {0};
+    gd_fail(&e, GD_E_LIMIT_EXCEEDED, "", "the body is over the limit of %zu bytes", s->cfg.limits.max_body_bytes);
+    cd_buf eb = {0};
+    gd_err_write(&eb, &e);
+    size_t blen_z;
+    char *body = cd_buf_take(&eb, &blen_z), msg[1024];
+    if (!body) return MHD_NO;
+    int blen = (int)blen_z;
     int n = snprintf(msg, sizeof msg,
                      "HTTP/1.1 %d Payload Too Large\r\nConnection: close\r\nContent-Type: application/json\r\n"
                      "Content-Length: %d\r\nX-Request-ID: %s\r\nX-Content-Type-Options: nosniff\r\n%s%s%s%s\r\n%s",
                      row->status, blen, r->id, r->origin[0] ? "Access-Control-Allow-Origin: " : "", r->origin,
                      r->origin[0] ? "\r\nAccess-Control-Expose-Headers: X-Request-ID, Inference-Header-Content-Length\r\n" : "",
                      s->cfg.cors_origins[0] ? "Vary: Origin\r\n" : "", body);
+    free(body);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci || n <= 0 || n >= (int)sizeof msg) return MHD_NO;
     ssize_t sent = send(ci->connect_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -487,7 +489,7 @@ static enum MHD_Result answer_413_now(req *r) {
     r->status = row->status;
     r->out_bytes = sent == n ? (size_t)blen : 0;
     r->raw_answered = 1;
-    r->t_linger = srv_now_ms();
+    r->t_linger = gd_now_ms();
     srv_conn_enter(s, r->conn, C_LINGER);
     return MHD_YES;
 }
@@ -507,7 +509,7 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
             *req_cls = r;
         }
         r->first_done = 1;
-        r->t_start = srv_now_ms();
+        r->t_start = gd_now_ms();
         enum MHD_Result rc = first_call(r, url, method);
         if (rc == MHD_YES && !r->status && r->route[0]) {
             r->accepted = 1;
@@ -518,7 +520,7 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
     }
     if (r->raw_answered) { /* the 413 is out: drop what follows for a moment, then close */
         r->discarded += *upload_size;
-        int more = *upload_size && r->discarded <= LINGER_BYTES && srv_now_ms() - r->t_linger < LINGER_MS;
+        int more = *upload_size && r->discarded <= LINGER_BYTES && gd_now_ms() - r->t_linger < LINGER_MS;
         *upload_size = 0;
         return more ? MHD_YES : MHD_NO;
     }
@@ -576,7 +578,7 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
     }
     if (try_inline(r)) return send_answer(r);
     /* The whole body is here: to a worker, or 503 at once. */
-    r->t_queued = srv_now_ms();
+    r->t_queued = gd_now_ms();
     r->deadline = r->t_queued + s->cfg.deadline_ms;
     r->state = R_QUEUED;
     atomic_fetch_add(&s->in_flight, 1);
@@ -606,7 +608,7 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **req_cls, 
         shut = k->shut;
         k->has_req = 0;
         k->phase = C_IDLE;
-        k->t_phase = srv_now_ms();
+        k->t_phase = gd_now_ms();
         pthread_mutex_unlock(&s->conn_mu);
     }
     req *r = *req_cls;
@@ -663,7 +665,7 @@ void *srv_http_on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
     r->s = s;
     r->c = c;
     r->conn = k;
-    r->t_start = srv_now_ms();
+    r->t_start = gd_now_ms();
     size_t n = strcspn(uri, "?");
     if (n >= sizeof r->url) n = sizeof r->url - 1;
     memcpy(r->url, uri, n);

@@ -70,7 +70,7 @@ int srv_mem_grow(req *r, size_t len) {
 /* A request that may have left memory behind has completed. */
 void srv_mem_trim_want(req *r) {
     server *s = r->s;
-    atomic_store(&s->t_last_done, (long long)srv_now_ms());
+    atomic_store(&s->t_last_done, (long long)gd_now_ms());
     if (r->state == R_DONE || r->len >= TRIM_BODY_BYTES || r->reserved > srv_mem_need(s, TRIM_BODY_BYTES))
         atomic_store(&s->trim_wanted, 1);
 }
@@ -85,5 +85,5 @@ void srv_mem_trim(server *s, double t) {
     if (!idle && t - s->t_trimmed < TRIM_BUSY_MS) return;
     atomic_store(&s->trim_wanted, 0);
     malloc_trim(0);
-    s->t_trimmed = srv_now_ms();
+    s->t_trimmed = gd_now_ms();
 }

@@ -35,7 +35,7 @@
 static void *watchdog(void *arg) {
     server *s = arg;
     while (!atomic_load(&s->stopping)) {
-        double t = srv_now_ms();
+        double t = gd_now_ms();
         pthread_mutex_lock(&s->mu);
         for (req *r = s->active; r; r = r->next) {
             if (t > r->deadline) r->cancel = 1;
@@ -47,7 +47,7 @@ static void *watchdog(void *arg) {
         pthread_mutex_unlock(&s->mu);
         srv_conn_police(s);
         srv_conn_reap_closed_uploads(s);
-        srv_mem_trim(s, srv_now_ms());
+        srv_mem_trim(s, gd_now_ms());
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -158,13 +158,13 @@ int gd_serve(int argc, char **argv) {
             cfg->grace_s);
     MHD_socket lsock = MHD_quiesce_daemon(s->d);
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
-    double until = srv_now_ms() + cfg->grace_s * 1e3;
+    double until = gd_now_ms() + cfg->grace_s * 1e3;
     /* Requests accepted before the signal finish, those still uploading
      * their body included; requests that come on open connections get 503.
      * A second SIGTERM/SIGINT changes nothing (a preStop hook and the
      * kubelet may both send one); a third, or SIGQUIT, ends the grace
      * period at once: what is in flight is cancelled and answers 504. */
-    while (!now_please && (atomic_load(&s->in_flight) > 0 || atomic_load(&s->accepted) > 0) && srv_now_ms() < until) {
+    while (!now_please && (atomic_load(&s->in_flight) > 0 || atomic_load(&s->accepted) > 0) && gd_now_ms() < until) {
         int more = gd_signals_wait(10);
         if (more == SIGQUIT || ((more == SIGTERM || more == SIGINT) && ++stops >= 3)) {
             now_please = 1;

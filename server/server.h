@@ -116,12 +116,8 @@ struct server {
     uint32_t id_base;         /* request ids: pid ^ start time */
 };
 
-/* Monotonic milliseconds: every t_ field and deadline above. */
-static inline double srv_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+/* Every t_ field and deadline above is in gd_now_ms's monotonic
+ * milliseconds, the clock gd_call.deadline_ms is given in. */
 
 /* After a 413 sent straight to the socket (http.c's answer_413_now), the
  * rest of the body is read and dropped for at most this long and this
