@@ -80,7 +80,7 @@ gd_plan *gd_cache_take(gd_cache *c, const char *key, size_t len) {
 
 void gd_cache_put(gd_cache *c, gd_plan *p) {
     gd_plan *evicted = NULL; /* a list of what goes, freed outside the lock: freeing a big arena takes time */
-    p->bytes = plan_bytes(p);
+    if (!p->bytes) p->bytes = plan_bytes(p); /* a kept plan's graph and program never change */
     pthread_mutex_lock(&c->mu);
     if (c->capacity == 0 || p->bytes > c->max_bytes) {
         p->next = NULL;

@@ -25,7 +25,7 @@ typedef struct gd_plan {
     gr_exec *ex;        /* owned */
     int *ids;           /* (nids) the route's output node ids, owned */
     int nids;
-    int64_t bytes;      /* what the entry holds: key, graph, program and arena (set by gd_cache_put) */
+    int64_t bytes;      /* what the entry holds: key, graph, program and arena (set by the first gd_cache_put) */
     struct gd_plan *prev, *next;
 } gd_plan;
 

@@ -43,9 +43,9 @@ static void put_bytes(cd_buf *b, char tag, const void *p, size_t n) {
 
 /* The binary section bytes object v owns (Triton's extension), if any. */
 static void put_binary(cd_buf *b, const gd_doc *d, const json_t *v) {
-    int i = gd_doc_record(d, v);
-    if (i < 0) return;
     const json_t *p = json_object_get(v, "parameters");
+    int i = p ? gd_doc_record(d, v) : -1; /* the scan only for objects that can be records */
+    if (i < 0) return;
     json_int_t size = json_integer_value(json_object_get(p, "binary_data_size"));
     if (d->binary && d->binoff && size > 0) put_bytes(b, 'B', d->binary + d->binoff[i], (size_t)size);
 }
