@@ -49,13 +49,13 @@ const gr_attr_def *gd_attr_find(const gr_op *op, const char *name, size_t len, g
         key[len] = '\0';
         id = gr_attr_lookup(key);
     }
-    unsigned mask = gr_op_attrs(op);
-    if (id >= 0 && (mask & (1u << id))) return gr_attr_def_of((gr_attr_id)id);
+    gr_attr_mask mask = gr_op_attrs(op);
+    if (id >= 0 && (mask & GR_ATTR_BIT(id))) return gr_attr_def_of((gr_attr_id)id);
     char takes[160];
     size_t k = (size_t)snprintf(takes, sizeof takes, "it takes %s", mask ? "" : "none");
     for (int i = 0; i < GR_ATTR_COUNT && k < sizeof takes; i++)
-        if (mask & (1u << i)) {
-            mask &= ~(1u << i);
+        if (mask & GR_ATTR_BIT(i)) {
+            mask &= ~GR_ATTR_BIT(i);
             k += (size_t)snprintf(takes + k, sizeof takes - k, "%s%s", gr_attr_name((gr_attr_id)i), mask ? ", " : "");
         }
     char quoted[GD_QUOTE_CAP];

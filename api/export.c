@@ -132,10 +132,10 @@ void gd_route_ops(cd_buf *b) {
         cd_buf_puts(b, ",\"attrs\":[");
         int first = 1;
         for (int a = 0; a < GR_ATTR_COUNT; a++) {
-            if (!(gr_op_attrs(op) & (1u << a))) continue;
+            if (!(gr_op_attrs(op) & GR_ATTR_BIT(a))) continue;
             if (!first) cd_buf_putc(b, ',');
             first = 0;
-            gd_attr_write_info(b, gr_attr_def_of((gr_attr_id)a), (gr_op_required_attrs(op) & (1u << a)) != 0);
+            gd_attr_write_info(b, gr_attr_def_of((gr_attr_id)a), (gr_op_required_attrs(op) & GR_ATTR_BIT(a)) != 0);
         }
         cd_buf_puts(b, "],\"no_gradient\":[");
         first = 1;

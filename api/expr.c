@@ -439,7 +439,7 @@ typedef struct call {
     int nargs;               /* operands seen, possibly more than stored */
     size_t extra_pos;        /* where the first operand beyond the arity starts */
     int keyword_seen;
-    unsigned given;          /* attribute bits given */
+    gr_attr_mask given;      /* attributes given */
     gr_attrs attrs;
 } call;
 
@@ -515,9 +515,9 @@ static NOINLINE int parse_keyword(parser *p, call *c) {
         ae.pos = key.pos;
         return fail_attr(p, &ae);
     }
-    if (c->given & (1u << d->id))
+    if (c->given & GR_ATTR_BIT(d->id))
         return fail(p, key.pos, 0, "attribute '%s' of %s is given twice", d->name, gr_op_name(c->op));
-    c->given |= 1u << d->id;
+    c->given |= GR_ATTR_BIT(d->id);
     if (advance(p) < 0 || advance(p) < 0) return -1; /* name, '=' */
     gd_attr_lit lit;
     if (scan_value(p, d->name, &lit) < 0) return -1;
@@ -560,9 +560,9 @@ static int check_call(parser *p, const call *c) {
         return fail(p, pos, GD_EXPR_SIGNATURE, "%s takes %d operand%s, got %d", name, arity, arity == 1 ? "" : "s",
                     c->nargs);
     }
-    unsigned missing = gr_op_required_attrs(c->op) & ~c->given;
+    gr_attr_mask missing = gr_op_required_attrs(c->op) & ~c->given;
     for (int i = 0; i < GR_ATTR_COUNT; i++)
-        if (missing & (1u << i))
+        if (missing & GR_ATTR_BIT(i))
             return fail(p, c->name_pos, GD_EXPR_SIGNATURE, "%s needs the attribute '%s'", name,
                         gr_attr_name((gr_attr_id)i));
     return 0;

@@ -19,6 +19,8 @@
 
 static const char *const reductions[] = {"mean", "sum", NULL};
 
+_Static_assert(GR_ATTR_COUNT <= 64, "gr_attr_mask has 64 bits");
+
 static const gr_attr_def table[GR_ATTR_COUNT] = {
     [GR_ATTR_AXES] = {"axes", GR_ATTR_INTS, LIST_ROW(GR_ATTR_AXES, axes, naxes), -GR_MAX_RANK, GR_MAX_RANK - 1, NULL,
                       "reduction axes of sum, mean, max; absent: all axes; negative axes count from the end"},
@@ -165,7 +167,7 @@ static void store(gr_attrs *a, const gr_attr_def *d, const gr_attr_value *v) {
         break;
     }
     }
-    if (d->id >= 0 && d->id < 32) a->set |= 1u << d->id;
+    if (d->id >= 0 && d->id < 64) a->set |= GR_ATTR_BIT(d->id);
 }
 
 gr_status gr_attrs_put(gr_attrs *a, const gr_attr_def *d, const gr_attr_value *v, gr_error *err) {
@@ -177,7 +179,7 @@ gr_status gr_attrs_put(gr_attrs *a, const gr_attr_def *d, const gr_attr_value *v
 }
 
 int gr_attrs_get(const gr_attrs *a, const gr_attr_def *d, gr_attr_value *out) {
-    if (!a || !d || d->id < 0 || d->id >= 32 || !(a->set & (1u << d->id))) return 0;
+    if (!a || !d || d->id < 0 || d->id >= 64 || !(a->set & GR_ATTR_BIT(d->id))) return 0;
     const char *base = (const char *)a;
     memset(out, 0, sizeof *out);
     out->type = d->type;

@@ -83,7 +83,7 @@ int gr_build_scalar(gr_graph *g, double v) {
 
 int gr_build_fill(gr_graph *g, const gr_shape *s, double v) {
     gr_attrs at = {0};
-    at.set = (1u << GR_ATTR_SHAPE) | (1u << GR_ATTR_VALUE);
+    at.set = (GR_ATTR_BIT(GR_ATTR_SHAPE)) | (GR_ATTR_BIT(GR_ATTR_VALUE));
     at.shape = *s;
     at.value = v;
     return gr_build_apply(g, &gr_op_fill, -1, -1, -1, &at);
@@ -93,7 +93,7 @@ static int shaped(gr_graph *g, const gr_op *op, int a, const gr_shape *s) {
     if (a < 0 || g->failed) return -1;
     if (gr_shape_equal(gr_shape_of(g, a), s)) return a;
     gr_attrs at = {0};
-    at.set = 1u << GR_ATTR_SHAPE;
+    at.set = GR_ATTR_BIT(GR_ATTR_SHAPE);
     at.shape = *s;
     return gr_build_apply(g, op, a, -1, -1, &at);
 }
@@ -105,11 +105,11 @@ int gr_build_sum_to(gr_graph *g, int a, const gr_shape *s) { return shaped(g, &g
 int gr_build_sum(gr_graph *g, int a, const int *axes, int naxes, int keepdims) {
     gr_attrs at = {0};
     if (naxes > 0) {
-        at.set |= 1u << GR_ATTR_AXES;
+        at.set |= GR_ATTR_BIT(GR_ATTR_AXES);
         at.naxes = naxes;
         memcpy(at.axes, axes, (size_t)naxes * sizeof *axes);
     }
-    at.set |= 1u << GR_ATTR_KEEPDIMS;
+    at.set |= GR_ATTR_BIT(GR_ATTR_KEEPDIMS);
     at.keepdims = keepdims;
     return gr_build_apply(g, &gr_op_sum, a, -1, -1, &at);
 }

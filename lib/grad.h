@@ -144,9 +144,13 @@ typedef enum gr_attr_type {
 
 #define GR_ATTR_STR_MAX 32   /* bytes of a string attribute, the terminator included */
 
-/* The attributes of one node. set is a bit mask of (1u << gr_attr_id). */
+/* A set of attributes: bit GR_ATTR_BIT(id) for each gr_attr_id in it. */
+typedef uint64_t gr_attr_mask;
+#define GR_ATTR_BIT(id) ((gr_attr_mask)1 << (id))
+
+/* The attributes of one node. */
 typedef struct gr_attrs {
-    unsigned set;
+    gr_attr_mask set;        /* the attributes given */
     int naxes;              /* GR_ATTR_AXES */
     int axes[GR_MAX_RANK];
     int keepdims;           /* GR_ATTR_KEEPDIMS */
@@ -237,8 +241,8 @@ const gr_op *gr_op_find(const char *name);
  * passes insert (expand, sum_to, one_hot, fill) that users may still name. */
 const char *gr_op_name(const gr_op *op);
 int gr_op_arity(const gr_op *op);
-unsigned gr_op_attrs(const gr_op *op);
-unsigned gr_op_required_attrs(const gr_op *op);
+gr_attr_mask gr_op_attrs(const gr_op *op);
+gr_attr_mask gr_op_required_attrs(const gr_op *op);
 const char *gr_op_doc(const gr_op *op);
 unsigned gr_op_nondiff(const gr_op *op);
 

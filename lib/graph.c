@@ -215,15 +215,15 @@ static gr_status check_signature(const gr_op *op, const char *name, int n_operan
     if (n_operands != op->arity)
         return gr_fail(err, GR_E_ARG, name, -1, "op '%s' takes %d operand%s, got %d", op->name, op->arity,
                        op->arity == 1 ? "" : "s", n_operands);
-    unsigned set = attrs ? attrs->set : 0;
-    unsigned extra = set & ~op->attrs, missing = op->required & ~set;
+    gr_attr_mask set = attrs ? attrs->set : 0;
+    gr_attr_mask extra = set & ~op->attrs, missing = op->required & ~set;
     for (int i = 0; i < GR_ATTR_COUNT; i++) {
-        if (extra & (1u << i)) {
+        if (extra & GR_ATTR_BIT(i)) {
             gr_fail(err, GR_E_OP, name, -1, "op '%s' has no attribute '%s'", op->name, gr_attr_name(i));
             if (err) snprintf(err->attr, sizeof err->attr, "%s", gr_attr_name(i));
             return GR_E_OP;
         }
-        if (missing & (1u << i)) {
+        if (missing & GR_ATTR_BIT(i)) {
             gr_fail(err, GR_E_ARG, name, -1, "op '%s' needs attribute '%s'", op->name, gr_attr_name(i));
             if (err) snprintf(err->attr, sizeof err->attr, "%s", gr_attr_name(i));
             return GR_E_ARG;

@@ -85,8 +85,8 @@ typedef struct gr_kernel {
 struct gr_op {
     const char *name;
     int arity;
-    unsigned attrs;      /* accepted attributes, bits of gr_attr_id */
-    unsigned required;   /* attributes that must be given */
+    gr_attr_mask attrs;  /* accepted attributes */
+    gr_attr_mask required;   /* attributes that must be given */
     unsigned nondiff;    /* operands with no gradient, bit i = operand i */
     unsigned flags;      /* GR_OPF_* */
     const char *doc;     /* the derivative rule in words */

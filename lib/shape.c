@@ -90,20 +90,20 @@ int gr_axis_norm(int axis, int rank, int *out) {
 gr_status gr_axes_mask(const gr_attrs *a, int rank, unsigned *mask, gr_error *err, const char *node) {
     unsigned m = 0;
     gr_attrs one;
-    if ((a->set & (1u << GR_ATTR_AXES)) && (a->set & (1u << GR_ATTR_AXIS))) {
+    if ((a->set & (GR_ATTR_BIT(GR_ATTR_AXES))) && (a->set & (GR_ATTR_BIT(GR_ATTR_AXIS)))) {
         gr_fail(err, GR_E_ARG, node, -1, "give either axis or axes, not both");
         if (err) snprintf(err->attr, sizeof err->attr, "axis");
         return GR_E_ARG;
     }
-    const char *attr = (a->set & (1u << GR_ATTR_AXIS)) ? "axis" : "axes"; /* as the caller spelled it */
-    if (a->set & (1u << GR_ATTR_AXIS)) { /* NumPy's spelling for one axis */
+    const char *attr = (a->set & (GR_ATTR_BIT(GR_ATTR_AXIS))) ? "axis" : "axes"; /* as the caller spelled it */
+    if (a->set & (GR_ATTR_BIT(GR_ATTR_AXIS))) { /* NumPy's spelling for one axis */
         one = *a;
         one.naxes = 1;
         one.axes[0] = a->axis;
-        one.set |= 1u << GR_ATTR_AXES;
+        one.set |= GR_ATTR_BIT(GR_ATTR_AXES);
         a = &one;
     }
-    if (!(a->set & (1u << GR_ATTR_AXES))) {
+    if (!(a->set & (GR_ATTR_BIT(GR_ATTR_AXES)))) {
         *mask = rank ? (1u << rank) - 1 : 0;
         return GR_OK;
     }

@@ -84,6 +84,6 @@ gr_row_fn gr_copy_row(gr_dtype dt);
     }
 
 /* Attribute bits. */
-#define A(id) (1u << (id))
+#define A(id) GR_ATTR_BIT(id)
 
 #endif

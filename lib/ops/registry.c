@@ -34,7 +34,7 @@ const gr_op *gr_op_find(const char *name) {
 
 const char *gr_op_name(const gr_op *op) { return op->name; }
 int gr_op_arity(const gr_op *op) { return op->arity; }
-unsigned gr_op_attrs(const gr_op *op) { return op->attrs; }
-unsigned gr_op_required_attrs(const gr_op *op) { return op->required; }
+gr_attr_mask gr_op_attrs(const gr_op *op) { return op->attrs; }
+gr_attr_mask gr_op_required_attrs(const gr_op *op) { return op->required; }
 const char *gr_op_doc(const gr_op *op) { return op->doc; }
 unsigned gr_op_nondiff(const gr_op *op) { return op->nondiff; }

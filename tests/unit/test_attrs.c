@@ -253,7 +253,7 @@ static void test_string_row(void **state) {
     gr_attrs_set_int(&a, GR_ATTR_AXIS, 1);
     assert_int_equal(gr_attrs_put(&a, d, &vj, NULL), GR_OK);
     assert_string_equal(a.reduction, "sum");
-    assert_int_equal(a.set, (1u << GR_ATTR_AXIS) | (1u << GR_ATTR_COUNT));
+    assert_int_equal(a.set, GR_ATTR_BIT(GR_ATTR_AXIS) | GR_ATTR_BIT(GR_ATTR_COUNT));
     assert_int_equal(gr_attrs_check(&a, NULL), GR_OK);
     char *text = written(&vj);
     assert_string_equal(text, "\"sum\"");

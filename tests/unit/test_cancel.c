@@ -33,7 +33,7 @@ static double now_ms(void) {
 
 static gr_attrs transposes(int ta, int tb) {
     gr_attrs at = {0};
-    at.set = (1u << GR_ATTR_TRANSPOSE_A) | (1u << GR_ATTR_TRANSPOSE_B);
+    at.set = GR_ATTR_BIT(GR_ATTR_TRANSPOSE_A) | GR_ATTR_BIT(GR_ATTR_TRANSPOSE_B);
     at.transpose_a = ta;
     at.transpose_b = tb;
     return at;

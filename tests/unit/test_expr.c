@@ -39,19 +39,19 @@ static void put_list(sbuf *b, const char *name, const int *v, int n) {
 
 /* The given attributes in gr_attr_id order: ",axes=[0,1],keepdims=true". */
 static void put_attrs(sbuf *b, const gr_attrs *a) {
-    if (a->set & (1u << GR_ATTR_AXES)) put_list(b, "axes", a->axes, a->naxes);
-    if (a->set & (1u << GR_ATTR_KEEPDIMS)) put(b, ",keepdims=%s", a->keepdims ? "true" : "false");
-    if (a->set & (1u << GR_ATTR_AXIS)) put(b, ",axis=%d", a->axis);
-    if (a->set & (1u << GR_ATTR_SHAPE)) {
+    if (a->set & GR_ATTR_BIT(GR_ATTR_AXES)) put_list(b, "axes", a->axes, a->naxes);
+    if (a->set & GR_ATTR_BIT(GR_ATTR_KEEPDIMS)) put(b, ",keepdims=%s", a->keepdims ? "true" : "false");
+    if (a->set & GR_ATTR_BIT(GR_ATTR_AXIS)) put(b, ",axis=%d", a->axis);
+    if (a->set & GR_ATTR_BIT(GR_ATTR_SHAPE)) {
         put(b, ",shape=[");
         for (int i = 0; i < a->shape.rank; i++) put(b, "%s%lld", i ? "," : "", (long long)a->shape.dims[i]);
         put(b, "]");
     }
-    if (a->set & (1u << GR_ATTR_PERM)) put_list(b, "perm", a->perm, a->nperm);
-    if (a->set & (1u << GR_ATTR_TRANSPOSE_A)) put(b, ",transpose_a=%s", a->transpose_a ? "true" : "false");
-    if (a->set & (1u << GR_ATTR_TRANSPOSE_B)) put(b, ",transpose_b=%s", a->transpose_b ? "true" : "false");
-    if (a->set & (1u << GR_ATTR_VALUE)) put(b, ",value=%.15g", a->value);
-    if (a->set & (1u << GR_ATTR_NUM_CLASSES)) put(b, ",num_classes=%lld", (long long)a->num_classes);
+    if (a->set & GR_ATTR_BIT(GR_ATTR_PERM)) put_list(b, "perm", a->perm, a->nperm);
+    if (a->set & GR_ATTR_BIT(GR_ATTR_TRANSPOSE_A)) put(b, ",transpose_a=%s", a->transpose_a ? "true" : "false");
+    if (a->set & GR_ATTR_BIT(GR_ATTR_TRANSPOSE_B)) put(b, ",transpose_b=%s", a->transpose_b ? "true" : "false");
+    if (a->set & GR_ATTR_BIT(GR_ATTR_VALUE)) put(b, ",value=%.15g", a->value);
+    if (a->set & GR_ATTR_BIT(GR_ATTR_NUM_CLASSES)) put(b, ",num_classes=%lld", (long long)a->num_classes);
 }
 
 /* Prefix form of node id: numbers as %.15g, names as written, ops as
@@ -282,7 +282,7 @@ static void test_positions_and_names(void **state) {
     assert_int_equal(e.nodes[5].pos, 20);  /* x */
     assert_int_equal(e.nodes[6].pos, 16);  /* sum: at its name */
     assert_ptr_equal(e.nodes[6].op, gr_op_find("sum"));
-    assert_int_equal(e.nodes[6].attrs.set, 1u << GR_ATTR_AXIS);
+    assert_int_equal(e.nodes[6].attrs.set, GR_ATTR_BIT(GR_ATTR_AXIS));
     assert_int_equal(e.nodes[7].pos, 2);   /* sub */
     assert_ptr_equal(e.nodes[7].op, gr_op_find("sub"));
     gd_expr_free(&e);
@@ -306,7 +306,7 @@ static void test_positions_and_names(void **state) {
     gd_expr_free(&e);
     parse_ok("sum(x, axes=[1, -1], keepdims=true)", NULL, &e);
     const gr_attrs *a = &e.nodes[e.root].attrs;
-    assert_int_equal(a->set, (1u << GR_ATTR_AXES) | (1u << GR_ATTR_KEEPDIMS));
+    assert_int_equal(a->set, GR_ATTR_BIT(GR_ATTR_AXES) | GR_ATTR_BIT(GR_ATTR_KEEPDIMS));
     assert_int_equal(a->naxes, 2);
     assert_int_equal(a->axes[1], -1);
     gd_expr_free(&e);

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BIT(id) (1u << (id))
+#define BIT(id) GR_ATTR_BIT(id)
 #define AX BIT(GR_ATTR_AXES)
 #define KD BIT(GR_ATTR_KEEPDIMS)
 #define AXIS BIT(GR_ATTR_AXIS)
