@@ -39,6 +39,7 @@ void gd_plan_free(gd_plan *p) {
     gr_exec_free(p->ex);
     gr_graph_free(p->g);
     free(p->ids);
+    free(p->origins);
     free(p->key);
     free(p);
 }

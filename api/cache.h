@@ -24,6 +24,8 @@ typedef struct gd_plan {
     gr_graph *g;        /* owned */
     gr_exec *ex;        /* owned */
     int *ids;           /* (nids) the route's output node ids, owned */
+    struct gd_origin *origins; /* (norigins) where each node of g came from (lower.c), owned */
+    int norigins;
     int nids;
     int64_t bytes;      /* what the entry holds: key, graph, program and arena (set by the first gd_cache_put) */
     struct gd_plan *prev, *next;

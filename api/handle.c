@@ -1,52 +1,13 @@
 /* handle.c -- gd_handle: one request in, one response out. Looks the
- * route up, decodes and builds the request, runs the route, and turns any
- * failure into the error object with its status. */
+ * route's spec up (spec.c), decodes the request and lowers its graph,
+ * runs the route's handler, and turns any failure into the error object
+ * with its status. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "routes.h"
-
-#define COMMON "graph", "dtype", "inputs", "params", "encoding", "binary_data_output"
-
-typedef int (*route_fn)(gd_req *r, cd_buf *b, gd_timing *t);
-
-static const char *const forward_fields[] = {COMMON, "outputs", NULL};
-static const char *const gradient_fields[] = {COMMON, "wrt", "outputs", NULL};
-static const char *const step_fields[] = {COMMON, "wrt", "optimizer", "state", "steps", "batches", "return_gradients", NULL};
-static const char *const jvp_fields[] = {COMMON, "tangents", "outputs", NULL};
-static const char *const hvp_fields[] = {COMMON, "wrt", "vector", NULL};
-static const char *const check_fields[] = {COMMON, "wrt", "eps", NULL};
-static const char *const graph_fields[] = {COMMON, "wrt", NULL};
-
-static const struct route {
-    const char *name;
-    route_fn fn;
-    const char *const *fields;
-    int cached;         /* keeps its compiled programs (gd_program) */
-} routes[] = {
-    {"forward", gd_route_forward, forward_fields, 1},
-    {"gradient", gd_route_gradient, gradient_fields, 1},
-    {"step", gd_route_step, step_fields, 1},
-    {"jvp", gd_route_jvp, jvp_fields, 0},
-    {"hvp", gd_route_hvp, hvp_fields, 0},
-    {"check", gd_route_check, check_fields, 0},
-    {"gradient-graph", gd_route_gradient_graph, graph_fields, 0},
-    {"ops", NULL, NULL, 0},
-};
-#define NROUTES ((int)(sizeof routes / sizeof routes[0]))
-
-static const struct route *find_route(const char *name) {
-    for (int i = 0; name && i < NROUTES; i++)
-        if (!strcmp(routes[i].name, name)) return &routes[i];
-    return NULL;
-}
-
-int gd_route_known(const char *route) { return find_route(route) != NULL; }
-int gd_route_count(void) { return NROUTES; }
-const char *gd_route_name(int i) { return i >= 0 && i < NROUTES ? routes[i].name : NULL; }
-int gd_route_has_body(const char *route) { return find_route(route) && strcmp(route, "ops") != 0; }
 
 void gd_init(void) { json_object_seed(0); }
 
@@ -87,16 +48,18 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     memset(out, 0, sizeof *out);
     gd_err e;
     memset(&e, 0, sizeof e);
-    const struct route *rt = find_route(route);
+    const gd_route_spec *rt = gd_route_spec_find(route);
     if (!rt) {
-        gd_fail(&e, GD_E_UNKNOWN_ROUTE, "", "there is no route /v1/%.64s (forward, gradient, step, jvp, hvp, check, "
-                                              "gradient-graph, ops)",
-                route ? route : "");
+        char list[256] = "";
+        for (int i = 0; i < gd_route_count(); i++) {
+            cd_join(list + strlen(list), sizeof list - strlen(list), i ? ", " : "", gd_route_name(i));
+        }
+        gd_fail(&e, GD_E_UNKNOWN_ROUTE, "", "there is no route /v1/%.64s (%s)", route ? route : "", list);
         error_response(out, &e);
         return;
     }
     cd_buf b = {0};
-    if (!rt->fn) {
+    if (!rt->handler) {
         double t0 = gd_now_ms();
         gd_route_ops(&b);
         out->timing.encode_ms = gd_now_ms() - t0;
@@ -106,22 +69,13 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     gd_req r;
     gd_timing t = {0};
     double t0 = gd_now_ms();
-    int rc = gd_req_open(&r, call, rt->fields, &e);
+    int rc = gd_req_open(&r, call, rt, &e);
     if (!rt->cached) r.cache = NULL; /* no key to make, no miss to count */
     r.deadline_ms = call->deadline_ms;
-    if (rc == 0 && rt->fn == gd_route_step) { /* the first batch shapes the graph */
-        const json_t *batches = json_object_get(r.doc.json.root, "batches");
-        if (json_is_array(batches) && json_array_size(batches) > 0) {
-            r.inputs_from = json_array_get(batches, 0);
-            cd_join(r.inputs_from_path, sizeof r.inputs_from_path, "/batches/0", "");
-            if (!json_is_object(r.inputs_from))
-                rc = gd_fail(&e, GD_E_INVALID_REQUEST, "/batches/0", "a batch is an object of input name: value");
-        }
-    }
     if (rc == 0) rc = gd_req_build(&r);
     if (r.g) gr_graph_set_cancel(r.g, r.cancel); /* autodiff and compile stop at the deadline */
     t.decode_ms = gd_now_ms() - t0;
-    if (rc == 0) rc = rt->fn(&r, &b, &t);
+    if (rc == 0) rc = rt->handler(&r, &b, &t);
     size_t json_len = b.len;
     int deferred = rc < 0 && r.deferred;
     if (rc == 0 && r.bin.len) cd_buf_put(&b, r.bin.p, r.bin.len); /* binary tensors after the JSON */

@@ -1,12 +1,13 @@
 /* key.c -- the compiled-graph cache key of a request (gd_req_key).
  *
  * Two requests may share a program only when everything the program was
- * built from is the same. So the key is not a list of fields someone must
- * remember to extend: it is the whole request, in a canonical encoding,
- * less the few top-level fields that hold nothing but run-time values
- * (value_fields below), plus each declared leaf's name, kind and decoded
- * shape. A field added to a route later is in the key by default; the
- * worst a missing entry in value_fields can do is cost a cache hit.
+ * built from is the same. So the key is the whole request, in a canonical
+ * encoding, less the top-level fields the route's spec (spec.c) marks as
+ * not shaping the program (run-time values, and how the answer is
+ * written), plus each declared leaf's name, kind and decoded shape. A
+ * field's row says once whether it is in the key; tests/unit/
+ * test_cache_key.c changes every program-shaping field of every route and
+ * checks the key changes.
  *
  * Every value is encoded with its type and length, so no two different
  * trees encode alike, and numbers go in as their exact bits. Values the
@@ -18,17 +19,6 @@
 #include <string.h>
 
 #include "request.h"
-
-/* Top-level fields whose values are bound to the program at run time, or
- * only choose how the answer is written. Names and shapes of inputs and
- * params enter the key through the leaves. */
-static const char *const value_fields[] = {"inputs", "params", "batches", "state", "encoding", "binary_data_output"};
-
-static int is_value_field(const char *key) {
-    for (size_t i = 0; i < sizeof value_fields / sizeof *value_fields; i++)
-        if (!strcmp(value_fields[i], key)) return 1;
-    return 0;
-}
 
 static void put_len(cd_buf *b, char tag, size_t n) {
     cd_buf_putc(b, tag);
@@ -106,7 +96,8 @@ int gd_req_key(gd_req *r) {
     const char *key;
     json_t *v;
     json_object_foreach(r->doc.json.root, key, v) {
-        if (is_value_field(key)) continue;
+        const gd_field_spec *f = gd_route_field(r->spec, key);
+        if (f && !f->shapes_program) continue; /* unknown fields were refused: f is there */
         put_bytes(&b, 'k', key, strlen(key));
         put_value(&b, &r->doc, v);
     }

@@ -10,8 +10,13 @@
 #include "expr.h"
 #include "doc.h"
 #include "tensor.h"
+#include "spec.h"
 
 #define GD_PATH_MAX 2048
+#define GD_MAX_FIELDS 32   /* top-level fields of one route */
+#define GD_MAX_LIST 1024   /* names in "outputs", "wrt" and the like */
+
+typedef struct gd_origin gd_origin;
 
 typedef enum gd_leaf_kind { GD_INPUT, GD_PARAM, GD_CONST } gd_leaf_kind;
 
@@ -22,9 +27,59 @@ typedef struct gd_leaf {
     int64_t dims[GR_MAX_RANK];
     gd_tensor value;                /* bound at run time */
     int has_value;
+    int borrowed;                   /* value belongs to a batch (gd_args), not to the leaf */
     int node;                       /* graph node id, -1 before the build */
     char path[GD_PATH_MAX];         /* where the value came from (or the declaration) */
 } gd_leaf;
+
+/* A list of node names as the request gives them ("wrt", "outputs"). */
+typedef struct gd_names {
+    int given;
+    int n;
+    const char **names;             /* (n) strings of the parsed body */
+} gd_names;
+
+/* Tensors by name ("tangents", "vector", one batch, optimizer state). */
+typedef struct gd_named {
+    const char *name;               /* a key of the parsed body */
+    char *path;                     /* JSON pointer of the value, owned */
+    gd_tensor value;                /* owned */
+} gd_named;
+
+typedef struct gd_tensor_map {
+    int given;
+    int n;
+    gd_named *items;                /* (n) owned */
+} gd_tensor_map;
+
+typedef struct gd_optimizer {
+    int adam;                       /* 0: SGD */
+    gr_sgd sgd;
+    gr_adam ad;
+} gd_optimizer;
+
+/* The optimizer state a step request carries in. */
+typedef struct gd_state {
+    int given;
+    int64_t step;                   /* Adam's count of steps already taken */
+    gd_tensor_map first;            /* SGD "velocity", or Adam "m" */
+    gd_tensor_map second;           /* Adam "v" */
+} gd_state;
+
+/* Everything a route reads from its body besides the graph and the leaf
+ * values, decoded and type-checked before any graph is built (decode.c).
+ * Route handlers read these, never the JSON. */
+typedef struct gd_args {
+    gd_names wrt, outputs;
+    gd_tensor_map tangents, vector;
+    gd_optimizer optimizer;         /* SGD, lr 0.01, when absent */
+    gd_state state;
+    int64_t steps;                  /* 1 when absent */
+    int nbatches;                   /* 0: no "batches" */
+    gd_tensor_map *batches;         /* (nbatches) input values of each batch */
+    int return_gradients;
+    double eps;                     /* 0 when absent: the dtype's default */
+} gd_args;
 
 typedef struct gd_req {
     const char *route;
@@ -56,41 +111,55 @@ typedef struct gd_req {
     char *key;                      /* the request minus its values (cache key), or NULL */
     size_t key_len;
     gd_plan *plan;                  /* the program in use: taken from the cache, or made to go into it */
-    const json_t *inputs_from;      /* step: read inputs from this object (the first batch) */
-    char inputs_from_path[GD_PATH_MAX];
+    const gd_route_spec *spec;
+    gd_args args;
+    struct gd_origin *origins;      /* (norigins, cap_origins) where node i came from (lower.c) */
+    int norigins, cap_origins;
 } gd_req;
 
-/* Parse the body and check its top-level fields against the route's
- * (allowed: a NULL-terminated list), and lay out the binary section.
- * Returns 0 or -1 with r->e set. */
-int gd_req_open(gd_req *r, const gd_call *call, const char *const *allowed, gd_err *e);
-/* Decode "graph", "inputs", "params" (and the values of every declared
- * leaf), then build and finalize the graph. */
+/* Parse the body and check its top-level fields against spec's, and lay
+ * out the binary section. Returns 0 or -1 with r->e set. */
+int gd_req_open(gd_req *r, const gd_call *call, const gd_route_spec *spec, gd_err *e);
+/* Decode every field (decode.c), then take the program from the cache or
+ * lower the graph (lower.c). */
 int gd_req_build(gd_req *r);
 void gd_req_close(gd_req *r);
+
+/* ---- decode.c ---- */
+/* Decode the body's fields in the spec's order: the graph's declarations
+ * and the leaves' values into r, the rest into r->args. */
+int gd_req_decode(gd_req *r);
+void gd_args_free(gd_args *a);
+/* Decode v (at path) as the new value of leaf l, checking its declared
+ * shape; or give it a batch's value (borrowed). */
+int gd_req_set_value(gd_req *r, gd_leaf *l, const json_t *v, const char *path);
+int gd_req_set_batch_value(gd_req *r, gd_leaf *l, const gd_named *x);
+/* out = base + "/" + token (escaped), GD_PATH_MAX bytes. */
+void gd_sub_path(char *out, const char *base, const char *token);
+
+/* ---- lower.c ---- */
 /* (Re)build and finalize the graph from the leaves' current values: a
  * batch with other shapes rebuilds it. */
 int gd_req_graph(gd_req *r);
-/* Decode v (at path) as the new value of leaf l, checking its declared
- * shape. */
-int gd_req_set_value(gd_req *r, gd_leaf *l, const json_t *v, const char *path);
+/* Report a libgrad error at the JSON pointer of the field its node came
+ * from. Returns -1. */
+int gd_req_lib_error(gd_req *r, const gr_error *ge);
+/* The node ids of names (given at field, e.g. "wrt") into ids; returns
+ * the count or -1 (422 unknown_name at field/i). */
+int gd_req_resolve(gd_req *r, const char *field, const gd_names *names, int *ids);
 
+/* ---- request.c ---- */
 /* Hand ex (compiled for outs[0..n)) and the graph to a plan that goes to
  * the cache when the request closes. Returns 1 when kept (the caller must
  * not free ex), 0 when there is no cache. */
 int gd_req_keep(gd_req *r, gr_exec *ex, const int *outs, int n);
-
 /* Set r->key: everything the program depends on (key.c). Returns 0, or
  * -1 out of memory (then no cache is used). */
 int gd_req_key(gd_req *r);
-
 /* A leaf by name, or NULL. */
 gd_leaf *gd_req_leaf(gd_req *r, const char *name);
-/* Report a libgrad error at the right JSON pointer. Returns -1. */
-int gd_req_lib_error(gd_req *r, const gr_error *ge);
-/* Resolve a list of node names at field key (e.g. "outputs") into ids;
- * returns the count or -1. */
-int gd_req_node_list(gd_req *r, const char *key, int *ids, char **names, int max);
+/* Declare a leaf (checking its name is valid and new); NULL with r->e set. */
+gd_leaf *gd_req_add_leaf(gd_req *r, const char *name, gd_leaf_kind kind, const char *path);
 /* A valid node or leaf name? */
 int gd_name_ok(const char *s);
 

@@ -21,7 +21,11 @@ int gd_need_loss(gd_req *r) {
 }
 
 int gd_wrt(gd_req *r, int *ids, const char **names, int max) {
-    if (json_object_get(r->doc.json.root, "wrt")) return gd_req_node_list(r, "wrt", ids, (char **)names, max);
+    const gd_names *w = &r->args.wrt;
+    if (w->given) {
+        for (int i = 0; i < w->n; i++) names[i] = w->names[i];
+        return gd_req_resolve(r, "wrt", w, ids);
+    }
     int n = 0;
     for (int pass = 0; pass < 2 && n == 0; pass++)
         for (int i = 0; i < r->nleaves && n < max; i++) {
@@ -35,7 +39,12 @@ int gd_wrt(gd_req *r, int *ids, const char **names, int max) {
 }
 
 int gd_outputs(gd_req *r, int *ids, const char **names, int max) {
-    if (json_object_get(r->doc.json.root, "outputs")) return gd_req_node_list(r, "outputs", ids, (char **)names, max);
+    const gd_names *o = &r->args.outputs;
+    (void)max; /* decode bounds the list at GD_MAX_LIST */
+    if (o->given) {
+        for (int i = 0; i < o->n; i++) names[i] = o->names[i];
+        return gd_req_resolve(r, "outputs", o, ids);
+    }
     if (r->loss < 0)
         return gd_fail(r->e, GD_E_MISSING_FIELD, "/outputs", "name the outputs, or give the graph a loss");
     ids[0] = r->loss;
@@ -205,8 +214,8 @@ int gd_route_gradient(gd_req *r, cd_buf *b, gd_timing *t) {
     if (n < 0) return -1;
     outs[0] = r->loss;
     vnames[0] = r->loss_name;
-    if (json_object_get(r->doc.json.root, "outputs")) { /* more values besides the loss */
-        int m = gd_req_node_list(r, "outputs", outs + 1, (char **)vnames + 1, GD_MAX_LIST);
+    if (r->args.outputs.given) { /* more values besides the loss */
+        int m = gd_outputs(r, outs + 1, vnames + 1, GD_MAX_LIST);
         if (m < 0) return -1;
         nval += m;
     }
@@ -221,70 +230,50 @@ int gd_route_gradient(gd_req *r, cd_buf *b, gd_timing *t) {
 
 /* ---- vectors given per node: tangents (jvp) and the hvp direction ---- */
 
-/* For each entry of root[key] (name: value), a new input node holding the
- * value, shaped like the node; the node ids go to *nodes, the new inputs
- * to *vecs. When want (n_want > 0) is given, the names must be exactly
- * want's. Returns the count or -1. */
-static int read_vectors(gd_req *r, const char *key, const int *want, const char *const *want_names, int n_want,
-                        int *nodes, int *vecs, const char **names, int max) {
-    const json_t *m = json_object_get(r->doc.json.root, key);
+/* For each entry of the tensor map m (decoded from field key), a new
+ * input node holding the value, shaped like the node it is for; the node
+ * ids go to *nodes, the new inputs to *vecs. When want (n_want > 0) is
+ * given, the names must be exactly want's. Returns the count or -1. */
+static int read_vectors(gd_req *r, const char *key, const gd_tensor_map *m, const int *want,
+                        const char *const *want_names, int n_want, int *nodes, int *vecs, const char **names) {
     char base[GD_PATH_MAX] = "", p[GD_PATH_MAX];
     gd_path_push(base, sizeof base, key);
-    if (!m) return gd_fail(r->e, GD_E_MISSING_FIELD, base, "/v1/%s needs \"%s\": {name: value}", r->route, key);
-    if (!json_is_object(m)) return gd_fail(r->e, GD_E_INVALID_REQUEST, base, "%s must be an object of name: value", key);
-    if ((int)json_object_size(m) > max) return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, base, "too many entries");
-    int n = 0;
-    const char *name;
-    json_t *v;
-    json_object_foreach((json_t *)m, name, v) {
-        cd_join(p, sizeof p, base, "");
-        gd_path_push(p, sizeof p, name);
-        int id = gr_graph_find(r->g, name);
-        if (id < 0) return gd_fail(r->e, GD_E_UNKNOWN_NAME, p, "\"%.64s\" is not a node of the graph", name);
+    if (!m->given) return gd_fail(r->e, GD_E_MISSING_FIELD, base, "/v1/%s needs \"%s\": {name: value}", r->route, key);
+    for (int n = 0; n < m->n; n++) {
+        const gd_named *x = &m->items[n];
+        int id = gr_graph_find(r->g, x->name);
+        if (id < 0) return gd_fail(r->e, GD_E_UNKNOWN_NAME, x->path, "\"%.64s\" is not a node of the graph", x->name);
         if (n_want > 0) {
             int k = 0;
             while (k < n_want && want[k] != id) k++;
-            if (k == n_want) return gd_fail(r->e, GD_E_UNKNOWN_FIELD, p, "\"%.64s\" is not in wrt", name);
+            if (k == n_want) return gd_fail(r->e, GD_E_UNKNOWN_FIELD, x->path, "\"%.64s\" is not in wrt", x->name);
         }
+        /* the value, held as a leaf of the request shaped like its node */
         char leafname[GR_NAME_MAX + 16];
         cd_join(leafname, sizeof leafname, key, "#");
-        cd_join(leafname + strlen(leafname), sizeof leafname - strlen(leafname), name, "");
-        gd_leaf *l = gd_req_leaf(r, leafname);
-        if (l) return gd_fail(r->e, GD_E_DUPLICATE_KEY, p, "given twice");
-        /* the value, held as a leaf of the request so it is freed with it */
-        if (r->nleaves == r->cap_leaves) {
-            int cap = r->cap_leaves * 2 + 8;
-            gd_leaf *nl = realloc(r->leaves, (size_t)cap * sizeof *nl);
-            if (!nl) return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, p, "out of memory");
-            r->leaves = nl;
-            r->cap_leaves = cap;
-        }
-        l = &r->leaves[r->nleaves];
-        memset(l, 0, sizeof *l);
-        l->name = strdup(leafname);
-        if (!l->name) return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, p, "out of memory");
-        l->kind = GD_INPUT;
+        cd_join(leafname + strlen(leafname), sizeof leafname - strlen(leafname), x->name, "");
+        gd_leaf *l = gd_req_add_leaf(r, leafname, GD_INPUT, x->path);
+        if (!l) return -1;
         l->ndims = gr_node_shape(r->g, id)->rank;
         memcpy(l->dims, gr_node_shape(r->g, id)->dims, sizeof l->dims);
-        r->nleaves++;
-        if (gd_req_set_value(r, l, v, p) < 0) return -1;
+        if (gd_req_set_batch_value(r, l, x) < 0) return -1;
         gr_error ge;
         l->node = gr_graph_input(r->g, leafname, &l->value.shape, &ge);
         if (l->node < 0) return gd_req_lib_error(r, &ge);
         nodes[n] = id;
         vecs[n] = l->node;
-        names[n++] = name;
+        names[n] = x->name;
     }
     for (int k = 0; k < n_want; k++) {
         int found = 0;
-        for (int j = 0; j < n; j++) found |= nodes[j] == want[k];
+        for (int j = 0; j < m->n; j++) found |= nodes[j] == want[k];
         if (!found) {
             cd_join(p, sizeof p, base, "");
             gd_path_push(p, sizeof p, want_names[k]);
             return gd_fail(r->e, GD_E_MISSING_VALUE, p, "no %s entry for \"%s\"", key, want_names[k]);
         }
     }
-    return n;
+    return m->n;
 }
 
 int gd_route_jvp(gd_req *r, cd_buf *b, gd_timing *t) {
@@ -292,7 +281,7 @@ int gd_route_jvp(gd_req *r, cd_buf *b, gd_timing *t) {
     const char *snames[GD_MAX_LIST], *onames[GD_MAX_LIST];
     int n_out = gd_outputs(r, outs, onames, GD_MAX_LIST);
     if (n_out < 0) return -1;
-    int n = read_vectors(r, "tangents", NULL, NULL, 0, seeds, tans, snames, GD_MAX_LIST);
+    int n = read_vectors(r, "tangents", &r->args.tangents, NULL, NULL, 0, seeds, tans, snames);
     if (n < 0) return -1;
     double t0 = gd_now_ms();
     gr_error ge;
@@ -307,7 +296,7 @@ int gd_route_hvp(gd_req *r, cd_buf *b, gd_timing *t) {
     const char *wnames[GD_MAX_LIST], *vnames[GD_MAX_LIST];
     if (gd_need_loss(r) < 0) return -1;
     int n = gd_wrt(r, wrt, wnames, GD_MAX_LIST);
-    if (n < 0 || read_vectors(r, "vector", wrt, wnames, n, nodes, vecs, vnames, GD_MAX_LIST) < 0) return -1;
+    if (n < 0 || read_vectors(r, "vector", &r->args.vector, wrt, wnames, n, nodes, vecs, vnames) < 0) return -1;
     /* the vectors in wrt's order */
     int ordered[GD_MAX_LIST];
     for (int k = 0; k < n; k++)
@@ -340,11 +329,7 @@ int gd_route_check(gd_req *r, cd_buf *b, gd_timing *t) {
     if (gd_need_loss(r) < 0) return -1;
     int n = gd_wrt(r, wrt, wnames, GD_MAX_LIST);
     if (n < 0) return -1;
-    double eps = r->dt == GR_F32 ? 1e-3 : 1e-6;
-    const json_t *je = json_object_get(r->doc.json.root, "eps");
-    if (je && (!json_is_number(je) || !(json_number_value(je) > 0) || json_number_value(je) > 1))
-        return gd_fail(r->e, GD_E_INVALID_REQUEST, "/eps", "eps must be a number in (0, 1]");
-    if (je) eps = json_number_value(je);
+    double eps = r->args.eps > 0 ? r->args.eps : r->dt == GR_F32 ? 1e-3 : 1e-6;
     int64_t total = 0;
     for (int k = 0; k < n; k++) {
         char p[GD_PATH_MAX] = "/wrt";

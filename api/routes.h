@@ -6,7 +6,6 @@
 #include "codec/buf.h"
 #include "request.h"
 
-#define GD_MAX_LIST 1024   /* names in "outputs", "wrt" and the like */
 
 
 /* The nodes to differentiate: "wrt" when given, else every param, else

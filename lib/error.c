@@ -30,6 +30,7 @@ const char *gr_status_name(gr_status s) {
 void gr_error_clear(gr_error *err) {
     if (!err) return;
     memset(err, 0, sizeof *err);
+    err->node_id = -1;
     err->operand = -1;
 }
 
@@ -37,6 +38,7 @@ __attribute__((format(printf, 5, 0))) static gr_status vfail(gr_error *err, gr_s
                                                               int operand, const char *fmt, va_list ap) {
     if (!err) return code;
     err->code = code;
+    err->node_id = -1;
     err->operand = operand;
     snprintf(err->node, sizeof err->node, "%s", node ? node : "");
     err->attr[0] = '\0';
@@ -60,5 +62,6 @@ gr_status gr_fail_node(gr_error *err, gr_status code, const gr_graph *g, int id,
     va_start(ap, fmt);
     vfail(err, code, name, operand, fmt, ap);
     va_end(ap);
+    if (err) err->node_id = id;
     return code;
 }

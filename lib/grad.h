@@ -60,6 +60,7 @@ typedef enum gr_status {
  * name ("" for none). message is a full sentence for a person. */
 typedef struct gr_error {
     gr_status code;
+    int node_id;            /* the node at fault, or -1 (then node may still name it) */
     int operand;
     char node[GR_NAME_MAX];
     char attr[32];

@@ -340,8 +340,8 @@ gr_status gr_graph_finalize(gr_graph *g, gr_error *err) {
             if (!n->in_names[k]) continue;
             int id = htab_find(g, n->in_names[k]);
             if (id < 0)
-                return gr_fail(err, GR_E_NAME, n->name, k, "'%.100s' is not defined (used by node '%s')",
-                               n->in_names[k], n->name);
+                return gr_fail_node(err, GR_E_NAME, g, (int)(n - g->nodes), k, "'%.100s' is not defined",
+                                    n->in_names[k]);
             n->in[k] = id;
             free(n->in_names[k]);
             n->in_names[k] = NULL;
