@@ -44,6 +44,19 @@ static int note_origin(gd_req *r, origin_kind kind, int index) {
     return 0;
 }
 
+/* Node name (just made) is one the graph names. */
+static int note_named(gd_req *r, const char *name) {
+    if (r->nnamed == r->cap_named) {
+        int cap = r->cap_named ? r->cap_named * 2 : 16;
+        int *p = realloc(r->named, (size_t)cap * sizeof *p);
+        if (!p) return oom(r);
+        r->named = p;
+        r->cap_named = cap;
+    }
+    r->named[r->nnamed++] = gr_graph_find(r->g, name);
+    return 0;
+}
+
 static gd_origin origin_of(const gd_req *r, int id) {
     return id >= 0 && id < r->norigins ? r->origins[id] : (gd_origin){ORIGIN_NONE, 0};
 }
@@ -223,7 +236,7 @@ static int add_node(gd_req *r, const json_t *nd, long i) {
             return gd_fail(r->e, GD_E_DUPLICATE_NAME, p, "node '%s' is defined more than once", nm);
         }
         if (add_expr(r, nm, json_string_value(expr), json_string_length(expr), p) < 0) return -1;
-        return note_origin(r, ORIGIN_NODE_EXPR, (int)i);
+        return note_origin(r, ORIGIN_NODE_EXPR, (int)i) < 0 ? -1 : note_named(r, nm);
     }
     gd_sub_path(p, base, "op");
     const gr_op *o = json_is_string(op) ? gr_op_find(json_string_value(op)) : NULL;
@@ -258,7 +271,7 @@ static int add_node(gd_req *r, const json_t *nd, long i) {
         origin_path(r, (gd_origin){ORIGIN_NODE, (int)i}, ge.attr, ge.operand, p);
         return gd_fail(r->e, gd_lib_code(ge.code), p, "%s", ge.message);
     }
-    return note_origin(r, ORIGIN_NODE, (int)i);
+    return note_origin(r, ORIGIN_NODE, (int)i) < 0 ? -1 : note_named(r, nm);
 }
 
 /* ---- the graph --------------------------------------------------------- */
@@ -291,6 +304,7 @@ int gd_req_graph(gd_req *r) {
     r->g = NULL;
     r->loss = -1;
     r->norigins = 0;
+    r->nnamed = 0;
     /* Nodes take memory too (the node table doubles as it grows; autodiff
      * and the compiler add per-node tables): at most the budget's worth. */
     int64_t budget_nodes = r->budget > 0 ? r->budget / GD_NODE_BYTES : 0;
@@ -315,7 +329,8 @@ int gd_req_graph(gd_req *r) {
         if (gd_req_leaf(r, "f"))
             return gd_fail(r->e, GD_E_DUPLICATE_NAME, gd_req_leaf(r, "f")->path,
                            "the short form names its expression f, so no value may be called f");
-        if (add_expr(r, "f", r->short_expr, r->short_len, "/graph") < 0 || note_origin(r, ORIGIN_SHORT, 0) < 0)
+        if (add_expr(r, "f", r->short_expr, r->short_len, "/graph") < 0 || note_origin(r, ORIGIN_SHORT, 0) < 0 ||
+            note_named(r, "f") < 0)
             return -1;
     } else if (r->nodes) {
         for (size_t i = 0; i < json_array_size(r->nodes); i++) {

@@ -153,6 +153,7 @@ void gd_req_close(gd_req *r) {
     }
     free(r->key);
     free(r->origins);
+    free(r->named);
     gr_graph_free(r->g);
     gd_doc_free(&r->doc);
     cd_buf_free(&r->bin);

@@ -115,6 +115,9 @@ typedef struct gd_req {
     gd_args args;
     struct gd_origin *origins;      /* (norigins, cap_origins) where node i came from (lower.c) */
     int norigins, cap_origins;
+    int *named;                     /* (nnamed, cap_named) the nodes the graph names: each long-form
+                                       node, or the short form's f, in their order (lower.c) */
+    int nnamed, cap_named;
 } gd_req;
 
 /* Parse the body and check its top-level fields against spec's, and lay

@@ -155,6 +155,15 @@ void gd_put_map(cd_buf *b, gd_req *r, gr_exec *ex, const char *key, const char *
     cd_buf_putc(b, '}');
 }
 
+void gd_put_dims(cd_buf *b, const gr_shape *s) {
+    cd_buf_putc(b, '[');
+    for (int i = 0; i < s->rank; i++) {
+        if (i) cd_buf_putc(b, ',');
+        cd_buf_i64(b, s->dims[i]);
+    }
+    cd_buf_putc(b, ']');
+}
+
 void gd_put_stats(cd_buf *b, gd_req *r, gr_exec *ex, const gd_timing *t) {
     gr_exec_stats st = {0};
     if (ex) gr_exec_get_stats(ex, &st);

@@ -34,6 +34,8 @@ int gd_run(gd_req *r, gr_exec *ex, gd_timing *t);
 void gd_put_map(cd_buf *b, gd_req *r, gr_exec *ex, const char *key, const char *const *names, const int *ids, int n,
                 int first);
 void gd_put_tensor(cd_buf *b, gd_req *r, const gr_shape *s, const void *data);
+/* A shape as a JSON list of dims. */
+void gd_put_dims(cd_buf *b, const gr_shape *s);
 /* ,"stats":{...}} closing the response object. */
 void gd_put_stats(cd_buf *b, gd_req *r, gr_exec *ex, const gd_timing *t);
 
@@ -44,6 +46,7 @@ int gd_route_hvp(gd_req *r, cd_buf *b, gd_timing *t);
 int gd_route_check(gd_req *r, cd_buf *b, gd_timing *t);
 int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t);
 int gd_route_gradient_graph(gd_req *r, cd_buf *b, gd_timing *t);
+int gd_route_shapes(gd_req *r, cd_buf *b, gd_timing *t);
 /* The op catalogue (no request). */
 void gd_route_ops(cd_buf *b);
 

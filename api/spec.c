@@ -36,6 +36,11 @@ static const gd_field_spec hvp_fields[] = {COMMON, {"wrt", GD_FIELD_NAMES, ARG(w
 static const gd_field_spec check_fields[] = {COMMON, {"wrt", GD_FIELD_NAMES, ARG(wrt), 1},
                                              {"eps", GD_FIELD_FRACTION, ARG(eps), 0}};
 static const gd_field_spec graph_fields[] = {COMMON, {"wrt", GD_FIELD_NAMES, ARG(wrt), 1}};
+static const gd_field_spec shapes_fields[] = {{"graph", GD_FIELD_GRAPH, 0, 1},
+                                              {"dtype", GD_FIELD_DTYPE, 0, 1},
+                                              {"inputs", GD_FIELD_LEAVES, 0, 0},
+                                              {"params", GD_FIELD_LEAVES, 0, 0},
+                                              {"outputs", GD_FIELD_NAMES, ARG(outputs), 1}};
 
 #define FIELDS(f) f, (int)(sizeof f / sizeof f[0])
 
@@ -47,6 +52,7 @@ static const gd_route_spec specs[] = {
     {"hvp", "POST", gd_route_hvp, FIELDS(hvp_fields), 0},
     {"check", "POST", gd_route_check, FIELDS(check_fields), 0},
     {"gradient-graph", "POST", gd_route_gradient_graph, FIELDS(graph_fields), 0},
+    {"shapes", "POST", gd_route_shapes, FIELDS(shapes_fields), 0},
     {"ops", "GET", NULL, NULL, 0, 0},
 };
 #define NSPECS ((int)(sizeof specs / sizeof specs[0]))
