@@ -3,6 +3,8 @@
  * extension. */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "api.h"
+#include "spec.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -375,6 +377,53 @@ static void test_binary_extension(void **state) {
 }
 
 /* ====================================================================== */
+/* the route specs, served and counted                                     */
+
+/* Every route spec (api/spec.c) is served at /v1/<name> with its method
+ * (the other method is 405), and counted under its own metrics label: a
+ * route the metrics did not know would be counted as "other". */
+static void test_every_spec_is_served_and_counted(void **state) {
+    fixture *f = *state;
+    int port = f->d.port;
+    resp r;
+    int bad = 0;
+    for (int i = 0; i < gd_route_count(); i++) {
+        const gd_route_spec *s = gd_route_spec_at(i);
+        char path[64];
+        snprintf(path, sizeof path, "/v1/%s", s->name);
+        int post = !strcmp(s->method, "POST");
+        http(&r, port, s->method, path, post ? "{}" : NULL, NULL, 10000);
+        if (r.status != (post ? 400 : 200)) { /* {} lacks its graph */
+            printf("# %s %s: %ld\n", s->method, path, r.status);
+            bad++;
+        }
+        resp_free(&r);
+        http(&r, port, post ? "GET" : "POST", path, post ? NULL : "{}", NULL, 10000);
+        if (r.status != 405) {
+            printf("# %s %s with the other method: %ld, not 405\n", s->method, path, r.status);
+            bad++;
+        }
+        resp_free(&r);
+    }
+    http(&r, port, "GET", "/metrics", NULL, NULL, 10000);
+    expect_status(&r, 200);
+    for (int i = 0; i < gd_route_count(); i++) {
+        const gd_route_spec *s = gd_route_spec_at(i);
+        char want[160];
+        snprintf(want, sizeof want, "gradd_requests_total{route=\"%s\",status=\"%s\"} 1\n", s->name,
+                 !strcmp(s->method, "POST") ? "400" : "200");
+        if (!strstr(r.body, want)) {
+            printf("# /metrics lacks %s", want);
+            bad++;
+        }
+    }
+    resp_free(&r);
+    printf("# %d route specs: each served with its method, 405 with the other, counted under its own label\n",
+           gd_route_count());
+    assert_int_equal(bad, 0);
+}
+
+/* ====================================================================== */
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -383,6 +432,7 @@ int main(void) {
         T(test_request_id_health_openapi, CFG_BASIC),
         T(test_health_cli, CFG_BASIC),
         T(test_binary_extension, CFG_BASIC),
+        T(test_every_spec_is_served_and_counted, CFG_BASIC),
     };
     return HARNESS_MAIN("test_routes", tests);
 }
