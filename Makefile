@@ -34,10 +34,15 @@ LIBGRAD   := $(BUILD)/libgrad.a
 # only itself (its objects are built with -Iapi/codec alone, and
 # check-codec greps its includes), so it knows nothing of lib/ or api/.
 CODEC_SRC := $(wildcard api/codec/*.c)
-API_SRC   := $(wildcard api/*.c) $(CODEC_SRC)
-API_OBJ   := $(API_SRC:%.c=$(BUILD)/%.o)
+# api/onnx/ is the ONNX front-end; its protobuf-c code is generated at
+# build time from Debian's onnx.proto (libonnx-dev) into $(ONNX_GEN).
+ONNX_SRC  := $(wildcard api/onnx/*.c)
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+ONNX_GEN  := $(BUILD)/gen/onnx
+API_SRC   := $(wildcard api/*.c) $(CODEC_SRC) $(ONNX_SRC)
+API_OBJ   := $(API_SRC:%.c=$(BUILD)/%.o) $(ONNX_GEN)/onnx.pb-c.o
 LIBAPI    := $(BUILD)/libgradapi.a
-API_LIBS  := -ljansson
+API_LIBS  := -ljansson -lprotobuf-c
 SRV_LIBS  := -lmicrohttpd -lyaml
 
 SRV_SRC   := $(wildcard server/*.c)
@@ -50,6 +55,8 @@ UNIT_HELP := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 UNIT_HOBJ := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 
 BENCH_BIN := $(BUILD)/tests/bench/bench_lib
+# A request's tensor on its way in (parse + decode), in list, b64 and binary form.
+BENCH_DECODE := $(BUILD)/tests/bench/bench_decode
 
 # Integration tests: each starts build/gradd serve on a free port and drives
 # it with libcurl.
@@ -68,7 +75,7 @@ include $(wildcard mk/*.mk)
 
 .SECONDARY:
 .PHONY: FORCE all lib run test test-unit check-symbols check-codec test-http test-san deps deps-core bench bench-http install clean fuzz fuzz-smoke
-all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN) $(HTTP_BIN)
+all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN) $(BENCH_DECODE) $(HTTP_BIN)
 lib: $(LIBGRAD)
 
 # Objects depend on the flags they were built with: changing OPT or SAN
@@ -91,6 +98,18 @@ $(BUILD)/api/codec/%.o: api/codec/%.c $(FLAGS_STAMP)
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Ilib -Iapi -c $< -o $@
+
+# The ONNX protobuf-c code, generated (never committed) and built without
+# the project's warnings; api/onnx/ includes its header.
+$(ONNX_GEN)/onnx.pb-c.c $(ONNX_GEN)/onnx.pb-c.h &: $(ONNX_PROTO)
+	@mkdir -p $(ONNX_GEN)
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(ONNX_GEN) $(ONNX_PROTO)
+
+$(ONNX_GEN)/onnx.pb-c.o: $(ONNX_GEN)/onnx.pb-c.c $(FLAGS_STAMP)
+	$(CC) -std=c11 $(OPT) $(filter -fsanitize% -fno-%,$(CFLAGS)) -I$(ONNX_GEN) -c $< -o $@
+
+$(BUILD)/api/onnx/%.o: CFLAGS += -I$(ONNX_GEN)
+$(ONNX_SRC:%.c=$(BUILD)/%.o): | $(ONNX_GEN)/onnx.pb-c.h
 
 $(LIBGRAD): $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -119,6 +138,9 @@ $(BUILD)/tests/http/%: $(BUILD)/tests/http/%.o $(HTTP_HOBJ) $(LIBAPI) $(LIBGRAD)
 
 $(BENCH_BIN): $(BUILD)/tests/bench/bench_lib.o $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BENCH_DECODE): $(BUILD)/tests/bench/bench_decode.o $(LIBAPI) $(LIBGRAD)
+	$(CC) $(LDFLAGS) $^ -o $@ $(API_LIBS) $(LDLIBS)
 
 # ---- tests -----------------------------------------------------------
 # deps first, so a fresh Debian 12 machine needs nothing but `make test`.
@@ -151,10 +173,10 @@ check-codec:
 	    $(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -fsyntax-only $(PKG_CFLAGS) -Iapi/codec $$f || exit 1; done; \
 	echo "check-codec: api/codec includes nothing from lib/ or api/ and builds with -Iapi/codec alone"
 
-# Every global symbol of libgrad.a is gr_, of libgradapi.a gd_ or the
-# codec's cd_ (the allowed prefixes are listed at the top of
-# tools/check-symbols).
-check-symbols: $(LIBGRAD) $(LIBAPI)
+# Every global symbol of a lib/ object is gr_, of an api/codec/ object cd_,
+# of an api/ object gd_, of a server/ object srv_ (or main) (the allowed
+# prefixes are listed at the top of tools/check-symbols).
+check-symbols: $(LIBGRAD) $(LIBAPI) $(SRV_OBJ)
 	@tools/check-symbols $(BUILD)
 
 # The same suite under AddressSanitizer + UBSan, no recovery.
@@ -172,9 +194,10 @@ deps-core:
 run: deps-core $(GRADD)
 	$(GRADD) serve $(ARGS)
 
-bench: deps-core $(BENCH_BIN) $(GRADD)
+bench: deps-core $(BENCH_BIN) $(BENCH_DECODE) $(GRADD)
 	@tools/bench-lib $(BENCH_BIN)
 	@tools/bench-api $(GRADD)
+	@echo "== request tensor decode: $(BENCH_DECODE)" && $(BENCH_DECODE)
 
 # HTTP throughput with wrk, side by side with the FastAPI + PyTorch peer
 # and nginx serving a static file (tools/bench-http).
@@ -190,9 +213,9 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_FLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=all $(PKG_CFLAGS) -Ilib -Iapi
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(API_SRC) $(wildcard lib/*.h lib/ops/*.h api/*.h api/codec/*.h)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(API_SRC) $(wildcard lib/*.h lib/ops/*.h api/*.h api/codec/*.h api/onnx/*.h) build/gen/onnx/onnx.pb-c.c
 	@mkdir -p $(@D)
-	clang $(FUZZ_FLAGS) $< $(LIB_SRC) $(API_SRC) -o $@ $(API_LIBS) $(LDLIBS)
+	clang $(FUZZ_FLAGS) -Ibuild/gen/onnx $< $(LIB_SRC) $(API_SRC) build/gen/onnx/onnx.pb-c.c -o $@ $(API_LIBS) $(LDLIBS)
 
 fuzz: deps $(FUZZ_BIN)
 	@tools/fuzz $(FUZZ_SECONDS) $(FUZZ_BIN)
@@ -210,4 +233,4 @@ install: $(LIBGRAD)
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(API_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(HTTP_BIN:=.d) $(UNIT_BIN:=.d) $(UNIT_HOBJ:.o=.d) $(BUILD)/tests/bench/bench_lib.d
+-include $(LIB_OBJ:.o=.d) $(API_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(HTTP_BIN:=.d) $(UNIT_BIN:=.d) $(UNIT_HOBJ:.o=.d) $(BUILD)/tests/bench/bench_lib.d $(BUILD)/tests/bench/bench_decode.d

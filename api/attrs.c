@@ -126,9 +126,10 @@ static int read_json(const gr_op *op, const gr_attr_def *d, const json_t *v, int
         r = json_is_boolean(v);
         out->i = json_is_true(v);
         break;
-    case GR_ATTR_NUMBER:
-        r = json_is_number(v);
-        out->f = json_number_value(v);
+    case GR_ATTR_NUMBER: /* ProtoJSON's "Infinity" and "-Infinity" for the rows that allow them */
+        r = json_is_number(v) || (json_is_string(v) && (!strcmp(json_string_value(v), "Infinity") ||
+                                                        !strcmp(json_string_value(v), "-Infinity")));
+        out->f = json_is_string(v) ? (json_string_value(v)[0] == '-' ? -INFINITY : INFINITY) : json_number_value(v);
         break;
     case GR_ATTR_STRING:
         r = json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v); /* no NUL inside */
@@ -202,9 +203,16 @@ static int lit_int(const char *src, size_t pos, size_t end, int64_t *x) {
 /* A signed number literal src[pos, end) into *x: 1 or 0 (not a number).
  * A value beyond the double range becomes an infinity (refused by the
  * range rule). */
+/* A number literal, or inf / -inf / +inf (only a row that allows
+ * non-finite numbers takes them: the range rule decides). */
 static int lit_number(const char *src, size_t pos, size_t end, double *x) {
     char buf[128];
     size_t j = 0;
+    size_t sign = pos < end && (src[pos] == '-' || src[pos] == '+');
+    if (end - pos == sign + 3 && !memcmp(src + pos + sign, "inf", 3)) {
+        *x = src[pos] == '-' ? -INFINITY : INFINITY;
+        return 1;
+    }
     for (size_t i = pos; i < end; i++) {
         char c = src[i];
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;

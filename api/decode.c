@@ -8,6 +8,7 @@
  * shape inference. */
 #include "request.h"
 #include "routes.h"
+#include "onnx/onnx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,7 @@ static int decode_graph(gd_req *r, const gd_field_spec *f, const json_t *graph, 
         r->loss_name = strdup("f");
         return r->loss_name ? 0 : oom(r);
     }
+    if (json_is_object(graph) && json_object_get(graph, "onnx")) return gd_onnx_decode(r, graph);
     if (json_is_object(graph)) return read_graph_decl(r, graph);
     return gd_fail(r->e, GD_E_INVALID_REQUEST, path, "graph must be an expression string or a graph object");
 }
@@ -146,7 +148,7 @@ int gd_req_set_batch_value(gd_req *r, gd_leaf *l, const gd_named *x) { return se
  * graph, or declared by the value in the short form. NULL with r->e set. */
 static gd_leaf *leaf_for_value(gd_req *r, const char *name, gd_leaf_kind kind, const char *key, const char *p) {
     gd_leaf *l = gd_req_leaf(r, name);
-    if (!l && r->short_expr) l = gd_req_add_leaf(r, name, kind, p);
+    if (!l && (r->short_expr || (r->onnx && kind == GD_INPUT))) l = gd_req_add_leaf(r, name, kind, p);
     else if (!l) return gd_fail(r->e, GD_E_UNKNOWN_FIELD, p, "the graph declares no %s \"%.64s\"", key, name), NULL;
     if (!l) return NULL;
     if (l->kind != kind)
@@ -455,6 +457,7 @@ int gd_req_decode(gd_req *r) {
             return -1;
     }
     if (bind_batches(r) < 0) return -1;
+    if (r->onnx && gd_onnx_fill(r) < 0) return -1;
     return check_values(r);
 }
 

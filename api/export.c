@@ -139,7 +139,8 @@ void gd_route_ops(cd_buf *b) {
         }
         cd_buf_puts(b, "],\"no_gradient\":[");
         first = 1;
-        for (int k = 0; k < gr_op_arity(op); k++)
+        int listed = gr_op_arity(op) == GR_VARIADIC ? 32 : gr_op_arity(op); /* the mask's operands */
+        for (int k = 0; k < listed; k++)
             if (gr_op_nondiff(op) & (1u << k)) {
                 if (!first) cd_buf_putc(b, ',');
                 first = 0;

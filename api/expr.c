@@ -1,12 +1,13 @@
-/* expr.c -- the expression language of graph nodes (see expr.h): a lexer
- * that reads one token on demand, a recursive-descent parser that charges
+/* expr.c -- the expression language of graph nodes (see expr.h): a
+ * recursive-descent parser over the tokens of expr_lex.c that charges
  * every nesting (parentheses, calls, unary signs, the right operand of ^)
  * to an explicit depth bound, and keyword attributes whose values the
  * attribute reader (attrs.h) types and range-checks through lib's table.
  * The first error wins; on any error everything built so far is freed. */
-#include "expr.h"
+#include "expr_impl.h"
 
 #include "attrs.h"
+#include "suggest.h"
 
 #include <limits.h>
 #include <math.h>
@@ -21,224 +22,9 @@
  * call, argument, sum, product, unary, power, primary). */
 #define DEPTH_CEILING 1000
 
-/* Longest token text quoted in a message. */
-
-/* For the error paths and the leaf work off the recursion: their buffers
- * must not be inlined into the frames that recursion stacks up. */
-#define NOINLINE __attribute__((noinline))
-
-/* ---- tokens ---------------------------------------------------------- */
-
-typedef enum tok_kind {
-    T_END,
-    T_NUM,
-    T_NAME,
-    T_PLUS,
-    T_MINUS,
-    T_STAR,
-    T_SLASH,
-    T_CARET,
-    T_AT,
-    T_LPAREN,
-    T_RPAREN,
-    T_LBRACKET,
-    T_RBRACKET,
-    T_COMMA,
-    T_EQUALS,
-    T_STR    /* 'text' or "text": an attribute value only */
-} tok_kind;
-
-/* One token: src[pos, end). T_END sits at len. */
-typedef struct tok {
-    tok_kind kind;
-    size_t pos, end;
-} tok;
-
-/* The ops that the operators stand for, looked up once per parse. */
-enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_POW, OP_MATMUL, OP_NEG, OP_COUNT };
-static const char *const operator_ops[OP_COUNT] = {"add", "sub", "mul", "div", "pow", "matmul", "neg"};
-
-typedef struct parser {
-    const char *src;
-    size_t len;
-    int max_nodes;
-    int max_depth;           /* the caller's, capped at DEPTH_CEILING */
-    int depth;               /* current nesting */
-    gd_ex_node *nodes;       /* (cap), n used */
-    int n, cap;
-    tok cur;                 /* the next unconsumed token */
-    const gr_op *ops[OP_COUNT];
-    gd_expr_error *err;
-} parser;
-
-/* ---- errors ---------------------------------------------------------- */
-
-/* "column 7" for pos, or "line 2, column 3" when a newline precedes it. */
-static void where(const parser *p, size_t pos, char *buf, size_t cap) {
-    size_t line = 1, start = 0;
-    for (size_t i = 0; i < pos && i < p->len; i++)
-        if (p->src[i] == '\n') {
-            line++;
-            start = i + 1;
-        }
-    if (line == 1) snprintf(buf, cap, "column %zu", pos + 1);
-    else snprintf(buf, cap, "line %zu, column %zu", line, pos - start + 1);
-}
-
-/* Record the error "at column N: <fmt>" at byte pos, of kind fault (0,
- * a syntax error, or 1, a limit, or another gd_expr_fault). Returns -1,
- * the failure value of every parse function. */
-static int fail(parser *p, size_t pos, int fault, const char *fmt, ...) __attribute__((format(printf, 4, 5)))
-NOINLINE;
-static int fail(parser *p, size_t pos, int fault, const char *fmt, ...) {
-    char at[64];
-    where(p, pos, at, sizeof at);
-    gd_expr_error *e = p->err;
-    e->pos = pos;
-    e->fault = (gd_expr_fault)fault;
-    e->limit = fault == GD_EXPR_LIMIT;
-    int k = snprintf(e->message, sizeof e->message, "at %s: ", at);
-    if (k < 0 || (size_t)k >= sizeof e->message) return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message + k, sizeof e->message - (size_t)k, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* src[pos, end) quoted for a message (gd_quote). */
-static void quote(const parser *p, size_t pos, size_t end, char *buf, size_t cap) {
-    gd_quote(p->src + pos, end - pos, '\'', buf, cap);
-}
-
-/* What t is, for "found ...": "the end" or its text in quotes. */
-static void describe(const parser *p, const tok *t, char *buf, size_t cap) {
-    if (t->kind == T_END) snprintf(buf, cap, "the end");
-    else quote(p, t->pos, t->end, buf, cap);
-}
-
-/* "<what>, found <the current token>" at the current token. */
-static NOINLINE int fail_found(parser *p, const char *what) {
-    char found[GD_QUOTE_CAP];
-    describe(p, &p->cur, found, sizeof found);
-    return fail(p, p->cur.pos, 0, "%s, found %s", what, found);
-}
-
-/* What an unclosed bracket opened. */
-typedef enum opener { OPEN_GROUP, OPEN_CALL, OPEN_LIST } opener;
-
-/* The current token should have closed what opened at byte open (a
- * parenthesis, the call of name, the list of attribute name): "missing ')'
- * to close the call of sum at column 1" at the end, else "expected
- * <expected> to close ..., found 'y'". */
-static NOINLINE int unclosed(parser *p, const char *expected, opener kind, const char *name, size_t open) {
-    char at[64], what[96], found[GD_QUOTE_CAP];
-    where(p, open, at, sizeof at);
-    if (kind == OPEN_GROUP) snprintf(what, sizeof what, "the '(' at %s", at);
-    else if (kind == OPEN_CALL) snprintf(what, sizeof what, "the call of %s at %s", name, at);
-    else snprintf(what, sizeof what, "the list '%s' at %s", name, at);
-    if (p->cur.kind == T_END)
-        return fail(p, p->cur.pos, 0, "missing '%c' to close %s", kind == OPEN_LIST ? ']' : ')', what);
-    describe(p, &p->cur, found, sizeof found);
-    return fail(p, p->cur.pos, 0, "expected %s to close %s, found %s", expected, what, found);
-}
-
-/* ---- lexer ----------------------------------------------------------- */
-
-static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
-static int is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-static int is_name_char(char c) { return is_name_start(c) || is_digit(c); }
-
-/* The end of the number that starts at i: digits with an optional
- * fraction (".5" and "5." both count) and an optional exponent
- * [eE][+-]?digits. Fails for an exponent without digits. */
-static int lex_number(parser *p, size_t i, size_t *end) {
-    const char *s = p->src;
-    size_t j = i;
-    while (j < p->len && is_digit(s[j])) j++;
-    if (j < p->len && s[j] == '.') {
-        j++;
-        while (j < p->len && is_digit(s[j])) j++;
-    }
-    if (j < p->len && (s[j] == 'e' || s[j] == 'E')) {
-        size_t k = j + 1;
-        if (k < p->len && (s[k] == '+' || s[k] == '-')) k++;
-        if (k >= p->len || !is_digit(s[k])) {
-            char q[GD_QUOTE_CAP];
-            quote(p, i, k, q, sizeof q);
-            return fail(p, k, 0, "the number %s has no digits in its exponent", q);
-        }
-        while (k < p->len && is_digit(s[k])) k++;
-        j = k;
-    }
-    *end = j;
-    return 0;
-}
-
-/* Kind of a one-character token, or T_END when c is not one. */
-static tok_kind punct_kind(char c) {
-    switch (c) {
-    case '+': return T_PLUS;
-    case '-': return T_MINUS;
-    case '*': return T_STAR;
-    case '/': return T_SLASH;
-    case '^': return T_CARET;
-    case '@': return T_AT;
-    case '(': return T_LPAREN;
-    case ')': return T_RPAREN;
-    case '[': return T_LBRACKET;
-    case ']': return T_RBRACKET;
-    case ',': return T_COMMA;
-    case '=': return T_EQUALS;
-    default: return T_END;
-    }
-}
-
-/* The token that starts at or after byte i (whitespace skipped) into *t.
- * Fails on a character that starts no token. */
-static int lex(parser *p, size_t i, tok *t) {
-    while (i < p->len && is_space(p->src[i])) i++;
-    t->pos = t->end = i;
-    if (i >= p->len) {
-        t->kind = T_END;
-        return 0;
-    }
-    char c = p->src[i];
-    if (is_digit(c) || (c == '.' && i + 1 < p->len && is_digit(p->src[i + 1]))) {
-        t->kind = T_NUM;
-        return lex_number(p, i, &t->end);
-    }
-    if (is_name_start(c)) {
-        size_t j = i + 1;
-        while (j < p->len && is_name_char(p->src[j])) j++;
-        t->kind = T_NAME;
-        t->end = j;
-        return 0;
-    }
-    if (c == '\'' || c == '"') { /* no escapes; one line */
-        size_t j = i + 1;
-        while (j < p->len && p->src[j] != c && p->src[j] != '\n') j++;
-        if (j >= p->len || p->src[j] != c) return fail(p, i, 0, "the string starting here has no closing %c", c);
-        t->kind = T_STR;
-        t->end = j + 1;
-        return 0;
-    }
-    tok_kind k = punct_kind(c);
-    if (k != T_END) {
-        t->kind = k;
-        t->end = i + 1;
-        return 0;
-    }
-    if (c >= 0x20 && c < 0x7f) return fail(p, i, 0, "unexpected character '%c'", c);
-    return fail(p, i, 0, "unexpected byte 0x%02x (expressions are ASCII)", (unsigned)(unsigned char)c);
-}
-
-/* Consume the current token. */
-static int advance(parser *p) { return lex(p, p->cur.end, &p->cur); }
-
-/* The token after the current one, without consuming anything. */
-static int peek(parser *p, tok *t) { return lex(p, p->cur.end, t); }
+static const char *const operator_ops[OP_COUNT] = {"add",  "sub",        "mul",     "div",           "pow",
+                                                   "matmul", "neg",      "less",    "less_equal",    "greater",
+                                                   "greater_equal", "equal", "not_equal", "slice", "squeeze", "take"};
 
 /* ---- nodes and depth ------------------------------------------------- */
 
@@ -248,12 +34,12 @@ static int peek(parser *p, tok *t) { return lex(p, p->cur.end, t); }
  * node of a long chain starts at byte 0). */
 static int node_new(parser *p, gd_ex_kind kind, size_t pos) {
     if (p->n >= p->max_nodes)
-        return fail(p, p->cur.pos, 1, "the expression has more than %d nodes (the limit)", p->max_nodes);
+        return gd_xp_fail(p, p->cur.pos, 1, "the expression has more than %d nodes (the limit)", p->max_nodes);
     if (p->n == p->cap) {
         int ncap = p->cap == 0 ? 16 : p->cap > INT_MAX / 2 ? INT_MAX : p->cap * 2;
         if (ncap > p->max_nodes) ncap = p->max_nodes;
         gd_ex_node *nn = realloc(p->nodes, (size_t)ncap * sizeof *nn);
-        if (!nn) return fail(p, pos, 0, "out of memory for %d expression nodes", ncap);
+        if (!nn) return gd_xp_fail(p, pos, 0, "out of memory for %d expression nodes", ncap);
         p->nodes = nn;
         p->cap = ncap;
     }
@@ -271,8 +57,16 @@ static int op_node(parser *p, const gr_op *op, size_t pos, const int *args, int 
     gd_ex_node *x = &p->nodes[id];
     x->op = op;
     x->nargs = nargs;
-    for (int i = 0; i < nargs; i++) x->args[i] = args[i];
-    if (attrs) x->attrs = *attrs;
+    for (int i = 0; i < nargs && i < GR_MAX_OPERANDS; i++) x->args[i] = args[i];
+    if (nargs > GR_MAX_OPERANDS) {
+        x->args_all = malloc((size_t)nargs * sizeof *x->args_all);
+        if (!x->args_all) return gd_xp_fail(p, pos, 0, "out of memory for %d operands", nargs);
+        memcpy(x->args_all, args, (size_t)nargs * sizeof *args);
+    }
+    if (attrs && attrs->set) {
+        if (!(x->attrs = malloc(sizeof *x->attrs))) return gd_xp_fail(p, pos, 0, "out of memory for attributes");
+        *x->attrs = *attrs;
+    }
     return id;
 }
 
@@ -286,7 +80,7 @@ static int operator_node(parser *p, int op, size_t pos, int a, int b) {
  * leaves the level with p->depth-- on success (errors abandon the parse). */
 static int enter(parser *p, size_t pos) {
     if (++p->depth > p->max_depth)
-        return fail(p, pos, 1, "the expression is nested deeper than %d levels (the limit)", p->max_depth);
+        return gd_xp_fail(p, pos, 1, "the expression is nested deeper than %d levels (the limit)", p->max_depth);
     return 0;
 }
 
@@ -300,7 +94,7 @@ static NOINLINE int number_value(parser *p, size_t pos, size_t end, int neg, dou
     size_t n = end - pos;
     if (n >= sizeof small) {
         buf = malloc(n + 1);
-        if (!buf) return fail(p, pos, 0, "out of memory reading a number");
+        if (!buf) return gd_xp_fail(p, pos, 0, "out of memory reading a number");
     }
     memcpy(buf, p->src + pos, n);
     buf[n] = '\0';
@@ -308,8 +102,8 @@ static NOINLINE int number_value(parser *p, size_t pos, size_t end, int neg, dou
     if (buf != small) free(buf);
     if (isinf(v)) {
         char q[GD_QUOTE_CAP];
-        quote(p, pos, end, q, sizeof q);
-        return fail(p, pos, 0, "the number %s is too large", q);
+        gd_xp_quote(p, pos, end, q, sizeof q);
+        return gd_xp_fail(p, pos, 0, "the number %s is too large", q);
     }
     *out = neg ? -v : v;
     return 0;
@@ -323,11 +117,25 @@ static int number_node(parser *p, size_t pos, int neg) {
     int id = node_new(p, GD_EX_NUM, pos);
     if (id < 0) return -1;
     p->nodes[id].value = v;
-    return advance(p) < 0 ? -1 : id;
+    return gd_xp_advance(p) < 0 ? -1 : id;
+}
+
+/* The literals inf and nan (reserved: no value can be named so in an
+ * expression), as a NUM node, or -1 when the current name is neither. */
+static int literal_node(parser *p) {
+    size_t n = p->cur.end - p->cur.pos;
+    const char *s = p->src + p->cur.pos;
+    int is_inf = n == 3 && !memcmp(s, "inf", 3), is_nan = n == 3 && !memcmp(s, "nan", 3);
+    if (!is_inf && !is_nan) return -2;
+    int id = node_new(p, GD_EX_NUM, p->cur.pos);
+    if (id < 0) return -1;
+    p->nodes[id].value = is_inf ? INFINITY : NAN;
+    return gd_xp_advance(p) < 0 ? -1 : id;
 }
 
 /* ---- expressions ----------------------------------------------------- */
 
+static int parse_compare(parser *p);
 static int parse_sum(parser *p);
 static int parse_unary(parser *p);
 static int parse_call(parser *p);
@@ -335,11 +143,11 @@ static int parse_call(parser *p);
 /* ( sum ), one level deeper. */
 static int parse_group(parser *p) {
     size_t open = p->cur.pos;
-    if (enter(p, open) < 0 || advance(p) < 0) return -1;
-    int x = parse_sum(p);
+    if (enter(p, open) < 0 || gd_xp_advance(p) < 0) return -1;
+    int x = parse_compare(p);
     if (x < 0) return -1;
-    if (p->cur.kind != T_RPAREN) return unclosed(p, "an operator or ')'", OPEN_GROUP, NULL, open);
-    if (advance(p) < 0) return -1;
+    if (p->cur.kind != T_RPAREN) return gd_xp_unclosed(p, "an operator or ')'", OPEN_GROUP, NULL, open);
+    if (gd_xp_advance(p) < 0) return -1;
     p->depth--;
     return x;
 }
@@ -350,18 +158,176 @@ static int parse_primary(parser *p) {
     case T_NUM: return number_node(p, p->cur.pos, 0);
     case T_NAME: {
         tok next;
-        if (peek(p, &next) < 0) return -1;
+        if (gd_xp_peek(p, &next) < 0) return -1;
         if (next.kind == T_LPAREN) return parse_call(p);
+        int lit = literal_node(p);
+        if (lit != -2) return lit;
         int id = node_new(p, GD_EX_NAME, p->cur.pos);
         if (id < 0) return -1;
-        p->nodes[id].name = p->src + p->cur.pos;
-        p->nodes[id].name_len = p->cur.end - p->cur.pos;
-        return advance(p) < 0 ? -1 : id;
+        int quoted = p->src[p->cur.pos] == '`'; /* the name between the backquotes */
+        p->nodes[id].name = p->src + p->cur.pos + quoted;
+        p->nodes[id].name_len = p->cur.end - p->cur.pos - 2 * (size_t)quoted;
+        return gd_xp_advance(p) < 0 ? -1 : id;
     }
     case T_LPAREN: return parse_group(p);
-    case T_END: return fail(p, p->cur.pos, 0, "unexpected end of the expression: expected an operand");
-    default: return fail_found(p, "expected an operand");
+    case T_END: return gd_xp_fail(p, p->cur.pos, 0, "unexpected end of the expression: expected an operand");
+    default: return gd_xp_fail_found(p, "expected an operand");
     }
+}
+
+/* ---- indexing: x[0], x[-1], x[:, 1:3], x[::2], x[..., 0], x[ids] -------- */
+
+#define INDEX_MAX GR_MAX_RANK /* items in one index */
+
+/* One item of an index. */
+typedef struct index_item {
+    enum { IX_INT, IX_SLICE, IX_ELLIPSIS, IX_TENSOR } kind;
+    int64_t start, end, step;   /* IX_INT (start), IX_SLICE */
+    int tensor;                 /* IX_TENSOR: the index's node */
+} index_item;
+
+/* An optional integer literal (a sign allowed) into *v: 1 when one was
+ * there, 0 when not, -1 after failing. */
+static int index_int(parser *p, int64_t *v) {
+    int neg = p->cur.kind == T_MINUS;
+    tok num = p->cur;
+    if (neg && gd_xp_peek(p, &num) < 0) return -1;
+    if (num.kind != T_NUM) return 0;
+    double x;
+    if (number_value(p, num.pos, num.end, neg, &x) < 0) return -1;
+    if (x != (double)(int64_t)x || fabs(x) > 9e18)
+        return gd_xp_fail(p, num.pos, 0, "an index is a whole number, not %.17g", x);
+    *v = (int64_t)x;
+    if (neg && gd_xp_advance(p) < 0) return -1;
+    return gd_xp_advance(p) < 0 ? -1 : 1;
+}
+
+/* start:end:step with each part optional, after start was read (or not). */
+static int index_slice(parser *p, index_item *it, int has_start) {
+    if (!has_start) it->start = 0;
+    it->kind = IX_SLICE;
+    it->end = INT64_MAX;
+    it->step = 1;
+    if (gd_xp_advance(p) < 0) return -1; /* the first ':' */
+    if (index_int(p, &it->end) < 0) return -1;
+    if (p->cur.kind != T_COLON) return 0;
+    if (gd_xp_advance(p) < 0) return -1;
+    int r = index_int(p, &it->step);
+    if (r < 0) return -1;
+    if (r && it->step == 0) return gd_xp_fail(p, p->cur.pos, 0, "a slice step cannot be zero");
+    if (it->step < 0 && !has_start) it->start = INT64_MAX; /* from the end, as NumPy's x[::-1] */
+    if (it->step < 0 && it->end == INT64_MAX) it->end = -INT64_MAX; /* past the front, as ONNX clamps it */
+    return 0;
+}
+
+/* One item: an integer, a slice, ..., or a tensor expression (take). */
+static int index_item_parse(parser *p, index_item *it) {
+    memset(it, 0, sizeof *it);
+    if (p->cur.kind == T_ELLIPSIS) {
+        it->kind = IX_ELLIPSIS;
+        return gd_xp_advance(p);
+    }
+    if (p->cur.kind == T_COLON) return index_slice(p, it, 0);
+    tok next = p->cur, after;
+    if (p->cur.kind == T_MINUS && gd_xp_peek(p, &next) < 0) return -1;
+    if (next.kind == T_NUM) { /* [-]n is a literal only when ',' ']' or ':' follows it: x[n + 1] is a tensor */
+        if (gd_xp_lex(p, next.end, &after) < 0) return -1;
+        if (after.kind == T_COMMA || after.kind == T_RBRACKET || after.kind == T_COLON) {
+            if (index_int(p, &it->start) < 0) return -1;
+            if (p->cur.kind == T_COLON) return index_slice(p, it, 1);
+            it->kind = IX_INT;
+            return 0;
+        }
+    }
+    it->kind = IX_TENSOR;
+    it->tensor = parse_compare(p);
+    return it->tensor < 0 ? -1 : 0;
+}
+
+/* Attribute list of n int64 values into id of *a, or a failure at pos
+ * (an index whose numbers are out of the attribute's range). */
+static int set_ints(parser *p, size_t pos, gr_attrs *a, gr_attr_id id, const int64_t *v, int n) {
+    gr_error ge;
+    if (gr_attrs_set_ints(a, id, v, n, &ge) == GR_OK) return 0;
+    return gd_xp_fail(p, pos, 0, "the index does not fit: %s", ge.message);
+}
+
+/* base[items...]: NumPy's basic indexing and one integer-tensor index.
+ * Lowered to slice (integers and slices; axes after ... count from the
+ * end), then squeeze (the integer items' axes), or take for a tensor
+ * index. One level deeper. */
+static NOINLINE int parse_index(parser *p, int base, size_t start) {
+    size_t open = p->cur.pos;
+    index_item items[INDEX_MAX];
+    int n = 0, ellipsis = -1, tensor = -1, ints = 0;
+    if (enter(p, open) < 0 || gd_xp_advance(p) < 0) return -1;
+    if (p->cur.kind == T_RBRACKET) return gd_xp_fail(p, p->cur.pos, 0, "an index needs at least one item");
+    for (;;) {
+        if (n == INDEX_MAX) return gd_xp_fail(p, p->cur.pos, 0, "an index has at most %d items", INDEX_MAX);
+        if (index_item_parse(p, &items[n]) < 0) return -1;
+        if (items[n].kind == IX_ELLIPSIS) {
+            if (ellipsis >= 0) return gd_xp_fail(p, open, 0, "an index can have only one '...'");
+            ellipsis = n;
+        }
+        if (items[n].kind == IX_TENSOR) {
+            if (tensor >= 0) return gd_xp_fail(p, open, 0, "an index can hold one tensor of indices (take)");
+            tensor = n;
+        }
+        ints += items[n].kind == IX_INT;
+        n++;
+        if (p->cur.kind == T_COMMA) {
+            if (gd_xp_advance(p) < 0) return -1;
+            continue;
+        }
+        if (p->cur.kind == T_RBRACKET) break;
+        return gd_xp_unclosed(p, "',' or ']'", OPEN_INDEX, NULL, open);
+    }
+    if (gd_xp_advance(p) < 0) return -1;
+    if (tensor >= 0 && ints)
+        return gd_xp_fail(p, open, 0, "an index mixes a tensor of indices with integers: use slices, or take()");
+    /* the axis of each item: from the front before ..., from the back after */
+    int64_t starts[INDEX_MAX], ends[INDEX_MAX], axes[INDEX_MAX], steps[INDEX_MAX], sq[INDEX_MAX];
+    int ns = 0, nsq = 0;
+    int64_t take_axis = 0;
+    for (int i = 0; i < n; i++) {
+        if (items[i].kind == IX_ELLIPSIS) continue;
+        int64_t ax = ellipsis < 0 || i < ellipsis ? i : i - n;
+        if (items[i].kind == IX_TENSOR) {
+            take_axis = ax;
+            continue;
+        }
+        if (items[i].kind == IX_SLICE && items[i].start == 0 && items[i].end == INT64_MAX && items[i].step == 1)
+            continue; /* ':' keeps the axis */
+        starts[ns] = items[i].start;
+        steps[ns] = items[i].kind == IX_INT ? 1 : items[i].step;
+        ends[ns] = items[i].kind == IX_INT ? (items[i].start == -1 ? INT64_MAX : items[i].start + 1) : items[i].end;
+        axes[ns++] = ax;
+        if (items[i].kind == IX_INT) sq[nsq++] = ax;
+    }
+    int x = base;
+    if (ns) {
+        gr_attrs a;
+        memset(&a, 0, sizeof a);
+        if (set_ints(p, open, &a, GR_ATTR_STARTS, starts, ns) < 0 || set_ints(p, open, &a, GR_ATTR_ENDS, ends, ns) < 0 ||
+            set_ints(p, open, &a, GR_ATTR_AXES, axes, ns) < 0 || set_ints(p, open, &a, GR_ATTR_STEPS, steps, ns) < 0)
+            return -1;
+        if ((x = op_node(p, p->ops[OP_SLICE], start, &x, 1, &a)) < 0) return -1;
+    }
+    if (nsq) { /* all at once, so each axis is of the slice's shape */
+        gr_attrs a;
+        memset(&a, 0, sizeof a);
+        if (set_ints(p, open, &a, GR_ATTR_AXES, sq, nsq) < 0) return -1;
+        if ((x = op_node(p, p->ops[OP_SQUEEZE], start, &x, 1, &a)) < 0) return -1;
+    }
+    if (tensor >= 0) {
+        gr_attrs a;
+        memset(&a, 0, sizeof a);
+        gr_attrs_set_int(&a, GR_ATTR_AXIS, take_axis);
+        int args[2] = {x, items[tensor].tensor};
+        if ((x = op_node(p, p->ops[OP_TAKE], start, args, 2, &a)) < 0) return -1;
+    }
+    if (x >= 0) p->depth--; /* x[:] and x[...] are x */
+    return x;
 }
 
 /* primary [^ unary]: right-associative, and the exponent may start with a
@@ -369,8 +335,9 @@ static int parse_primary(parser *p) {
 static int parse_power(parser *p) {
     size_t start = p->cur.pos;
     int base = parse_primary(p);
+    while (base >= 0 && p->cur.kind == T_LBRACKET) base = parse_index(p, base, start);
     if (base < 0 || p->cur.kind != T_CARET) return base;
-    if (enter(p, p->cur.pos) < 0 || advance(p) < 0) return -1;
+    if (enter(p, p->cur.pos) < 0 || gd_xp_advance(p) < 0) return -1;
     int ex = parse_unary(p);
     if (ex < 0) return -1;
     p->depth--;
@@ -383,11 +350,11 @@ static int parse_power(parser *p) {
 static int parse_unary(parser *p) {
     tok sign = p->cur;
     if (sign.kind != T_MINUS && sign.kind != T_PLUS) return parse_power(p);
-    if (enter(p, sign.pos) < 0 || advance(p) < 0) return -1;
+    if (enter(p, sign.pos) < 0 || gd_xp_advance(p) < 0) return -1;
     int x;
     tok next;
     if (sign.kind == T_MINUS && p->cur.kind == T_NUM) {
-        if (peek(p, &next) < 0) return -1;
+        if (gd_xp_peek(p, &next) < 0) return -1;
         if (next.kind != T_CARET) {
             x = number_node(p, sign.pos, 1);
             if (x >= 0) p->depth--;
@@ -407,7 +374,7 @@ static int parse_product(parser *p) {
     int x = parse_unary(p);
     while (x >= 0 && (p->cur.kind == T_STAR || p->cur.kind == T_SLASH || p->cur.kind == T_AT)) {
         int op = p->cur.kind == T_STAR ? OP_MUL : p->cur.kind == T_SLASH ? OP_DIV : OP_MATMUL;
-        if (advance(p) < 0) return -1;
+        if (gd_xp_advance(p) < 0) return -1;
         int y = parse_unary(p);
         if (y < 0) return -1;
         x = operator_node(p, op, start, x, y);
@@ -421,12 +388,27 @@ static int parse_sum(parser *p) {
     int x = parse_product(p);
     while (x >= 0 && (p->cur.kind == T_PLUS || p->cur.kind == T_MINUS)) {
         int op = p->cur.kind == T_PLUS ? OP_ADD : OP_SUB;
-        if (advance(p) < 0) return -1;
+        if (gd_xp_advance(p) < 0) return -1;
         int y = parse_product(p);
         if (y < 0) return -1;
         x = operator_node(p, op, start, x, y);
     }
     return x;
+}
+
+/* sum [(< <= > >= == !=) sum]: one comparison, below arithmetic, 0 or 1
+ * with no gradient. Comparisons do not chain. */
+static int parse_compare(parser *p) {
+    size_t start = p->cur.pos;
+    int x = parse_sum(p);
+    if (x < 0 || p->cur.kind < T_LT || p->cur.kind > T_NE) return x;
+    int op = OP_LT + (int)(p->cur.kind - T_LT); /* the tokens and ops are in the same order */
+    if (gd_xp_advance(p) < 0) return -1;
+    int y = parse_sum(p);
+    if (y < 0) return -1;
+    if (p->cur.kind >= T_LT && p->cur.kind <= T_NE)
+        return gd_xp_fail(p, p->cur.pos, 0, "comparisons do not chain: write logical_and(a < b, b < c)");
+    return operator_node(p, op, start, x, y);
 }
 
 /* ---- calls and attributes -------------------------------------------- */
@@ -435,8 +417,8 @@ static int parse_sum(parser *p) {
 typedef struct call {
     const gr_op *op;
     size_t name_pos;
-    int args[GR_MAX_OPERANDS];
-    int nargs;               /* operands seen, possibly more than stored */
+    int base;                /* its operands are p->argstack[base, base + nargs) */
+    int nargs;               /* operands seen */
     size_t extra_pos;        /* where the first operand beyond the arity starts */
     int keyword_seen;
     gr_attr_mask given;      /* attributes given */
@@ -451,13 +433,13 @@ static int scan_token(parser *p, size_t *pos, size_t *end) {
     *end = p->cur.end;
     if (p->cur.kind == T_END) return 0;
     if (p->cur.kind == T_MINUS || p->cur.kind == T_PLUS) {
-        if (peek(p, &next) < 0) return -1;
-        if (next.kind == T_NUM) {
+        if (gd_xp_peek(p, &next) < 0) return -1;
+        if (next.kind == T_NUM || next.kind == T_NAME) { /* -1, -inf */
             *end = next.end;
-            if (advance(p) < 0) return -1;
+            if (gd_xp_advance(p) < 0) return -1;
         }
     }
-    return advance(p);
+    return gd_xp_advance(p);
 }
 
 /* The value after name= into *l: a list [a, b, ...] of value tokens or
@@ -473,12 +455,12 @@ static NOINLINE int scan_value(parser *p, const char *name, gd_attr_lit *l) {
     l->list = 1;
     l->pos = open;
     l->end = p->cur.end;
-    if (advance(p) < 0) return -1;
-    if (p->cur.kind == T_RBRACKET) return advance(p);
+    if (gd_xp_advance(p) < 0) return -1;
+    if (p->cur.kind == T_RBRACKET) return gd_xp_advance(p);
     for (;;) {
         size_t pos = p->cur.pos, end = p->cur.end;
         tok next = p->cur;
-        if ((p->cur.kind == T_MINUS || p->cur.kind == T_PLUS) && peek(p, &next) < 0) return -1;
+        if ((p->cur.kind == T_MINUS || p->cur.kind == T_PLUS) && gd_xp_peek(p, &next) < 0) return -1;
         /* anything but a number, a name or a string (a sign folds into a number) */
         int odd = next.kind != T_NUM && next.kind != T_NAME && next.kind != T_STR;
         if (!odd && scan_token(p, &pos, &end) < 0) return -1;
@@ -489,17 +471,17 @@ static NOINLINE int scan_value(parser *p, const char *name, gd_attr_lit *l) {
         l->n++;
         if (odd) return 0;
         if (p->cur.kind == T_COMMA) {
-            if (advance(p) < 0) return -1;
+            if (gd_xp_advance(p) < 0) return -1;
             continue;
         }
-        if (p->cur.kind == T_RBRACKET) return advance(p);
-        return unclosed(p, "',' or ']'", OPEN_LIST, name, open);
+        if (p->cur.kind == T_RBRACKET) return gd_xp_advance(p);
+        return gd_xp_unclosed(p, "',' or ']'", OPEN_LIST, name, open);
     }
 }
 
 /* An attribute reader's error at its byte in the source. */
 static NOINLINE int fail_attr(parser *p, const gd_attr_error *ae) {
-    fail(p, ae->pos, GD_EXPR_ATTR, "%s", ae->message);
+    gd_xp_fail(p, ae->pos, GD_EXPR_ATTR, "%s", ae->message);
     p->err->code = ae->code;
     return -1;
 }
@@ -507,6 +489,20 @@ static NOINLINE int fail_attr(parser *p, const gd_attr_error *ae) {
 /* name=value: an attribute the op takes, given once, with a value the
  * attribute reader accepts. The current token is the name (the next one
  * is '='). */
+static NOINLINE int parse_attr_value(parser *p, call *c, const gr_attr_def *d, size_t pos);
+
+/* The one required string attribute of op, or NULL: a string written as
+ * an op's first argument gives it, as NumPy writes einsum("ij,jk", a, b). */
+static const gr_attr_def *leading_string_attr(const gr_op *op) {
+    const gr_attr_def *found = NULL;
+    for (int i = 0; i < GR_ATTR_COUNT; i++) {
+        if (!(gr_op_required_attrs(op) & GR_ATTR_BIT(i)) || gr_attr_type_of((gr_attr_id)i) != GR_ATTR_STRING) continue;
+        if (found) return NULL;
+        found = gr_attr_def_of((gr_attr_id)i);
+    }
+    return found;
+}
+
 static NOINLINE int parse_keyword(parser *p, call *c) {
     tok key = p->cur;
     gd_attr_error ae;
@@ -515,10 +511,17 @@ static NOINLINE int parse_keyword(parser *p, call *c) {
         ae.pos = key.pos;
         return fail_attr(p, &ae);
     }
+    if (gd_xp_advance(p) < 0 || gd_xp_advance(p) < 0) return -1; /* name, '=' */
+    return parse_attr_value(p, c, d, key.pos);
+}
+
+/* The value of attribute d of call c (named at pos), read at the current
+ * token by the attribute reader. */
+static NOINLINE int parse_attr_value(parser *p, call *c, const gr_attr_def *d, size_t pos) {
+    gd_attr_error ae;
     if (c->given & GR_ATTR_BIT(d->id))
-        return fail(p, key.pos, 0, "attribute '%s' of %s is given twice", d->name, gr_op_name(c->op));
+        return gd_xp_fail(p, pos, 0, "attribute '%s' of %s is given twice", d->name, gr_op_name(c->op));
     c->given |= GR_ATTR_BIT(d->id);
-    if (advance(p) < 0 || advance(p) < 0) return -1; /* name, '=' */
     gd_attr_lit lit;
     if (scan_value(p, d->name, &lit) < 0) return -1;
     gd_attr_src src = {.lit = &lit};
@@ -528,42 +531,89 @@ static NOINLINE int parse_keyword(parser *p, call *c) {
     return 0;
 }
 
+/* One operand of call c: a sum, pushed on the operand stack. */
+static int parse_operand(parser *p, call *c) {
+    size_t pos = p->cur.pos;
+    int x = parse_compare(p);
+    if (x < 0) return -1;
+    if (p->argn == p->argcap) {
+        int ncap = p->argcap ? p->argcap * 2 : 16;
+        int *na = realloc(p->argstack, (size_t)ncap * sizeof *na);
+        if (!na) return gd_xp_fail(p, pos, 0, "out of memory for %d operands", ncap);
+        p->argstack = na;
+        p->argcap = ncap;
+    }
+    p->argstack[p->argn++] = x;
+    if (c->nargs == gr_op_arity(c->op)) c->extra_pos = pos;
+    c->nargs++;
+    return 0;
+}
+
+/* [a, b, ...]: a list of tensors, each an operand of c, for an op over a
+ * list (concat, stack); one level deeper. */
+static NOINLINE int parse_operand_list(parser *p, call *c) {
+    size_t open = p->cur.pos;
+    if (gr_op_arity(c->op) != GR_VARIADIC)
+        return gd_xp_fail(p, open, GD_EXPR_SIGNATURE, "%s takes tensors, not a list of them (lists are for concat and stack)",
+                    gr_op_name(c->op));
+    if (enter(p, open) < 0 || gd_xp_advance(p) < 0) return -1;
+    if (p->cur.kind != T_RBRACKET)
+        for (;;) {
+            if (parse_operand(p, c) < 0) return -1;
+            if (p->cur.kind == T_COMMA) {
+                if (gd_xp_advance(p) < 0) return -1;
+                continue;
+            }
+            if (p->cur.kind == T_RBRACKET) break;
+            return gd_xp_unclosed(p, "an operator, ',' or ']'", OPEN_LIST, gr_op_name(c->op), open);
+        }
+    p->depth--;
+    return gd_xp_advance(p);
+}
+
 /* One argument of a call: name=value, or an operand (before any keyword). */
 static int parse_argument(parser *p, call *c) {
     tok next;
     if (p->cur.kind == T_NAME) {
-        if (peek(p, &next) < 0) return -1;
+        if (gd_xp_peek(p, &next) < 0) return -1;
         if (next.kind == T_EQUALS) {
             c->keyword_seen = 1;
             return parse_keyword(p, c);
         }
     }
     if (c->keyword_seen)
-        return fail(p, p->cur.pos, 0, "an operand of %s follows a keyword argument: operands come first",
+        return gd_xp_fail(p, p->cur.pos, 0, "an operand of %s follows a keyword argument: operands come first",
                     gr_op_name(c->op));
-    size_t pos = p->cur.pos;
-    int x = parse_sum(p);
-    if (x < 0) return -1;
-    if (c->nargs < GR_MAX_OPERANDS) c->args[c->nargs] = x;
-    if (c->nargs == gr_op_arity(c->op)) c->extra_pos = pos;
-    c->nargs++;
-    return 0;
+    if (p->cur.kind == T_STR && c->nargs == 0 && c->given == 0) {
+        const gr_attr_def *d = leading_string_attr(c->op);
+        if (d) return parse_attr_value(p, c, d, p->cur.pos);
+    }
+    if (p->cur.kind == T_LBRACKET) return parse_operand_list(p, c);
+    return parse_operand(p, c);
 }
 
 /* The operand count and the required attributes of a finished call. */
 static int check_call(parser *p, const call *c) {
     const char *name = gr_op_name(c->op);
     int arity = gr_op_arity(c->op);
-    if (c->nargs != arity) {
+    if (arity == GR_VARIADIC) {
+        int lo = gr_op_min_operands(c->op);
+        if (c->nargs < lo || c->nargs > GR_MAX_VARIADIC)
+            return gd_xp_fail(p, c->name_pos, GD_EXPR_SIGNATURE, "%s takes %d to %d operands (a list [a, b, ...]), got %d",
+                        name, lo, GR_MAX_VARIADIC, c->nargs);
+    } else if (c->nargs != arity) {
         size_t pos = c->nargs > arity ? c->extra_pos : c->name_pos;
-        if (arity == 0) return fail(p, pos, GD_EXPR_SIGNATURE, "%s takes no operands, got %d", name, c->nargs);
-        return fail(p, pos, GD_EXPR_SIGNATURE, "%s takes %d operand%s, got %d", name, arity, arity == 1 ? "" : "s",
+        if (arity == 0) return gd_xp_fail(p, pos, GD_EXPR_SIGNATURE, "%s takes no operands, got %d", name, c->nargs);
+        if (c->nargs == 2 && arity == 1 && (!strcmp(name, "max") || !strcmp(name, "min")))
+            return gd_xp_fail(p, pos, GD_EXPR_SIGNATURE, "%s reduces one tensor; the elementwise %s of two is %simum(a, b)",
+                        name, name[1] == 'a' ? "maximum" : "minimum", name);
+        return gd_xp_fail(p, pos, GD_EXPR_SIGNATURE, "%s takes %d operand%s, got %d", name, arity, arity == 1 ? "" : "s",
                     c->nargs);
     }
     gr_attr_mask missing = gr_op_required_attrs(c->op) & ~c->given;
     for (int i = 0; i < GR_ATTR_COUNT; i++)
         if (missing & GR_ATTR_BIT(i))
-            return fail(p, c->name_pos, GD_EXPR_SIGNATURE, "%s needs the attribute '%s'", name,
+            return gd_xp_fail(p, c->name_pos, GD_EXPR_SIGNATURE, "%s needs the attribute '%s'", name,
                         gr_attr_name((gr_attr_id)i));
     return 0;
 }
@@ -580,8 +630,10 @@ static NOINLINE const gr_op *find_op(parser *p) {
     }
     if (!op) {
         char q[GD_QUOTE_CAP];
-        quote(p, p->cur.pos, p->cur.end, q, sizeof q);
-        fail(p, p->cur.pos, GD_EXPR_UNKNOWN_OP, "unknown op %s", q);
+        gd_xp_quote(p, p->cur.pos, p->cur.end, q, sizeof q);
+        const char *near = gd_nearest(p->src + p->cur.pos, n, gd_op_name_at, NULL);
+        if (near) gd_xp_fail(p, p->cur.pos, GD_EXPR_UNKNOWN_OP, "unknown op %s; did you mean '%s'?", q, near);
+        else gd_xp_fail(p, p->cur.pos, GD_EXPR_UNKNOWN_OP, "unknown op %s (GET /v1/ops lists them)", q);
     }
     return op;
 }
@@ -591,20 +643,22 @@ static NOINLINE int parse_call(parser *p) {
     call c;
     memset(&c, 0, sizeof c);
     c.name_pos = p->cur.pos;
+    c.base = p->argn;
     if (!(c.op = find_op(p))) return -1;
-    if (enter(p, c.name_pos) < 0 || advance(p) < 0 || advance(p) < 0) return -1; /* name, '(' */
+    if (enter(p, c.name_pos) < 0 || gd_xp_advance(p) < 0 || gd_xp_advance(p) < 0) return -1; /* name, '(' */
     if (p->cur.kind != T_RPAREN)
         for (;;) {
             if (parse_argument(p, &c) < 0) return -1;
             if (p->cur.kind == T_COMMA) {
-                if (advance(p) < 0) return -1;
+                if (gd_xp_advance(p) < 0) return -1;
                 continue;
             }
             if (p->cur.kind == T_RPAREN) break;
-            return unclosed(p, "an operator, ',' or ')'", OPEN_CALL, gr_op_name(c.op), c.name_pos);
+            return gd_xp_unclosed(p, "an operator, ',' or ')'", OPEN_CALL, gr_op_name(c.op), c.name_pos);
         }
-    if (advance(p) < 0 || check_call(p, &c) < 0) return -1;
-    int id = op_node(p, c.op, c.name_pos, c.args, c.nargs, &c.attrs);
+    if (gd_xp_advance(p) < 0 || check_call(p, &c) < 0) return -1;
+    int id = op_node(p, c.op, c.name_pos, c.nargs ? p->argstack + c.base : NULL, c.nargs, &c.attrs);
+    p->argn = c.base; /* the operands are the node's now */
     if (id >= 0) p->depth--;
     return id;
 }
@@ -620,14 +674,14 @@ gd_expr_limits gd_expr_limits_default(void) {
 static int parse_all(parser *p) {
     for (int i = 0; i < OP_COUNT; i++)
         if (!(p->ops[i] = gr_op_find(operator_ops[i])))
-            return fail(p, 0, 0, "libgrad has no op '%s' for an operator", operator_ops[i]);
-    if (p->len > 0 && !p->src) return fail(p, 0, 0, "no source text");
-    if (lex(p, 0, &p->cur) < 0) return -1;
-    if (p->cur.kind == T_END) return fail(p, p->cur.pos, 0, "the expression is empty");
-    if (parse_sum(p) < 0) return -1;
+            return gd_xp_fail(p, 0, 0, "libgrad has no op '%s' for an operator", operator_ops[i]);
+    if (p->len > 0 && !p->src) return gd_xp_fail(p, 0, 0, "no source text");
+    if (gd_xp_lex(p, 0, &p->cur) < 0) return -1;
+    if (p->cur.kind == T_END) return gd_xp_fail(p, p->cur.pos, 0, "the expression is empty");
+    if (parse_compare(p) < 0) return -1;
     if (p->cur.kind == T_END) return 0;
-    if (p->cur.kind == T_RPAREN) return fail(p, p->cur.pos, 0, "unbalanced ')': there is no '(' to close");
-    return fail_found(p, "expected an operator or the end");
+    if (p->cur.kind == T_RPAREN) return gd_xp_fail(p, p->cur.pos, 0, "unbalanced ')': there is no '(' to close");
+    return gd_xp_fail_found(p, "expected an operator or the end");
 }
 
 int gd_expr_parse(const char *src, size_t len, const gd_expr_limits *lim, gd_expr *e, gd_expr_error *err) {
@@ -642,16 +696,19 @@ int gd_expr_parse(const char *src, size_t len, const gd_expr_limits *lim, gd_exp
     p.err = err;
     p.max_nodes = l.max_nodes;
     p.max_depth = l.max_depth < DEPTH_CEILING ? l.max_depth : DEPTH_CEILING;
-    if (!e) return fail(&p, 0, 0, "no result given");
+    if (!e) return gd_xp_fail(&p, 0, 0, "no result given");
     e->nodes = NULL;
     e->n = 0;
     e->root = -1;
     if (len > l.max_len) {
-        p.len = l.max_len; /* where() reads no further */
-        return fail(&p, l.max_len, 1, "the expression is %zu bytes, over the limit of %zu", len, l.max_len);
+        p.len = l.max_len; /* gd_xp_where() reads no further */
+        return gd_xp_fail(&p, l.max_len, 1, "the expression is %zu bytes, over the limit of %zu", len, l.max_len);
     }
-    if (parse_all(&p) < 0) {
-        free(p.nodes);
+    int rc = parse_all(&p);
+    free(p.argstack);
+    if (rc < 0) {
+        gd_expr e_partial = {p.nodes, p.n, -1};
+        gd_expr_free(&e_partial);
         return -1;
     }
     e->nodes = p.nodes;
@@ -662,6 +719,10 @@ int gd_expr_parse(const char *src, size_t len, const gd_expr_limits *lim, gd_exp
 
 void gd_expr_free(gd_expr *e) {
     if (!e) return;
+    for (int i = 0; i < e->n; i++) {
+        free(e->nodes[i].args_all);
+        free(e->nodes[i].attrs);
+    }
     free(e->nodes);
     e->nodes = NULL;
     e->n = 0;

@@ -3,6 +3,8 @@
  * parentheses, and calls of any op of lib's table by name with keyword
  * attributes: sum(x, axis=1), sum(x, axes=[0, 1], keepdims=true),
  * reshape(h, shape=[-1]), cross_entropy(logits, y), maximum(w*x, 0).
+ * An op over a list of tensors (concat, stack) takes its operands as a
+ * list literal, concat([a, b, c], axis=0), or one by one, concat(a, b, c).
  * A string attribute value is quoted: 'text' or "text" (no escapes).
  *
  * Precedence, loosest first: + - (left); * / @ (left); unary - and +;
@@ -26,10 +28,17 @@ typedef struct gd_ex_node {
     size_t name_len;
     const gr_op *op;               /* GD_EX_OP */
     int nargs;
-    int args[GR_MAX_OPERANDS];     /* GD_EX_OP: indices of earlier nodes */
-    gr_attrs attrs;                /* GD_EX_OP: keyword attributes */
+    int args[GR_MAX_OPERANDS];     /* GD_EX_OP: indices of earlier nodes (the first
+                                      GR_MAX_OPERANDS of a longer list) */
+    int *args_all;                 /* (nargs) all of them when nargs > GR_MAX_OPERANDS (a list
+                                      of tensors: concat([a, b, c, d])), owned; else NULL */
+    gr_attrs *attrs;               /* GD_EX_OP: keyword attributes, owned; NULL when none are
+                                      given (a gr_attrs is over a kilobyte) */
     size_t pos;                    /* byte offset in the source where it starts */
 } gd_ex_node;
+
+/* The operand indices of op node x, x->nargs of them. */
+static inline const int *gd_ex_args(const gd_ex_node *x) { return x->args_all ? x->args_all : x->args; }
 
 /* A parsed expression: nodes in evaluation order (operands before the ops
  * that use them), the root last (root == n - 1). */

@@ -7,6 +7,8 @@
 #include "request.h"
 
 #include "attrs.h"
+#include "onnx/onnx.h"
+#include "suggest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,9 @@ typedef enum origin_kind {
     ORIGIN_LEAF,      /* leaves[index] */
     ORIGIN_SHORT,     /* the short form's expression, "/graph" */
     ORIGIN_NODE,      /* /graph/nodes/index, an {op, inputs, attrs} node */
-    ORIGIN_NODE_EXPR  /* /graph/nodes/index/expr */
+    ORIGIN_NODE_EXPR, /* /graph/nodes/index/expr */
+    ORIGIN_ONNX,      /* the ONNX model, "/graph/onnx" */
+    ORIGIN_LOSS       /* the ONNX form's loss expression, "/graph/loss" */
 } origin_kind;
 
 struct gd_origin {
@@ -70,6 +74,8 @@ static void origin_path(const gd_req *r, gd_origin o, const char *attr, int oper
     case ORIGIN_NONE: return;
     case ORIGIN_LEAF: cd_join(path, GD_PATH_MAX, r->leaves[o.index].path, ""); return;
     case ORIGIN_SHORT: cd_join(path, GD_PATH_MAX, "/graph", ""); return;
+    case ORIGIN_ONNX: cd_join(path, GD_PATH_MAX, "/graph/onnx", ""); return;
+    case ORIGIN_LOSS: cd_join(path, GD_PATH_MAX, "/graph/loss", ""); return;
     case ORIGIN_NODE_EXPR:
     case ORIGIN_NODE:
         cd_join(path, GD_PATH_MAX, "/graph/nodes", "");
@@ -193,9 +199,14 @@ static int add_expr(gd_req *r, const char *name, const char *src, size_t len, co
             made = gr_graph_const(r->g, names[k], &s0, r->dt == GR_F32 ? (const void *)&f : (const void *)&x->value,
                                   &ge) >= 0;
         } else {
-            const char *operands[GR_MAX_OPERANDS];
-            for (int j = 0; j < x->nargs; j++) operands[j] = names[x->args[j]];
-            made = gr_graph_node(r->g, names[k], x->op, operands, x->nargs, &x->attrs, &ge) >= 0;
+            const char *few[GR_MAX_OPERANDS], **operands = few; /* a list of tensors: more */
+            if (x->nargs > GR_MAX_OPERANDS && !(operands = malloc((size_t)x->nargs * sizeof *operands))) {
+                oom(r);
+                goto out;
+            }
+            for (int j = 0; j < x->nargs; j++) operands[j] = names[gd_ex_args(x)[j]];
+            made = gr_graph_node(r->g, names[k], x->op, operands, x->nargs, x->attrs, &ge) >= 0;
+            if (operands != few) free(operands);
         }
         if (!made) { /* about the expression, whichever of its nodes */
             gd_fail(r->e, gd_lib_code(ge.code), path, "%s", ge.message);
@@ -240,30 +251,37 @@ static int add_node(gd_req *r, const json_t *nd, long i) {
     }
     gd_sub_path(p, base, "op");
     const gr_op *o = json_is_string(op) ? gr_op_find(json_string_value(op)) : NULL;
-    if (!o)
-        return gd_fail(r->e, GD_E_UNKNOWN_OP, p, "unknown op \"%.64s\" (GET /v1/ops lists them)",
-                       json_is_string(op) ? json_string_value(op) : "");
+    if (!o) {
+        const char *s = json_is_string(op) ? json_string_value(op) : "";
+        const char *near = gd_nearest(s, strlen(s), gd_op_name_at, NULL);
+        if (near) return gd_fail(r->e, GD_E_UNKNOWN_OP, p, "unknown op \"%.64s\"; did you mean \"%s\"?", s, near);
+        return gd_fail(r->e, GD_E_UNKNOWN_OP, p, "unknown op \"%.64s\" (GET /v1/ops lists them)", s);
+    }
     const json_t *ins = json_object_get(nd, "inputs");
     gd_sub_path(p, base, "inputs");
-    const char *operands[GR_MAX_OPERANDS];
     size_t nin = ins ? json_array_size(ins) : 0;
     if (ins && !json_is_array(ins)) return gd_fail(r->e, GD_E_INVALID_REQUEST, p, "inputs must be a list of names");
-    if ((int)nin != gr_op_arity(o) || nin > GR_MAX_OPERANDS)
+    if (gr_op_arity(o) == GR_VARIADIC && (nin < (size_t)gr_op_min_operands(o) || nin > GR_MAX_VARIADIC))
+        return gd_fail(r->e, GD_E_INVALID_ARGUMENT, p, "%s takes %d to %d operands, got %zu", gr_op_name(o),
+                       gr_op_min_operands(o), GR_MAX_VARIADIC, nin);
+    if (gr_op_arity(o) != GR_VARIADIC && (int)nin != gr_op_arity(o))
         return gd_fail(r->e, GD_E_INVALID_ARGUMENT, p, "%s takes %d operand%s, got %zu", gr_op_name(o),
                        gr_op_arity(o), gr_op_arity(o) == 1 ? "" : "s", nin);
-    for (size_t k = 0; k < nin; k++) {
-        const json_t *x = json_array_get(ins, k);
-        if (!json_is_string(x)) {
+    for (size_t k = 0; k < nin; k++)
+        if (!json_is_string(json_array_get(ins, k))) {
             gd_path_index(p, sizeof p, (long)k);
             return gd_fail(r->e, GD_E_INVALID_REQUEST, p, "expected a node name");
         }
-        operands[k] = json_string_value(x);
-    }
     gr_attrs at;
     gd_sub_path(p, base, "attrs");
     if (read_attrs(r, o, json_object_get(nd, "attrs"), p, &at) < 0) return -1;
     gr_error ge;
-    if (gr_graph_node(r->g, nm, o, operands, (int)nin, &at, &ge) < 0) {
+    const char *few[GR_MAX_OPERANDS], **operands = few; /* a variadic op's list: more */
+    if (nin > GR_MAX_OPERANDS && !(operands = malloc(nin * sizeof *operands))) return oom(r);
+    for (size_t k = 0; k < nin; k++) operands[k] = json_string_value(json_array_get(ins, k));
+    int id = gr_graph_node(r->g, nm, o, operands, (int)nin, &at, &ge);
+    if (operands != few) free(operands);
+    if (id < 0) {
         if (ge.code == GR_E_DUPLICATE) {
             gd_sub_path(p, base, "name");
             return gd_fail(r->e, GD_E_DUPLICATE_NAME, p, "%s", ge.message);
@@ -277,7 +295,7 @@ static int add_node(gd_req *r, const json_t *nd, long i) {
 /* ---- the graph --------------------------------------------------------- */
 
 /* What a graph node costs at most, for the node limit a request's budget
- * allows: a 336-byte gr_node in a table that doubles, its name and index
+ * allows: a 152-byte gr_node (its attributes interned, attr_pool.c) in a table that doubles, its name and index
  * entries, and the compiler's per-node tables (measured: about 800). */
 #define GD_NODE_BYTES 1024
 
@@ -332,12 +350,18 @@ int gd_req_graph(gd_req *r) {
         if (add_expr(r, "f", r->short_expr, r->short_len, "/graph") < 0 || note_origin(r, ORIGIN_SHORT, 0) < 0 ||
             note_named(r, "f") < 0)
             return -1;
-    } else if (r->nodes) {
-        for (size_t i = 0; i < json_array_size(r->nodes); i++) {
+    } else {
+        if (r->onnx && (gd_onnx_lower(r) < 0 || note_origin(r, ORIGIN_ONNX, 0) < 0)) return -1;
+        for (size_t i = 0; r->nodes && i < json_array_size(r->nodes); i++) {
             if ((i & 4095) == 4095 && r->cancel && *r->cancel)
                 return gd_fail(r->e, GD_E_CANCELLED, "", "the request was cancelled while its graph was being built");
             if (add_node(r, json_array_get(r->nodes, i), (long)i) < 0) return -1;
         }
+        size_t loss_len;
+        const char *loss_expr = gd_onnx_loss_expr(r, &loss_len);
+        if (loss_expr && (add_expr(r, "loss", loss_expr, loss_len, "/graph/loss") < 0 ||
+                          note_origin(r, ORIGIN_LOSS, 0) < 0 || note_named(r, "loss") < 0))
+            return -1;
     }
     if (gr_graph_finalize(r->g, &ge) != GR_OK) return gd_req_lib_error(r, &ge);
     if (short_form && check_all_used(r) < 0) return -1;
@@ -350,6 +374,14 @@ int gd_req_graph(gd_req *r) {
     return 0;
 }
 
+/* Name i of the values and nodes the graph names (gd_nearest). */
+static const char *named_at(void *ctx, int i) {
+    gd_req *r = ctx;
+    if (i < r->nleaves) return r->leaves[i].name;
+    i -= r->nleaves;
+    return i < r->nnamed ? gr_node_name(r->g, r->named[i], NULL, 0) : NULL;
+}
+
 int gd_req_resolve(gd_req *r, const char *field, const gd_names *names, int *ids) {
     for (int i = 0; i < names->n; i++) {
         ids[i] = gr_graph_find(r->g, names->names[i]);
@@ -357,6 +389,10 @@ int gd_req_resolve(gd_req *r, const char *field, const gd_names *names, int *ids
         char p[GD_PATH_MAX] = "";
         gd_path_push(p, sizeof p, field);
         gd_path_index(p, sizeof p, i);
+        const char *near = gd_nearest(names->names[i], strlen(names->names[i]), named_at, r);
+        if (near)
+            return gd_fail(r->e, GD_E_UNKNOWN_NAME, p, "\"%.64s\" is not a node of the graph; did you mean \"%s\"?",
+                           names->names[i], near);
         return gd_fail(r->e, GD_E_UNKNOWN_NAME, p, "\"%.64s\" is not a node of the graph", names->names[i]);
     }
     return names->n;

@@ -6,6 +6,7 @@
 #include "request.h"
 
 #include "attrs.h"
+#include "onnx/onnx.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -141,6 +142,7 @@ void gd_req_close(gd_req *r) {
     gd_args_free(&r->args);
     free(r->leaves);
     free(r->loss_name);
+    gd_onnx_free(r->onnx);
     if (r->plan) { /* the graph and program go (back) to the cache, unless the request failed */
         r->plan->g = r->g;
         r->g = NULL;
@@ -171,7 +173,7 @@ gd_leaf *gd_req_leaf(gd_req *r, const char *name) {
 }
 
 gd_leaf *gd_req_add_leaf(gd_req *r, const char *name, gd_leaf_kind kind, const char *path) {
-    if (!gd_name_ok(name)) {
+    if (r->onnx ? !gd_onnx_name_ok(name) : !gd_name_ok(name)) {
         gd_fail(r->e, GD_E_INVALID_NAME, path,
                 "\"%.64s\" is not a valid name: names start with a letter or '_' and hold letters, digits and _.:/#-",
                 name);

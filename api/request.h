@@ -114,6 +114,7 @@ typedef struct gd_req {
     const gd_route_spec *spec;
     gd_args args;
     struct gd_origin *origins;      /* (norigins, cap_origins) where node i came from (lower.c) */
+    struct gd_onnx *onnx;           /* "graph": {"onnx": ...}: the model (onnx/onnx.h), or NULL */
     int norigins, cap_origins;
     int *named;                     /* (nnamed, cap_named) the nodes the graph names: each long-form
                                        node, or the short form's f, in their order (lower.c) */

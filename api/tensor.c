@@ -46,18 +46,39 @@ static int check_limits(const gr_shape *s, gr_dtype dt, const gd_limits *lim, co
 }
 
 /* Check shape against the limits and charge its bytes; sets t's shape and
- * n and allocates its data. */
-static int alloc_tensor(const gr_shape *s, gr_dtype dt, const gd_limits *lim, int64_t *budget, const char *path,
-                        gd_tensor *t, gd_err *e) {
+ * n (no data yet). */
+static int charge_tensor(const gr_shape *s, gr_dtype dt, const gd_limits *lim, int64_t *budget, const char *path,
+                         gd_tensor *t, gd_err *e) {
     if (check_limits(s, dt, lim, budget, path, e) < 0) return -1;
     int64_t n = 1;
     for (int i = 0; i < s->rank; i++) n *= s->dims[i]; /* checked: no overflow */
-    int64_t bytes = n * (int64_t)gr_dtype_size(dt);
-    *budget -= bytes;
+    *budget -= n * (int64_t)gr_dtype_size(dt);
     t->shape = *s;
     t->n = n;
-    t->data = malloc((size_t)bytes + 1);
+    return 0;
+}
+
+/* charge_tensor, then t's own data. */
+static int alloc_tensor(const gr_shape *s, gr_dtype dt, const gd_limits *lim, int64_t *budget, const char *path,
+                        gd_tensor *t, gd_err *e) {
+    if (charge_tensor(s, dt, lim, budget, path, t, e) < 0) return -1;
+    t->data = malloc((size_t)t->n * gr_dtype_size(dt) + 1);
     if (!t->data) return gd_fail(e, GD_E_LIMIT_EXCEEDED, path, "out of memory for a tensor");
+    return 0;
+}
+
+/* Fill t (shape set, charged, no data yet) from packed numbers pk (pk->n
+ * == t->n): float64 shares them (a reference to their block), float32
+ * converts them into data of its own. */
+static int take_packed(const cd_packed *pk, gr_dtype dt, const char *path, gd_tensor *t, gd_err *e) {
+    if (dt == GR_F64) {
+        t->shared = cd_numbers_retain(pk->block);
+        t->data = pk->data;
+        return 0;
+    }
+    t->data = malloc((size_t)t->n * sizeof(float) + 1);
+    if (!t->data) return gd_fail(e, GD_E_LIMIT_EXCEEDED, path, "out of memory for a tensor");
+    for (int64_t i = 0; i < pk->n; i++) ((float *)t->data)[i] = (float)pk->data[i];
     return 0;
 }
 
@@ -179,6 +200,14 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
             return gd_fail(e, GD_E_BAD_TENSOR, p, "data must be a flat list of %lld numbers", (long long)numel);
         }
     }
+    const cd_packed *pk = json_is_array(data) ? gd_doc_packed(doc, data) : NULL;
+    if (pk) { /* numbers the reader parsed: checked against the shape above (numel fits: the limits passed) */
+        if (charge_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
+        cd_join(p, sizeof p, path, "/data");
+        if (pk->rank != 1 || pk->n != t->n)
+            return gd_fail(e, GD_E_BAD_TENSOR, p, "data must be a flat list of %lld numbers", (long long)t->n);
+        return take_packed(pk, dt, p, t, e);
+    }
     if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
     if (params) { /* Triton's binary extension: bytes after the JSON */
         cd_join(p, sizeof p, path, "/parameters/binary_data_size");
@@ -204,13 +233,6 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
         return 0;
     }
     cd_join(p, sizeof p, path, "/data");
-    const cd_packed *pk = json_is_array(data) ? gd_doc_packed(doc, data) : NULL;
-    if (pk) {
-        if (pk->rank != 1 || pk->n != t->n)
-            return gd_fail(e, GD_E_BAD_TENSOR, p, "data must be a flat list of %lld numbers", (long long)t->n);
-        for (int64_t i = 0; i < t->n; i++) store(dt, t->data, i, pk->data[i]);
-        return 0;
-    }
     if (!json_is_array(data) || (int64_t)json_array_size(data) != t->n)
         return gd_fail(e, GD_E_BAD_TENSOR, p, "data must be a flat list of %lld numbers", (long long)t->n);
     for (size_t i = 0; i < json_array_size(data); i++) {
@@ -247,11 +269,8 @@ static int decode_value(const gd_doc *doc, const json_t *v, gr_dtype dt, const g
                            lim->max_rank);
         s.rank = pk->rank;
         memcpy(s.dims, pk->dims, (size_t)pk->rank * sizeof *s.dims);
-        if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
-        if (dt == GR_F64) memcpy(t->data, pk->data, (size_t)pk->n * sizeof(double));
-        else
-            for (int64_t i = 0; i < pk->n; i++) ((float *)t->data)[i] = (float)pk->data[i];
-        return 0;
+        if (charge_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
+        return take_packed(pk, dt, path, t, e);
     }
     if (!json_is_array(v) && !json_is_number(v) && !json_is_string(v))
         return bad(e, path, "expected a tensor: a number, nested lists, or {\"shape\", \"data\" | \"b64\"}");
@@ -273,8 +292,21 @@ int gd_tensor_zeros(const gr_shape *s, gr_dtype dt, int64_t *budget, const char 
     return 0;
 }
 
+int gd_tensor_own(gd_tensor *t, gr_dtype dt) {
+    if (!t->shared) return 0;
+    size_t bytes = (size_t)t->n * gr_dtype_size(dt);
+    void *own = malloc(bytes + 1);
+    if (!own) return -1;
+    memcpy(own, t->data, bytes);
+    cd_numbers_release(t->shared);
+    t->shared = NULL;
+    t->data = own;
+    return 0;
+}
+
 void gd_tensor_free(gd_tensor *t) {
-    free(t->data);
+    if (t->shared) cd_numbers_release(t->shared);
+    else free(t->data);
     memset(t, 0, sizeof *t);
 }
 

@@ -9,22 +9,37 @@
 #include "doc.h"
 #include "codec/buf.h"
 
+/* A tensor's data is its own (malloc'd), or, for a float64 tensor decoded
+ * from a packed JSON array, the doc's numbers themselves (shared: a
+ * reference to their block, no copy; see cd_numbers in codec/json.h).
+ * Shared data is also what the doc, and any other tensor decoded from the
+ * same JSON value, reads: write into it only when nothing reads that
+ * value again (gd_tensor_own first otherwise). gd_tensor_free releases
+ * either kind. */
 typedef struct gd_tensor {
     gr_shape shape;
-    int64_t n;       /* elements */
-    void *data;      /* (n) elements of the dtype, owned */
+    int64_t n;            /* elements */
+    void *data;           /* (n) elements of the dtype: owned, or in shared */
+    cd_numbers *shared;   /* NULL (data owned), or the block data lies in (one reference held) */
 } gd_tensor;
 
 typedef enum gd_encoding { GD_ENC_NESTED = 0, GD_ENC_FLAT, GD_ENC_B64, GD_ENC_BINARY } gd_encoding;
 
-/* Decode v (found at path) as a tensor of dtype dt into *t. Rank, element
- * and byte limits are checked before allocating; *budget (bytes left for
- * the request's tensors) is charged. 400 bad_tensor / 413 on failure, with
- * nothing left allocated in *t. */
+/* Decode v (found at path) as a tensor of dtype dt into *t, with one copy
+ * from the body at most: a float64 packed array (nested lists, or "data")
+ * is shared with the doc, whose reader already parsed it (no copy); b64
+ * decodes straight into t's buffer; Triton binary data is one memcpy from
+ * the body. Rank, element and byte limits are checked before allocating;
+ * *budget (bytes left for the request's tensors) is charged t's bytes,
+ * shared or not. 400 bad_tensor / 413 on failure, with nothing left
+ * allocated in *t. */
 int gd_tensor_decode(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd_limits *lim, int64_t *budget,
                      const char *path, gd_tensor *t, gd_err *e);
 /* A zeroed tensor of shape s (charged to *budget). */
 int gd_tensor_zeros(const gr_shape *s, gr_dtype dt, int64_t *budget, const char *path, gd_tensor *t, gd_err *e);
+/* Give t data of its own (a copy) when it is shared: 0, or -1 when out of
+ * memory (t unchanged). */
+int gd_tensor_own(gd_tensor *t, gr_dtype dt);
 void gd_tensor_free(gd_tensor *t);
 
 /* Write data (shape s, dtype dt) in encoding enc; GD_ENC_BINARY writes

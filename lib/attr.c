@@ -17,19 +17,28 @@
 #define INT_ROW(id, field) id, AT(field), 0, WIDTH(field)
 #define LIST_ROW(id, field, count) id, AT(field), AT(count), WIDTH(field[0])
 
-static const char *const reductions[] = {"mean", "sum", NULL};
+static const char *const reductions[] = {"mean", "sum", "none", "batchmean", NULL};
+static const char *const gelu_forms[] = {"none", "tanh", NULL};
+static const char *const pad_modes[] = {"edge", "reflect", "constant", NULL}; /* shortest first: test_attrs reuses one buffer */
 
 _Static_assert(GR_ATTR_COUNT <= 64, "gr_attr_mask has 64 bits");
 
 static const gr_attr_def table[GR_ATTR_COUNT] = {
     [GR_ATTR_AXES] = {"axes", GR_ATTR_INTS, LIST_ROW(GR_ATTR_AXES, axes, naxes), -GR_MAX_RANK, GR_MAX_RANK - 1, NULL,
-                      "reduction axes of sum, mean, max; absent: all axes; negative axes count from the end"},
+                      "reduction axes of sum, mean, max, min, prod, logsumexp, var, std, norm; the axes of squeeze, "
+                      "flip, roll, pad, slice; absent: all axes (pad: the last ones; slice: the first len(starts)); "
+                      "negative axes count from the end"},
     [GR_ATTR_KEEPDIMS] = {"keepdims", GR_ATTR_BOOL, INT_ROW(GR_ATTR_KEEPDIMS, keepdims), 0, 1, "false",
                           "keep reduced axes as size 1"},
     [GR_ATTR_AXIS] = {"axis", GR_ATTR_INT, INT_ROW(GR_ATTR_AXIS, axis), -GR_MAX_RANK, GR_MAX_RANK - 1, NULL,
-                      "one axis: softmax and log_softmax use -1 when absent; sum, mean, max reduce it (absent: all)"},
+                      "one axis: softmax and log_softmax use -1 when absent; the reductions (sum, mean, max, min, "
+                      "prod, logsumexp, var, std, norm) and argmax, argmin reduce it (absent: all); cumsum, cumprod "
+                      "run along it (required); squeeze, expand_dims, flip, roll, repeat move along it; concat and "
+                      "stack join along it (default 0); take (absent: of the flattened tensor), take_along_axis "
+                      "and scatter_add (required) index along it"},
     [GR_ATTR_SHAPE] = {"shape", GR_ATTR_INTS, LIST_ROW(GR_ATTR_SHAPE, shape.dims, shape.rank), -1, INT64_MAX, NULL,
-                       "target shape of reshape (one -1 allowed), expand, sum_to, fill"},
+                       "target shape of reshape (one -1 allowed), expand, sum_to, fill, zeros, ones, full; "
+                       "diagonal_backward's result"},
     [GR_ATTR_PERM] = {"perm", GR_ATTR_INTS, LIST_ROW(GR_ATTR_PERM, perm, nperm), -GR_MAX_RANK, GR_MAX_RANK - 1, NULL,
                       "transpose permutation; absent: the axes reversed"},
     [GR_ATTR_TRANSPOSE_A] = {"transpose_a", GR_ATTR_BOOL, INT_ROW(GR_ATTR_TRANSPOSE_A, transpose_a), 0, 1, "false",
@@ -37,11 +46,140 @@ static const gr_attr_def table[GR_ATTR_COUNT] = {
     [GR_ATTR_TRANSPOSE_B] = {"transpose_b", GR_ATTR_BOOL, INT_ROW(GR_ATTR_TRANSPOSE_B, transpose_b), 0, 1, "false",
                              "matmul uses the transpose of its second operand"},
     [GR_ATTR_VALUE] = {"value", GR_ATTR_NUMBER, GR_ATTR_VALUE, AT(value), 0, 0, 0, 0, NULL,
-                       "the value of fill"},
+                       "the value of fill, full, full_like and of pad's constant mode (default 0 there)"},
     [GR_ATTR_NUM_CLASSES] = {"num_classes", GR_ATTR_INT, INT_ROW(GR_ATTR_NUM_CLASSES, num_classes), 0, INT64_MAX,
                              NULL, "the width of one_hot"},
     [GR_ATTR_REDUCTION] = {"reduction", GR_ATTR_STRING, GR_ATTR_REDUCTION, AT(reduction), 0, 0, 1, GR_ATTR_STR_MAX - 1,
-                           "\"mean\"", "how cross_entropy reduces its rows: their mean or their sum", reductions},
+                           "\"mean\"",
+                           "how a loss reduces its terms: their mean, their sum, none (one per row or element), or "
+                           "'batchmean' (kl_div only: the sum over the first dim's size)",
+                           reductions},
+    [GR_ATTR_STRIDE] = {"stride", GR_ATTR_INTS, LIST_ROW(GR_ATTR_STRIDE, stride, nstride), 1, INT32_MAX, NULL,
+                        "conv and pooling step per spatial dim, one entry for all; absent: 1 (conv), "
+                        "kernel_size (pooling)"},
+    [GR_ATTR_PADDING] = {"padding", GR_ATTR_INTS, LIST_ROW(GR_ATTR_PADDING, padding, npadding), 0, INT32_MAX, "[0]",
+                         "implicit padding on both sides of each spatial dim (zeros for conv and avg_pool2d, -inf "
+                         "for max_pool2d), one entry for all"},
+    [GR_ATTR_DILATION] = {"dilation", GR_ATTR_INTS, LIST_ROW(GR_ATTR_DILATION, dilation, ndilation), 1, INT32_MAX,
+                          "[1]", "spacing of the kernel taps per spatial dim, one entry for all"},
+    [GR_ATTR_GROUPS] = {"groups", GR_ATTR_INT, INT_ROW(GR_ATTR_GROUPS, groups), 1, INT32_MAX, "1",
+                        "conv channel groups: input and output channels split into this many independent convs"},
+    [GR_ATTR_KERNEL_SIZE] = {"kernel_size", GR_ATTR_INTS, LIST_ROW(GR_ATTR_KERNEL_SIZE, kernel_size, nkernel_size), 1,
+                             INT32_MAX, NULL, "pooling window per spatial dim, one entry for all; required"},
+    [GR_ATTR_OUTPUT_PADDING] = {"output_padding", GR_ATTR_INTS,
+                                LIST_ROW(GR_ATTR_OUTPUT_PADDING, output_padding, noutput_padding), 0, INT32_MAX, "[0]",
+                                "conv_transpose: size added at the end of each spatial dim of the output (less than "
+                                "stride or dilation), one entry for all"},
+    [GR_ATTR_CEIL_MODE] = {"ceil_mode", GR_ATTR_BOOL, INT_ROW(GR_ATTR_CEIL_MODE, ceil_mode), 0, 1, "false",
+                           "pooling output size rounds up (a last window may start in the input or left padding)"},
+    [GR_ATTR_COUNT_INCLUDE_PAD] = {"count_include_pad", GR_ATTR_BOOL,
+                                   INT_ROW(GR_ATTR_COUNT_INCLUDE_PAD, count_include_pad), 0, 1, "true",
+                                   "avg_pool2d divides by the window size with its padding (true) or by the input "
+                                   "elements it covers"},
+    [GR_ATTR_EPS] = {"eps", GR_ATTR_NUMBER, GR_ATTR_EPS, AT(eps), 0, 0, 0, 0, NULL,
+                     "added to the variance by layer_norm, group_norm, batch_norm (default 1e-5) and rms_norm "
+                     "(default: the dtype's machine epsilon, as torch); >= 0"},
+    [GR_ATTR_NORMALIZED_SHAPE] = {"normalized_shape", GR_ATTR_INTS,
+                                  LIST_ROW(GR_ATTR_NORMALIZED_SHAPE, normalized_shape, nnormalized_shape), 0,
+                                  INT64_MAX, NULL,
+                                  "the trailing dims layer_norm and rms_norm normalise over; absent: the last axis"},
+    [GR_ATTR_NUM_GROUPS] = {"num_groups", GR_ATTR_INT, INT_ROW(GR_ATTR_NUM_GROUPS, num_groups), 1, INT64_MAX, NULL,
+                            "group_norm's number of channel groups (divides the channels); required"},
+    [GR_ATTR_TRAINING] = {"training", GR_ATTR_BOOL, INT_ROW(GR_ATTR_TRAINING, training), 0, 1, "true",
+                          "batch_norm normalises with the batch's statistics (true) or with the given running "
+                          "mean and variance (false); dropout drops only when true"},
+    [GR_ATTR_P] = {"p", GR_ATTR_NUMBER, GR_ATTR_P, AT(p), 0, 0, 0, 0, "0.5",
+                   "dropout's probability of zeroing an element, in [0, 1]"},
+    [GR_ATTR_SEED] = {"seed", GR_ATTR_INT, INT_ROW(GR_ATTR_SEED, seed), 0, INT64_MAX, "0",
+                      "dropout's mask seed: the same seed and shape give the same mask (stateless)"},
+    [GR_ATTR_IS_CAUSAL] = {"is_causal", GR_ATTR_BOOL, INT_ROW(GR_ATTR_IS_CAUSAL, is_causal), 0, 1, "false",
+                           "scaled_dot_product_attention lets query i see keys j <= i only"},
+    [GR_ATTR_SCALE] = {"scale", GR_ATTR_NUMBER, GR_ATTR_SCALE, AT(scale), 0, 0, 0, 0, NULL,
+                       "scaled_dot_product_attention's score scale; absent: 1/sqrt(the head dim)"},
+    [GR_ATTR_APPROXIMATE] = {"approximate", GR_ATTR_STRING, GR_ATTR_APPROXIMATE, AT(approximate), 0, 0, 1,
+                             GR_ATTR_STR_MAX - 1, "\"none\"",
+                             "gelu's form: 'none' (exact, with erf) or 'tanh' (the tanh approximation)",
+                             gelu_forms},
+    [GR_ATTR_ALPHA] = {"alpha", GR_ATTR_NUMBER, GR_ATTR_ALPHA, AT(alpha), 0, 0, 0, 0, "1",
+                       "elu and celu: the negative branch's scale (celu: not 0)"},
+    [GR_ATTR_NEGATIVE_SLOPE] = {"negative_slope", GR_ATTR_NUMBER, GR_ATTR_NEGATIVE_SLOPE, AT(negative_slope), 0, 0, 0,
+                                0, "0.01", "leaky_relu's slope for x < 0"},
+    [GR_ATTR_MIN_VAL] = {"min_val", GR_ATTR_NUMBER, GR_ATTR_MIN_VAL, AT(min_val), 0, 0, 0, 0, "-1",
+                         "hardtanh's lower bound"},
+    [GR_ATTR_MAX_VAL] = {"max_val", GR_ATTR_NUMBER, GR_ATTR_MAX_VAL, AT(max_val), 0, 0, 0, 0, "1",
+                         "hardtanh's upper bound (at least min_val)"},
+    [GR_ATTR_BETA] = {"beta", GR_ATTR_NUMBER, GR_ATTR_BETA, AT(beta), 0, 0, 0, 0, "1",
+                      "softplus computes log(1 + e^(beta x)) / beta; smooth_l1_loss is quadratic where "
+                      "|a - b| < beta (>= 0; 0 is l1_loss)"},
+    [GR_ATTR_THRESHOLD] = {"threshold", GR_ATTR_NUMBER, GR_ATTR_THRESHOLD, AT(threshold), 0, 0, 0, 0, "20",
+                           "softplus is x itself where beta x > threshold"},
+    [GR_ATTR_MIN] = {"min", GR_ATTR_NUMBER, GR_ATTR_MIN, AT(clip_min), 0, 0, 0, 0, NULL,
+                     "clip (clamp): the lower bound; absent: none"},
+    [GR_ATTR_MAX] = {"max", GR_ATTR_NUMBER, GR_ATTR_MAX, AT(clip_max), 0, 0, 0, 0, NULL,
+                     "clip (clamp): the upper bound; absent: none"},
+    [GR_ATTR_START_DIM] = {"start_dim", GR_ATTR_INT, INT_ROW(GR_ATTR_START_DIM, start_dim), -GR_MAX_RANK,
+                           GR_MAX_RANK - 1, "0", "flatten's first axis to merge (torch's name)"},
+    [GR_ATTR_END_DIM] = {"end_dim", GR_ATTR_INT, INT_ROW(GR_ATTR_END_DIM, end_dim), -GR_MAX_RANK, GR_MAX_RANK - 1,
+                         "-1", "flatten's last axis to merge (torch's name)"},
+    [GR_ATTR_SHIFTS] = {"shifts", GR_ATTR_INTS, LIST_ROW(GR_ATTR_SHIFTS, shifts, nshifts), -INT64_MAX, INT64_MAX,
+                        NULL, "roll's shift per entry of axes, or one shift of the flattened tensor; required"},
+    [GR_ATTR_REPS] = {"reps", GR_ATTR_INTS, LIST_ROW(GR_ATTR_REPS, reps, nreps), 0, INT32_MAX, NULL,
+                      "tile's repetitions per axis, aligned to the last axes (NumPy's rule); required"},
+    [GR_ATTR_REPEATS] = {"repeats", GR_ATTR_INT, INT_ROW(GR_ATTR_REPEATS, repeats), 0, INT32_MAX, NULL,
+                         "repeat's count for each element along axis (absent axis: of the flattened tensor); "
+                         "required"},
+    [GR_ATTR_PADS] = {"pads", GR_ATTR_INTS, LIST_ROW(GR_ATTR_PADS, pads, npads), 0, INT32_MAX, NULL,
+                      "pad's (before, after) pairs in axis order, for the axes given or else the last axes; "
+                      "required"},
+    [GR_ATTR_MODE] = {"mode", GR_ATTR_STRING, GR_ATTR_MODE, AT(mode), 0, 0, 1, GR_ATTR_STR_MAX - 1, "\"constant\"",
+                      "pad's mode: 'constant' (value), 'reflect' (mirror without the edge), 'edge' (repeat the edge)",
+                      pad_modes},
+    [GR_ATTR_K] = {"k", GR_ATTR_INT, INT_ROW(GR_ATTR_K, k), -INT32_MAX, INT32_MAX, "0",
+                   "the diagonal of tril, triu and eye: 0 the main one, > 0 above it, < 0 below it"},
+    [GR_ATTR_OFFSET] = {"offset", GR_ATTR_INT, INT_ROW(GR_ATTR_OFFSET, offset), -INT32_MAX, INT32_MAX, "0",
+                        "diagonal's offset from the main diagonal (> 0 above it)"},
+    [GR_ATTR_AXIS1] = {"axis1", GR_ATTR_INT, INT_ROW(GR_ATTR_AXIS1, axis1), -GR_MAX_RANK, GR_MAX_RANK - 1, "0",
+                       "diagonal's row axis"},
+    [GR_ATTR_AXIS2] = {"axis2", GR_ATTR_INT, INT_ROW(GR_ATTR_AXIS2, axis2), -GR_MAX_RANK, GR_MAX_RANK - 1, "1",
+                       "diagonal's column axis"},
+    [GR_ATTR_START] = {"start", GR_ATTR_NUMBER, GR_ATTR_START, AT(start), 0, 0, 0, 0, "0", "arange's first value"},
+    [GR_ATTR_STOP] = {"stop", GR_ATTR_NUMBER, GR_ATTR_STOP, AT(stop), 0, 0, 0, 0, NULL,
+                      "arange's end (excluded); required"},
+    [GR_ATTR_STEP] = {"step", GR_ATTR_NUMBER, GR_ATTR_STEP, AT(step), 0, 0, 0, 0, "1",
+                      "arange's spacing, not 0"},
+    [GR_ATTR_N] = {"n", GR_ATTR_INT, INT_ROW(GR_ATTR_N, n), 0, INT64_MAX, NULL, "eye's rows; required"},
+    [GR_ATTR_M] = {"m", GR_ATTR_INT, INT_ROW(GR_ATTR_M, m), 0, INT64_MAX, NULL, "eye's columns; absent: n"},
+    [GR_ATTR_CORRECTION] = {"correction", GR_ATTR_NUMBER, GR_ATTR_CORRECTION, AT(correction), 0, 0, 0, 0, "1",
+                            "var and std divide the sum of squares by count - correction (torch's name; 0: the "
+                            "population variance)"},
+    [GR_ATTR_ORD] = {"ord", GR_ATTR_NUMBER, GR_ATTR_ORD, AT(ord), 0, 0, 0, 1, "2",
+                     "norm's order p: (sum |x|^p)^(1/p); inf the largest |x|, -inf the smallest, 0 the count of "
+                     "non-zeros"},
+    [GR_ATTR_IGNORE_INDEX] = {"ignore_index", GR_ATTR_INT, INT_ROW(GR_ATTR_IGNORE_INDEX, ignore_index), INT64_MIN,
+                              INT64_MAX, "-100",
+                              "a label of nll_loss and cross_entropy that adds nothing and is not counted by the "
+                              "mean; one_hot gives such a label a zero row (absent there: none)"},
+    [GR_ATTR_LABEL_SMOOTHING] = {"label_smoothing", GR_ATTR_NUMBER, GR_ATTR_LABEL_SMOOTHING, AT(label_smoothing), 0,
+                                 0, 0, 0, "0",
+                                 "cross_entropy's target mixes (1 - s) of the label with s spread evenly over the "
+                                 "classes; in [0, 1]"},
+    [GR_ATTR_DELTA] = {"delta", GR_ATTR_NUMBER, GR_ATTR_DELTA, AT(delta), 0, 0, 0, 0, "1",
+                       "huber_loss is quadratic where |a - b| <= delta, linear beyond (> 0)"},
+    [GR_ATTR_LOG_TARGET] = {"log_target", GR_ATTR_BOOL, INT_ROW(GR_ATTR_LOG_TARGET, log_target), 0, 1, "false",
+                            "kl_div's target is given as log-probabilities"},
+    [GR_ATTR_EQUATION] = {"equation", GR_ATTR_STRING, GR_ATTR_EQUATION, AT(equation), 0, 0, 1, GR_ATTR_STR_MAX - 1,
+                          NULL, "einsum's subscripts as NumPy and torch write them: \"ij,jk->ik\", \"bij,bkj\", "
+                          "\"ii->i\", \"...ij->...ji\"; required", NULL},
+    [GR_ATTR_STARTS] = {"starts", GR_ATTR_INTS, LIST_ROW(GR_ATTR_STARTS, starts, nstarts), -INT64_MAX, INT64_MAX,
+                        NULL, "slice's first index per entry of axes (ONNX Slice: negative counts from the end, "
+                        "clamped to the dim); required"},
+    [GR_ATTR_ENDS] = {"ends", GR_ATTR_INTS, LIST_ROW(GR_ATTR_ENDS, ends, nends), -INT64_MAX, INT64_MAX, NULL,
+                      "slice's end index (excluded) per entry of axes, as starts; required"},
+    [GR_ATTR_STEPS] = {"steps", GR_ATTR_INTS, LIST_ROW(GR_ATTR_STEPS, steps, nsteps), -INT64_MAX, INT64_MAX, NULL,
+                       "slice's step per entry of axes, not 0 (negative walks backwards); absent: 1"},
+    [GR_ATTR_PADDING_IDX] = {"padding_idx", GR_ATTR_INT, INT_ROW(GR_ATTR_PADDING_IDX, padding_idx), -INT64_MAX,
+                             INT64_MAX, NULL,
+                             "embedding's row that gets no gradient (negative counts from the end); absent: none"},
 };
 
 const gr_attr_def *gr_attr_def_of(gr_attr_id id) { return (unsigned)id < GR_ATTR_COUNT ? &table[id] : NULL; }
@@ -100,7 +238,8 @@ gr_status gr_attr_check(const gr_attr_def *d, const gr_attr_value *v, gr_error *
         if (v->i != 0 && v->i != 1) return attr_fail(err, d, "attribute '%s' is neither true nor false", d->name);
         break;
     case GR_ATTR_NUMBER:
-        if (!isfinite(v->f)) return attr_fail(err, d, "attribute '%s' is not a finite number", d->name);
+        if (!isfinite(v->f) && !(d->max == 1 && isinf(v->f)))
+            return attr_fail(err, d, "attribute '%s' is not a finite number", d->name);
         break;
     case GR_ATTR_STRING: {
         size_t n = strnlen(v->str, GR_ATTR_STR_MAX);

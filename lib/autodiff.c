@@ -52,8 +52,9 @@ static void mark_forward(const gr_graph *g, int n_order, char *mark) {
     for (int i = 0; i < n_order; i++) {
         int v = g->order[i];
         const gr_node *n = &g->nodes[v];
+        const int *in = gr_node_inputs(n);
         for (int k = 0; k < n->n_in && !mark[v]; k++)
-            if (mark[n->in[k]] && !(n->op->nondiff & (1u << k))) mark[v] = 1;
+            if (mark[in[k]] && !gr_op_nondiff_at(n->op, k)) mark[v] = 1;
     }
 }
 
@@ -63,9 +64,19 @@ static void mark_backward(const gr_graph *g, int n_order, char *mark) {
         int v = g->order[i];
         const gr_node *n = &g->nodes[v];
         if (!mark[v]) continue;
+        const int *in = gr_node_inputs(n);
         for (int k = 0; k < n->n_in; k++)
-            if (!(n->op->nondiff & (1u << k))) mark[n->in[k]] = 1;
+            if (!gr_op_nondiff_at(n->op, k)) mark[in[k]] = 1;
     }
+}
+
+/* The most operands of any node among the first n_order of the order
+ * (at least GR_MAX_OPERANDS): the size of a rule's per-operand arrays. */
+static int widest_node(const gr_graph *g, int n_order) {
+    int w = GR_MAX_OPERANDS;
+    for (int i = 0; i < n_order; i++)
+        if (g->nodes[g->order[i]].n_in > w) w = g->nodes[g->order[i]].n_in;
+    return w;
 }
 
 gr_status gr_grad(gr_graph *g, int loss, const int *wrt, int n_wrt, int *grads, gr_error *err) {
@@ -80,10 +91,13 @@ gr_status gr_grad(gr_graph *g, int loss, const int *wrt, int n_wrt, int *grads, 
                             gr_shape_str(&g->nodes[loss].shape, buf, sizeof buf));
     }
 
-    int n = g->n, n_order = g->n_order;
+    int n = g->n, n_order = g->n_order, wide = widest_node(g, n_order);
     char *fwd = calloc((size_t)n, 1), *bwd = calloc((size_t)n, 1);
     int *adj = malloc((size_t)n * sizeof *adj);
-    if (!fwd || !bwd || !adj) {
+    /* a rule's operands, which need a gradient, and its contributions */
+    int *in = malloc((size_t)wide * sizeof *in), *need = malloc((size_t)wide * sizeof *need),
+        *contrib = malloc((size_t)wide * sizeof *contrib);
+    if (!fwd || !bwd || !adj || !in || !need || !contrib) {
         st = gr_fail(err, GR_E_NOMEM, NULL, -1, "out of memory differentiating the graph");
         goto out;
     }
@@ -108,11 +122,12 @@ gr_status gr_grad(gr_graph *g, int loss, const int *wrt, int n_wrt, int *grads, 
         const gr_node *nd = &g->nodes[v];
         if (!fwd[v] || adj[v] < 0 || nd->kind != GR_OPNODE) continue;
         const gr_op *op = nd->op;
-        int n_in = nd->n_in, in[GR_MAX_OPERANDS];
-        int need[GR_MAX_OPERANDS] = {0}, contrib[GR_MAX_OPERANDS] = {-1, -1, -1}, any = 0;
+        int n_in = nd->n_in, any = 0;
+        const int *nd_in = gr_node_inputs(nd);
         for (int k = 0; k < n_in; k++) {
-            in[k] = nd->in[k];
-            need[k] = fwd[in[k]] && !(op->nondiff & (1u << k));
+            in[k] = nd_in[k];
+            need[k] = fwd[in[k]] && !gr_op_nondiff_at(op, k);
+            contrib[k] = -1;
             any |= need[k];
         }
         if (!any) continue;
@@ -135,6 +150,9 @@ out:
     free(fwd);
     free(bwd);
     free(adj);
+    free(in);
+    free(need);
+    free(contrib);
     return st;
 }
 
@@ -156,7 +174,8 @@ gr_status gr_jvp(gr_graph *g, const int *seeds, const int *tangents, int n_seeds
     int n = g->n, n_order = g->n_order;
     char *fwd = calloc((size_t)n, 1), *bwd = calloc((size_t)n, 1), *seeded = calloc((size_t)n, 1);
     int *tan = malloc((size_t)n * sizeof *tan);
-    if (!fwd || !bwd || !seeded || !tan) {
+    int *t_in = malloc((size_t)widest_node(g, n_order) * sizeof *t_in); /* a rule's operand tangents */
+    if (!fwd || !bwd || !seeded || !tan || !t_in) {
         st = gr_fail(err, GR_E_NOMEM, NULL, -1, "out of memory differentiating the graph");
         goto out;
     }
@@ -178,10 +197,10 @@ gr_status gr_jvp(gr_graph *g, const int *seeds, const int *tangents, int n_seeds
         int v = g->order[i];
         if (!fwd[v] || !bwd[v] || seeded[v] || g->nodes[v].kind != GR_OPNODE) continue;
         const gr_op *op = g->nodes[v].op;
-        int n_in = g->nodes[v].n_in, t_in[GR_MAX_OPERANDS] = {-1, -1, -1}, any = 0;
+        int n_in = g->nodes[v].n_in, any = 0;
+        const int *v_in = gr_node_inputs(&g->nodes[v]);
         for (int k = 0; k < n_in; k++) {
-            if (op->nondiff & (1u << k)) continue;
-            t_in[k] = tan[g->nodes[v].in[k]];
+            t_in[k] = gr_op_nondiff_at(op, k) ? -1 : tan[v_in[k]];
             any |= t_in[k] >= 0;
         }
         if (!any) continue;
@@ -205,6 +224,7 @@ out:
     free(bwd);
     free(seeded);
     free(tan);
+    free(t_in);
     return st;
 }
 

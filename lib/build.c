@@ -21,6 +21,20 @@ int gr_build_apply(gr_graph *g, const gr_op *op, int a, int b, int c, const gr_a
     return id;
 }
 
+int gr_build_apply_n(gr_graph *g, const gr_op *op, const int *ids, int n, const gr_attrs *attrs) {
+    if (g->failed) return -1;
+    for (int k = 0; k < n; k++)
+        if (ids[k] < 0) {
+            g->failed = 1;
+            gr_fail(&g->berr, GR_E_STATE, NULL, k, "internal: a derivative rule used a missing node for '%s'",
+                    op->name);
+            return -1;
+        }
+    int id = gr_graph_apply(g, NULL, op, ids, n, attrs, &g->berr);
+    if (id < 0) g->failed = 1;
+    return id;
+}
+
 int gr_build_unary(gr_graph *g, const gr_op *op, int a) { return gr_build_apply(g, op, a, -1, -1, NULL); }
 int gr_build_binary(gr_graph *g, const gr_op *op, int a, int b) { return gr_build_apply(g, op, a, b, -1, NULL); }
 

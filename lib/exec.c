@@ -18,11 +18,13 @@ struct gr_exec {
     int *prog;                /* (n_prog) op node ids in program order */
     int *fused;               /* (n_prog) matmul folded into this add, or -1 */
     int n_prog;
+    void **work;              /* (n_prog) scratch of instruction p (op->workspace), or NULL */
     void **data;              /* (n_nodes) buffer of each node the program touches */
     char *role;               /* (n_nodes) ROLE_* */
     int *binds;               /* (n_binds) input and param nodes the program reads */
     int n_binds;
     unsigned char *arena;     /* (arena_bytes) intermediate buffers */
+    const void **in_data;     /* (widest) operand data of the running instruction */
     gr_exec_stats stats;
     const volatile int *cancel;
 };
@@ -98,18 +100,20 @@ static int plan_release(planner *p, int64_t off, int64_t size) {
 
 /* ---- fusion ---------------------------------------------------------- */
 
-/* The nodes instruction p reads: the node's operands, or for a fused
- * matmul + bias the matmul's two operands and the bias. Returns the count. */
-static int instr_operands(const gr_exec *e, int p, int *ops) {
+/* The nodes instruction p reads into *ops: the node's operands, or for a
+ * fused matmul + bias the matmul's two operands and the bias, written to
+ * fused_ops (3 entries). Returns the count. */
+static int instr_operands(const gr_exec *e, int p, int *fused_ops, const int **ops) {
     const gr_node *n = &e->g->nodes[e->prog[p]];
     if (e->fused[p] < 0) {
-        for (int k = 0; k < n->n_in; k++) ops[k] = n->in[k];
+        *ops = gr_node_inputs(n);
         return n->n_in;
     }
     const gr_node *mm = &e->g->nodes[e->fused[p]];
-    ops[0] = mm->in[0];
-    ops[1] = mm->in[1];
-    ops[2] = n->in[0] == e->fused[p] ? n->in[1] : n->in[0];
+    fused_ops[0] = mm->in[0];
+    fused_ops[1] = mm->in[1];
+    fused_ops[2] = n->in[0] == e->fused[p] ? n->in[1] : n->in[0];
+    *ops = fused_ops;
     return 3;
 }
 
@@ -123,7 +127,8 @@ static int fuse_matmul_bias(gr_exec *e, int *last) {
     if (!readers) return 0;
     for (int p = 0; p < e->n_prog; p++) {
         const gr_node *n = &g->nodes[e->prog[p]];
-        for (int k = 0; k < n->n_in; k++) readers[n->in[k]]++;
+        const int *in = gr_node_inputs(n);
+        for (int k = 0; k < n->n_in; k++) readers[in[k]]++;
     }
     for (int p = 0; p < e->n_prog; p++) {
         const gr_node *n = &g->nodes[e->prog[p]];
@@ -150,7 +155,9 @@ static int fuse_matmul_bias(gr_exec *e, int *last) {
     e->n_prog = w;
     for (int i = 0; i < g->n; i++) last[i] = -1;
     for (int p = 0; p < e->n_prog; p++) {
-        int ops[4], nops = instr_operands(e, p, ops);
+        int fused_ops[3];
+        const int *ops;
+        int nops = instr_operands(e, p, fused_ops, &ops);
         for (int k = 0; k < nops; k++) last[ops[k]] = p;
     }
     free(readers);
@@ -163,6 +170,8 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
     gr_exec *e = NULL;
     int *last = NULL;
     int64_t *offset = NULL;
+    int widest = GR_MAX_OPERANDS; /* most operands of an instruction */
+    int64_t *work_off = NULL; /* (n_prog) arena offset of instruction p's scratch, or -1 */
     planner pl = {0};
     const char *oom = "out of memory compiling the graph";
 
@@ -187,7 +196,9 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
     e->binds = malloc((nn + 1) * sizeof *e->binds);
     last = malloc((nn + 1) * sizeof *last);
     offset = calloc(nn + 1, sizeof *offset);
-    if (!e->data || !e->role || !e->prog || !e->fused || !e->binds || !last || !offset) goto nomem;
+    work_off = malloc((nn + 1) * sizeof *work_off);
+    e->work = calloc(nn + 1, sizeof *e->work);
+    if (!work_off || !e->work || !e->data || !e->role || !e->prog || !e->fused || !e->binds || !last || !offset) goto nomem;
 
     /* Live set: what the outputs need, found backwards over the order. */
     for (int i = 0; i < n_outputs; i++) e->role[outputs[i]] |= ROLE_LIVE | ROLE_OUTPUT;
@@ -195,7 +206,8 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
         if ((g->n_order - 1 - i) % GR_CHUNK_NODES == 0 && gr_cancelled(g->cancel)) goto cancelled;
         int v = g->order[i];
         if (!(e->role[v] & ROLE_LIVE)) continue;
-        for (int k = 0; k < g->nodes[v].n_in; k++) e->role[g->nodes[v].in[k]] |= ROLE_LIVE;
+        const int *in = gr_node_inputs(&g->nodes[v]);
+        for (int k = 0; k < g->nodes[v].n_in; k++) e->role[in[k]] |= ROLE_LIVE;
     }
     for (int i = 0; i < g->n_order; i++) {
         int v = g->order[i];
@@ -203,7 +215,9 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
         last[v] = -1;
         if (!(e->role[v] & ROLE_LIVE)) continue;
         if (n->kind == GR_OPNODE) {
-            for (int k = 0; k < n->n_in; k++) last[n->in[k]] = e->n_prog;
+            const int *in = gr_node_inputs(n);
+            for (int k = 0; k < n->n_in; k++) last[in[k]] = e->n_prog;
+            if (n->n_in > widest) widest = n->n_in;
             e->prog[e->n_prog++] = v;
             e->stats.flops += gr_node_flops(g, v);
         } else if (n->kind == GR_CONST) {
@@ -212,7 +226,8 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
             e->binds[e->n_binds++] = v;
         }
     }
-    if (!fuse_matmul_bias(e, last)) goto nomem;
+    e->in_data = malloc((size_t)widest * sizeof *e->in_data);
+    if (!e->in_data || !fuse_matmul_bias(e, last)) goto nomem;
     e->stats.instructions = e->n_prog;
 
     /* Plan: allocate each result, then release operands read for the last time. */
@@ -225,7 +240,16 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
         if (!gr_add_ok(e->stats.unplanned_bytes, bytes, &e->stats.unplanned_bytes) ||
             !plan_alloc(&pl, bytes, &offset[e->prog[p]]))
             goto toobig;
-        int ops[4], nops = instr_operands(e, p, ops);
+        /* Scratch lives beside the result and the operands, for this instruction only. */
+        int64_t work = e->fused[p] < 0 && n->op->workspace ? align_up(n->op->workspace(g, n)) : 0;
+        work_off[p] = -1;
+        if (work > 0 && (!gr_add_ok(e->stats.unplanned_bytes, work, &e->stats.unplanned_bytes) ||
+                         !plan_alloc(&pl, work, &work_off[p])))
+            goto toobig;
+        if (work > 0 && !plan_release(&pl, work_off[p], work)) goto nomem;
+        int fused_ops[3];
+        const int *ops;
+        int nops = instr_operands(e, p, fused_ops, &ops);
         for (int k = 0; k < nops; k++) {
             int u = ops[k];
             if (last[u] != p || g->nodes[u].kind != GR_OPNODE || (e->role[u] & ROLE_OUTPUT)) continue;
@@ -238,11 +262,15 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
     if (pl.end > g->lim.max_plan_bytes) goto toobig;
     e->arena = aligned_alloc(ARENA_ALIGN, (size_t)(pl.end > 0 ? pl.end : ARENA_ALIGN));
     if (!e->arena) goto nomem;
-    for (int p = 0; p < e->n_prog; p++) e->data[e->prog[p]] = e->arena + offset[e->prog[p]];
+    for (int p = 0; p < e->n_prog; p++) {
+        e->data[e->prog[p]] = e->arena + offset[e->prog[p]];
+        e->work[p] = work_off[p] >= 0 ? e->arena + work_off[p] : NULL;
+    }
 
     free(pl.free);
     free(last);
     free(offset);
+    free(work_off);
     return e;
 
 toobig:
@@ -259,6 +287,7 @@ fail:
     free(pl.free);
     free(last);
     free(offset);
+    free(work_off);
     gr_exec_free(e);
     return NULL;
 }
@@ -267,10 +296,12 @@ void gr_exec_free(gr_exec *e) {
     if (!e) return;
     free(e->prog);
     free(e->fused);
+    free(e->work);
     free(e->data);
     free(e->role);
     free(e->binds);
     free(e->arena);
+    free(e->in_data);
     free(e);
 }
 
@@ -317,19 +348,24 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
     for (int p = 0; p < e->n_prog; p++) {
         const gr_node *n = &g->nodes[e->prog[p]];
         if (e->fused[p] >= 0) {
-            int ops[4];
-            instr_operands(e, p, ops);
+            int fused_ops[3];
+            const int *ops;
+            instr_operands(e, p, fused_ops, &ops);
             gr_matmul_bias(g, &g->nodes[e->fused[p]], e->data[ops[0]], e->data[ops[1]], &g->nodes[ops[2]].shape,
                            e->data[ops[2]], e->data[e->prog[p]], cancel);
             if (gr_cancelled(cancel)) return cancelled_during(e, p, err);
             continue;
         }
         k.n = n;
+        const int *in = gr_node_inputs(n);
         for (int j = 0; j < n->n_in; j++) {
-            const void *d = e->data[n->in[j]];
-            k.in[j] = d ? d : empty; /* a bound zero-size tensor may be NULL */
+            const void *d = e->data[in[j]];
+            e->in_data[j] = d ? d : empty; /* a bound zero-size tensor may be NULL */
+            if (j < GR_MAX_OPERANDS) k.in[j] = e->in_data[j];
         }
+        k.in_all = e->in_data;
         k.out = e->data[e->prog[p]];
+        k.work = e->work[p];
         gr_status st = n->op->forward(&k, err);
         /* A long kernel that saw the flag stopped early: its output is partial. */
         if (gr_cancelled(cancel)) return cancelled_during(e, p, err);

@@ -31,7 +31,9 @@ extern "C" {
 
 #define GR_VERSION "0.1.0"
 #define GR_MAX_RANK 8        /* rank 0..8 */
-#define GR_MAX_OPERANDS 3    /* where(cond, a, b) is the widest op */
+#define GR_MAX_OPERANDS 3    /* where(cond, a, b) is the widest fixed-arity op */
+#define GR_VARIADIC (-1)     /* the arity of an op over a list of operands (concat, stack) */
+#define GR_MAX_VARIADIC 65536 /* most operands of one variadic node */
 #define GR_NAME_MAX 128      /* longest node or attribute name, bytes */
 
 /* ---- errors ---------------------------------------------------------- */
@@ -132,6 +134,58 @@ typedef enum gr_attr_id {
     GR_ATTR_VALUE,        /* number: fill value */
     GR_ATTR_NUM_CLASSES,  /* int: one_hot width */
     GR_ATTR_REDUCTION,    /* string: how cross_entropy reduces its rows, 'mean' (default) or 'sum' */
+    GR_ATTR_STRIDE,       /* ints: conv/pool stride per spatial dim (one entry: all dims) */
+    GR_ATTR_PADDING,      /* ints: conv/pool zero padding per spatial dim (one entry: all dims) */
+    GR_ATTR_DILATION,     /* ints: conv/pool kernel dilation per spatial dim (one entry: all dims) */
+    GR_ATTR_GROUPS,       /* int: conv channel groups (default 1) */
+    GR_ATTR_KERNEL_SIZE,  /* ints: pooling window per spatial dim (one entry: all dims) */
+    GR_ATTR_OUTPUT_PADDING, /* ints: conv_transpose extra size at the end per spatial dim */
+    GR_ATTR_CEIL_MODE,    /* bool: pooling output size rounds up */
+    GR_ATTR_COUNT_INCLUDE_PAD, /* bool: avg_pool2d divides by the window with its padding */
+    GR_ATTR_EPS,          /* number: the normalisers' epsilon added to the variance */
+    GR_ATTR_NORMALIZED_SHAPE, /* ints: layer_norm / rms_norm normalise over these last dims */
+    GR_ATTR_NUM_GROUPS,   /* int: group_norm's number of channel groups */
+    GR_ATTR_TRAINING,     /* bool: batch_norm uses batch statistics (true) or the running ones */
+    GR_ATTR_P,            /* number: dropout probability in [0, 1] */
+    GR_ATTR_SEED,         /* int: dropout's mask seed (stateless, counter-based) */
+    GR_ATTR_IS_CAUSAL,    /* bool: attention masks keys after the query */
+    GR_ATTR_SCALE,        /* number: attention's score scale (absent: 1/sqrt(head dim)) */
+    GR_ATTR_START_DIM,    /* int: flatten's first axis (default 0) */
+    GR_ATTR_END_DIM,      /* int: flatten's last axis (default -1) */
+    GR_ATTR_SHIFTS,       /* ints: roll's shift per axis of axes (or of the flattened tensor) */
+    GR_ATTR_REPS,         /* ints: tile's repetitions per axis (NumPy's rule) */
+    GR_ATTR_REPEATS,      /* int: repeat's count per element */
+    GR_ATTR_PADS,         /* ints: pad's (before, after) pairs, one pair per padded axis */
+    GR_ATTR_MODE,         /* string: pad's mode, 'constant' (default), 'reflect' or 'edge' */
+    GR_ATTR_K,            /* int: tril, triu, eye diagonal offset (default 0) */
+    GR_ATTR_OFFSET,       /* int: diagonal's offset (default 0) */
+    GR_ATTR_AXIS1,        /* int: diagonal's first matrix axis (default 0) */
+    GR_ATTR_AXIS2,        /* int: diagonal's second matrix axis (default 1) */
+    GR_ATTR_START,        /* number: arange's first value (default 0) */
+    GR_ATTR_STOP,         /* number: arange's end, excluded (required) */
+    GR_ATTR_STEP,         /* number: arange's spacing (default 1, not 0) */
+    GR_ATTR_N,            /* int: eye's rows (required) */
+    GR_ATTR_M,            /* int: eye's columns (default n) */
+    GR_ATTR_APPROXIMATE,  /* string: gelu's form, 'none' (default, erf) or 'tanh' */
+    GR_ATTR_ALPHA,        /* number: elu / celu scale of the negative branch (default 1) */
+    GR_ATTR_NEGATIVE_SLOPE, /* number: leaky_relu's slope below 0 (default 0.01) */
+    GR_ATTR_MIN_VAL,      /* number: hardtanh's lower bound (default -1) */
+    GR_ATTR_MAX_VAL,      /* number: hardtanh's upper bound (default 1) */
+    GR_ATTR_BETA,         /* number: softplus's beta (default 1) */
+    GR_ATTR_THRESHOLD,    /* number: softplus is linear where beta*x > threshold (default 20) */
+    GR_ATTR_MIN,          /* number: clip's lower bound (absent: none) */
+    GR_ATTR_MAX,          /* number: clip's upper bound (absent: none) */
+    GR_ATTR_CORRECTION,   /* number: var / std divide by count - correction (default 1) */
+    GR_ATTR_ORD,          /* number: norm's order p (default 2; inf and -inf allowed) */
+    GR_ATTR_IGNORE_INDEX, /* int: nll_loss / cross_entropy / one_hot label that counts for nothing (-100) */
+    GR_ATTR_LABEL_SMOOTHING, /* number: cross_entropy's smoothing in [0, 1] (default 0) */
+    GR_ATTR_DELTA,        /* number: huber_loss's threshold (default 1, > 0) */
+    GR_ATTR_LOG_TARGET,   /* bool: kl_div's target is given as log-probabilities */
+    GR_ATTR_EQUATION,     /* string: einsum's subscripts, "ij,jk->ik" */
+    GR_ATTR_STARTS,       /* ints: slice's first index per axis of axes (ONNX Slice) */
+    GR_ATTR_ENDS,         /* ints: slice's end index (excluded) per axis of axes */
+    GR_ATTR_STEPS,        /* ints: slice's step per axis of axes (default 1; not 0) */
+    GR_ATTR_PADDING_IDX,  /* int: embedding row that gets no gradient (absent: none) */
     GR_ATTR_COUNT
 } gr_attr_id;
 
@@ -143,7 +197,7 @@ typedef enum gr_attr_type {
     GR_ATTR_STRING        /* a short string, under GR_ATTR_STR_MAX bytes */
 } gr_attr_type;
 
-#define GR_ATTR_STR_MAX 32   /* bytes of a string attribute, the terminator included */
+#define GR_ATTR_STR_MAX 64   /* bytes of a string attribute, the terminator included (einsum equations) */
 
 /* A set of attributes: bit GR_ATTR_BIT(id) for each gr_attr_id in it. */
 typedef uint64_t gr_attr_mask;
@@ -164,6 +218,70 @@ typedef struct gr_attrs {
     double value;           /* GR_ATTR_VALUE */
     int64_t num_classes;    /* GR_ATTR_NUM_CLASSES */
     char reduction[GR_ATTR_STR_MAX]; /* GR_ATTR_REDUCTION, terminated */
+    int nstride;            /* GR_ATTR_STRIDE: entries used (1 or one per spatial dim) */
+    int stride[GR_MAX_RANK];
+    int npadding;           /* GR_ATTR_PADDING */
+    int padding[GR_MAX_RANK];
+    int ndilation;          /* GR_ATTR_DILATION */
+    int dilation[GR_MAX_RANK];
+    int groups;             /* GR_ATTR_GROUPS */
+    int nkernel_size;       /* GR_ATTR_KERNEL_SIZE */
+    int kernel_size[GR_MAX_RANK];
+    int noutput_padding;    /* GR_ATTR_OUTPUT_PADDING */
+    int output_padding[GR_MAX_RANK];
+    int ceil_mode;          /* GR_ATTR_CEIL_MODE */
+    int count_include_pad;  /* GR_ATTR_COUNT_INCLUDE_PAD */
+    double eps;             /* GR_ATTR_EPS */
+    int nnormalized_shape;  /* GR_ATTR_NORMALIZED_SHAPE: entries used */
+    int64_t normalized_shape[GR_MAX_RANK];
+    int64_t num_groups;     /* GR_ATTR_NUM_GROUPS */
+    int training;           /* GR_ATTR_TRAINING */
+    double p;               /* GR_ATTR_P */
+    int64_t seed;           /* GR_ATTR_SEED */
+    int is_causal;          /* GR_ATTR_IS_CAUSAL */
+    double scale;           /* GR_ATTR_SCALE */
+    int start_dim;          /* GR_ATTR_START_DIM */
+    int end_dim;            /* GR_ATTR_END_DIM */
+    int nshifts;            /* GR_ATTR_SHIFTS: entries used */
+    int64_t shifts[GR_MAX_RANK];
+    int nreps;              /* GR_ATTR_REPS: entries used */
+    int64_t reps[GR_MAX_RANK];
+    int64_t repeats;        /* GR_ATTR_REPEATS */
+    int npads;              /* GR_ATTR_PADS: entries used (even) */
+    int64_t pads[GR_MAX_RANK];
+    char mode[GR_ATTR_STR_MAX]; /* GR_ATTR_MODE, terminated */
+    int64_t k;              /* GR_ATTR_K */
+    int64_t offset;         /* GR_ATTR_OFFSET */
+    int axis1;              /* GR_ATTR_AXIS1 */
+    int axis2;              /* GR_ATTR_AXIS2 */
+    double start;           /* GR_ATTR_START */
+    double stop;            /* GR_ATTR_STOP */
+    double step;            /* GR_ATTR_STEP */
+    int64_t n;              /* GR_ATTR_N */
+    int64_t m;              /* GR_ATTR_M */
+    char approximate[GR_ATTR_STR_MAX]; /* GR_ATTR_APPROXIMATE, terminated */
+    double alpha;           /* GR_ATTR_ALPHA */
+    double negative_slope;  /* GR_ATTR_NEGATIVE_SLOPE */
+    double min_val;         /* GR_ATTR_MIN_VAL */
+    double max_val;         /* GR_ATTR_MAX_VAL */
+    double beta;            /* GR_ATTR_BETA */
+    double threshold;       /* GR_ATTR_THRESHOLD */
+    double clip_min;        /* GR_ATTR_MIN */
+    double clip_max;        /* GR_ATTR_MAX */
+    double correction;      /* GR_ATTR_CORRECTION */
+    double ord;             /* GR_ATTR_ORD (may be +-inf) */
+    int64_t ignore_index;   /* GR_ATTR_IGNORE_INDEX */
+    double label_smoothing; /* GR_ATTR_LABEL_SMOOTHING */
+    double delta;           /* GR_ATTR_DELTA */
+    int log_target;         /* GR_ATTR_LOG_TARGET */
+    char equation[GR_ATTR_STR_MAX]; /* GR_ATTR_EQUATION, terminated */
+    int nstarts;            /* GR_ATTR_STARTS: entries used */
+    int64_t starts[GR_MAX_RANK];
+    int nends;              /* GR_ATTR_ENDS: entries used */
+    int64_t ends[GR_MAX_RANK];
+    int nsteps;             /* GR_ATTR_STEPS: entries used */
+    int64_t steps[GR_MAX_RANK];
+    int64_t padding_idx;    /* GR_ATTR_PADDING_IDX */
 } gr_attrs;
 
 /* One row of the attribute table: everything about an attribute is said
@@ -179,7 +297,8 @@ typedef struct gr_attr_def {
     size_t width;           /* GR_ATTR_INT, GR_ATTR_INTS, GR_ATTR_BOOL: bytes of one stored
                                integer (sizeof int or int64_t) */
     int64_t min, max;       /* the valid range: GR_ATTR_INT and each GR_ATTR_INTS entry, both
-                               inclusive; GR_ATTR_STRING: bytes of the string */
+                               inclusive; GR_ATTR_STRING: bytes of the string; GR_ATTR_NUMBER:
+                               max 1 admits +-inf (NaN never), 0 finite numbers only */
     const char *def;        /* what absence means, as JSON text ("false", "-1"), or NULL when
                                the description says it (all axes, reversed, required) */
     const char *doc;        /* one line for the catalogue */
@@ -208,7 +327,7 @@ const char *gr_attr_type_name(gr_attr_type t);
 
 /* The range rule, the one place it lives: v has d's type, an int (each
  * entry of a list) lies in [d->min, d->max], a list has at most
- * GR_MAX_RANK entries, a number is finite, a string's length lies in
+ * GR_MAX_RANK entries, a number is finite (or +-inf where the row allows it), a string's length lies in
  * [d->min, d->max] and it is one of d->choices when the row has them. GR_E_ARG otherwise, err->attr naming the attribute and
  * err->message saying the value and the range ("attribute 'axis' is 9,
  * outside -8 to 7"). */
@@ -235,13 +354,17 @@ int gr_op_count(void);
 const gr_op *gr_op_at(int i);
 const gr_op *gr_op_find(const char *name);
 
-/* Catalogue data of an op. Arity is the number of tensor operands. The
+/* Catalogue data of an op. Arity is the number of tensor operands, or
+ * GR_VARIADIC for an op over a list of tensors. The
  * accepted attributes are the bits of gr_op_attrs. gr_op_doc is the
  * derivative rule in words. gr_op_nondiff is the mask of operands that get
  * no gradient (labels, conditions). gr_op_internal is 1 for ops the autodiff
  * passes insert (expand, sum_to, one_hot, fill) that users may still name. */
 const char *gr_op_name(const gr_op *op);
 int gr_op_arity(const gr_op *op);
+/* The fewest operands op takes: its arity, or for a GR_VARIADIC op its
+ * minimum (it takes up to GR_MAX_VARIADIC). */
+int gr_op_min_operands(const gr_op *op);
 gr_attr_mask gr_op_attrs(const gr_op *op);
 gr_attr_mask gr_op_required_attrs(const gr_op *op);
 const char *gr_op_doc(const gr_op *op);

@@ -50,6 +50,17 @@ static int htab_insert(gr_graph *g, int id) {
 
 /* ---- life cycle ------------------------------------------------------ */
 
+/* Free what a node owns for its operands: the pending names and the
+ * operand array of a node with more than GR_MAX_OPERANDS operands. */
+static void node_free_operands(gr_node *n) {
+    if (n->in_names)
+        for (int k = 0; k < n->n_in; k++) free(n->in_names[k]);
+    free(n->in_names);
+    free(n->in_all);
+    n->in_names = NULL;
+    n->in_all = NULL;
+}
+
 gr_graph *gr_graph_new(gr_dtype dt, const gr_limits *limits) {
     gr_graph *g = calloc(1, sizeof *g);
     if (!g) return NULL;
@@ -66,13 +77,14 @@ void gr_graph_free(gr_graph *g) {
         gr_node *n = &g->nodes[i];
         free(n->name);
         free(n->cdata);
-        for (int k = 0; k < GR_MAX_OPERANDS; k++) free(n->in_names[k]);
+        node_free_operands(n);
     }
     free(g->nodes);
     free(g->order);
     free(g->htab);
     free(g->scalar_keys);
     free(g->scalar_ids);
+    gr_attr_pool_free(g);
     free(g);
 }
 
@@ -82,12 +94,14 @@ int gr_graph_node_count(const gr_graph *g) { return g->n; }
 int64_t gr_graph_bytes(const gr_graph *g) {
     int64_t bytes = (int64_t)sizeof *g + (int64_t)g->cap * (int64_t)(sizeof *g->nodes + sizeof *g->order) +
                     (int64_t)g->hcap * (int64_t)sizeof *g->htab +
-                    (int64_t)g->scalar_cap * (int64_t)(sizeof *g->scalar_keys + sizeof *g->scalar_ids);
+                    (int64_t)g->scalar_cap * (int64_t)(sizeof *g->scalar_keys + sizeof *g->scalar_ids) +
+                    gr_attr_pool_bytes(g);
     int64_t width = g->dt == GR_F32 ? 4 : 8;
     for (int i = 0; i < g->n; i++) {
         const gr_node *n = &g->nodes[i];
         if (n->name) bytes += (int64_t)strlen(n->name) + 1;
         if (n->cdata) bytes += n->numel * width;
+        if (n->in_all) bytes += (int64_t)n->n_in * (int64_t)sizeof *n->in_all;
     }
     return bytes;
 }
@@ -128,6 +142,7 @@ static int node_new(gr_graph *g, const char *name, gr_node_kind kind, gr_error *
     gr_node *n = &g->nodes[g->n];
     memset(n, 0, sizeof *n);
     n->kind = kind;
+    n->attrs = &gr_attrs_none;
     for (int k = 0; k < GR_MAX_OPERANDS; k++) n->in[k] = -1;
     if (name) {
         n->name = strdup(name);
@@ -163,7 +178,7 @@ static void node_pop(gr_graph *g) {
         free(n->name);
     }
     free(n->cdata);
-    for (int k = 0; k < GR_MAX_OPERANDS; k++) free(n->in_names[k]);
+    node_free_operands(n);
     g->n--;
 }
 
@@ -212,9 +227,14 @@ int gr_graph_const(gr_graph *g, const char *name, const gr_shape *shape, const v
  * attribute's value against its row of the attribute table. */
 static gr_status check_signature(const gr_op *op, const char *name, int n_operands, const gr_attrs *attrs,
                                  gr_error *err) {
-    if (n_operands != op->arity)
+    if (op->arity == GR_VARIADIC) {
+        if (n_operands < op->min_operands || n_operands > GR_MAX_VARIADIC)
+            return gr_fail(err, GR_E_ARG, name, -1, "op '%s' takes %d to %d operands, got %d", op->name,
+                           op->min_operands, GR_MAX_VARIADIC, n_operands);
+    } else if (n_operands != op->arity) {
         return gr_fail(err, GR_E_ARG, name, -1, "op '%s' takes %d operand%s, got %d", op->name, op->arity,
                        op->arity == 1 ? "" : "s", n_operands);
+    }
     gr_attr_mask set = attrs ? attrs->set : 0;
     gr_attr_mask extra = set & ~op->attrs, missing = op->required & ~set;
     for (int i = 0; i < GR_ATTR_COUNT; i++) {
@@ -236,8 +256,9 @@ static gr_status check_signature(const gr_op *op, const char *name, int n_operan
     return GR_OK;
 }
 
-/* A new op node of op with n_operands (unset) operands and attrs, after
- * checking the signature. Returns the id or -1. */
+/* A new op node of op with n_operands (unset, -1) operands and attrs,
+ * after checking the signature; more than GR_MAX_OPERANDS operands get
+ * their own array (in_all). Returns the id or -1. */
 static int op_node_new(gr_graph *g, const char *name, const gr_op *op, int n_operands, const gr_attrs *attrs,
                        gr_error *err) {
     if (!op) {
@@ -245,15 +266,23 @@ static int op_node_new(gr_graph *g, const char *name, const gr_op *op, int n_ope
         return -1;
     }
     if (check_signature(op, name, n_operands, attrs, err) != GR_OK) return -1;
-    gr_attrs a; /* attrs may point into g->nodes, which node_new can move */
-    if (attrs) a = *attrs;
-    else memset(&a, 0, sizeof a);
+    const gr_attrs *a = gr_attrs_intern(g, attrs, err); /* attrs may point into g->nodes, which node_new moves */
+    if (!a) return -1;
     int id = node_new(g, name, GR_OPNODE, err);
     if (id < 0) return -1;
     gr_node *n = &g->nodes[id];
     n->op = op;
     n->n_in = n_operands;
     n->attrs = a;
+    if (n_operands > GR_MAX_OPERANDS) {
+        n->in_all = malloc((size_t)n_operands * sizeof *n->in_all);
+        if (!n->in_all) {
+            gr_fail(err, GR_E_NOMEM, name, -1, "out of memory for %d operands", n_operands);
+            node_pop(g);
+            return -1;
+        }
+        for (int k = 0; k < n_operands; k++) n->in_all[k] = -1;
+    }
     return id;
 }
 
@@ -270,10 +299,17 @@ int gr_graph_node(gr_graph *g, const char *name, const gr_op *op, const char *co
     int id = op_node_new(g, name, op, n_operands, attrs, err);
     if (id < 0) return -1;
     gr_node *n = &g->nodes[id];
+    n->in_names = n_operands > 0 ? calloc((size_t)n_operands, sizeof *n->in_names) : NULL;
+    if (n_operands > 0 && !n->in_names) {
+        gr_fail(err, GR_E_NOMEM, name, -1, "out of memory");
+        node_pop(g);
+        return -1;
+    }
     for (int k = 0; k < n_operands; k++) {
         n->in_names[k] = strdup(operand_names[k] ? operand_names[k] : "");
         if (!n->in_names[k]) {
             gr_fail(err, GR_E_NOMEM, name, k, "out of memory");
+            node_pop(g);
             return -1;
         }
     }
@@ -294,9 +330,10 @@ static gr_status report_cycle(gr_graph *g, const int *indeg, gr_error *err) {
     while (!seen[v]) {
         seen[v] = step++;
         const gr_node *n = &g->nodes[v];
+        const int *in = gr_node_inputs(n);
         int next = -1;
         for (int k = 0; k < n->n_in; k++)
-            if (indeg[n->in[k]] > 0) { next = n->in[k]; break; }
+            if (indeg[in[k]] > 0) { next = in[k]; break; }
         v = next;
     }
     /* v is on the cycle; list it (up to a few names). */
@@ -307,9 +344,10 @@ static gr_status report_cycle(gr_graph *g, const int *indeg, gr_error *err) {
         const gr_node *n = &g->nodes[u];
         if (count < 6) len += (size_t)snprintf(path + len, sizeof path - len, "%s%s", count ? " <- " : "", n->name);
         count++;
+        const int *in = gr_node_inputs(n);
         int next = -1;
         for (int k = 0; k < n->n_in; k++)
-            if (indeg[n->in[k]] > 0 && seen[n->in[k]]) { next = n->in[k]; break; }
+            if (indeg[in[k]] > 0 && seen[in[k]]) { next = in[k]; break; }
         u = next;
     } while (u != v && u >= 0 && count < 1000000 && len < sizeof path);
     if (count > 6 && len < sizeof path) snprintf(path + len, sizeof path - len, " <- ...");
@@ -336,16 +374,19 @@ gr_status gr_graph_finalize(gr_graph *g, gr_error *err) {
     for (int i = 0; i < g->n; i++) {
         if (cancel_due(g, (size_t)i)) return finalize_cancelled(err);
         gr_node *n = &g->nodes[i];
+        if (!n->in_names) continue;
         for (int k = 0; k < n->n_in; k++) {
             if (!n->in_names[k]) continue;
             int id = htab_find(g, n->in_names[k]);
             if (id < 0)
                 return gr_fail_node(err, GR_E_NAME, g, (int)(n - g->nodes), k, "'%.100s' is not defined",
                                     n->in_names[k]);
-            n->in[k] = id;
+            gr_node_set_input(n, k, id);
             free(n->in_names[k]);
             n->in_names[k] = NULL;
         }
+        free(n->in_names);
+        n->in_names = NULL;
     }
 
     /* 2. Kahn's algorithm over op nodes (leaves are already ordered). */
@@ -357,8 +398,9 @@ gr_status gr_graph_finalize(gr_graph *g, gr_error *err) {
     size_t edges = 0;
     for (int i = 0; i < g->n; i++) {
         const gr_node *n = &g->nodes[i];
+        const int *in = gr_node_inputs(n);
         for (int k = 0; k < n->n_in; k++) {
-            users_off[n->in[k] + 1]++;
+            users_off[in[k] + 1]++;
             indeg[i]++;
             edges++;
         }
@@ -371,7 +413,8 @@ gr_status gr_graph_finalize(gr_graph *g, gr_error *err) {
         if (!fill) goto nomem;
         for (int i = 0; i < g->n; i++) {
             const gr_node *n = &g->nodes[i];
-            for (int k = 0; k < n->n_in; k++) users[users_off[n->in[k]] + fill[n->in[k]]++] = i;
+            const int *in = gr_node_inputs(n);
+            for (int k = 0; k < n->n_in; k++) users[users_off[in[k]] + fill[in[k]]++] = i;
         }
         free(fill);
     }
@@ -429,7 +472,7 @@ int gr_graph_apply(gr_graph *g, const char *name, const gr_op *op, const int *op
         gr_fail(err, GR_E_STATE, name, -1, "nodes by id can only be added after finalize");
         return -1;
     }
-    for (int k = 0; k < n_operands && k < GR_MAX_OPERANDS; k++)
+    for (int k = 0; k < n_operands; k++)
         if (operands[k] < 0 || operands[k] >= g->n) {
             gr_fail(err, GR_E_ARG, name, k, "operand %d is not a node id", k);
             return -1;
@@ -437,7 +480,7 @@ int gr_graph_apply(gr_graph *g, const char *name, const gr_op *op, const int *op
     int id = op_node_new(g, name, op, n_operands, attrs, err);
     if (id < 0) return -1;
     gr_node *n = &g->nodes[id];
-    for (int k = 0; k < n_operands; k++) n->in[k] = operands[k];
+    for (int k = 0; k < n_operands; k++) gr_node_set_input(n, k, operands[k]);
     if (op->infer(g, id, err) != GR_OK) {
         node_pop(g);
         return -1;
@@ -463,8 +506,8 @@ const char *gr_node_name(const gr_graph *g, int id, char *buf, size_t cap) {
 gr_node_kind gr_node_kind_of(const gr_graph *g, int id) { return g->nodes[id].kind; }
 const gr_op *gr_node_op(const gr_graph *g, int id) { return g->nodes[id].op; }
 int gr_node_operand_count(const gr_graph *g, int id) { return g->nodes[id].n_in; }
-int gr_node_operand(const gr_graph *g, int id, int i) { return g->nodes[id].in[i]; }
-const gr_attrs *gr_node_attrs(const gr_graph *g, int id) { return &g->nodes[id].attrs; }
+int gr_node_operand(const gr_graph *g, int id, int i) { return gr_node_inputs(&g->nodes[id])[i]; }
+const gr_attrs *gr_node_attrs(const gr_graph *g, int id) { return g->nodes[id].attrs; }
 const gr_shape *gr_node_shape(const gr_graph *g, int id) { return &g->nodes[id].shape; }
 int64_t gr_node_numel(const gr_graph *g, int id) { return g->nodes[id].numel; }
 const void *gr_node_const_data(const gr_graph *g, int id) { return g->nodes[id].cdata; }

@@ -14,14 +14,28 @@ typedef struct gr_node {
     char *name;                        /* NULL: anonymous, shown as %<id> */
     gr_node_kind kind;
     const gr_op *op;                   /* GR_OPNODE only */
-    int n_in;
-    int in[GR_MAX_OPERANDS];           /* operand ids, -1 until resolved */
-    char *in_names[GR_MAX_OPERANDS];   /* pending names before finalize */
-    gr_attrs attrs;
+    int n_in;                          /* operand count */
+    int in[GR_MAX_OPERANDS];           /* operand ids, -1 until resolved; of a node with more
+                                          operands (a variadic op), the first GR_MAX_OPERANDS */
+    int *in_all;                       /* (n_in) every operand id when n_in > GR_MAX_OPERANDS
+                                          (owned), else NULL: read them with gr_node_inputs */
+    char **in_names;                   /* (n_in) pending operand names before finalize (owned),
+                                          NULL once resolved or for nodes added by id */
+    const gr_attrs *attrs;             /* never NULL: interned in the graph (attr_pool.c), shared by
+                                          every node with the same attributes; &gr_attrs_none when
+                                          it has none */
     gr_shape shape;                    /* inferred; rank 0 is a scalar */
     int64_t numel;                     /* product of shape.dims */
     void *cdata;                       /* GR_CONST: numel elements of dtype */
 } gr_node;
+
+/* The operand ids of n, n->n_in of them, whatever the count. */
+static inline const int *gr_node_inputs(const gr_node *n) { return n->in_all ? n->in_all : n->in; }
+/* Set operand k of n to id (in both in[] and in_all[] as they hold it). */
+static inline void gr_node_set_input(gr_node *n, int k, int id) {
+    if (n->in_all) n->in_all[k] = id;
+    if (k < GR_MAX_OPERANDS) n->in[k] = id;
+}
 
 struct gr_graph {
     gr_dtype dt;
@@ -43,7 +57,23 @@ struct gr_graph {
     int *scalar_ids;         /* (scalar_cap) node id, or -1 for empty */
     size_t scalar_cap, scalar_used;
     const volatile int *cancel;  /* gr_graph_set_cancel: stop transforming when non-zero (NULL: never) */
+    /* Each distinct attribute set once (attr_pool.c): a gr_attrs is over a
+     * kilobyte, and most nodes share theirs with many others. */
+    gr_attrs **attr_sets;    /* (attr_cap) owned copies, attr_n used */
+    int attr_n, attr_cap;
+    int *attr_htab;          /* (attr_hcap) open-addressed index into attr_sets, -1 empty */
+    size_t attr_hcap;
 };
+
+/* The attributes of a node that has none. */
+extern const gr_attrs gr_attrs_none;
+/* The graph's copy of a (NULL: none), holding only the attributes a sets
+ * (every other field zero), shared with every node whose attributes are
+ * equal. NULL with err filled when out of memory. */
+const gr_attrs *gr_attrs_intern(gr_graph *g, const gr_attrs *a, gr_error *err);
+/* Bytes the graph's attribute sets take; free them. */
+int64_t gr_attr_pool_bytes(const gr_graph *g);
+void gr_attr_pool_free(gr_graph *g);
 
 /* Elements a kernel processes between two looks at the cancel flag: about a
  * millisecond of the cheapest work, so a look costs nothing measurable. */
@@ -69,11 +99,17 @@ typedef struct gr_kernel {
     const gr_graph *g;
     const gr_node *n;
     gr_dtype dt;
-    const void *in[GR_MAX_OPERANDS];  /* operand data, numel of each operand */
+    const void *in[GR_MAX_OPERANDS];  /* operand data, numel of each operand (the first
+                                         GR_MAX_OPERANDS operands) */
+    const void *const *in_all;        /* (n->n_in) every operand's data: what a variadic
+                                         op's kernel reads */
     void *out;                        /* n->numel elements */
     const volatile int *cancel;       /* a long kernel stops early once it is non-zero
                                          (NULL: never); the executor then reports
                                          GR_E_CANCELLED */
+    void *work;                       /* scratch of op->workspace(g, n) bytes from the planned
+                                         arena, live during this kernel only (NULL when the op
+                                         asks for none) */
 } gr_kernel;
 
 /* Sentinels a partial-derivative rule may return instead of a node id. */
@@ -84,10 +120,12 @@ typedef struct gr_kernel {
 
 struct gr_op {
     const char *name;
-    int arity;
+    int arity;           /* operand count, or GR_VARIADIC */
+    int min_operands;    /* GR_VARIADIC: the fewest operands (at most GR_MAX_VARIADIC) */
     gr_attr_mask attrs;  /* accepted attributes */
     gr_attr_mask required;   /* attributes that must be given */
-    unsigned nondiff;    /* operands with no gradient, bit i = operand i */
+    unsigned nondiff;    /* operands with no gradient, bit i = operand i (i < 32; read it
+                            with gr_op_nondiff_at) */
     unsigned flags;      /* GR_OPF_* */
     const char *doc;     /* the derivative rule in words */
 
@@ -110,7 +148,14 @@ struct gr_op {
     int (*jvp)(gr_graph *g, int id, const int *tangents);
     /* Estimated flops of one evaluation; NULL means numel. */
     int64_t (*flops)(const gr_graph *g, const gr_node *n);
+    /* Bytes of scratch the forward kernel needs (gr_kernel.work), planned in
+     * the arena next to the node's output and freed right after it runs;
+     * NULL means none. Depends on shapes and attributes only. */
+    int64_t (*workspace)(const gr_graph *g, const gr_node *n);
 };
+
+/* 1 when operand k of op gets no gradient (operands past bit 31 all do). */
+static inline int gr_op_nondiff_at(const gr_op *op, int k) { return k < 32 && ((op->nondiff >> k) & 1u); }
 
 /* The op families (one array each, NULL-terminated) and the ops that
  * derivative rules build with. */
@@ -120,6 +165,24 @@ extern const gr_op *const gr_ops_reduce[];
 extern const gr_op *const gr_ops_movement[];
 extern const gr_op *const gr_ops_linalg[];
 extern const gr_op *const gr_ops_nn[];
+extern const gr_op *const gr_ops_rearrange[];    /* rearrange.c: flip roll tile repeat */
+extern const gr_op *const gr_ops_pad[];          /* pad.c: pad pad_backward */
+extern const gr_op *const gr_ops_triangle[];     /* triangle.c: tril triu diagonal diagonal_backward */
+extern const gr_op *const gr_ops_constant[];     /* constant.c: arange eye zeros ones full and the _like forms */
+extern const gr_op *const gr_ops_compare[];      /* compare.c */
+extern const gr_op *const gr_ops_binary_math[];  /* binary_math.c */
+extern const gr_op *const gr_ops_einsum[];       /* einsum.c */
+extern const gr_op *const gr_ops_stats[];        /* stats.c: logsumexp var std norm */
+extern const gr_op *const gr_ops_scan[];         /* scan.c: cumsum cumprod */
+extern const gr_op *const gr_ops_arg[];          /* arg.c: argmax argmin */
+extern const gr_op *const gr_ops_loss[];         /* loss.c: nll_loss and the elementwise losses */
+extern const gr_op *const gr_ops_norm[];         /* norm.c: layer_norm rms_norm group_norm batch_norm */
+extern const gr_op *const gr_ops_dropout[];      /* dropout.c */
+extern const gr_op *const gr_ops_attention[];    /* attention.c: scaled_dot_product_attention */
+extern const gr_op *const gr_ops_conv[];         /* conv.c: conv1d conv2d conv_transpose1d/2d conv_weight */
+extern const gr_op *const gr_ops_pool[];         /* pool.c: max_pool2d avg_pool2d and their adjoints */
+extern const gr_op *const gr_ops_math[];         /* math.c: log1p ... cbrt, rounding, predicates, stop_gradient */
+extern const gr_op *const gr_ops_activation[];   /* activation.c: gelu silu elu ... clip clamp */
 
 extern const gr_op gr_op_neg, gr_op_exp, gr_op_log, gr_op_sin, gr_op_cos, gr_op_square, gr_op_reciprocal,
     gr_op_sigmoid, gr_op_relu_backward;
@@ -128,13 +191,22 @@ extern const gr_op gr_op_add, gr_op_sub, gr_op_mul, gr_op_div, gr_op_pow, gr_op_
 extern const gr_op gr_op_sum, gr_op_mean, gr_op_sum_to;
 extern const gr_op gr_op_reshape, gr_op_expand, gr_op_transpose, gr_op_fill;
 extern const gr_op gr_op_matmul;
+extern const gr_op gr_op_greater_equal, gr_op_logical_and; /* compare.c */
 extern const gr_op gr_op_softmax, gr_op_one_hot;
+extern const gr_op *const gr_ops_join[];   /* join.c: concat stack (variadic) */
+extern const gr_op *const gr_ops_index[];  /* index.c: slice take take_along_axis scatter_add embedding */
+extern const gr_op gr_op_concat, gr_op_stack, gr_op_slice, gr_op_slice_scatter, gr_op_take, gr_op_take_along_axis,
+    gr_op_scatter_add, gr_op_embedding;
+extern const gr_op gr_op_tanh, gr_op_softplus, gr_op_abs; /* unary.c */
+extern const gr_op gr_op_erf, gr_op_sinh, gr_op_cosh, gr_op_rsqrt, gr_op_sign, gr_op_isnan; /* math.c */
 
 /* ---- graph builder for derivative rules (lib/build.c) ---------------- */
 /* Each returns the new node id, or -1 once g->failed is set (any operand
  * of -1 also gives -1 without a new node), so rules need no checks. */
 
 int gr_build_apply(gr_graph *g, const gr_op *op, int a, int b, int c, const gr_attrs *attrs);
+/* op over n operands ids[0..n) (a variadic op's, or any op's). */
+int gr_build_apply_n(gr_graph *g, const gr_op *op, const int *ids, int n, const gr_attrs *attrs);
 int gr_build_unary(gr_graph *g, const gr_op *op, int a);
 int gr_build_binary(gr_graph *g, const gr_op *op, int a, int b);
 int gr_build_scalar(gr_graph *g, double v);                 /* rank-0 constant */

@@ -16,14 +16,14 @@ typedef enum kind { K_INT, K_I64, K_SIZE, K_STR } kind;
 typedef struct setting {
     const char *flag;     /* without the leading -- */
     kind k;
-    size_t off;           /* into gd_config */
+    size_t off;           /* into srv_config */
     size_t cap;           /* K_STR buffer size */
     int64_t lo, hi;       /* K_INT/K_I64/K_SIZE range */
     const char *help;
 } setting;
 
-#define OFF(f) offsetof(gd_config, f)
-#define STR(f) OFF(f), sizeof(((gd_config *)0)->f)
+#define OFF(f) offsetof(srv_config, f)
+#define STR(f) OFF(f), sizeof(((srv_config *)0)->f)
 
 static const setting settings[] = {
     {"port", K_INT, OFF(port), 0, 0, 65535, "TCP port (0: any free port)"},
@@ -68,7 +68,7 @@ static const setting settings[] = {
 };
 #define NSETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
-int gd_cpus_allowed(void) {
+int srv_cpus_allowed(void) {
     int cpus = 0;
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
@@ -110,7 +110,7 @@ static int64_t read_limit(const char *path) {
     return errno || end == v || *end || x <= 0 ? -1 : x;
 }
 
-int64_t gd_memory_allowed(void) {
+int64_t srv_memory_allowed(void) {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     int64_t phys = pages > 0 && page > 0 ? (int64_t)pages * page : (int64_t)1 << 30;
     int64_t lim = read_limit("/sys/fs/cgroup/memory.max");                  /* cgroup v2 */
@@ -118,7 +118,7 @@ int64_t gd_memory_allowed(void) {
     return lim > 0 && lim < phys ? lim : phys;
 }
 
-static void defaults(gd_config *c) {
+static void defaults(srv_config *c) {
     memset(c, 0, sizeof *c);
     c->port = 8080;
     snprintf(c->bind, sizeof c->bind, "0.0.0.0");
@@ -135,7 +135,7 @@ static void defaults(gd_config *c) {
     c->cache_entries = 256;
     c->cache_bytes = (int64_t)256 << 20;
     c->inline_max_bytes = 4096;
-    c->max_inflight_bytes = gd_memory_allowed() / 2;
+    c->max_inflight_bytes = srv_memory_allowed() / 2;
     snprintf(c->log_format, sizeof c->log_format, "text");
     snprintf(c->openapi, sizeof c->openapi, "api/openapi.yaml");
     snprintf(c->web_root, sizeof c->web_root, "clients/web");
@@ -149,7 +149,7 @@ static void env_name(const char *flag, char *out, size_t cap) {
     out[n] = '\0';
 }
 
-static int set(gd_config *c, const setting *s, const char *v, const char *from) {
+static int set(srv_config *c, const setting *s, const char *v, const char *from) {
     char *field = (char *)c + s->off;
     if (s->k == K_STR) {
         if (strlen(v) >= s->cap) {
@@ -173,7 +173,7 @@ static int set(gd_config *c, const setting *s, const char *v, const char *from) 
     return 0;
 }
 
-static void help(const gd_config *d) {
+static void help(const srv_config *d) {
     printf("usage: gradd serve [--flag value]...\n"
            "Every flag can also be set by the environment variable shown; flags win.\n\n");
     for (int i = 0; i < NSETTINGS; i++) {
@@ -190,7 +190,7 @@ static void help(const gd_config *d) {
     }
 }
 
-int gd_config_load(gd_config *c, int argc, char **argv) {
+int srv_config_load(srv_config *c, int argc, char **argv) {
     defaults(c);
     for (int i = 0; i < NSETTINGS; i++) {
         char env[64];
@@ -200,7 +200,7 @@ int gd_config_load(gd_config *c, int argc, char **argv) {
     }
     for (int a = 0; a < argc; a++) {
         if (!strcmp(argv[a], "-h") || !strcmp(argv[a], "--help")) {
-            gd_config d;
+            srv_config d;
             defaults(&d);
             help(&d);
             return 1;
@@ -227,7 +227,7 @@ int gd_config_load(gd_config *c, int argc, char **argv) {
         if (set(c, s, v, arg) < 0) return -1;
     }
     /* workers x BLAS threads never exceed the CPUs this process may use */
-    c->cpus = gd_cpus_allowed();
+    c->cpus = srv_cpus_allowed();
     int most = c->cpus / c->blas_threads;
     if (most < 1) {
         c->blas_threads = c->cpus;

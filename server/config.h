@@ -9,7 +9,7 @@
 
 #include "api.h"
 
-typedef struct gd_config {
+typedef struct srv_config {
     int port;                 /* 0: any free port (printed at start) */
     char bind[64];            /* address to listen on */
     int workers;              /* compute threads */
@@ -29,7 +29,7 @@ typedef struct gd_config {
     int inline_max_bytes;     /* bodies up to this run on the I/O thread when their work is tiny (0: never) */
     int64_t max_inflight_bytes; /* memory request bodies may hold at once, each charged from its first
                                  callback to its completion with the JSON tree the API may build from
-                                 it (503 past it); default half of gd_memory_allowed() */
+                                 it (503 past it); default half of srv_memory_allowed() */
     char cors_origins[1024];  /* comma-separated; "" allows none, "*" any */
     char api_keys[2048];      /* comma-separated; "" turns auth off */
     char log_format[8];       /* "text" or "json" */
@@ -37,19 +37,19 @@ typedef struct gd_config {
     char web_root[512];       /* directory served at / ("" for none) */
     gd_limits limits;         /* the API's limits */
     int cpus;                 /* CPUs this process may use (cgroup quota aware) */
-} gd_config;
+} srv_config;
 
 /* Fill c from the environment and argv (argv[0] is the first option).
  * Returns 0, 1 when --help was printed, or -1 with a message on stderr. */
-int gd_config_load(gd_config *c, int argc, char **argv);
+int srv_config_load(srv_config *c, int argc, char **argv);
 
 /* CPUs the process may use: the cgroup v2/v1 CPU quota when set, else the
  * affinity mask, else the online count. */
-int gd_cpus_allowed(void);
+int srv_cpus_allowed(void);
 
 /* Bytes of memory the process may use: the cgroup v2 memory.max or v1
  * memory.limit_in_bytes when set and below physical memory, else physical
  * memory (sysconf). */
-int64_t gd_memory_allowed(void);
+int64_t srv_memory_allowed(void);
 
 #endif

@@ -41,7 +41,7 @@ void srv_conn_enter(server *s, conn *k, conn_phase p) {
  * plus one second per min_body_rate bytes received (Apache's
  * mod_reqtimeout rule). Caller holds conn_mu. */
 static double conn_deadline(const server *s, conn *k) {
-    const gd_config *cfg = &s->cfg;
+    const srv_config *cfg = &s->cfg;
     switch (k->phase) {
     case C_HEADERS:
         return k->t_phase + cfg->header_timeout_s * 1e3;
@@ -61,13 +61,13 @@ static double conn_deadline(const server *s, conn *k) {
  * client_header_timeout does the same; the request, if one had started, is
  * logged 408). The fd itself stays MHD's: it is closed only after
  * NOTIFY_CLOSED, which takes conn_mu first, so it is never another
- * connection's socket here. why: a gd_metrics_rejected reason, or NULL to
+ * connection's socket here. why: a srv_metrics_rejected reason, or NULL to
  * count nothing. Caller holds conn_mu. */
 static void conn_shut(conn *k, const char *why) {
     if (k->shut) return;
     k->shut = why ? why : "linger";
     shutdown(k->fd, SHUT_RDWR);
-    if (why) gd_metrics_rejected(why);
+    if (why) srv_metrics_rejected(why);
 }
 
 /* From the watchdog, every 50 ms: close connections whose headers or body
@@ -151,8 +151,8 @@ void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
     if (mhd_status) {
         req r = {.s = s, .status = (int)mhd_status, .t_start = gd_now_ms()};
         srv_http_request_id(&r);
-        gd_metrics_rejected("bad_headers");
-        gd_metrics_request(NULL, r.status, 0, -1, 0, 0);
+        srv_metrics_rejected("bad_headers");
+        srv_metrics_request(NULL, r.status, 0, -1, 0, 0);
         srv_log_line(&r);
     }
     free(k);

@@ -13,7 +13,7 @@
 
 #include "codec/buf.h"
 
-int gd_health(int argc, char **argv) {
+int srv_health(int argc, char **argv) {
     /* default: this machine's daemon on $GRADD_PORT (as gradd serve reads it) */
     char def[64] = "http://127.0.0.1:8080/readyz";
     const char *env_port = getenv("GRADD_PORT");

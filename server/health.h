@@ -4,6 +4,6 @@
 
 /* gradd health [URL]: 0 when GET URL (default http://127.0.0.1:8080/readyz)
  * answers 200 within 2 seconds. */
-int gd_health(int argc, char **argv);
+int srv_health(int argc, char **argv);
 
 #endif

@@ -2,7 +2,8 @@
  * I/O on its own epoll threads; compute runs on the bounded pool (pool.c).
  * A request's life:
  *
- *   first callback   headers only: route, auth, CORS, content type, and the
+ *   first callback   headers only, read in one pass (read_headers, into
+ *                    req.hdr): route, auth, CORS, content type, and the
  *                    body's size from Content-Length (413 before any of it
  *                    is read; 400 and close for duplicate Content-Length or
  *                    Content-Length with Transfer-Encoding); the memory the
@@ -109,23 +110,41 @@ enum MHD_Result srv_http_reply_error(req *r, gd_code id, const char *fmt, ...) {
 
 /* ---- headers --------------------------------------------------------- */
 
-typedef struct header_scan {
-    int content_length;       /* how many Content-Length headers */
-    int conflicting;          /* values that differ */
-    char first_cl[32];
-    int transfer_encoding;
-} header_scan;
-
+/* One header of the pass below: counted (Content-Length,
+ * Transfer-Encoding) or kept when it is the first of its name. */
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
     (void)kind;
-    header_scan *h = cls;
+    req_headers *h = cls;
+    if (!value) value = "";
+    const char **keep = NULL;
     if (!strcasecmp(key, "Content-Length")) {
-        if (h->content_length++ == 0) cd_join(h->first_cl, sizeof h->first_cl, value ? value : "", "");
-        else if (strcmp(h->first_cl, value ? value : "")) h->conflicting = 1;
+        if (h->content_length++ == 0) h->content_length_value = value;
+        else if (strcmp(h->content_length_value, value)) h->content_length_differ = 1;
     } else if (!strcasecmp(key, "Transfer-Encoding")) {
         h->transfer_encoding = 1;
+    } else if (!strcasecmp(key, "Content-Type")) {
+        keep = &h->content_type;
+    } else if (!strcasecmp(key, "Authorization")) {
+        keep = &h->authorization;
+    } else if (!strcasecmp(key, "Origin")) {
+        keep = &h->origin;
+    } else if (!strcasecmp(key, "X-Request-ID")) {
+        keep = &h->request_id;
+    } else if (!strcasecmp(key, "Inference-Header-Content-Length")) {
+        keep = &h->json_length;
+    } else if (!strcasecmp(key, "If-None-Match")) {
+        keep = &h->if_none_match;
     }
+    if (keep && !*keep) *keep = value;
     return MHD_YES;
+}
+
+/* Fill r->hdr with one pass over r's headers (once; nothing when r has
+ * no connection). */
+static void read_headers(req *r) {
+    if (r->hdr.read || !r->c) return;
+    MHD_get_connection_values(r->c, MHD_HEADER_KIND, scan_header, &r->hdr);
+    r->hdr.read = 1;
 }
 
 /* Constant-time comparison of the bearer token with each configured key.
@@ -155,7 +174,7 @@ static int authorized(const server *s, const char *header) {
 
 /* Echo the Origin when it is configured ("*" allows any). */
 static void cors_origin(req *r) {
-    const char *origin = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Origin");
+    const char *origin = r->hdr.origin;
     const char *list = r->s->cfg.cors_origins;
     if (!origin || !list[0] || strlen(origin) >= sizeof r->origin) return;
     size_t olen = strlen(origin);
@@ -174,7 +193,8 @@ static void cors_origin(req *r) {
 }
 
 void srv_http_request_id(req *r) {
-    const char *given = r->c ? MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "X-Request-ID") : NULL;
+    read_headers(r);
+    const char *given = r->hdr.request_id;
     int ok = given && strlen(given) > 0 && strlen(given) < 64;
     for (const char *p = given; ok && *p; p++) ok = *p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
     if (ok) {
@@ -233,7 +253,7 @@ static void compute(void *arg) {
     r->t_done = gd_now_ms();
     active_remove(s, r);
     r->state = R_DONE;
-    gd_pool_done(s->pool); /* the slot is free before the client can send again */
+    srv_pool_done(s->pool); /* the slot is free before the client can send again */
     MHD_resume_connection(r->c);
 }
 
@@ -275,15 +295,15 @@ static enum MHD_Result get_path(req *r, const char *url) {
     }
     if (!strcmp(url, "/metrics")) {
         cd_buf b = {0};
-        int running = gd_pool_running(s->pool), queued = gd_pool_queued(s->pool);
+        int running = srv_pool_running(s->pool), queued = srv_pool_queued(s->pool);
         unsigned long long hits = 0, misses = 0;
         gd_cache_stats(s->cache, &hits, &misses);
-        gd_metrics_render(&b, running, queued, s->cfg.workers, hits, misses);
-        gd_metrics_render_memory(&b, atomic_load(&s->inflight_bytes), s->cfg.max_inflight_bytes);
+        srv_metrics_render(&b, running, queued, s->cfg.workers, hits, misses);
+        srv_metrics_render_memory(&b, atomic_load(&s->inflight_bytes), s->cfg.max_inflight_bytes);
         int cache_entries;
         int64_t cache_bytes;
         gd_cache_size(s->cache, &cache_entries, &cache_bytes);
-        gd_metrics_render_cache(&b, cache_entries, (long long)cache_bytes, (long long)s->cfg.cache_bytes);
+        srv_metrics_render_cache(&b, cache_entries, (long long)cache_bytes, (long long)s->cfg.cache_bytes);
         size_t len;
         char *body = cd_buf_take(&b, &len);
         if (!body) return MHD_NO;
@@ -305,7 +325,7 @@ static int inflight_admit(req *r, size_t len, enum MHD_Result *refused) {
     server *s = r->s;
     int64_t need = srv_mem_need(s, len);
     if (need > s->cfg.max_inflight_bytes) {
-        gd_metrics_rejected("too_large");
+        srv_metrics_rejected("too_large");
         *refused = srv_http_reply_error(r, GD_E_LIMIT_EXCEEDED,
                                         "a body of %zu bytes may take %lld bytes of memory with its JSON tree, over "
                                         "--max-inflight-bytes (%lld)",
@@ -313,7 +333,7 @@ static int inflight_admit(req *r, size_t len, enum MHD_Result *refused) {
         return -1;
     }
     if (srv_mem_reserve(r, need) == 0) return 0;
-    gd_metrics_rejected("memory");
+    srv_metrics_rejected("memory");
     *refused = srv_http_reply_error(r, GD_E_OVERLOADED,
                                     "requests in flight hold the memory this server allows them (--max-inflight-bytes, "
                                     "%lld bytes); retry shortly",
@@ -324,6 +344,8 @@ static int inflight_admit(req *r, size_t len, enum MHD_Result *refused) {
 /* The first callback of a request: everything that needs only headers. */
 static enum MHD_Result first_call(req *r, const char *url, const char *method) {
     server *s = r->s;
+    read_headers(r);
+    const req_headers *h = &r->hdr;
     srv_http_request_id(r);
     cors_origin(r);
     cd_join(r->method, sizeof r->method, method, "");
@@ -347,10 +369,8 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         return ok;
     }
     if (!is_api) {
-        header_scan h = {0};
-        MHD_get_connection_values(r->c, MHD_HEADER_KIND, scan_header, &h);
-        if (h.content_length > 1 || (h.content_length && h.transfer_encoding)) {
-            gd_metrics_rejected("bad_headers");
+        if (h->content_length > 1 || (h->content_length && h->transfer_encoding)) {
+            srv_metrics_rejected("bad_headers");
             return srv_http_reply_error(r, GD_E_BAD_HEADERS,
                                         "conflicting Content-Length or Transfer-Encoding headers");
         }
@@ -358,52 +378,50 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
             return srv_http_reply_error(r, GD_E_METHOD_NOT_ALLOWED, "%s takes GET", url);
         /* Answered at the last callback when there is no body: MHD closes
          * a connection whose answer was queued with its headers. */
-        if (!h.transfer_encoding && (!h.content_length || !strcmp(h.first_cl, "0"))) {
+        if (!h->transfer_encoding && (!h->content_length || !strcmp(h->content_length_value, "0"))) {
             r->deferred_get = 1;
             return MHD_YES;
         }
         return get_path(r, url);
     }
     if (!r->route[0]) return srv_http_reply_error(r, GD_E_UNKNOWN_ROUTE, "there is no route %s", url);
-    if (!authorized(s, MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Authorization"))) {
-        gd_metrics_rejected("unauthorized");
+    if (!authorized(s, h->authorization)) {
+        srv_metrics_rejected("unauthorized");
         return srv_http_reply_error(r, GD_E_UNAUTHORIZED, "this server needs Authorization: Bearer <key>");
     }
     int has_body = gd_route_has_body(r->route);
     if (strcmp(method, has_body ? "POST" : "GET"))
         return srv_http_reply_error(r, GD_E_METHOD_NOT_ALLOWED, "%s takes %s", url, has_body ? "POST" : "GET");
     if (atomic_load(&s->draining)) {
-        gd_metrics_rejected("draining");
+        srv_metrics_rejected("draining");
         return srv_http_reply_error(r, GD_E_DRAINING, "the server is shutting down; retry on another replica");
     }
     /* Headers that would let a second request hide in the body: checked
      * for every route, bodiless ones too. */
-    header_scan h = {0};
-    MHD_get_connection_values(r->c, MHD_HEADER_KIND, scan_header, &h);
-    if (h.content_length > 1) {
-        gd_metrics_rejected("bad_headers");
+    if (h->content_length > 1) {
+        srv_metrics_rejected("bad_headers");
         return srv_http_reply_error(r, GD_E_BAD_HEADERS, "the request has %d Content-Length headers%s",
-                                    h.content_length, h.conflicting ? " that disagree" : "");
+                                    h->content_length, h->content_length_differ ? " that disagree" : "");
     }
-    if (h.content_length && h.transfer_encoding) {
-        gd_metrics_rejected("bad_headers");
+    if (h->content_length && h->transfer_encoding) {
+        srv_metrics_rejected("bad_headers");
         return srv_http_reply_error(r, GD_E_BAD_HEADERS, "the request has both Content-Length and Transfer-Encoding");
     }
     if (!has_body) return MHD_YES; /* GET /v1/ops: computed at the last callback */
-    if (!h.content_length) { /* chunked, or no body: reserves as it grows */
+    if (!h->content_length) { /* chunked, or no body: reserves as it grows */
         enum MHD_Result refused;
         if (inflight_admit(r, 0, &refused) < 0) return refused;
     }
-    if (h.content_length) {
+    if (h->content_length) {
         char *end;
         errno = 0;
-        unsigned long long cl = strtoull(h.first_cl, &end, 10);
-        if (errno || end == h.first_cl || *end) {
-            gd_metrics_rejected("bad_headers");
+        unsigned long long cl = strtoull(h->content_length_value, &end, 10);
+        if (errno || end == h->content_length_value || *end) {
+            srv_metrics_rejected("bad_headers");
             return srv_http_reply_error(r, GD_E_BAD_HEADERS, "Content-Length is not a number");
         }
         if (cl > s->cfg.limits.max_body_bytes) { /* before any of the body is read */
-            gd_metrics_rejected("too_large");
+            srv_metrics_rejected("too_large");
             return srv_http_reply_error(r, GD_E_LIMIT_EXCEEDED, "the body has %llu bytes, over the limit of %zu", cl,
                                         s->cfg.limits.max_body_bytes);
         }
@@ -415,8 +433,7 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         r->body = malloc(first);
         r->cap = r->body ? first : 0;
     }
-    const char *ct = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Content-Type");
-    const char *ihcl = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+    const char *ct = h->content_type, *ihcl = h->json_length;
     r->json_len = -1;
     if (ihcl) { /* Triton's binary extension: JSON, then raw tensor bytes */
         char *end;
@@ -465,7 +482,7 @@ static enum MHD_Result send_answer(req *r) {
  * client could lose the 413), then the connection is closed. */
 static enum MHD_Result answer_413_now(req *r) {
     server *s = r->s;
-    gd_metrics_rejected("too_large");
+    srv_metrics_rejected("too_large");
     const gd_error_row *row = gd_error_row_of(GD_E_LIMIT_EXCEEDED);
     gd_err e = {0};
     gd_fail(&e, GD_E_LIMIT_EXCEEDED, "", "the body is over the limit of %zu bytes", s->cfg.limits.max_body_bytes);
@@ -565,12 +582,12 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
                                     "Inference-Header-Content-Length (%lld) is more than the body (%zu)", r->json_len,
                                     r->len);
     if (r->too_large) {
-        gd_metrics_rejected("too_large");
+        srv_metrics_rejected("too_large");
         return srv_http_reply_error(r, GD_E_LIMIT_EXCEEDED, "the body is over the limit of %zu bytes",
                                     s->cfg.limits.max_body_bytes);
     }
     if (r->over_budget) {
-        gd_metrics_rejected("memory");
+        srv_metrics_rejected("memory");
         return srv_http_reply_error(r, GD_E_OVERLOADED,
                                     "requests in flight hold the memory this server allows them (--max-inflight-bytes, "
                                     "%lld bytes); retry shortly",
@@ -584,12 +601,12 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
     atomic_fetch_add(&s->in_flight, 1);
     active_add(s, r);
     MHD_suspend_connection(c);
-    if (gd_pool_submit(s->pool, compute, r) < 0) {
+    if (srv_pool_submit(s->pool, compute, r) < 0) {
         MHD_resume_connection(c);
         active_remove(s, r);
         atomic_fetch_sub(&s->in_flight, 1);
         r->state = R_READ;
-        gd_metrics_rejected(atomic_load(&s->draining) ? "draining" : "overloaded");
+        srv_metrics_rejected(atomic_load(&s->draining) ? "draining" : "overloaded");
         return srv_http_reply_error(r, GD_E_OVERLOADED,
                                     "all %d workers are busy and the queue is full; retry shortly", s->cfg.workers);
     }
@@ -613,7 +630,7 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **req_cls, 
     }
     req *r = *req_cls;
     if (!r) return;
-    if (why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) gd_metrics_rejected("timeout");
+    if (why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) srv_metrics_rejected("timeout");
     if (r->state == R_DONE) atomic_fetch_sub(&r->s->in_flight, 1);
     if (r->accepted) atomic_fetch_sub(&r->s->accepted, 1);
     if (!r->id[0]) srv_http_request_id(r); /* the headers never reached srv_http_on_request */
@@ -624,7 +641,7 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **req_cls, 
             r->status = (int)ci->http_status;
             by_mhd = 1;
             (void)srv_log_take_mhd_status(); /* this request logs it */
-            gd_metrics_rejected("bad_headers");
+            srv_metrics_rejected("bad_headers");
         }
     }
     /* No answer went out: the client left (or timed out) first. 499 is
@@ -635,7 +652,7 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **req_cls, 
     else if (shut && (!r->status || why != MHD_REQUEST_TERMINATED_COMPLETED_OK)) r->status = 408;
     else if (!r->first_done && why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) r->status = 408;
     else if (!r->status || (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && !by_mhd)) r->status = 499;
-    gd_metrics_request(r->route[0] ? r->route : NULL, r->status,
+    srv_metrics_request(r->route[0] ? r->route : NULL, r->status,
                        r->t_started > 0 ? (r->t_started - r->t_queued) / 1e3 : 0,
                        r->t_done > 0 ? (r->t_done - r->t_started) / 1e3 : -1, r->len, r->out_bytes);
     srv_log_line(r);

@@ -166,8 +166,8 @@ int main(int argc, char **argv) {
     mallopt(M_ARENA_MAX, 1);
     gd_init();
     if (argc < 2) return usage(stderr), 2;
-    if (!strcmp(argv[1], "serve")) return gd_serve(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "health")) return gd_health(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "serve")) return srv_serve(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "health")) return srv_health(argc - 2, argv + 2);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version")) return puts("gradd 0.1.0"), 0;

@@ -58,7 +58,7 @@ static void observe(histogram *h, double v) {
     h->count++;
 }
 
-void gd_metrics_request(const char *route, int status, double queue_s, double compute_s, size_t in, size_t out) {
+void srv_metrics_request(const char *route, int status, double queue_s, double compute_s, size_t in, size_t out) {
     int r = route_index(route), s = 0;
     while (s < NSTATUS && statuses[s] != status) s++;
     pthread_mutex_lock(&mu);
@@ -72,7 +72,7 @@ void gd_metrics_request(const char *route, int status, double queue_s, double co
     pthread_mutex_unlock(&mu);
 }
 
-void gd_metrics_rejected(const char *reason) {
+void srv_metrics_rejected(const char *reason) {
     for (int i = 0; i < NREASONS; i++)
         if (!strcmp(reasons[i], reason)) {
             pthread_mutex_lock(&mu);
@@ -105,7 +105,7 @@ static void histo(cd_buf *b, const char *name, const char *help, const histogram
     }
 }
 
-void gd_metrics_render(cd_buf *b, int in_flight, int queued, int workers, unsigned long long cache_hits,
+void srv_metrics_render(cd_buf *b, int in_flight, int queued, int workers, unsigned long long cache_hits,
                        unsigned long long cache_misses) {
     pthread_once(&routes_once, load_routes);
     pthread_mutex_lock(&mu);
@@ -137,7 +137,7 @@ void gd_metrics_render(cd_buf *b, int in_flight, int queued, int workers, unsign
     line(b, "# HELP gradd_workers Compute workers.\n# TYPE gradd_workers gauge\ngradd_workers %d\n", workers);
 }
 
-void gd_metrics_render_memory(cd_buf *b, long long inflight_bytes, long long inflight_limit) {
+void srv_metrics_render_memory(cd_buf *b, long long inflight_bytes, long long inflight_limit) {
     line(b, "# HELP gradd_inflight_request_bytes Memory reserved by requests in flight: their bodies and the JSON "
             "trees they may become.\n# TYPE gradd_inflight_request_bytes gauge\ngradd_inflight_request_bytes %lld\n",
          inflight_bytes);
@@ -158,7 +158,7 @@ void gd_metrics_render_memory(cd_buf *b, long long inflight_bytes, long long inf
              pages * page);
 }
 
-void gd_metrics_render_cache(cd_buf *b, int entries, long long bytes, long long limit) {
+void srv_metrics_render_cache(cd_buf *b, int entries, long long bytes, long long limit) {
     line(b, "# HELP gradd_graph_cache_entries Compiled graphs kept.\n# TYPE gradd_graph_cache_entries gauge\n"
             "gradd_graph_cache_entries %d\n", entries);
     line(b, "# HELP gradd_graph_cache_bytes Memory the kept graphs hold, programs and arenas included.\n"

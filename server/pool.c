@@ -8,11 +8,11 @@
 void openblas_set_num_threads(int n); /* OpenBLAS; declared here to keep cblas.h out of server/ */
 
 typedef struct job {
-    gd_job_fn fn;
+    srv_job_fn fn;
     void *arg;
 } job;
 
-struct gd_pool {
+struct srv_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job *ring;           /* (capacity) */
@@ -24,7 +24,7 @@ struct gd_pool {
 };
 
 static void *worker(void *arg) {
-    gd_pool *p = arg;
+    srv_pool *p = arg;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (p->count == 0 && !p->stopping) pthread_cond_wait(&p->cv, &p->mu);
@@ -42,8 +42,8 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-gd_pool *gd_pool_new(int workers, int capacity, int blas_threads) {
-    gd_pool *p = calloc(1, sizeof *p);
+srv_pool *srv_pool_new(int workers, int capacity, int blas_threads) {
+    srv_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     /* Capacity counts the jobs being computed too: a worker takes its job
      * out of the ring, so the ring holds only the waiting ones. */
@@ -58,7 +58,7 @@ gd_pool *gd_pool_new(int workers, int capacity, int blas_threads) {
     for (int i = 0; i < workers; i++) {
         if (pthread_create(&p->threads[i], NULL, worker, p) != 0) {
             p->nthreads = i;
-            gd_pool_free(p);
+            srv_pool_free(p);
             return NULL;
         }
         p->nthreads = i + 1;
@@ -71,7 +71,7 @@ fail:
     return NULL;
 }
 
-int gd_pool_submit(gd_pool *p, gd_job_fn fn, void *arg) {
+int srv_pool_submit(srv_pool *p, srv_job_fn fn, void *arg) {
     pthread_mutex_lock(&p->mu);
     if (p->stopping || p->admitted >= p->capacity) {
         pthread_mutex_unlock(&p->mu);
@@ -85,27 +85,27 @@ int gd_pool_submit(gd_pool *p, gd_job_fn fn, void *arg) {
     return 0;
 }
 
-void gd_pool_done(gd_pool *p) {
+void srv_pool_done(srv_pool *p) {
     pthread_mutex_lock(&p->mu);
     p->admitted--;
     pthread_mutex_unlock(&p->mu);
 }
 
-int gd_pool_queued(gd_pool *p) {
+int srv_pool_queued(srv_pool *p) {
     pthread_mutex_lock(&p->mu);
     int n = p->count;
     pthread_mutex_unlock(&p->mu);
     return n;
 }
 
-int gd_pool_running(gd_pool *p) {
+int srv_pool_running(srv_pool *p) {
     pthread_mutex_lock(&p->mu);
     int n = p->running;
     pthread_mutex_unlock(&p->mu);
     return n;
 }
 
-void gd_pool_free(gd_pool *p) {
+void srv_pool_free(srv_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
     p->stopping = 1;

@@ -72,32 +72,32 @@ static char *load_openapi(const char *path, size_t *len) {
     return out;
 }
 
-int gd_serve(int argc, char **argv) {
+int srv_serve(int argc, char **argv) {
     server *s = calloc(1, sizeof *s);
     if (!s) return 1;
-    int rc = gd_config_load(&s->cfg, argc, argv);
+    int rc = srv_config_load(&s->cfg, argc, argv);
     if (rc != 0) {
         free(s);
         return rc > 0 ? 0 : 2;
     }
-    gd_config *cfg = &s->cfg;
+    srv_config *cfg = &s->cfg;
     /* Signals are caught on whatever thread gets them (OpenBLAS's started
      * before main) and read here from a pipe (signals.h). The threads made
      * below start with them blocked; the main thread unblocks them once
      * they are all up. */
-    if (gd_signals_install() < 0) {
+    if (srv_signals_install() < 0) {
         fprintf(stderr, "gradd: cannot install signal handlers: %s\n", strerror(errno));
         free(s);
         return 1;
     }
-    gd_signals_block(1);
+    srv_signals_block(1);
     gd_init();
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->conn_mu, NULL);
     s->id_base = (uint32_t)getpid() ^ (uint32_t)time(NULL);
     s->openapi = load_openapi(cfg->openapi, &s->openapi_len);
     s->cache = gd_cache_new(cfg->cache_entries, cfg->cache_bytes);
-    s->pool = gd_pool_new(cfg->workers, cfg->workers + cfg->queue, cfg->blas_threads);
+    s->pool = srv_pool_new(cfg->workers, cfg->workers + cfg->queue, cfg->blas_threads);
     if (!s->pool || !s->cache) {
         fprintf(stderr, "gradd: cannot start %d workers\n", cfg->workers);
         return 1;
@@ -133,7 +133,7 @@ int gd_serve(int argc, char **argv) {
                             MHD_OPTION_END);
     if (!s->d) {
         fprintf(stderr, "gradd: cannot listen on %s:%d: %s\n", cfg->bind, cfg->port, strerror(errno));
-        gd_pool_free(s->pool);
+        srv_pool_free(s->pool);
         return 1;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -143,18 +143,18 @@ int gd_serve(int argc, char **argv) {
            cfg->workers, cfg->blas_threads, cfg->cpus, cfg->queue);
     fflush(stdout);
 
-    gd_signals_block(0);
+    srv_signals_block(0);
 
     /* SIGTERM or SIGINT drains; SIGQUIT stops at once (below). SIGHUP,
      * SIGUSR1 and SIGUSR2 are logged and change nothing (the log is
      * stderr: there is no file to reopen). */
     int sig;
-    while ((sig = gd_signals_wait(-1)) != SIGTERM && sig != SIGINT && sig != SIGQUIT)
-        if (sig) fprintf(stderr, "gradd: %s: ignored\n", gd_signal_name(sig));
+    while ((sig = srv_signals_wait(-1)) != SIGTERM && sig != SIGINT && sig != SIGQUIT)
+        if (sig) fprintf(stderr, "gradd: %s: ignored\n", srv_signal_name(sig));
     /* Drain: not ready at once, no new connections, finish what is here. */
     atomic_store(&s->draining, 1);
     int stops = 1, now_please = sig == SIGQUIT;
-    fprintf(stderr, "gradd: %s: %s (grace %d s)\n", gd_signal_name(sig), now_please ? "stopping now" : "draining",
+    fprintf(stderr, "gradd: %s: %s (grace %d s)\n", srv_signal_name(sig), now_please ? "stopping now" : "draining",
             cfg->grace_s);
     MHD_socket lsock = MHD_quiesce_daemon(s->d);
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
@@ -165,15 +165,15 @@ int gd_serve(int argc, char **argv) {
      * kubelet may both send one); a third, or SIGQUIT, ends the grace
      * period at once: what is in flight is cancelled and answers 504. */
     while (!now_please && (atomic_load(&s->in_flight) > 0 || atomic_load(&s->accepted) > 0) && gd_now_ms() < until) {
-        int more = gd_signals_wait(10);
+        int more = srv_signals_wait(10);
         if (more == SIGQUIT || ((more == SIGTERM || more == SIGINT) && ++stops >= 3)) {
             now_please = 1;
-            fprintf(stderr, "gradd: %s: stopping now: requests in flight are cancelled\n", gd_signal_name(more));
+            fprintf(stderr, "gradd: %s: stopping now: requests in flight are cancelled\n", srv_signal_name(more));
         } else if (more == SIGTERM || more == SIGINT) {
             fprintf(stderr, "gradd: %s: already draining (a third one, or SIGQUIT, stops at once)\n",
-                    gd_signal_name(more));
+                    srv_signal_name(more));
         } else if (more) {
-            fprintf(stderr, "gradd: %s: ignored\n", gd_signal_name(more));
+            fprintf(stderr, "gradd: %s: ignored\n", srv_signal_name(more));
         }
     }
     if (atomic_load(&s->in_flight) > 0) { /* out of grace: cancel what is left, it answers 504 */
@@ -181,11 +181,11 @@ int gd_serve(int argc, char **argv) {
         for (req *r = s->active; r; r = r->next) r->cancel = 1;
         pthread_mutex_unlock(&s->mu);
         while (atomic_load(&s->in_flight) > 0) {
-            int more = gd_signals_wait(10); /* cancelled work stops within ~100 ms; signals only logged */
-            if (more) fprintf(stderr, "gradd: %s: already stopping\n", gd_signal_name(more));
+            int more = srv_signals_wait(10); /* cancelled work stops within ~100 ms; signals only logged */
+            if (more) fprintf(stderr, "gradd: %s: already stopping\n", srv_signal_name(more));
         }
     }
-    gd_pool_free(s->pool); /* every job has finished: joins the idle workers */
+    srv_pool_free(s->pool); /* every job has finished: joins the idle workers */
     MHD_stop_daemon(s->d);
     atomic_store(&s->stopping, 1);
     pthread_join(s->watchdog, NULL);
@@ -198,7 +198,7 @@ int gd_serve(int argc, char **argv) {
     return 0;
 bad_bind:
     fprintf(stderr, "gradd: --bind %s is not an IPv4 or IPv6 address\n", cfg->bind);
-    gd_pool_free(s->pool);
+    srv_pool_free(s->pool);
     free(s);
     return 2;
 }

@@ -5,6 +5,6 @@
 
 /* Run the daemon with argv's flags until SIGTERM or SIGINT, then drain.
  * Returns the process exit code. */
-int gd_serve(int argc, char **argv);
+int srv_serve(int argc, char **argv);
 
 #endif

@@ -8,11 +8,12 @@
  *   memory.c      --max-inflight-bytes reservations; malloc_trim when idle
  *   static.c      the playground's files under --web-root
  *   access_log.c  one log line per request; libmicrohttpd's own messages
- *   serve.c       gd_serve: start, the watchdog, drain on signals, stop
- *   health.c      gd_health: the `gradd health` client
+ *   serve.c       srv_serve: start, the watchdog, drain on signals, stop
+ *   health.c      srv_health: the `gradd health` client
  *
  * Each module's functions here are named srv_<module>_ (srv_http_,
- * srv_conn_, srv_mem_, srv_static_, srv_log_), apart from api's gd_. */
+ * srv_conn_, srv_mem_, srv_static_, srv_log_); every symbol server/
+ * exports starts with srv_ (tools/check-symbols), api's with gd_. */
 #ifndef GRADD_SERVER_H
 #define GRADD_SERVER_H
 
@@ -51,9 +52,27 @@ typedef struct conn {
     double t_phase;           /* monotonic ms the phase began */
     atomic_size_t body_bytes; /* C_BODY: body bytes received so far */
     int has_req;              /* a request line came and its request is not completed */
-    const char *shut;         /* NULL, or why the watchdog shut the socket (a gd_metrics_rejected reason) */
+    const char *shut;         /* NULL, or why the watchdog shut the socket (a srv_metrics_rejected reason) */
     struct conn *prev, *next;
 } conn;
+
+/* A request's headers, read in one pass over libmicrohttpd's list
+ * (http.c's read_headers) before anything looks at them. The strings are
+ * MHD's, valid until the request completes; each is the first of its name
+ * (names compared without case), NULL when the request has none. */
+typedef struct req_headers {
+    int read;                   /* the pass has run */
+    int content_length;         /* how many Content-Length headers */
+    int content_length_differ;  /* their values are not all the same */
+    const char *content_length_value; /* the first one's */
+    int transfer_encoding;      /* a Transfer-Encoding header came */
+    const char *content_type;
+    const char *authorization;
+    const char *origin;
+    const char *request_id;     /* X-Request-ID */
+    const char *json_length;    /* Inference-Header-Content-Length (Triton's binary extension) */
+    const char *if_none_match;
+} req_headers;
 
 typedef struct req {
     server *s;                /* borrowed */
@@ -65,6 +84,7 @@ typedef struct req {
     int raw_answered;         /* the 413 went straight to the socket (chunked body over the limit) */
     size_t discarded;         /* body bytes thrown away after that 413 */
     double t_linger;          /* monotonic ms when that 413 went out */
+    req_headers hdr;          /* its headers, once read_headers has run */
     char id[72];              /* X-Request-ID, given or made */
     char route[32];           /* API route, "" for other paths */
     char method[8];           /* "" until the first access-handler call */
@@ -88,9 +108,9 @@ typedef struct req {
 } req;
 
 struct server {
-    gd_config cfg;
+    srv_config cfg;
     struct MHD_Daemon *d;
-    gd_pool *pool;            /* the compute workers */
+    srv_pool *pool;            /* the compute workers */
     gd_cache *cache;          /* compiled programs (--cache-entries) */
     atomic_int draining;
     atomic_int in_flight;     /* queued or computing */
@@ -139,7 +159,8 @@ void srv_http_common_headers(req *r, struct MHD_Response *resp);
  * with the status of id's row of the error table (api/err.h; 400, 408 and
  * 413 close the connection). */
 enum MHD_Result srv_http_reply_error(req *r, gd_code id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* r->id: its valid X-Request-ID, or one made. */
+/* r->id: its valid X-Request-ID (r->hdr, read first when r->c is set and
+ * they have not been), or one made. */
 void srv_http_request_id(req *r);
 
 /* ---- conn.c: connections --------------------------------------------- */

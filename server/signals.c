@@ -30,7 +30,7 @@ static void caught_set(sigset_t *set) {
     for (int i = 0; i < NCAUGHT; i++) sigaddset(set, caught[i]);
 }
 
-int gd_signals_install(void) {
+int srv_signals_install(void) {
     if (pipe_fd[0] >= 0) return 0;
     if (pipe2(pipe_fd, O_CLOEXEC | O_NONBLOCK) < 0) return -1;
     struct sigaction sa = {0};
@@ -43,13 +43,13 @@ int gd_signals_install(void) {
     return 0;
 }
 
-void gd_signals_block(int block) {
+void srv_signals_block(int block) {
     sigset_t set;
     caught_set(&set);
     pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
-int gd_signals_wait(int timeout_ms) {
+int srv_signals_wait(int timeout_ms) {
     struct pollfd p = {.fd = pipe_fd[0], .events = POLLIN};
     for (;;) {
         unsigned char b;
@@ -66,7 +66,7 @@ int gd_signals_wait(int timeout_ms) {
     }
 }
 
-const char *gd_signal_name(int sig) {
+const char *srv_signal_name(int sig) {
     switch (sig) {
     case SIGTERM: return "SIGTERM";
     case SIGINT: return "SIGINT";

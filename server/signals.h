@@ -11,17 +11,17 @@
 #define GRADD_SIGNALS_H
 
 /* Install the handlers (once; later calls do nothing). 0, or -1 with errno. */
-int gd_signals_install(void);
+int srv_signals_install(void);
 
 /* Block the caught signals on the calling thread (threads it creates
  * inherit the mask, so they are not interrupted), or unblock them. */
-void gd_signals_block(int block);
+void srv_signals_block(int block);
 
 /* The next caught signal's number, waiting up to timeout_ms (-1: for
  * ever); 0 when none came in time. */
-int gd_signals_wait(int timeout_ms);
+int srv_signals_wait(int timeout_ms);
 
 /* "SIGTERM", ... for a caught signal's number. */
-const char *gd_signal_name(int sig);
+const char *srv_signal_name(int sig);
 
 #endif

@@ -76,7 +76,7 @@ enum MHD_Result srv_static_serve(req *r, const char *url) {
     struct tm tm;
     gmtime_r(&st.st_mtim.tv_sec, &tm);
     strftime(modified, sizeof modified, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    const char *inm = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "If-None-Match");
+    const char *inm = r->hdr.if_none_match;
     int fresh = inm && (strstr(inm, etag) || !strcmp(inm, "*"));
     struct MHD_Response *resp = fresh ? MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT)
                                       : MHD_create_response_from_fd((uint64_t)st.st_size, fd);

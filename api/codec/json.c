@@ -3,6 +3,7 @@
 #include "json.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +31,9 @@ typedef struct parser {
     size_t key_cap;
     char *str;            /* scratch for decoding strings */
     size_t str_cap;
-    double *nums;         /* scratch for packed arrays */
+    double *nums;         /* (nums_cap) scratch for packed arrays; a large one's becomes its block */
     size_t nums_cap;
+    size_t nums_charged;  /* doubles of scratch charged to the budget: the largest scratch so far */
     int64_t charged, max_bytes;       /* estimated bytes built so far, and the budget (0: none) */
     const char *const *root_keys;     /* keys the root may have, or NULL */
     const char *const *span_keys;     /* keys whose string values stay spans of the text, or NULL */
@@ -116,6 +118,18 @@ static int grow_scratch(parser *P, void **buf, size_t *cap, size_t need, size_t 
     if (!grow(buf, cap, need, elem)) return oom(P), 0;
     return charge(P, (int64_t)((*cap - before) * elem)) == 0;
 }
+
+/* Charge the numbers scratch's growth to nums_cap: only past the largest
+ * scratch already charged, so a scratch that replaces one a packed array
+ * kept costs nothing until it outgrows it (the same total as one scratch
+ * reused throughout). */
+static int charge_nums(parser *P) {
+    if (P->nums_cap <= P->nums_charged) return 0;
+    size_t more = P->nums_cap - P->nums_charged;
+    P->nums_charged = P->nums_cap;
+    return charge(P, (int64_t)(more * sizeof(double)));
+}
+
 static void skip_ws(parser *P) {
     while (P->p < P->end && (*P->p == ' ' || *P->p == '\n' || *P->p == '\r' || *P->p == '\t')) P->p++;
 }
@@ -267,6 +281,48 @@ static int read_number(parser *P, json_t **out) {
 
 /* ---- packed numeric arrays ------------------------------------------- */
 
+struct cd_numbers {
+    atomic_long refs;
+    double *data;                 /* owned: freed with the last reference */
+};
+
+cd_numbers *cd_numbers_retain(cd_numbers *b) {
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    return b;
+}
+
+void cd_numbers_release(cd_numbers *b) {
+    if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1) return;
+    free(b->data);
+    free(b);
+}
+
+/* Give pk a block holding the n numbers at the start of P->nums: the
+ * scratch itself, shrunk to them, when there are CD_ADOPT_MIN or more (a
+ * new scratch grows for the next array), else a copy. 0, or -1 when out of
+ * memory (nothing kept, the scratch intact). */
+static int numbers_block(parser *P, size_t n, cd_packed *pk) {
+    cd_numbers *b = malloc(sizeof *b);
+    if (!b) return -1;
+    atomic_init(&b->refs, 1);
+    if (n >= CD_ADOPT_MIN) {
+        double *kept = realloc(P->nums, n * sizeof(double)); /* shrinks in place */
+        b->data = kept ? kept : P->nums;
+        P->nums = NULL;
+        P->nums_cap = 0;
+    } else {
+        b->data = malloc(n * sizeof(double));
+        if (!b->data) {
+            free(b);
+            return -1;
+        }
+        memcpy(b->data, P->nums, n * sizeof(double));
+    }
+    pk->block = b;
+    pk->data = b->data;
+    return 0;
+}
+
 static int is_num_start(char c) { return c == '-' || (c >= '0' && c <= '9'); }
 
 /* Try to read the array at P->p as a rectangular nest of numbers with at
@@ -298,13 +354,14 @@ static int try_packed(parser *P, json_t **out) {
         }
         /* a run of numbers, then ']' and maybe ', [' siblings */
         if (cd_json_nums_indexed()) { /* indexed first, so numbers parse independently */
-            size_t n0 = n, cap0 = P->nums_cap;
+            size_t n0 = n;
             int r = cd_json_nums_run(q, P->end, &P->nums, &P->nums_cap, &n, &q);
-            if (P->nums_cap > cap0 && charge(P, (int64_t)((P->nums_cap - cap0) * sizeof(double))) < 0) return -1;
+            if (charge_nums(P) < 0) return -1;
             if (r <= 0) return r < 0 ? oom(P) : 0;
             count[level - 1] += (int64_t)(n - n0);
         } else for (;;) { /* the same, a number at a time */
-            if (!grow_scratch(P, (void **)&P->nums, &P->nums_cap, n + 1, sizeof(double))) return -1;
+            if (!grow((void **)&P->nums, &P->nums_cap, n + 1, sizeof(double))) return oom(P);
+            if (charge_nums(P) < 0) return -1;
             const char *next;
             if (!cd_num_parse_short(q, P->end, &P->nums[n], &next) &&
                 cd_num_parse(q, P->end, &P->nums[n], &next) != CD_NUM_OK)
@@ -346,14 +403,11 @@ done:
         return oom(P);
     cd_packed *pk = &P->doc->packed[P->doc->npacked];
     memset(pk, 0, sizeof *pk);
-    pk->data = malloc(n * sizeof(double));
     json_t *stand_in = json_array();
-    if (!pk->data || !stand_in) {
-        free(pk->data);
+    if (!stand_in || numbers_block(P, n, pk) < 0) {
         json_decref(stand_in);
         return oom(P);
     }
-    memcpy(pk->data, P->nums, n * sizeof(double));
     pk->node = stand_in;
     pk->rank = rank;
     pk->n = (int64_t)n;
@@ -620,7 +674,7 @@ const cd_packed *cd_doc_packed(const cd_doc *d, const json_t *v) {
 }
 
 void cd_doc_free(cd_doc *d) {
-    for (int i = 0; i < d->npacked; i++) free(d->packed[i].data);
+    for (int i = 0; i < d->npacked; i++) cd_numbers_release(d->packed[i].block);
     free(d->packed);
     free(d->records);
     free(d->spans);

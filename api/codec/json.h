@@ -18,10 +18,25 @@
 
 #define CD_PACK_MIN 64  /* numbers an array needs to be packed */
 #define CD_MAX_RANK 8   /* nesting of a packed array; deeper ones stay jansson arrays */
+#define CD_ADOPT_MIN 4096 /* numbers from which a packed array keeps the parser's buffer (no copy) */
+
+/* The numbers of a packed array live in a block counted by reference: the
+ * doc holds one reference, and a reader that keeps the numbers (a tensor
+ * decoded from them) takes another instead of copying them, so they
+ * outlive cd_doc_free until the last holder lets go. The numbers are
+ * shared: a holder that writes into them changes what every other holder
+ * (the doc's readers included) sees. */
+typedef struct cd_numbers cd_numbers;
+
+/* Take one more reference to b (not NULL); returns b. Thread-safe. */
+cd_numbers *cd_numbers_retain(cd_numbers *b);
+/* Drop one reference to b (NULL: nothing); the last frees the numbers. */
+void cd_numbers_release(cd_numbers *b);
 
 typedef struct cd_packed {
     const json_t *node;           /* the stand-in empty array */
-    double *data;                 /* (n) row-major values */
+    double *data;                 /* (n) row-major values, in block */
+    cd_numbers *block;            /* holds data; the doc's reference */
     int rank;                     /* nesting depth of the array, 1..CD_MAX_RANK */
     int64_t dims[CD_MAX_RANK];    /* (rank) */
     int64_t n;
@@ -69,7 +84,12 @@ typedef struct cd_json_opts {
     const volatile int *cancel;     /* stop with CD_E_CANCELLED once non-zero; may be NULL */
 } cd_json_opts;
 
-/* Parse s[0..len). Returns 0 with *doc filled (free it with cd_doc_free),
+/* Parse s[0..len). A packed array's numbers are parsed once, into a
+ * scratch buffer that becomes the array's block when it is large
+ * (CD_ADOPT_MIN numbers: no copy), else copied out of it (the scratch is
+ * reused). The budget is charged the same either way: the scratch's
+ * largest size once, plus each array's numbers.
+ * Returns 0 with *doc filled (free it with cd_doc_free),
  * or -1 with *e filled (any kind but CD_OK) and *doc empty. */
 int cd_json_parse(const char *s, size_t len, const cd_json_opts *o, cd_doc *doc, cd_err *e);
 

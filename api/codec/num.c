@@ -1,5 +1,6 @@
-/* num.c -- the number codec of the JSON API (see num.h): the shared
- * tables and the printers here, the parser in num_parse.c.
+/* num.c -- the number codec of the JSON API (see num.h): the printers
+ * here, the parser in num_parse.c, the tables both use and the printers'
+ * exact slow path in num_tables.c.
  *
  * Parsing: a short number (up to 7 integer and 7 fraction digits, no
  * exponent, 16 bytes readable) is read with two word loads and answered by
@@ -28,244 +29,18 @@
  * fast path with a 64-bit power of ten (see "float32: the fast path").
  *
  * The power-of-five table is computed at first use (pthread_once) with
- * exact bignum arithmetic: for 5^j, j in [-342, 324], a 128-bit T and e2
- * with 5^j = (T + d) * 2^e2, 2^127 <= T < 2^128, 0 <= d < 1. */
+ * exact bignum arithmetic (num_tables.c): for 5^j, j in [-342, 324], a
+ * 128-bit T and e2 with 5^j = (T + d) * 2^e2, 2^127 <= T < 2^128,
+ * 0 <= d < 1. */
 #include "num.h"
 #include "num_impl.h"
 
-#include <pthread.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- bignum: just enough for table generation and the rare exact paths */
-
-#define BN_LIMBS 48 /* 1536 bits; the largest value used is about 820 bits */
-
-typedef struct bn {
-    uint32_t w[BN_LIMBS]; /* little-endian limbs; limbs at index >= n are zero */
-    int n;                /* used limbs: w[n-1] != 0, or n == 0 for zero */
-} bn;
-
-static void bn_set(bn *a, uint64_t v) {
-    memset(a, 0, sizeof *a);
-    a->w[0] = (uint32_t)v;
-    a->w[1] = (uint32_t)(v >> 32);
-    a->n = a->w[1] ? 2 : a->w[0] ? 1 : 0;
-}
-
-/* a *= m. */
-static void bn_mul_small(bn *a, uint32_t m) {
-    uint64_t carry = 0;
-    for (int i = 0; i < a->n; i++) {
-        uint64_t t = (uint64_t)a->w[i] * m + carry;
-        a->w[i] = (uint32_t)t;
-        carry = t >> 32;
-    }
-    if (carry) a->w[a->n++] = (uint32_t)carry;
-}
-
-/* a *= 5^e. */
-static void bn_mul_pow5(bn *a, int e) {
-    for (; e >= 13; e -= 13) bn_mul_small(a, 1220703125u); /* 5^13 */
-    uint32_t m = 1;
-    while (e-- > 0) m *= 5;
-    bn_mul_small(a, m);
-}
-
-/* a <<= bits. */
-static void bn_shl(bn *a, int bits) {
-    if (a->n == 0 || bits == 0) return;
-    int limbs = bits / 32, b = bits % 32;
-    for (int i = a->n - 1; i >= 0; i--) {
-        uint64_t t = (uint64_t)a->w[i] << b;
-        a->w[i + limbs + 1] |= (uint32_t)(t >> 32);
-        a->w[i + limbs] = (uint32_t)t;
-        if (limbs) a->w[i] = 0;
-    }
-    a->n += limbs + 1;
-    while (a->n > 0 && a->w[a->n - 1] == 0) a->n--;
-}
-
-static int bn_cmp(const bn *a, const bn *b) {
-    if (a->n != b->n) return a->n < b->n ? -1 : 1;
-    for (int i = a->n - 1; i >= 0; i--)
-        if (a->w[i] != b->w[i]) return a->w[i] < b->w[i] ? -1 : 1;
-    return 0;
-}
-
-/* a -= b; requires a >= b. */
-static void bn_sub(bn *a, const bn *b) {
-    int64_t borrow = 0;
-    for (int i = 0; i < a->n; i++) {
-        int64_t t = (int64_t)a->w[i] - (i < b->n ? b->w[i] : 0) - borrow;
-        borrow = t < 0;
-        a->w[i] = (uint32_t)(t + (borrow << 32));
-    }
-    while (a->n > 0 && a->w[a->n - 1] == 0) a->n--;
-}
-
-static int bn_bitlen(const bn *a) {
-    return a->n ? 32 * a->n - __builtin_clz(a->w[a->n - 1]) : 0;
-}
-
-static int bn_bit(const bn *a, int i) {
-    return i >= 0 && i < 32 * a->n ? (a->w[i / 32] >> (i % 32)) & 1 : 0;
-}
-
-/* floor(num / den) when it is below 2^64 (the caller knows), and whether
- * the division leaves a remainder; num is consumed. */
-static uint64_t bn_div_small_quot(bn *num, const bn *den, int *inexact) {
-    uint64_t quot = 0;
-    bn t;
-    for (int i = 63; i >= 0; i--) {
-        t = *den;
-        bn_shl(&t, i);
-        if (bn_cmp(num, &t) >= 0) {
-            bn_sub(num, &t);
-            quot |= (uint64_t)1 << i;
-        }
-    }
-    *inexact = num->n != 0;
-    return quot;
-}
-
-/* ---- tables ---------------------------------------------------------- */
-
-pow5 cd_num_p5tab[P5_N];
-static uint64_t p5u64[28]; /* 5^0 .. 5^27, all below 2^63 */
-static char digit_pairs[200];
-static uint16_t pair16[100]; /* the same as values, first digit lowest */
-/* Trailing '0's of eight digits from their "is '0'" bit mask (bit i:
- * digit i, first digit lowest). */
-static uint8_t tz8[256];
-
-/* float32 by biased exponent be (1..254, as regular binades): k and the
- * 64-bit power of five g for 10^-k (rounded up unless exact: mask 0 then,
- * else all ones); up, with the scaled value (c << up) * g / 2^128; two_up
- * = 2 << up, the step from v to an end of its interval; delta = two_up * g. */
-typedef struct f32pow {
-    uint64_t g, mask, two_up;
-    uint64_t dlo, dhi; /* delta */
-    int32_t up2, k; /* up + 2 */
-    uint32_t imask; /* bits & imask == 0: an integer, or be is 0 or 255 */
-} f32pow;
-static f32pow f32tab[256];
-static pthread_once_t num_once = PTHREAD_ONCE_INIT;
-atomic_int cd_num_ready;
-
-/* The top 128 bits of a (bitlen L >= 1) into e, and whether bits below
- * them are all zero. */
-static void take_top128(const bn *a, pow5 *e) {
-    int len = bn_bitlen(a), from = len - 128;
-    e->hi = e->lo = 0;
-    for (int i = 0; i < 128; i++) {
-        uint64_t bit = (uint64_t)bn_bit(a, from + i);
-        if (i < 64) e->lo |= bit << i;
-        else e->hi |= bit << (i - 64);
-    }
-    e->e2 = from;
-    e->exact = 1;
-    for (int i = 0; i < from; i++)
-        if (bn_bit(a, i)) {
-            e->exact = 0;
-            break;
-        }
-}
-
-/* 5^-n for n >= 1: T = floor(2^s / 5^n) with s = 127 + bitlen(5^n), by
- * binary long division; e2 = -s. Never exact. */
-static void take_reciprocal(const bn *d, pow5 *e) {
-    int b = bn_bitlen(d);
-    bn r;
-    bn_set(&r, 1);
-    bn_shl(&r, b - 1); /* 2^(b-1) < d: the first b-1 quotient bits are 0 */
-    e->hi = e->lo = 0;
-    for (int i = 0; i < 128; i++) {
-        bn_shl(&r, 1);
-        uint64_t bit = 0;
-        if (bn_cmp(&r, d) >= 0) {
-            bn_sub(&r, d);
-            bit = 1;
-        }
-        e->hi = e->hi << 1 | e->lo >> 63;
-        e->lo = e->lo << 1 | bit;
-    }
-    e->e2 = -(127 + b);
-    e->exact = 0;
-}
-
-static inline int flog10_pow2(int q);
-
-static void num_init(void) {
-    bn p;
-    bn_set(&p, 1);
-    for (int j = 0; j <= P5_MAX; j++) {
-        take_top128(&p, &cd_num_p5tab[j - P5_MIN]);
-        bn_mul_small(&p, 5);
-    }
-    bn_set(&p, 1);
-    for (int n = 1; n <= -P5_MIN; n++) {
-        bn_mul_small(&p, 5);
-        take_reciprocal(&p, &cd_num_p5tab[-n - P5_MIN]);
-    }
-    for (int be = 1; be < 255; be++) {
-        int q = be - 150, k = flog10_pow2(q);
-        const pow5 *t = &cd_num_p5tab[-k - P5_MIN];
-        int exact = t->exact && t->lo == 0, up = 128 - (k - q - t->e2);
-        f32pow *f = &f32tab[be];
-        f->g = t->hi + (uint64_t)!exact;
-        f->mask = exact ? 0 : ~(uint64_t)0;
-        f->up2 = up + 2;
-        f->k = k;
-        f->two_up = (uint64_t)2 << up;
-        u128 delta = (u128)f->two_up * f->g;
-        f->dlo = (uint64_t)delta;
-        f->dhi = (uint64_t)(delta >> 64);
-        f->imask = be >= 127 && be <= 150 ? (1u << (150 - be)) - 1 : ~0u;
-    }
-    p5u64[0] = 1;
-    for (int i = 1; i < 28; i++) p5u64[i] = p5u64[i - 1] * 5;
-    for (int i = 0; i < 100; i++) {
-        digit_pairs[2 * i] = (char)('0' + i / 10);
-        digit_pairs[2 * i + 1] = (char)('0' + i % 10);
-        pair16[i] = (uint16_t)(('0' + i / 10) | ('0' + i % 10) << 8);
-    }
-    for (int m = 0; m < 256; m++) {
-        int z = 0;
-        while (z < 8 && (m >> (7 - z) & 1)) z++;
-        tz8[m] = (uint8_t)z;
-    }
-    atomic_store_explicit(&cd_num_ready, 1, memory_order_release);
-}
-
-void cd_num_build_tables(void) {
-    pthread_once(&num_once, num_init);
-}
-
-const uint64_t cd_num_pow10[20] = {1ull,
-                                       10ull,
-                                       100ull,
-                                       1000ull,
-                                       10000ull,
-                                       100000ull,
-                                       1000000ull,
-                                       10000000ull,
-                                       100000000ull,
-                                       1000000000ull,
-                                       10000000000ull,
-                                       100000000000ull,
-                                       1000000000000ull,
-                                       10000000000000ull,
-                                       100000000000000ull,
-                                       1000000000000000ull,
-                                       10000000000000000ull,
-                                       100000000000000000ull,
-                                       1000000000000000000ull,
-                                       10000000000000000000ull};
 
 /* ---- shortest digits (Schubfach) -------------------------------------- */
 
@@ -275,28 +50,13 @@ const uint64_t cd_num_pow10[20] = {1ull,
  * (floats); cp is shifted left by up = 128 - sh first, so the integer
  * part is the product's top word and the fraction the words below. */
 
-/* floor(x) | (x is not an integer), exactly, by bignum division. */
-static uint64_t scaled_exact(uint64_t cp, int q, int k) {
-    int a = q - k, b = -k; /* x = cp * 2^a * 5^b */
-    bn num, den;
-    bn_set(&num, cp);
-    bn_set(&den, 1);
-    if (b > 0) bn_mul_pow5(&num, b);
-    else bn_mul_pow5(&den, -b);
-    if (a > 0) bn_shl(&num, a);
-    else bn_shl(&den, -a);
-    int inexact;
-    uint64_t f = bn_div_small_quot(&num, &den, &inexact);
-    return f | (uint64_t)inexact;
-}
-
 /* The fraction of cp * g / 2^sh is within g's overshoot bound: x may be
  * an integer, or just below ip. Settle it exactly. */
 static uint64_t scaled_edge(uint64_t cp, int q, int k, uint64_t ip) {
     int a = q - k, b = -k; /* x = cp * 2^a * 5^b */
-    int integer = (a >= 0 || __builtin_ctzll(cp) >= -a) && (b >= 0 || (b >= -27 && cp % p5u64[-b] == 0));
+    int integer = (a >= 0 || __builtin_ctzll(cp) >= -a) && (b >= 0 || (b >= -27 && cp % cd_num_p5u64[-b] == 0));
     if (integer) return ip; /* the overshoot is below 1 */
-    return scaled_exact(cp, q, k);
+    return cd_num_scaled_exact(cp, q, k);
 }
 
 /* floor(x) with its lowest bit set when x is not an integer (so compares
@@ -323,11 +83,8 @@ static inline uint64_t scaled(uint64_t ghi, uint64_t glo, int up, int exact, int
     return scaled_edge(cp, q, k, ip);
 }
 
-/* floor(q * log10(2)), and floor(log10(3/4 * 2^q)), for |q| <= 1200
- * (checked exhaustively against exact arithmetic). */
-static inline int flog10_pow2(int q) {
-    return (int)((((int64_t)q * 315653) + ((int64_t)4000 << 20)) >> 20) - 4000;
-}
+/* floor(log10(3/4 * 2^q)) for |q| <= 1200 (checked exhaustively against
+ * exact arithmetic; floor(q * log10(2)) is flog10_pow2, num_impl.h). */
 static inline int flog10_3q4_pow2(int q) {
     return (int)((((int64_t)q * 315653 - 131237) + ((int64_t)4000 << 20)) >> 20) - 4000;
 }
@@ -459,7 +216,7 @@ static inline int layout(char *o, uint64_t d, int n, int e10, int narrow) {
         o[len] = (char)('0' + x);
         return len + 1;
     }
-    memcpy(o + len, digit_pairs + 2 * x, 2);
+    memcpy(o + len, cd_num_digit_pairs + 2 * x, 2);
     return len + 2;
 }
 
@@ -552,7 +309,7 @@ __attribute__((noinline)) static int print_f32_general(uint32_t bits, char *buf)
 /* ---- float32: the fast path ----------------------------------------------
  * For a normal float that is not a power of two nor a small integer, the
  * Schubfach steps above with a 64-bit power of ten g (exact, or rounded up
- * by less than one unit), all set by the biased exponent (table f32tab).
+ * by less than one unit), all set by the biased exponent (table cd_num_f32tab).
  * The scaled ends of the rounding interval come from the product for v by
  * adding and subtracting one precomputed 128-bit delta (the same integers
  * as three products). When each scaled value's fraction exceeds the error
@@ -572,10 +329,10 @@ __attribute__((noinline)) static int print_f32_general(uint32_t bits, char *buf)
 
 /* That digit pair as text, first digit in the low byte. */
 static inline uint64_t pair_at(uint64_t y) {
-    return pair16[((y >> 9) * 100) >> 55];
+    return cd_num_pair16[((y >> 9) * 100) >> 55];
 }
 
-/* The fast-path Schubfach step for a normal float32 (bits; t is f32tab at
+/* The fast-path Schubfach step for a normal float32 (bits; t is cd_num_f32tab at
  * its biased exponent): the shortest d (units of 10^t->k; 2^23 <= d < 2 *
  * 10^8, trailing zeros kept). *edge is set nonzero instead of a meaningful
  * d when a scaled value lies within the error bound of an integer (the
@@ -660,7 +417,7 @@ static inline int f32_layout(char *buf, int neg, uint64_t x8, uint64_t c0, int l
         o[len] = (char)('0' + e);
         return neg + len + 1;
     }
-    memcpy(o + len, digit_pairs + 2 * e, 2);
+    memcpy(o + len, cd_num_digit_pairs + 2 * e, 2);
     return neg + len + 2;
 }
 
@@ -673,7 +430,7 @@ static inline int f32_needs_general(uint32_t bits) {
 }
 
 static inline int print_f32_fast(uint32_t bits, char *buf) {
-    const f32pow *t = &f32tab[(bits >> 23) & 0xFF];
+    const f32pow *t = &cd_num_f32tab[(bits >> 23) & 0xFF];
     int edge, lz, tz;
     uint64_t d = f32_fast_d(bits, t, &edge), c0;
     if (__builtin_expect(edge, 0)) return print_f32_general(bits, buf);
@@ -747,10 +504,10 @@ static inline void f32_text4(const uint64_t *d, uint64_t *x8, uint64_t *c0, int 
     _mm_storeu_si128((__m128i *)(void *)w, a);
     _mm_storeu_si128((__m128i *)(void *)(w + 2), b);
     for (int i = 0; i < GROUP; i++) x8[i] = w[i];
-    tz[0] = tz8[za & 0xFF];
-    tz[1] = tz8[za >> 8];
-    tz[2] = tz8[zb & 0xFF];
-    tz[3] = tz8[zb >> 8];
+    tz[0] = cd_num_tz8[za & 0xFF];
+    tz[1] = cd_num_tz8[za >> 8];
+    tz[2] = cd_num_tz8[zb & 0xFF];
+    tz[3] = cd_num_tz8[zb >> 8];
 #else
     for (int i = 0; i < GROUP; i++) x8[i] = f32_text(d[i], &c0[i], &lz[i], &tz[i]);
 #endif
@@ -763,7 +520,7 @@ static inline char *f32_group(const float *v, char *o) {
     uint64_t d[GROUP], x8[GROUP], c0[GROUP];
     memcpy(bits, v, sizeof bits);
     for (int i = 0; i < GROUP; i++) {
-        const f32pow *t = &f32tab[(bits[i] >> 23) & 0xFF];
+        const f32pow *t = &cd_num_f32tab[(bits[i] >> 23) & 0xFF];
         int edge;
         d[i] = f32_fast_d(bits[i], t, &edge);
         slow[i] = edge | ((bits[i] & t->imask) == 0) | ((bits[i] & 0x7FFFFF) == 0);

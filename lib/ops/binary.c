@@ -31,13 +31,21 @@ static int div_partial(gr_graph *g, int id, int k) {
     if (k == 0) return gr_build_unary(g, &gr_op_reciprocal, IN(g, id, 1));
     return gr_build_unary(g, &gr_op_neg, gr_build_binary(g, &gr_op_div, id, IN(g, id, 1)));
 }
+/* PyTorch's pow_backward_self and pow_backward_exponent: the base's
+ * partial is 0 where the exponent is 0 (x^0 is constant even at x = 0), and
+ * the exponent's is 0 where the base is 0 and the exponent >= 0 (instead of
+ * 0 * -inf or NaN). */
 static int pow_partial(gr_graph *g, int id, int k) {
-    int a = IN(g, id, 0), b = IN(g, id, 1);
+    int a = IN(g, id, 0), b = IN(g, id, 1), zero = gr_build_scalar(g, 0);
     if (k == 0) {
         int b_minus_1 = gr_build_binary(g, &gr_op_sub, b, gr_build_scalar(g, 1));
-        return gr_build_binary(g, &gr_op_mul, b, gr_build_binary(g, &gr_op_pow, a, b_minus_1));
+        int d = gr_build_binary(g, &gr_op_mul, b, gr_build_binary(g, &gr_op_pow, a, b_minus_1));
+        return gr_build_apply(g, &gr_op_where, gr_build_binary(g, &gr_op_equal, b, zero), zero, d, NULL);
     }
-    return gr_build_binary(g, &gr_op_mul, gr_build_unary(g, &gr_op_log, a), id);
+    int masked = gr_build_binary(g, &gr_op_logical_and, gr_build_binary(g, &gr_op_equal, a, zero),
+                                 gr_build_binary(g, &gr_op_greater_equal, b, zero));
+    int d = gr_build_binary(g, &gr_op_mul, id, gr_build_unary(g, &gr_op_log, a));
+    return gr_build_apply(g, &gr_op_where, masked, zero, d, NULL);
 }
 /* Ties split the gradient evenly between the operands (as PyTorch does). */
 static int select_partial(gr_graph *g, int id, const gr_op *wins) {
@@ -66,7 +74,8 @@ BINARY_OP(add, "y = a + b; dy/da = 1, dy/db = 1 (summed over broadcast axes)")
 BINARY_OP(sub, "y = a - b; dy/da = 1, dy/db = -1")
 BINARY_OP(mul, "y = a * b; dy/da = b, dy/db = a")
 BINARY_OP(div, "y = a / b; dy/da = 1/b, dy/db = -a/b^2")
-BINARY_OP(pow, "y = a^b; dy/da = b a^(b-1), dy/db = ln(a) a^b")
+BINARY_OP(pow, "y = a^b (C pow: 0^0 = 1, NaN for a negative base and a fractional exponent); "
+              "dy/da = b a^(b-1), 0 where b = 0; dy/db = ln(a) a^b, 0 where a = 0 and b >= 0 (both as torch)")
 BINARY_OP(maximum, "y = max(a, b); the gradient goes to the larger operand, split evenly on ties")
 BINARY_OP(minimum, "y = min(a, b); the gradient goes to the smaller operand, split evenly on ties")
 COMPARE_OP(greater, "y = 1 where a > b else 0; no gradient")

@@ -38,7 +38,7 @@ gr_status gr_infer_broadcast(gr_graph *g, int id, gr_error *err) {
 }
 
 gr_status gr_infer_broadcast_attr(gr_graph *g, int id, int expand, gr_error *err) {
-    const gr_shape *x = IN_SHAPE(g, id, 0), *t = &g->nodes[id].attrs.shape;
+    const gr_shape *x = IN_SHAPE(g, id, 0), *t = &g->nodes[id].attrs->shape;
     const gr_shape *small = expand ? x : t, *big = expand ? t : x;
     gr_shape b;
     for (int i = 0; i < t->rank; i++)

@@ -1,16 +1,21 @@
-/* linalg.c -- matmul through cblas_sgemm/cblas_dgemm. Transposes are BLAS
- * flags, never copies; leading (batch) dims broadcast like NumPy's matmul,
- * and one GEMM runs per batch entry. */
+/* linalg.c -- matmul through cblas_sgemm/cblas_dgemm (cblas_?gemv when the
+ * product is a matrix times a vector). Transposes are BLAS flags, never
+ * copies; leading (batch) dims broadcast like NumPy's matmul, and one GEMM
+ * runs per batch entry. 1-D operands are NumPy's: a row or a column.
+ * And outer, the product of two vectors. */
 #include "ops.h"
 
 #include <cblas.h>
 #include <string.h>
+
+extern const gr_op gr_op_outer; /* defined below; its derivative builds it */
 
 /* Rows and columns of an operand as the product sees it. */
 typedef struct mm_dims {
     int64_t m, n, k;        /* out is (m, n); the shared dim is k */
     int64_t a_rows, a_cols; /* stored matrix of a */
     int64_t b_rows, b_cols; /* stored matrix of b */
+    int64_t c_cols;         /* row length of the whole output (n); a tile of it keeps it */
 } mm_dims;
 
 static mm_dims mm_dims_of(const gr_shape *a, const gr_shape *b, const gr_attrs *at) {
@@ -22,19 +27,61 @@ static mm_dims mm_dims_of(const gr_shape *a, const gr_shape *b, const gr_attrs *
     d.m = at->transpose_a ? d.a_cols : d.a_rows;
     d.k = at->transpose_a ? d.a_rows : d.a_cols;
     d.n = at->transpose_b ? d.b_rows : d.b_cols;
+    d.c_cols = d.n;
     return d;
 }
 
+/* NumPy's matmul of vectors: a 1-D a is the matrix [1, k] and a 1-D b the
+ * matrix [k, 1]; the result drops that 1 again. The promoted shapes have
+ * the same memory layout, so the kernels only ever see matrices. */
+static void mm_promote(const gr_shape *a, const gr_shape *b, gr_shape *pa, gr_shape *pb) {
+    *pa = *a;
+    *pb = *b;
+    if (a->rank == 1) {
+        pa->rank = 2;
+        pa->dims[0] = 1;
+        pa->dims[1] = a->dims[0];
+    }
+    if (b->rank == 1) {
+        pb->rank = 2;
+        pb->dims[1] = 1;
+    }
+}
+
+/* The promoted output shape of matmul node n (its shape with the dropped
+ * 1s back in place). */
+static gr_shape mm_promoted_out(const gr_graph *g, const gr_node *n) {
+    gr_shape o = n->shape;
+    int a1 = g->nodes[n->in[0]].shape.rank == 1, b1 = g->nodes[n->in[1]].shape.rank == 1;
+    if (a1 && b1) {
+        o.rank = 2;
+        o.dims[0] = o.dims[1] = 1;
+    } else if (a1) { /* [..., n] -> [..., 1, n] */
+        o.dims[o.rank] = o.dims[o.rank - 1];
+        o.dims[o.rank - 1] = 1;
+        o.rank++;
+    } else if (b1) { /* [..., m] -> [..., m, 1] */
+        o.dims[o.rank++] = 1;
+    }
+    return o;
+}
+
 static gr_status matmul_infer(gr_graph *g, int id, gr_error *err) {
-    const gr_shape *a = IN_SHAPE(g, id, 0), *b = IN_SHAPE(g, id, 1);
+    const gr_shape *a0 = IN_SHAPE(g, id, 0), *b0 = IN_SHAPE(g, id, 1);
+    const gr_attrs *at = g->nodes[id].attrs;
     char sa[160], sb[160];
     for (int k = 0; k < 2; k++)
-        if ((k ? b : a)->rank < 2)
-            return gr_fail_op(g, err, GR_E_SHAPE, id, k, NULL,
-                           "operand %d has rank %d; matmul needs rank >= 2 (reshape vectors to [1, n] or [n, 1])", k,
-                           (k ? b : a)->rank);
-    mm_dims d = mm_dims_of(a, b, &g->nodes[id].attrs);
-    int64_t kb = g->nodes[id].attrs.transpose_b ? d.b_cols : d.b_rows;
+        if ((k ? b0 : a0)->rank < 1)
+            return gr_fail_op(g, err, GR_E_SHAPE, id, k, NULL, "operand %d is a scalar; matmul needs rank >= 1", k);
+    if ((a0->rank == 1 && at->transpose_a) || (b0->rank == 1 && at->transpose_b))
+        return gr_fail_op(g, err, GR_E_ARG, id, a0->rank == 1 && at->transpose_a ? 0 : 1,
+                          a0->rank == 1 && at->transpose_a ? "transpose_a" : "transpose_b",
+                          "a 1-D operand has no transpose");
+    gr_shape pa, pb;
+    mm_promote(a0, b0, &pa, &pb);
+    const gr_shape *a = &pa, *b = &pb;
+    mm_dims d = mm_dims_of(a, b, at);
+    int64_t kb = g->nodes[id].attrs->transpose_b ? d.b_cols : d.b_rows;
     if (d.k != kb)
         return gr_fail_op(g, err, GR_E_SHAPE, id, 1, NULL, "inner dimensions differ: %s @ %s (%lld vs %lld)",
                        gr_shape_str(a, sa, sizeof sa), gr_shape_str(b, sb, sizeof sb), (long long)d.k, (long long)kb);
@@ -49,9 +96,32 @@ static gr_status matmul_infer(gr_graph *g, int id, gr_error *err) {
         return gr_fail_op(g, err, GR_E_SHAPE, id, 1, NULL, "batch dimensions of %s and %s do not broadcast",
                        gr_shape_str(a, sa, sizeof sa), gr_shape_str(b, sb, sizeof sb));
     if (batch.rank + 2 > GR_MAX_RANK) return gr_fail_op(g, err, GR_E_LIMIT, id, -1, NULL, "result rank too large");
-    batch.dims[batch.rank++] = d.m;
-    batch.dims[batch.rank++] = d.n;
+    if (a0->rank > 1) batch.dims[batch.rank++] = d.m;
+    if (b0->rank > 1) batch.dims[batch.rank++] = d.n;
     return gr_node_set_shape(g, id, &batch, err);
+}
+
+/* c (+)= op(a) @ op(b) where the product has one column (n = 1: op(a) x)
+ * or one row (m = 1: op(b)^T x), with the vector operand and c contiguous
+ * (gemm() checks); lda and ldb are gemm()'s. */
+static void gemv(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *a, const void *b, void *c, int beta,
+                 blasint lda, blasint ldb) {
+    const void *mat = a, *vec = b;
+    blasint rows = (blasint)(at->transpose_a ? d->k : d->m), cols = (blasint)(at->transpose_a ? d->m : d->k);
+    blasint ld = lda;
+    enum CBLAS_TRANSPOSE t = at->transpose_a ? CblasTrans : CblasNoTrans;
+    if (d->n != 1) { /* m = 1: c^T = op(b)^T a^T */
+        mat = b;
+        vec = a;
+        rows = (blasint)(at->transpose_b ? d->n : d->k);
+        cols = (blasint)(at->transpose_b ? d->k : d->n);
+        ld = ldb;
+        t = at->transpose_b ? CblasNoTrans : CblasTrans;
+    }
+    if (dt == GR_F32)
+        cblas_sgemv(CblasRowMajor, t, rows, cols, 1.0f, mat, ld, vec, 1, (float)beta, c, 1);
+    else
+        cblas_dgemv(CblasRowMajor, t, rows, cols, 1.0, mat, ld, vec, 1, (double)beta, c, 1);
 }
 
 static void gemm(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *a, const void *b, void *c, int beta) {
@@ -59,7 +129,14 @@ static void gemm(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *
     enum CBLAS_TRANSPOSE tb = at->transpose_b ? CblasTrans : CblasNoTrans;
     /* Leading dims must be >= 1 even for empty matrices. */
     blasint lda = (blasint)(d->a_cols > 1 ? d->a_cols : 1), ldb = (blasint)(d->b_cols > 1 ? d->b_cols : 1);
-    blasint ldc = (blasint)(d->n > 1 ? d->n : 1);
+    blasint ldc = (blasint)(d->c_cols > 1 ? d->c_cols : 1);
+    /* A matrix times a vector (1-D operands): GEMV, no packing. The
+     * vector and c must be contiguous, which a tile of a wider product's
+     * column or a transposed a's column is not. */
+    if ((d->n == 1 && d->c_cols == 1) || (d->m == 1 && (!at->transpose_a || d->a_cols == 1))) {
+        gemv(dt, at, d, a, b, c, beta, lda, ldb);
+        return;
+    }
     if (dt == GR_F32)
         cblas_sgemm(CblasRowMajor, ta, tb, (blasint)d->m, (blasint)d->n, (blasint)d->k, 1.0f, a, lda, b, ldb, (float)beta, c,
                     ldc);
@@ -127,8 +204,10 @@ static void gemm_chunked(gr_dtype dt, const gr_attrs *at, const mm_dims *d, cons
  * early once *cancel (may be NULL) is raised. */
 static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const void *b, void *out, int beta,
                        const volatile int *cancel) {
-    const gr_shape *as = &g->nodes[n->in[0]].shape, *bs = &g->nodes[n->in[1]].shape, *os = &n->shape;
-    mm_dims d = mm_dims_of(as, bs, &n->attrs);
+    gr_shape a2, b2, o2 = mm_promoted_out(g, n);
+    mm_promote(&g->nodes[n->in[0]].shape, &g->nodes[n->in[1]].shape, &a2, &b2);
+    const gr_shape *as = &a2, *bs = &b2, *os = &o2;
+    mm_dims d = mm_dims_of(as, bs, n->attrs);
     size_t esz = gr_dtype_size(g->dt);
     if (d.m == 0 || d.n == 0) return;
     int64_t batch = n->numel / (d.m * d.n);
@@ -138,7 +217,7 @@ static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const
     }
     int64_t a_mat = d.a_rows * d.a_cols, b_mat = d.b_rows * d.b_cols, c_mat = d.m * d.n;
     if (batch == 1) {
-        gemm_chunked(g->dt, &n->attrs, &d, a, b, out, beta, cancel);
+        gemm_chunked(g->dt, n->attrs, &d, a, b, out, beta, cancel);
         return;
     }
     /* Batch strides (in matrices) of a and b, 0 along broadcast dims. */
@@ -161,7 +240,7 @@ static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const
             oa += idx[i] * sa[i];
             ob += idx[i] * sb[i];
         }
-        gemm_chunked(g->dt, &n->attrs, &d, pa + (size_t)(oa * a_mat) * esz, pb + (size_t)(ob * b_mat) * esz,
+        gemm_chunked(g->dt, n->attrs, &d, pa + (size_t)(oa * a_mat) * esz, pb + (size_t)(ob * b_mat) * esz,
                      pc + (size_t)(t * c_mat) * esz, beta, cancel);
         for (int i = br - 1; i >= 0; i--) {
             if (++idx[i] < os->dims[i]) break;
@@ -192,19 +271,34 @@ static int mm(gr_graph *g, int a, int b, int ta, int tb) {
 
 /* C = op(A) op(B). Each case reads the transpose flags instead of copying:
  *   (0,0) dA = g B^T    dB = A^T g      (0,1) dA = g B      dB = g^T A
- *   (1,0) dA = B g^T    dB = A g        (1,1) dA = B^T g^T  dB = g^T A^T */
+ *   (1,0) dA = B g^T    dB = A g        (1,1) dA = B^T g^T  dB = g^T A^T
+ * A 1-D operand (never transposed) and g take their promoted matrix shapes
+ * (reshapes, no copies); its gradient is summed over the batch dims to the
+ * promoted shape and reshaped back to a vector. */
 static void matmul_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     int a = g->nodes[id].in[0], b = g->nodes[id].in[1];
-    int ta = g->nodes[id].attrs.transpose_a, tb = g->nodes[id].attrs.transpose_b;
-    if (need[0])
-        grads[0] = !ta ? (tb ? mm(g, grad, b, 0, 0) : mm(g, grad, b, 0, 1)) : (tb ? mm(g, b, grad, 1, 1) : mm(g, b, grad, 0, 1));
-    if (need[1])
-        grads[1] = !tb ? (ta ? mm(g, a, grad, 0, 0) : mm(g, a, grad, 1, 0)) : (ta ? mm(g, grad, a, 1, 1) : mm(g, grad, a, 1, 0));
+    int ta = g->nodes[id].attrs->transpose_a, tb = g->nodes[id].attrs->transpose_b;
+    gr_shape a0 = *gr_shape_of(g, a), b0 = *gr_shape_of(g, b), pa, pb;
+    gr_shape po = mm_promoted_out(g, &g->nodes[id]);
+    mm_promote(&a0, &b0, &pa, &pb);
+    a = gr_build_reshape(g, a, &pa);
+    b = gr_build_reshape(g, b, &pb);
+    grad = gr_build_reshape(g, grad, &po);
+    if (need[0]) {
+        grads[0] = !ta ? (tb ? mm(g, grad, b, 0, 0) : mm(g, grad, b, 0, 1))
+                       : (tb ? mm(g, b, grad, 1, 1) : mm(g, b, grad, 0, 1));
+        if (a0.rank == 1) grads[0] = gr_build_reshape(g, gr_build_sum_to(g, grads[0], &pa), &a0);
+    }
+    if (need[1]) {
+        grads[1] = !tb ? (ta ? mm(g, a, grad, 0, 0) : mm(g, a, grad, 1, 0))
+                       : (ta ? mm(g, grad, a, 1, 1) : mm(g, grad, a, 1, 0));
+        if (b0.rank == 1) grads[1] = gr_build_reshape(g, gr_build_sum_to(g, grads[1], &pb), &b0);
+    }
 }
 
 static int matmul_jvp(gr_graph *g, int id, const int *t) {
     int a = g->nodes[id].in[0], b = g->nodes[id].in[1];
-    gr_attrs at = g->nodes[id].attrs;
+    gr_attrs at = *g->nodes[id].attrs;
     int l = t[0] >= 0 ? gr_build_apply(g, &gr_op_matmul, t[0], b, -1, &at) : -1;
     int r = t[1] >= 0 ? gr_build_apply(g, &gr_op_matmul, a, t[1], -1, &at) : -1;
     if (l >= 0 && r >= 0) return gr_build_binary(g, &gr_op_add, l, r);
@@ -212,15 +306,72 @@ static int matmul_jvp(gr_graph *g, int id, const int *t) {
 }
 
 static int64_t matmul_flops(const gr_graph *g, const gr_node *n) {
-    mm_dims d = mm_dims_of(&g->nodes[n->in[0]].shape, &g->nodes[n->in[1]].shape, &n->attrs);
+    gr_shape pa, pb;
+    mm_promote(&g->nodes[n->in[0]].shape, &g->nodes[n->in[1]].shape, &pa, &pb);
+    mm_dims d = mm_dims_of(&pa, &pb, n->attrs);
     int64_t f;
     return gr_mul_ok(n->numel, 2 * d.k, &f) ? f : INT64_MAX;
 }
 
 const gr_op gr_op_matmul = {
     .name = "matmul", .arity = 2, .attrs = A(GR_ATTR_TRANSPOSE_A) | A(GR_ATTR_TRANSPOSE_B),
-    .doc = "y = op(a) @ op(b) over the last two dims, batch dims broadcast; da = g @ op(b)^T, db = op(a)^T @ g",
+    .doc = "y = op(a) @ op(b) over the last two dims, batch dims broadcast; as NumPy, a 1-D a is a row [1, k] "
+           "and a 1-D b a column [k, 1] whose 1 the result drops (A @ v, v @ A, v @ v, batched; 1-D operands take "
+           "no transpose); da = g @ op(b)^T, db = op(a)^T @ g, summed over batch dims for a 1-D operand",
     .infer = matmul_infer, .forward = matmul_forward, .vjp = matmul_vjp, .jvp = matmul_jvp, .flops = matmul_flops,
 };
 
-const gr_op *const gr_ops_linalg[] = {&gr_op_matmul, NULL};
+/* ---- outer(a, b) ------------------------------------------------------- */
+
+static gr_status outer_infer(gr_graph *g, int id, gr_error *err) {
+    const gr_shape *a = IN_SHAPE(g, id, 0), *b = IN_SHAPE(g, id, 1);
+    for (int k = 0; k < 2; k++)
+        if ((k ? b : a)->rank != 1)
+            return gr_fail_op(g, err, GR_E_SHAPE, id, k, NULL, "operand %d has rank %d; outer takes vectors", k,
+                              (k ? b : a)->rank);
+    gr_shape s = {2, {a->dims[0], b->dims[0]}};
+    return gr_node_set_shape(g, id, &s, err);
+}
+
+#define OUTER_KERNEL(FN, T)                                                                                           \
+    static void FN(const gr_kernel *k) {                                                                              \
+        const T *a = k->in[0], *b = k->in[1];                                                                         \
+        T *o = k->out;                                                                                                \
+        int64_t m = k->n->shape.dims[0], n = k->n->shape.dims[1];                                                     \
+        for (int64_t i = 0; i < m; i++) {                                                                             \
+            if ((i & 255) == 0 && i && gr_cancelled(k->cancel)) return;                                               \
+            for (int64_t j = 0; j < n; j++) o[i * n + j] = a[i] * b[j];                                               \
+        }                                                                                                             \
+    }
+OUTER_KERNEL(outer_f32, float)
+OUTER_KERNEL(outer_f64, double)
+
+static gr_status outer_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    if (k->dt == GR_F32) outer_f32(k);
+    else outer_f64(k);
+    return GR_OK;
+}
+
+/* da = g @ b, db = a @ g (matmul with a vector). */
+static void outer_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    int a = g->nodes[id].in[0], b = g->nodes[id].in[1];
+    if (need[0]) grads[0] = gr_build_binary(g, &gr_op_matmul, grad, b);
+    if (need[1]) grads[1] = gr_build_binary(g, &gr_op_matmul, a, grad);
+}
+
+static int outer_jvp(gr_graph *g, int id, const int *t) {
+    int a = g->nodes[id].in[0], b = g->nodes[id].in[1];
+    int l = t[0] >= 0 ? gr_build_binary(g, &gr_op_outer, t[0], b) : -1;
+    int r = t[1] >= 0 ? gr_build_binary(g, &gr_op_outer, a, t[1]) : -1;
+    if (l >= 0 && r >= 0) return gr_build_binary(g, &gr_op_add, l, r);
+    return l >= 0 ? l : r;
+}
+
+const gr_op gr_op_outer = {
+    .name = "outer", .arity = 2,
+    .doc = "y[i, j] = a[i] b[j] for vectors a, b (torch.outer, np.outer of 1-D operands); da = g @ b, db = a @ g",
+    .infer = outer_infer, .forward = outer_forward, .vjp = outer_vjp, .jvp = outer_jvp,
+};
+
+const gr_op *const gr_ops_linalg[] = {&gr_op_matmul, &gr_op_outer, NULL};

@@ -1,17 +1,26 @@
 /* nn.c -- the losses and normalisers of a classifier: softmax and
- * log_softmax over an axis, cross_entropy (fused and stable, integer
- * labels, the mean over the batch or, with reduction='sum', the sum), mse, and one_hot, which cross_entropy's
- * gradient is built from. */
-#include "ops.h"
+ * log_softmax over an axis, cross_entropy (fused and stable; class-index
+ * labels with ignore_index or probability targets, label_smoothing,
+ * reduction 'mean', 'sum' or 'none'), mse, and one_hot, which
+ * cross_entropy's gradient is built from. */
+#include "groups.h"
+#include "loss.h"
 
 #include <math.h>
 #include <string.h>
+
+/* Elements of shape s. */
+static int64_t numel_of_shape(const gr_shape *s) {
+    int64_t c = 1;
+    for (int i = 0; i < s->rank; i++) c *= s->dims[i];
+    return c;
+}
 
 /* ---- softmax / log_softmax ------------------------------------------- */
 
 static gr_status softmax_infer(gr_graph *g, int id, gr_error *err) {
     const gr_shape *x = IN_SHAPE(g, id, 0);
-    int ax, axis = (g->nodes[id].attrs.set & A(GR_ATTR_AXIS)) ? g->nodes[id].attrs.axis : -1;
+    int ax, axis = (g->nodes[id].attrs->set & A(GR_ATTR_AXIS)) ? g->nodes[id].attrs->axis : -1;
     if (!gr_axis_norm(axis, x->rank, &ax))
         return gr_fail_op(g, err, GR_E_ARG, id, 0, "axis", "axis %d is out of range for rank %d", axis, x->rank);
     return gr_infer_same(g, id, err);
@@ -19,7 +28,7 @@ static gr_status softmax_infer(gr_graph *g, int id, gr_error *err) {
 
 /* View x as (outer, n, inner) around the softmax axis. */
 static void axis_view(const gr_node *n, const gr_shape *x, int64_t *outer, int64_t *len, int64_t *inner) {
-    int ax = 0, axis = (n->attrs.set & A(GR_ATTR_AXIS)) ? n->attrs.axis : -1;
+    int ax = 0, axis = (n->attrs->set & A(GR_ATTR_AXIS)) ? n->attrs->axis : -1;
     gr_axis_norm(axis, x->rank, &ax);
     *outer = *inner = 1;
     for (int i = 0; i < ax; i++) *outer *= x->dims[i];
@@ -85,7 +94,7 @@ static gr_status log_softmax_forward(const gr_kernel *k, gr_error *err) {
 }
 
 static int sum_axis_keep(gr_graph *g, int id, int a) {
-    int ax = 0, axis = (g->nodes[id].attrs.set & A(GR_ATTR_AXIS)) ? g->nodes[id].attrs.axis : -1;
+    int ax = 0, axis = (g->nodes[id].attrs->set & A(GR_ATTR_AXIS)) ? g->nodes[id].attrs->axis : -1;
     gr_axis_norm(axis, g->nodes[id].shape.rank, &ax);
     return gr_build_sum(g, a, &ax, 1, 1);
 }
@@ -127,111 +136,191 @@ const gr_op gr_op_log_softmax = {
     .flops = softmax_flops,
 };
 
-/* ---- labels ---------------------------------------------------------- */
+/* ---- cross_entropy(logits [..., C], target) --------------------------- */
 
-/* Read label i as a class index in [0, classes); GR_E_VALUE otherwise. */
-static gr_status read_label(const gr_kernel *k, int operand, int64_t i, int64_t classes, int64_t *out, gr_error *err) {
-    double v = k->dt == GR_F32 ? (double)((const float *)k->in[operand])[i] : ((const double *)k->in[operand])[i];
-    if (!(v >= 0 && v < (double)classes) || v != floor(v)) {
-        char buf[32];
-        return gr_fail(err, GR_E_VALUE, gr_node_name(k->g, (int)(k->n - k->g->nodes), buf, sizeof buf), operand,
-                       "%s: label %lld is %g; labels must be whole numbers in [0, %lld)", k->n->op->name,
-                       (long long)i, v, (long long)classes);
-    }
-    *out = (int64_t)v;
-    return GR_OK;
+/* The target is class indices of shape [...] (labels) or probabilities of
+ * the logits' shape [..., C] (probs). */
+static int ce_probs(const gr_graph *g, const gr_node *n) {
+    return gr_shape_equal(&g->nodes[n->in[0]].shape, &g->nodes[n->in[1]].shape);
 }
 
-/* ---- cross_entropy(logits [..., C], labels [...]) -------------------- */
+static double ce_smoothing(const gr_node *n) {
+    return (n->attrs->set & A(GR_ATTR_LABEL_SMOOTHING)) ? n->attrs->label_smoothing : 0;
+}
 
 static gr_status cross_entropy_infer(gr_graph *g, int id, gr_error *err) {
     const gr_shape *x = IN_SHAPE(g, id, 0), *y = IN_SHAPE(g, id, 1);
-    char a[160], b[160];
+    const gr_node *n = &g->nodes[id];
     if (x->rank < 1) return gr_fail_op(g, err, GR_E_SHAPE, id, 0, NULL, "logits need rank >= 1 (classes last)");
-    gr_shape want = *x;
-    want.rank--;
-    if (!gr_shape_equal(&want, y))
-        return gr_fail_op(g, err, GR_E_SHAPE, id, 1, NULL, "labels have shape %s; logits %s need labels of shape %s",
-                       gr_shape_str(y, a, sizeof a), gr_shape_str(x, b, sizeof b), gr_shape_str(&want, a, sizeof a));
-    if (x->dims[x->rank - 1] == 0 && g->nodes[g->nodes[id].in[1]].numel > 0)
+    gr_shape rows = *x;
+    rows.rank--;
+    int probs = gr_shape_equal(x, y);
+    if (!probs && !gr_shape_equal(&rows, y)) {
+        char a[160], b[160], c[160];
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 1, NULL,
+                          "labels have shape %s; logits %s need class indices of shape %s or probabilities of "
+                          "shape %s",
+                          gr_shape_str(y, a, sizeof a), gr_shape_str(x, b, sizeof b),
+                          gr_shape_str(&rows, c, sizeof c), b);
+    }
+    gr_reduction red = gr_node_reduction(n);
+    if (red == GR_RED_BATCHMEAN)
+        return gr_fail_op(g, err, GR_E_ARG, id, -1, "reduction", "reduction 'batchmean' is kl_div's alone");
+    double eps = ce_smoothing(n);
+    if (!(eps >= 0 && eps <= 1))
+        return gr_fail_op(g, err, GR_E_ARG, id, -1, "label_smoothing", "label_smoothing is %g, outside [0, 1]", eps);
+    if (probs && (n->attrs->set & A(GR_ATTR_IGNORE_INDEX)))
+        return gr_fail_op(g, err, GR_E_ARG, id, 1, "ignore_index",
+                          "ignore_index applies to class-index labels, not to probability targets");
+    if (x->dims[x->rank - 1] == 0 && numel_of_shape(&rows) > 0)
         return gr_fail_op(g, err, GR_E_SHAPE, id, 0, NULL, "logits have 0 classes");
     gr_shape s = {0};
-    return gr_node_set_shape(g, id, &s, err);
+    return gr_node_set_shape(g, id, red == GR_RED_NONE ? &rows : &s, err);
 }
 
-#define CE_LOOP(T, EXP)                                                                                               \
+/* The loss of one row xr (C classes): class-index form with label (-1:
+ * ignored, 0), or probability form with target row tr. lse is shifted by
+ * the row's max (NaN propagates). */
+#define CE_ROW(T, EXP)                                                                                                \
     do {                                                                                                              \
-        const T *x = k->in[0];                                                                                        \
-        for (int64_t r = 0; r < rows; r++) {                                                                          \
-            if ((r & 255) == 0 && gr_cancelled(k->cancel)) return GR_E_CANCELLED; /* the executor reports it */       \
-            const T *xr = x + r * classes;                                                                            \
-            int64_t label = 0;                                                                                            \
-            gr_status st = read_label(k, 1, r, classes, &label, err);                                                 \
-            if (st != GR_OK) return st;                                                                               \
-            T mx = xr[0];                                                                                             \
-            J_PIECES(classes, if (j > 0 && xr[j] > mx) mx = xr[j])                                                    \
-            double s = 0;                                                                                             \
-            J_PIECES(classes, s += EXP(xr[j] - mx))                                                                   \
-            total += (double)mx + log(s) - (double)xr[label];                                                         \
+        const T *xr = (const T *)k->in[0] + r * classes;                                                              \
+        T mx = xr[0];                                                                                                 \
+        J_PIECES(classes, if (j > 0 && (xr[j] > mx || xr[j] != xr[j])) mx = xr[j])                                    \
+        if (mx == -INFINITY || mx == INFINITY) mx = 0;                                                                \
+        double s = 0, sx = 0, lse;                                                                                    \
+        J_PIECES(classes, s += EXP(xr[j] - mx))                                                                       \
+        lse = (double)mx + log(s);                                                                                    \
+        if (!probs) {                                                                                                 \
+            if (eps > 0) J_PIECES(classes, sx += (double)xr[j])                                                       \
+            loss = label < 0 ? 0 : lse - (1 - eps) * (double)xr[label] - eps / (double)classes * sx;                 \
+        } else {                                                                                                      \
+            const T *tr = (const T *)k->in[1] + r * classes;                                                          \
+            double acc = 0;                                                                                           \
+            J_PIECES(classes, {                                                                                       \
+                double q = (1 - eps) * (double)tr[j] + eps / (double)classes;                                         \
+                acc += q * (lse - (double)xr[j]); /* 0 * inf is NaN, as PyTorch's sum(t * log_softmax) */  \
+            })                                                                                                        \
+            loss = acc;                                                                                               \
         }                                                                                                             \
     } while (0)
-
-/* 1 when node n sums its rows (reduction='sum'), 0 for the mean (the default). */
-static int ce_sums(const gr_node *n) {
-    return (n->attrs.set & A(GR_ATTR_REDUCTION)) && strcmp(n->attrs.reduction, "sum") == 0;
-}
 
 static gr_status cross_entropy_forward(const gr_kernel *k, gr_error *err) {
     const gr_shape *xs = &k->g->nodes[k->n->in[0]].shape;
     int64_t classes = xs->dims[xs->rank - 1];
-    int64_t rows = k->g->nodes[k->n->in[1]].numel;
-    double total = 0;
-    if (k->dt == GR_F32) CE_LOOP(float, expf);
-    else CE_LOOP(double, exp);
-    double y = ce_sums(k->n) ? total : rows ? total / (double)rows : NAN;
-    if (k->dt == GR_F32) *(float *)k->out = (float)y;
-    else *(double *)k->out = y;
+    gr_shape row_shape = *xs;
+    row_shape.rank--;
+    int64_t rows = numel_of_shape(&row_shape), counted = 0;
+    int probs = ce_probs(k->g, k->n);
+    double eps = ce_smoothing(k->n), total = 0;
+    int64_t ignore = gr_node_ignore_index(k->n);
+    gr_reduction red = gr_node_reduction(k->n);
+    for (int64_t r = 0; r < rows; r++) {
+        if ((r & 255) == 0 && gr_cancelled(k->cancel)) return GR_E_CANCELLED; /* the executor reports it */
+        int64_t label = -1;
+        if (!probs) {
+            int got = gr_read_class(k, 1, r, classes, &ignore, &label, err);
+            if (got < 0) return err ? err->code : GR_E_VALUE;
+            if (!got) label = -1;
+            counted += got;
+        }
+        double loss = 0;
+        if (probs || label >= 0) {
+            if (k->dt == GR_F32) CE_ROW(float, expf);
+            else CE_ROW(double, exp);
+        }
+        if (red == GR_RED_NONE) gr_put(k->dt, k->out, r, loss);
+        else total += loss;
+    }
+    if (red == GR_RED_NONE) return GR_OK;
+    /* 'mean' divides by the counted rows (probability targets: all rows); over none it is 0/0 = NaN. */
+    double den = probs ? (double)rows : (double)counted;
+    gr_put(k->dt, k->out, 0, red == GR_RED_SUM ? total : total / den);
     return GR_OK;
 }
 
-static int one_hot_of(gr_graph *g, int labels, int64_t classes) {
+extern const gr_op gr_op_stop_gradient, gr_op_maximum;
+
+static int one_hot_of(gr_graph *g, int labels, int64_t classes, int64_t ignore) {
     gr_attrs at = {0};
-    at.set = A(GR_ATTR_NUM_CLASSES);
+    at.set = A(GR_ATTR_NUM_CLASSES) | A(GR_ATTR_IGNORE_INDEX);
     at.num_classes = classes;
+    at.ignore_index = ignore;
     return gr_build_apply(g, &gr_op_one_hot, labels, -1, -1, &at);
 }
 
-/* softmax(logits) - one_hot(labels), and 1/rows (1 when the rows are summed). */
-static int ce_residual(gr_graph *g, int id, double *inv_rows) {
+/* d loss_row / d logits for every row, [..., C]: softmax(x) * sum(q) - q,
+ * with q the smoothed target (labels: (1 - eps) one_hot + eps/C on counted
+ * rows, 0 on ignored ones; probabilities: (1 - eps) t + eps/C). *den is
+ * what 'mean' divides by: the counted rows (a node) or -1 with *rows set. */
+static int ce_row_grad(gr_graph *g, int id, int *den) {
     int x = g->nodes[id].in[0], y = g->nodes[id].in[1];
-    /* Read everything before building: new nodes can move g->nodes. */
-    const gr_shape *xs = gr_shape_of(g, x);
-    int64_t rows = g->nodes[y].numel, classes = xs->dims[xs->rank - 1];
-    *inv_rows = ce_sums(&g->nodes[id]) ? 1.0 : rows ? 1.0 / (double)rows : 0;
-    int probs = gr_build_unary(g, &gr_op_softmax, x);
-    return gr_build_binary(g, &gr_op_sub, probs, one_hot_of(g, y, classes));
+    const gr_node *n = &g->nodes[id];
+    int probs = ce_probs(g, n), last = gr_shape_of(g, x)->rank - 1;
+    double eps = ce_smoothing(n);
+    int64_t classes = gr_shape_of(g, x)->dims[last], ignore = gr_node_ignore_index(n);
+    int q, mass;
+    if (probs) {
+        y = gr_build_unary(g, &gr_op_stop_gradient, y); /* the target is nondiff at every order */
+        q = eps > 0 ? gr_build_binary(g, &gr_op_add, gr_build_binary(g, &gr_op_mul, y, gr_build_scalar(g, 1 - eps)),
+                                      gr_build_scalar(g, eps / (double)classes))
+                    : y;
+        mass = gr_build_sum(g, q, &last, 1, 1);
+        *den = -1;
+    } else {
+        int oh = one_hot_of(g, y, classes, ignore);
+        mass = gr_build_sum(g, oh, &last, 1, 1); /* 1 on counted rows, 0 on ignored ones */
+        q = eps > 0 ? gr_build_binary(g, &gr_op_add, gr_build_binary(g, &gr_op_mul, oh, gr_build_scalar(g, 1 - eps)),
+                                      gr_build_binary(g, &gr_op_mul, mass, gr_build_scalar(g, eps / (double)classes)))
+                    : oh;
+        /* at least 1: with every row ignored the gradient is 0 (PyTorch's), not 0 * (g / 0) */
+        *den = gr_build_binary(g, &gr_op_maximum, gr_build_sum(g, mass, NULL, 0, 0), gr_build_scalar(g, 1));
+    }
+    int probs_x = gr_build_unary(g, &gr_op_softmax, x);
+    return gr_build_binary(g, &gr_op_sub, gr_build_binary(g, &gr_op_mul, probs_x, mass), q);
+}
+
+/* v scaled by the reduction: 'none' reshapes it to [..., 1], 'mean'
+ * divides by den (a node) or by the rows. */
+static int ce_scale(gr_graph *g, int id, int v, int den) {
+    gr_reduction red = gr_node_reduction(&g->nodes[id]);
+    if (red == GR_RED_NONE) {
+        gr_shape s = g->nodes[id].shape;
+        s.dims[s.rank++] = 1;
+        return gr_build_reshape(g, v, &s);
+    }
+    if (red == GR_RED_SUM) return v;
+    if (den >= 0) return gr_build_binary(g, &gr_op_div, v, den);
+    gr_shape row_shape = *gr_shape_of(g, g->nodes[id].in[0]);
+    row_shape.rank--;
+    int64_t rows = numel_of_shape(&row_shape);
+    return gr_build_binary(g, &gr_op_mul, v, gr_build_scalar(g, rows ? 1.0 / (double)rows : NAN));
 }
 
 static void cross_entropy_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     (void)need;
-    double inv;
-    int r = ce_residual(g, id, &inv);
-    grads[0] = gr_build_binary(g, &gr_op_mul, r, gr_build_binary(g, &gr_op_mul, grad, gr_build_scalar(g, inv)));
+    int den, r = ce_row_grad(g, id, &den);
+    grads[0] = gr_build_binary(g, &gr_op_mul, r, ce_scale(g, id, grad, den));
 }
 
 static int cross_entropy_jvp(gr_graph *g, int id, const int *t) {
-    double inv;
-    int r = ce_residual(g, id, &inv);
-    return gr_build_binary(g, &gr_op_mul, gr_build_sum(g, gr_build_binary(g, &gr_op_mul, r, t[0]), NULL, 0, 0),
-                           gr_build_scalar(g, inv));
+    int den, r = ce_row_grad(g, id, &den);
+    int last = gr_shape_of(g, g->nodes[id].in[0])->rank - 1;
+    int rt = gr_build_binary(g, &gr_op_mul, r, t[0]);
+    if (gr_node_reduction(&g->nodes[id]) == GR_RED_NONE) return gr_build_sum(g, rt, &last, 1, 0);
+    return ce_scale(g, id, gr_build_sum(g, rt, NULL, 0, 0), den);
 }
 
 static int64_t cross_entropy_flops(const gr_graph *g, const gr_node *n) { return 4 * g->nodes[n->in[0]].numel; }
 
 const gr_op gr_op_cross_entropy = {
-    .name = "cross_entropy", .arity = 2, .nondiff = 2, .attrs = A(GR_ATTR_REDUCTION),
-    .doc = "y = mean (reduction='sum': sum) over rows of logsumexp(logits) - logits[label] (labels: class indices, "
-           "no gradient); dlogits = (softmax(logits) - one_hot(labels)) * g / rows (sum: * g)",
+    .name = "cross_entropy", .arity = 2, .nondiff = 2,
+    .attrs = A(GR_ATTR_REDUCTION) | A(GR_ATTR_IGNORE_INDEX) | A(GR_ATTR_LABEL_SMOOTHING),
+    .doc = "per row of logits x [..., C] (classes last): class-index labels [...] give lse(x) - (1 - s) x[label] - "
+           "(s/C) sum(x), 0 where the label is ignore_index (default -100); probability targets [..., C] give "
+           "sum_c q_c (lse(x) - x_c) with q = (1 - s) t + s/C (s = label_smoothing, default 0). reduction 'mean' "
+           "(default: over the counted rows, NaN when none is; probability targets: over all rows), 'sum' or "
+           "'none' (one per row). The target gets no gradient (PyTorch gives probability targets one); dx = "
+           "(softmax(x) sum(q) - q) * g, divided as the reduction divides",
     .infer = cross_entropy_infer, .forward = cross_entropy_forward, .vjp = cross_entropy_vjp,
     .jvp = cross_entropy_jvp, .flops = cross_entropy_flops,
 };
@@ -240,7 +329,7 @@ const gr_op gr_op_cross_entropy = {
 
 static gr_status one_hot_infer(gr_graph *g, int id, gr_error *err) {
     const gr_shape *y = IN_SHAPE(g, id, 0);
-    int64_t c = g->nodes[id].attrs.num_classes;
+    int64_t c = g->nodes[id].attrs->num_classes;
     if (c < 0) return gr_fail_op(g, err, GR_E_ARG, id, -1, "num_classes", "num_classes is %lld", (long long)c);
     if (y->rank + 1 > GR_MAX_RANK) return gr_fail_op(g, err, GR_E_LIMIT, id, 0, NULL, "result rank too large");
     gr_shape s = *y;
@@ -249,21 +338,23 @@ static gr_status one_hot_infer(gr_graph *g, int id, gr_error *err) {
 }
 
 static gr_status one_hot_forward(const gr_kernel *k, gr_error *err) {
-    int64_t rows = k->g->nodes[k->n->in[0]].numel, classes = k->n->attrs.num_classes;
+    int64_t rows = k->g->nodes[k->n->in[0]].numel, classes = k->n->attrs->num_classes;
+    const int64_t *ignore = (k->n->attrs->set & A(GR_ATTR_IGNORE_INDEX)) ? &k->n->attrs->ignore_index : NULL;
     memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
     for (int64_t r = 0; r < rows; r++) {
         int64_t label = 0;
-        gr_status st = read_label(k, 0, r, classes, &label, err);
-        if (st != GR_OK) return st;
-        if (k->dt == GR_F32) ((float *)k->out)[r * classes + label] = 1;
-        else ((double *)k->out)[r * classes + label] = 1;
+        int got = gr_read_class(k, 0, r, classes, ignore, &label, err);
+        if (got < 0) return err ? err->code : GR_E_VALUE;
+        if (got) gr_put(k->dt, k->out, r * classes + label, 1);
     }
     return GR_OK;
 }
 
 const gr_op gr_op_one_hot = {
-    .name = "one_hot", .arity = 1, .nondiff = 1, .attrs = A(GR_ATTR_NUM_CLASSES), .required = A(GR_ATTR_NUM_CLASSES),
-    .doc = "y[..., c] = 1 where c == label else 0; no gradient",
+    .name = "one_hot", .arity = 1, .nondiff = 1, .attrs = A(GR_ATTR_NUM_CLASSES) | A(GR_ATTR_IGNORE_INDEX),
+    .required = A(GR_ATTR_NUM_CLASSES),
+    .doc = "y[..., c] = 1 where c == label else 0; a label equal to ignore_index (when given) gives a zero row; "
+           "no gradient",
     .infer = one_hot_infer, .forward = one_hot_forward,
 };
 

@@ -1,8 +1,10 @@
-/* reduce.c -- sum, mean, max over axes (keepdims or not) and sum_to, the
- * reduction autodiff uses to undo broadcasting. One kernel serves them
- * all: iterate over the input with the output's keepdims shape broadcast
- * against it, so reduced axes get output stride 0. */
-#include "ops.h"
+/* reduce.c -- sum, mean, max, min, prod over axes (keepdims or not) and
+ * sum_to, the reduction autodiff uses to undo broadcasting. One kernel
+ * serves them all: iterate over the input with the output's keepdims shape
+ * broadcast against it, so reduced axes get output stride 0. prod_others
+ * (internal) is prod's derivative: the product of the other elements of
+ * each element's group, exact where the input holds zeros. */
+#include "groups.h"
 
 #include <math.h>
 #include <string.h>
@@ -13,7 +15,7 @@
 static gr_status reduce_mask(gr_graph *g, int id, unsigned *mask, gr_error *err) {
     const gr_shape *x = IN_SHAPE(g, id, 0);
     char buf[32];
-    return gr_axes_mask(&g->nodes[id].attrs, x->rank, mask, err, gr_node_name(g, id, buf, sizeof buf));
+    return gr_axes_mask(g->nodes[id].attrs, x->rank, mask, err, gr_node_name(g, id, buf, sizeof buf));
 }
 
 static gr_status infer_reduce(gr_graph *g, int id, gr_error *err) {
@@ -21,7 +23,7 @@ static gr_status infer_reduce(gr_graph *g, int id, gr_error *err) {
     gr_status st = reduce_mask(g, id, &mask, err);
     if (st != GR_OK) return st;
     const gr_shape *x = IN_SHAPE(g, id, 0);
-    gr_shape s = g->nodes[id].attrs.keepdims ? gr_shape_keep(x, mask) : gr_shape_drop(x, mask);
+    gr_shape s = g->nodes[id].attrs->keepdims ? gr_shape_keep(x, mask) : gr_shape_drop(x, mask);
     return gr_node_set_shape(g, id, &s, err);
 }
 
@@ -33,8 +35,8 @@ static gr_status infer_max(gr_graph *g, int id, gr_error *err) {
     for (int i = 0; i < x->rank; i++)
         if ((mask & (1u << i)) && x->dims[i] == 0)
             return gr_fail_op(g, err, GR_E_SHAPE, id, 0,
-                           (g->nodes[id].attrs.set & A(GR_ATTR_AXIS)) ? "axis" : "axes",
-                           "axis %d has size 0: the max of nothing is undefined", i);
+                           (g->nodes[id].attrs->set & A(GR_ATTR_AXIS)) ? "axis" : "axes",
+                           "axis %d has size 0: the %s of nothing is undefined", i, g->nodes[id].op->name);
     return infer_reduce(g, id, err);
 }
 
@@ -82,6 +84,33 @@ SUM_ROW(sum_row_f64, double)
 MAX_ROW(max_row_f32, float)
 MAX_ROW(max_row_f64, double)
 
+#define MIN_ROW(FN, T)                                                                                                \
+    static void FN(void *ctx, char *const *p, const int64_t *s, int64_t n) {                                          \
+        T *o = (T *)p[0];                                                                                             \
+        const T *a = (const T *)p[1];                                                                                 \
+        ROW_PIECES(n, {                                                                                               \
+            T v = a[i * s[1]], *d = &o[i * s[0]];                                                                     \
+            if (v < *d || v != v) *d = v;                                                                             \
+        })                                                                                                            \
+    }
+MIN_ROW(min_row_f32, float)
+MIN_ROW(min_row_f64, double)
+
+#define PROD_ROW(FN, T)                                                                                               \
+    static void FN(void *ctx, char *const *p, const int64_t *s, int64_t n) {                                          \
+        T *o = (T *)p[0];                                                                                             \
+        const T *a = (const T *)p[1];                                                                                 \
+        if (s[0] == 0) { /* reduce along the row: accumulate in double */                                            \
+            double acc = 1;                                                                                           \
+            ROW_PIECES(n, acc *= a[i * s[1]])                                                                         \
+            o[0] *= (T)acc;                                                                                           \
+        } else {                                                                                                      \
+            ROW_PIECES(n, o[i * s[0]] *= a[i * s[1]])                                                                 \
+        }                                                                                                             \
+    }
+PROD_ROW(prod_row_f32, float)
+PROD_ROW(prod_row_f64, double)
+
 /* Reduce operand 0 of k into its output, whose keepdims shape is keep. */
 static void reduce_into(const gr_kernel *k, const gr_shape *keep, gr_row_fn f32, gr_row_fn f64) {
     const gr_shape *x = &k->g->nodes[k->n->in[0]].shape;
@@ -96,7 +125,7 @@ static void reduce_into(const gr_kernel *k, const gr_shape *keep, gr_row_fn f32,
 static gr_shape keep_shape(const gr_kernel *k) {
     const gr_shape *x = &k->g->nodes[k->n->in[0]].shape;
     unsigned mask;
-    gr_axes_mask(&k->n->attrs, x->rank, &mask, NULL, NULL); /* validated at inference */
+    gr_axes_mask(k->n->attrs, x->rank, &mask, NULL, NULL); /* validated at inference */
     return gr_shape_keep(x, mask);
 }
 
@@ -137,6 +166,50 @@ static gr_status max_forward(const gr_kernel *k, gr_error *err) {
     return GR_OK;
 }
 
+static gr_status min_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    gr_shape keep = keep_shape(k);
+    fill_out(k, INFINITY);
+    reduce_into(k, &keep, min_row_f32, min_row_f64);
+    return GR_OK;
+}
+
+/* The product of nothing is 1, as in NumPy and PyTorch. */
+static gr_status prod_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    gr_shape keep = keep_shape(k);
+    fill_out(k, 1);
+    reduce_into(k, &keep, prod_row_f32, prod_row_f64);
+    return GR_OK;
+}
+
+/* prod_others: per group, with no zero y = prod / x (PyTorch's result /
+ * input); with one zero, the product of the non-zeros at the zero and 0
+ * elsewhere; with two or more, 0 everywhere. */
+static gr_status prod_others_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    gr_groups G;
+    gr_groups_init(&G, &k->g->nodes[k->n->in[0]].shape, gr_node_reduce_mask(k->g, k->n));
+    const void *x = k->in[0];
+    for (int64_t o = 0; o < G.n_groups; o++) {
+        if ((o & 255) == 0 && gr_cancelled(k->cancel)) return GR_OK;
+        int64_t base = gr_groups_base(&G, o), zeros = 0;
+        double all = 1, nonzero = 1;
+        GROUP_FOR(&G, base, r, off, {
+            double v = gr_get(k->dt, x, off);
+            all *= v;
+            if (v == 0) zeros++;
+            else nonzero *= v;
+        });
+        GROUP_FOR(&G, base, r, off, {
+            double v = gr_get(k->dt, x, off);
+            double y = zeros == 0 ? all / v : zeros == 1 && v == 0 ? nonzero : 0;
+            gr_put(k->dt, k->out, off, y);
+        });
+    }
+    return GR_OK;
+}
+
 static gr_status sum_to_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     fill_out(k, 0);
@@ -146,11 +219,13 @@ static gr_status sum_to_forward(const gr_kernel *k, gr_error *err) {
 
 /* ---- derivatives ----------------------------------------------------- */
 
+extern const gr_op gr_op_prod, gr_op_prod_others;
+
 /* The keepdims shape of node id's reduction, for reshaping g back. */
 static gr_shape node_keep(gr_graph *g, int id) {
     unsigned mask;
     const gr_shape *x = IN_SHAPE(g, id, 0);
-    gr_axes_mask(&g->nodes[id].attrs, x->rank, &mask, NULL, NULL);
+    gr_axes_mask(g->nodes[id].attrs, x->rank, &mask, NULL, NULL);
     return gr_shape_keep(x, mask);
 }
 
@@ -174,7 +249,7 @@ static int max_weights(gr_graph *g, int id) {
     gr_shape keep = node_keep(g, id);
     int x = g->nodes[id].in[0];
     unsigned mask;
-    gr_axes_mask(&g->nodes[id].attrs, gr_shape_of(g, x)->rank, &mask, NULL, NULL);
+    gr_axes_mask(g->nodes[id].attrs, gr_shape_of(g, x)->rank, &mask, NULL, NULL);
     int is_max = gr_build_binary(g, &gr_op_equal, x, gr_build_reshape(g, id, &keep));
     int axes[GR_MAX_RANK], naxes = 0;
     for (int i = 0; i < GR_MAX_RANK; i++)
@@ -189,6 +264,74 @@ static void max_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) 
     grads[0] = gr_build_binary(g, &gr_op_mul, max_weights(g, id), gr_build_reshape(g, grad, &keep));
 }
 
+/* prod_others(x) with node id's reduction attributes. */
+static int prod_others_of(gr_graph *g, int id) {
+    gr_attrs at = *g->nodes[id].attrs;
+    return gr_build_apply(g, &gr_op_prod_others, g->nodes[id].in[0], -1, -1, &at);
+}
+
+static void prod_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    (void)need;
+    gr_shape keep = node_keep(g, id);
+    grads[0] = gr_build_binary(g, &gr_op_mul, prod_others_of(g, id), gr_build_reshape(g, grad, &keep));
+}
+
+static int prod_jvp(gr_graph *g, int id, const int *t) {
+    gr_attrs at = *g->nodes[id].attrs;
+    return gr_build_apply(g, &gr_op_sum, gr_build_binary(g, &gr_op_mul, prod_others_of(g, id), t[0]), -1, -1, &at);
+}
+
+/* sum of a over node id's reduction axes, keepdims. */
+static int sum_group_keep(gr_graph *g, int id, int a) {
+    gr_attrs at = *g->nodes[id].attrs;
+    at.set |= A(GR_ATTR_KEEPDIMS);
+    at.keepdims = 1;
+    return gr_build_apply(g, &gr_op_sum, a, -1, -1, &at);
+}
+
+/* H v for prod_others node id, where H[k][m] = product of the group
+ * without x_k and x_m (0 for k == m) is symmetric, so this is both the VJP
+ * (v = g) and the JVP (v = t). Exact with zeros: with u = x where x != 0
+ * else 1, P' = prod(u) and Z the group's zero count,
+ *   at x_m != 0: (sum(v po) - v_m po_m) / x_m
+ *   at x_m == 0: P' sum over non-zeros of v / x if Z = 1,
+ *                P' (v at the other zero) if Z = 2, 0 beyond. */
+static int prod_others_apply(gr_graph *g, int id, int v) {
+    int x = g->nodes[id].in[0], zero = gr_build_scalar(g, 0), one = gr_build_scalar(g, 1);
+    int is0 = gr_build_binary(g, &gr_op_equal, x, zero);
+    int u = gr_build_apply(g, &gr_op_where, is0, one, x, NULL);
+    int vpo = gr_build_binary(g, &gr_op_mul, v, id);
+    int at_nonzero = gr_build_binary(g, &gr_op_div, gr_build_binary(g, &gr_op_sub, sum_group_keep(g, id, vpo), vpo), u);
+    gr_attrs at = *g->nodes[id].attrs;
+    at.set |= A(GR_ATTR_KEEPDIMS);
+    at.keepdims = 1;
+    int p_nonzero = gr_build_apply(g, &gr_op_prod, u, -1, -1, &at);
+    int zeros = sum_group_keep(g, id, is0);
+    int nonzero = gr_build_binary(g, &gr_op_sub, one, is0);
+    int v_over_u = gr_build_binary(g, &gr_op_div, gr_build_binary(g, &gr_op_mul, v, nonzero), u);
+    int one_zero = gr_build_binary(g, &gr_op_mul, gr_build_binary(g, &gr_op_equal, zeros, one),
+                                   sum_group_keep(g, id, v_over_u));
+    int other_zero = gr_build_binary(g, &gr_op_sub, sum_group_keep(g, id, gr_build_binary(g, &gr_op_mul, v, is0)), v);
+    int two_zeros = gr_build_binary(g, &gr_op_mul, gr_build_binary(g, &gr_op_equal, zeros, gr_build_scalar(g, 2)),
+                                    other_zero);
+    int at_zero = gr_build_binary(g, &gr_op_mul, p_nonzero, gr_build_binary(g, &gr_op_add, one_zero, two_zeros));
+    return gr_build_apply(g, &gr_op_where, is0, at_zero, at_nonzero, NULL);
+}
+
+static void prod_others_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    (void)need;
+    grads[0] = prod_others_apply(g, id, grad);
+}
+
+static int prod_others_jvp(gr_graph *g, int id, const int *t) { return prod_others_apply(g, id, t[0]); }
+
+static gr_status infer_prod_others(gr_graph *g, int id, gr_error *err) {
+    unsigned mask;
+    gr_status st = reduce_mask(g, id, &mask, err);
+    if (st != GR_OK) return st;
+    return gr_infer_same(g, id, err);
+}
+
 static void sum_to_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     (void)g, (void)id, (void)need;
     grads[0] = grad; /* autodiff expands it back to the operand's shape */
@@ -196,12 +339,12 @@ static void sum_to_vjp(gr_graph *g, int id, int grad, const int *need, int *grad
 
 /* Linear ops: the tangent goes through the op itself. */
 static int same_op_jvp(gr_graph *g, int id, const int *t) {
-    gr_attrs at = g->nodes[id].attrs;
+    gr_attrs at = *g->nodes[id].attrs;
     return gr_build_apply(g, g->nodes[id].op, t[0], -1, -1, &at);
 }
 
 static int max_jvp(gr_graph *g, int id, const int *t) {
-    gr_attrs at = g->nodes[id].attrs;
+    gr_attrs at = *g->nodes[id].attrs;
     return gr_build_apply(g, &gr_op_sum, gr_build_binary(g, &gr_op_mul, max_weights(g, id), t[0]), -1, -1, &at);
 }
 
@@ -221,8 +364,30 @@ const gr_op gr_op_mean = {
 };
 const gr_op gr_op_max = {
     .name = "max", .arity = 1, .attrs = RED_ATTRS,
-    .doc = "y = max of x over axes; dx = g where x equals the max, split evenly among ties",
+    .doc = "y = max of x over axes (NaN if any is NaN; an empty axis is an error); dx = g where x equals the max, "
+           "split evenly among ties (torch.amax's rule; torch.max(x, dim) would give it all to one index)",
     .infer = infer_max, .forward = max_forward, .vjp = max_vjp, .jvp = max_jvp, .flops = reduce_flops,
+};
+const gr_op gr_op_min = {
+    .name = "min", .arity = 1, .attrs = RED_ATTRS,
+    .doc = "y = min of x over axes (NaN if any is NaN; an empty axis is an error); dx = g where x equals the min, "
+           "split evenly among ties (torch.amin's rule; torch.min(x, dim) would give it all to one index)",
+    .infer = infer_max, .forward = min_forward, .vjp = max_vjp, .jvp = max_jvp, .flops = reduce_flops,
+};
+const gr_op gr_op_prod = {
+    .name = "prod", .arity = 1, .attrs = RED_ATTRS,
+    .doc = "y = product of x over axes (1 over zero elements); dx = g * (product of the other elements of the "
+           "group): y / x without zeros, the product of the rest at a single zero, 0 with two or more zeros "
+           "(PyTorch's prod_backward)",
+    .infer = infer_reduce, .forward = prod_forward, .vjp = prod_vjp, .jvp = prod_jvp, .flops = reduce_flops,
+};
+const gr_op gr_op_prod_others = {
+    .name = "prod_others", .arity = 1, .attrs = RED_ATTRS, .flags = GR_OPF_INTERNAL,
+    .doc = "y[k] = product of the other elements of x[k]'s group over axes (prod's derivative; zeros exact), "
+           "shape of x; dx[m] = sum over k != m of g[k] times the group's product without x[k] and x[m]: (sum(g y) - "
+           "g[m] y[m]) / x[m] at non-zeros, from the product of the non-zeros at zeros (exact with zeros)",
+    .infer = infer_prod_others, .forward = prod_others_forward, .vjp = prod_others_vjp, .jvp = prod_others_jvp,
+    .flops = reduce_flops,
 };
 const gr_op gr_op_sum_to = {
     .name = "sum_to", .arity = 1, .attrs = A(GR_ATTR_SHAPE), .required = A(GR_ATTR_SHAPE), .flags = GR_OPF_INTERNAL,
@@ -230,4 +395,5 @@ const gr_op gr_op_sum_to = {
     .infer = infer_sum_to, .forward = sum_to_forward, .vjp = sum_to_vjp, .jvp = same_op_jvp, .flops = reduce_flops,
 };
 
-const gr_op *const gr_ops_reduce[] = {&gr_op_sum, &gr_op_mean, &gr_op_max, &gr_op_sum_to, NULL};
+const gr_op *const gr_ops_reduce[] = {&gr_op_sum,  &gr_op_mean,        &gr_op_max,    &gr_op_min,
+                                      &gr_op_prod, &gr_op_prod_others, &gr_op_sum_to, NULL};

@@ -5,8 +5,13 @@
 
 #include <string.h>
 
-static const gr_op *const *const families[] = {gr_ops_unary,    gr_ops_binary, gr_ops_reduce,
-                                                gr_ops_movement, gr_ops_linalg, gr_ops_nn};
+static const gr_op *const *const families[] = {gr_ops_unary,    gr_ops_binary, gr_ops_reduce, gr_ops_join, gr_ops_index,
+                                                gr_ops_movement, gr_ops_linalg, gr_ops_nn,
+                                                gr_ops_rearrange, gr_ops_pad, gr_ops_triangle, gr_ops_constant,
+                                                gr_ops_compare, gr_ops_binary_math, gr_ops_einsum,
+                                                gr_ops_stats, gr_ops_scan, gr_ops_arg, gr_ops_loss,
+                                                gr_ops_norm, gr_ops_dropout, gr_ops_attention,
+                                                gr_ops_conv, gr_ops_pool, gr_ops_math, gr_ops_activation};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 int gr_op_count(void) {
@@ -34,6 +39,7 @@ const gr_op *gr_op_find(const char *name) {
 
 const char *gr_op_name(const gr_op *op) { return op->name; }
 int gr_op_arity(const gr_op *op) { return op->arity; }
+int gr_op_min_operands(const gr_op *op) { return op->arity == GR_VARIADIC ? op->min_operands : op->arity; }
 gr_attr_mask gr_op_attrs(const gr_op *op) { return op->attrs; }
 gr_attr_mask gr_op_required_attrs(const gr_op *op) { return op->required; }
 const char *gr_op_doc(const gr_op *op) { return op->doc; }

@@ -5,9 +5,8 @@
 
 #include <tgmath.h>
 
-/* Stable forms: no overflow of exp for large |x|. */
+/* Stable form: no overflow of exp for large |x|. */
 #define SIGMOID(x) ((x) >= 0 ? 1 / (1 + exp(-(x))) : exp(x) / (1 + exp(x)))
-#define SOFTPLUS(x) (log1p(exp(-fabs(x))) + ((x) > 0 ? (x) : 0))
 
 UNARY_KERNEL(neg, -x)
 UNARY_KERNEL(exp, exp(x))
@@ -18,7 +17,32 @@ UNARY_KERNEL(tanh, tanh(x))
 UNARY_KERNEL(sigmoid, SIGMOID(x))
 /* NaN propagates, as in PyTorch; written without a branch so it vectorizes. */
 UNARY_KERNEL(relu, (x > 0 || x != x) ? x : 0)
-UNARY_KERNEL(softplus, SOFTPLUS(x))
+/* softplus with PyTorch's beta and threshold (defaults 1 and 20): x itself
+ * where beta x > threshold, else log1p(e^(beta x)) / beta, in the dtype. */
+static double softplus_attr(const gr_attrs *a, gr_attr_id id, double def) {
+    if (!(a->set & GR_ATTR_BIT(id))) return def;
+    return id == GR_ATTR_BETA ? a->beta : a->threshold;
+}
+#define SOFTPLUS_ROW(FN, T)                                                                                           \
+    static void FN(const gr_attrs *a, const T *in, T *out, int64_t i0, int64_t i1) {                                  \
+        const T beta = (T)softplus_attr(a, GR_ATTR_BETA, 1), threshold = (T)softplus_attr(a, GR_ATTR_THRESHOLD, 20);  \
+        for (int64_t i = i0; i < i1; i++) {                                                                           \
+            T x = in[i], bx = x * beta;                                                                               \
+            out[i] = bx > threshold ? x : log1p(exp(bx)) / beta;                                                      \
+        }                                                                                                             \
+    }
+SOFTPLUS_ROW(softplus_row_f32, float)
+SOFTPLUS_ROW(softplus_row_f64, double)
+static gr_status softplus_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    int64_t n = k->n->numel;
+    for (int64_t i0 = 0; i0 < n && !(i0 > 0 && gr_cancelled(k->cancel)); i0 += GR_CHUNK_ELEMS) {
+        int64_t i1 = n - i0 < GR_CHUNK_ELEMS ? n : i0 + GR_CHUNK_ELEMS;
+        if (k->dt == GR_F32) softplus_row_f32(k->n->attrs, k->in[0], k->out, i0, i1);
+        else softplus_row_f64(k->n->attrs, k->in[0], k->out, i0, i1);
+    }
+    return GR_OK;
+}
 UNARY_KERNEL(sqrt, sqrt(x))
 UNARY_KERNEL(abs, fabs(x))
 UNARY_KERNEL(square, x * x)
@@ -51,7 +75,17 @@ static void relu_vjp(gr_graph *g, int id, int grad, const int *need, int *grads)
 static int relu_jvp(gr_graph *g, int id, const int *t) {
     return gr_build_binary(g, &gr_op_relu_backward, t[0], X(g, id));
 }
-static int softplus_partial(gr_graph *g, int id, int k) { (void)k; return gr_build_unary(g, &gr_op_sigmoid, X(g, id)); }
+/* beta x > threshold ? 1 : sigmoid(beta x) (PyTorch's softplus_backward;
+ * NaN gives NaN) */
+static int softplus_partial(gr_graph *g, int id, int k) {
+    (void)k;
+    const gr_attrs *a = g->nodes[id].attrs;
+    double beta = softplus_attr(a, GR_ATTR_BETA, 1), threshold = softplus_attr(a, GR_ATTR_THRESHOLD, 20);
+    int x = X(g, id);
+    int bx = beta == 1 ? x : gr_build_binary(g, &gr_op_mul, x, gr_build_scalar(g, beta));
+    int linear = gr_build_binary(g, &gr_op_greater, bx, gr_build_scalar(g, threshold));
+    return gr_build_apply(g, &gr_op_where, linear, gr_build_scalar(g, 1), gr_build_unary(g, &gr_op_sigmoid, bx), NULL);
+}
 static int sqrt_partial(gr_graph *g, int id, int k) {
     (void)k;
     return gr_build_binary(g, &gr_op_div, gr_build_scalar(g, 0.5), id);
@@ -85,13 +119,16 @@ UNARY_OP(cos, "y = cos x; dy/dx = -sin x")
 UNARY_OP(tanh, "y = tanh x; dy/dx = 1 - y^2")
 UNARY_OP(sigmoid, "y = 1/(1+e^-x); dy/dx = y(1-y)")
 const gr_op gr_op_relu = {
-    .name = "relu", .arity = 1, .doc = "y = max(x, 0) (NaN stays NaN); dx = g where x > 0, else 0",
+    .name = "relu", .arity = 1,
+    .doc = "y = max(x, 0) (NaN stays NaN); dx = g where x > 0 or x is NaN (as PyTorch), else 0 (0 at 0)",
     .infer = gr_infer_same, .forward = relu_forward, .vjp = relu_vjp, .jvp = relu_jvp,
 };
 
 /* relu_backward(v, x): linear in v, and piecewise constant in x, so its
  * own derivatives are relu_backward again (for v) and zero (for x). */
-BINARY_KERNEL(relu_backward, y > 0 ? x : 0)
+/* NaN passes v, as PyTorch's threshold_backward (it zeroes where the
+ * result is <= 0, which NaN is not). */
+BINARY_KERNEL(relu_backward, (y > 0 || y != y) ? x : 0)
 static void relu_backward_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     (void)need;
     grads[0] = gr_build_binary(g, &gr_op_relu_backward, grad, g->nodes[id].in[1]);
@@ -101,10 +138,16 @@ static int relu_backward_jvp(gr_graph *g, int id, const int *t) {
 }
 const gr_op gr_op_relu_backward = {
     .name = "relu_backward", .arity = 2, .nondiff = 2, .flags = GR_OPF_INTERNAL,
-    .doc = "y = v where x > 0 else 0 (relu's derivative applied to v); dv = relu_backward(g, x), none for x",
+    .doc = "y = v where x > 0 or x is NaN, else 0 (relu's derivative applied to v); dv = relu_backward(g, x), "
+           "none for x",
     .infer = gr_infer_broadcast, .forward = relu_backward_forward, .vjp = relu_backward_vjp, .jvp = relu_backward_jvp,
 };
-UNARY_OP(softplus, "y = ln(1+e^x); dy/dx = sigmoid(x)")
+const gr_op gr_op_softplus = {
+    .name = "softplus", .arity = 1, .attrs = A(GR_ATTR_BETA) | A(GR_ATTR_THRESHOLD),
+    .doc = "y = ln(1 + e^(beta x)) / beta, and y = x where beta x > threshold (beta 1, threshold 20 by default, "
+           "as PyTorch); dy/dx = sigmoid(beta x), and 1 where beta x > threshold; NaN gives NaN",
+    .infer = gr_infer_same, .forward = softplus_forward, .partial = softplus_partial,
+};
 UNARY_OP(sqrt, "y = sqrt x; dy/dx = 1/(2y)")
 UNARY_OP(abs, "y = |x|; dy/dx = sign(x) (0 at 0)")
 UNARY_OP(square, "y = x^2; dy/dx = 2x")

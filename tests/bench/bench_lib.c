@@ -10,6 +10,11 @@
  *   mlp-wide-step    the same, 1024-1024-1024-10, batch 512
  *   deep-scalar-10k  h = x = 0.5; 10,000 times h = sin(h)*0.5 + h*0.3 (even
  *                    i) or tanh(h) + 0.1 (odd i); h and dh/dx; float64
+ *   cnn-step         x[64,1,28,28] -> conv2d 3x3 (1->16, padding 1) + bias ->
+ *                    relu -> max_pool2d 2 -> conv2d 3x3 (16->32, padding 1) +
+ *                    bias -> relu -> max_pool2d 2 -> flatten -> @ w3 + b3 ->
+ *                    cross_entropy -> grads of the six params -> SGD lr 0.1;
+ *                    float32 (the first loss checked against direct loops)
  *
  * Each graph is built, differentiated and compiled once ("compile": graph
  * build + gr_grad + gr_compile, timed once); then a step (bind + run, plus
@@ -514,6 +519,180 @@ static void bench_mlp_wide(double min_time, result *r) {
     bench_mlp(sizes, 3, 512, min_time, r);
 }
 
+/* cnn-step ------------------------------------------------------------- */
+
+/* x[64,1,28,28] -> conv2d 3x3 (1->16, padding 1) + bias -> relu -> max_pool2d 2 -> conv2d 3x3 (16->32,
+ * padding 1) + bias -> relu -> max_pool2d 2 -> flatten [64,1568] -> @ w3 + b3 -> cross_entropy -> SGD lr 0.1,
+ * float32, as torch_steps.py's cnn_step. */
+enum { CNN_B = 64, CNN_NP = 6 };
+
+typedef struct cnn_ctx {
+    gr_exec *e;
+    int x, y, p[CNN_NP], gp[CNN_NP], loss;
+    float *xd, *yd, *pd[CNN_NP];
+    int64_t pn[CNN_NP]; /* elements of each parameter */
+    gr_sgd sgd;
+} cnn_ctx;
+
+static void cnn_step(void *p) {
+    cnn_ctx *c = p;
+    gr_error err;
+    gr_error_clear(&err);
+    bind(c->e, c->x, c->xd);
+    bind(c->e, c->y, c->yd);
+    for (int i = 0; i < CNN_NP; i++) bind(c->e, c->p[i], c->pd[i]);
+    run(c->e);
+    for (int i = 0; i < CNN_NP; i++)
+        check(gr_sgd_update(GR_F32, c->pn[i], c->pd[i], value(c->e, c->gp[i]), NULL, &c->sgd, &err), &err,
+              "gr_sgd_update");
+}
+
+/* One node of op name with operands a, b (b < 0: unary) and attributes at. */
+static int apply_attrs(gr_graph *g, const char *opname, int a, int b, const gr_attrs *at) {
+    gr_error err;
+    gr_error_clear(&err);
+    int ops[2] = {a, b};
+    const gr_op *op = op_named(opname);
+    int id = gr_graph_apply(g, NULL, op, ops, gr_op_arity(op), at, &err);
+    if (id < 0) check(err.code ? err.code : GR_E_STATE, &err, opname);
+    return id;
+}
+
+/* relu(conv2d(h, w, padding=[1]) + reshape(b, [C, 1, 1])), then max_pool2d 2. */
+static int cnn_block(gr_graph *g, int h, int w, int b, int64_t channels) {
+    gr_error err;
+    gr_error_clear(&err);
+    gr_attrs pad = {0}, pool = {0}, col = {0};
+    int64_t one = 1, two = 2, cdims[3] = {channels, 1, 1};
+    check(gr_attrs_set_ints(&pad, GR_ATTR_PADDING, &one, 1, &err), &err, "padding");
+    check(gr_attrs_set_ints(&pool, GR_ATTR_KERNEL_SIZE, &two, 1, &err), &err, "kernel_size");
+    check(gr_attrs_set_ints(&col, GR_ATTR_SHAPE, cdims, 3, &err), &err, "shape");
+    int z = apply_attrs(g, "add", apply_attrs(g, "conv2d", h, w, &pad), apply_attrs(g, "reshape", b, -1, &col), NULL);
+    return apply_attrs(g, "max_pool2d", apply(g, "relu", z, -1), -1, &pool);
+}
+
+/* The loss at the current weights by direct loops in double. */
+static double cnn_ref_loss(const cnn_ctx *c) {
+    static const int64_t cin[2] = {1, 16}, cout[2] = {16, 32}, side[2] = {28, 14};
+    double *a = xmalloc((size_t)(CNN_B * 16 * 28 * 28) * sizeof *a), *z = xmalloc(sizeof *z * CNN_B * 16 * 28 * 28);
+    for (int64_t i = 0; i < CNN_B * 28 * 28; i++) a[i] = c->xd[i];
+    for (int l = 0; l < 2; l++) {
+        int64_t S = side[l], Ci = cin[l], Co = cout[l], H = S / 2;
+        const float *w = c->pd[2 * l], *b = c->pd[2 * l + 1];
+        for (int64_t n = 0; n < CNN_B; n++)
+            for (int64_t o = 0; o < Co; o++)
+                for (int64_t i = 0; i < S; i++)
+                    for (int64_t j = 0; j < S; j++) {
+                        double s = b[o];
+                        for (int64_t ci = 0; ci < Ci; ci++)
+                            for (int64_t di = 0; di < 3; di++)
+                                for (int64_t dj = 0; dj < 3; dj++) {
+                                    int64_t ii = i + di - 1, jj = j + dj - 1;
+                                    if (ii >= 0 && ii < S && jj >= 0 && jj < S)
+                                        s += a[((n * Ci + ci) * S + ii) * S + jj] *
+                                             w[((o * Ci + ci) * 3 + di) * 3 + dj];
+                                }
+                        z[((n * Co + o) * S + i) * S + j] = s > 0 ? s : 0;
+                    }
+        for (int64_t n = 0; n < CNN_B * Co; n++)
+            for (int64_t i = 0; i < H; i++)
+                for (int64_t j = 0; j < H; j++) {
+                    const double *q = z + n * S * S + 2 * i * S + 2 * j;
+                    double m = q[0] > q[1] ? q[0] : q[1], m2 = q[S] > q[S + 1] ? q[S] : q[S + 1];
+                    a[n * H * H + i * H + j] = m > m2 ? m : m2;
+                }
+    }
+    double total = 0;
+    for (int64_t n = 0; n < CNN_B; n++) {
+        double lg[10], mx = -INFINITY, s = 0;
+        for (int k = 0; k < 10; k++) {
+            lg[k] = c->pd[5][k];
+            for (int64_t f = 0; f < 1568; f++) lg[k] += a[n * 1568 + f] * c->pd[4][f * 10 + k];
+            mx = lg[k] > mx ? lg[k] : mx;
+        }
+        for (int k = 0; k < 10; k++) s += exp(lg[k] - mx);
+        total += mx + log(s) - lg[(int)c->yd[n]];
+    }
+    free(a);
+    free(z);
+    return total / CNN_B;
+}
+
+static void bench_cnn(double min_time, result *r) {
+    cnn_ctx c;
+    memset(&c, 0, sizeof c);
+    c.sgd = gr_sgd_default();
+    c.sgd.lr = 0.1;
+    static const int64_t pdims[CNN_NP][4] = {{16, 1, 3, 3}, {16}, {32, 16, 3, 3}, {32}, {1568, 10}, {10}};
+    static const int prank[CNN_NP] = {4, 1, 4, 1, 2, 1};
+    static const char *const pname[CNN_NP] = {"w1", "b1", "w2", "b2", "w3", "b3"};
+    /* Data as in torch_steps.py: weights randn * 0.1, biases 0, x randn, uniform labels. */
+    for (int i = 0; i < CNN_NP; i++) {
+        c.pn[i] = 1;
+        for (int k = 0; k < prank[i]; k++) c.pn[i] *= pdims[i][k];
+        c.pd[i] = xmalloc((size_t)c.pn[i] * sizeof(float));
+        for (int64_t j = 0; j < c.pn[i]; j++) c.pd[i][j] = prank[i] == 1 ? 0.0f : (float)(randn() * 0.1);
+    }
+    c.xd = xmalloc((size_t)(CNN_B * 28 * 28) * sizeof(float));
+    for (int64_t i = 0; i < CNN_B * 28 * 28; i++) c.xd[i] = (float)randn();
+    c.yd = xmalloc(CNN_B * sizeof(float));
+    for (int64_t i = 0; i < CNN_B; i++) {
+        int64_t k = (int64_t)(uniform01() * 10);
+        c.yd[i] = (float)(k < 10 ? k : 9);
+    }
+
+    double t0 = now();
+    gr_graph *g = new_graph(GR_F32);
+    gr_error err;
+    gr_error_clear(&err);
+    gr_shape sx, sy = shape_of(1, CNN_B, 0), sp;
+    int64_t xdims[4] = {CNN_B, 1, 28, 28};
+    check(gr_shape_make(&sx, 4, xdims, &err), &err, "shape");
+    c.x = leaf(g, 0, "x", &sx);
+    c.y = leaf(g, 0, "labels", &sy);
+    for (int i = 0; i < CNN_NP; i++) {
+        check(gr_shape_make(&sp, prank[i], pdims[i], &err), &err, "shape");
+        c.p[i] = leaf(g, 1, pname[i], &sp);
+    }
+    finalize(g);
+    int h = cnn_block(g, c.x, c.p[0], c.p[1], 16);
+    h = cnn_block(g, h, c.p[2], c.p[3], 32);
+    gr_attrs flat = {0};
+    int64_t fdims[2] = {CNN_B, 1568};
+    check(gr_attrs_set_ints(&flat, GR_ATTR_SHAPE, fdims, 2, &err), &err, "shape");
+    h = apply_attrs(g, "reshape", h, -1, &flat);
+    c.loss = apply(g, "cross_entropy", apply(g, "add", apply(g, "matmul", h, c.p[4]), c.p[5]), c.y);
+    double t1 = now();
+    grad(g, c.loss, c.p, CNN_NP, c.gp);
+    double t2 = now();
+    int outs[CNN_NP + 1] = {c.loss};
+    memcpy(outs + 1, c.gp, sizeof c.gp);
+    c.e = compile(g, outs, CNN_NP + 1);
+    phases(r, t0, t1, t2, now());
+
+    bind(c.e, c.x, c.xd);
+    bind(c.e, c.y, c.yd);
+    for (int i = 0; i < CNN_NP; i++) bind(c.e, c.p[i], c.pd[i]);
+    run(c.e);
+    double loss0 = *(const float *)value(c.e, c.loss), want = cnn_ref_loss(&c);
+    if (!isfinite(loss0) || fabs(loss0 - want) > 1e-4 * fabs(want) + 1e-5)
+        die("cnn: initial loss %.9g, plain C says %.9g", loss0, want);
+
+    r->step_ms = time_step(cnn_step, &c, min_time, &r->steps) * 1e3;
+    double loss_end = *(const float *)value(c.e, c.loss);
+    if (!(loss_end < loss0)) die("cnn: the loss did not fall over %ld SGD steps (%g -> %g)", r->steps, loss0, loss_end);
+    snprintf(r->note, sizeof r->note, "loss %.5f at the start (plain C: %.5f), %.4g after %ld SGD steps", loss0, want,
+             loss_end, r->steps);
+    r->flops = 2.0 * CNN_B * (16 * 1 * 9 * 28 * 28 * 2 + 32 * 16 * 9 * 14 * 14 * 3 + 32 * 7 * 7 * 10 * 3);
+    gr_exec_get_stats(c.e, &r->stats);
+    r->nodes = gr_graph_node_count(g);
+    gr_exec_free(c.e);
+    gr_graph_free(g);
+    for (int i = 0; i < CNN_NP; i++) free(c.pd[i]);
+    free(c.xd);
+    free(c.yd);
+}
+
 /* ---- driver ---------------------------------------------------------- */
 
 typedef struct workload {
@@ -527,6 +706,7 @@ static const workload workloads[] = {
     {"mlp-mnist-step", bench_mlp_mnist, 1.5},
     {"mlp-wide-step", bench_mlp_wide, 1.5},
     {"deep-scalar-10k", bench_deep_scalar, 3.0},
+    {"cnn-step", bench_cnn, 1.5},
 };
 #define NWORK ((int)(sizeof workloads / sizeof workloads[0]))
 

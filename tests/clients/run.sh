@@ -6,6 +6,7 @@
 #   - the Python client's unittest suite with Debian's /usr/bin/python3,
 #     once with numpy and once with numpy hidden (its import fails),
 #   - the JS client's node --test suite,
+#   - clients/examples/train.py on both example models,
 # then stops the daemons. Run from the repository root. The daemons are
 # stopped on every way out (SIGTERM, then SIGKILL after 20 s); every step
 # has a time limit. Exit status 0 only when every suite passed.
@@ -83,6 +84,11 @@ suite python-no-numpy env GRADD_URL="$open_url" GRADD_AUTH_URL="$keyed_url" GRAD
     GRADD_TEST_EXPECT_NUMPY=0 PYTHONPATH="$PWD/tests/clients/no_numpy" "$py" -m unittest discover -s clients/python/tests
 suite js env GRADD_URL="$open_url" GRADD_AUTH_URL="$keyed_url" GRADD_API_KEY="$key" \
     node --test clients/js/test/gradd.test.mjs
+# the example models, trained the way clients/examples/README.md says
+suite example-cnn env PYTHONPATH="$PWD/clients/python" "$py" clients/examples/train.py cnn-step "$open_url" \
+    --steps 2 --requests 2
+suite example-gpt env PYTHONPATH="$PWD/clients/python" "$py" clients/examples/train.py gpt-step "$open_url" \
+    --steps 2 --requests 2
 
 # both daemons must still be up: a crash during the suites is a failure
 for p in $pids; do kill -0 "$p" 2>/dev/null || failed="$failed daemon-died"; done
@@ -91,4 +97,4 @@ if [ -n "$failed" ]; then
     echo "clients: FAILED:$failed"
     exit 1
 fi
-echo "clients: all suites passed (curl, curl with an API key, python with and without numpy, js)"
+echo "clients: all suites passed (curl, curl with an API key, python with and without numpy, js, the example models)"

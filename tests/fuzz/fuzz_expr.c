@@ -52,7 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (x->pos >= size) die("a node position outside the source", src, size);
             switch (x->kind) {
             case GD_EX_NUM:
-                if (!isfinite(x->value)) die("a non-finite number", src, size);
+                /* only the literals inf and nan are not finite */
+                if (!isfinite(x->value) && (size - x->pos < 3 || (memcmp(src + x->pos, "inf", 3) &&
+                                                                   memcmp(src + x->pos, "nan", 3))))
+                    die("a non-finite number", src, size);
                 break;
             case GD_EX_NAME:
                 if (!x->name || x->name < src || x->name_len == 0 || x->name + x->name_len > src + size)
@@ -61,11 +64,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     if (!name_char(x->name[i], i == 0)) die("a name with a bad character", src, size);
                 break;
             case GD_EX_OP:
-                if (!x->op || x->nargs != gr_op_arity(x->op) || x->nargs < 0 || x->nargs > GR_MAX_OPERANDS)
+                if (!x->op || x->nargs < 0 ||
+                    (gr_op_arity(x->op) == GR_VARIADIC ? x->nargs < gr_op_min_operands(x->op) || x->nargs > GR_MAX_VARIADIC
+                                                       : x->nargs != gr_op_arity(x->op)) ||
+                    (x->nargs > GR_MAX_OPERANDS) != (x->args_all != NULL))
                     die("an op node with the wrong number of operands", src, size);
                 for (int j = 0; j < x->nargs; j++)
-                    if (x->args[j] < 0 || x->args[j] >= k) die("an operand that is not an earlier node", src, size);
-                if (x->attrs.set & ~gr_op_attrs(x->op)) die("an attribute the op does not take", src, size);
+                    if (gd_ex_args(x)[j] < 0 || gd_ex_args(x)[j] >= k)
+                        die("an operand that is not an earlier node", src, size);
+                if (x->attrs && (!x->attrs->set || (x->attrs->set & ~gr_op_attrs(x->op)))) die("an attribute the op does not take", src, size);
                 break;
             default: die("a node of no kind", src, size);
             }

@@ -140,6 +140,7 @@ static void test_every_row(void **state) {
             break;
         case GR_ATTR_STRING:
             for (int i = 0; d->choices && d->choices[i]; i++) {
+                memset(v.str, 0, sizeof v.str); /* a shorter value must not keep a longer one's tail */
                 snprintf(v.str, sizeof v.str, "%s", d->choices[i]);
                 round_trip(d, &v);
             }

@@ -66,10 +66,10 @@ static void render(sbuf *b, const gd_expr *e, int id) {
         put(b, "%s(", name);
         for (int i = 0; i < x->nargs; i++) {
             if (i) put(b, ",");
-            render(b, e, x->args[i]);
+            render(b, e, gd_ex_args(x)[i]);
         }
         size_t before = b->k;
-        put_attrs(b, &x->attrs);
+        if (x->attrs) put_attrs(b, x->attrs);
         /* A call with no operands renders "fill(shape=...)", not "fill(,...". */
         if (x->nargs == 0 && b->k > before) {
             memmove(b->s + before, b->s + before + 1, b->k - before);
@@ -98,10 +98,11 @@ static void check_shape(const char *src, size_t len, const gd_expr *e) {
         }
         if (x->kind != GD_EX_OP) continue;
         assert_non_null(x->op);
-        assert_int_equal(x->nargs, gr_op_arity(x->op));
+        if (gr_op_arity(x->op) == GR_VARIADIC) assert_true(x->nargs >= gr_op_min_operands(x->op));
+        else assert_int_equal(x->nargs, gr_op_arity(x->op));
         for (int k = 0; k < x->nargs; k++) {
-            assert_true(x->args[k] >= 0 && x->args[k] < i);
-            used[x->args[k]]++;
+            assert_true(gd_ex_args(x)[k] >= 0 && gd_ex_args(x)[k] < i);
+            used[gd_ex_args(x)[k]]++;
         }
     }
     for (int i = 0; i < e->n; i++) assert_int_equal(used[i], i == e->root ? 0 : 1);
@@ -233,6 +234,34 @@ static const struct {
     {"one_hot(y, num_classes=10)", "one_hot(y,num_classes=10)"},
     {"one_hot(y, num_classes=9223372036854775807)", "one_hot(y,num_classes=9223372036854775807)"},
     {"sum(sum(x, axis=0) * 2, keepdims=true)", "sum(mul(sum(x,axis=0),2),keepdims=true)"},
+    /* lists of tensors: the operands of concat and stack, any number */
+    {"concat([a, b, c, d, e], axis=1)", "concat(a,b,c,d,e,axis=1)"},
+    {"concat([a])", "concat(a)"},
+    {"concat(a, b, c, d)", "concat(a,b,c,d)"},
+    {"stack([x * 2, sin(y), 1], axis=-1)", "stack(mul(x,2),sin(y),1,axis=-1)"},
+    {"concat([concat([a, b, c, d]), stack([a, b, c, d, e, f])])", "concat(concat(a,b,c,d),stack(a,b,c,d,e,f))"},
+    /* comparisons below arithmetic, ** as ^, the literals inf and nan */
+    {"a + 1 < b * 2", "less(add(a,1),mul(b,2))"},
+    {"a <= b", "less_equal(a,b)"},
+    {"a > -b", "greater(a,neg(b))"},
+    {"a >= b ^ 2", "greater_equal(a,pow(b,2))"},
+    {"(a == b) * x", "mul(equal(a,b),x)"},
+    {"a != b", "not_equal(a,b)"},
+    {"where(x > 0, x, 0)", "where(greater(x,0),x,0)"},
+    {"x ** 2", "pow(x,2)"},
+    {"x ** -y ** 2", "pow(x,neg(pow(y,2)))"},
+    {"x * inf", "mul(x,inf)"},
+    {"-inf + nan", "add(neg(inf),nan)"},
+    {"maximum(x, -inf)", "maximum(x,neg(inf))"},
+    /* NumPy indexing: slice (axes shown), squeeze of integer items, take for a tensor */
+    {"x[0]", "squeeze(slice(x,axes=[0]),axes=[0])"},
+    {"x[:, 1:3]", "slice(x,axes=[1])"},
+    {"x[..., -1]", "squeeze(slice(x,axes=[-1]),axes=[-1])"},
+    {"x[ids]", "take(x,ids,axis=0)"},
+    {"x[:, ids + 1]", "take(x,add(ids,1),axis=1)"},
+    {"x[:]", "x"},
+    {"x[0]^2", "pow(squeeze(slice(x,axes=[0]),axes=[0]),2)"},
+    {"sum(x, axis=0)[1]", "squeeze(slice(sum(x,axis=0),axes=[0]),axes=[0])"},
     /* the examples of the issue */
     {"(a+b)*(b+1)", "mul(add(a,b),add(b,1))"},
     {"1/(y+exp(-x))", "div(1,add(y,exp(neg(x))))"},
@@ -282,7 +311,7 @@ static void test_positions_and_names(void **state) {
     assert_int_equal(e.nodes[5].pos, 20);  /* x */
     assert_int_equal(e.nodes[6].pos, 16);  /* sum: at its name */
     assert_ptr_equal(e.nodes[6].op, gr_op_find("sum"));
-    assert_int_equal(e.nodes[6].attrs.set, GR_ATTR_BIT(GR_ATTR_AXIS));
+    assert_int_equal(e.nodes[6].attrs->set, GR_ATTR_BIT(GR_ATTR_AXIS));
     assert_int_equal(e.nodes[7].pos, 2);   /* sub */
     assert_ptr_equal(e.nodes[7].op, gr_op_find("sub"));
     gd_expr_free(&e);
@@ -302,10 +331,10 @@ static void test_positions_and_names(void **state) {
 
     /* Only the attributes given are set. */
     parse_ok("matmul(a, b)", NULL, &e);
-    assert_int_equal(e.nodes[e.root].attrs.set, 0);
+    assert_null(e.nodes[e.root].attrs);
     gd_expr_free(&e);
     parse_ok("sum(x, axes=[1, -1], keepdims=true)", NULL, &e);
-    const gr_attrs *a = &e.nodes[e.root].attrs;
+    const gr_attrs *a = e.nodes[e.root].attrs;
     assert_int_equal(a->set, GR_ATTR_BIT(GR_ATTR_AXES) | GR_ATTR_BIT(GR_ATTR_KEEPDIMS));
     assert_int_equal(a->naxes, 2);
     assert_int_equal(a->axes[1], -1);
@@ -341,6 +370,11 @@ static const struct {
     const char *want;
     const char *at;
 } error_cases[] = {
+    /* lists of tensors */
+    {"concat([])", "concat takes 1 to", "concat"},
+    {"add([a, b])", "add takes tensors, not a list of them", "["},
+    {"concat([a, b)", "expected an operator, ',' or ']' to close the list 'concat'", ")"},
+    {"concat([a, b], c", "missing ')' to close the call of concat", NULL},
     /* characters and numbers */
     {"", "the expression is empty", NULL},
     {" \n\t", "the expression is empty", NULL},
@@ -355,6 +389,26 @@ static const struct {
     {"3ex", "has no digits in its exponent", "x"},
     {"1e999", "the number '1e999' is too large", "1e999"},
     {"-1e999", "too large", "1e999"},
+    /* comparisons do not chain; a misspelled op is named; max is not maximum */
+    {"a < b < c", "comparisons do not chain: write logical_and(a < b, b < c)", "< c"},
+    {"a == b != c", "comparisons do not chain", "!= c"},
+    {"a = = b", "expected an operator or the end, found '='", "= = b"},
+    {"a ! b", "unexpected character '!'", "! b"},
+    {"rleu(x)", "unknown op 'rleu'; did you mean 'relu'?", "rleu"},
+    {"sigmiod(x)", "unknown op 'sigmiod'; did you mean 'sigmoid'?", "sigmiod"},
+    {"zzzzzzz(x)", "unknown op 'zzzzzzz' (GET /v1/ops lists them)", "zzzzzzz"},
+    {"max(x, 0)", "max reduces one tensor; the elementwise maximum of two is maximum(a, b)", "0)"},
+    {"min(x, y)", "the elementwise minimum of two is minimum(a, b)", "y)"},
+    /* indexing */
+    {"x[]", "an index needs at least one item", "]"},
+    {"x[1:2:0]", "a slice step cannot be zero", "]"},
+    {"x[..., 0, ...]", "an index can have only one '...'", "[..., 0, ...]"},
+    {"x[a, b]", "an index can hold one tensor of indices (take)", "[a, b]"},
+    {"x[a, 0]", "an index mixes a tensor of indices with integers", "[a, 0]"},
+    {"x[0.5]", "an index is a whole number, not 0.5", "0.5]"},
+    {"x[1", "missing ']' to close the index '[' at column 2", NULL},
+    {"x[1 2]", "expected ',' or ']' to close the index '[' at column 2, found '2'", "2]"},
+    {"x[0, 0, 0, 0, 0, 0, 0, 0, 0]", "an index has at most 8 items", "0]"},
     /* unexpected ends and tokens */
     {"a +", "unexpected end of the expression: expected an operand", NULL},
     {"-", "unexpected end of the expression", NULL},
@@ -409,7 +463,7 @@ static const struct {
     {"sum(x, axis=[1])", "attribute 'axis' of sum takes an integer, found '['", "["},
     {"sum(x, axis=true)", "attribute 'axis' of sum takes an integer, found 'true'", "true"},
     {"sum(x, axis=y)", "attribute 'axis' of sum takes an integer, found 'y'", "y"},
-    {"sum(x, axis=-y)", "attribute 'axis' of sum takes an integer, found '-'", "-"},
+    {"sum(x, axis=-y)", "attribute 'axis' of sum takes an integer, found '-y'", "-y"},
     {"sum(x, axis=)", "attribute 'axis' of sum takes an integer, found ')'", ")"},
     {"sum(x, axis=", "attribute 'axis' of sum takes an integer, found the end", NULL},
     {"sum(x, axes=1)", "attribute 'axes' of sum takes a list of integers such as [0, 1], found '1'", "1"},

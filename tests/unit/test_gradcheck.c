@@ -53,20 +53,27 @@ typedef enum domain {
     D_AWAY0,   /* [-2, 2) with |x| >= 0.05: the kink of relu and abs */
     D_DISTINCT,/* all D_DISTINCT elements of a case pairwise >= 0.05 apart: ties */
     D_LABEL,   /* whole class indices in [0, C): not perturbed */
-    D_COND     /* 0 or 1: not perturbed */
+    D_COND,    /* 0 or 1: not perturbed */
+    D_UNIT,    /* uniform in [0.1, 0.9): probabilities (binary_cross_entropy) */
+    D_GT1      /* uniform in [1.1, 3): acosh */
 } domain;
 
 /* One row: op, operand shapes and domains, which operands the op must give
  * no gradient (bit k = operand k), attributes, eps and tol (0: default).
  * Rows read {"op", .shape = {...}, {domains}, nondiff, .attrs = {...}};
  * omitted fields are 0 (D_ANY, no nondiff operand, no attribute). */
+#define GC_MAX_OPERANDS 5 /* most operands of a row (a variadic op's list included) */
+
 typedef struct gc_case {
-    const char *op;   /* the operand count is the op's arity */
-    gr_shape shape[GR_MAX_OPERANDS];
-    domain dom[GR_MAX_OPERANDS];
+    const char *op;   /* the operand count is the op's arity (a variadic op's: noperands) */
+    gr_shape shape[GC_MAX_OPERANDS];
+    domain dom[GC_MAX_OPERANDS];
     unsigned nondiff;
     gr_attrs attrs;
     double eps, tol;
+    int noperands;    /* a GR_VARIADIC op's operand count, at most GC_MAX_OPERANDS (0: the
+                         leading shapes of rank > 0, at least the op's minimum) */
+    int64_t classes;  /* > 0: D_LABEL values lie in [0, classes) (indices of take, embedding) */
 } gc_case;
 
 #define S0 {0, {0}}
@@ -186,6 +193,13 @@ static const gc_case cases[] = {
     {"mse", .shape = {S2(2, 3), S2(2, 3)}},
     {"mse", .shape = {S2(3, 4), S1(4)}},
     {"one_hot", .shape = {S2(2, 3)}, {D_LABEL}, 1, .attrs = {.set = NCLS, .num_classes = 5}},
+#include "gradcheck_norm.inc"
+#include "gradcheck_binary.inc"
+#include "gradcheck_movement.inc"
+#include "gradcheck_conv.inc"
+#include "gradcheck_reduce.inc"
+#include "gradcheck_unary.inc"
+#include "gradcheck_index.inc"
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -237,29 +251,37 @@ typedef struct gc_run {
     gr_graph *g;
     double eps, tol;
     int n, y, loss;
-    int64_t ny, numel[GR_MAX_OPERANDS];
-    int x[GR_MAX_OPERANDS], grad[GR_MAX_OPERANDS], jvp[GR_MAX_OPERANDS], hv[GR_MAX_OPERANDS];
+    int64_t ny, numel[GC_MAX_OPERANDS];
+    int x[GC_MAX_OPERANDS], grad[GC_MAX_OPERANDS], jvp[GC_MAX_OPERANDS], hv[GC_MAX_OPERANDS];
     int jvp_all; /* tangent of y with every operand seeded at once */
-    double *base[GR_MAX_OPERANDS]; /* operand values at the base point */
-    double *work[GR_MAX_OPERANDS]; /* what the probe reads: base plus a step */
-    double *tan[GR_MAX_OPERANDS];  /* jvp tangents */
-    double *vec[GR_MAX_OPERANDS];  /* hvp vectors */
-    double *an_grad[GR_MAX_OPERANDS], *an_jvp[GR_MAX_OPERANDS], *an_hv[GR_MAX_OPERANDS], *an_jvp_all;
+    double *base[GC_MAX_OPERANDS]; /* operand values at the base point */
+    double *work[GC_MAX_OPERANDS]; /* what the probe reads: base plus a step */
+    double *tan[GC_MAX_OPERANDS];  /* jvp tangents */
+    double *vec[GC_MAX_OPERANDS];  /* hvp vectors */
+    double *an_grad[GC_MAX_OPERANDS], *an_jvp[GC_MAX_OPERANDS], *an_hv[GC_MAX_OPERANDS], *an_jvp_all;
     gr_exec *probe; /* computes y, loss and the gradients from work */
 } gc_run;
 
 /* Operand count of c: its op's arity (0 for an op not in the table). */
 static int case_arity(const gc_case *c) {
     const gr_op *op = gr_op_find(c->op);
+    if (op && gr_op_arity(op) == GR_VARIADIC) {
+        if (c->noperands > 0) return c->noperands;
+        /* unsaid: the leading shapes of rank > 0, at least the op's minimum */
+        int n = 0;
+        while (n < GC_MAX_OPERANDS && c->shape[n].rank > 0) n++;
+        return n > gr_op_min_operands(op) ? n : gr_op_min_operands(op);
+    }
     return op ? gr_op_arity(op) : 0;
 }
 
 /* 1 when operand k may be perturbed (labels and conditions may not). */
 static int perturbable(const gc_case *c, int k) { return c->dom[k] != D_LABEL && c->dom[k] != D_COND; }
 
-/* Number of classes a D_LABEL operand indexes: num_classes, else the last
+/* Number of classes a D_LABEL operand indexes: classes, num_classes, else the last
  * dim of operand 0 (cross_entropy's logits). */
 static int64_t label_classes(const gc_case *c) {
+    if (c->classes > 0) return c->classes;
     if (c->attrs.set & NCLS) return c->attrs.num_classes;
     return c->shape[0].rank ? c->shape[0].dims[c->shape[0].rank - 1] : 1;
 }
@@ -299,6 +321,8 @@ static void fill_operand(gc_run *r, int k) {
             break;
         case D_LABEL: v = floor(tu_uniform(0, (double)label_classes(r->c))); break;
         case D_COND: v = tu_uniform(0, 1) < 0.5 ? 0 : 1; break;
+        case D_UNIT: v = tu_uniform(0.1, 0.9); break;
+        case D_GT1: v = tu_uniform(1.1, 3); break;
         default: v = tu_uniform(-2, 2); break;
         }
         r->base[k][j] = v;
@@ -344,13 +368,13 @@ static void build(gc_run *r) {
     int wid = random_const(r, gr_node_shape(r->g, r->y), r->ny, &w);
     r->loss = tu_op1(r->g, "sum", tu_op2(r->g, "mul", r->y, wid));
     TU_OK(gr_grad(r->g, r->loss, r->x, r->n, r->grad, &err), err);
-    int t[GR_MAX_OPERANDS];
+    int t[GC_MAX_OPERANDS];
     for (int k = 0; k < r->n; k++) {
         t[k] = random_const(r, &c->shape[k], r->numel[k], &r->tan[k]);
         TU_OK(gr_jvp(r->g, &r->x[k], &t[k], 1, &r->y, 1, &r->jvp[k], &err), err);
     }
     TU_OK(gr_jvp(r->g, r->x, t, r->n, &r->y, 1, &r->jvp_all, &err), err);
-    int v[GR_MAX_OPERANDS];
+    int v[GC_MAX_OPERANDS];
     for (int k = 0; k < r->n; k++) v[k] = random_const(r, &c->shape[k], r->numel[k], &r->vec[k]);
     TU_OK(gr_hvp(r->g, r->loss, r->x, v, r->n, r->hv, &err), err);
 }
@@ -358,8 +382,8 @@ static void build(gc_run *r) {
 /* Evaluate the derivative nodes once at the base point (tu_eval) and
  * compile the probe that the finite differences run. */
 static void evaluate(gc_run *r) {
-    int outs[3 * GR_MAX_OPERANDS + 1];
-    tu_bind binds[GR_MAX_OPERANDS];
+    int outs[3 * GC_MAX_OPERANDS + 1];
+    tu_bind binds[GC_MAX_OPERANDS];
     for (int k = 0; k < r->n; k++) {
         outs[k] = r->grad[k];
         outs[r->n + k] = r->jvp[k];
@@ -384,7 +408,7 @@ static void evaluate(gc_run *r) {
 
     gr_error err;
     gr_error_clear(&err);
-    int pouts[2 + GR_MAX_OPERANDS] = {r->y, r->loss};
+    int pouts[2 + GC_MAX_OPERANDS] = {r->y, r->loss};
     for (int k = 0; k < r->n; k++) pouts[2 + k] = r->grad[k];
     r->probe = live.probe = gr_compile(r->g, pouts, 2 + r->n, &err);
     if (!r->probe) fail_msg("%s: compile: %s", r->name, err.message);
@@ -436,7 +460,7 @@ static void expect_zero(const gc_run *r, double got, const char *what, int k, in
 
 /* gr_grad against the central difference of the loss, element by element. */
 static void check_vjp(gc_run *r) {
-    double *dir[GR_MAX_OPERANDS] = {NULL}, fd;
+    double *dir[GC_MAX_OPERANDS] = {NULL}, fd;
     for (int k = 0; k < r->n; k++) {
         double *unit = own_doubles(r->numel[k]);
         for (int64_t j = 0; j < r->numel[k]; j++) {
@@ -457,12 +481,12 @@ static void check_vjp(gc_run *r) {
  * the central difference of y along the tangents (a nondiff operand's
  * tangent must not matter), every output element. */
 static void check_jvp(gc_run *r) {
-    double *fd = own_doubles(r->ny), *all[GR_MAX_OPERANDS] = {NULL};
+    double *fd = own_doubles(r->ny), *all[GC_MAX_OPERANDS] = {NULL};
     for (int k = 0; k < r->n; k++) {
         if (r->c->nondiff & BIT(k))
             for (int64_t i = 0; i < r->ny; i++) expect_zero(r, r->an_jvp[k][i], "tangent", k, i);
         if (!perturbable(r->c, k)) continue;
-        double *dir[GR_MAX_OPERANDS] = {NULL};
+        double *dir[GC_MAX_OPERANDS] = {NULL};
         dir[k] = all[k] = r->tan[k];
         central_diff(r, dir, r->y, r->ny, fd);
         for (int64_t i = 0; i < r->ny; i++)
@@ -477,7 +501,7 @@ static void check_jvp(gc_run *r) {
  * hvp vectors of the perturbable operands (a nondiff operand's vector must
  * not matter, and its Hessian product must be 0). */
 static void check_hvp(gc_run *r) {
-    double *dir[GR_MAX_OPERANDS] = {NULL};
+    double *dir[GC_MAX_OPERANDS] = {NULL};
     for (int k = 0; k < r->n; k++) dir[k] = perturbable(r->c, k) ? r->vec[k] : NULL;
     for (int k = 0; k < r->n; k++) {
         if (r->c->nondiff & BIT(k))

@@ -1,0 +1,684 @@
+/* conv.c -- convolution, NCHW, PyTorch's layouts: conv1d and conv2d,
+ * conv_transpose1d and conv_transpose2d, and conv_weight (the gradient of a
+ * convolution with respect to its weight), on OpenBLAS GEMMs.
+ *
+ * All five compute with one geometry, the convolution's view of the
+ * problem: an input x [N, Cin, H, W] convolved with a weight
+ * w [Cout, Cin/groups, kH, kW] gives y [N, Cout, Ho, Wo]. conv computes y
+ * from (x, w); conv_transpose computes x-shaped results from (y, w) (the
+ * adjoint in x); conv_weight computes w-shaped results from (x, y) (the
+ * adjoint in w). Each is bilinear, and the derivative of each is the other
+ * two, so the derivative graphs are themselves differentiable (HVP). A 1-D
+ * convolution is a 2-D one of height 1.
+ *
+ * The kernels go through im2col: a chunk of images of one group is unfolded
+ * into a column matrix col [Cin/groups * kH * kW, images * Ho * Wo], and one
+ * GEMM per chunk and group does the work. A chunk holds as many images as
+ * keep it in the L2 cache (often one: its rows of y are then the GEMM's
+ * output, no copy); a "same" convolution (stride 1, output as wide as the
+ * input) unfolds each tap of a plane with one shifted copy. The column
+ * matrix and the channel-major copy of y live in the node's workspace,
+ * planned in the executor's arena (gr_op.workspace), never allocated per
+ * run. */
+#include "window.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* ---- geometry --------------------------------------------------------- */
+
+typedef struct conv_geom {
+    int64_t n;              /* images */
+    int64_t cin, cout;      /* channels of x and of y */
+    int64_t groups;
+    int64_t cig, cog;       /* channels per group: cin / groups, cout / groups */
+    int64_t h, w;           /* spatial size of x (1-D: h = 1) */
+    int64_t oh, ow;         /* spatial size of y */
+    int64_t kh, kw;         /* kernel */
+    int64_t sh, sw;         /* stride */
+    int64_t ph, pw;         /* zero padding on both sides */
+    int64_t dh, dw;         /* dilation */
+    int64_t kg;             /* rows of one group's column matrix: cig * kh * kw */
+    int64_t p;              /* oh * ow: columns per image */
+} conv_geom;
+
+/* Height (1 for a 1-D shape) and width of an [N, C, (H,) W] shape. */
+static int64_t sp_h(const gr_shape *s) { return s->rank == 4 ? s->dims[2] : 1; }
+static int64_t sp_w(const gr_shape *s) { return s->dims[s->rank - 1]; }
+
+static int64_t node_groups(const gr_node *n) { return (n->attrs->set & A(GR_ATTR_GROUPS)) ? n->attrs->groups : 1; }
+
+/* The geometry of conv-family node n with the convolution's x, w and y
+ * shapes (whichever of them are its operands and its result). */
+static conv_geom geom_of(const gr_node *n, const gr_shape *x, const gr_shape *w, const gr_shape *y) {
+    conv_geom c;
+    int nsp = x->rank - 2;
+    int64_t v[2];
+    c.n = x->dims[0];
+    c.cin = x->dims[1];
+    c.cout = w->dims[0];
+    c.groups = node_groups(n);
+    c.cig = w->dims[1];
+    c.cog = c.cout / c.groups;
+    c.h = sp_h(x);
+    c.w = sp_w(x);
+    c.oh = sp_h(y);
+    c.ow = sp_w(y);
+    c.kh = sp_h(w);
+    c.kw = sp_w(w);
+    gr_window_attr_of(n, GR_ATTR_STRIDE, nsp, 1, 1, v);
+    c.sh = v[0], c.sw = v[1];
+    gr_window_attr_of(n, GR_ATTR_PADDING, nsp, 0, 0, v);
+    c.ph = v[0], c.pw = v[1];
+    gr_window_attr_of(n, GR_ATTR_DILATION, nsp, 1, 1, v);
+    c.dh = v[0], c.dw = v[1];
+    c.kg = c.cig * c.kh * c.kw;
+    c.p = c.oh * c.ow;
+    return c;
+}
+
+/* The output length of a convolution over len elements, or -1 when the
+ * effective kernel does not fit (or the arithmetic overflows). */
+static int64_t conv_out_len(int64_t len, int64_t k, int64_t s, int64_t p, int64_t d) {
+    int64_t span, padded;
+    if (!gr_mul_ok(d, k - 1, &span) || !gr_add_ok(len, 2 * p, &padded)) return -1;
+    int64_t num = padded - span - 1;
+    return num < 0 ? -1 : num / s + 1;
+}
+
+/* Stride, padding and dilation of node id for nsp spatial dims, checked. */
+static gr_status window_params(gr_graph *g, int id, int nsp, int64_t s[2], int64_t p[2], int64_t d[2],
+                               gr_error *err) {
+    gr_status st = gr_window_attr(g, id, GR_ATTR_STRIDE, nsp, 1, 1, s, err);
+    if (st == GR_OK) st = gr_window_attr(g, id, GR_ATTR_PADDING, nsp, 0, 0, p, err);
+    if (st == GR_OK) st = gr_window_attr(g, id, GR_ATTR_DILATION, nsp, 1, 1, d, err);
+    return st;
+}
+
+/* The operand k of node id must have rank nsp + 2: [N, C, (H,) W]. */
+static gr_status need_rank(gr_graph *g, int id, int k, int nsp, const char *what, gr_error *err) {
+    const gr_shape *s = IN_SHAPE(g, id, k);
+    if (s->rank == nsp + 2) return GR_OK;
+    return gr_fail_op(g, err, GR_E_SHAPE, id, k, NULL, "%s must have rank %d (%s), not %d", what, nsp + 2,
+                      nsp == 2 ? (k == 1 ? "[Cout, Cin/groups, kH, kW]" : "[N, C, H, W]")
+                               : (k == 1 ? "[Cout, Cin/groups, kW]" : "[N, C, W]"),
+                      s->rank);
+}
+
+/* The spatial dims of the convolution's y for x-spatial xsp and kernel k;
+ * GR_E_SHAPE when a dim is not positive. */
+static gr_status conv_out_dims(gr_graph *g, int id, int nsp, const int64_t xsp[2], const int64_t k[2],
+                               int64_t out[2], gr_error *err) {
+    int64_t s[2], p[2], d[2];
+    gr_status st = window_params(g, id, nsp, s, p, d, err);
+    if (st != GR_OK) return st;
+    for (int i = 2 - nsp; i < 2; i++) {
+        out[i] = conv_out_len(xsp[i], k[i], s[i], p[i], d[i]);
+        if (out[i] < 1)
+            return gr_fail_op(g, err, GR_E_SHAPE, id, 0, NULL,
+                              "spatial size %lld with padding %lld is smaller than the dilated kernel %lld",
+                              (long long)xsp[i], (long long)p[i], (long long)(d[i] * (k[i] - 1) + 1));
+    }
+    if (nsp == 1) out[0] = 1;
+    return GR_OK;
+}
+
+/* The GEMMs' dims must fit OpenBLAS's 32-bit ints: the rows of a column
+ * matrix (Cin/groups * kernel taps, from the weight w) and its columns per
+ * image (the spatial size of y). */
+static gr_status blas_dims(gr_graph *g, int id, const gr_shape *w, const gr_shape *y, gr_error *err) {
+    int64_t kg = 1, p = 1;
+    for (int i = 1; i < w->rank; i++) kg *= w->dims[i];
+    for (int i = 2; i < y->rank; i++) p *= y->dims[i];
+    if (kg > INT32_MAX || p > INT32_MAX || w->dims[0] > INT32_MAX)
+        return gr_fail_op(g, err, GR_E_LIMIT, id, -1, NULL, "a convolution matrix dimension is 2^31 or more");
+    return GR_OK;
+}
+
+/* A [N, C, (H,) W] shape of nsp spatial dims. */
+static gr_shape nchw(int nsp, int64_t n, int64_t c, const int64_t sp[2]) {
+    gr_shape s = {0};
+    s.rank = nsp + 2;
+    s.dims[0] = n;
+    s.dims[1] = c;
+    if (nsp == 2) s.dims[2] = sp[0];
+    s.dims[s.rank - 1] = sp[1];
+    return s;
+}
+
+/* Groups of node id, checked to divide the weight's output channels. */
+static gr_status groups_of(gr_graph *g, int id, int64_t channels, int operand, int64_t *groups, gr_error *err) {
+    *groups = node_groups(&g->nodes[id]);
+    if (channels % *groups != 0)
+        return gr_fail_op(g, err, GR_E_SHAPE, id, operand, "groups", "%lld channels do not split into %lld groups",
+                          (long long)channels, (long long)*groups);
+    return GR_OK;
+}
+
+/* conv1d / conv2d (x [N, Cin, ...], w [Cout, Cin/groups, ...]) -> [N, Cout, ...]. */
+static gr_status conv_infer_nsp(gr_graph *g, int id, int nsp, gr_error *err) {
+    gr_status st = need_rank(g, id, 0, nsp, "the input", err);
+    if (st == GR_OK) st = need_rank(g, id, 1, nsp, "the weight", err);
+    if (st != GR_OK) return st;
+    gr_shape x = *IN_SHAPE(g, id, 0), w = *IN_SHAPE(g, id, 1);
+    int64_t groups;
+    if ((st = groups_of(g, id, w.dims[0], 1, &groups, err)) != GR_OK) return st;
+    if (w.dims[1] * groups != x.dims[1])
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 1, NULL,
+                          "the input has %lld channels; a weight of %lld input channels per group in %lld groups "
+                          "needs %lld", (long long)x.dims[1], (long long)w.dims[1], (long long)groups,
+                          (long long)(w.dims[1] * groups));
+    int64_t xsp[2] = {sp_h(&x), sp_w(&x)}, k[2] = {sp_h(&w), sp_w(&w)}, ysp[2];
+    if ((st = conv_out_dims(g, id, nsp, xsp, k, ysp, err)) != GR_OK) return st;
+    gr_shape y = nchw(nsp, x.dims[0], w.dims[0], ysp);
+    if ((st = blas_dims(g, id, &w, &y, err)) != GR_OK) return st;
+    return gr_node_set_shape(g, id, &y, err);
+}
+static gr_status conv1d_infer(gr_graph *g, int id, gr_error *err) { return conv_infer_nsp(g, id, 1, err); }
+static gr_status conv2d_infer(gr_graph *g, int id, gr_error *err) { return conv_infer_nsp(g, id, 2, err); }
+
+/* conv_transpose (y [N, Cin_t, ...], w [Cin_t, Cout_t/groups, ...]) -> [N, Cout_t, ...] with
+ * size (i - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1. */
+static gr_status conv_transpose_infer_nsp(gr_graph *g, int id, int nsp, gr_error *err) {
+    gr_status st = need_rank(g, id, 0, nsp, "the input", err);
+    if (st == GR_OK) st = need_rank(g, id, 1, nsp, "the weight", err);
+    if (st != GR_OK) return st;
+    gr_shape y = *IN_SHAPE(g, id, 0), w = *IN_SHAPE(g, id, 1);
+    int64_t groups, s[2], p[2], d[2], op[2];
+    if ((st = groups_of(g, id, w.dims[0], 1, &groups, err)) != GR_OK) return st;
+    if (w.dims[0] != y.dims[1])
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 1, NULL,
+                          "the input has %lld channels; the weight [Cin, Cout/groups, ...] has %lld",
+                          (long long)y.dims[1], (long long)w.dims[0]);
+    if ((st = window_params(g, id, nsp, s, p, d, err)) != GR_OK) return st;
+    if ((st = gr_window_attr(g, id, GR_ATTR_OUTPUT_PADDING, nsp, 0, 0, op, err)) != GR_OK) return st;
+    int64_t ysp[2] = {sp_h(&y), sp_w(&y)}, k[2] = {sp_h(&w), sp_w(&w)}, xsp[2] = {1, 1};
+    for (int i = 2 - nsp; i < 2; i++) {
+        if (op[i] >= s[i])
+            return gr_fail_op(g, err, GR_E_ARG, id, -1, "output_padding",
+                              "output_padding %lld must be less than the stride %lld",
+                              (long long)op[i], (long long)s[i]);
+        int64_t a, b;
+        if (ysp[i] < 1 || !gr_mul_ok(ysp[i] - 1, s[i], &a) || !gr_mul_ok(d[i], k[i] - 1, &b) ||
+            !gr_add_ok(a, b, &a) || !gr_add_ok(a, op[i] + 1, &a) || (xsp[i] = a - 2 * p[i]) < 1)
+            return gr_fail_op(g, err, GR_E_SHAPE, id, 0, NULL,
+                              "an input of spatial size %lld gives an output size below 1 or too large",
+                              (long long)ysp[i]);
+    }
+    gr_shape x = nchw(nsp, y.dims[0], w.dims[1] * groups, xsp);
+    if ((st = blas_dims(g, id, &w, &y, err)) != GR_OK) return st;
+    return gr_node_set_shape(g, id, &x, err);
+}
+static gr_status conv_transpose1d_infer(gr_graph *g, int id, gr_error *err) {
+    return conv_transpose_infer_nsp(g, id, 1, err);
+}
+static gr_status conv_transpose2d_infer(gr_graph *g, int id, gr_error *err) {
+    return conv_transpose_infer_nsp(g, id, 2, err);
+}
+
+/* conv_weight (x [N, Cin, ...], y [N, Cout, ...]) -> the shape attribute,
+ * the weight [Cout, Cin/groups, ...]; y must be the convolution's output
+ * size for x. */
+static gr_status conv_weight_infer(gr_graph *g, int id, gr_error *err) {
+    const gr_shape *xs = IN_SHAPE(g, id, 0);
+    int nsp = xs->rank - 2;
+    if (nsp != 1 && nsp != 2)
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 0, NULL, "the input must have rank 3 or 4, not %d",
+                          xs->rank);
+    gr_status st = need_rank(g, id, 1, nsp, "the output gradient", err);
+    if (st != GR_OK) return st;
+    gr_shape x = *xs, y = *IN_SHAPE(g, id, 1), w = g->nodes[id].attrs->shape;
+    if (w.rank != nsp + 2)
+        return gr_fail_op(g, err, GR_E_ARG, id, -1, "shape", "the weight shape must have rank %d",
+                          nsp + 2);
+    for (int i = 0; i < w.rank; i++)
+        if (w.dims[i] < 0) return gr_fail_op(g, err, GR_E_ARG, id, -1, "shape", "a negative weight dim");
+    int64_t groups;
+    if ((st = groups_of(g, id, w.dims[0], -1, &groups, err)) != GR_OK) return st;
+    int64_t xsp[2] = {sp_h(&x), sp_w(&x)}, k[2] = {sp_h(&w), sp_w(&w)}, ysp[2];
+    if ((st = conv_out_dims(g, id, nsp, xsp, k, ysp, err)) != GR_OK) return st;
+    gr_shape want = nchw(nsp, x.dims[0], w.dims[0], ysp);
+    char a[160], b[160];
+    if (w.dims[1] * groups != x.dims[1] || !gr_shape_equal(&want, &y))
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 1, NULL,
+                          "the output gradient has shape %s; input and weight need %s",
+                          gr_shape_str(&y, a, sizeof a), gr_shape_str(&want, b, sizeof b));
+    if ((st = blas_dims(g, id, &w, &y, err)) != GR_OK) return st;
+    return gr_node_set_shape(g, id, &w, err);
+}
+
+/* ---- im2col and col2im -------------------------------------------------- */
+
+/* Columns ow in [*lo, *hi) of one output row read input column
+ * ow * sw + iw0 inside [0, w); the others read padding. */
+static void valid_cols(const conv_geom *c, int64_t iw0, int64_t *lo, int64_t *hi) {
+    int64_t l = iw0 >= 0 ? 0 : (-iw0 + c->sw - 1) / c->sw;
+    int64_t h = c->w - iw0 <= 0 ? 0 : (c->w - iw0 + c->sw - 1) / c->sw;
+    if (h > c->ow) h = c->ow;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* 1 when output rows are input rows shifted (stride 1, as wide as the
+ * input: "same" padding): a tap's column row is then the input plane
+ * shifted by a constant, copied in one piece. */
+static int same_rows(const conv_geom *c) { return c->sh == 1 && c->sw == 1 && c->ow == c->w; }
+
+/* The column row r (oh * ow entries) of tap (i, j) for one image plane when
+ * same_rows(c): output rows whose input row lies inside are one shifted copy
+ * of the plane, then their columns outside [lo, hi) (which read the
+ * neighbouring rows) and the rows outside become zeros. */
+#define SHIFTED_PLANE(T, c, plane, r, i, iw0, lo, hi)                                                                 \
+    do {                                                                                                              \
+        int64_t r_lo = (c)->ph - (i) * (c)->dh, r_hi = (c)->h + (c)->ph - (i) * (c)->dh;                              \
+        r_lo = r_lo < 0 ? 0 : r_lo > (c)->oh ? (c)->oh : r_lo;                                                        \
+        r_hi = r_hi > (c)->oh ? (c)->oh : r_hi < r_lo ? r_lo : r_hi;                                                  \
+        int64_t shift = ((i) * (c)->dh - (c)->ph) * (c)->w + (iw0);                                                   \
+        memset((r), 0, (size_t)(r_lo * (c)->ow) * sizeof(T));                                                        \
+        if (r_lo < r_hi && (lo) < (hi)) {                                                                             \
+            int64_t first = r_lo * (c)->ow + (lo), end = (r_hi - 1) * (c)->ow + (hi);                                 \
+            memcpy((r) + first, (plane) + first + shift, (size_t)(end - first) * sizeof(T));                          \
+        }                                                                                                             \
+        for (int64_t oh = r_lo; oh < r_hi; oh++) {                                                                    \
+            T *rr = (r) + oh * (c)->ow;                                                                               \
+            for (int64_t o = 0; o < (lo); o++) rr[o] = 0;                                                             \
+            for (int64_t o = (hi) < (lo) ? (lo) : (hi); o < (c)->ow; o++) rr[o] = 0;                                  \
+        }                                                                                                             \
+        memset((r) + r_hi * (c)->ow, 0, (size_t)(((c)->oh - r_hi) * (c)->ow) * sizeof(T));                            \
+    } while (0)
+
+/* im2col: col[(ci * kh + i) * kw + j][b * p + oh * ow + o] = x[n0 + b, group * cig + ci,
+ * oh * sh - ph + i * dh, o * sw - pw + j * dw], 0 in the padding, for b < nb.
+ * col2im: the adjoint, x[...] += col[...] over the same index map. */
+#define UNFOLD(T)                                                                                                     \
+    static void im2col_##T(const conv_geom *c, const T *x, int64_t n0, int64_t nb, int64_t group, T *col) {          \
+        int64_t len = nb * c->p;                                                                                      \
+        for (int64_t ci = 0; ci < c->cig; ci++)                                                                       \
+            for (int64_t i = 0; i < c->kh; i++)                                                                       \
+                for (int64_t j = 0; j < c->kw; j++) {                                                                 \
+                    T *row = col + ((ci * c->kh + i) * c->kw + j) * len;                                              \
+                    int64_t iw0 = j * c->dw - c->pw, lo, hi;                                                          \
+                    valid_cols(c, iw0, &lo, &hi);                                                                     \
+                    for (int64_t b = 0; b < nb; b++) {                                                                \
+                        const T *plane = x + ((n0 + b) * c->cin + group * c->cig + ci) * c->h * c->w;                 \
+                        if (same_rows(c)) {                                                                           \
+                            SHIFTED_PLANE(T, c, plane, row + b * c->p, i, iw0, lo, hi);                               \
+                            continue;                                                                                 \
+                        }                                                                                             \
+                        for (int64_t oh = 0; oh < c->oh; oh++) {                                                      \
+                            T *r = row + b * c->p + oh * c->ow;                                                       \
+                            int64_t ih = oh * c->sh - c->ph + i * c->dh;                                              \
+                            if (ih < 0 || ih >= c->h) {                                                               \
+                                memset(r, 0, (size_t)c->ow * sizeof(T));                                              \
+                                continue;                                                                             \
+                            }                                                                                         \
+                            const T *in = plane + ih * c->w;                                                          \
+                            for (int64_t o = 0; o < lo; o++) r[o] = 0;                                                \
+                            if (c->sw == 1) memcpy(r + lo, in + iw0 + lo, (size_t)(hi - lo) * sizeof(T));             \
+                            else                                                                                      \
+                                for (int64_t o = lo; o < hi; o++) r[o] = in[o * c->sw + iw0];                         \
+                            for (int64_t o = hi; o < c->ow; o++) r[o] = 0;                                            \
+                        }                                                                                             \
+                    }                                                                                                 \
+                }                                                                                                     \
+    }                                                                                                                 \
+    static void col2im_##T(const conv_geom *c, const T *col, int64_t n0, int64_t nb, int64_t group, T *x) {          \
+        int64_t len = nb * c->p;                                                                                      \
+        for (int64_t ci = 0; ci < c->cig; ci++)                                                                       \
+            for (int64_t i = 0; i < c->kh; i++)                                                                       \
+                for (int64_t j = 0; j < c->kw; j++) {                                                                 \
+                    const T *row = col + ((ci * c->kh + i) * c->kw + j) * len;                                        \
+                    int64_t iw0 = j * c->dw - c->pw, lo, hi;                                                          \
+                    valid_cols(c, iw0, &lo, &hi);                                                                     \
+                    for (int64_t b = 0; b < nb; b++) {                                                                \
+                        T *plane = x + ((n0 + b) * c->cin + group * c->cig + ci) * c->h * c->w;                       \
+                        for (int64_t oh = 0; oh < c->oh; oh++) {                                                      \
+                            int64_t ih = oh * c->sh - c->ph + i * c->dh;                                              \
+                            if (ih < 0 || ih >= c->h) continue;                                                       \
+                            const T *r = row + b * c->p + oh * c->ow;                                                 \
+                            T *out = plane + ih * c->w;                                                               \
+                            if (c->sw == 1)                                                                           \
+                                for (int64_t o = lo; o < hi; o++) out[o + iw0] += r[o];                               \
+                            else                                                                                      \
+                                for (int64_t o = lo; o < hi; o++) out[o * c->sw + iw0] += r[o];                       \
+                        }                                                                                             \
+                    }                                                                                                 \
+                }                                                                                                     \
+    }
+UNFOLD(float)
+UNFOLD(double)
+
+static void im2col(gr_dtype dt, const conv_geom *c, const void *x, int64_t n0, int64_t nb, int64_t group,
+                   void *col) {
+    if (dt == GR_F32) im2col_float(c, x, n0, nb, group, col);
+    else im2col_double(c, x, n0, nb, group, col);
+}
+
+static void col2im(gr_dtype dt, const conv_geom *c, const void *col, int64_t n0, int64_t nb, int64_t group,
+                   void *x) {
+    if (dt == GR_F32) col2im_float(c, col, n0, nb, group, x);
+    else col2im_double(c, col, n0, nb, group, x);
+}
+
+/* Between y [N, Cout, p] and the channel-major chunk ym [cog, nb * p] of one
+ * group: to_chunk copies y into ym, else ym into y. */
+static void y_chunk(const conv_geom *c, size_t esz, int64_t n0, int64_t nb, int64_t group, char *y, char *ym,
+                    int to_chunk) {
+    size_t row = (size_t)c->p * esz;
+    for (int64_t o = 0; o < c->cog; o++)
+        for (int64_t b = 0; b < nb; b++) {
+            char *py = y + (size_t)((n0 + b) * c->cout + group * c->cog + o) * row;
+            char *pm = ym + (size_t)(o * nb + b) * row;
+            if (to_chunk) memcpy(pm, py, row);
+            else memcpy(py, pm, row);
+        }
+}
+
+/* ---- GEMM and the workspace ------------------------------------------- */
+
+/* C (m x n, leading dim ldc) = op(A) op(B) + beta C, row-major. k = 0
+ * leaves beta C (0 when beta is 0) without asking BLAS. */
+static void gemm(gr_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
+                 const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        if (beta == 0)
+            for (int64_t i = 0; i < m; i++) memset((char *)c + (size_t)(i * ldc) * gr_dtype_size(dt), 0,
+                                                   (size_t)n * gr_dtype_size(dt));
+        return;
+    }
+    enum CBLAS_TRANSPOSE at = ta ? CblasTrans : CblasNoTrans, bt = tb ? CblasTrans : CblasNoTrans;
+    if (dt == GR_F32)
+        cblas_sgemm(CblasRowMajor, at, bt, (blasint)m, (blasint)n, (blasint)k, 1.0f, a, (blasint)lda, b,
+                    (blasint)ldb, (float)beta, c, (blasint)ldc);
+    else
+        cblas_dgemm(CblasRowMajor, at, bt, (blasint)m, (blasint)n, (blasint)k, 1.0, a, (blasint)lda, b,
+                    (blasint)ldb, beta, c, (blasint)ldc);
+}
+
+/* Elements of the workspace a kernel may use: 64 Ki (256 KiB in float32),
+ * so a chunk's column matrix stays in the L2 cache (measured on the
+ * cnn-step layers: one image per GEMM beat 64 images per GEMM by 10-40%,
+ * as the bigger chunk's column matrix left the cache). */
+#ifndef CONV_WORK_ELEMS
+#define CONV_WORK_ELEMS ((int64_t)1 << 16)
+#endif
+
+/* Images per chunk: as many as fit the workspace with their column matrix
+ * and output rows, at least one, and with a chunk's columns within BLAS's
+ * 32-bit dims. */
+static int64_t chunk_images(const conv_geom *c) {
+    int64_t per = (c->kg + c->cog) * c->p;
+    int64_t nb = per > 0 ? CONV_WORK_ELEMS / per : c->n;
+    if (c->p > 0 && nb > INT32_MAX / c->p) nb = INT32_MAX / c->p;
+    if (nb > c->n) nb = c->n;
+    return nb < 1 ? 1 : nb;
+}
+
+static int64_t work_elems(const conv_geom *c) {
+    if (c->n == 0 || c->p == 0) return 0;
+    int64_t nb = chunk_images(c);
+    return (c->kg + (nb > 1 ? c->cog : 0)) * c->p * nb; /* one image needs no copy of y */
+}
+
+/* The geometry of node n of each kind (in the graph g). */
+static conv_geom conv_node_geom(const gr_graph *g, const gr_node *n) {
+    return geom_of(n, &g->nodes[n->in[0]].shape, &g->nodes[n->in[1]].shape, &n->shape);
+}
+static conv_geom transpose_node_geom(const gr_graph *g, const gr_node *n) {
+    return geom_of(n, &n->shape, &g->nodes[n->in[1]].shape, &g->nodes[n->in[0]].shape);
+}
+static conv_geom weight_node_geom(const gr_graph *g, const gr_node *n) {
+    return geom_of(n, &g->nodes[n->in[0]].shape, &n->shape, &g->nodes[n->in[1]].shape);
+}
+
+static int64_t conv_workspace(const gr_graph *g, const gr_node *n) {
+    conv_geom c = conv_node_geom(g, n);
+    return work_elems(&c) * (int64_t)gr_dtype_size(g->dt);
+}
+static int64_t transpose_workspace(const gr_graph *g, const gr_node *n) {
+    conv_geom c = transpose_node_geom(g, n);
+    return work_elems(&c) * (int64_t)gr_dtype_size(g->dt);
+}
+static int64_t weight_workspace(const gr_graph *g, const gr_node *n) {
+    conv_geom c = weight_node_geom(g, n);
+    return work_elems(&c) * (int64_t)gr_dtype_size(g->dt);
+}
+
+/* 2 * kg multiply-adds for each element of y. */
+static int64_t conv_flops_of(const conv_geom *c) {
+    int64_t f;
+    return gr_mul_ok(c->n * c->cout * c->p, 2 * c->kg, &f) ? f : INT64_MAX;
+}
+static int64_t conv_flops(const gr_graph *g, const gr_node *n) {
+    conv_geom c = conv_node_geom(g, n);
+    return conv_flops_of(&c);
+}
+static int64_t transpose_flops(const gr_graph *g, const gr_node *n) {
+    conv_geom c = transpose_node_geom(g, n);
+    return conv_flops_of(&c);
+}
+static int64_t weight_flops(const gr_graph *g, const gr_node *n) {
+    conv_geom c = weight_node_geom(g, n);
+    return conv_flops_of(&c);
+}
+
+/* ---- kernels ---------------------------------------------------------- */
+
+/* y = conv(x, w): per chunk and group, col = im2col(x); y_g = w_g @ col. */
+static gr_status conv_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    conv_geom c = conv_node_geom(k->g, k->n);
+    size_t esz = gr_dtype_size(k->dt);
+    int64_t nb = chunk_images(&c);
+    char *col = k->work, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
+    for (int64_t n0 = 0; n0 < c.n && c.p > 0 && !gr_cancelled(k->cancel); n0 += nb) {
+        int64_t m = c.n - n0 < nb ? c.n - n0 : nb, len = m * c.p;
+        for (int64_t gi = 0; gi < c.groups; gi++) {
+            const char *wg = (const char *)k->in[1] + (size_t)(gi * c.cog * c.kg) * esz;
+            char *yg = (char *)k->out + (size_t)((n0 * c.cout + gi * c.cog) * c.p) * esz;
+            im2col(k->dt, &c, k->in[0], n0, m, gi, col);
+            /* One image: its rows of y are the product's rows already. */
+            gemm(k->dt, 0, 0, c.cog, len, c.kg, wg, c.kg, col, len, 0, m == 1 ? yg : ym, len);
+            if (m > 1) y_chunk(&c, esz, n0, m, gi, k->out, ym, 0);
+        }
+    }
+    return GR_OK;
+}
+
+/* x = conv_transpose(y, w): per chunk and group, col = w_g^T @ y_g; x += col2im(col). */
+static gr_status conv_transpose_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    conv_geom c = transpose_node_geom(k->g, k->n);
+    size_t esz = gr_dtype_size(k->dt);
+    int64_t nb = chunk_images(&c);
+    char *col = k->work, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
+    memset(k->out, 0, (size_t)k->n->numel * esz);
+    for (int64_t n0 = 0; n0 < c.n && c.p > 0 && !gr_cancelled(k->cancel); n0 += nb) {
+        int64_t m = c.n - n0 < nb ? c.n - n0 : nb, len = m * c.p;
+        for (int64_t gi = 0; gi < c.groups; gi++) {
+            const char *wg = (const char *)k->in[1] + (size_t)(gi * c.cog * c.kg) * esz;
+            const char *yg = (const char *)k->in[0] + (size_t)((n0 * c.cout + gi * c.cog) * c.p) * esz;
+            if (m > 1) y_chunk(&c, esz, n0, m, gi, (char *)(uintptr_t)k->in[0], ym, 1);
+            gemm(k->dt, 1, 0, c.kg, len, c.cog, wg, c.kg, m == 1 ? yg : ym, len, 0, col, len);
+            col2im(k->dt, &c, col, n0, m, gi, k->out);
+        }
+    }
+    return GR_OK;
+}
+
+/* w = conv_weight(x, y): per chunk and group, w_g += y_g @ im2col(x)^T. */
+static gr_status conv_weight_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    conv_geom c = weight_node_geom(k->g, k->n);
+    size_t esz = gr_dtype_size(k->dt);
+    int64_t nb = chunk_images(&c);
+    char *col = k->work, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
+    memset(k->out, 0, (size_t)k->n->numel * esz);
+    for (int64_t n0 = 0; n0 < c.n && c.p > 0 && !gr_cancelled(k->cancel); n0 += nb) {
+        int64_t m = c.n - n0 < nb ? c.n - n0 : nb, len = m * c.p;
+        for (int64_t gi = 0; gi < c.groups; gi++) {
+            char *wg = (char *)k->out + (size_t)(gi * c.cog * c.kg) * esz;
+            const char *yg = (const char *)k->in[1] + (size_t)((n0 * c.cout + gi * c.cog) * c.p) * esz;
+            im2col(k->dt, &c, k->in[0], n0, m, gi, col);
+            if (m > 1) y_chunk(&c, esz, n0, m, gi, (char *)(uintptr_t)k->in[1], ym, 1);
+            gemm(k->dt, 0, 1, c.cog, c.kg, len, m == 1 ? yg : ym, len, col, len, 1, wg, c.kg);
+        }
+    }
+    return GR_OK;
+}
+
+/* ---- derivative rules ------------------------------------------------- */
+
+extern const gr_op gr_op_conv1d, gr_op_conv2d, gr_op_conv_transpose1d, gr_op_conv_transpose2d, gr_op_conv_weight;
+
+/* stride, padding, dilation and groups of node n, as given. */
+static gr_attrs window_attrs(const gr_node *n) {
+    gr_attrs a = {0};
+    const gr_attrs *s = n->attrs;
+    a.set = s->set & (A(GR_ATTR_STRIDE) | A(GR_ATTR_PADDING) | A(GR_ATTR_DILATION) | A(GR_ATTR_GROUPS));
+    a.nstride = s->nstride;
+    a.npadding = s->npadding;
+    a.ndilation = s->ndilation;
+    memcpy(a.stride, s->stride, sizeof a.stride);
+    memcpy(a.padding, s->padding, sizeof a.padding);
+    memcpy(a.dilation, s->dilation, sizeof a.dilation);
+    a.groups = s->groups;
+    return a;
+}
+
+/* conv(x, w) with n's window (operand ids; x decides 1-D or 2-D). */
+static int build_conv(gr_graph *g, const gr_node *n, int x, int w) {
+    if (x < 0 || w < 0) return -1;
+    gr_attrs a = window_attrs(n);
+    return gr_build_apply(g, gr_shape_of(g, x)->rank == 3 ? &gr_op_conv1d : &gr_op_conv2d, x, w, -1, &a);
+}
+
+/* conv_transpose(y, w) with n's window, sized to xs: the adjoint of the
+ * convolution of an xs-shaped input, whose geometry is c. */
+static int build_conv_transpose(gr_graph *g, const gr_node *n, const conv_geom *c, int y, int w, int nsp) {
+    if (y < 0 || w < 0) return -1;
+    gr_attrs a = window_attrs(n);
+    int64_t op[2] = {c->h + 2 * c->ph - c->dh * (c->kh - 1) - 1 - (c->oh - 1) * c->sh,
+                     c->w + 2 * c->pw - c->dw * (c->kw - 1) - 1 - (c->ow - 1) * c->sw};
+    gr_attrs_set_ints(&a, GR_ATTR_OUTPUT_PADDING, nsp == 2 ? op : op + 1, nsp, NULL);
+    return gr_build_apply(g, nsp == 2 ? &gr_op_conv_transpose2d : &gr_op_conv_transpose1d, y, w, -1, &a);
+}
+
+/* conv_weight(x, y) with n's window for a weight of shape ws. */
+static int build_conv_weight(gr_graph *g, const gr_node *n, int x, int y, const gr_shape *ws) {
+    if (x < 0 || y < 0) return -1;
+    gr_attrs a = window_attrs(n);
+    a.set |= A(GR_ATTR_SHAPE);
+    a.shape = *ws;
+    return gr_build_apply(g, &gr_op_conv_weight, x, y, -1, &a);
+}
+
+static int add_tangents(gr_graph *g, int l, int r) {
+    if (l >= 0 && r >= 0) return gr_build_binary(g, &gr_op_add, l, r);
+    return l >= 0 ? l : r;
+}
+
+/* y = conv(x, w): dx = conv_transpose(g, w), dw = conv_weight(x, g). */
+static void conv_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    gr_node n = g->nodes[id]; /* a copy: building moves g->nodes */
+    conv_geom c = conv_node_geom(g, &n);
+    gr_shape ws = *gr_shape_of(g, n.in[1]);
+    int nsp = n.shape.rank - 2;
+    if (need[0]) grads[0] = build_conv_transpose(g, &n, &c, grad, n.in[1], nsp);
+    if (need[1]) grads[1] = build_conv_weight(g, &n, n.in[0], grad, &ws);
+}
+static int conv_jvp(gr_graph *g, int id, const int *t) {
+    gr_node n = g->nodes[id];
+    int l = t[0] >= 0 ? build_conv(g, &n, t[0], n.in[1]) : -1;
+    int r = t[1] >= 0 ? build_conv(g, &n, n.in[0], t[1]) : -1;
+    return add_tangents(g, l, r);
+}
+
+/* x = conv_transpose(y, w): dy = conv(g, w), dw = conv_weight(g, y). */
+static void conv_transpose_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    gr_node n = g->nodes[id];
+    gr_shape ws = *gr_shape_of(g, n.in[1]);
+    if (need[0]) grads[0] = build_conv(g, &n, grad, n.in[1]);
+    if (need[1]) grads[1] = build_conv_weight(g, &n, grad, n.in[0], &ws);
+}
+static int conv_transpose_jvp(gr_graph *g, int id, const int *t) {
+    gr_node n = g->nodes[id];
+    int l = t[0] >= 0 ? gr_build_apply(g, n.op, t[0], n.in[1], -1, n.attrs) : -1;
+    int r = t[1] >= 0 ? gr_build_apply(g, n.op, n.in[0], t[1], -1, n.attrs) : -1;
+    return add_tangents(g, l, r);
+}
+
+/* w = conv_weight(x, y): dx = conv_transpose(y, g), dy = conv(x, g). */
+static void conv_weight_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    gr_node n = g->nodes[id];
+    conv_geom c = weight_node_geom(g, &n);
+    int nsp = gr_shape_of(g, n.in[0])->rank - 2;
+    if (need[0]) grads[0] = build_conv_transpose(g, &n, &c, n.in[1], grad, nsp);
+    if (need[1]) grads[1] = build_conv(g, &n, n.in[0], grad);
+}
+static int conv_weight_jvp(gr_graph *g, int id, const int *t) {
+    gr_node n = g->nodes[id];
+    int l = t[0] >= 0 ? gr_build_apply(g, n.op, t[0], n.in[1], -1, n.attrs) : -1;
+    int r = t[1] >= 0 ? gr_build_apply(g, n.op, n.in[0], t[1], -1, n.attrs) : -1;
+    return add_tangents(g, l, r);
+}
+
+/* ---- the entries -------------------------------------------------------- */
+
+#define WINDOW_ATTRS (A(GR_ATTR_STRIDE) | A(GR_ATTR_PADDING) | A(GR_ATTR_DILATION) | A(GR_ATTR_GROUPS))
+
+#define CONV_DOC(D, SHAPES)                                                                                           \
+    "y[n, o, " SHAPES "] = sum over c in o's group and kernel taps k of w[o, c, k] * x[n, c, stride * out + "         \
+    "dilation * k - padding] (cross-correlation, as PyTorch's conv" D "; zero padding); x [N, Cin, " SHAPES           \
+    "], w [Cout, Cin/groups, k...]; stride, padding, dilation: one entry or one per spatial dim; add a bias "        \
+    "as a separate add of b reshaped to [Cout, 1...]; dx = conv_transpose" D "(g, w) (output_padding sized to x), "   \
+    "dw = conv_weight(x, g); bilinear, no special points (NaN and inf propagate through the products as in "         \
+    "PyTorch's CPU convolution: a padded zero times an infinite weight is NaN)"
+
+const gr_op gr_op_conv1d = {
+    .name = "conv1d", .arity = 2, .attrs = WINDOW_ATTRS,
+    .doc = CONV_DOC("1d", "w"),
+    .infer = conv1d_infer, .forward = conv_forward, .vjp = conv_vjp, .jvp = conv_jvp, .flops = conv_flops,
+    .workspace = conv_workspace,
+};
+const gr_op gr_op_conv2d = {
+    .name = "conv2d", .arity = 2, .attrs = WINDOW_ATTRS,
+    .doc = CONV_DOC("2d", "h, w"),
+    .infer = conv2d_infer, .forward = conv_forward, .vjp = conv_vjp, .jvp = conv_jvp, .flops = conv_flops,
+    .workspace = conv_workspace,
+};
+
+#define CONV_TRANSPOSE_DOC(D)                                                                                         \
+    "y = the adjoint of conv" D " in its input, as PyTorch's conv_transpose" D ": input [N, Cin, ...], weight "       \
+    "[Cin, Cout/groups, k...], output [N, Cout, ...] of size (i - 1) * stride - 2 * padding + dilation * (k - 1) "   \
+    "+ output_padding + 1 (output_padding less than stride; PyTorch also allows it below dilation); "                \
+    "dinput = conv" D "(g, w), dw = conv_weight(g, input); bilinear, no special points"
+
+const gr_op gr_op_conv_transpose1d = {
+    .name = "conv_transpose1d", .arity = 2, .attrs = WINDOW_ATTRS | A(GR_ATTR_OUTPUT_PADDING),
+    .doc = CONV_TRANSPOSE_DOC("1d"),
+    .infer = conv_transpose1d_infer, .forward = conv_transpose_forward, .vjp = conv_transpose_vjp,
+    .jvp = conv_transpose_jvp, .flops = transpose_flops, .workspace = transpose_workspace,
+};
+const gr_op gr_op_conv_transpose2d = {
+    .name = "conv_transpose2d", .arity = 2, .attrs = WINDOW_ATTRS | A(GR_ATTR_OUTPUT_PADDING),
+    .doc = CONV_TRANSPOSE_DOC("2d"),
+    .infer = conv_transpose2d_infer, .forward = conv_transpose_forward, .vjp = conv_transpose_vjp,
+    .jvp = conv_transpose_jvp, .flops = transpose_flops, .workspace = transpose_workspace,
+};
+
+const gr_op gr_op_conv_weight = {
+    .name = "conv_weight", .arity = 2, .attrs = WINDOW_ATTRS | A(GR_ATTR_SHAPE), .required = A(GR_ATTR_SHAPE),
+    .flags = GR_OPF_INTERNAL,
+    .doc = "the gradient of conv1d/conv2d in its weight: w[o, c, k] = sum over n and outputs of y[n, o, out] * "
+           "x[n, c, stride * out + dilation * k - padding], for x [N, Cin, ...], y [N, Cout, ...] the convolution's "
+           "output size, shape the weight's [Cout, Cin/groups, k...]; dx = conv_transpose(y, g), dy = conv(x, g); "
+           "bilinear, no special points",
+    .infer = conv_weight_infer, .forward = conv_weight_forward, .vjp = conv_weight_vjp, .jvp = conv_weight_jvp,
+    .flops = weight_flops, .workspace = weight_workspace,
+};
+
+const gr_op *const gr_ops_conv[] = {&gr_op_conv1d, &gr_op_conv2d, &gr_op_conv_transpose1d, &gr_op_conv_transpose2d,
+                                    &gr_op_conv_weight, NULL};

@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""Write the ONNX front-end's golden API cases (tests/api/cases/onnx-*).
+
+Small models built with onnx.helper (float64 initializers, so the expected
+values need no float32 rounding), their expected answers computed with
+torch in float64, never by gradd. Run again after changing a case:
+
+  /usr/bin/python3 tests/onnx/make_cases.py
+"""
+import base64
+import json
+import os
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CASES = os.path.join(HERE, "..", "api", "cases")
+D = TensorProto.DOUBLE
+
+
+def b64(model):
+    return base64.b64encode(model.SerializeToString()).decode()
+
+
+def write(name, route, request, response=None, error=None):
+    d = os.path.join(CASES, name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "route"), "w") as f:
+        f.write(route + "\n")
+    with open(os.path.join(d, "request.json"), "w") as f:
+        json.dump(request, f, indent=1)
+        f.write("\n")
+    for fname, body in (("response.json", response), ("error.json", error)):
+        path = os.path.join(d, fname)
+        if body is None:
+            if os.path.exists(path):
+                os.remove(path)
+            continue
+        with open(path, "w") as f:
+            json.dump(body, f, indent=1)
+            f.write("\n")
+
+
+def model_of(nodes, inputs, outputs, inits, opset=15):
+    g = helper.make_graph(nodes, "case", inputs, outputs, inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def tolist(t):
+    return t.detach().numpy().tolist()
+
+
+def mlp_case():
+    """Gemm -> Relu -> Gemm with torch's names ("input.1", "0.weight",
+    "/2/Gemm_output_0"); the loss is an expression over the model's output
+    (quoted) and a new input."""
+    rng = np.random.default_rng(13)
+    w0, b0 = rng.standard_normal((4, 3)), rng.standard_normal(4)
+    w2, b2 = rng.standard_normal((2, 4)), rng.standard_normal(2)
+    x = rng.standard_normal((3, 3))
+    labels = [1, 0, 1]
+    nodes = [helper.make_node("Gemm", ["input.1", "0.weight", "0.bias"], ["/0/Gemm_output_0"], transB=1),
+             helper.make_node("Relu", ["/0/Gemm_output_0"], ["/1/Relu_output_0"]),
+             helper.make_node("Gemm", ["/1/Relu_output_0", "2.weight", "2.bias"], ["/2/Gemm_output_0"], transB=1)]
+    inits = [numpy_helper.from_array(a, n) for a, n in ((w0, "0.weight"), (b0, "0.bias"), (w2, "2.weight"),
+                                                       (b2, "2.bias"))]
+    m = model_of(nodes, [helper.make_tensor_value_info("input.1", D, ["batch", 3])],
+                 [helper.make_tensor_value_info("/2/Gemm_output_0", D, ["batch", 2])], inits)
+    tw = {n: torch.tensor(a, requires_grad=True) for n, a in (("0.weight", w0), ("0.bias", b0),
+                                                                ("2.weight", w2), ("2.bias", b2))}
+    h = torch.relu(torch.tensor(x) @ tw["0.weight"].T + tw["0.bias"])
+    y = h @ tw["2.weight"].T + tw["2.bias"]
+    loss = torch.nn.functional.cross_entropy(y, torch.tensor(labels))
+    loss.backward()
+    write("onnx-gradient-mlp", "gradient",
+          {"graph": {"onnx": b64(m), "loss": "cross_entropy(`/2/Gemm_output_0`, labels)"},
+           "inputs": {"input.1": x.tolist(), "labels": labels}},
+          {"values": {"loss": loss.item()}, "gradients": {n: tolist(t.grad) for n, t in tw.items()},
+           "tolerance": {"abs": 1e-12}})
+    # the same model's forward: its outputs by default; "0.bias" overridden, "2.bias" frozen
+    b0_new = np.array([0.5, -0.5, 0.25, 0.0])
+    h = np.maximum(x @ w0.T + b0_new, 0)
+    write("onnx-forward-params-override", "forward",
+          {"graph": {"onnx": b64(m), "frozen": ["2.bias"]}, "inputs": {"input.1": x.tolist()},
+           "params": {"0.bias": b0_new.tolist()}},
+          {"values": {"/2/Gemm_output_0": (h @ w2.T + b2).tolist()}, "tolerance": {"abs": 1e-12}})
+
+
+def folding_case():
+    """The shape sub-graph torch exports for x.view(x.size(0), -1), folded:
+    Shape -> Gather -> Unsqueeze -> Concat -> Reshape, then Softmax."""
+    x = np.arange(24, dtype=np.float64).reshape(2, 3, 4) / 10
+    i64 = TensorProto.INT64
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Constant", [], ["zero"], value=helper.make_tensor("z", i64, [], [0])),
+             helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             helper.make_node("Constant", [], ["ax"], value=helper.make_tensor("a", i64, [1], [0])),
+             helper.make_node("Unsqueeze", ["n", "ax"], ["n1"]),
+             helper.make_node("Constant", [], ["m1"], value=helper.make_tensor("m", i64, [1], [-1])),
+             helper.make_node("Concat", ["n1", "m1"], ["shape"], axis=0),
+             helper.make_node("Reshape", ["x", "shape"], ["flat"]),
+             helper.make_node("Softmax", ["flat"], ["y"], axis=-1)]
+    m = model_of(nodes, [helper.make_tensor_value_info("x", D, [2, 3, 4])],
+                 [helper.make_tensor_value_info("y", D, [2, 12])], [])
+    y = torch.softmax(torch.tensor(x).reshape(2, -1), dim=-1)
+    write("onnx-forward-shape-folding", "forward", {"graph": {"onnx": b64(m)}, "inputs": {"x": x.tolist()}},
+          {"values": {"y": tolist(y)}, "tolerance": {"abs": 1e-15}})
+
+
+def error_cases():
+    nodes = [helper.make_node("TopK", ["x", "k"], ["v", "i"], name="top"),
+             helper.make_node("Resize", ["v"], ["r"], name="resize1"),
+             helper.make_node("Resize", ["r"], ["y"], name="resize2")]
+    m = model_of(nodes, [helper.make_tensor_value_info("x", D, [4])], [helper.make_tensor_value_info("y", D, None)],
+                 [numpy_helper.from_array(np.array([2], dtype=np.int64), "k")])
+    write("onnx-err-unsupported-ops", "forward", {"graph": {"onnx": b64(m)}, "inputs": {"x": [1, 2, 3, 4]}},
+          error={"status": 422, "code": "unknown_op", "path": "/graph/onnx",
+                 "message_contains": "TopK (1 node: \"top\"); Resize (2 nodes: \"resize1\", \"resize2\")"})
+    write("onnx-err-malformed", "forward",
+          {"graph": {"onnx": base64.b64encode(b"\x0a\xff\xff\xff\xff\x0f not a model").decode()}, "inputs": {}},
+          error={"status": 400, "code": "invalid_request", "path": "/graph/onnx",
+                 "message_contains": "not an ONNX ModelProto"})
+    w = TensorProto(name="w", data_type=D, dims=[2])
+    w.data_location = TensorProto.EXTERNAL
+    w.external_data.add(key="location", value="/etc/passwd")
+    m = model_of([helper.make_node("Mul", ["x", "w"], ["y"])], [helper.make_tensor_value_info("x", D, [2])],
+                 [helper.make_tensor_value_info("y", D, [2])], [w])
+    write("onnx-err-external-data", "forward", {"graph": {"onnx": b64(m)}, "inputs": {"x": [1, 2]}},
+          error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
+                 "message_contains": "data_location EXTERNAL"})
+
+
+if __name__ == "__main__":
+    mlp_case()
+    folding_case()
+    error_cases()

@@ -1,0 +1,185 @@
+#!/usr/bin/python3
+"""Models exported by torch.onnx.export, through gradd, against torch.
+
+Each model (random initial weights, no downloads) is exported in training
+mode (BatchNormalization with batch statistics, Dropout off: p = 0) and
+sent as {"graph": {"onnx": <base64>, "loss": "cross_entropy(`out`,
+labels)"}} to `gradd run forward` (the model's outputs) and `gradd run
+gradient` (the gradient of the loss with respect to every initializer,
+keyed by the state_dict names), in float32 and in float64. float32:
+forward values within 1e-4 of torch's (relative to the largest), each
+gradient tensor within 1e-4 of the tensor's largest absolute gradient, or
+within 3 times torch's own float32 error (its float32 gradient against
+its float64 one) where that is larger: mobilenet_v2's batch norms over
+1x1 maps amplify rounding to about 1e-3 in torch itself. float64: within
+1e-6. A gradient that is 0 in exact arithmetic (a conv bias before batch
+norm) is rounding noise: the tolerance is relative to at least 1e-3.
+
+  tests/onnx/run_models.py --gradd build/gradd [-k resnet] [-v]
+"""
+import argparse
+import base64
+import io
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+def mlp():
+    m = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    return m, torch.randn(8, 16)
+
+
+def small_cnn():
+    m = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 10))
+    return m, torch.randn(8, 3, 16, 16)
+
+
+def resnet18():
+    import torchvision
+    return torchvision.models.resnet18(num_classes=10), torch.randn(8, 3, 32, 32)
+
+
+def mobilenet_v2():
+    import torchvision
+    m = torchvision.models.mobilenet_v2(num_classes=10)
+    m.classifier[0].p = 0.0  # torch's dropout masks come from its generator: off for the comparison
+    return m, torch.randn(8, 3, 32, 32)
+
+
+class Encoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.TransformerEncoderLayer(d_model=64, nhead=4, batch_first=True, dropout=0.0)
+        self.head = torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.head(self.layer(x).mean(dim=1))
+
+
+def transformer():
+    return Encoder(), torch.randn(8, 12, 64)
+
+
+MODELS = [("mlp", mlp), ("small_cnn", small_cnn), ("resnet18", resnet18), ("mobilenet_v2", mobilenet_v2),
+          ("transformer_encoder", transformer)]
+
+
+def gradd_run(gradd, route, req):
+    p = subprocess.run([gradd, "run", route], input=json.dumps(req).encode(), capture_output=True, timeout=600)
+    ans = json.loads(p.stdout.decode())
+    if "error" in ans:
+        raise RuntimeError("%s: %s %s (at %s)" % (route, ans.get("code"), ans["error"], ans.get("path")))
+    return ans
+
+
+def flat(t):
+    return {"shape": list(t.shape), "data": [float(v) for v in t.detach().numpy().astype(np.float64).ravel()]}
+
+
+def arr(v):
+    return np.array(v["data"], dtype=np.float64).reshape(v["shape"])
+
+
+def torch_grads(model, x, labels):
+    model.zero_grad()
+    logits = model(x)
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    loss.backward()
+    return logits.detach().double().numpy(), loss.item(), {k: p.grad.double().numpy().copy()
+                                                         for k, p in model.named_parameters()}
+
+
+def gradd_grads(gradd, b64, x, labels, dtype):
+    graph = {"onnx": b64, "dtype": dtype}
+    fw = gradd_run(gradd, "forward", {"graph": graph, "inputs": {"x": flat(x)}, "outputs": ["logits"],
+                                      "encoding": "flat"})
+    graph = dict(graph, loss="cross_entropy(logits, labels)")
+    gr = gradd_run(gradd, "gradient", {"graph": graph, "inputs": {"x": flat(x), "labels": [float(v) for v in labels]},
+                                       "encoding": "flat"})
+    return (arr(fw["values"]["logits"]), float(arr(gr["values"]["loss"])),
+            {k: arr(v) for k, v in gr["gradients"].items()})
+
+
+def rel(a, b, floor=1e-30):
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), floor)) if np.size(b) else 0.0
+
+
+def check(name, make, gradd, verbose):
+    """float32: gradd against torch, per tensor within 1e-4 of its max
+    gradient, or, where torch's own float32 result is further than that
+    from its float64 one (batch norm over few values amplifies rounding),
+    within 3 times torch's own float32 error. float64: within 1e-6."""
+    torch.manual_seed(0)
+    model, x = make()
+    model.train()
+    labels = torch.randint(0, 10, (x.shape[0],))
+    buf = io.BytesIO()
+    torch.onnx.export(model, (x,), buf, input_names=["x"], output_names=["logits"], opset_version=15,
+                      training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
+    b64 = base64.b64encode(buf.getvalue()).decode()
+    t32 = torch_grads(model, x, labels)
+    t64 = torch_grads(model.double(), x.double(), labels)
+    t0 = time.time()
+    g32 = gradd_grads(gradd, b64, x, labels, "float32")
+    dt = time.time() - t0
+    g64 = gradd_grads(gradd, b64, x, labels, "float64")
+    bad = []
+    worst32 = worst64 = 0.0
+    for tag, g, t, tol in (("float32", g32, t32, 1e-4), ("float64", g64, t64, 1e-6)):
+        if rel(g[0], t[0]) > tol:
+            bad.append("%s forward differs: %.3g relative" % (tag, rel(g[0], t[0])))
+        if abs(g[1] - t[1]) > tol * abs(t[1]):
+            bad.append("%s loss differs: %.3g vs %.3g" % (tag, g[1], t[1]))
+        for k, ref in t[2].items():
+            if k not in g[2]:
+                bad.append("%s: no gradient for %s" % (tag, k))
+                continue
+            # a gradient that is 0 in exact arithmetic (a conv bias before
+            # batch norm) is rounding noise: a floor of 1e-3 under the max
+            e = rel(g[2][k], ref, 1e-3)
+            allowed = tol
+            if tag == "float32":
+                allowed = max(tol, 3 * rel(t32[2][k], t64[2][k], 1e-3))
+                worst32 = max(worst32, e)
+            else:
+                worst64 = max(worst64, e)
+            if e > allowed:
+                bad.append("%s %s: gradient differs by %.3g of its max (allowed %.3g)" % (tag, k, e, allowed))
+            if verbose:
+                print("  %s %-40s %.2e (allowed %.2e)" % (tag, k, e, allowed))
+    own = max(rel(t32[2][k], t64[2][k], 1e-3) for k in t64[2])
+    print("%-20s %-4s float32: forward %.1e, worst gradient %.1e (torch's own float32 error %.1e); "
+          "float64: worst gradient %.1e; %d params; float32 forward+gradient %.1f s%s" %
+          (name, "ok" if not bad else "FAIL", rel(g32[0], t32[0]), worst32, own, worst64, len(t32[2]), dt,
+           "" if not bad else "\n    " + "\n    ".join(bad[:8])))
+    return not bad
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gradd", default="build/gradd")
+    ap.add_argument("-k", default="")
+    ap.add_argument("-v", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    ok = True
+    for name, make in MODELS:
+        if a.k in name:
+            try:
+                ok &= check(name, make, a.gradd, a.v)
+            except Exception as ex:  # an error answer or an export failure
+                print("%-22s FAIL %s" % (name, ex))
+                ok = False
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
