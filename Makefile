@@ -57,6 +57,8 @@ UNIT_HOBJ := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BUILD)/tests/bench/bench_lib
 # A request's tensor on its way in (parse + decode), in list, b64 and binary form.
 BENCH_DECODE := $(BUILD)/tests/bench/bench_decode
+# The number codec and base64 against the C library.
+BENCH_NUM := $(BUILD)/tests/bench/bench_num
 
 # Integration tests: each starts build/gradd serve on a free port and drives
 # it with libcurl.
@@ -75,7 +77,7 @@ include $(wildcard mk/*.mk)
 
 .SECONDARY:
 .PHONY: FORCE all lib run test test-unit check-symbols check-codec test-http test-san deps deps-core bench bench-http install clean fuzz fuzz-smoke
-all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN) $(BENCH_DECODE) $(HTTP_BIN)
+all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN) $(BENCH_DECODE) $(BENCH_NUM) $(HTTP_BIN)
 lib: $(LIBGRAD)
 
 # Objects depend on the flags they were built with: changing OPT or SAN
@@ -111,6 +113,8 @@ $(ONNX_GEN)/onnx.pb-c.o: $(ONNX_GEN)/onnx.pb-c.c $(FLAGS_STAMP)
 $(BUILD)/api/onnx/%.o: CFLAGS += -I$(ONNX_GEN)
 $(ONNX_SRC:%.c=$(BUILD)/%.o): | $(ONNX_GEN)/onnx.pb-c.h
 
+# vmath.c's rows vectorize only without trapping math (see the file).
+$(BUILD)/lib/vmath.o: CFLAGS += -fno-trapping-math
 $(LIBGRAD): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
@@ -136,10 +140,13 @@ $(OPENAPI_TESTS:=.o): CFLAGS += -Iserver
 $(BUILD)/tests/http/%: $(BUILD)/tests/http/%.o $(HTTP_HOBJ) $(LIBAPI) $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka -lcurl -lpthread $(API_LIBS) $(LDLIBS)
 
-$(BENCH_BIN): $(BUILD)/tests/bench/bench_lib.o $(LIBGRAD)
+$(BENCH_BIN): $(BUILD)/tests/bench/bench_lib.o $(BUILD)/tests/bench/bench_gpt.o $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BENCH_DECODE): $(BUILD)/tests/bench/bench_decode.o $(LIBAPI) $(LIBGRAD)
+	$(CC) $(LDFLAGS) $^ -o $@ $(API_LIBS) $(LDLIBS)
+
+$(BENCH_NUM): $(BUILD)/tests/bench/bench_num.o $(LIBAPI) $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ $(API_LIBS) $(LDLIBS)
 
 # ---- tests -----------------------------------------------------------
@@ -194,10 +201,13 @@ deps-core:
 run: deps-core $(GRADD)
 	$(GRADD) serve $(ARGS)
 
-bench: deps-core $(BENCH_BIN) $(BENCH_DECODE) $(GRADD)
-	@tools/bench-lib $(BENCH_BIN)
+# BENCH_THREADS=2: the libgrad table also at 2 threads, over 1 thread, beside PyTorch's.
+BENCH_THREADS ?= 1
+bench: deps-core $(BENCH_BIN) $(BENCH_DECODE) $(BENCH_NUM) $(GRADD)
+	@tools/bench-lib $(BENCH_BIN) --threads $(BENCH_THREADS)
 	@tools/bench-api $(GRADD)
 	@echo "== request tensor decode: $(BENCH_DECODE)" && $(BENCH_DECODE)
+	@echo "== number codec: $(BENCH_NUM) --quick" && $(BENCH_NUM) --quick
 
 # HTTP throughput with wrk, side by side with the FastAPI + PyTorch peer
 # and nginx serving a static file (tools/bench-http).
@@ -233,4 +243,4 @@ install: $(LIBGRAD)
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(API_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(HTTP_BIN:=.d) $(UNIT_BIN:=.d) $(UNIT_HOBJ:.o=.d) $(BUILD)/tests/bench/bench_lib.d $(BUILD)/tests/bench/bench_decode.d
+-include $(LIB_OBJ:.o=.d) $(API_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(HTTP_BIN:=.d) $(UNIT_BIN:=.d) $(UNIT_HOBJ:.o=.d) $(BUILD)/tests/bench/bench_lib.d $(BUILD)/tests/bench/bench_gpt.d $(BUILD)/tests/bench/bench_decode.d $(BUILD)/tests/bench/bench_num.d

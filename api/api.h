@@ -52,8 +52,17 @@ typedef struct gd_response {
     char *body;          /* JSON text, malloc'd, NUL-terminated; binary tensors follow it */
     size_t len;          /* bytes of body without the NUL */
     size_t json_len;     /* bytes of JSON at the start of body (== len unless binary) */
+    int ndjson;          /* 1: body is newline-delimited JSON (a streamed step): the lines not
+                            given to gd_call.on_line yet, the final one at least; status 200 */
+    int streamed;        /* 1: lines went to gd_call.on_line before this body (status 200 was
+                            committed with the first of them) */
     gd_timing timing;
 } gd_response;
+
+/* Where a streamed answer's lines go as they are made: line is one JSON
+ * object and its "\n" (len bytes, not NUL-terminated), valid during the
+ * call. Called on the thread computing the request. */
+typedef void (*gd_line_fn)(void *ctx, const char *line, size_t len);
 
 /* One request in full. binary is Triton's binary section (the bytes after
  * the JSON header, Inference-Header-Content-Length long), or NULL. */
@@ -78,6 +87,18 @@ typedef struct gd_call {
                                     above what this machine does) clearly cannot fit in
                                     the time left, it is refused before it starts, 504
                                     "deadline_exceeded" */
+    int stream;                  /* 1: the client asked for NDJSON (Accept: application/x-ndjson);
+                                    as "stream": true in a step request's body. Routes that do not
+                                    stream ignore it */
+    gd_line_fn on_line;          /* NULL: a streamed answer's lines all come in the response body.
+                                    Else each progress line goes here as it is made, and the
+                                    response (ndjson, streamed) holds the final line */
+    void *line_ctx;              /* on_line's ctx */
+    struct gd_store *store;      /* the graph store (store.h): POST /v1/graphs keeps graphs in it,
+                                    GET /v1/graphs/{ref} and "graph": {"ref"} read it; NULL: none */
+    const char *content_type;    /* POST /v1/graphs: the body's media type, "application/onnx" or
+                                    "application/json" (NULL: JSON) */
+    const char *path_ref;        /* GET /v1/graphs/{ref}: the ref of the path */
 } gd_call;
 
 /* The throughput the deadline estimate assumes: 1 TFLOP/s, over ten times

@@ -9,6 +9,7 @@
 #include "request.h"
 #include "routes.h"
 #include "onnx/onnx.h"
+#include "store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,95 @@ static int read_graph_decl(gd_req *r, const json_t *graph) {
     return 0;
 }
 
+/* Is name a node or leaf of the graph decoded so far? */
+static int names_node(gd_req *r, const char *name) {
+    if (gd_req_leaf(r, name)) return 1;
+    for (size_t i = 0; r->nodes && i < json_array_size(r->nodes); i++) {
+        const json_t *nm = json_object_get(json_array_get(r->nodes, i), "name");
+        if (json_is_string(nm) && !strcmp(json_string_value(nm), name)) return 1;
+    }
+    return 0;
+}
+
+/* A stored graph's "loss" that names no node: an expression over its
+ * nodes, appended as the node "loss" (as the ONNX form does). */
+static int append_loss_expr(gd_req *r, const json_t *expr) {
+    if (names_node(r, "loss"))
+        return gd_fail(r->e, GD_E_DUPLICATE_NAME, "/graph/loss", "the stored graph has a node \"loss\" already: "
+                       "write the expression as a node of \"nodes\" and name it in loss");
+    if (!r->ref_nodes) { /* the stored nodes, then the new one */
+        r->ref_nodes = json_array();
+        if (!r->ref_nodes) return oom(r);
+        for (size_t i = 0; r->nodes && i < json_array_size(r->nodes); i++)
+            if (json_array_append(r->ref_nodes, json_array_get(r->nodes, i)) < 0) return oom(r);
+        r->nodes = r->ref_nodes;
+    }
+    json_t *node = json_pack("{s:s, s:O}", "name", "loss", "expr", (json_t *)expr);
+    if (!node || json_array_append_new(r->ref_nodes, node) < 0) return oom(r);
+    return 0;
+}
+
+/* "graph": {"ref": "sha256:...", "nodes", "loss"} (and the ONNX form's
+ * "dtype", "frozen" for a stored model): the graph store's graph used as
+ * if it had been sent, a JSON graph with the request's "nodes" after its
+ * own and the request's "loss" in place of its own (a node name, or an
+ * expression over the graph's names, lowered as the node "loss", as the
+ * ONNX form's). The stored graph is
+ * held until the request closes; its JSON is parsed here, under the
+ * request's limits and budget, into r->ref_doc. */
+static int decode_ref(gd_req *r, const json_t *graph) {
+    const json_t *ref = json_object_get(graph, "ref");
+    const char *s = json_string_value(ref);
+    if (!s || !gd_ref_ok(s))
+        return gd_fail(r->e, GD_E_INVALID_REQUEST, "/graph/ref", "ref must be \"sha256:\" and 64 lowercase hex digits, as "
+                       "POST /v1/graphs answers");
+    if (json_object_get(graph, "onnx"))
+        return gd_fail(r->e, GD_E_INVALID_REQUEST, "/graph/onnx", "give either ref or onnx");
+    r->stored = gd_store_get(r->store, s);
+    if (!r->stored)
+        return gd_fail(r->e, GD_E_GRAPH_NOT_FOUND, "/graph/ref", "this replica holds no graph %s: upload it with POST "
+                       "/v1/graphs and send the request again", s);
+    if (r->stored->format == GD_GRAPH_ONNX) return gd_onnx_decode(r, graph);
+    static const char *const fields[] = {"ref", "nodes", "loss", NULL};
+    if (gd_only_fields(graph, fields, "/graph", "a stored JSON graph", r->e) < 0) return -1;
+    static const char *const graph_fields[] = {"dtype", "inputs", "params", "constants", "nodes", "loss", NULL};
+    gd_doc_opts jo = {.max_depth = r->lim.max_depth,
+                      .max_bytes = gd_tree_bytes_max(&r->lim, r->stored->len),
+                      .top_fields = graph_fields,
+                      .top_what = "the stored graph",
+                      .cancel = r->cancel};
+    if (gd_doc_parse(r->stored->body, r->stored->len, &jo, &r->ref_doc, r->e) < 0) return -1;
+    r->budget -= r->ref_doc.json.bytes;
+    r->doc.also = &r->ref_doc;
+    if (!json_is_object(r->ref_doc.json.root))
+        return gd_fail(r->e, GD_E_INVALID_REQUEST, "/graph/ref", "the stored graph is not a graph object");
+    if (read_graph_decl(r, r->ref_doc.json.root) < 0) return -1;
+    const json_t *more = json_object_get(graph, "nodes"), *loss = json_object_get(graph, "loss");
+    if (more) {
+        if (!json_is_array(more)) return gd_fail(r->e, GD_E_INVALID_REQUEST, "/graph/nodes", "nodes must be a list");
+        r->ref_nodes = json_array();
+        if (!r->ref_nodes) return oom(r);
+        for (size_t i = 0; r->nodes && i < json_array_size(r->nodes); i++)
+            if (json_array_append(r->ref_nodes, json_array_get(r->nodes, i)) < 0) return oom(r);
+        for (size_t i = 0; i < json_array_size(more); i++)
+            if (json_array_append(r->ref_nodes, json_array_get(more, i)) < 0) return oom(r);
+        if ((int64_t)json_array_size(r->ref_nodes) > r->lim.max_nodes)
+            return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/graph/nodes", "the graph has more than %lld nodes",
+                           (long long)r->lim.max_nodes);
+        r->nodes = r->ref_nodes;
+    }
+    if (loss) {
+        if (!json_is_string(loss))
+            return gd_fail(r->e, GD_E_INVALID_REQUEST, "/graph/loss", "loss must be a node name or an expression");
+        const char *ls = json_string_value(loss);
+        if (!names_node(r, ls) && append_loss_expr(r, loss) < 0) return -1;
+        free(r->loss_name);
+        r->loss_name = strdup(names_node(r, ls) ? ls : "loss");
+        if (!r->loss_name) return oom(r);
+    }
+    return 0;
+}
+
 static int decode_graph(gd_req *r, const gd_field_spec *f, const json_t *graph, const char *path) {
     (void)f;
     if (!graph) return gd_fail(r->e, GD_E_MISSING_FIELD, path, "the request needs a \"graph\"");
@@ -106,6 +196,7 @@ static int decode_graph(gd_req *r, const gd_field_spec *f, const json_t *graph, 
         r->loss_name = strdup("f");
         return r->loss_name ? 0 : oom(r);
     }
+    if (json_is_object(graph) && json_object_get(graph, "ref")) return decode_ref(r, graph);
     if (json_is_object(graph) && json_object_get(graph, "onnx")) return gd_onnx_decode(r, graph);
     if (json_is_object(graph)) return read_graph_decl(r, graph);
     return gd_fail(r->e, GD_E_INVALID_REQUEST, path, "graph must be an expression string or a graph object");
@@ -267,7 +358,21 @@ static int read_number(gd_req *r, const json_t *o, const char *key, double *v) {
     if (!x) return 0;
     char p[GD_PATH_MAX];
     gd_sub_path(p, "/optimizer", key);
-    if (!json_is_number(x)) return gd_fail(r->e, GD_E_INVALID_REQUEST, p, "%s must be a number", key);
+    if (json_is_string(x)) { /* the fix depends on what the string holds */
+        const char *s = json_string_value(x);
+        char *end;
+        double d = strtod(s, &end);
+        if (*s && !*end && d == d && d - d == 0)
+            return gd_fail(r->e, GD_E_INVALID_REQUEST, p, "%s must be a JSON number: write %.32s without quotes", key, s);
+        if (*s && !*end)
+            return gd_fail(r->e, GD_E_INVALID_REQUEST, p,
+                           "%s must be a finite number, and \"%.32s\" is not: it would make every param NaN; give a "
+                           "number such as 0.01",
+                           key, s);
+        return gd_fail(r->e, GD_E_INVALID_REQUEST, p, "%s must be a number such as 0.01, not the string \"%.32s\"", key,
+                       s);
+    }
+    if (!json_is_number(x)) return gd_fail(r->e, GD_E_INVALID_REQUEST, p, "%s must be a number such as 0.01", key);
     *v = json_number_value(x);
     return 0;
 }
@@ -340,6 +445,21 @@ static int decode_state(gd_req *r, const gd_field_spec *f, const json_t *st, con
         if (strcmp(key, k1) && (!k2 || strcmp(key, k2)) && !(adam && !strcmp(key, "step"))) {
             char p[GD_PATH_MAX];
             gd_sub_path(p, path, key);
+            const json_t *oname = json_object_get(r->doc.json.root, "optimizer");
+            oname = json_is_object(oname) ? json_object_get(oname, "name") : NULL;
+            const char *nm = json_is_string(oname) ? json_string_value(oname) : "sgd";
+            if (!adam && (!strcmp(key, "step") || !strcmp(key, "m") || !strcmp(key, "v")))
+                return gd_fail(r->e, GD_E_INVALID_REQUEST, p,
+                               "\"%s\" is Adam's state, but this request's optimizer is %s: send the optimizer the "
+                               "state came from (\"optimizer\": {\"name\": \"adam\", ...}), or leave \"state\" out "
+                               "to start %s afresh",
+                               key, nm, nm);
+            if (adam && !strcmp(key, "velocity"))
+                return gd_fail(r->e, GD_E_INVALID_REQUEST, p,
+                               "\"velocity\" is SGD's state (momentum), but this request's optimizer is %s: send "
+                               "\"optimizer\": {\"name\": \"sgd\", \"momentum\": ...} with it, or leave \"state\" "
+                               "out to start %s afresh",
+                               nm, nm);
             return gd_fail(r->e, GD_E_UNKNOWN_FIELD, p, "unknown optimizer state \"%.32s\" (%s)", key,
                            adam ? "step, m, v" : "velocity");
         }
@@ -368,6 +488,15 @@ static int decode_count(gd_req *r, const gd_field_spec *f, const json_t *v, cons
         return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, path, "%lld %s is over the limit of %lld",
                        (long long)json_integer_value(v), f->name, (long long)r->lim.max_steps);
     *out = json_integer_value(v);
+    return 0;
+}
+
+static int decode_non_finite(gd_req *r, const gd_field_spec *f, const json_t *v, const char *path) {
+    if (!v) return 0;
+    const char *s = json_is_string(v) ? json_string_value(v) : "";
+    if (strcmp(s, "stop") && strcmp(s, "continue"))
+        return gd_fail(r->e, GD_E_INVALID_REQUEST, path, "%s must be \"stop\" or \"continue\"", f->name);
+    *(int *)((char *)&r->args + f->offset) = !strcmp(s, "continue");
     return 0;
 }
 
@@ -418,11 +547,13 @@ static int bind_batches(gd_req *r) {
     return 0;
 }
 
-/* Every declared input and param needs a value. */
+/* Every declared input and param needs a value; forward's long form
+ * excepted, for inputs its outputs do not need (lowering checks that). */
 static int check_values(gd_req *r) {
+    int forward = r->spec->handler == gd_route_forward && r->nodes && !r->onnx;
     for (int i = 0; i < r->nleaves; i++) {
         gd_leaf *l = &r->leaves[i];
-        if (l->has_value) continue;
+        if (l->has_value || (forward && l->kind == GD_INPUT)) continue;
         char p[GD_PATH_MAX] = "";
         gd_path_push(p, sizeof p, l->kind == GD_PARAM ? "params" : "inputs");
         gd_path_push(p, sizeof p, l->name);
@@ -441,7 +572,7 @@ static const field_decoder decoders[GD_FIELD_TYPE_COUNT] = {
     [GD_FIELD_NAMES] = decode_names,       [GD_FIELD_TENSORS] = decode_tensors,
     [GD_FIELD_OPTIMIZER] = decode_optimizer, [GD_FIELD_STATE] = decode_state,
     [GD_FIELD_COUNT] = decode_count,       [GD_FIELD_FRACTION] = decode_fraction,
-    [GD_FIELD_BATCHES] = decode_batches,
+    [GD_FIELD_BATCHES] = decode_batches,   [GD_FIELD_NON_FINITE] = decode_non_finite,
 };
 
 int gd_req_decode(gd_req *r) {
@@ -449,6 +580,7 @@ int gd_req_decode(gd_req *r) {
     a->optimizer.sgd = gr_sgd_default();
     a->optimizer.ad = gr_adam_default();
     a->steps = 1;
+    a->report_every = 1;
     for (int i = 0; i < r->spec->nfields; i++) {
         const gd_field_spec *f = &r->spec->fields[i];
         char path[GD_PATH_MAX] = "";

@@ -18,6 +18,8 @@ typedef struct gd_doc {
     cd_doc json;         /* the tree; json.records are the objects holding "parameters", in text order */
     const char *binary;  /* Triton's binary section, or NULL (set by gd_req_open) */
     int64_t *binoff;     /* (json.nrecords) where each record's bytes start in binary, or NULL */
+    const struct gd_doc *also; /* a second tree whose values are read through this doc too (a stored
+                                  graph a request names by "ref"), or NULL */
 } gd_doc;
 
 /* What the API asks of the reader besides the keys it fixes itself. */
@@ -43,11 +45,16 @@ int gd_doc_fail(gd_err *e, const cd_err *ce, const gd_doc_opts *o, size_t len);
 /* The text of string v ("b64" values: a span of the body), its length in
  * *len; NULL when v is not a string. */
 static inline const char *gd_doc_text(const gd_doc *d, const json_t *v, size_t *len) {
-    return cd_doc_text(&d->json, v, len);
+    const char *t = cd_doc_text(&d->json, v, len);
+    if (d->also && t && t == json_string_value(v)) t = cd_doc_text(&d->also->json, v, len); /* a span there? */
+    return t;
 }
 
 /* The packed data standing behind v, or NULL. */
-static inline const cd_packed *gd_doc_packed(const gd_doc *d, const json_t *v) { return cd_doc_packed(&d->json, v); }
+static inline const cd_packed *gd_doc_packed(const gd_doc *d, const json_t *v) {
+    const cd_packed *p = cd_doc_packed(&d->json, v);
+    return p || !d->also ? p : cd_doc_packed(&d->also->json, v);
+}
 
 /* The index of object v in d->json.records (an object holding
  * "parameters"), or -1. */

@@ -35,6 +35,9 @@ static const gd_error_row rows[GD_E_COUNT] = {
     ROW(GD_E_UNAUTHORIZED, 401, "unauthorized", GR_OK, "A missing or wrong API key, when the daemon has keys."),
     ROW(GD_E_UNKNOWN_ROUTE, 404, "unknown_route", GR_OK, "A path under /v1/ that names no route."),
     ROW(GD_E_NOT_FOUND, 404, "not_found", GR_OK, "Nothing is served at that path outside /v1/."),
+    ROW(GD_E_GRAPH_NOT_FOUND, 404, "graph_not_found", GR_OK,
+        "A graph ref this replica's graph store does not hold (never uploaded here, or evicted): upload the graph "
+        "with POST /v1/graphs and send the request again."),
     ROW(GD_E_METHOD_NOT_ALLOWED, 405, "method_not_allowed", GR_OK,
         "The path exists but takes another method (see Allow)."),
     ROW(GD_E_UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type", GR_OK,

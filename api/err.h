@@ -31,6 +31,7 @@ typedef enum gd_code {
     GD_E_UNAUTHORIZED,
     GD_E_UNKNOWN_ROUTE,
     GD_E_NOT_FOUND,
+    GD_E_GRAPH_NOT_FOUND,
     GD_E_METHOD_NOT_ALLOWED,
     GD_E_UNSUPPORTED_MEDIA_TYPE,
     /* 413: over a limit */

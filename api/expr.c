@@ -195,7 +195,7 @@ static int index_int(parser *p, int64_t *v) {
     if (num.kind != T_NUM) return 0;
     double x;
     if (number_value(p, num.pos, num.end, neg, &x) < 0) return -1;
-    if (x != (double)(int64_t)x || fabs(x) > 9e18)
+    if (!(fabs(x) <= 9e18) || x != (double)(int64_t)x) /* the range first: the cast of a huge x is undefined */
         return gd_xp_fail(p, num.pos, 0, "an index is a whole number, not %.17g", x);
     *v = (int64_t)x;
     if (neg && gd_xp_advance(p) < 0) return -1;

@@ -58,6 +58,10 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
         error_response(out, &e);
         return;
     }
+    if (rt->store) { /* the graph store's routes: no request object */
+        gd_route_graphs(call, rt, out);
+        return;
+    }
     cd_buf b = {0};
     if (!rt->handler) {
         double t0 = gd_now_ms();
@@ -72,10 +76,30 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     int rc = gd_req_open(&r, call, rt, &e);
     if (!rt->cached) r.cache = NULL; /* no key to make, no miss to count */
     r.deadline_ms = call->deadline_ms;
+    r.on_line = call->on_line;
+    r.line_ctx = call->line_ctx;
     if (rc == 0) rc = gd_req_build(&r);
+    if (rc == 0 && rt->handler == gd_route_step) r.ndjson = r.args.stream || call->stream;
     if (r.g) gr_graph_set_cancel(r.g, r.cancel); /* autodiff and compile stop at the deadline */
     t.decode_ms = gd_now_ms() - t0;
     if (rc == 0) rc = rt->handler(&r, &b, &t);
+    if (r.ndjson && (rc == 0 || r.nlines > 0) && !r.deferred && !b.oom) { /* NDJSON: the final line */
+        if (rc < 0) { /* after a first line, an error is the last line; the status is 200 */
+            cd_buf_free(&b);
+            gd_err_write(&b, &e);
+        }
+        cd_buf_putc(&b, '\n');
+        cd_buf lines = r.lines; /* the progress lines not given to on_line, then the final one */
+        memset(&r.lines, 0, sizeof r.lines);
+        cd_buf_put(&lines, b.p, b.len);
+        if (b.oom) lines.oom = 1;
+        cd_buf_free(&b);
+        b = lines;
+        out->ndjson = 1;
+        out->streamed = r.on_line && r.nlines > 0;
+        rc = 0; /* e stays filled: gd_req_close keeps no program of a failed run */
+    }
+    cd_buf_free(&r.lines);
     size_t json_len = b.len;
     int deferred = rc < 0 && r.deferred;
     if (rc == 0 && r.bin.len) cd_buf_put(&b, r.bin.p, r.bin.len); /* binary tensors after the JSON */
@@ -97,8 +121,11 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
         out->timing = t;
         return;
     }
+    int ndjson = out->ndjson, streamed = out->streamed;
     finish(out, &b, 200);
     out->json_len = json_len;
+    out->ndjson = ndjson;
+    out->streamed = streamed;
 }
 
 void gd_response_free(gd_response *r) {

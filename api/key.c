@@ -105,6 +105,7 @@ int gd_req_key(gd_req *r) {
         const gd_leaf *l = &r->leaves[i];
         put_bytes(&b, 'L', l->name, strlen(l->name));
         cd_buf_i64(&b, (int64_t)l->kind);
+        cd_buf_putc(&b, l->has_value ? 'v' : 'a'); /* an input forward runs without (lower.c) */
         put_len(&b, '[', (size_t)l->value.shape.rank);
         for (int k = 0; k < l->value.shape.rank; k++) {
             cd_buf_i64(&b, l->value.shape.dims[k]);

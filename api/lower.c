@@ -103,6 +103,16 @@ int gd_req_lib_error(gd_req *r, const gr_error *ge) {
                origin_of(r, gr_node_operand(r->g, id, ge->operand)).kind == ORIGIN_LEAF) {
         /* bad data: point at the value holding it */
         origin_path(r, origin_of(r, gr_node_operand(r->g, id, ge->operand)), NULL, -1, path);
+    } else if (ge->code == GR_E_SHAPE && !ge->attr[0] && (o.kind == ORIGIN_SHORT || o.kind == ORIGIN_NODE_EXPR) &&
+               ge->operand >= 0 && id >= 0 && ge->operand < gr_node_operand_count(r->g, id) &&
+               origin_of(r, gr_node_operand(r->g, id, ge->operand)).kind == ORIGIN_LEAF) {
+        /* an expression's operand that is a value has the wrong shape: point at the value, by name (an
+         * expression has no finer pointer than itself) */
+        const gd_leaf *l = &r->leaves[origin_of(r, gr_node_operand(r->g, id, ge->operand)).index];
+        char shp[160];
+        return gd_fail(r->e, gd_lib_code(ge->code), l->path, "%s (operand %d is the %s \"%s\" of shape %s, given at %s)",
+                       ge->message, ge->operand, l->kind == GD_PARAM ? "param" : l->kind == GD_CONST ? "constant" : "input",
+                       l->name, gr_shape_str(&l->value.shape, shp, sizeof shp), l->path);
     } else {
         origin_path(r, o, ge->attr, ge->operand, path);
     }
@@ -178,9 +188,20 @@ static int add_expr(gd_req *r, const char *name, const char *src, size_t len, co
                 gd_fail(r->e, GD_E_BAD_EXPRESSION, path, "a name in the expression is too long");
                 goto out;
             }
+            char used[GR_NAME_MAX];
+            memcpy(used, x->name, x->name_len);
+            used[x->name_len] = '\0';
+            if (r->short_expr && !gd_req_leaf(r, used)) { /* the short form's values are its names */
+                char p[GD_PATH_MAX] = "/inputs";
+                gd_path_push(p, sizeof p, used);
+                gd_fail(r->e, GD_E_MISSING_VALUE, p,
+                        "the expression uses \"%s\", and no value was given for it: give it under \"inputs\" (or "
+                        "under \"params\" to train it)",
+                        used);
+                goto out;
+            }
             if (k != ex.root) {
-                memcpy(names[k], x->name, x->name_len);
-                names[k][x->name_len] = '\0';
+                memcpy(names[k], used, sizeof used);
                 continue;
             }
             /* the expression is just a name: an identity node, name = ref * 1 */
@@ -316,8 +337,90 @@ static int check_all_used(gd_req *r) {
     return 0;
 }
 
+/* Name name is needed (a long-form node's or a leaf's): mark it in need,
+ * and queue its node (index holds name -> node index) unless it was. */
+static int need_name(json_t *need, const json_t *index, int *queue, int *nq, char *skip, const char *name) {
+    if (json_object_get(need, name)) return 0;
+    if (json_object_set_new(need, name, json_true()) < 0) return -1;
+    const json_t *at = json_object_get(index, name);
+    if (at) {
+        int j = (int)json_integer_value(at);
+        skip[j] = 0;
+        queue[(*nq)++] = j;
+    }
+    return 0;
+}
+
+/* forward of a long-form graph with inputs given no value: only the nodes
+ * the outputs (or the loss) need are lowered, and an input they need must
+ * have its value. *skip gets 1 for each node of "nodes" none of them
+ * needs. 0, or -1 with r->e set. */
+static int lower_all(gd_req *r, const char *skip);
+
+static int prune_for_outputs(gd_req *r, char **skip_out) {
+    size_t nn = json_array_size(r->nodes);
+    json_t *index = json_object(), *need = json_object();
+    char *skip = malloc(nn + 1);
+    int *queue = malloc((nn + 1) * sizeof *queue), nq = 0, rc = -1;
+    if (!index || !need || !skip || !queue) goto oom;
+    memset(skip, 1, nn + 1);
+    for (size_t i = 0; i < nn; i++) {
+        const json_t *name = json_object_get(json_array_get(r->nodes, i), "name");
+        if (json_is_string(name) && json_object_set_new(index, json_string_value(name), json_integer((json_int_t)i)) < 0)
+            goto oom;
+    }
+    const gd_names *o = &r->args.outputs;
+    for (int i = 0; i < (o->given ? o->n : r->loss_name ? 1 : 0); i++)
+        if (need_name(need, index, queue, &nq, skip, o->given ? o->names[i] : r->loss_name) < 0) goto oom;
+    while (nq > 0) {
+        const json_t *nd = json_array_get(r->nodes, (size_t)queue[--nq]);
+        const json_t *ins = json_object_get(nd, "inputs"), *expr = json_object_get(nd, "expr");
+        for (size_t k = 0; k < json_array_size(ins); k++)
+            if (json_is_string(json_array_get(ins, k)) &&
+                need_name(need, index, queue, &nq, skip, json_string_value(json_array_get(ins, k))) < 0)
+                goto oom;
+        gd_expr ex;
+        gd_expr_error xe;
+        gd_expr_limits xl = gd_expr_limits_default();
+        xl.max_len = r->lim.max_expr_len;
+        if (!json_is_string(expr) || gd_expr_parse(json_string_value(expr), json_string_length(expr), &xl, &ex, &xe) < 0)
+            continue; /* lowering the node reports what is wrong with it */
+        for (int k = 0; k < ex.n; k++) {
+            char used[GR_NAME_MAX];
+            if (ex.nodes[k].kind != GD_EX_NAME || ex.nodes[k].name_len >= GR_NAME_MAX) continue;
+            memcpy(used, ex.nodes[k].name, ex.nodes[k].name_len);
+            used[ex.nodes[k].name_len] = '\0';
+            if (need_name(need, index, queue, &nq, skip, used) < 0) {
+                gd_expr_free(&ex);
+                goto oom;
+            }
+        }
+        gd_expr_free(&ex);
+    }
+    for (int i = 0; i < r->nleaves; i++) {
+        const gd_leaf *l = &r->leaves[i];
+        if (l->has_value || !json_object_get(need, l->name)) continue;
+        char p[GD_PATH_MAX] = "/inputs";
+        gd_path_push(p, sizeof p, l->name);
+        gd_fail(r->e, GD_E_MISSING_VALUE, p, "no value was given for input \"%s\", and the %s need%s it", l->name,
+                o->given ? "outputs" : "loss", o->given ? "" : "s");
+        goto out;
+    }
+    *skip_out = skip;
+    skip = NULL;
+    rc = 0;
+    goto out;
+oom:
+    rc = oom(r);
+out:
+    json_decref(index);
+    json_decref(need);
+    free(skip);
+    free(queue);
+    return rc;
+}
+
 int gd_req_graph(gd_req *r) {
-    int short_form = r->short_expr != NULL;
     gr_graph_free(r->g);
     r->g = NULL;
     r->loss = -1;
@@ -333,10 +436,26 @@ int gd_req_graph(gd_req *r) {
     r->g = gr_graph_new(r->dt, &gl);
     if (!r->g) return oom(r);
     gr_graph_set_cancel(r->g, r->cancel);
+    char *skip = NULL; /* forward without some inputs' values: the long-form nodes no output needs */
+    for (int i = 0; i < r->nleaves && !skip; i++)
+        if (!r->leaves[i].has_value && prune_for_outputs(r, &skip) < 0) return -1;
+    int rc = lower_all(r, skip);
+    free(skip);
+    return rc;
+}
+
+/* gd_req_graph's work: the leaves that have values, then the graph's
+ * nodes but those skip marks (skip may be NULL), then shape inference. */
+static int lower_all(gd_req *r, const char *skip) {
+    int short_form = r->short_expr != NULL;
     gr_error ge;
     for (int i = 0; i < r->nleaves; i++) {
         gd_leaf *l = &r->leaves[i];
         const gr_shape *s = &l->value.shape;
+        if (!l->has_value) { /* no output needs it (prune_for_outputs) */
+            l->node = -1;
+            continue;
+        }
         l->node = l->kind == GD_INPUT   ? gr_graph_input(r->g, l->name, s, &ge)
                   : l->kind == GD_PARAM ? gr_graph_param(r->g, l->name, s, &ge)
                                         : gr_graph_const(r->g, l->name, s, l->value.data, &ge);
@@ -352,9 +471,14 @@ int gd_req_graph(gd_req *r) {
             return -1;
     } else {
         if (r->onnx && (gd_onnx_lower(r) < 0 || note_origin(r, ORIGIN_ONNX, 0) < 0)) return -1;
+        int nout;
+        const char *const *outs = gd_onnx_outputs(r, &nout);
+        for (int i = 0; i < nout; i++)
+            if (gr_graph_find(r->g, outs[i]) >= 0 && note_named(r, outs[i]) < 0) return -1;
         for (size_t i = 0; r->nodes && i < json_array_size(r->nodes); i++) {
             if ((i & 4095) == 4095 && r->cancel && *r->cancel)
                 return gd_fail(r->e, GD_E_CANCELLED, "", "the request was cancelled while its graph was being built");
+            if (skip && skip[i]) continue;
             if (add_node(r, json_array_get(r->nodes, i), (long)i) < 0) return -1;
         }
         size_t loss_len;
@@ -367,6 +491,7 @@ int gd_req_graph(gd_req *r) {
     if (short_form && check_all_used(r) < 0) return -1;
     if (r->loss_name) {
         r->loss = gr_graph_find(r->g, r->loss_name);
+        if (r->loss < 0 && skip) return 0; /* pruned: the outputs do not need the loss */
         if (r->loss < 0)
             return gd_fail(r->e, GD_E_UNKNOWN_NAME, "/graph/loss", "the loss \"%.64s\" is not a node of the graph",
                            r->loss_name);

@@ -7,6 +7,7 @@
 
 #include "attrs.h"
 #include "onnx/onnx.h"
+#include "store.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -105,6 +106,7 @@ int gd_req_open(gd_req *r, const gd_call *call, const gd_route_spec *spec, gd_er
     r->cancel = call->cancel;
     r->work_left = call->work_budget;
     r->cache = call->cache;
+    r->store = call->store;
     r->binary = call->binary;
     r->binary_len = call->binary ? call->binary_len : 0;
     r->budget = r->lim.max_total_bytes;
@@ -143,6 +145,7 @@ void gd_req_close(gd_req *r) {
     free(r->leaves);
     free(r->loss_name);
     gd_onnx_free(r->onnx);
+    json_decref(r->ref_nodes);
     if (r->plan) { /* the graph and program go (back) to the cache, unless the request failed */
         r->plan->g = r->g;
         r->g = NULL;
@@ -158,6 +161,8 @@ void gd_req_close(gd_req *r) {
     free(r->named);
     gr_graph_free(r->g);
     gd_doc_free(&r->doc);
+    gd_doc_free(&r->ref_doc); /* after everything that read the stored graph's tree */
+    gd_stored_release(r->store, r->stored);
     cd_buf_free(&r->bin);
     memset(r, 0, sizeof *r);
 }

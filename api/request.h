@@ -79,6 +79,10 @@ typedef struct gd_args {
     gd_tensor_map *batches;         /* (nbatches) input values of each batch */
     int return_gradients;
     double eps;                     /* 0 when absent: the dtype's default */
+    int stream;                     /* step: "stream": true, answer NDJSON lines */
+    int64_t report_every;           /* step: a progress line every k steps (1 when absent) */
+    int non_finite_continue;        /* step: "on_non_finite": "continue" (default "stop") */
+    int trace;                      /* gradient: "trace": true, every node's value and adjoint */
 } gd_args;
 
 typedef struct gd_req {
@@ -113,8 +117,17 @@ typedef struct gd_req {
     gd_plan *plan;                  /* the program in use: taken from the cache, or made to go into it */
     const gd_route_spec *spec;
     gd_args args;
+    int ndjson;                     /* the answer is NDJSON lines (a streamed step) */
+    gd_line_fn on_line;             /* of gd_call: where progress lines go, or NULL */
+    void *line_ctx;
+    cd_buf lines;                   /* progress lines kept for the body when on_line is NULL */
+    int64_t nlines;                 /* progress lines made so far (the status is committed after one) */
     struct gd_origin *origins;      /* (norigins, cap_origins) where node i came from (lower.c) */
     struct gd_onnx *onnx;           /* "graph": {"onnx": ...}: the model (onnx/onnx.h), or NULL */
+    struct gd_store *store;         /* of gd_call: the graph store, or NULL */
+    struct gd_stored *stored;       /* "graph": {"ref": ...}: the stored graph, held until close */
+    gd_doc ref_doc;                 /* a stored JSON graph, parsed (r->doc.also points at it) */
+    json_t *ref_nodes;              /* the stored graph's nodes and the request's "nodes" after them */
     int norigins, cap_origins;
     int *named;                     /* (nnamed, cap_named) the nodes the graph names: each long-form
                                        node, or the short form's f, in their order (lower.c) */

@@ -75,7 +75,7 @@ void gd_bind(gd_req *r, gr_exec *ex) {
     gr_error ge;
     for (int i = 0; i < r->nleaves; i++) {
         const gd_leaf *l = &r->leaves[i];
-        if (l->kind != GD_CONST && gr_exec_needs(ex, l->node)) gr_exec_bind(ex, l->node, l->value.data, &ge);
+        if (l->kind != GD_CONST && l->node >= 0 && gr_exec_needs(ex, l->node)) gr_exec_bind(ex, l->node, l->value.data, &ge);
     }
     gr_exec_set_cancel(ex, r->cancel);
 }
@@ -218,6 +218,7 @@ int gd_route_forward(gd_req *r, cd_buf *b, gd_timing *t) {
 int gd_route_gradient(gd_req *r, cd_buf *b, gd_timing *t) {
     int wrt[GD_MAX_LIST], outs[2 * GD_MAX_LIST + 1], nval = 1;
     const char *wnames[GD_MAX_LIST], *vnames[GD_MAX_LIST + 1];
+    if (r->args.trace) return gd_route_gradient_trace(r, b, t);
     if (gd_need_loss(r) < 0) return -1;
     int n = gd_wrt(r, wrt, wnames, GD_MAX_LIST);
     if (n < 0) return -1;

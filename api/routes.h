@@ -41,6 +41,8 @@ void gd_put_stats(cd_buf *b, gd_req *r, gr_exec *ex, const gd_timing *t);
 
 int gd_route_forward(gd_req *r, cd_buf *b, gd_timing *t);
 int gd_route_gradient(gd_req *r, cd_buf *b, gd_timing *t);
+/* gradient with "trace": true (trace.c): values, gradients and every node's value and adjoint. */
+int gd_route_gradient_trace(gd_req *r, cd_buf *b, gd_timing *t);
 int gd_route_jvp(gd_req *r, cd_buf *b, gd_timing *t);
 int gd_route_hvp(gd_req *r, cd_buf *b, gd_timing *t);
 int gd_route_check(gd_req *r, cd_buf *b, gd_timing *t);
@@ -49,5 +51,7 @@ int gd_route_gradient_graph(gd_req *r, cd_buf *b, gd_timing *t);
 int gd_route_shapes(gd_req *r, cd_buf *b, gd_timing *t);
 /* The op catalogue (no request). */
 void gd_route_ops(cd_buf *b);
+/* POST /v1/graphs and GET /v1/graphs/{ref} (graphs.c): the graph store. */
+void gd_route_graphs(const gd_call *call, const gd_route_spec *rt, gd_response *out);
 
 #endif

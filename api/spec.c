@@ -18,8 +18,11 @@
         {"binary_data_output", GD_FIELD_BINARY, 0, 0}
 
 static const gd_field_spec forward_fields[] = {COMMON, {"outputs", GD_FIELD_NAMES, ARG(outputs), 1}};
+/* A trace answers every node's value and adjoint, so its program outputs
+ * every node: it shapes the program. */
 static const gd_field_spec gradient_fields[] = {COMMON, {"wrt", GD_FIELD_NAMES, ARG(wrt), 1},
-                                                {"outputs", GD_FIELD_NAMES, ARG(outputs), 1}};
+                                                {"outputs", GD_FIELD_NAMES, ARG(outputs), 1},
+                                                {"trace", GD_FIELD_BOOL, ARG(trace), 1}};
 /* The optimizer, its state and the step count are applied outside the
  * program (which is the loss and its gradient), so they are values. */
 static const gd_field_spec step_fields[] = {COMMON,
@@ -28,7 +31,10 @@ static const gd_field_spec step_fields[] = {COMMON,
                                             {"state", GD_FIELD_STATE, ARG(state), 0},
                                             {"steps", GD_FIELD_COUNT, ARG(steps), 0},
                                             {"batches", GD_FIELD_BATCHES, 0, 0},
-                                            {"return_gradients", GD_FIELD_BOOL, ARG(return_gradients), 0}};
+                                            {"return_gradients", GD_FIELD_BOOL, ARG(return_gradients), 0},
+                                            {"stream", GD_FIELD_BOOL, ARG(stream), 0},
+                                            {"report_every", GD_FIELD_COUNT, ARG(report_every), 0},
+                                            {"on_non_finite", GD_FIELD_NON_FINITE, ARG(non_finite_continue), 0}};
 static const gd_field_spec jvp_fields[] = {COMMON, {"tangents", GD_FIELD_TENSORS, ARG(tangents), 1},
                                            {"outputs", GD_FIELD_NAMES, ARG(outputs), 1}};
 static const gd_field_spec hvp_fields[] = {COMMON, {"wrt", GD_FIELD_NAMES, ARG(wrt), 1},
@@ -45,15 +51,17 @@ static const gd_field_spec shapes_fields[] = {{"graph", GD_FIELD_GRAPH, 0, 1},
 #define FIELDS(f) f, (int)(sizeof f / sizeof f[0])
 
 static const gd_route_spec specs[] = {
-    {"forward", "POST", gd_route_forward, FIELDS(forward_fields), 1},
-    {"gradient", "POST", gd_route_gradient, FIELDS(gradient_fields), 1},
-    {"step", "POST", gd_route_step, FIELDS(step_fields), 1},
-    {"jvp", "POST", gd_route_jvp, FIELDS(jvp_fields), 0},
-    {"hvp", "POST", gd_route_hvp, FIELDS(hvp_fields), 0},
-    {"check", "POST", gd_route_check, FIELDS(check_fields), 0},
-    {"gradient-graph", "POST", gd_route_gradient_graph, FIELDS(graph_fields), 0},
-    {"shapes", "POST", gd_route_shapes, FIELDS(shapes_fields), 0},
-    {"ops", "GET", NULL, NULL, 0, 0},
+    {"forward", "POST", gd_route_forward, FIELDS(forward_fields), 1, 0},
+    {"gradient", "POST", gd_route_gradient, FIELDS(gradient_fields), 1, 0},
+    {"step", "POST", gd_route_step, FIELDS(step_fields), 1, 0},
+    {"jvp", "POST", gd_route_jvp, FIELDS(jvp_fields), 0, 0},
+    {"hvp", "POST", gd_route_hvp, FIELDS(hvp_fields), 0, 0},
+    {"check", "POST", gd_route_check, FIELDS(check_fields), 0, 0},
+    {"gradient-graph", "POST", gd_route_gradient_graph, FIELDS(graph_fields), 0, 0},
+    {"shapes", "POST", gd_route_shapes, FIELDS(shapes_fields), 0, 0},
+    {"ops", "GET", NULL, NULL, 0, 0, 0},
+    {"graphs", "POST", NULL, NULL, 0, 0, 1},
+    {"graphs/{ref}", "GET", NULL, NULL, 0, 0, 1},
 };
 #define NSPECS ((int)(sizeof specs / sizeof specs[0]))
 
@@ -77,7 +85,8 @@ const char *gd_field_json_type(gd_field_type t) {
         [GD_FIELD_DTYPE] = "string",     [GD_FIELD_LEAVES] = "object",  [GD_FIELD_ENCODING] = "string",
         [GD_FIELD_BINARY] = "boolean",   [GD_FIELD_BOOL] = "boolean",   [GD_FIELD_NAMES] = "array",
         [GD_FIELD_TENSORS] = "object",   [GD_FIELD_OPTIMIZER] = "object", [GD_FIELD_STATE] = "object",
-        [GD_FIELD_COUNT] = "integer",    [GD_FIELD_FRACTION] = "number", [GD_FIELD_BATCHES] = "array"};
+        [GD_FIELD_COUNT] = "integer",    [GD_FIELD_FRACTION] = "number", [GD_FIELD_BATCHES] = "array",
+        [GD_FIELD_NON_FINITE] = "string"};
     return (unsigned)t < GD_FIELD_TYPE_COUNT ? types[t] : NULL;
 }
 
@@ -86,5 +95,5 @@ const char *gd_route_name(int i) { return i >= 0 && i < NSPECS ? specs[i].name :
 int gd_route_known(const char *route) { return gd_route_spec_find(route) != NULL; }
 int gd_route_has_body(const char *route) {
     const gd_route_spec *s = gd_route_spec_find(route);
-    return s && s->handler != NULL;
+    return s && (s->handler != NULL || (s->store && !strcmp(s->method, "POST")));
 }

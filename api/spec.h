@@ -29,6 +29,7 @@ typedef enum gd_field_type {
     GD_FIELD_COUNT,     /* an integer >= 1 */
     GD_FIELD_FRACTION,  /* a number in (0, 1] */
     GD_FIELD_BATCHES,   /* [{input name: tensor}, ...] */
+    GD_FIELD_NON_FINITE,/* "stop" | "continue": what a step does when the loss or a param turns non-finite */
     GD_FIELD_TYPE_COUNT
 } gd_field_type;
 
@@ -50,6 +51,8 @@ typedef struct gd_route_spec {
     const gd_field_spec *fields;    /* (nfields) in decode order, "graph" first */
     int nfields;
     int cached;                     /* keeps its compiled programs between requests */
+    int store;                      /* a graph store route (graphs.c): POST takes a graph's bytes (not a
+                                       request object), GET a ref in its path ("graphs/{ref}") */
 } gd_route_spec;
 
 /* The spec of route name, or NULL. */

@@ -1,9 +1,22 @@
 /* step.c -- optimizer steps: "steps" repeats on one batch, "batches" takes
  * one step per batch (and "steps" passes over them). The service keeps no
  * state: updated params and the optimizer's state go back in the response
- * and come back with the next request. */
+ * and come back with the next request.
+ *
+ * Long work is never thrown away: a request cut by its deadline after k
+ * completed steps answers 200 with the params and state after step k,
+ * "stopped": "deadline" and "completed_steps": k (504 only when no step
+ * completed). When the loss, a gradient or an updated param turns NaN or
+ * infinite at step k, the update of step k is not kept: the answer holds
+ * the params and state after step k - 1, "stopped": "non_finite" and
+ * "non_finite": {"step": k, "in": "loss" | "gradient" | "param", "name"}
+ * ("on_non_finite": "continue" keeps going instead). Streamed ("stream":
+ * true or Accept: application/x-ndjson), a line {"step", "loss",
+ * "elapsed_ms"} follows every "report_every"-th completed step, then the
+ * answer as the last line, with "completed_steps". */
 #include "routes.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +87,100 @@ static void put_tensors(cd_buf *b, gd_req *r, const char *key, gd_leaf *const *p
     cd_buf_putc(b, '}');
 }
 
+/* A progress line after step k (1-based) of loss, elapsed_ms since t0. */
+static void progress_line(gd_req *r, int64_t k, double loss, double t0) {
+    cd_buf line = {0};
+    cd_buf_puts(&line, "{\"step\":");
+    cd_buf_i64(&line, k);
+    cd_buf_puts(&line, ",\"loss\":");
+    if (r->dt == GR_F32) cd_buf_f32(&line, (float)loss);
+    else cd_buf_f64(&line, loss);
+    cd_buf_puts(&line, ",\"elapsed_ms\":");
+    cd_buf_f64(&line, round((gd_now_ms() - t0) * 1e3) / 1e3);
+    cd_buf_puts(&line, "}\n");
+    if (!line.oom) {
+        if (r->on_line) r->on_line(r->line_ctx, line.p, line.len);
+        else cd_buf_put(&r->lines, line.p, line.len);
+        r->nlines++;
+    }
+    cd_buf_free(&line);
+}
+
+/* 1 when all n values of p (dtype dt) are finite. */
+static int all_finite(gr_dtype dt, const void *p, int64_t n) {
+    if (dt == GR_F32) {
+        const float *x = p;
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(x[i])) return 0;
+    } else {
+        const double *x = p;
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(x[i])) return 0;
+    }
+    return 1;
+}
+
+/* Why the steps ended before the last. */
+typedef enum { RAN_ALL, STOPPED_DEADLINE, STOPPED_NON_FINITE } stop_reason;
+
+/* Where a non-finite value showed up. */
+typedef struct non_finite {
+    int64_t step;     /* 1-based */
+    const char *in;   /* "loss", "gradient" or "param" */
+    const char *name; /* the param, or NULL for the loss */
+} non_finite;
+
+/* The params and optimizer state before an update, to put back when the
+ * update turns a param non-finite. (n) each, of the param's bytes. */
+typedef struct backup {
+    void **param, **s1, **s2;
+} backup;
+
+static void backup_free(backup *k, int n) {
+    for (int i = 0; i < n && k->param; i++) {
+        free(k->param[i]);
+        free(k->s1[i]);
+        free(k->s2[i]);
+    }
+    free(k->param);
+    free(k->s1);
+    free(k->s2);
+}
+
+/* Room for the copies (nothing when the optimizer keeps no such state). */
+static int backup_init(backup *k, gd_req *r, gd_leaf *const *params, const gd_tensor *s1, const gd_tensor *s2, int n) {
+    k->param = calloc((size_t)n, sizeof *k->param);
+    k->s1 = calloc((size_t)n, sizeof *k->s1);
+    k->s2 = calloc((size_t)n, sizeof *k->s2);
+    if (!k->param || !k->s1 || !k->s2) return -1;
+    size_t es = gr_dtype_size(r->dt);
+    for (int i = 0; i < n; i++) {
+        size_t bytes = (size_t)params[i]->value.n * es + 1;
+        k->param[i] = malloc(bytes);
+        k->s1[i] = s1[i].data ? malloc(bytes) : NULL;
+        k->s2[i] = s2[i].data ? malloc(bytes) : NULL;
+        if (!k->param[i] || (s1[i].data && !k->s1[i]) || (s2[i].data && !k->s2[i])) return -1;
+    }
+    return 0;
+}
+
+/* Copy params and state into k (save) or back from it. */
+static void backup_copy(backup *k, gd_req *r, gd_leaf *const *params, gd_tensor *s1, gd_tensor *s2, int n, int save) {
+    size_t es = gr_dtype_size(r->dt);
+    for (int i = 0; i < n; i++) {
+        size_t bytes = (size_t)params[i]->value.n * es;
+        void *live[3] = {params[i]->value.data, s1[i].data, s2[i].data}, *kept[3] = {k->param[i], k->s1[i], k->s2[i]};
+        for (int j = 0; j < 3; j++)
+            if (live[j] && kept[j] && bytes) memcpy(save ? kept[j] : live[j], save ? live[j] : kept[j], bytes);
+    }
+}
+
+/* The request was cut (its cancel flag is up and the failure is a
+ * cancellation or a deadline refusal). */
+static int was_cut(const gd_req *r) {
+    return r->cancel && *r->cancel && (r->e->id == GD_E_CANCELLED || r->e->id == GD_E_DEADLINE_EXCEEDED);
+}
+
 int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
     int wrt[GD_MAX_LIST], outs[GD_MAX_LIST + 1], rc = -1;
     const char *wnames[GD_MAX_LIST];
@@ -81,15 +188,21 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
     gd_tensor *s1 = NULL, *s2 = NULL, *vals = NULL; /* per param: optimizer state */
     double *losses = NULL;
     gr_exec *ex = NULL;
+    backup keep = {0};
     const gd_optimizer *o = &r->args.optimizer;
     int64_t adam_step = r->args.state.step;
+    double t_begin = gd_now_ms();
+    int check = !r->args.non_finite_continue, n = 0;
+    if (r->ndjson && r->binary_out)
+        return gd_fail(r->e, GD_E_INVALID_REQUEST, "/binary_data_output",
+                       "a streamed step answers JSON lines: leave out binary_data_output, or do not stream");
     if (gd_need_loss(r) < 0) return -1;
     int has_params = 0;
     for (int i = 0; i < r->nleaves; i++) has_params |= r->leaves[i].kind == GD_PARAM;
     if (!has_params)
         return gd_fail(r->e, GD_E_MISSING_FIELD, "/params",
                        "step trains params, and this graph has none: give them under \"params\"");
-    int n = gd_wrt(r, wrt, wnames, GD_MAX_LIST);
+    n = gd_wrt(r, wrt, wnames, GD_MAX_LIST);
     if (n < 0) return -1;
     s1 = calloc((size_t)n, sizeof *s1);
     s2 = calloc((size_t)n, sizeof *s2);
@@ -108,20 +221,22 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
         }
         params[k] = l;
     }
-    int64_t steps = r->args.steps, nb = r->args.nbatches ? r->args.nbatches : 1;
+    int64_t steps = r->args.steps, nb = r->args.nbatches ? r->args.nbatches : 1, total = steps * nb;
     if (init_state(r, o, params, n, s1, s2) < 0) goto out;
-    losses = malloc((size_t)(steps * nb) * sizeof *losses);
-    if (!losses) {
+    losses = malloc((size_t)total * sizeof *losses);
+    if (!losses || (check && backup_init(&keep, r, params, s1, s2, n) < 0)) {
         gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/steps", "out of memory");
         goto out;
     }
 
     int64_t done = 0;
-    for (int64_t pass = 0; pass < steps; pass++)
-        for (int64_t bi = 0; bi < nb; bi++) {
+    stop_reason stopped = RAN_ALL;
+    non_finite bad_at = {0};
+    for (int64_t pass = 0; pass < steps && stopped == RAN_ALL; pass++)
+        for (int64_t bi = 0; bi < nb && stopped == RAN_ALL; bi++) {
             gd_leaf *reshaped = NULL;
             if (r->args.nbatches && !(pass == 0 && bi == 0) && load_batch(r, &r->args.batches[bi], &reshaped) < 0)
-                goto out;
+                goto fail;
             if (reshaped || !ex) { /* (re)build for these shapes */
                 double t0 = gd_now_ms();
                 gr_error ge;
@@ -133,39 +248,73 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
                     outs[0] = r->loss;
                     if (gr_grad(r->g, r->loss, wrt, n, outs + 1, &ge) != GR_OK) bad = gd_req_lib_error(r, &ge) < 0;
                 }
-                if (bad && reshaped) { /* the batch's new shapes are at fault: say so there */
+                if (bad && reshaped && !was_cut(r)) { /* the batch's new shapes are at fault: say so there */
                     gd_err first = *r->e;
                     r->e->status = 0;
                     gd_fail(r->e, first.id, reshaped->path, "batch %lld changes the shapes: %s",
                             (long long)bi, first.message);
                 }
-                if (bad) goto out;
+                if (bad) goto fail;
                 t->compile_ms += gd_now_ms() - t0;
                 int *ids = outs, nids = n + 1;
-                if (!(ex = gd_program(r, &ids, &nids, t))) goto out;
+                if (!(ex = gd_program(r, &ids, &nids, t))) goto fail;
                 memcpy(outs, ids, (size_t)nids * sizeof *ids);
             } else {
                 gd_bind(r, ex); /* a new batch's buffers */
             }
-            if (gd_run(r, ex, t) < 0) goto out;
+            if (gd_run(r, ex, t) < 0) goto fail;
             const void *lv = gr_exec_value(ex, r->loss);
-            losses[done++] = r->dt == GR_F32 ? (double)*(const float *)lv : *(const double *)lv;
+            double loss = r->dt == GR_F32 ? (double)*(const float *)lv : *(const double *)lv;
             double t0 = gd_now_ms();
-            adam_step++;
-            for (int k = 0; k < n; k++) {
-                gr_error ge;
-                gd_leaf *l = params[k];
-                const void *g = gr_exec_value(ex, outs[1 + k]);
-                gr_status st = o->adam ? gr_adam_update(r->dt, l->value.n, l->value.data, g, s1[k].data, s2[k].data,
-                                                       adam_step, &o->ad, &ge)
-                                      : gr_sgd_update(r->dt, l->value.n, l->value.data, g, s1[k].data, &o->sgd, &ge);
-                if (st != GR_OK) {
-                    gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer", "%s", ge.message);
-                    goto out;
+            if (check && !isfinite(loss)) bad_at = (non_finite){done + 1, "loss", NULL};
+            for (int k = 0; check && !bad_at.step && k < n; k++)
+                if (!all_finite(r->dt, gr_exec_value(ex, outs[1 + k]), params[k]->value.n))
+                    bad_at = (non_finite){done + 1, "gradient", params[k]->name};
+            if (!bad_at.step) {
+                if (check) backup_copy(&keep, r, params, s1, s2, n, 1);
+                for (int k = 0; k < n; k++) {
+                    gr_error ge;
+                    gd_leaf *l = params[k];
+                    const void *g = gr_exec_value(ex, outs[1 + k]);
+                    gr_status st = o->adam ? gr_adam_update(r->dt, l->value.n, l->value.data, g, s1[k].data,
+                                                           s2[k].data, adam_step + 1, &o->ad, &ge)
+                                          : gr_sgd_update(r->dt, l->value.n, l->value.data, g, s1[k].data, &o->sgd, &ge);
+                    if (st != GR_OK) {
+                        gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer", "%s", ge.message);
+                        goto out;
+                    }
                 }
+                for (int k = 0; check && !bad_at.step && k < n; k++)
+                    if (!all_finite(r->dt, params[k]->value.data, params[k]->value.n))
+                        bad_at = (non_finite){done + 1, "param", params[k]->name};
+                if (bad_at.step) backup_copy(&keep, r, params, s1, s2, n, 0); /* step k is not kept */
             }
             t->execute_ms += gd_now_ms() - t0;
+            if (bad_at.step) {
+                stopped = STOPPED_NON_FINITE;
+                break;
+            }
+            adam_step++;
+            losses[done++] = loss;
+            if (r->ndjson && done % r->args.report_every == 0) progress_line(r, done, loss, t_begin);
         }
+    if (0) {
+    fail: /* cut by the deadline: answer what the completed steps made; else the failure */
+        if (!was_cut(r)) goto out;
+        if (done == 0) { /* nothing to answer: say so in optimizer steps, not program instructions */
+            if (r->e->id == GD_E_CANCELLED) {
+                gd_err first = *r->e;
+                r->e->status = 0;
+                gd_fail(r->e, first.id, first.path,
+                        "the request was cancelled at its deadline after 0 of its %lld optimizer steps: the first "
+                        "step did not finish in time; give the server more time (--deadline-ms) or send smaller "
+                        "batches",
+                        (long long)total);
+            }
+            goto out;
+        }
+        stopped = STOPPED_DEADLINE; /* r->e stays filled: the cut run's program is not kept */
+    }
 
     double t0 = gd_now_ms();
     cd_buf_putc(b, '{');
@@ -193,7 +342,25 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
         else cd_buf_f64(b, losses[i]);
     }
     cd_buf_putc(b, ']');
-    if (r->args.return_gradients) gd_put_map(b, r, ex, "gradients", wnames, outs + 1, n, 0);
+    /* The last run's gradients; a run cut midway has none. */
+    if (r->args.return_gradients && stopped != STOPPED_DEADLINE) gd_put_map(b, r, ex, "gradients", wnames, outs + 1, n, 0);
+    if (stopped != RAN_ALL || r->ndjson) {
+        cd_buf_puts(b, ",\"completed_steps\":");
+        cd_buf_i64(b, done);
+    }
+    if (stopped == STOPPED_DEADLINE) {
+        cd_buf_puts(b, ",\"stopped\":\"deadline\"");
+    } else if (stopped == STOPPED_NON_FINITE) {
+        cd_buf_puts(b, ",\"stopped\":\"non_finite\",\"non_finite\":{\"step\":");
+        cd_buf_i64(b, bad_at.step);
+        cd_buf_puts(b, ",\"in\":");
+        cd_buf_str(b, bad_at.in);
+        if (bad_at.name) {
+            cd_buf_puts(b, ",\"name\":");
+            cd_buf_str(b, bad_at.name);
+        }
+        cd_buf_putc(b, '}');
+    }
     gd_put_stats(b, r, ex, t);
     t->encode_ms += gd_now_ms() - t0;
     rc = 0;
@@ -202,6 +369,7 @@ out:
         gd_tensor_free(&s1[k]);
         gd_tensor_free(&s2[k]);
     }
+    backup_free(&keep, n);
     free(s1);
     free(s2);
     free(vals);

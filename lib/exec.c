@@ -19,6 +19,7 @@ struct gr_exec {
     int *fused;               /* (n_prog) matmul folded into this add, or -1 */
     int n_prog;
     void **work;              /* (n_prog) scratch of instruction p (op->workspace), or NULL */
+    int64_t *work_bytes;      /* (n_prog) its planned size */
     void **data;              /* (n_nodes) buffer of each node the program touches */
     char *role;               /* (n_nodes) ROLE_* */
     int *binds;               /* (n_binds) input and param nodes the program reads */
@@ -198,7 +199,8 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
     offset = calloc(nn + 1, sizeof *offset);
     work_off = malloc((nn + 1) * sizeof *work_off);
     e->work = calloc(nn + 1, sizeof *e->work);
-    if (!work_off || !e->work || !e->data || !e->role || !e->prog || !e->fused || !e->binds || !last || !offset) goto nomem;
+    e->work_bytes = calloc(nn + 1, sizeof *e->work_bytes);
+    if (!work_off || !e->work || !e->work_bytes || !e->data || !e->role || !e->prog || !e->fused || !e->binds || !last || !offset) goto nomem;
 
     /* Live set: what the outputs need, found backwards over the order. */
     for (int i = 0; i < n_outputs; i++) e->role[outputs[i]] |= ROLE_LIVE | ROLE_OUTPUT;
@@ -243,6 +245,7 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
         /* Scratch lives beside the result and the operands, for this instruction only. */
         int64_t work = e->fused[p] < 0 && n->op->workspace ? align_up(n->op->workspace(g, n)) : 0;
         work_off[p] = -1;
+        e->work_bytes[p] = work;
         if (work > 0 && (!gr_add_ok(e->stats.unplanned_bytes, work, &e->stats.unplanned_bytes) ||
                          !plan_alloc(&pl, work, &work_off[p])))
             goto toobig;
@@ -297,6 +300,7 @@ void gr_exec_free(gr_exec *e) {
     free(e->prog);
     free(e->fused);
     free(e->work);
+    free(e->work_bytes);
     free(e->data);
     free(e->role);
     free(e->binds);
@@ -366,6 +370,7 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
         k.in_all = e->in_data;
         k.out = e->data[e->prog[p]];
         k.work = e->work[p];
+        k.work_bytes = e->work_bytes[p];
         gr_status st = n->op->forward(&k, err);
         /* A long kernel that saw the flag stopped early: its output is partial. */
         if (gr_cancelled(cancel)) return cancelled_during(e, p, err);

@@ -490,6 +490,14 @@ int gr_exec_needs(const gr_exec *e, int id);
  * off. */
 void gr_exec_set_cancel(gr_exec *e, const volatile int *flag);
 
+/* Threads the kernels of every run may use, the calling thread included
+ * (default 1: none started). Process-wide, like openblas_set_num_threads,
+ * which a caller sets alongside: the big elementwise, row and convolution
+ * loops split across them. Concurrent runs share the pool: one at a time
+ * gets it, the others run their loops alone. GR_E_ARG outside [1, 64]. */
+gr_status gr_set_threads(int n, gr_error *err);
+int gr_threads(void);
+
 /* Run the program once. Allocates nothing. GR_E_VALUE (naming the node and
  * operand) for bad run-time values such as an out-of-range label;
  * GR_E_STATE when an input is unbound. */

@@ -84,6 +84,24 @@ void gr_attr_pool_free(gr_graph *g);
 /* 1 when the (optional) cancel flag is raised. */
 static inline int gr_cancelled(const volatile int *flag) { return flag && *flag; }
 
+/* One part [i0, i1) of a parallel loop; looks at the run's cancel flag
+ * itself (in its usual pieces). */
+typedef void (*gr_par_fn)(void *ctx, int64_t i0, int64_t i1);
+/* fn over [0, n) split in contiguous parts of at least grain across
+ * gr_set_threads' threads (lib/threads.c), the caller running the first;
+ * returns when all are done. One part (the caller alone) when n < 2 grain,
+ * with one thread, or while another run holds the pool. */
+void gr_parallel_for(int64_t n, int64_t grain, gr_par_fn fn, void *ctx);
+/* The same for parts that each call BLAS: while they run in parallel,
+ * OpenBLAS runs one thread per call (each part's GEMMs on its own core,
+ * not OpenBLAS's threads nested in the pool's), restored after. For many
+ * small GEMMs (a convolution's per-image products) that OpenBLAS would
+ * otherwise split, and serialize, call by call. */
+void gr_parallel_for_gemms(int64_t n, int64_t grain, gr_par_fn fn, void *ctx);
+/* Elements per part of an elementwise loop: below it a thread's wake-up
+ * costs more than it saves. */
+#define GR_PAR_GRAIN ((int64_t)1 << 15)
+
 /* Fill err with code, node, operand and a printf-style message; returns
  * code. err may be NULL. */
 gr_status gr_fail(gr_error *err, gr_status code, const char *node, int operand, const char *fmt, ...)
@@ -110,6 +128,8 @@ typedef struct gr_kernel {
     void *work;                       /* scratch of op->workspace(g, n) bytes from the planned
                                          arena, live during this kernel only (NULL when the op
                                          asks for none) */
+    int64_t work_bytes;               /* op->workspace(g, n) as planned at compile time (the
+                                         thread count may have changed since) */
 } gr_kernel;
 
 /* Sentinels a partial-derivative rule may return instead of a node id. */

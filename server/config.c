@@ -29,7 +29,7 @@ static const setting settings[] = {
     {"port", K_INT, OFF(port), 0, 0, 65535, "TCP port (0: any free port)"},
     {"bind", K_STR, STR(bind), 0, 0, "address to listen on"},
     {"workers", K_INT, OFF(workers), 0, 1, 256, "compute threads (default: CPUs / blas-threads)"},
-    {"blas-threads", K_INT, OFF(blas_threads), 0, 1, 256, "OpenBLAS threads per worker"},
+    {"blas-threads", K_INT, OFF(blas_threads), 0, 1, 256, "threads per request (OpenBLAS and libgrad kernels)"},
     {"io-threads", K_INT, OFF(io_threads), 0, 1, 64, "HTTP I/O threads (epoll)"},
     {"queue", K_INT, OFF(queue), 0, 0, 100000, "requests that may wait for a worker before 503"},
     {"deadline-ms", K_INT, OFF(deadline_ms), 0, 1, 86400000, "compute time per request before 504"},
@@ -44,6 +44,10 @@ static const setting settings[] = {
     {"cache-entries", K_INT, OFF(cache_entries), 0, 0, 100000, "compiled graphs kept (LRU; 0: off)"},
     {"cache-bytes", K_I64, OFF(cache_bytes), 0, 0, INT64_MAX,
      "memory the kept graphs may hold, programs and arenas included (0: off)"},
+    {"graph-store-bytes", K_I64, OFF(graph_store_bytes), 0, 0, INT64_MAX,
+     "memory the graph store (POST /v1/graphs) may hold, LRU (0: off; default min(256 MiB, memory / 8))"},
+    {"graph-dir", K_STR, STR(graph_dir), 0, 0,
+     "directory where stored graphs persist across restarts (\"\": none; loaded and checked at start)"},
     {"inline-max-bytes", K_INT, OFF(inline_max_bytes), 0, 0, 65536,
      "bodies this small run on the I/O thread when their work is tiny (0: never)"},
     {"max-inflight-bytes", K_I64, OFF(max_inflight_bytes), 0, 1, INT64_MAX,
@@ -134,6 +138,8 @@ static void defaults(srv_config *c) {
     c->max_connections = 4096;
     c->cache_entries = 256;
     c->cache_bytes = (int64_t)256 << 20;
+    c->graph_store_bytes = srv_memory_allowed() / 8 < ((int64_t)256 << 20) ? srv_memory_allowed() / 8
+                                                                           : ((int64_t)256 << 20);
     c->inline_max_bytes = 4096;
     c->max_inflight_bytes = srv_memory_allowed() / 2;
     snprintf(c->log_format, sizeof c->log_format, "text");

@@ -26,6 +26,9 @@ typedef struct srv_config {
     int max_connections;
     int cache_entries;        /* compiled graphs kept (0: no cache) */
     int64_t cache_bytes;      /* memory the kept graphs may hold, arenas included */
+    int64_t graph_store_bytes; /* memory the graph store (POST /v1/graphs) may hold: bodies and summaries;
+                                 default min(256 MiB, srv_memory_allowed() / 8); 0: keeps nothing */
+    char graph_dir[512];      /* "" or a directory where stored graphs persist across restarts */
     int inline_max_bytes;     /* bodies up to this run on the I/O thread when their work is tiny (0: never) */
     int64_t max_inflight_bytes; /* memory request bodies may hold at once, each charged from its first
                                  callback to its completion with the JSON tree the API may build from

@@ -55,6 +55,7 @@
 #include "codec/buf.h"
 #include "pool.h"
 #include "server.h"
+#include "store.h"
 
 /* ---- responses ------------------------------------------------------- */
 
@@ -134,6 +135,8 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
         keep = &h->json_length;
     } else if (!strcasecmp(key, "If-None-Match")) {
         keep = &h->if_none_match;
+    } else if (!strcasecmp(key, "Accept")) {
+        keep = &h->accept;
     }
     if (keep && !*keep) *keep = value;
     return MHD_YES;
@@ -232,29 +235,148 @@ static void active_remove(server *s, req *r) {
 static gd_call call_of(req *r) {
     server *s = r->s;
     gd_call call = {.route = r->route, .body = r->body, .len = r->len, .lim = &s->cfg.limits, .cancel = &r->cancel,
-                    .cache = s->cache, .deadline_ms = r->deadline};
+                    .cache = s->cache, .deadline_ms = r->deadline, .stream = r->wants_ndjson};
     if (r->json_len >= 0) { /* split at the header's length */
         call.len = (size_t)r->json_len;
         call.binary = r->body + r->json_len;
         call.binary_len = r->len - (size_t)r->json_len;
     }
+    call.store = s->store;
+    call.content_type = r->hdr.content_type;
+    call.path_ref = r->ref;
     return call;
+}
+
+/* ---- streamed answers ------------------------------------------------ */
+
+/* Append len bytes to st's lines (under st->mu). A line that finds no
+ * memory is dropped: the final one then says what the steps did. */
+static void stream_append(req_stream *st, const char *p, size_t len) {
+    if (st->len + len > st->cap) {
+        size_t cap = st->cap ? st->cap : 4096;
+        while (cap < st->len + len) cap *= 2;
+        char *nb = realloc(st->buf, cap);
+        if (!nb) return;
+        st->buf = nb;
+        st->cap = cap;
+    }
+    memcpy(st->buf + st->len, p, len);
+    st->len += len;
+}
+
+/* gd_call.on_line of a request handed to a worker: the first line makes
+ * the answer a stream (the connection, suspended since the hand-off, is
+ * resumed to queue it: stream_start); later ones wake a reader that
+ * waits. */
+static void stream_line(void *ctx, const char *line, size_t len) {
+    req *r = ctx;
+    req_stream *st = &r->stream;
+    int resume = 0;
+    pthread_mutex_lock(&st->mu);
+    stream_append(st, line, len);
+    if (!st->started) st->started = resume = 1;
+    else if (st->reader_waits) st->reader_waits = 0, resume = 1;
+    pthread_mutex_unlock(&st->mu);
+    if (resume) MHD_resume_connection(r->c); /* suspended until now, so r is alive */
+}
+
+/* MHD's content reader of a streamed answer: the lines that came, the
+ * end once the last is sent, or (none yet) suspend until the worker
+ * brings more. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    req *r = cls;
+    req_stream *st = &r->stream;
+    pthread_mutex_lock(&st->mu);
+    size_t n = st->len - st->sent;
+    if (n) {
+        if (n > max) n = max;
+        memcpy(buf, st->buf + st->sent, n);
+        st->sent += n;
+        if (st->sent == st->len) st->sent = st->len = 0;
+        pthread_mutex_unlock(&st->mu);
+        r->out_bytes += n;
+        return (ssize_t)n;
+    }
+    if (st->finished) {
+        pthread_mutex_unlock(&st->mu);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    st->reader_waits = 1;
+    MHD_suspend_connection(r->c);
+    pthread_mutex_unlock(&st->mu);
+    return 0;
+}
+
+/* Queue the streamed answer: 200, NDJSON, chunked, read by stream_read. */
+static enum MHD_Result stream_start(req *r) {
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, r, NULL);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no"); /* nginx: pass lines on as they come */
+    srv_http_common_headers(r, resp);
+    if (atomic_load(&r->s->draining)) MHD_add_response_header(resp, "Connection", "close");
+    r->status = 200;
+    enum MHD_Result ok = MHD_queue_response(r->c, 200, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+/* The completion of a request whose worker may still stream: raise its
+ * cancel flag and wait for the worker to let go of it (cancelled work
+ * stops within about 100 ms), then free the stream. */
+static void stream_finish(req *r) {
+    req_stream *st = &r->stream;
+    if (!st->inited) return;
+    pthread_mutex_lock(&st->mu);
+    if (!st->worker_done) r->cancel = 1;
+    while (!st->worker_done) pthread_cond_wait(&st->done_cv, &st->mu);
+    pthread_mutex_unlock(&st->mu);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->done_cv);
+    free(st->buf);
+    st->inited = 0;
 }
 
 static void compute(void *arg) {
     req *r = arg;
     server *s = r->s;
+    req_stream *st = &r->stream;
     r->t_started = gd_now_ms();
     if (r->cancel || r->t_started > r->deadline) { /* expired while waiting */
         r->cancel = 1;
     }
     gd_call call = call_of(r);
+    if (st->inited) {
+        call.on_line = stream_line;
+        call.line_ctx = r;
+    }
     gd_handle_call(&call, &r->res);
     r->t_done = gd_now_ms();
     active_remove(s, r);
-    r->state = R_DONE;
     srv_pool_done(s->pool); /* the slot is free before the client can send again */
-    MHD_resume_connection(r->c);
+    struct MHD_Connection *c = r->c;
+    if (!st->inited) {
+        r->state = R_DONE;
+        MHD_resume_connection(c);
+        return;
+    }
+    pthread_mutex_lock(&st->mu);
+    int resume = 1;
+    r->state = R_DONE;
+    if (st->started) { /* the final line goes after the streamed ones */
+        stream_append(st, r->res.body ? r->res.body : "", r->res.body ? r->res.len : 0);
+        if (!r->res.ndjson) stream_append(st, "\n", 1); /* an error the API could not make a line of */
+        gd_response_free(&r->res);
+        st->finished = 1;
+        resume = st->reader_waits;
+        st->reader_waits = 0;
+    }
+    st->worker_done = 1; /* from here on r may be freed by its completion */
+    pthread_cond_broadcast(&st->done_cv);
+    pthread_mutex_unlock(&st->mu);
+    if (resume) MHD_resume_connection(c); /* suspended, so not completed: still valid */
 }
 
 /* Work a request may do on the I/O thread: about 0.1 ms. Past it the
@@ -304,6 +426,9 @@ static enum MHD_Result get_path(req *r, const char *url) {
         int64_t cache_bytes;
         gd_cache_size(s->cache, &cache_entries, &cache_bytes);
         srv_metrics_render_cache(&b, cache_entries, (long long)cache_bytes, (long long)s->cfg.cache_bytes);
+        int64_t store_max;
+        gd_store_size(s->store, &cache_entries, &cache_bytes, &store_max);
+        srv_metrics_render_store(&b, cache_entries, (long long)cache_bytes, (long long)store_max);
         size_t len;
         char *body = cd_buf_take(&b, &len);
         if (!body) return MHD_NO;
@@ -352,6 +477,11 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
     cd_join(r->url, sizeof r->url, url, "");
     int is_api = !strncmp(url, "/v1/", 4);
     if (is_api && gd_route_known(url + 4)) cd_join(r->route, sizeof r->route, url + 4, "");
+    if (is_api && !strncmp(url + 4, "graphs/", 7)) { /* the store's path parameter: GET /v1/graphs/{ref} */
+        cd_join(r->route, sizeof r->route, "graphs/{ref}", "");
+        cd_join(r->ref, sizeof r->ref, url + 11, "");
+    }
+    r->wants_ndjson = h->accept && strcasestr(h->accept, "application/x-ndjson") != NULL;
 
     if (!strcmp(method, "OPTIONS")) { /* CORS preflight */
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -435,6 +565,7 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
     }
     const char *ct = h->content_type, *ihcl = h->json_length;
     r->json_len = -1;
+    if (!strcmp(r->route, "graphs")) return MHD_YES; /* a graph's bytes: the store checks the media type */
     if (ihcl) { /* Triton's binary extension: JSON, then raw tensor bytes */
         char *end;
         errno = 0;
@@ -457,6 +588,7 @@ static enum MHD_Result send_answer(req *r) {
     char *body = r->res.body;
     size_t len = r->res.len;
     r->res.body = NULL;
+    if (r->res.ndjson) return reply(r, r->res.status, "application/x-ndjson", body, len, 1, 0);
     if (r->res.json_len == len) return reply(r, r->res.status, "application/json", body, len, 1, 0);
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) return free(body), MHD_NO;
@@ -574,6 +706,7 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
         r->len += n;
         return MHD_YES;
     }
+    if (r->stream.inited && r->stream.started) return stream_start(r); /* resumed by the first line */
     if (r->state == R_DONE) return send_answer(r); /* resumed: the worker's answer */
     srv_conn_enter(s, r->conn, C_BUSY); /* the whole request is here */
     if (r->deferred_get) return get_path(r, url);
@@ -598,10 +731,18 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
     r->t_queued = gd_now_ms();
     r->deadline = r->t_queued + s->cfg.deadline_ms;
     r->state = R_QUEUED;
+    if (!strcmp(r->route, "step") && !r->stream.inited) { /* its answer may be a stream */
+        r->stream.inited = pthread_mutex_init(&r->stream.mu, NULL) == 0;
+        if (r->stream.inited && pthread_cond_init(&r->stream.done_cv, NULL) != 0) {
+            pthread_mutex_destroy(&r->stream.mu);
+            r->stream.inited = 0;
+        }
+    }
     atomic_fetch_add(&s->in_flight, 1);
     active_add(s, r);
     MHD_suspend_connection(c);
     if (srv_pool_submit(s->pool, compute, r) < 0) {
+        r->stream.worker_done = 1; /* no worker will hold r */
         MHD_resume_connection(c);
         active_remove(s, r);
         atomic_fetch_sub(&s->in_flight, 1);
@@ -630,6 +771,7 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **req_cls, 
     }
     req *r = *req_cls;
     if (!r) return;
+    stream_finish(r); /* a streaming worker lets go of r first */
     if (why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) srv_metrics_rejected("timeout");
     if (r->state == R_DONE) atomic_fetch_sub(&r->s->in_flight, 1);
     if (r->accepted) atomic_fetch_sub(&r->s->accepted, 1);

@@ -67,6 +67,14 @@ static char *read_request(const char *path, size_t max, size_t *len) {
     return body;
 }
 
+/* A streamed answer's progress line (a step with "stream": true), printed
+ * as it comes. */
+static void print_line(void *ctx, const char *line, size_t len) {
+    (void)ctx;
+    fwrite(line, 1, len, stdout);
+    fflush(stdout);
+}
+
 static int cmd_run(int argc, char **argv) {
     if (argc < 1 || argc > 2) return usage(stderr), 2;
     gd_limits lim = gd_limits_default();
@@ -77,9 +85,10 @@ static int cmd_run(int argc, char **argv) {
         if (!body) return 2;
     }
     gd_response res;
-    gd_handle(argv[0], body, len, &lim, &res);
+    gd_call call = {.route = argv[0], .body = body, .len = len, .lim = &lim, .on_line = print_line};
+    gd_handle_call(&call, &res);
     fwrite(res.body, 1, res.len, stdout);
-    putchar('\n');
+    if (!res.ndjson) putchar('\n'); /* NDJSON lines end in their own */
     int rc = res.status == 200 ? 0 : 1;
     gd_response_free(&res);
     free(body);

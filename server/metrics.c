@@ -166,3 +166,12 @@ void srv_metrics_render_cache(cd_buf *b, int entries, long long bytes, long long
     line(b, "# HELP gradd_graph_cache_bytes_limit --cache-bytes.\n# TYPE gradd_graph_cache_bytes_limit gauge\n"
             "gradd_graph_cache_bytes_limit %lld\n", limit);
 }
+
+void srv_metrics_render_store(cd_buf *b, int entries, long long bytes, long long limit) {
+    line(b, "# HELP gradd_graph_store_entries Graphs kept by POST /v1/graphs.\n# TYPE gradd_graph_store_entries gauge\n"
+            "gradd_graph_store_entries %d\n", entries);
+    line(b, "# HELP gradd_graph_store_bytes Memory the stored graphs hold.\n# TYPE gradd_graph_store_bytes gauge\n"
+            "gradd_graph_store_bytes %lld\n", bytes);
+    line(b, "# HELP gradd_graph_store_bytes_limit --graph-store-bytes.\n# TYPE gradd_graph_store_bytes_limit gauge\n"
+            "gradd_graph_store_bytes_limit %lld\n", limit);
+}

@@ -33,5 +33,7 @@ void srv_metrics_render_memory(cd_buf *b, long long inflight_bytes, long long in
 
 /* The compiled-graph cache's size now: entries, bytes, and --cache-bytes. */
 void srv_metrics_render_cache(cd_buf *b, int entries, long long bytes, long long limit);
+/* The graph store's gauges (POST /v1/graphs). */
+void srv_metrics_render_store(cd_buf *b, int entries, long long bytes, long long limit);
 
 #endif

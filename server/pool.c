@@ -2,6 +2,8 @@
  * sleep on a condition variable. */
 #include "pool.h"
 
+#include "grad.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -53,8 +55,13 @@ srv_pool *srv_pool_new(int workers, int capacity, int blas_threads) {
     if (!p->ring || !p->threads) goto fail;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    /* Set before any worker calls BLAS: a single process-wide budget. */
+    /* Set before any worker calls BLAS: a single process-wide budget, for
+     * OpenBLAS's GEMMs and libgrad's kernels alike (a kernel thread that
+     * cannot start leaves the kernels fewer, not the daemon down). */
     openblas_set_num_threads(blas_threads);
+    gr_error gerr;
+    gr_error_clear(&gerr);
+    (void)gr_set_threads(blas_threads > 64 ? 64 : blas_threads, &gerr);
     for (int i = 0; i < workers; i++) {
         if (pthread_create(&p->threads[i], NULL, worker, p) != 0) {
             p->nthreads = i;

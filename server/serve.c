@@ -97,6 +97,17 @@ int srv_serve(int argc, char **argv) {
     s->id_base = (uint32_t)getpid() ^ (uint32_t)time(NULL);
     s->openapi = load_openapi(cfg->openapi, &s->openapi_len);
     s->cache = gd_cache_new(cfg->cache_entries, cfg->cache_bytes);
+    if (srv_gdir_open(s) < 0) {
+        srv_gdir_close(s);
+        gd_cache_free(s->cache);
+        free(s);
+        return 2;
+    }
+    if (cfg->graph_store_bytes + cfg->cache_bytes + cfg->max_inflight_bytes > srv_memory_allowed())
+        fprintf(stderr, "gradd: warning: --graph-store-bytes, --cache-bytes and --max-inflight-bytes add up to %lld "
+                "bytes, more than the %lld this process may use\n",
+                (long long)(cfg->graph_store_bytes + cfg->cache_bytes + cfg->max_inflight_bytes),
+                (long long)srv_memory_allowed());
     s->pool = srv_pool_new(cfg->workers, cfg->workers + cfg->queue, cfg->blas_threads);
     if (!s->pool || !s->cache) {
         fprintf(stderr, "gradd: cannot start %d workers\n", cfg->workers);
@@ -156,8 +167,12 @@ int srv_serve(int argc, char **argv) {
     int stops = 1, now_please = sig == SIGQUIT;
     fprintf(stderr, "gradd: %s: %s (grace %d s)\n", srv_signal_name(sig), now_please ? "stopping now" : "draining",
             cfg->grace_s);
+    /* The listen socket stops taking connections now (new ones are
+     * refused), but its descriptor stays ours until MHD_stop_daemon: MHD's
+     * polling thread still removes it from its epoll set, and a closed (or
+     * reused) number there is a fatal error in libmicrohttpd 0.9.75. */
     MHD_socket lsock = MHD_quiesce_daemon(s->d);
-    if (lsock != MHD_INVALID_SOCKET) close(lsock);
+    if (lsock != MHD_INVALID_SOCKET) shutdown(lsock, SHUT_RDWR);
     double until = gd_now_ms() + cfg->grace_s * 1e3;
     /* Requests accepted before the signal finish, those still uploading
      * their body included; requests that come on open connections get 503.
@@ -187,10 +202,12 @@ int srv_serve(int argc, char **argv) {
     }
     srv_pool_free(s->pool); /* every job has finished: joins the idle workers */
     MHD_stop_daemon(s->d);
+    if (lsock != MHD_INVALID_SOCKET) close(lsock);
     atomic_store(&s->stopping, 1);
     pthread_join(s->watchdog, NULL);
     free(s->openapi);
     gd_cache_free(s->cache);
+    srv_gdir_close(s);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->conn_mu);
     fprintf(stderr, "gradd: stopped\n");

@@ -35,6 +35,22 @@
  * on the I/O thread (try_inline) stays R_READ. */
 typedef enum { R_READ, R_QUEUED, R_DONE } req_state;
 
+/* A streamed answer (NDJSON from a step request): the worker appends
+ * lines, the connection's content reader (http.c) sends them. Everything
+ * here is under mu. The connection is suspended while the reader waits for
+ * lines (reader_waits) and resumed by the worker that brings them. */
+typedef struct req_stream {
+    int inited;               /* mu and done_cv are initialised (a step request handed to a worker) */
+    pthread_mutex_t mu;
+    pthread_cond_t done_cv;   /* signalled when worker_done is set */
+    int started;              /* the first line came: the answer is a stream (status 200) */
+    int reader_waits;         /* the connection is suspended until more lines come */
+    int finished;             /* the last line is in buf */
+    int worker_done;          /* the worker no longer touches the request */
+    char *buf;                /* (len, cap) lines not yet sent, from sent on */
+    size_t len, cap, sent;
+} req_stream;
+
 typedef struct server server;
 
 /* What a connection waits for. The watchdog holds C_HEADERS, C_IDLE and
@@ -72,6 +88,7 @@ typedef struct req_headers {
     const char *request_id;     /* X-Request-ID */
     const char *json_length;    /* Inference-Header-Content-Length (Triton's binary extension) */
     const char *if_none_match;
+    const char *accept;
 } req_headers;
 
 typedef struct req {
@@ -89,6 +106,7 @@ typedef struct req {
     char route[32];           /* API route, "" for other paths */
     char method[8];           /* "" until the first access-handler call */
     char url[256];            /* the path, no query string */
+    char ref[80];             /* GET /v1/graphs/{ref}: the ref of the path */
     char origin[256];         /* an allowed Origin to echo, or "" */
     char *body;               /* (cap) the request body, owned; freed at completion */
     size_t len, cap;          /* body bytes received (dropped ones too, once over_budget), and body's size */
@@ -102,6 +120,8 @@ typedef struct req {
     double deadline;          /* monotonic ms: t_queued + --deadline-ms */
     volatile int cancel;      /* raised by the watchdog at the deadline */
     gd_response res;          /* the API's answer, owned; gd_response_free at completion */
+    int wants_ndjson;         /* Accept: application/x-ndjson */
+    req_stream stream;        /* a streamed answer's lines (mu initialised with the req) */
     int status;               /* the HTTP status answered, 0 until one is */
     size_t out_bytes;         /* response body bytes */
     struct req *prev, *next;  /* the active list the watchdog scans */
@@ -112,6 +132,9 @@ struct server {
     struct MHD_Daemon *d;
     srv_pool *pool;            /* the compute workers */
     gd_cache *cache;          /* compiled programs (--cache-entries) */
+    struct gd_store *store;   /* the graph store (--graph-store-bytes; api/store.h) */
+    int graph_dir_fd;         /* --graph-dir opened, or -1 (graph_dir.c) */
+    atomic_int graph_dir_loading; /* loading the directory at start: nothing is written back */
     atomic_int draining;
     atomic_int in_flight;     /* queued or computing */
     atomic_int accepted;      /* /v1 requests past their headers, not yet completed
@@ -191,6 +214,17 @@ int srv_mem_grow(req *r, size_t len);
 void srv_mem_trim_want(req *r);
 /* From the watchdog at monotonic ms t: malloc_trim when asked and idle. */
 void srv_mem_trim(server *s, double t);
+
+/* ---- graph_dir.c: --graph-dir, the graph store on disk ---------------- */
+
+/* Open --graph-dir (when set), load every graph it holds into s->store
+ * (each file checked: a regular file, not a symlink, named by the sha256
+ * of its bytes, a graph the store accepts; others skipped with a line on
+ * stderr), and hook the store so graphs kept later are written there
+ * (temp file, then rename) and evicted ones removed. 0, or -1 with a
+ * message on stderr when the directory cannot be opened. */
+int srv_gdir_open(server *s);
+void srv_gdir_close(server *s);
 
 /* ---- static.c: files under --web-root -------------------------------- */
 

@@ -45,6 +45,10 @@ int gd_onnx_fill(gd_req *r);
  * or the node whose lowering failed). */
 int gd_onnx_lower(gd_req *r);
 
+/* The model's output names (*n of them), which the graph names (so the
+ * shapes route lists them and a misspelled name gets a suggestion). */
+const char *const *gd_onnx_outputs(const gd_req *r, int *n);
+
 /* The loss expression of the graph ("loss" naming no model value), or
  * NULL; *len its length. */
 const char *gd_onnx_loss_expr(const gd_req *r, size_t *len);
@@ -56,5 +60,11 @@ void gd_onnx_free(gd_onnx *m);
  * GR_NAME_MAX - 1 printable ASCII bytes not starting with '%' (libgrad's
  * anonymous nodes) or '`' (the expressions' quote). */
 int gd_onnx_name_ok(const char *s);
+
+/* The graph store's summary of the model in bytes[0..n) (onnx_summary.c):
+ * the members "inputs", "outputs", "params", "buffers", "ops" and "opset"
+ * of a JSON object, written to b (without its braces). 0, or -1 with e
+ * set: 400 for bytes that are no model, 413 over lim, 422 external data. */
+int gd_onnx_summary(const char *bytes, size_t n, const gd_limits *lim, cd_buf *b, gd_err *e);
 
 #endif

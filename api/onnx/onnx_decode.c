@@ -8,6 +8,7 @@
 #include "onnx_impl.h"
 
 #include "codec/b64.h"
+#include "store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,20 +28,27 @@ static int model_has_value(const Onnx__GraphProto *g, const char *name) {
     return 0;
 }
 
-static int is_initializer(const Onnx__GraphProto *g, const char *name) {
+/* The name sets of m: initializers, BatchNormalization's running
+ * statistics, integer graph inputs. */
+static int index_names(gd_req *r, gd_onnx *m) {
+    const Onnx__GraphProto *g = m->graph;
+    int bad = 0;
     for (size_t i = 0; i < g->n_initializer; i++)
-        if (g->initializer[i]->name && !strcmp(g->initializer[i]->name, name)) return 1;
-    return 0;
-}
-
-/* Initializer name feeds a BatchNormalization's running mean or var. */
-static int is_bn_statistic(const Onnx__GraphProto *g, const char *name) {
+        if (g->initializer[i]->name) bad |= gd_ox_nameset_add(&m->inits, g->initializer[i]->name);
     for (size_t i = 0; i < g->n_node; i++) {
         const Onnx__NodeProto *n = g->node[i];
         if (!n->op_type || strcmp(n->op_type, "BatchNormalization")) continue;
-        for (size_t k = 3; k < n->n_input && k < 5; k++)
-            if (!strcmp(n->input[k], name)) return 1;
+        for (size_t k = 3; k < n->n_input && k < 5; k++) bad |= gd_ox_nameset_add(&m->bn_stats, n->input[k]);
     }
+    for (size_t i = 0; i < g->n_input; i++) {
+        const Onnx__ValueInfoProto *vi = g->input[i];
+        if (vi->name && vi->type && vi->type->tensor_type && !gd_ox_is_float_type(vi->type->tensor_type->elem_type))
+            bad |= gd_ox_nameset_add(&m->int_inputs, vi->name);
+    }
+    if (bad) return oom(r);
+    gd_ox_nameset_sort(&m->inits);
+    gd_ox_nameset_sort(&m->bn_stats);
+    gd_ox_nameset_sort(&m->int_inputs);
     return 0;
 }
 
@@ -97,7 +105,7 @@ static int declare_inputs(gd_req *r, const gd_onnx *m) {
     const Onnx__GraphProto *g = m->graph;
     for (size_t i = 0; i < g->n_input; i++) {
         const Onnx__ValueInfoProto *vi = g->input[i];
-        if (!vi->name || is_initializer(g, vi->name)) continue;
+        if (!vi->name || gd_ox_nameset_has(&m->inits, vi->name)) continue;
         const Onnx__TypeProto *t = vi->type;
         if (t && t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
             return gd_fail(r->e, GD_E_INVALID_ARGUMENT, "/graph/onnx", "input \"%.64s\" is not a tensor (sequences, "
@@ -136,15 +144,9 @@ static int to_tensor(gd_req *r, const ox_tensor *x, gd_tensor *t) {
     return 0;
 }
 
-static int in_list(const json_t *list, const char *name) {
-    for (size_t i = 0; i < json_array_size(list); i++)
-        if (!strcmp(json_string_value(json_array_get(list, i)), name)) return 1;
-    return 0;
-}
-
 /* Float initializers: params (values later, unless the request's), or
  * const leaves holding their values now (frozen, BN statistics). */
-static int declare_initializers(gd_req *r, gd_onnx *m, const json_t *frozen) {
+static int declare_initializers(gd_req *r, gd_onnx *m, const ox_nameset *frozen) {
     const Onnx__GraphProto *g = m->graph;
     m->roles = calloc(g->n_initializer + 1, sizeof *m->roles);
     if (!m->roles) return oom(r);
@@ -160,7 +162,7 @@ static int declare_initializers(gd_req *r, gd_onnx *m, const json_t *frozen) {
             m->roles[i] = OX_INIT_HOST;
             continue;
         }
-        int is_const = in_list(frozen, t->name) || is_bn_statistic(g, t->name);
+        int is_const = gd_ox_nameset_has(frozen, t->name) || gd_ox_nameset_has(&m->bn_stats, t->name);
         m->roles[i] = is_const ? OX_INIT_CONST : OX_INIT_PARAM;
         gd_leaf *l = gd_req_add_leaf(r, t->name, is_const ? GD_CONST : GD_PARAM, "/graph/onnx");
         if (!l) return -1;
@@ -182,7 +184,8 @@ static int declare_initializers(gd_req *r, gd_onnx *m, const json_t *frozen) {
     return 0;
 }
 
-static int read_frozen(gd_req *r, const gd_onnx *m, const json_t *frozen) {
+/* "frozen": initializer names, into the set *out. */
+static int read_frozen(gd_req *r, const gd_onnx *m, const json_t *frozen, ox_nameset *out) {
     if (!frozen) return 0;
     if (!json_is_array(frozen) || gd_doc_packed(&r->doc, frozen))
         return gd_fail(r->e, GD_E_INVALID_REQUEST, "/graph/frozen", "frozen must be a list of initializer names");
@@ -190,9 +193,11 @@ static int read_frozen(gd_req *r, const gd_onnx *m, const json_t *frozen) {
         const json_t *x = json_array_get(frozen, i);
         char p[GD_PATH_MAX] = "/graph/frozen";
         gd_path_index(p, sizeof p, (long)i);
-        if (!json_is_string(x) || !is_initializer(m->graph, json_string_value(x)))
+        if (!json_is_string(x) || !gd_ox_nameset_has(&m->inits, json_string_value(x)))
             return gd_fail(r->e, GD_E_UNKNOWN_NAME, p, "frozen names an initializer of the model");
+        if (gd_ox_nameset_add(out, json_string_value(x)) < 0) return oom(r);
     }
+    gd_ox_nameset_sort(out);
     return 0;
 }
 
@@ -220,21 +225,24 @@ static int read_loss(gd_req *r, gd_onnx *m, const json_t *loss) {
 }
 
 int gd_onnx_decode(gd_req *r, const json_t *graph) {
-    static const char *const fields[] = {"onnx", "dtype", "frozen", "nodes", "loss", NULL};
+    static const char *const fields[] = {"onnx", "ref", "dtype", "frozen", "nodes", "loss", NULL};
     if (gd_only_fields(graph, fields, "/graph", "an ONNX graph", r->e) < 0) return -1;
     if (json_object_get(r->doc.json.root, "dtype"))
         return gd_fail(r->e, GD_E_INVALID_REQUEST, "/dtype", "give the dtype inside the graph object");
     const json_t *b64 = json_object_get(graph, "onnx");
-    if (!json_is_string(b64))
+    if (!r->stored && !json_is_string(b64))
         return gd_fail(r->e, GD_E_INVALID_REQUEST, "/graph/onnx", "onnx must be the model's bytes in base64");
-    size_t len;
-    const char *text = gd_doc_text(&r->doc, b64, &len);
-    size_t cap = cd_b64_decoded_len(text, len), n = 0;
+    size_t len = 0; /* "ref": the graph store's model (decode.c looked it up), else the base64 */
+    const char *text = r->stored ? "" : gd_doc_text(&r->doc, b64, &len);
+    size_t cap = r->stored ? r->stored->len : cd_b64_decoded_len(text, len), n = 0;
     if ((int64_t)cap > r->budget)
         return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/graph/onnx", "the model is over the request's memory budget");
     uint8_t *bytes = malloc(cap ? cap : 1);
     if (!bytes) return oom(r);
-    if (cd_b64_decode(text, len, bytes, cap, &n) < 0) {
+    if (r->stored) {
+        memcpy(bytes, r->stored->body, cap);
+        n = cap;
+    } else if (cd_b64_decode(text, len, bytes, cap, &n) < 0) {
         free(bytes);
         return gd_fail(r->e, GD_E_INVALID_REQUEST, "/graph/onnx", "onnx is not valid base64");
     }
@@ -248,13 +256,16 @@ int gd_onnx_decode(gd_req *r, const json_t *graph) {
     free(bytes);
     if (rc < 0) return gd_fail(r->e, m->alloc_bytes ? GD_E_LIMIT_EXCEEDED : GD_E_INVALID_REQUEST, "/graph/onnx", "%s", why);
     r->budget -= m->alloc_bytes;
-    if (check_model(r, m) < 0 || choose_dtype(r, m, json_object_get(graph, "dtype")) < 0) return -1;
+    if (check_model(r, m) < 0 || index_names(r, m) < 0 || choose_dtype(r, m, json_object_get(graph, "dtype")) < 0)
+        return -1;
     const json_t *frozen = json_object_get(graph, "frozen");
     r->nodes = json_object_get(graph, "nodes");
     if (r->nodes && !json_is_array(r->nodes))
         return gd_fail(r->e, GD_E_INVALID_REQUEST, "/graph/nodes", "nodes must be a list");
-    if (read_frozen(r, m, frozen) < 0 || declare_inputs(r, m) < 0 || declare_initializers(r, m, frozen) < 0)
-        return -1;
+    ox_nameset fz = {0};
+    int bad = read_frozen(r, m, frozen, &fz) < 0 || declare_inputs(r, m) < 0 || declare_initializers(r, m, &fz) < 0;
+    gd_ox_nameset_free(&fz);
+    if (bad) return -1;
     const Onnx__GraphProto *g = m->graph;
     m->outputs = calloc(g->n_output + 1, sizeof *m->outputs);
     if (!m->outputs) return oom(r);
@@ -295,6 +306,11 @@ int gd_onnx_name_ok(const char *s) {
     for (size_t i = 0; i < n; i++)
         if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '`') return 0;
     return 1;
+}
+
+const char *const *gd_onnx_outputs(const gd_req *r, int *n) {
+    *n = r->onnx ? r->onnx->noutputs : 0;
+    return r->onnx ? r->onnx->outputs : NULL;
 }
 
 const char *gd_onnx_loss_expr(const gd_req *r, size_t *len) {

@@ -25,6 +25,21 @@ typedef struct ox_tensor {
     int is_int;                     /* of an integer or bool type: arithmetic truncates */
 } ox_tensor;
 
+/* A set of names (borrowed strings), sorted for O(log n) lookups: the
+ * checks over a model's initializers and inputs stay O(n log n) however
+ * many it has. */
+typedef struct ox_nameset {
+    const char **v;                 /* (n) sorted by strcmp */
+    size_t n, cap;
+} ox_nameset;
+
+/* Add name (not copied): 0, or -1 out of memory. Sort once after the
+ * last add, before lookups. */
+int gd_ox_nameset_add(ox_nameset *s, const char *name);
+void gd_ox_nameset_sort(ox_nameset *s);
+int gd_ox_nameset_has(const ox_nameset *s, const char *name);
+void gd_ox_nameset_free(ox_nameset *s);
+
 /* What an initializer becomes. */
 typedef enum ox_init_role {
     OX_INIT_PARAM,                  /* a float initializer: a trainable param leaf */
@@ -39,6 +54,9 @@ struct gd_onnx {
     int64_t alloc_bytes;            /* what the unpacked model holds */
     int64_t alloc_cap;
     ox_init_role *roles;            /* (graph->n_initializer) */
+    ox_nameset inits;               /* the initializers' names */
+    ox_nameset bn_stats;            /* the names feeding BatchNormalization's running mean and var */
+    ox_nameset int_inputs;          /* graph inputs of an integer or bool type */
     const char **outputs;           /* (noutputs) the model's output names */
     int noutputs;
     char *loss_expr;                /* "loss" that names no model value, or NULL */
@@ -53,6 +71,9 @@ int gd_ox_tensor_read(const Onnx__TensorProto *t, int64_t max_elements, ox_tenso
 void gd_ox_tensor_free(ox_tensor *t);
 /* 1 for the float types gradd computes in (float, double, float16, bfloat16). */
 int gd_ox_is_float_type(int32_t data_type);
+
+/* What names node n in messages: its name, else its first output. */
+const char *gd_ox_node_label(const Onnx__NodeProto *n);
 
 /* The attribute named name of node n, or NULL. */
 const Onnx__AttributeProto *gd_ox_attr(const Onnx__NodeProto *n, const char *name);

@@ -217,9 +217,22 @@ int64_t gd_ox_ai(ox_low *L, const char *name, int64_t def) {
     return a && a->has_i ? a->i : def;
 }
 
+/* A float32 attribute as the decimal the exporter meant: the shortest
+ * decimal that rounds to it (torch writes eps=1e-5 as the float32
+ * 9.99999974737875e-06; computing with 1e-5 in float64 is torch's). */
+static double shortest_decimal(float f) {
+    char buf[32];
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
+        double d = strtod(buf, NULL);
+        if ((float)d == f) return d;
+    }
+    return f;
+}
+
 double gd_ox_af(ox_low *L, const char *name, double def) {
     const Onnx__AttributeProto *a = gd_ox_attr(L->node, name);
-    return a && a->has_f ? a->f : a && a->has_i ? (double)a->i : def;
+    return a && a->has_f ? shortest_decimal(a->f) : a && a->has_i ? (double)a->i : def;
 }
 
 int gd_ox_aints(ox_low *L, const char *name, int64_t *out, int max) {
@@ -362,48 +375,42 @@ static int lower_node(ox_low *L, const ox_handler *h) {
 
 /* ---- the whole model -------------------------------------------------- */
 
-/* 422 listing every op type gradd cannot lower, with the nodes using it. */
+/* 422 listing every op type gradd cannot lower (the first dozen), with
+ * the first nodes using each. One pass over the nodes per listed type. */
 static int check_supported(ox_low *L) {
     const Onnx__GraphProto *g = L->m->graph;
+    enum { MAX_LISTED = 12 };
+    const char *listed[MAX_LISTED];
+    int nlisted = 0, more = 0;
     char msg[1024] = "";
     size_t at = 0;
-    int bad = 0;
     for (size_t i = 0; i < g->n_node; i++) {
         const Onnx__NodeProto *n = g->node[i];
         const char *t = n->op_type ? n->op_type : "";
         int other_domain = n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx");
         if (!other_domain && gd_ox_handler(t)) continue;
         int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++) {
-            const Onnx__NodeProto *p = g->node[j];
-            seen = p->op_type && !strcmp(p->op_type, t); /* listed with it already */
-        }
+        for (int j = 0; j < nlisted && !seen; j++) seen = !strcmp(listed[j], t);
         if (seen) continue;
-        bad++;
+        if (nlisted == MAX_LISTED) {
+            more = 1;
+            break;
+        }
+        listed[nlisted++] = t;
         int uses = 0;
         char nodes[200] = "";
         for (size_t j = i; j < g->n_node; j++)
             if (g->node[j]->op_type && !strcmp(g->node[j]->op_type, t) && uses++ < 3)
                 snprintf(nodes + strlen(nodes), sizeof nodes - strlen(nodes), "%s\"%.40s\"", uses > 1 ? ", " : "",
-                         g->node[j]->name && g->node[j]->name[0] ? g->node[j]->name : g->node[j]->output[0]);
+                         gd_ox_node_label(g->node[j]));
         if (at < sizeof msg)
-            at += (size_t)snprintf(msg + at, sizeof msg - at, "%s%s%s%.40s (%d node%s: %s%s)", bad > 1 ? "; " : "",
+            at += (size_t)snprintf(msg + at, sizeof msg - at, "%s%s%s%.40s (%d node%s: %s%s)", nlisted > 1 ? "; " : "",
                                    other_domain ? n->domain : "", other_domain ? "::" : "", t, uses,
                                    uses == 1 ? "" : "s", nodes, uses > 3 ? ", ..." : "");
     }
-    if (!bad) return 0;
-    return gd_fail(L->r->e, GD_E_UNKNOWN_OP, "/graph/onnx", "the model uses op%s gradd cannot lower: %s", bad > 1 ? "s" : "",
-                   msg);
-}
-
-/* Graph input name is declared of an integer or bool type. */
-static int input_is_int(const Onnx__GraphProto *g, const char *name) {
-    for (size_t i = 0; i < g->n_input; i++) {
-        const Onnx__ValueInfoProto *vi = g->input[i];
-        if (vi->name && !strcmp(vi->name, name) && vi->type && vi->type->tensor_type)
-            return !gd_ox_is_float_type(vi->type->tensor_type->elem_type);
-    }
-    return 0;
+    if (!nlisted) return 0;
+    return gd_fail(L->r->e, GD_E_UNKNOWN_OP, "/graph/onnx", "the model uses op%s gradd cannot lower: %s%s",
+                   nlisted > 1 ? "s" : "", msg, more ? "; and more" : "");
 }
 
 /* The scratch graph's leaves: the request's, in its order (so leaf i has
@@ -422,7 +429,7 @@ static int add_leaves(ox_low *L) {
                  : l->kind == GD_PARAM ? gr_graph_param(L->sg, l->name, &l->value.shape, &ge)
                                        : gr_graph_const(L->sg, l->name, &l->value.shape, l->value.data, &ge);
         if (id != i) return gd_fail(r->e, gd_lib_code(ge.code), l->path, "%s", ge.message);
-        int is_int = l->kind == GD_INPUT && input_is_int(L->m->graph, l->name);
+        int is_int = l->kind == GD_INPUT && gd_ox_nameset_has(&L->m->int_inputs, l->name);
         ox_tensor *c = NULL;
         if (is_int) { /* an integer input is a constant of the lowering: its value shapes the program */
             if (!(c = leaf_tensor(L, i, 1))) return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/graph/onnx", "out of memory");
@@ -540,9 +547,8 @@ int gd_onnx_lower(gd_req *r) {
             goto out;
         }
         if (lower_node(&L, gd_ox_handler(L.node->op_type)) < 0) {
-            const char *nm = L.node->name && L.node->name[0] ? L.node->name : L.node->output[0];
-            gd_fail(r->e, L.code ? L.code : GD_E_INVALID_ARGUMENT, "/graph/onnx", "node \"%.64s\" (%s): %s", nm,
-                    L.node->op_type, L.err);
+            gd_fail(r->e, L.code ? L.code : GD_E_INVALID_ARGUMENT, "/graph/onnx", "node \"%.64s\" (%.64s): %s",
+                    gd_ox_node_label(L.node), L.node->op_type, L.err);
             goto out;
         }
     }

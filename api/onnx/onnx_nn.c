@@ -378,6 +378,57 @@ static int softmax_like(ox_low *L, const char *op) {
     return out0(L, gd_ox_reshape(L, y, back, rank));
 }
 
+/* Hardmax: 1 at the first maximum along axis, as one_hot(argmax) with
+ * the class axis moved back from last. Before opset 13 over the input
+ * coerced to 2-D at axis (default 1). */
+int gd_ox_lw_Hardmax(ox_low *L) {
+    int x = gd_ox_in(L, 0);
+    if (x < 0) return -1;
+    const gr_shape *xs = gd_ox_shape(L, x);
+    int rank = xs->rank;
+    int64_t back[GR_MAX_RANK], axis = gd_ox_ai(L, "axis", L->m->opset >= 13 ? -1 : 1);
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank) return gd_ox_fail(L, "axis is out of range");
+    memcpy(back, xs->dims, (size_t)rank * sizeof *back);
+    if (L->m->opset < 13) { /* [prod(dims before axis), prod(dims from axis)] */
+        int64_t two[2] = {1, 1};
+        for (int i = 0; i < rank; i++) two[i >= axis] *= xs->dims[i];
+        x = gd_ox_reshape(L, x, two, 2);
+    }
+    int r = L->m->opset < 13 ? 2 : rank, ax = L->m->opset < 13 ? 1 : (int)axis;
+    gr_attrs am = {0};
+    gr_attrs_set_int(&am, GR_ATTR_AXIS, ax);
+    int idx = gd_ox_un(L, "argmax", x, &am);
+    if (idx < 0) return -1;
+    gr_attrs oh = {0};
+    gr_attrs_set_int(&oh, GR_ATTR_NUM_CLASSES, gd_ox_shape(L, x)->dims[ax]);
+    int y = gd_ox_un(L, "one_hot", idx, &oh);
+    if (y >= 0 && ax != r - 1) { /* classes from last back to ax */
+        int64_t perm[GR_MAX_RANK];
+        for (int i = 0, j = 0; i < r; i++) perm[i] = i == ax ? r - 1 : j++;
+        gr_attrs at = {0};
+        gd_ox_set_ints(&at, GR_ATTR_PERM, perm, r);
+        y = gd_ox_un(L, "transpose", y, &at);
+    }
+    if (y >= 0 && L->m->opset < 13) y = gd_ox_reshape(L, y, back, rank);
+    return out0(L, y);
+}
+
+/* EyeLike: ones on diagonal k of a matrix shaped as the input. */
+int gd_ox_lw_EyeLike(ox_low *L) {
+    int x = gd_ox_in(L, 0);
+    if (x < 0) return -1;
+    const gr_shape *s = gd_ox_shape(L, x);
+    if (s->rank != 2) return gd_ox_fail(L, "the input must be 2-D");
+    int64_t dt = gd_ox_ai(L, "dtype", -1);
+    L->out_int[0] = dt >= 0 ? !gd_ox_is_float_type((int32_t)dt) : gd_ox_in_int(L, 0);
+    gr_attrs at = {0};
+    gr_attrs_set_int(&at, GR_ATTR_N, s->dims[0]);
+    gr_attrs_set_int(&at, GR_ATTR_M, s->dims[1]);
+    gr_attrs_set_int(&at, GR_ATTR_K, gd_ox_ai(L, "k", 0));
+    return out0(L, gd_ox_op(L, "eye", NULL, 0, &at));
+}
+
 int gd_ox_lw_Softmax(ox_low *L) { return softmax_like(L, "softmax"); }
 int gd_ox_lw_LogSoftmax(ox_low *L) { return softmax_like(L, "log_softmax"); }
 
@@ -448,6 +499,71 @@ static int arg(ox_low *L, const char *op) {
 
 int gd_ox_lw_ArgMax(ox_low *L) { return arg(L, "argmax"); }
 int gd_ox_lw_ArgMin(ox_low *L) { return arg(L, "argmin"); }
+
+/* ---- losses ---------------------------------------------------------------- */
+
+/* x [N, C, d...] with its classes moved last: [N, d..., C]. */
+static int classes_last(ox_low *L, int x) {
+    int rank = gd_ox_shape(L, x)->rank;
+    if (rank <= 2) return x;
+    int64_t perm[GR_MAX_RANK];
+    perm[0] = 0;
+    for (int i = 2; i < rank; i++) perm[i - 1] = i;
+    perm[rank - 1] = 1;
+    gr_attrs at = {0};
+    gd_ox_set_ints(&at, GR_ATTR_PERM, perm, rank);
+    return gd_ox_un(L, "transpose", x, &at);
+}
+
+/* With class weights w: each row's loss times w[label] (0 for an ignored
+ * label); 'mean' divides by the sum of those weights (ONNX's rule). */
+static int weighted(ox_low *L, int per_row, int t, const char *reduction) {
+    int w = gd_ox_in(L, 2);
+    if (w < 0) return -1;
+    int64_t ignore = gd_ox_ai(L, "ignore_index", INT64_MIN);
+    int kept = gd_ox_scalar(L, 1), safe = t;
+    if (gd_ox_attr(L->node, "ignore_index")) { /* ignored labels may be out of range: take row 0's weight, times 0 */
+        int is_ignored = gd_ox_bin(L, "equal", t, gd_ox_scalar(L, (double)ignore));
+        kept = gd_ox_un(L, "logical_not", is_ignored, NULL);
+        safe = gd_ox_op(L, "where", (int[]){is_ignored, gd_ox_scalar(L, 0), t}, 3, NULL);
+    }
+    gr_attrs ax = {0};
+    gr_attrs_set_int(&ax, GR_ATTR_AXIS, 0);
+    int wt = gd_ox_bin(L, "mul", gd_ox_op(L, "take", (int[]){w, safe}, 2, &ax), kept);
+    int y = gd_ox_bin(L, "mul", per_row, wt);
+    if (!strcmp(reduction, "none")) return y;
+    int s = gd_ox_un(L, "sum", y, NULL);
+    return strcmp(reduction, "mean") ? s : gd_ox_bin(L, "div", s, gd_ox_un(L, "sum", wt, NULL));
+}
+
+/* NegativeLogLikelihoodLoss (op "nll_loss") and SoftmaxCrossEntropyLoss
+ * ("cross_entropy", and its log_prob output): classes on axis 1 as
+ * ONNX's, reduction, ignore_index and class weights as given. */
+static int class_loss(ox_low *L, const char *op) {
+    int x = gd_ox_in(L, 0), t = gd_ox_in(L, 1);
+    if (x < 0 || t < 0) return -1;
+    char buf[16];
+    const char *reduction = gd_ox_as(L, "reduction", "mean", buf, sizeof buf);
+    int has_w = gd_ox_has(L, 2);
+    gr_attrs at = {0};
+    gd_ox_set_str(&at, GR_ATTR_REDUCTION, has_w ? "none" : reduction);
+    if (gd_ox_attr(L->node, "ignore_index")) gr_attrs_set_int(&at, GR_ATTR_IGNORE_INDEX, gd_ox_ai(L, "ignore_index", 0));
+    else gr_attrs_set_int(&at, GR_ATTR_IGNORE_INDEX, INT64_MIN); /* none: no label is ignored */
+    int y = gd_ox_op(L, op, (int[]){classes_last(L, x), t}, 2, &at);
+    if (has_w && y >= 0) y = weighted(L, y, t, reduction);
+    if (y < 0 || out0(L, y) < 0) return -1;
+    if (L->nout > 1 && L->node->output[1][0]) { /* log_prob */
+        gr_attrs a = {0};
+        gr_attrs_set_int(&a, GR_ATTR_AXIS, 1);
+        int lp = gd_ox_un(L, "log_softmax", x, &a);
+        if (lp < 0) return -1;
+        gd_ox_out(L, 1, lp);
+    }
+    return 0;
+}
+
+int gd_ox_lw_NegativeLogLikelihoodLoss(ox_low *L) { return class_loss(L, "nll_loss"); }
+int gd_ox_lw_SoftmaxCrossEntropyLoss(ox_low *L) { return class_loss(L, "cross_entropy"); }
 
 /* ---- Pad -------------------------------------------------------------------- */
 

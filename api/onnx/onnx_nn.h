@@ -21,7 +21,8 @@ OX_NN(Gemm) OX_NN(Conv) OX_NN(ConvTranspose) OX_NN(MaxPool) OX_NN(AveragePool) O
 OX_NN(GlobalMaxPool) OX_NN(BatchNormalization) OX_NN(LayerNormalization) OX_NN(InstanceNormalization)
 OX_NN(Softmax) OX_NN(LogSoftmax) OX_NN(ReduceSum) OX_NN(ReduceMean) OX_NN(ReduceMax) OX_NN(ReduceMin)
 OX_NN(ReduceProd) OX_NN(ReduceL1) OX_NN(ReduceL2) OX_NN(ReduceSumSquare) OX_NN(ReduceLogSum)
-OX_NN(ReduceLogSumExp) OX_NN(ArgMax) OX_NN(ArgMin) OX_NN(Pad)
+OX_NN(ReduceLogSumExp) OX_NN(ArgMax) OX_NN(ArgMin) OX_NN(Pad) OX_NN(NegativeLogLikelihoodLoss)
+OX_NN(SoftmaxCrossEntropyLoss) OX_NN(Hardmax) OX_NN(EyeLike)
 #undef OX_NN
 
 #endif

@@ -555,6 +555,48 @@ static int lw_Einsum(ox_low *L) {
     return out0(L, gd_ox_op(L, "einsum", ids, L->nin, &at));
 }
 
+/* x where x < -lambd, shifted by bias towards 0; 0 in [-lambd, lambd]. */
+static int lw_Shrink(ox_low *L) {
+    int x = gd_ox_in(L, 0);
+    double lambd = gd_ox_af(L, "lambd", 0.5), bias = gd_ox_af(L, "bias", 0);
+    int lo = gd_ox_bin(L, "less", x, gd_ox_scalar(L, -lambd)), hi = gd_ox_bin(L, "greater", x, gd_ox_scalar(L, lambd));
+    int up = gd_ox_bin(L, "add", x, gd_ox_scalar(L, bias)), down = gd_ox_bin(L, "sub", x, gd_ox_scalar(L, bias));
+    int inner = gd_ox_op(L, "where", (int[]){hi, down, gd_ox_scalar(L, 0)}, 3, NULL);
+    return out0(L, gd_ox_op(L, "where", (int[]){lo, up, inner}, 3, NULL));
+}
+
+/* DepthToSpace / SpaceToDepth on [N, C, H, W] with blocksize b: a
+ * reshape, a transpose, a reshape (DCR or CRD order). */
+static int depth_space(ox_low *L, int to_space) {
+    int x = gd_ox_in(L, 0);
+    if (x < 0) return -1;
+    const gr_shape *s = gd_ox_shape(L, x);
+    if (s->rank != 4) return gd_ox_fail(L, "the input must be [N, C, H, W]");
+    int64_t b = gd_ox_ai(L, "blocksize", 0), n = s->dims[0], c = s->dims[1], h = s->dims[2], w = s->dims[3];
+    if (b < 1 || (to_space && c % (b * b)) || (!to_space && (h % b || w % b)))
+        return gd_ox_fail(L, "blocksize %lld does not divide the input", (long long)b);
+    char buf[8];
+    int crd = to_space && !strcmp(gd_ox_as(L, "mode", "DCR", buf, sizeof buf), "CRD");
+    int64_t six[6], perm[6], out[4];
+    if (to_space) {
+        int64_t dcr[6] = {n, b, b, c / (b * b), h, w}, crd6[6] = {n, c / (b * b), b, b, h, w};
+        int64_t pd[6] = {0, 3, 4, 1, 5, 2}, pc[6] = {0, 1, 4, 2, 5, 3};
+        memcpy(six, crd ? crd6 : dcr, sizeof six);
+        memcpy(perm, crd ? pc : pd, sizeof perm);
+        out[0] = n, out[1] = c / (b * b), out[2] = h * b, out[3] = w * b;
+    } else {
+        int64_t s6[6] = {n, c, h / b, b, w / b, b}, p[6] = {0, 3, 5, 1, 2, 4};
+        memcpy(six, s6, sizeof six);
+        memcpy(perm, p, sizeof perm);
+        out[0] = n, out[1] = c * b * b, out[2] = h / b, out[3] = w / b;
+    }
+    gr_attrs at = {0};
+    gd_ox_set_ints(&at, GR_ATTR_PERM, perm, 6);
+    return out0(L, gd_ox_reshape(L, gd_ox_un(L, "transpose", gd_ox_reshape(L, x, six, 6), &at), out, 4));
+}
+static int lw_DepthToSpace(ox_low *L) { return depth_space(L, 1); }
+static int lw_SpaceToDepth(ox_low *L) { return depth_space(L, 0); }
+
 /* ---- the table ---------------------------------------------------------- */
 
 #define H(T) {#T, lw_##T}
@@ -568,12 +610,14 @@ const ox_handler gd_ox_handlers[] = {
     H(LeakyRelu), H(Elu), H(Celu), H(Selu), H(HardSigmoid), H(PRelu), H(ThresholdedRelu), H(Clip), H(Cast), H(CastLike),
     H(Identity), H(Dropout), H(Constant), H(Shape), H(Size), H(ConstantOfShape), H(Range), H(Reshape),
     H(Flatten), H(Transpose), H(Squeeze), H(Unsqueeze), H(Concat), H(Split), H(Slice), H(Gather),
-    H(GatherElements), H(Expand), H(Tile), H(Trilu), H(CumSum), H(Einsum),
+    H(GatherElements), H(Expand), H(Tile), H(Trilu), H(CumSum), H(Einsum), H(Shrink),
+    H(DepthToSpace), H(SpaceToDepth),
     HN(Gemm), HN(Conv), HN(ConvTranspose), HN(MaxPool), HN(AveragePool), HN(GlobalAveragePool),
     HN(GlobalMaxPool), HN(BatchNormalization), HN(LayerNormalization), HN(InstanceNormalization),
     HN(Softmax), HN(LogSoftmax), HN(ReduceSum), HN(ReduceMean), HN(ReduceMax), HN(ReduceMin), HN(ReduceProd),
     HN(ReduceL1), HN(ReduceL2), HN(ReduceSumSquare), HN(ReduceLogSum), HN(ReduceLogSumExp), HN(ArgMax),
-    HN(ArgMin), HN(Pad),
+    HN(ArgMin), HN(Pad), HN(NegativeLogLikelihoodLoss), HN(SoftmaxCrossEntropyLoss),
+    HN(Hardmax), HN(EyeLike),
     {NULL, NULL}};
 
 const ox_handler *gd_ox_handler(const char *type) {

@@ -60,9 +60,41 @@ void gd_onnx_free(gd_onnx *m) {
         onnx__model_proto__free_unpacked(m->model, &a);
     }
     free(m->roles);
+    gd_ox_nameset_free(&m->inits);
+    gd_ox_nameset_free(&m->bn_stats);
+    gd_ox_nameset_free(&m->int_inputs);
     free(m->outputs);
     free(m->loss_expr);
     free(m);
+}
+
+/* ---- name sets ------------------------------------------------------- */
+
+int gd_ox_nameset_add(ox_nameset *s, const char *name) {
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        const char **v = realloc(s->v, cap * sizeof *v);
+        if (!v) return -1;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = name;
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+void gd_ox_nameset_sort(ox_nameset *s) {
+    if (s->n > 1) qsort(s->v, s->n, sizeof *s->v, cmp_names);
+}
+
+int gd_ox_nameset_has(const ox_nameset *s, const char *name) {
+    return s->n && bsearch(&name, s->v, s->n, sizeof *s->v, cmp_names) != NULL;
+}
+
+void gd_ox_nameset_free(ox_nameset *s) {
+    free(s->v);
+    memset(s, 0, sizeof *s);
 }
 
 /* ---- tensors --------------------------------------------------------- */
@@ -167,6 +199,11 @@ void gd_ox_tensor_free(ox_tensor *t) {
 }
 
 /* ---- attributes ------------------------------------------------------ */
+
+const char *gd_ox_node_label(const Onnx__NodeProto *n) {
+    if (n->name && n->name[0]) return n->name;
+    return n->n_output && n->output[0][0] ? n->output[0] : "(unnamed)";
+}
 
 const Onnx__AttributeProto *gd_ox_attr(const Onnx__NodeProto *n, const char *name) {
     for (size_t i = 0; i < n->n_attribute; i++)

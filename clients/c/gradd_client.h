@@ -97,6 +97,19 @@ int gradd_gradient_graph(gradd_client *c, const char *json, gradd_response *out)
 /* GET /v1/ops, the catalogue. Returns as gradd_request. */
 int gradd_ops(gradd_client *c, gradd_response *out);
 
+/* POST /v1/graphs: keep a graph in the daemon's graph store. bytes: an
+ * ONNX model (content_type "application/onnx") or a long-form graph object
+ * ("application/json", or NULL). On a 200 or 201 answer, ref (72 bytes,
+ * may be NULL) gets its "sha256:<hex>" and the client remembers the graph:
+ * a later gradd_post whose JSON names that ref and that a replica answers
+ * 404 graph_not_found uploads the graph there and is sent once more, by
+ * itself. Returns as gradd_request. */
+int gradd_upload_graph(gradd_client *c, const void *bytes, size_t len, const char *content_type, char ref[72],
+                       gradd_response *out);
+/* Remember a graph under its ref (as another replica answered it) without
+ * uploading it, for the re-upload above. 0, or -1 (a bad ref, out of memory). */
+int gradd_remember_graph(gradd_client *c, const char *ref, const void *bytes, size_t len, const char *content_type);
+
 /* GET path; the HTTP status, or -1 when no response came (timeout_ms <= 0:
  * the client's timeout). */
 int gradd_get_status(gradd_client *c, const char *path, long timeout_ms);

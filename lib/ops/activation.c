@@ -18,6 +18,8 @@
 #include <string.h>
 #include <tgmath.h>
 
+#include "../vmath.h"
+
 #define SQRT1_2 0.707106781186547524400844362104849039        /* 1/sqrt(2) */
 #define INV_SQRT_2PI 0.398942280401432677939946059934381868   /* 1/sqrt(2 pi) */
 #define SQRT_2_OVER_PI 0.797884560802865355879892119868763737 /* sqrt(2/pi) */
@@ -26,7 +28,7 @@
 #define SELU_SCALE 1.0507009873554804934193349852946
 
 /* Entries the shared kernels and rules below tell apart. */
-extern const gr_op gr_op_selu, gr_op_celu, gr_op_relu6, gr_op_hardtanh;
+extern const gr_op gr_op_selu, gr_op_celu, gr_op_relu6, gr_op_hardtanh, gr_op_gelu_derivative;
 
 /* ---- attributes --------------------------------------------------------- */
 
@@ -85,14 +87,17 @@ static bounds bounds_of(const gr_op *op, const gr_attrs *a);
 #define PARAM_KERNEL(NAME, PARAMS, EXPR)                                                                               \
     PARAM_ROW(NAME##_row_f32, float, PARAMS, EXPR)                                                                     \
     PARAM_ROW(NAME##_row_f64, double, PARAMS, EXPR)                                                                    \
-    static gr_status NAME##_forward(const gr_kernel *k, gr_error *err) {                                               \
-        (void)err;                                                                                                     \
-        int64_t n = k->n->numel;                                                                                       \
-        for (int64_t i0 = 0; i0 < n && !(i0 > 0 && gr_cancelled(k->cancel)); i0 += GR_CHUNK_ELEMS) {                   \
-            int64_t i1 = n - i0 < GR_CHUNK_ELEMS ? n : i0 + GR_CHUNK_ELEMS;                                            \
+    static void NAME##_part(void *ctx, int64_t a, int64_t b) { /* elements [a, b), split across threads */            \
+        const gr_kernel *k = ctx;                                                                                      \
+        for (int64_t i0 = a; i0 < b && !(i0 > a && gr_cancelled(k->cancel)); i0 += GR_CHUNK_ELEMS) {                   \
+            int64_t i1 = b - i0 < GR_CHUNK_ELEMS ? b : i0 + GR_CHUNK_ELEMS;                                            \
             if (k->dt == GR_F32) NAME##_row_f32(k->n, k->in[0], k->out, i0, i1);                                       \
             else NAME##_row_f64(k->n, k->in[0], k->out, i0, i1);                                                       \
         }                                                                                                              \
+    }                                                                                                                  \
+    static gr_status NAME##_forward(const gr_kernel *k, gr_error *err) {                                               \
+        (void)err;                                                                                                     \
+        gr_parallel_for(k->n->numel, GR_PAR_GRAIN, NAME##_part, (void *)(uintptr_t)k);                                 \
         return GR_OK;                                                                                                  \
     }
 
@@ -109,9 +114,25 @@ static bounds bounds_of(const gr_op *op, const gr_attrs *a);
 /* min(max(x, lo), hi) keeping NaN, as PyTorch's clamp (lo > hi gives hi). */
 #define CLAMP(x, lo, hi) ((x) < (lo) ? ((lo) > (hi) ? (hi) : (lo)) : (x) > (hi) ? (hi) : (x))
 
-PARAM_KERNEL(gelu, GELU_PARAMS,
+PARAM_KERNEL(gelu_libm, GELU_PARAMS,
              tanh_form ? (real)0.5 * x * (1 + tanh((real)SQRT_2_OVER_PI * (x + (real)GELU_KAPPA * (x * x * x))))
                        : x * (real)0.5 * (1 + erf(x * (real)SQRT1_2)))
+/* gelu's exact derivative Phi(x) + x phi(x) in one pass, in the order of
+ * the composite it replaces (each step rounded to the dtype). */
+PARAM_KERNEL(gelu_derivative_libm, NO_PARAMS,
+             (real)0.5 * (1 + erf(x * (real)SQRT1_2)) + x * ((real)INV_SQRT_2PI * exp((real)-0.5 * (x * x))))
+
+/* float32's exact gelu and its derivative: vmath.h's vectorized rows. */
+static gr_status gelu_forward(const gr_kernel *k, gr_error *err) {
+    if (k->dt != GR_F32 || gelu_is_tanh(k->n->attrs)) return gelu_libm_forward(k, err);
+    gr_run_f32_rows(k, gr_vgelu_f32);
+    return GR_OK;
+}
+static gr_status gelu_derivative_forward(const gr_kernel *k, gr_error *err) {
+    if (k->dt != GR_F32) return gelu_derivative_libm_forward(k, err);
+    gr_run_f32_rows(k, gr_vgelu_derivative_f32);
+    return GR_OK;
+}
 PARAM_KERNEL(silu, NO_PARAMS, x / (1 + exp(-x)))
 PARAM_KERNEL(elu, ELU_PARAMS, x <= 0 ? (exp(x * in_scale) - 1) * neg : x * pos)
 PARAM_KERNEL(leaky_relu, SLOPE_PARAMS, x > 0 ? x : x * slope)
@@ -173,18 +194,22 @@ static int ge(gr_graph *g, int a, int b) { return gr_build_binary(g, &gr_op_grea
 static int gelu_partial(gr_graph *g, int id, int k) {
     (void)k;
     int x = X(g, id);
+    if (!gelu_is_tanh(g->nodes[id].attrs)) return un(g, &gr_op_gelu_derivative, x); /* one pass, not ten */
     int x2 = un(g, &gr_op_square, x);
-    if (gelu_is_tanh(g->nodes[id].attrs)) {
-        int inner = mul(g, C(g, SQRT_2_OVER_PI), add(g, x, mul(g, C(g, GELU_KAPPA), mul(g, x2, x))));
-        int t = un(g, &gr_op_tanh, inner);
-        int left = mul(g, C(g, 0.5), add(g, C(g, 1), t));
-        int right = mul(g, mul(g, mul(g, C(g, 0.5), x), sub(g, C(g, 1), un(g, &gr_op_square, t))),
-                        mul(g, C(g, SQRT_2_OVER_PI), add(g, C(g, 1), mul(g, C(g, 3 * GELU_KAPPA), x2))));
-        return add(g, left, right);
-    }
-    int cdf = mul(g, C(g, 0.5), add(g, C(g, 1), un(g, &gr_op_erf, mul(g, x, C(g, SQRT1_2)))));
+    int inner = mul(g, C(g, SQRT_2_OVER_PI), add(g, x, mul(g, C(g, GELU_KAPPA), mul(g, x2, x))));
+    int t = un(g, &gr_op_tanh, inner);
+    int left = mul(g, C(g, 0.5), add(g, C(g, 1), t));
+    int right = mul(g, mul(g, mul(g, C(g, 0.5), x), sub(g, C(g, 1), un(g, &gr_op_square, t))),
+                    mul(g, C(g, SQRT_2_OVER_PI), add(g, C(g, 1), mul(g, C(g, 3 * GELU_KAPPA), x2))));
+    return add(g, left, right);
+}
+
+/* d/dx (Phi(x) + x phi(x)) = phi(x) (2 - x^2), for the HVP. */
+static int gelu_derivative_partial(gr_graph *g, int id, int k) {
+    (void)k;
+    int x = X(g, id), x2 = un(g, &gr_op_square, x);
     int pdf = mul(g, C(g, INV_SQRT_2PI), un(g, &gr_op_exp, mul(g, C(g, -0.5), x2)));
-    return add(g, cdf, mul(g, x, pdf));
+    return mul(g, pdf, sub(g, C(g, 2), x2));
 }
 
 /* s (1 + x (1 - s)), s = sigmoid(x) */
@@ -296,6 +321,13 @@ ACT_OP(gelu, A(GR_ATTR_APPROXIMATE), gr_infer_same,
        "approximate='none': y = x Phi(x) = x/2 (1 + erf(x/sqrt 2)), dy/dx = Phi(x) + x phi(x); "
        "approximate='tanh': y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), dy/dx its derivative. "
        "As PyTorch: y and dy/dx are NaN at -inf (inf * 0) and dy/dx is NaN at +inf")
+const gr_op gr_op_gelu_derivative = {
+    .name = "gelu_derivative", .arity = 1, .flags = GR_OPF_INTERNAL, .infer = gr_infer_same,
+    .forward = gelu_derivative_forward, .partial = gelu_derivative_partial,
+    .doc = "gelu's exact derivative, inserted by autodiff: y = Phi(x) + x phi(x) = (1 + erf(x/sqrt 2))/2 + x "
+           "e^(-x^2/2)/sqrt(2 pi) in one pass; dy/dx = phi(x) (2 - x^2). NaN at +inf (inf * 0), as PyTorch's "
+           "gelu_backward",
+};
 ACT_OP(silu, 0, gr_infer_same,
        "y = x sigmoid(x) = x / (1 + e^-x); dy/dx = s (1 + x (1 - s)), s = sigmoid(x). As PyTorch: y is NaN at -inf, "
        "dy/dx NaN at +-inf")
@@ -345,4 +377,4 @@ ACT_OP_AS(clamp, clip, A(GR_ATTR_MIN) | A(GR_ATTR_MAX), clip_infer,
 const gr_op *const gr_ops_activation[] = {
     &gr_op_gelu,        &gr_op_silu,      &gr_op_elu,  &gr_op_selu,       &gr_op_celu,     &gr_op_leaky_relu,
     &gr_op_relu6,       &gr_op_hardtanh,  &gr_op_hardsigmoid, &gr_op_hardswish, &gr_op_mish, &gr_op_logsigmoid,
-    &gr_op_softsign,    &gr_op_clip,      &gr_op_clamp, NULL};
+    &gr_op_softsign,    &gr_op_clip,      &gr_op_clamp, &gr_op_gelu_derivative, NULL};

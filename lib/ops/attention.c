@@ -23,6 +23,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "../vmath.h"
+
 extern const gr_op gr_op_attention_probs, gr_op_softmax_backward;
 
 /* ---- what attention nodes share ------------------------------------------ */
@@ -151,7 +153,7 @@ static int64_t mask_offset(const mask_view *mv, int64_t b) {
 /* Batch entry b of an attention node's probabilities into p [L, S]:
  * softmax(q k^T * scale + mask (causal: -inf above the diagonal)), rows
  * of -inf only giving NaN, as torch. */
-#define PROBS_ENTRY(T, GEMM, EXP)                                                                                     \
+#define PROBS_ENTRY(T, GEMM, EXP_ROW)                                                                                     \
     static void probs_entry_##T(const gr_kernel *k, const attn_dims *d, const mask_view *mv, int64_t b, T *p) {       \
         const T *qb = (const T *)k->in_all[0] + b * d->L * d->E, *kb = (const T *)k->in_all[1] + b * d->S * d->E;   \
         double scale = scale_of(k->g, k->n);                                                                          \
@@ -178,17 +180,19 @@ static int64_t mask_offset(const mask_view *mv, int64_t b) {
             for (int64_t j = 0; j < seen; j++) mx = row[j] > mx ? row[j] : mx;                                        \
             if (mx == -INFINITY) mx = 0; /* every key masked: 0/0 below, NaN */                                       \
             T sum = 0;                                                                                                \
-            for (int64_t j = 0; j < seen; j++) {                                                                      \
-                row[j] = EXP(row[j] - mx);                                                                            \
-                sum += row[j];                                                                                        \
-            }                                                                                                         \
+            EXP_ROW(row, row, seen, mx);                                                                              \
+            for (int64_t j = 0; j < seen; j++) sum += row[j];                                                         \
             T inv = (T)(1 / sum);                                                                                     \
             for (int64_t j = 0; j < seen; j++) row[j] *= inv;                                                         \
             for (int64_t j = seen; j < d->S; j++) row[j] = 0;                                                         \
         }                                                                                                             \
     }
-PROBS_ENTRY(float, cblas_sgemm, expf)
-PROBS_ENTRY(double, cblas_dgemm, exp)
+/* e^(x - shift) in place over a row: gr_vexp_f32's double twin (libm). */
+static void exp_row_f64(const double *x, double *y, int64_t n, double shift) {
+    for (int64_t j = 0; j < n; j++) y[j] = exp(x[j] - shift);
+}
+PROBS_ENTRY(float, cblas_sgemm, gr_vexp_f32)
+PROBS_ENTRY(double, cblas_dgemm, exp_row_f64)
 
 /* ---- scaled_dot_product_attention ------------------------------------------- */
 

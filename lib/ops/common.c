@@ -52,6 +52,27 @@ gr_status gr_infer_broadcast_attr(gr_graph *g, int id, int expand, gr_error *err
     return gr_node_set_shape(g, id, t, err);
 }
 
+/* A flat elementwise loop: row over operands of one layout (stride 1) or
+ * one element (stride 0), shared by the threads that split it. */
+typedef struct flat_job {
+    gr_row_fn row;
+    void *base[4];
+    int64_t st[4];
+    int nops;
+    size_t esz;
+    const volatile int *cancel;
+} flat_job;
+
+/* Elements [a, b) of a flat job, in pieces that look at the cancel flag. */
+static void flat_part(void *ctx, int64_t a, int64_t b) {
+    const flat_job *J = ctx;
+    for (int64_t i0 = a; i0 < b && !(i0 > a && gr_cancelled(J->cancel)); i0 += GR_CHUNK_ELEMS) {
+        char *p[4];
+        for (int j = 0; j < J->nops; j++) p[j] = (char *)J->base[j] + (size_t)(i0 * J->st[j]) * J->esz;
+        J->row(NULL, p, J->st, b - i0 < GR_CHUNK_ELEMS ? b - i0 : GR_CHUNK_ELEMS);
+    }
+}
+
 void gr_run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64) {
     const gr_node *n = k->n;
     const gr_shape *shapes[4] = {&n->shape};
@@ -68,18 +89,17 @@ void gr_run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64) 
         flat &= in->numel == n->numel || in->numel == 1;
     }
     gr_row_fn row = k->dt == GR_F32 ? row_f32 : row_f64;
-    if (flat && n->numel <= GR_CHUNK_ELEMS) { /* one row: most ops, and every scalar op */
+    if (flat && n->numel < 2 * GR_PAR_GRAIN) { /* one row: most ops, and every scalar op */
         row(NULL, (char *const *)base, st, n->numel);
         return;
     }
-    if (flat) { /* one long row, in pieces that look at the cancel flag */
-        size_t esz = gr_dtype_size(k->dt);
-        for (int64_t i0 = 0; i0 < n->numel && !gr_cancelled(k->cancel); i0 += GR_CHUNK_ELEMS) {
-            char *p[4];
-            for (int j = 0; j <= n->n_in; j++) p[j] = (char *)base[j] + (size_t)(i0 * st[j]) * esz;
-            int64_t len = n->numel - i0 < GR_CHUNK_ELEMS ? n->numel - i0 : GR_CHUNK_ELEMS;
-            row(NULL, p, st, len);
+    if (flat) { /* one long row, split across the threads, in pieces that look at the cancel flag */
+        flat_job J = {.row = row, .nops = n->n_in + 1, .esz = gr_dtype_size(k->dt), .cancel = k->cancel};
+        for (int j = 0; j < J.nops; j++) {
+            J.base[j] = base[j];
+            J.st[j] = st[j];
         }
+        gr_parallel_for(n->numel, GR_PAR_GRAIN, flat_part, &J);
         return;
     }
     gr_loop L;
@@ -99,6 +119,24 @@ void gr_fill_chunked(const gr_kernel *k, void *out, int64_t n, double v) {
             for (int64_t i = i0; i < i1; i++) o[i] = v;
         }
     }
+}
+
+typedef struct f32_rows_job {
+    const gr_kernel *k;
+    void (*row)(const float *x, float *y, int64_t n);
+} f32_rows_job;
+
+static void f32_rows_part(void *ctx, int64_t a, int64_t b) {
+    const f32_rows_job *J = ctx;
+    const float *x = J->k->in[0];
+    float *y = J->k->out;
+    for (int64_t i0 = a; i0 < b && !(i0 > a && gr_cancelled(J->k->cancel)); i0 += GR_CHUNK_ELEMS)
+        J->row(x + i0, y + i0, b - i0 < GR_CHUNK_ELEMS ? b - i0 : GR_CHUNK_ELEMS);
+}
+
+void gr_run_f32_rows(const gr_kernel *k, void (*row)(const float *x, float *y, int64_t n)) {
+    f32_rows_job J = {k, row};
+    gr_parallel_for(k->n->numel, GR_PAR_GRAIN, f32_rows_part, &J);
 }
 
 void gr_copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n) {

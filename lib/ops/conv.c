@@ -416,10 +416,44 @@ static int64_t chunk_images(const conv_geom *c) {
     return nb < 1 ? 1 : nb;
 }
 
+/* One thread's scratch: its chunk's column matrix and channel-major y. */
 static int64_t work_elems(const conv_geom *c) {
     if (c->n == 0 || c->p == 0) return 0;
     int64_t nb = chunk_images(c);
     return (c->kg + (nb > 1 ? c->cog : 0)) * c->p * nb; /* one image needs no copy of y */
+}
+
+/* Threads that can share a kernel's chunks: gr_threads(), at most one per
+ * chunk. Each gets a slot of the workspace (conv_weight's slots after the
+ * first also hold a partial sum of w, extra elements each). */
+static int64_t work_slots(const conv_geom *c) {
+    int64_t chunks = c->n > 0 ? (c->n + chunk_images(c) - 1) / chunk_images(c) : 0, t = gr_threads();
+    return t < chunks ? t : chunks > 0 ? chunks : 1;
+}
+
+/* The chunks of one conv kernel, shared by the threads: part [s0, s1) of
+ * the slots takes the chunks of those slots' share of the images, with
+ * workspace slot s0. */
+typedef struct conv_job {
+    const gr_kernel *k;
+    conv_geom c;
+    int64_t slots, slot_elems; /* workspace slots, elements of each */
+    int64_t nb;                /* images per chunk */
+} conv_job;
+
+/* The chunk range [*c0, *c1) of slots [s0, s1) among the job's slots. */
+static void slot_chunks(const conv_job *J, int64_t s0, int64_t s1, int64_t *c0, int64_t *c1) {
+    int64_t chunks = (J->c.n + J->nb - 1) / J->nb;
+    *c0 = chunks * s0 / J->slots;
+    *c1 = chunks * s1 / J->slots;
+}
+
+/* Slots the planned workspace holds (a thread count raised after the
+ * compile cannot use more), at most the job's chunks. */
+static int64_t planned_slots(const gr_kernel *k, int64_t slot_bytes, int64_t chunks) {
+    int64_t s = slot_bytes > 0 ? k->work_bytes / slot_bytes : 1;
+    if (s > chunks) s = chunks;
+    return s < 1 ? 1 : s;
 }
 
 /* The geometry of node n of each kind (in the graph g). */
@@ -433,17 +467,20 @@ static conv_geom weight_node_geom(const gr_graph *g, const gr_node *n) {
     return geom_of(n, &g->nodes[n->in[0]].shape, &n->shape, &g->nodes[n->in[1]].shape);
 }
 
+/* conv_weight's slot: the chunk's scratch and a partial sum of w. */
+static int64_t weight_slot_elems(const conv_geom *c) { return work_elems(c) + c->cout * c->kg; }
+
 static int64_t conv_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom c = conv_node_geom(g, n);
-    return work_elems(&c) * (int64_t)gr_dtype_size(g->dt);
+    return work_slots(&c) * work_elems(&c) * (int64_t)gr_dtype_size(g->dt);
 }
 static int64_t transpose_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom c = transpose_node_geom(g, n);
-    return work_elems(&c) * (int64_t)gr_dtype_size(g->dt);
+    return work_slots(&c) * work_elems(&c) * (int64_t)gr_dtype_size(g->dt);
 }
 static int64_t weight_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom c = weight_node_geom(g, n);
-    return work_elems(&c) * (int64_t)gr_dtype_size(g->dt);
+    return work_elems(&c) == 0 ? 0 : work_slots(&c) * weight_slot_elems(&c) * (int64_t)gr_dtype_size(g->dt);
 }
 
 /* 2 * kg multiply-adds for each element of y. */
@@ -466,14 +503,26 @@ static int64_t weight_flops(const gr_graph *g, const gr_node *n) {
 
 /* ---- kernels ---------------------------------------------------------- */
 
+/* A job over kernel k's chunks of geometry c, slot_elems of workspace
+ * per slot; run by part over the threads. */
+static void run_conv_job(const gr_kernel *k, const conv_geom *c, int64_t slot_elems, gr_par_fn part) {
+    if (c->n == 0 || c->p == 0) return;
+    conv_job J = {.k = k, .c = *c, .slot_elems = slot_elems, .nb = chunk_images(c)};
+    int64_t chunks = (c->n + J.nb - 1) / J.nb;
+    J.slots = planned_slots(k, slot_elems * (int64_t)gr_dtype_size(k->dt), chunks);
+    gr_parallel_for_gemms(J.slots, 1, part, &J);
+}
+
 /* y = conv(x, w): per chunk and group, col = im2col(x); y_g = w_g @ col. */
-static gr_status conv_forward(const gr_kernel *k, gr_error *err) {
-    (void)err;
-    conv_geom c = conv_node_geom(k->g, k->n);
+static void conv_part(void *ctx, int64_t s0, int64_t s1) {
+    const conv_job *J = ctx;
+    const gr_kernel *k = J->k;
+    conv_geom c = J->c;
     size_t esz = gr_dtype_size(k->dt);
-    int64_t nb = chunk_images(&c);
-    char *col = k->work, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
-    for (int64_t n0 = 0; n0 < c.n && c.p > 0 && !gr_cancelled(k->cancel); n0 += nb) {
+    int64_t nb = J->nb, c0, c1;
+    slot_chunks(J, s0, s1, &c0, &c1);
+    char *col = (char *)k->work + (size_t)(s0 * J->slot_elems) * esz, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
+    for (int64_t n0 = c0 * nb; n0 < c.n && n0 < c1 * nb && !gr_cancelled(k->cancel); n0 += nb) {
         int64_t m = c.n - n0 < nb ? c.n - n0 : nb, len = m * c.p;
         for (int64_t gi = 0; gi < c.groups; gi++) {
             const char *wg = (const char *)k->in[1] + (size_t)(gi * c.cog * c.kg) * esz;
@@ -484,18 +533,27 @@ static gr_status conv_forward(const gr_kernel *k, gr_error *err) {
             if (m > 1) y_chunk(&c, esz, n0, m, gi, k->out, ym, 0);
         }
     }
+}
+
+static gr_status conv_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    conv_geom c = conv_node_geom(k->g, k->n);
+    run_conv_job(k, &c, work_elems(&c), conv_part);
     return GR_OK;
 }
 
-/* x = conv_transpose(y, w): per chunk and group, col = w_g^T @ y_g; x += col2im(col). */
-static gr_status conv_transpose_forward(const gr_kernel *k, gr_error *err) {
-    (void)err;
-    conv_geom c = transpose_node_geom(k->g, k->n);
+/* x = conv_transpose(y, w): per chunk and group, col = w_g^T @ y_g; x +=
+ * col2im(col). A chunk's images are its own rows of x: threads never
+ * share one. */
+static void conv_transpose_part(void *ctx, int64_t s0, int64_t s1) {
+    const conv_job *J = ctx;
+    const gr_kernel *k = J->k;
+    conv_geom c = J->c;
     size_t esz = gr_dtype_size(k->dt);
-    int64_t nb = chunk_images(&c);
-    char *col = k->work, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
-    memset(k->out, 0, (size_t)k->n->numel * esz);
-    for (int64_t n0 = 0; n0 < c.n && c.p > 0 && !gr_cancelled(k->cancel); n0 += nb) {
+    int64_t nb = J->nb, c0, c1;
+    slot_chunks(J, s0, s1, &c0, &c1);
+    char *col = (char *)k->work + (size_t)(s0 * J->slot_elems) * esz, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
+    for (int64_t n0 = c0 * nb; n0 < c.n && n0 < c1 * nb && !gr_cancelled(k->cancel); n0 += nb) {
         int64_t m = c.n - n0 < nb ? c.n - n0 : nb, len = m * c.p;
         for (int64_t gi = 0; gi < c.groups; gi++) {
             const char *wg = (const char *)k->in[1] + (size_t)(gi * c.cog * c.kg) * esz;
@@ -505,25 +563,65 @@ static gr_status conv_transpose_forward(const gr_kernel *k, gr_error *err) {
             col2im(k->dt, &c, col, n0, m, gi, k->out);
         }
     }
+}
+
+static gr_status conv_transpose_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    conv_geom c = transpose_node_geom(k->g, k->n);
+    memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
+    run_conv_job(k, &c, work_elems(&c), conv_transpose_part);
     return GR_OK;
 }
 
-/* w = conv_weight(x, y): per chunk and group, w_g += y_g @ im2col(x)^T. */
-static gr_status conv_weight_forward(const gr_kernel *k, gr_error *err) {
-    (void)err;
-    conv_geom c = weight_node_geom(k->g, k->n);
+/* w = conv_weight(x, y): per chunk and group, w_g += y_g @ im2col(x)^T;
+ * the first part sums into w, each other one into its slot's partial w,
+ * added to w once all are done. */
+static void conv_weight_part(void *ctx, int64_t s0, int64_t s1) {
+    const conv_job *J = ctx;
+    const gr_kernel *k = J->k;
+    conv_geom c = J->c;
     size_t esz = gr_dtype_size(k->dt);
-    int64_t nb = chunk_images(&c);
-    char *col = k->work, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
-    memset(k->out, 0, (size_t)k->n->numel * esz);
-    for (int64_t n0 = 0; n0 < c.n && c.p > 0 && !gr_cancelled(k->cancel); n0 += nb) {
+    int64_t nb = J->nb, c0, c1;
+    slot_chunks(J, s0, s1, &c0, &c1);
+    char *col = (char *)k->work + (size_t)(s0 * J->slot_elems) * esz, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
+    char *w = s0 == 0 ? k->out : col + (size_t)work_elems(&c) * esz;
+    memset(w, 0, (size_t)k->n->numel * esz);
+    for (int64_t s = s0 + 1; s < s1; s++) /* slots this part stands in for add nothing */
+        memset((char *)k->work + (size_t)(s * J->slot_elems + work_elems(&c)) * esz, 0, (size_t)k->n->numel * esz);
+    for (int64_t n0 = c0 * nb; n0 < c.n && n0 < c1 * nb && !gr_cancelled(k->cancel); n0 += nb) {
         int64_t m = c.n - n0 < nb ? c.n - n0 : nb, len = m * c.p;
         for (int64_t gi = 0; gi < c.groups; gi++) {
-            char *wg = (char *)k->out + (size_t)(gi * c.cog * c.kg) * esz;
+            char *wg = w + (size_t)(gi * c.cog * c.kg) * esz;
             const char *yg = (const char *)k->in[1] + (size_t)((n0 * c.cout + gi * c.cog) * c.p) * esz;
             im2col(k->dt, &c, k->in[0], n0, m, gi, col);
             if (m > 1) y_chunk(&c, esz, n0, m, gi, (char *)(uintptr_t)k->in[1], ym, 1);
             gemm(k->dt, 0, 1, c.cog, c.kg, len, m == 1 ? yg : ym, len, col, len, 1, wg, c.kg);
+        }
+    }
+}
+
+static gr_status conv_weight_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    conv_geom c = weight_node_geom(k->g, k->n);
+    size_t esz = gr_dtype_size(k->dt);
+    if (c.n == 0 || c.p == 0) {
+        memset(k->out, 0, (size_t)k->n->numel * esz);
+        return GR_OK;
+    }
+    int64_t slot = weight_slot_elems(&c), nb = chunk_images(&c);
+    int64_t slots = planned_slots(k, slot * (int64_t)esz, (c.n + nb - 1) / nb);
+    run_conv_job(k, &c, slot, conv_weight_part);
+    /* The other slots' partial sums into w, in slot order. */
+    for (int64_t s = 1; s < slots; s++) {
+        const char *ws = (const char *)k->work + (size_t)(s * slot + work_elems(&c)) * esz;
+        if (k->dt == GR_F32) {
+            float *o = k->out;
+            const float *a = (const float *)ws;
+            for (int64_t i = 0; i < k->n->numel; i++) o[i] += a[i];
+        } else {
+            double *o = k->out;
+            const double *a = (const double *)ws;
+            for (int64_t i = 0; i < k->n->numel; i++) o[i] += a[i];
         }
     }
     return GR_OK;

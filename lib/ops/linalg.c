@@ -200,6 +200,47 @@ static void gemm_chunked(gr_dtype dt, const gr_attrs *at, const mm_dims *d, cons
             }
 }
 
+/* The batch entries of one matmul, shared by the threads. */
+typedef struct batch_job {
+    gr_dtype dt;
+    const gr_attrs *at;
+    mm_dims d;
+    const void *a, *b;
+    void *out;
+    int beta;
+    const volatile int *cancel;
+    int br;                                /* batch dims of the output */
+    const gr_shape *os;                    /* the promoted output shape */
+    int64_t sa[GR_MAX_RANK], sb[GR_MAX_RANK]; /* batch strides (in matrices) of a and b, 0 where broadcast */
+    int64_t a_mat, b_mat, c_mat;           /* elements of one matrix of a, b and out */
+    size_t esz;
+} batch_job;
+
+/* Entries [t0, t1) of a batch job. */
+static void batch_part(void *ctx, int64_t t0, int64_t t1) {
+    const batch_job *J = ctx;
+    int64_t idx[GR_MAX_RANK] = {0}, rest = t0;
+    for (int i = J->br - 1; i >= 0; i--) { /* t0's index over the batch dims */
+        idx[i] = rest % J->os->dims[i];
+        rest /= J->os->dims[i];
+    }
+    const char *pa = J->a, *pb = J->b;
+    char *pc = J->out;
+    for (int64_t t = t0; t < t1 && !gr_cancelled(J->cancel); t++) {
+        int64_t oa = 0, ob = 0;
+        for (int i = 0; i < J->br; i++) {
+            oa += idx[i] * J->sa[i];
+            ob += idx[i] * J->sb[i];
+        }
+        gemm_chunked(J->dt, J->at, &J->d, pa + (size_t)(oa * J->a_mat) * J->esz, pb + (size_t)(ob * J->b_mat) * J->esz,
+                     pc + (size_t)(t * J->c_mat) * J->esz, J->beta, J->cancel);
+        for (int i = J->br - 1; i >= 0; i--) {
+            if (++idx[i] < J->os->dims[i]) break;
+            idx[i] = 0;
+        }
+    }
+}
+
 /* out (beta 0) or out + (beta 1) op(a) @ op(b) for matmul node n; stops
  * early once *cancel (may be NULL) is raised. */
 static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const void *b, void *out, int beta,
@@ -232,21 +273,28 @@ static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const
         ta *= da;
         tb *= db;
     }
-    const char *pa = a, *pb = b;
-    char *pc = out;
-    for (int64_t t = 0; t < batch && !gr_cancelled(cancel); t++) {
-        int64_t oa = 0, ob = 0;
-        for (int i = 0; i < br; i++) {
-            oa += idx[i] * sa[i];
-            ob += idx[i] * sb[i];
-        }
-        gemm_chunked(g->dt, n->attrs, &d, pa + (size_t)(oa * a_mat) * esz, pb + (size_t)(ob * b_mat) * esz,
-                     pc + (size_t)(t * c_mat) * esz, beta, cancel);
-        for (int i = br - 1; i >= 0; i--) {
-            if (++idx[i] < os->dims[i]) break;
-            idx[i] = 0;
-        }
+    /* b shared by every batch entry and a's entries stacked rows of one
+     * matrix (not transposed, no broadcast): one GEMM of batch * m rows,
+     * as PyTorch folds x[B, T, k] @ W[k, n]. */
+    int b_shared = 1;
+    for (int i = 0; i < br; i++) b_shared &= sb[i] == 0;
+    if (b_shared && !n->attrs->transpose_a && ta == batch) {
+        mm_dims folded = d;
+        folded.m = d.m * batch;
+        folded.a_rows = d.a_rows * batch;
+        gemm_chunked(g->dt, n->attrs, &folded, a, b, out, beta, cancel);
+        return;
     }
+    (void)idx;
+    batch_job J = {.dt = g->dt, .at = n->attrs, .d = d, .a = a, .b = b, .out = out, .beta = beta, .cancel = cancel,
+                   .br = br, .os = os, .a_mat = a_mat, .b_mat = b_mat, .c_mat = c_mat, .esz = esz};
+    memcpy(J.sa, sa, sizeof sa);
+    memcpy(J.sb, sb, sizeof sb);
+    /* Entries split across threads when each is small (OpenBLAS would
+     * split them one by one); a big entry keeps OpenBLAS's threads. */
+    double entry_flops = 2.0 * (double)d.m * (double)d.n * (double)d.k;
+    if (entry_flops < 4e6) gr_parallel_for_gemms(batch, 1, batch_part, &J);
+    else batch_part(&J, 0, batch);
 }
 
 static gr_status matmul_forward(const gr_kernel *k, gr_error *err) {
@@ -289,7 +337,17 @@ static void matmul_vjp(gr_graph *g, int id, int grad, const int *need, int *grad
                        : (tb ? mm(g, b, grad, 1, 1) : mm(g, b, grad, 0, 1));
         if (a0.rank == 1) grads[0] = gr_build_reshape(g, gr_build_sum_to(g, grads[0], &pa), &a0);
     }
-    if (need[1]) {
+    if (need[1] && b0.rank == 2 && pa.rank > 2 && !ta) {
+        /* A 2-D b shared by a's batch: db is one product over the stacked
+         * rows, [k, batch * m] @ [batch * m, n], not a batch of products
+         * summed afterwards. */
+        gr_shape rows_a = {.rank = 2, .dims = {pa.dims[0], pa.dims[pa.rank - 1]}};
+        gr_shape rows_g = {.rank = 2, .dims = {pa.dims[0], po.dims[po.rank - 1]}};
+        for (int i = 1; i < pa.rank - 1; i++) rows_a.dims[0] *= pa.dims[i];
+        rows_g.dims[0] = rows_a.dims[0];
+        int a_rows = gr_build_reshape(g, a, &rows_a), g_rows = gr_build_reshape(g, grad, &rows_g);
+        grads[1] = tb ? mm(g, g_rows, a_rows, 1, 0) : mm(g, a_rows, g_rows, 1, 0);
+    } else if (need[1]) {
         grads[1] = !tb ? (ta ? mm(g, a, grad, 0, 0) : mm(g, a, grad, 1, 0))
                        : (ta ? mm(g, grad, a, 1, 1) : mm(g, grad, a, 1, 0));
         if (b0.rank == 1) grads[1] = gr_build_reshape(g, gr_build_sum_to(g, grads[1], &pb), &b0);

@@ -16,6 +16,8 @@
 
 #include <tgmath.h>
 
+#include "../vmath.h"
+
 #define LN2 0.693147180559945309417232121458176568
 #define LN10 2.30258509299404568401799145468436421
 #define TWO_OVER_SQRTPI 1.12837916709551257389615890312154517
@@ -32,7 +34,13 @@ UNARY_KERNEL(expm1, expm1(x))
 UNARY_KERNEL(log2, log2(x))
 UNARY_KERNEL(log10, log10(x))
 UNARY_KERNEL(exp2, exp2(x))
-UNARY_KERNEL(erf, erf(x))
+UNARY_KERNEL(erf_libm, erf(x))
+/* float32: vmath.h's vectorized row. */
+static gr_status erf_forward(const gr_kernel *k, gr_error *err) {
+    if (k->dt != GR_F32) return erf_libm_forward(k, err);
+    gr_run_f32_rows(k, gr_verf_f32);
+    return GR_OK;
+}
 UNARY_KERNEL(erfc, erfc(x))
 UNARY_KERNEL(tan, tan(x))
 UNARY_KERNEL(asin, asin(x))

@@ -9,6 +9,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "../vmath.h"
+
 /* Elements of shape s. */
 static int64_t numel_of_shape(const gr_shape *s) {
     int64_t c = 1;
@@ -45,12 +47,36 @@ static void axis_view(const gr_node *n, const gr_shape *x, int64_t *outer, int64
         for (int64_t j = j0; j < j1; j++) __VA_ARGS__;                                                                \
     }
 
+/* y[j] = e^(x[j] - shift) for j < n: gr_vexp_f32's double twin (libm). */
+static void exp_row_f64(const double *x, double *y, int64_t n, double shift) {
+    for (int64_t j = 0; j < n; j++) y[j] = exp(x[j] - shift);
+}
+
+/* sum of e^(x[j] - shift) over j < n, in double: float32 through
+ * gr_vexp_f32 a block at a time. */
+static double exp_sum_f32(const float *x, int64_t n, float shift) {
+    enum { BLOCK = 256 };
+    float e[BLOCK];
+    double s = 0;
+    for (int64_t j0 = 0; j0 < n; j0 += BLOCK) {
+        int64_t m = n - j0 < BLOCK ? n - j0 : BLOCK;
+        gr_vexp_f32(x + j0, e, m, shift);
+        for (int64_t j = 0; j < m; j++) s += e[j];
+    }
+    return s;
+}
+static double exp_sum_f64(const double *x, int64_t n, double shift) {
+    double s = 0;
+    for (int64_t j = 0; j < n; j++) s += exp(x[j] - shift);
+    return s;
+}
+
 /* y = softmax (logmode 0) or log_softmax (logmode 1) along stride inner. */
-#define SOFTMAX_LOOP(T, EXP, LOG)                                                                                     \
+#define SOFTMAX_LOOP(T, EXP, EXP_ROW, LOG)                                                                                     \
     do {                                                                                                              \
         const T *x = k->in[0];                                                                                        \
         T *y = k->out;                                                                                                \
-        for (int64_t o = 0; o < outer; o++)                                                                           \
+        for (int64_t o = o0; o < o1; o++)                                                                             \
             for (int64_t i = 0; i < inner; i++) {                                                                     \
                 if (gr_cancelled(k->cancel)) return;                                                                  \
                 const T *xr = x + o * len * inner + i;                                                                \
@@ -58,12 +84,12 @@ static void axis_view(const gr_node *n, const gr_shape *x, int64_t *outer, int64
                 T mx = -INFINITY;                                                                                     \
                 J_PIECES(len, if (xr[j * inner] > mx || xr[j * inner] != xr[j * inner]) mx = xr[j * inner])          \
                 if (mx == -INFINITY) mx = 0; /* all -inf: keep exp finite */                                          \
-                double sum = 0;                                                                                       \
-                J_PIECES(len, {                                                                                       \
-                    T e = EXP(xr[j * inner] - mx);                                                                    \
-                    if (!logmode) yr[j * inner] = e;                                                                  \
-                    sum += e;                                                                                         \
-                })                                                                                                    \
+                double sum = 0; /* the exponentials go to y first (then overwritten in log mode) */                  \
+                if (inner == 1) /* contiguous: the vectorized row, in pieces */                                       \
+                    for (int64_t j0 = 0; j0 < len && !gr_cancelled(k->cancel); j0 += GR_CHUNK_ELEMS)                  \
+                        EXP_ROW(xr + j0, yr + j0, len - j0 < GR_CHUNK_ELEMS ? len - j0 : GR_CHUNK_ELEMS, mx);         \
+                else J_PIECES(len, yr[j * inner] = EXP(xr[j * inner] - mx))                                           \
+                J_PIECES(len, sum += yr[j * inner])                                                                   \
                 if (logmode) {                                                                                        \
                     T lse = mx + (T)log(sum);                                                                         \
                     J_PIECES(len, yr[j * inner] = xr[j * inner] - lse)                                                \
@@ -74,11 +100,28 @@ static void axis_view(const gr_node *n, const gr_shape *x, int64_t *outer, int64
             }                                                                                                         \
     } while (0)
 
+typedef struct softmax_job {
+    const gr_kernel *k;
+    int logmode;
+    int64_t len, inner; /* the axis' length, and the elements after it */
+} softmax_job;
+
+/* Outer blocks [o0, o1) of a softmax job (split across threads). */
+static void softmax_part(void *ctx, int64_t o0, int64_t o1) {
+    const softmax_job *J = ctx;
+    const gr_kernel *k = J->k;
+    int logmode = J->logmode;
+    int64_t len = J->len, inner = J->inner;
+    if (k->dt == GR_F32) SOFTMAX_LOOP(float, expf, gr_vexp_f32, logf);
+    else SOFTMAX_LOOP(double, exp, exp_row_f64, log);
+}
+
 static void softmax_run(const gr_kernel *k, int logmode) {
-    int64_t outer, len, inner;
-    axis_view(k->n, &k->g->nodes[k->n->in[0]].shape, &outer, &len, &inner);
-    if (k->dt == GR_F32) SOFTMAX_LOOP(float, expf, logf);
-    else SOFTMAX_LOOP(double, exp, log);
+    softmax_job J = {.k = k, .logmode = logmode};
+    int64_t outer;
+    axis_view(k->n, &k->g->nodes[k->n->in[0]].shape, &outer, &J.len, &J.inner);
+    int64_t block = J.len * J.inner > 0 ? J.len * J.inner : 1; /* elements per outer block */
+    gr_parallel_for(outer, (GR_PAR_GRAIN + block - 1) / block, softmax_part, &J);
 }
 
 static gr_status softmax_forward(const gr_kernel *k, gr_error *err) {
@@ -181,14 +224,13 @@ static gr_status cross_entropy_infer(gr_graph *g, int id, gr_error *err) {
 /* The loss of one row xr (C classes): class-index form with label (-1:
  * ignored, 0), or probability form with target row tr. lse is shifted by
  * the row's max (NaN propagates). */
-#define CE_ROW(T, EXP)                                                                                                \
+#define CE_ROW(T, EXP_SUM)                                                                                            \
     do {                                                                                                              \
         const T *xr = (const T *)k->in[0] + r * classes;                                                              \
         T mx = xr[0];                                                                                                 \
         J_PIECES(classes, if (j > 0 && (xr[j] > mx || xr[j] != xr[j])) mx = xr[j])                                    \
         if (mx == -INFINITY || mx == INFINITY) mx = 0;                                                                \
-        double s = 0, sx = 0, lse;                                                                                    \
-        J_PIECES(classes, s += EXP(xr[j] - mx))                                                                       \
+        double s = EXP_SUM(xr, classes, mx), sx = 0, lse;                                                             \
         lse = (double)mx + log(s);                                                                                    \
         if (!probs) {                                                                                                 \
             if (eps > 0) J_PIECES(classes, sx += (double)xr[j])                                                       \
@@ -225,8 +267,8 @@ static gr_status cross_entropy_forward(const gr_kernel *k, gr_error *err) {
         }
         double loss = 0;
         if (probs || label >= 0) {
-            if (k->dt == GR_F32) CE_ROW(float, expf);
-            else CE_ROW(double, exp);
+            if (k->dt == GR_F32) CE_ROW(float, exp_sum_f32);
+            else CE_ROW(double, exp_sum_f64);
         }
         if (red == GR_RED_NONE) gr_put(k->dt, k->out, r, loss);
         else total += loss;

@@ -214,8 +214,8 @@ BLOCK_SUMS(double)
         const T *b = nin > SLOT_BIAS ? k->in_all[SLOT_BIAS] : NULL;                                                   \
         const T *rm = running ? k->in_all[SLOT_RUNNING_MEAN] : NULL, *rv = running ? k->in_all[SLOT_RUNNING_VAR] : NULL; \
         T *y = k->out;                                                                                                \
-        for (int64_t r = 0; r < L.R; r++) {                                                                           \
-            if ((r & 63) == 0 && gr_cancelled(k->cancel)) return GR_OK;                                               \
+        for (int64_t r = r0; r < r1; r++) {                                                                           \
+            if (((r - r0) & 63) == 0 && gr_cancelled(k->cancel)) return;                                              \
             int64_t base = (r / L.R2) * L.sa + (r % L.R2) * L.sb, ab = (r % L.R2) * L.sab;                            \
             double mean = 0, var = 0, rstd;                                                                           \
             if (running) {                                                                                            \
@@ -251,8 +251,10 @@ BLOCK_SUMS(double)
     } while (0)
 
 /* The fused forward pass of every normaliser (NORM_LOOP). */
-static gr_status norm_forward(const gr_kernel *k, gr_error *err) {
-    (void)err;
+/* Rows [r0, r1) of a normaliser (NORM_LOOP), split across threads: rows
+ * write disjoint parts of y. */
+static void norm_part(void *ctx, int64_t r0, int64_t r1) {
+    const gr_kernel *k = ctx;
     const gr_node *n = k->n;
     norm_kind kind = kind_of(n);
     norm_layout L = layout_of(k->g, n);
@@ -262,6 +264,13 @@ static gr_status norm_forward(const gr_kernel *k, gr_error *err) {
     int nin = n->n_in, running = uses_running(n);
     if (k->dt == GR_F32) NORM_LOOP(float);
     else NORM_LOOP(double);
+}
+
+static gr_status norm_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    norm_layout L = layout_of(k->g, k->n);
+    int64_t row = L.nblk * L.blen > 0 ? L.nblk * L.blen : 1; /* elements per row */
+    gr_parallel_for(L.R, (GR_PAR_GRAIN + row - 1) / row, norm_part, (void *)(uintptr_t)k);
     return GR_OK;
 }
 
@@ -491,8 +500,8 @@ static gr_status normbw_infer(gr_graph *g, int id, gr_error *err) {
     do {                                                                                                              \
         const T *x = k->in[0], *v = k->in[1];                                                                         \
         T *y = k->out;                                                                                                \
-        for (int64_t r = 0; r < rows; r++) {                                                                          \
-            if ((r & 63) == 0 && gr_cancelled(k->cancel)) return GR_OK;                                               \
+        for (int64_t r = r0; r < r1; r++) {                                                                           \
+            if (((r - r0) & 63) == 0 && gr_cancelled(k->cancel)) return;                                              \
             const T *xr = x + r * m, *vr = v + r * m;                                                                 \
             T *yr = y + r * m;                                                                                        \
             double mean = center ? sum_##T(xr, m) / (double)m : 0, var = sqdev_##T(xr, m, mean), vs = 0, vx = 0;    \
@@ -507,16 +516,29 @@ static gr_status normbw_infer(gr_graph *g, int id, gr_error *err) {
     } while (0)
 
 /* The fused B(x, v) of every row (NORMBW_LOOP). */
-static gr_status normbw_forward(const gr_kernel *k, gr_error *err) {
-    (void)err;
-    const gr_node *n = k->n;
-    int kd = trailing_dims(n->attrs), center = !is_rms_backward(n);
+/* Elements per row of the fused B: the product of the trailing dims. */
+static int64_t normbw_row(const gr_node *n) {
+    int kd = trailing_dims(n->attrs);
     int64_t m = 1;
     for (int i = n->shape.rank - kd; i < n->shape.rank; i++) m *= n->shape.dims[i];
-    int64_t rows = m ? n->numel / m : 0;
+    return m;
+}
+
+/* Rows [r0, r1) of B, split across threads. */
+static void normbw_part(void *ctx, int64_t r0, int64_t r1) {
+    const gr_kernel *k = ctx;
+    const gr_node *n = k->n;
+    int center = !is_rms_backward(n);
+    int64_t m = normbw_row(n);
     double eps = (n->attrs->set & A(GR_ATTR_EPS)) ? n->attrs->eps : 1e-5;
     if (k->dt == GR_F32) NORMBW_LOOP(float);
     else NORMBW_LOOP(double);
+}
+
+static gr_status normbw_forward(const gr_kernel *k, gr_error *err) {
+    (void)err;
+    int64_t m = normbw_row(k->n), rows = m ? k->n->numel / m : 0;
+    gr_parallel_for(rows, m > 0 ? (GR_PAR_GRAIN + m - 1) / m : 1, normbw_part, (void *)(uintptr_t)k);
     return GR_OK;
 }
 

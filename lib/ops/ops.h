@@ -29,6 +29,11 @@ void gr_run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64);
 void gr_fill_chunked(const gr_kernel *k, void *out, int64_t n, double v);
 void gr_copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n);
 
+/* k->out = row(operand 0) for a float32 elementwise unary node (the
+ * vectorized rows of vmath.h), in chunks of GR_CHUNK_ELEMS that stop once
+ * k's cancel flag is raised. */
+void gr_run_f32_rows(const gr_kernel *k, void (*row)(const float *x, float *y, int64_t n));
+
 /* The row kernel that copies operand 1 into operand 0 (strides may be 0). */
 gr_row_fn gr_copy_row(gr_dtype dt);
 
@@ -64,12 +69,11 @@ gr_row_fn gr_copy_row(gr_dtype dt);
 
 /* The forward kernel of a unary elementwise op: EXPR reads x. */
 #define UNARY_KERNEL(NAME, EXPR)                                                                                      \
-    static gr_status NAME##_forward(const gr_kernel *k, gr_error *err) {                                              \
-        (void)err;                                                                                                    \
-        int64_t n = k->n->numel;                                                                                      \
-        for (int64_t i0 = 0; i0 < n && !(i0 > 0 && gr_cancelled(k->cancel));                                          \
+    static void NAME##_part(void *ctx, int64_t a, int64_t b) { /* elements [a, b), split across threads */           \
+        const gr_kernel *k = ctx;                                                                                     \
+        for (int64_t i0 = a; i0 < b && !(i0 > a && gr_cancelled(k->cancel));                                          \
              i0 += GR_CHUNK_ELEMS) { /* the first piece does not look */                                              \
-            int64_t i1 = n - i0 < GR_CHUNK_ELEMS ? n : i0 + GR_CHUNK_ELEMS;                                           \
+            int64_t i1 = b - i0 < GR_CHUNK_ELEMS ? b : i0 + GR_CHUNK_ELEMS;                                           \
             if (k->dt == GR_F32) {                                                                                    \
                 const float *in = k->in[0];                                                                           \
                 float *out = k->out;                                                                                  \
@@ -80,6 +84,10 @@ gr_row_fn gr_copy_row(gr_dtype dt);
                 for (int64_t i = i0; i < i1; i++) { double x = in[i]; out[i] = (EXPR); }                              \
             }                                                                                                         \
         }                                                                                                             \
+    }                                                                                                                 \
+    static gr_status NAME##_forward(const gr_kernel *k, gr_error *err) {                                              \
+        (void)err;                                                                                                    \
+        gr_parallel_for(k->n->numel, GR_PAR_GRAIN, NAME##_part, (void *)(uintptr_t)k);                                \
         return GR_OK;                                                                                                 \
     }
 

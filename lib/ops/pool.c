@@ -328,14 +328,14 @@ MAX_VALUES(double)
  * 1 backward (out x-shaped, h added at each argmax), 2 select (out = h at
  * each argmax). */
 #define MAX_KERNEL(T)                                                                                                 \
-    static void max_run_##T(const gr_kernel *k, const pool_geom *c, int mode) {                                       \
+    static void max_run_##T(const gr_kernel *k, const pool_geom *c, int mode, int64_t p0, int64_t p1) {               \
         const T *x = k->in[0], *h = mode ? (const T *)k->in[1] : NULL;                                                \
         T *out = k->out;                                                                                              \
         int64_t in_plane = c->h * c->w, out_plane = c->oh * c->ow, idx[POOL_COLS];                                    \
         int fast = pool_2x2(c);                                                                                       \
-        if (mode == 1) memset(out, 0, (size_t)(c->planes * in_plane) * sizeof(T));                                    \
-        for (int64_t pl = 0; pl < c->planes; pl++) {                                                                  \
-            if (((pl & 63) == 0 || in_plane > POOL_LOOK_ELEMS) && gr_cancelled(k->cancel)) return;                    \
+        if (mode == 1) memset(out + p0 * in_plane, 0, (size_t)((p1 - p0) * in_plane) * sizeof(T));                   \
+        for (int64_t pl = p0; pl < p1; pl++) {                                                                        \
+            if ((((pl - p0) & 63) == 0 || in_plane > POOL_LOOK_ELEMS) && gr_cancelled(k->cancel)) return;             \
             const T *xp = x + pl * in_plane;                                                                          \
             if (mode == 0) {                                                                                          \
                 max_values_##T(c, xp, out + pl * out_plane);                                                          \
@@ -361,10 +361,24 @@ MAX_VALUES(double)
 MAX_KERNEL(float)
 MAX_KERNEL(double)
 
+/* A max kernel's planes, shared by the threads (each plane's output is
+ * its own: the backward's x-shaped plane too). */
+typedef struct max_job {
+    const gr_kernel *k;
+    pool_geom c;
+    int mode;
+} max_job;
+
+static void max_part(void *ctx, int64_t p0, int64_t p1) {
+    const max_job *J = ctx;
+    if (J->k->dt == GR_F32) max_run_float(J->k, &J->c, J->mode, p0, p1);
+    else max_run_double(J->k, &J->c, J->mode, p0, p1);
+}
+
 static gr_status max_run(const gr_kernel *k, int mode) {
-    pool_geom c = geom_of(k->n, &k->g->nodes[k->n->in[0]].shape);
-    if (k->dt == GR_F32) max_run_float(k, &c, mode);
-    else max_run_double(k, &c, mode);
+    max_job J = {.k = k, .c = geom_of(k->n, &k->g->nodes[k->n->in[0]].shape), .mode = mode};
+    int64_t plane = J.c.h * J.c.w > 0 ? J.c.h * J.c.w : 1; /* elements of x per plane */
+    gr_parallel_for(J.c.planes, (GR_PAR_GRAIN + plane - 1) / plane, max_part, &J);
     return GR_OK;
 }
 static gr_status max_forward(const gr_kernel *k, gr_error *err) { (void)err; return max_run(k, 0); }

@@ -5,11 +5,20 @@
 
 #include <tgmath.h>
 
+#include "../vmath.h"
+
 /* Stable form: no overflow of exp for large |x|. */
 #define SIGMOID(x) ((x) >= 0 ? 1 / (1 + exp(-(x))) : exp(x) / (1 + exp(x)))
 
 UNARY_KERNEL(neg, -x)
-UNARY_KERNEL(exp, exp(x))
+UNARY_KERNEL(exp_libm, exp(x))
+static void exp_row_f32(const float *x, float *y, int64_t n) { gr_vexp_f32(x, y, n, 0); }
+/* float32: vmath.h's vectorized row. */
+static gr_status exp_forward(const gr_kernel *k, gr_error *err) {
+    if (k->dt != GR_F32) return exp_libm_forward(k, err);
+    gr_run_f32_rows(k, exp_row_f32);
+    return GR_OK;
+}
 UNARY_KERNEL(log, log(x))
 UNARY_KERNEL(sin, sin(x))
 UNARY_KERNEL(cos, cos(x))

@@ -28,44 +28,9 @@
 #include "tensor.h"
 
 #define REPS 7
+#define BENCH_NAME "bench_decode"
+#include "bench_util.h"
 
-static uint64_t rng = 0x243F6A8885A308D3ull;
-
-static uint64_t rnd64(void) {
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Standard normal (Box-Muller). */
-static double gauss(void) {
-    double u = ((double)(rnd64() >> 11) + 0.5) / 9007199254740992.0;
-    double v = (double)(rnd64() >> 11) / 9007199254740992.0;
-    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static void die(const char *msg) {
-    fprintf(stderr, "bench_decode: %s\n", msg);
-    exit(1);
-}
-
-static void *xmalloc(size_t n) {
-    void *p = malloc(n);
-    if (!p) die("out of memory");
-    return p;
-}
 
 /* One request body: JSON text (json_len bytes), then binary bytes. */
 typedef struct body {
@@ -140,9 +105,9 @@ static double decode_once(const body *b) {
 static void run(const char *name, const body *b) {
     double t[REPS], sink = decode_once(b);
     for (int r = 0; r < REPS; r++) {
-        double t0 = now_ms();
+        double t0 = (now() * 1e3);
         sink += decode_once(b);
-        t[r] = now_ms() - t0;
+        t[r] = (now() * 1e3) - t0;
     }
     qsort(t, REPS, sizeof *t, cmp_double);
     double med = t[REPS / 2];

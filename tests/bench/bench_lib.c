@@ -15,6 +15,8 @@
  *                    bias -> relu -> max_pool2d 2 -> flatten -> @ w3 + b3 ->
  *                    cross_entropy -> grads of the six params -> SGD lr 0.1;
  *                    float32 (the first loss checked against direct loops)
+ *   gpt-step         one pre-LayerNorm transformer block and an SGD step
+ *                    (bench_gpt.c; its first loss checked likewise)
  *
  * Each graph is built, differentiated and compiled once ("compile": graph
  * build + gr_grad + gr_compile, timed once); then a step (bind + run, plus
@@ -26,14 +28,18 @@
  *   <name> <median> ms
  *   <name> compile <ms> ms
  *   # <name> ...            (plan sizes, GFLOP/s, checks)
- * Usage: bench_lib [--only NAME] [--min-time SECONDS]
+ * Usage: bench_lib [--only NAME] [--min-time SECONDS] [--threads N]
  * --min-time overrides the per-workload minimum (torch_steps.py's 1.5 s,
- * 3 s for deep-scalar-10k), for quick or profiling runs.
+ * 3 s for deep-scalar-10k), for quick or profiling runs. --threads N
+ * (default 1) gives OpenBLAS and libgrad's kernels (gr_set_threads) N
+ * threads, as the daemon's --blas-threads N does.
  *
  * Checks (outside the timing): seed-scalar against its exact values,
- * deep-scalar-10k against the recurrence in plain C, the MLPs' first loss
- * against a plain C forward pass and a falling loss over the timed steps.
+ * deep-scalar-10k against the recurrence in plain C, the MLPs', cnn-step's
+ * and gpt-step's first loss against a plain C forward pass in double and a
+ * falling loss over the timed steps.
  * Exits non-zero with a message on any libgrad error or failed check. */
+#include "bench.h"
 #include "grad.h"
 
 #include <math.h>
@@ -43,27 +49,17 @@
 #include <string.h>
 #include <time.h>
 
-/* OpenBLAS: one thread, like the peer's --threads 1. */
+/* OpenBLAS: --threads of them (default 1), like the peer's --threads. */
 void openblas_set_num_threads(int);
 
 #define REPS 5
 
 /* ---- errors ---------------------------------------------------------- */
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("bench_lib: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
 
 static void check(gr_status st, const gr_error *err, const char *what) {
     if (st == GR_OK) return;
-    die("%s: %s: %s%s%s%s", what, gr_status_name(st), err->message, err->node[0] ? " (node '" : "", err->node,
+    bench_die("%s: %s: %s%s%s%s", what, gr_status_name(st), err->message, err->node[0] ? " (node '" : "", err->node,
         err->node[0] ? "')" : "");
 }
 
@@ -71,7 +67,7 @@ static void check(gr_status st, const gr_error *err, const char *what) {
 
 static double now(void) {
     struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) die("clock_gettime failed");
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) bench_die("clock_gettime failed");
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -120,7 +116,7 @@ static double randn(void) { /* Box-Muller */
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
-    if (!p) die("out of memory (%zu bytes)", n);
+    if (!p) bench_die("out of memory (%zu bytes)", n);
     return p;
 }
 
@@ -137,7 +133,7 @@ static gr_shape shape_of(int rank, int64_t d0, int64_t d1) {
 
 static const gr_op *op_named(const char *name) {
     const gr_op *op = gr_op_find(name);
-    if (!op) die("libgrad has no op '%s'", name);
+    if (!op) bench_die("libgrad has no op '%s'", name);
     return op;
 }
 
@@ -172,7 +168,7 @@ static int scalar_const(gr_graph *g, double v) {
 
 static gr_graph *new_graph(gr_dtype dt) {
     gr_graph *g = gr_graph_new(dt, NULL);
-    if (!g) die("gr_graph_new: out of memory");
+    if (!g) bench_die("gr_graph_new: out of memory");
     return g;
 }
 
@@ -210,21 +206,12 @@ static void run(gr_exec *e) {
 
 static const void *value(const gr_exec *e, int id) {
     const void *v = gr_exec_value(e, id);
-    if (!v) die("gr_exec_value: node %d is not an output", id);
+    if (!v) bench_die("gr_exec_value: node %d is not an output", id);
     return v;
 }
 
 /* ---- workloads ------------------------------------------------------- */
 
-typedef struct result {
-    double step_ms, compile_ms;
-    double build_ms, grad_ms, plan_ms; /* compile_ms in phases */
-    long steps;
-    gr_exec_stats stats;
-    int nodes;
-    double flops;       /* torch_steps.py's count per step, 0 when none */
-    char note[256];     /* checks, for a '#' line */
-} result;
 
 /* Compile phases: t0 graph_new, t1 forward built, t2 gr_grad done, t3
  * gr_compile done. */
@@ -270,7 +257,7 @@ static void bench_seed_scalar(double min_time, result *r) {
     double fv = *(const double *)value(c.e, outs[0]), dx = *(const double *)value(c.e, outs[1]),
            dy = *(const double *)value(c.e, outs[2]);
     if (fabs(fv - 0.5) > 1e-15 || fabs(dx - 0.25) > 1e-15 || fabs(dy + 0.25) > 1e-15)
-        die("seed-scalar: got f=%.17g df/dx=%.17g df/dy=%.17g, want 0.5 0.25 -0.25", fv, dx, dy);
+        bench_die("seed-scalar: got f=%.17g df/dx=%.17g df/dy=%.17g, want 0.5 0.25 -0.25", fv, dx, dy);
     snprintf(r->note, sizeof r->note, "f=%g df/dx=%g df/dy=%g (checked)", fv, dx, dy);
     gr_exec_get_stats(c.e, &r->stats);
     r->nodes = gr_graph_node_count(g);
@@ -332,7 +319,7 @@ static void bench_deep_scalar(double min_time, result *r) {
     }
     double got_h = *(const double *)value(c.e, outs[0]), got_d = *(const double *)value(c.e, outs[1]);
     if (fabs(got_h - hv) > 1e-12 * fabs(hv) || fabs(got_d - dh) > 1e-9 * fabs(dh) + 1e-300)
-        die("deep-scalar-10k: got h=%.17g dh/dx=%.17g, want %.17g %.17g", got_h, got_d, hv, dh);
+        bench_die("deep-scalar-10k: got h=%.17g dh/dx=%.17g, want %.17g %.17g", got_h, got_d, hv, dh);
     /* dh/dx is a product of 10,000 factors near 0.93: it ends subnormal (a
      * few ulps above 0), for torch too, so only h is a sharp check. */
     snprintf(r->note, sizeof r->note, "h=%.15g dh/dx=%.3g (checked against a forward-mode C loop; subnormal)", got_h,
@@ -485,13 +472,13 @@ static void bench_mlp(const int64_t *sizes, int nl, int64_t batch, double min_ti
     }
     run(c.e);
     double loss0 = *(const float *)value(c.e, c.loss);
-    if (!isfinite(loss0)) die("%s: the initial loss is %g", "mlp", loss0);
+    if (!isfinite(loss0)) bench_die("%s: the initial loss is %g", "mlp", loss0);
     double want = mlp_ref_loss(&c);
-    if (fabs(loss0 - want) > 1e-4 * fabs(want) + 1e-5) die("mlp: initial loss %.9g, plain C says %.9g", loss0, want);
+    if (fabs(loss0 - want) > 1e-4 * fabs(want) + 1e-5) bench_die("mlp: initial loss %.9g, plain C says %.9g", loss0, want);
 
     r->step_ms = time_step(mlp_step, &c, min_time, &r->steps) * 1e3;
     double loss_end = *(const float *)value(c.e, c.loss);
-    if (!(loss_end < loss0)) die("mlp: the loss did not fall over %ld SGD steps (%g -> %g)", r->steps, loss0, loss_end);
+    if (!(loss_end < loss0)) bench_die("mlp: the loss did not fall over %ld SGD steps (%g -> %g)", r->steps, loss0, loss_end);
     snprintf(r->note, sizeof r->note, "loss %.5f at the start (plain C: %.5f), %.4g after %ld SGD steps", loss0, want,
              loss_end,
              r->steps);
@@ -673,16 +660,7 @@ static void bench_cnn(double min_time, result *r) {
     bind(c.e, c.x, c.xd);
     bind(c.e, c.y, c.yd);
     for (int i = 0; i < CNN_NP; i++) bind(c.e, c.p[i], c.pd[i]);
-    run(c.e);
-    double loss0 = *(const float *)value(c.e, c.loss), want = cnn_ref_loss(&c);
-    if (!isfinite(loss0) || fabs(loss0 - want) > 1e-4 * fabs(want) + 1e-5)
-        die("cnn: initial loss %.9g, plain C says %.9g", loss0, want);
-
-    r->step_ms = time_step(cnn_step, &c, min_time, &r->steps) * 1e3;
-    double loss_end = *(const float *)value(c.e, c.loss);
-    if (!(loss_end < loss0)) die("cnn: the loss did not fall over %ld SGD steps (%g -> %g)", r->steps, loss0, loss_end);
-    snprintf(r->note, sizeof r->note, "loss %.5f at the start (plain C: %.5f), %.4g after %ld SGD steps", loss0, want,
-             loss_end, r->steps);
+    bench_train(r, "cnn", c.e, c.loss, cnn_ref_loss(&c), cnn_step, &c, min_time);
     r->flops = 2.0 * CNN_B * (16 * 1 * 9 * 28 * 28 * 2 + 32 * 16 * 9 * 14 * 14 * 3 + 32 * 7 * 7 * 10 * 3);
     gr_exec_get_stats(c.e, &r->stats);
     r->nodes = gr_graph_node_count(g);
@@ -692,6 +670,63 @@ static void bench_cnn(double min_time, result *r) {
     free(c.xd);
     free(c.yd);
 }
+
+/* ---- the helpers other workload files use (bench.h) ----------------- */
+
+void bench_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bench_lib: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+void bench_check(gr_status st, const gr_error *err, const char *what) { check(st, err, what); }
+double bench_now(void) { return now(); }
+double bench_time_step(void (*step)(void *), void *ctx, double min_time, long *total_steps) {
+    return time_step(step, ctx, min_time, total_steps);
+}
+void bench_phases(result *r, double t0, double t1, double t2, double t3) { phases(r, t0, t1, t2, t3); }
+double bench_uniform01(void) { return uniform01(); }
+double bench_randn(void) { return randn(); }
+void *bench_xmalloc(size_t n) { return xmalloc(n); }
+gr_graph *bench_new_graph(gr_dtype dt) { return new_graph(dt); }
+gr_shape bench_shape(int rank, const int64_t *dims) {
+    gr_shape s;
+    gr_error err;
+    gr_error_clear(&err);
+    check(gr_shape_make(&s, rank, dims, &err), &err, "shape");
+    return s;
+}
+int bench_leaf(gr_graph *g, int param, const char *name, const gr_shape *s) { return leaf(g, param, name, s); }
+void bench_finalize(gr_graph *g) { finalize(g); }
+int bench_apply(gr_graph *g, const char *opname, const int *operands, int n, const gr_attrs *at) {
+    gr_error err;
+    gr_error_clear(&err);
+    int id = gr_graph_apply(g, NULL, op_named(opname), operands, n, at, &err);
+    if (id < 0) check(err.code ? err.code : GR_E_STATE, &err, opname);
+    return id;
+}
+void bench_grad(gr_graph *g, int loss, const int *wrt, int n, int *grads) { grad(g, loss, wrt, n, grads); }
+gr_exec *bench_compile(const gr_graph *g, const int *outs, int n) { return compile(g, outs, n); }
+void bench_bind(gr_exec *e, int id, const void *data) { bind(e, id, data); }
+void bench_run(gr_exec *e) { run(e); }
+
+void bench_train(result *r, const char *name, gr_exec *e, int loss, double want, void (*step)(void *), void *ctx,
+                 double min_time) {
+    run(e);
+    double loss0 = *(const float *)value(e, loss);
+    if (!isfinite(loss0) || fabs(loss0 - want) > 1e-4 * fabs(want) + 1e-5)
+        bench_die("%s: initial loss %.9g, plain C says %.9g", name, loss0, want);
+    r->step_ms = time_step(step, ctx, min_time, &r->steps) * 1e3;
+    double loss_end = *(const float *)value(e, loss);
+    if (!(loss_end < loss0))
+        bench_die("%s: the loss did not fall over %ld SGD steps (%g -> %g)", name, r->steps, loss0, loss_end);
+    snprintf(r->note, sizeof r->note, "loss %.5f at the start (plain C: %.5f), %.4g after %ld SGD steps", loss0, want,
+             loss_end, r->steps);
+}
+const void *bench_value(const gr_exec *e, int id) { return value(e, id); }
 
 /* ---- driver ---------------------------------------------------------- */
 
@@ -707,11 +742,12 @@ static const workload workloads[] = {
     {"mlp-wide-step", bench_mlp_wide, 1.5},
     {"deep-scalar-10k", bench_deep_scalar, 3.0},
     {"cnn-step", bench_cnn, 1.5},
+    {"gpt-step", bench_gpt, 1.5},
 };
 #define NWORK ((int)(sizeof workloads / sizeof workloads[0]))
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench_lib [--only NAME] [--min-time SECONDS]\nworkloads:");
+    fprintf(f, "usage: bench_lib [--only NAME] [--min-time SECONDS] [--threads N]\nworkloads:");
     for (int i = 0; i < NWORK; i++) fprintf(f, " %s", workloads[i].name);
     fputc('\n', f);
 }
@@ -719,9 +755,18 @@ static void usage(FILE *f) {
 int main(int argc, char **argv) {
     const char *only = NULL;
     double min_time = 0; /* 0: each workload's own */
+    int threads = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             only = argv[++i];
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            char *end;
+            long t = strtol(argv[++i], &end, 10);
+            if (*end || t < 1 || t > 64) {
+                fprintf(stderr, "bench_lib: --threads needs a number in [1, 64]\n");
+                return 2;
+            }
+            threads = (int)t;
         } else if (strcmp(argv[i], "--min-time") == 0 && i + 1 < argc) {
             char *end;
             min_time = strtod(argv[++i], &end);
@@ -745,7 +790,12 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    openblas_set_num_threads(1);
+    /* OpenBLAS's GEMMs and libgrad's kernels both get the threads. */
+    openblas_set_num_threads(threads);
+    gr_error terr;
+    gr_error_clear(&terr);
+    check(gr_set_threads(threads, &terr), &terr, "gr_set_threads");
+    printf("# threads %d (OpenBLAS and libgrad's kernels)\n", threads);
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 0; i < NWORK; i++) {
         const workload *w = &workloads[i];

@@ -39,46 +39,11 @@
 #include <time.h>
 
 #define REPS 11
+#define BENCH_NAME "bench_num"
+#include "bench_util.h"
 
 static size_t count = 1000000, b64_bytes = 64u << 20;
 
-static uint64_t rng = 0x243F6A8885A308D3ull;
-
-static uint64_t rnd64(void) {
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Standard normal (Box-Muller). */
-static double gauss(void) {
-    double u = ((double)(rnd64() >> 11) + 0.5) / 9007199254740992.0;
-    double v = (double)(rnd64() >> 11) / 9007199254740992.0;
-    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static void die(const char *msg) {
-    fprintf(stderr, "bench_num: %s\n", msg);
-    exit(1);
-}
-
-static void *xmalloc(size_t n) {
-    void *p = malloc(n);
-    if (!p) die("out of memory");
-    return p;
-}
 
 typedef double (*work_fn)(void); /* one run; returns a checksum to keep */
 

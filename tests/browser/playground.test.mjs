@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -163,7 +163,7 @@ test('first load shows seed 000 e = (a+b)(b+1) computed, values on edges and adj
   await page.waitForSelector('#graph-svg[data-state="done"]');
   assert.equal((await page.textContent('#health')).trim(), 'daemon up');
   // e = (a+b)(b+1) at a = 2, b = 1: c = 3, d = 2, e = 6; de/da = d = 2, de/db = d + c = 5.
-  assert.equal((await lossLabel()).replace(/\s/g, ''), 'f=6');
+  assert.equal((await lossLabel()).replace(/\s/g, ''), 'loss=6');
   assert.equal(await nodeAdj('a'), 2);
   assert.equal(await nodeAdj('b'), 5);
   assert.deepEqual((await edgeTexts('a', undefined, 'val')).map(num), [2]);
@@ -177,10 +177,11 @@ test('first load shows seed 000 e = (a+b)(b+1) computed, values on edges and adj
   assert.equal(await page.locator('#graph-svg g.node.op').count(), 3);
   assert.equal((await page.locator('#graph-svg g.node.const .leaf-name').textContent()).trim(), '1');
   // the requests it sent are shown as curl lines against this daemon
+  // (the expansion into primitive nodes, then one traced gradient: every node's value and adjoint)
   const curls = await page.locator('#graph-requests pre.curl').allTextContents();
-  assert.equal(curls.length, 3);
+  assert.equal(curls.length, 2);
   assert.ok(curls.every((c) => c.startsWith('curl ') && c.includes(origin + '/v1/')), curls.join('\n'));
-  assert.ok(curls.some((c) => c.includes('/v1/gradient-graph')) && curls.some((c) => c.includes('/v1/forward')));
+  assert.ok(curls[0].includes('/v1/gradient-graph') && curls[1].includes('/v1/gradient') && curls[1].includes('"trace":true'));
   await shot('graph-first-load');
 });
 
@@ -320,6 +321,234 @@ test('a rejected request shows the message and the offending field', async () =>
   assert.ok(await page.locator('#graph-error[hidden]').count());
 });
 
+// Every node's box (and every label) inside the visible drawing, no text
+// below 10 px on screen, no generated name (f#2) written anywhere.
+async function drawingChecks(what) {
+  const r = await page.evaluate(() => {
+    const svg = document.getElementById('graph-svg');
+    const box = svg.getBoundingClientRect();
+    const scale = Number(svg.dataset.scale);
+    const out = { outside: [], small: [], generated: [], nodes: 0, scale, fits: svg.dataset.fits, orient: svg.dataset.orient };
+    const inside = (r) => r.left >= box.left - 1 && r.top >= box.top - 1 && r.right <= box.right + 1 && r.bottom <= box.bottom + 1;
+    for (const g of svg.querySelectorAll('g.node, g.edge-label')) {
+      if (g.matches('g.node')) out.nodes++;
+      const r = g.getBoundingClientRect();
+      if (r.width && !inside(r)) out.outside.push(g.dataset.name || `${g.dataset.from}->${g.dataset.to}`);
+    }
+    for (const t of svg.querySelectorAll('text')) {
+      if (getComputedStyle(t).visibility === 'hidden') continue;
+      const px = parseFloat(getComputedStyle(t).fontSize) * scale;
+      if (px < 9.99) out.small.push(`${t.textContent} ${px.toFixed(1)}px`);
+      if (t.textContent.includes('#')) out.generated.push(t.textContent);
+    }
+    return out;
+  });
+  assert.ok(r.nodes > 0, `${what}: nothing drawn`);
+  assert.deepEqual(r.outside, [], `${what}: outside the drawing (scale ${r.scale}, ${r.orient})`);
+  assert.deepEqual(r.small, [], `${what}: text below 10 px`);
+  assert.deepEqual(r.generated, [], `${what}: generated names drawn`);
+  assert.equal(r.fits, 'true', `${what}: the whole graph in view`);
+  return r;
+}
+
+test('at 1400 px and 400 px every node lies inside the drawing, text legible, tabs whole', async () => {
+  for (const width of [1400, 400]) {
+    await page.setViewportSize({ width, height: 1000 });
+    await page.waitForTimeout(300);
+    for (const ex of ['sum-product', 'batched', 'diamond', 'relu-layer', 'mlp']) {
+      await mustCompute(() => page.click(`button[data-example="${ex}"]`));
+      const r = await drawingChecks(`${ex} at ${width} px`);
+      if (ex === 'mlp') {
+        assert.equal(r.orient, 'TB', 'the MLP draws top to bottom where left to right would be too small');
+        await shot(`graph-mlp-${width}`);
+      }
+    }
+    // a deep expression (121 primitive ops, its leaves shared by 40 layers) stays readable and quick
+    let e = 'x';
+    for (let i = 0; i < 40; i++) e = `tanh(${e} * w${i % 5} + ${i % 3 ? 'b' : 'x'})`;
+    await page.click('#mode-expr');
+    await page.fill('#expr', `sum(${e})`);
+    for (const n of ['x', 'b', 'w0', 'w1', 'w2', 'w3', 'w4']) await page.fill(`#in-${n}`, '[0.1, 0.2]');
+    const t0 = Date.now();
+    await mustCompute(() => page.press('#expr', 'Enter'));
+    assert.ok(Date.now() - t0 < 8000, `the deep expression took ${Date.now() - t0} ms`);
+    await drawingChecks(`deep expression at ${width} px`);
+    assert.equal(await page.locator('#graph-svg g.node.op').count(), 121);
+    // the tabs are whole and nothing overflows sideways
+    const tabs = await page.evaluate(() => [...document.querySelectorAll('.tabs a')].map((a) => a.getBoundingClientRect().right));
+    assert.ok(tabs.every((x) => x <= width), `tabs cut off at ${width} px: ${tabs}`);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= width, `the page scrolls sideways at ${width} px`);
+  }
+  await page.setViewportSize({ width: 1440, height: 1000 });
+  await page.waitForTimeout(300);
+});
+
+test('nodes show their expression; integer labels get no adjoint', async () => {
+  await mustCompute(() => page.click('button[data-example="mlp"]'));
+  const caps = await page.locator('#graph-svg g.node.op .node-name').allTextContents();
+  assert.ok(caps.includes('X @ W1'), caps.join(' | '));
+  assert.ok(caps.includes('tanh(X @ W1 + b1)'), caps.join(' | '));
+  assert.ok(caps.some((c) => c.startsWith('cross_entropy(tanh(X @ W1')), caps.join(' | '));
+  // y enters cross_entropy's target slot only: no adjoint drawn, none in the table
+  assert.equal(await page.locator('#graph-svg g.node[data-name="y"] .node-adj').count(), 0);
+  assert.equal(await page.locator('#graph-svg g.edge-label[data-from="y"] .adj').count(), 0);
+  assert.match(await page.locator('#node-table tr[data-name="y"] td.g').textContent(), /none/);
+  assert.equal(await page.locator('#graph-svg g.node[data-name="b2"] .node-adj').count(), 1);
+  // the node table names nodes by expression too
+  const names = await page.locator('#node-table tbody tr td:first-child').allTextContents();
+  assert.ok(names.every((n) => !n.includes('#')), names.join(' | '));
+});
+
+test('zoom, fit, and collapsing a subexpression', async () => {
+  await mustCompute(() => page.click('button[data-example="mlp"]'));
+  const s0 = Number(await page.getAttribute('#graph-svg', 'data-scale'));
+  await page.click('#zoom-in');
+  const s1 = Number(await page.getAttribute('#graph-svg', 'data-scale'));
+  assert.ok(s1 > s0, `zoom in: ${s0} -> ${s1}`);
+  // dragging pans: the viewBox moves
+  const vb0 = await page.getAttribute('#graph-svg', 'viewBox');
+  const box = await page.locator('#graph-svg').boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + 60);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2 - 80, box.y + 20, { steps: 5 });
+  await page.mouse.up();
+  assert.notEqual(await page.getAttribute('#graph-svg', 'viewBox'), vb0, 'a drag pans');
+  for (let i = 0; i < 12; i++) await page.click('#zoom-out');
+  assert.ok(Number(await page.getAttribute('#graph-svg', 'data-scale')) >= 10 / 12 - 1e-9, 'zooming out stops at legible text');
+  await page.click('#zoom-fit');
+  assert.equal(Number(await page.getAttribute('#graph-svg', 'data-scale')), s0);
+  assert.equal(await page.getAttribute('#graph-svg', 'data-fits'), 'true');
+
+  const before = Number(await page.getAttribute('#graph-svg', 'data-nodes'));
+  // the tanh node: collapsing it hides X @ W1, the add and X, W1, b1
+  const tanh = page.locator('#graph-svg g.node.op').filter({ has: page.locator('text.node-name', { hasText: /^tanh\(X @ W1 \+ b1\)$/ }) });
+  await tanh.click();
+  await page.waitForSelector('#graph-svg g.node.group');
+  const after = Number(await page.getAttribute('#graph-svg', 'data-nodes'));
+  assert.equal(after, before - 5, `collapsed: ${before} -> ${after}`);
+  assert.match(await page.locator('#graph-svg g.node.group .sym').textContent(), /^tanh\(/);
+  await drawingChecks('collapsed MLP');
+  await shot('graph-mlp-collapsed');
+  await page.click('#expand-all');
+  assert.equal(Number(await page.getAttribute('#graph-svg', 'data-nodes')), before);
+});
+
+test('step through: forward values, then adjoints flowing back, then tangents', async () => {
+  await mustCompute(() => page.click('button[data-example="sum-product"]'));
+  await page.selectOption('#tangent-seed', 'a');
+  await page.click('#step-start');
+  const phase = () => page.getAttribute('#step-text', 'data-phase');
+  // One step: click and wait for the step text to change (the tangents need a request).
+  const click = async (id) => {
+    const was = await page.textContent('#step-text');
+    await page.click(id);
+    await page.waitForFunction((w) => document.getElementById('step-text').textContent !== w, was);
+  };
+  const shown = (sel) =>
+    page.evaluate((s) => [...document.querySelectorAll(s)].filter((t) => getComputedStyle(t).visibility !== 'hidden').map((t) => t.textContent), sel);
+  const visibleAdj = async () =>
+    page.evaluate(() =>
+      [...document.querySelectorAll('#graph-svg g.node')]
+        .filter((g) => { const t = g.querySelector('.node-adj'); return t && getComputedStyle(t).visibility !== 'hidden'; })
+        .map((g) => [g.dataset.name, Number(g.querySelector('.node-adj').dataset.adjoint)]),
+    );
+  assert.equal(await phase(), 'start');
+  assert.deepEqual(await visibleAdj(), []);
+  assert.deepEqual(await shown('#graph-svg .edge-label.out .val'), [], 'the loss is not known yet');
+  assert.ok(await page.locator('#step-prev').isDisabled());
+  // forward: c = a + b = 3, d = b + 1 = 2, f = c d = 6, one node at a time
+  const fwd = [];
+  for (let i = 0; i < 3; i++) {
+    await click('#step-next');
+    assert.equal(await phase(), 'forward');
+    const node = await page.getAttribute('#step-text', 'data-node');
+    fwd.push([node, await nodeValueExact(node)]);
+    assert.equal(await page.locator(`#graph-svg g.node.current[data-name="${node}"]`).count(), 1);
+  }
+  assert.deepEqual(fwd.map((x) => x[1]).sort((p, q) => p - q), [2, 3, 6]);
+  assert.equal(fwd[2][0], 'f');
+  assert.equal((await shown('#graph-svg .edge-label.out .val')).length, 1);
+  assert.deepEqual(await visibleAdj(), []);
+  // reverse: the seed 1 at f first, then c (= d = 2) and d (= c = 3), then the leaves
+  await click('#step-next');
+  assert.equal(await phase(), 'reverse');
+  assert.deepEqual(await visibleAdj(), [['f', 1]]);
+  const seen = [];
+  while ((await phase()) === 'reverse' && !(await page.locator('#step-next').isDisabled())) {
+    await click('#step-next');
+    if ((await phase()) !== 'reverse') break;
+    seen.push(await page.getAttribute('#step-text', 'data-node'));
+  }
+  const adj = Object.fromEntries(await page.evaluate(() =>
+    [...document.querySelectorAll('#graph-svg g.node')].map((g) => [g.dataset.name, g.querySelector('.node-adj')?.dataset.adjoint])));
+  assert.equal(Number(adj.a), 2);
+  assert.equal(Number(adj.b), 5);
+  assert.ok(seen.includes('a') && seen.includes('b'), `the leaves get their adjoints last: ${seen}`);
+  // previous goes back one step
+  await click('#step-prev');
+  assert.equal(await phase(), 'reverse');
+  await click('#step-next');
+  // tangents of a: c = 1, d = 0, f = d * 1 + c * 0 = 2
+  assert.equal(await phase(), 'tangent');
+  while (!(await page.locator('#step-next').isDisabled())) await click('#step-next');
+  const tan = Object.fromEntries(await page.evaluate(() =>
+    [...document.querySelectorAll('#graph-svg g.node')].map((g) => [g.dataset.name, g.querySelector('.node-tan')?.dataset.tangent])));
+  assert.equal(Number(tan.a), 1);
+  assert.equal(Number(tan.b), 0);
+  assert.equal(Number(tan.f), 2);
+  assert.match(await page.textContent('#step-text'), /= 2$/);
+  await shot('graph-step-tangent');
+  await page.click('#step-exit');
+  assert.ok(await page.locator('#step-text').isHidden());
+  assert.equal(await nodeAdj('b'), 5);
+});
+
+test('export: the graph as SVG and PNG, the request as curl, Python and JavaScript', async () => {
+  await mustCompute(() => page.click('button[data-example="sum-product"]'));
+  const save = async (click) => {
+    const [dl] = await Promise.all([page.waitForEvent('download'), click()]);
+    return { name: dl.suggestedFilename(), data: readFileSync(await dl.path()) };
+  };
+  const svg = await save(() => page.click('#export-svg'));
+  assert.equal(svg.name, 'graph.svg');
+  const text = svg.data.toString();
+  assert.match(text, /^<\?xml/);
+  assert.match(text, /<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  assert.ok(text.includes('<style') && text.includes('.node-adj'), 'the style travels with the file');
+  for (const n of ['a', 'b', 'f']) assert.ok(text.includes(`data-name="${n}"`), `node ${n} in the SVG`);
+  assert.ok(text.includes('∇ 5'), 'the adjoints are in the SVG');
+  const png = await save(() => page.click('#export-png'));
+  assert.equal(png.name, 'graph.png');
+  assert.deepEqual([...png.data.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const w = png.data.readUInt32BE(16);
+  const hgt = png.data.readUInt32BE(20);
+  assert.ok(w > 300 && hgt > 150, `PNG ${w}x${hgt}`);
+  // the request as code: each runs and gives the seed's gradients
+  const run = {
+    curl: (f) => execFileSync('sh', [f], { timeout: 15000 }),
+    python: (f) => execFileSync('python3', [f], { timeout: 15000 }),
+    js: (f) => execFileSync(process.execPath, [f], { timeout: 15000 }),
+  };
+  for (const lang of ['curl', 'python', 'js']) {
+    await page.click(`#graph-code .code-tabs button[data-lang="${lang}"]`);
+    const code = await page.textContent('#graph-code pre.code');
+    const file = await save(() => page.click('#graph-code button.save'));
+    assert.equal(file.data.toString(), code);
+    const f = path.join(profile, file.name);
+    writeFileSync(f, code);
+    let out;
+    try {
+      out = JSON.parse(run[lang](f).toString());
+    } catch (e) {
+      if (lang === 'curl' && /ENOENT|not found/.test(String(e))) continue;
+      throw e;
+    }
+    assert.equal(out.gradients.a, 2, `${lang}: ${code}`);
+    assert.equal(out.gradients.b, 5, lang);
+  }
+  assert.match(await page.textContent('#graph-code pre.code'), /fetch\(/);
+});
+
 test('training: the loss falls and the decision boundary is drawn', async () => {
   await page.click('#tab-train');
   await page.waitForSelector('#view-train:not([hidden])');
@@ -383,6 +612,93 @@ test('training: a rejected optimizer setting names the field', async () => {
   assert.equal(await page.textContent('#train-error .err-value'), '-1');
   assert.ok(await page.locator('#lr.bad-field').count());
   await shot('train-error');
+});
+
+test('training: streamed progress, params as JSON, the step as code', async () => {
+  await page.click('#opt-name button[data-opt="adam"]');
+  await page.fill('#lr', '0.03');
+  await page.click('#dataset button[data-set="circles"]');
+  // one request of 60 steps streams a progress line per step, drawn as they come
+  await page.fill('#steps-per-req', '60');
+  await page.click('#train-step');
+  await page.waitForFunction(() => !document.getElementById('train-step').disabled);
+  assert.equal(Number(await page.getAttribute('#loss-plot', 'data-steps')), 60);
+  assert.equal(await page.getAttribute('#loss-plot', 'data-stream-lines'), '60', 'one NDJSON line per step');
+  const curl = await page.textContent('#train-requests pre.curl');
+  assert.ok(curl.startsWith('curl -sS -N'), curl.slice(0, 60));
+  assert.ok(curl.includes('"stream":true'), 'the step is asked to stream');
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#export-params')]);
+  assert.equal(dl.suggestedFilename(), 'params.json');
+  const saved = JSON.parse(readFileSync(await dl.path()).toString());
+  assert.deepEqual(Object.keys(saved.params).sort(), ['W1', 'W2', 'W3', 'b1', 'b2', 'b3']);
+  assert.equal(saved.params.W1.length, 2);
+  assert.equal(saved.params.W1[0].length, 16);
+  assert.equal(saved.steps, 60);
+  await page.click('#train-code .code-tabs button[data-lang="python"]');
+  assert.match(await page.textContent('#train-code pre.code'), /urllib\.request/);
+  await page.fill('#steps-per-req', '20');
+});
+
+test('training: a diverging run is stopped with a warning', async () => {
+  await page.click('#opt-name button[data-opt="sgd"]');
+  await page.fill('#lr', '1e300');
+  await page.click('#train-toggle');
+  await page.waitForSelector('#train-warn:not([hidden])');
+  assert.match(await page.textContent('#train-warn'), /diverged/);
+  assert.equal(await page.textContent('#train-toggle'), 'Train', 'training stopped');
+  assert.ok(await page.locator('#train-error[hidden]').count());
+  await shot('train-diverged');
+  await page.fill('#lr', '0.1');
+  await page.click('#train-reset');
+  assert.ok(await page.locator('#train-warn[hidden]').count());
+});
+
+test('training: a CSV upload, a train/test split and test accuracy, at phone width too', async () => {
+  // three well separated classes in four columns, labels as text
+  const rows = ['sepal_a,sepal_b,noise,species'];
+  const rand = (() => { let s = 7; return () => ((s = (s * 16807) % 2147483647) / 2147483647); })();
+  for (let i = 0; i < 150; i++) {
+    const k = i % 3;
+    rows.push(`${(3 * k + rand()).toFixed(3)},${(-2 * k + rand()).toFixed(3)},${rand().toFixed(3)},${['setosa', 'versicolor', 'virginica'][k]}`);
+  }
+  const f = path.join(profile, 'three.csv');
+  writeFileSync(f, rows.join('\n') + '\n');
+  await page.click('#opt-name button[data-opt="adam"]');
+  await page.fill('#lr', '0.03');
+  await page.fill('#test-share', '20');
+  await page.setInputFiles('#csv-file', f);
+  await page.waitForFunction(() => /features/.test(document.getElementById('data-info').textContent));
+  assert.match(await page.textContent('#data-info'), /^120 rows to train on, 30 held out for the test · 3 features/);
+  assert.match(await page.textContent('#arch'), /^3 → 16 → 16 → 3/);
+  assert.ok(await page.locator('#dataset button[data-set="csv"].on').count());
+  for (let i = 0; i < 4; i++) {
+    await page.click('#train-step');
+    await page.waitForFunction(() => !document.getElementById('train-step').disabled);
+  }
+  const test = Number(await page.getAttribute('#st-test', 'data-value'));
+  const train = Number(await page.getAttribute('#st-acc', 'data-value'));
+  assert.ok(test >= 0.9 && train >= 0.9, `accuracy train ${train}, test ${test}`);
+  // the step request carries only training rows
+  await page.click('#train-code .code-tabs button[data-lang="js"]');
+  const code = await page.textContent('#train-code pre.code');
+  const body = JSON.parse(/^const body = (.*);$/m.exec(code)[1]);
+  assert.deepEqual(body.graph.inputs.X, [-1, 3]);
+  // a bad file says why
+  const bad = path.join(profile, 'bad.csv');
+  writeFileSync(bad, 'a,b\n1,x\n');
+  await page.setInputFiles('#csv-file', bad);
+  await page.waitForSelector('#train-error:not([hidden])');
+  assert.match(await page.textContent('#train-error .msg'), /bad\.csv/);
+  // phone width: nothing scrolls sideways, the controls are reachable
+  await page.setViewportSize({ width: 400, height: 900 });
+  await page.waitForTimeout(300);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= 400, 'the training view scrolls sideways at 400 px');
+  for (const id of ['#tab-graph', '#tab-train', '#train-toggle', '#csv-pick', '#boundary']) {
+    const b = await page.locator(id).boundingBox();
+    assert.ok(b && b.x >= 0 && b.x + b.width <= 400, `${id} inside the page at 400 px: ${JSON.stringify(b)}`);
+  }
+  await shot('train-csv-400');
+  await page.setViewportSize({ width: 1440, height: 1000 });
 });
 
 test('no request left the daemon, and the page logged no error', async () => {

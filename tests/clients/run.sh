@@ -5,7 +5,12 @@
 #   - every clients/curl script, its answer against the one it states,
 #   - the Python client's unittest suite with Debian's /usr/bin/python3,
 #     once with numpy and once with numpy hidden (its import fails),
-#   - the JS client's node --test suite,
+#   - the JS client's node --test suites, and its TypeScript declarations
+#     compiled against tests/clients/types/check.ts with tsc --strict
+#     (typescript from npm, installed once under build/clients-npm),
+#   - every command block of clients/README.md (check_readme.py),
+#   - tools/bench-digits once (the digits MLP trained through gradd.Model
+#     must end with PyTorch's weights),
 #   - clients/examples/train.py on both example models,
 # then stops the daemons. Run from the repository root. The daemons are
 # stopped on every way out (SIGTERM, then SIGKILL after 20 s); every step
@@ -83,7 +88,17 @@ suite python-numpy env GRADD_URL="$open_url" GRADD_AUTH_URL="$keyed_url" GRADD_A
 suite python-no-numpy env GRADD_URL="$open_url" GRADD_AUTH_URL="$keyed_url" GRADD_API_KEY="$key" \
     GRADD_TEST_EXPECT_NUMPY=0 PYTHONPATH="$PWD/tests/clients/no_numpy" "$py" -m unittest discover -s clients/python/tests
 suite js env GRADD_URL="$open_url" GRADD_AUTH_URL="$keyed_url" GRADD_API_KEY="$key" \
-    node --test clients/js/test/gradd.test.mjs
+    node --test clients/js/test/gradd.test.mjs clients/js/test/transport.test.mjs clients/js/test/graphs.test.mjs
+suite js-types sh -c 'tsc=${TSC:-build/clients-npm/node_modules/.bin/tsc}
+    if [ ! -x "$tsc" ]; then
+        command -v npm >/dev/null 2>&1 || { echo "clients: npm is missing (apt-get install npm)"; exit 1; }
+        npm install --prefix build/clients-npm --no-audit --no-fund --silent typescript@5 || exit 1
+    fi
+    "$tsc" -p tests/clients/types/tsconfig.json && echo "tsc --strict: clients/js/gradd.d.ts checked"'
+suite readme "$py" tests/clients/check_readme.py "$open_url"
+# the digits loop of make bench once, float64: gradd.Model.fit must end with
+# PyTorch's weights (the speed figure is printed, not judged, here)
+suite digits "$py" tools/bench-digits "$bin" --rounds 1 --dtype float64
 # the example models, trained the way clients/examples/README.md says
 suite example-cnn env PYTHONPATH="$PWD/clients/python" "$py" clients/examples/train.py cnn-step "$open_url" \
     --steps 2 --requests 2
@@ -97,4 +112,4 @@ if [ -n "$failed" ]; then
     echo "clients: FAILED:$failed"
     exit 1
 fi
-echo "clients: all suites passed (curl, curl with an API key, python with and without numpy, js, the example models)"
+echo "clients: all suites passed (curl, curl with an API key, python with and without numpy, js, js types, clients/README.md, digits against PyTorch, the example models)"

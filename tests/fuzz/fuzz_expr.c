@@ -60,6 +60,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             case GD_EX_NAME:
                 if (!x->name || x->name < src || x->name_len == 0 || x->name + x->name_len > src + size)
                     die("a name outside the source", src, size);
+                if (x->name > src && x->name[-1] == '`') { /* a quoted name: any byte but ` and newline */
+                    if (x->name + x->name_len >= src + size || x->name[x->name_len] != '`')
+                        die("a quoted name without its closing quote", src, size);
+                    for (size_t i = 0; i < x->name_len; i++)
+                        if (x->name[i] == '`' || x->name[i] == '\n') die("a quoted name with a quote or newline", src, size);
+                    break;
+                }
                 for (size_t i = 0; i < x->name_len; i++)
                     if (!name_char(x->name[i], i == 0)) die("a name with a bad character", src, size);
                 break;

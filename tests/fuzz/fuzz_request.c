@@ -13,8 +13,8 @@
  *
  * Invariants (any failure aborts with the response on stderr):
  *   - gd_handle fills a NUL-terminated body of exactly len bytes;
- *   - the status is 200, 400, 413, 422 or 504 (404 only for unknown routes,
- *     and every route here is known);
+ *   - the status is 200, 400, 413, 422 or 504, or 404 graph_not_found for a
+ *     graph named by a ref (no store here; every route here is known);
  *   - the body is valid JSON (jansson, duplicate keys rejected: gradd's own
  *     reader rejects them, so its responses must not have them);
  *   - an error body is exactly {"error", "code", "path"}, all strings; the
@@ -196,7 +196,9 @@ static void check(const char *route, const char *body, size_t len, const gd_resp
     if (!r->body) die("no body", route, r);
     if (r->body[r->len] != '\0' || memchr(r->body, '\0', r->len)) die("body length and NUL disagree", route, r);
     int st = r->status;
-    if (st != 200 && st != 400 && st != 413 && st != 422 && st != 504) die("unexpected status", route, r);
+    if (st != 200 && st != 400 && st != 413 && st != 422 && st != 504 &&
+        !(st == 404 && strstr(r->body, "\"code\":\"graph_not_found\"")))
+        die("unexpected status", route, r);
     json_error_t je;
     /* integers as reals: 1e19 prints as 10000000000000000000, valid JSON
      * that jansson's integers cannot hold */

@@ -126,9 +126,20 @@ def error_cases():
     w = TensorProto(name="w", data_type=D, dims=[2])
     w.data_location = TensorProto.EXTERNAL
     w.external_data.add(key="location", value="/etc/passwd")
-    m = model_of([helper.make_node("Mul", ["x", "w"], ["y"])], [helper.make_tensor_value_info("x", D, [2])],
-                 [helper.make_tensor_value_info("y", D, [2])], [w])
-    write("onnx-err-external-data", "forward", {"graph": {"onnx": b64(m)}, "inputs": {"x": [1, 2]}},
+    external = model_of([helper.make_node("Mul", ["x", "w"], ["y"])], [helper.make_tensor_value_info("x", D, [2])],
+                        [helper.make_tensor_value_info("y", D, [2])], [w])
+    m = model_of([helper.make_node("Relu", ["x"], ["y.1"])], [helper.make_tensor_value_info("x", D, [2])],
+                 [helper.make_tensor_value_info("y.1", D, [2])], [])
+    write("onnx-err-loss-unclosed-quote", "gradient",
+          {"graph": {"onnx": b64(m), "loss": "sum(`y.1)"}, "inputs": {"x": [1, 2]}},
+          error={"status": 400, "code": "bad_expression", "path": "/graph/loss",
+                 "message_contains": "no closing `"})
+    nodes = [helper.make_node("Relu", ["x"], ["s"]), helper.make_node("Reshape", ["x", "s"], ["y"], name="r")]
+    m = model_of(nodes, [helper.make_tensor_value_info("x", D, [2])], [helper.make_tensor_value_info("y", D, None)], [])
+    write("onnx-err-shape-not-constant", "forward", {"graph": {"onnx": b64(m)}, "inputs": {"x": [1, 2]}},
+          error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
+                 "message_contains": "node \"r\" (Reshape): input 1 (\"s\") must be a constant"})
+    write("onnx-err-external-data", "forward", {"graph": {"onnx": b64(external)}, "inputs": {"x": [1, 2]}},
           error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
                  "message_contains": "data_location EXTERNAL"})
 

@@ -67,12 +67,7 @@ def load_tensor(path):
     return t
 
 
-def op_of(name):
-    """test_conv_with_strides_padding -> the op, by the model's first node."""
-    return name
-
-
-def run_one(gradd, d, dtype_note):
+def run_one(gradd, d):
     model_path = os.path.join(d, "model.onnx")
     model = onnx.load(model_path)
     g = model.graph
@@ -113,6 +108,8 @@ def run_one(gradd, d, dtype_note):
                           timeout=120)
     if proc.returncode < 0:
         return "crashed", "gradd died with signal %d" % -proc.returncode, types
+    if proc.returncode not in (0, 1) or proc.stderr:  # a sanitizer's report (leaks, UB) under a SAN build
+        return "crashed", "gradd exited %d: %s" % (proc.returncode, proc.stderr.decode()[-400:]), types
     try:
         ans = json.loads(proc.stdout.decode())
     except ValueError:
@@ -169,13 +166,15 @@ def main():
             ops = sorted({n.op_type for n in model.graph.node})
             op = model.graph.node[0].op_type if suite == "node" and len(ops) == 1 else suite if suite != "node" else "+".join(ops)
             try:
-                status, why, types = run_one(a.gradd, d, None)
+                status, why, types = run_one(a.gradd, d)
             except subprocess.TimeoutExpired:
                 status, why, types = "failed", "timed out", None
             except (ValueError, onnx.onnx_cpp2py_export.checker.ValidationError, KeyError) as ex:
                 status, why, types = "unsupported", "test data gradd cannot read (sequence or optional?): %s" % ex, None
             if status == "unsupported":
                 m = re.findall(r"(?:^|: |; )([A-Za-z0-9_:.]+) \(\d+ node", why)
+                if not m:  # one node's feature: "node "n" (Type): what"
+                    m = ["%s: %s" % x for x in re.findall(r'\(([A-Za-z]+)\): (.{0,40})', why)[:1]]
                 for t in set(m) or {why[:40]}:
                     unsupported_ops[t] += 1
             per_op[op][status] += 1

@@ -406,6 +406,7 @@ static const struct {
     {"x[a, b]", "an index can hold one tensor of indices (take)", "[a, b]"},
     {"x[a, 0]", "an index mixes a tensor of indices with integers", "[a, 0]"},
     {"x[0.5]", "an index is a whole number, not 0.5", "0.5]"},
+    {"x[1e30]", "an index is a whole number, not 1", "1e30]"}, /* the fuzzer's: no cast of a huge number */
     {"x[1", "missing ']' to close the index '[' at column 2", NULL},
     {"x[1 2]", "expected ',' or ']' to close the index '[' at column 2, found '2'", "2]"},
     {"x[0, 0, 0, 0, 0, 0, 0, 0, 0]", "an index has at most 8 items", "0]"},

@@ -200,6 +200,7 @@ static const gc_case cases[] = {
 #include "gradcheck_reduce.inc"
 #include "gradcheck_unary.inc"
 #include "gradcheck_index.inc"
+#include "gradcheck_perf.inc"
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

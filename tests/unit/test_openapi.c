@@ -35,8 +35,8 @@ static const char *post_routes[64];
 
 static void load_routes(void) {
     int n = 0;
-    for (int i = 0; i < gd_route_count() && n < 63; i++)
-        if (gd_route_has_body(gd_route_name(i))) post_routes[n++] = gd_route_name(i);
+    for (int i = 0; i < gd_route_count() && n < 63; i++) /* the graph store's take a graph, not a request */
+        if (gd_route_has_body(gd_route_name(i)) && !gd_route_spec_at(i)->store) post_routes[n++] = gd_route_name(i);
     post_routes[n] = NULL;
 }
 

@@ -45,6 +45,7 @@ static const change changes[] = {
     {"gradient", "binary_data_output", "{" SHORT_F "}", "{" SHORT_F ",\"binary_data_output\":true}"},
     {"gradient", "wrt", "{" SHORT_GD ",\"wrt\":[\"w\"]}", "{" SHORT_GD ",\"wrt\":[\"b\"]}"},
     {"gradient", "outputs", "{" SHORT_F ",\"outputs\":[\"x\"]}", "{" SHORT_F ",\"outputs\":[\"w\"]}"},
+    {"gradient", "trace", "{" SHORT_F "}", "{" SHORT_F ",\"trace\":true}"},
     /* step */
     {"step", "graph", "{" SHORT_F "}", "{\"graph\":\"sum(w+x)\",\"inputs\":{\"x\":[1,2]},\"params\":{\"w\":[3,4]}}"},
     {"step", "dtype", "{" SHORT_F "}", "{" SHORT_F ",\"dtype\":\"float32\"}"},
@@ -58,6 +59,9 @@ static const change changes[] = {
      "{" SHORT_F ",\"optimizer\":{\"momentum\":0.9},\"state\":{\"velocity\":{\"w\":[1,1]}}}"},
     {"step", "steps", "{" SHORT_F "}", "{" SHORT_F ",\"steps\":3}"},
     {"step", "return_gradients", "{" SHORT_F "}", "{" SHORT_F ",\"return_gradients\":true}"},
+    {"step", "stream", "{" SHORT_F "}", "{" SHORT_F ",\"stream\":true}"},
+    {"step", "report_every", "{" SHORT_F ",\"stream\":true,\"steps\":4}", "{" SHORT_F ",\"stream\":true,\"steps\":4,\"report_every\":2}"},
+    {"step", "on_non_finite", "{" SHORT_F "}", "{" SHORT_F ",\"on_non_finite\":\"continue\"}"},
     /* batches: a request with batches keeps no program (each batch may
      * reshape the graph), so its row is the one with no cache use */
     {"step", "batches", NULL, NULL},

@@ -179,3 +179,21 @@ test("b64 tensors both ways through the daemon, float64 and float32", async () =
   assert.ok(y instanceof Float32Array);
   assert.deepEqual([...y], [Math.fround(0.1) * 2, 2, 4, 6]);
 });
+
+test("stepStream against the daemon: a line per step, then params", async () => {
+  // f = (w x - y)^2 at x = 2, y = 3, w = 1: f = 1, df/dw = 2(wx - y)x = -4; SGD lr 0.1
+  // gives w = 1.4, then f = (2.8 - 3)^2 = 0.04, df/dw = -0.8 and w = 1.48
+  const c = new Client(URL_);
+  const lines = [];
+  for await (const l of c.stepStream({ graph: "(w*x - y)^2", params: { w: 1 }, inputs: { x: 2, y: 3 }, steps: 2,
+    optimizer: { name: "sgd", lr: 0.1 } })) lines.push(l);
+  const final = lines[lines.length - 1];
+  close(Number(final.losses[0]), 1);
+  close(Number(final.losses[1]), 0.04);
+  close(Number(final.params.w), 1.48);
+  const progress = lines.filter((l) => l.params === undefined);
+  if (progress.length) {
+    assert.deepEqual(progress.map((l) => l.step), [1, 2]);
+    assert.equal(final.completed_steps, 2);
+  }
+});

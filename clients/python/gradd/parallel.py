@@ -1,12 +1,15 @@
 """Data parallelism over gradd: one batch split into shards, the shards'
 gradients sent for concurrently and combined into the whole batch's."""
 
+from __future__ import annotations
+
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, List, Mapping, Optional
 
 from . import tensors
 
 
-def shard_sizes(n, shards):
+def shard_sizes(n: int, shards: int) -> List[int]:
     """n rows in `shards` parts as equal as possible, the larger first
     (10 in 3: [4, 3, 3]). Never an empty shard: at most n parts."""
     if n < 1:
@@ -46,8 +49,10 @@ def _concat(parts):
     return out
 
 
-def data_parallel_gradient(client, graph, batch, shards, inputs=None, params=None, reduction="mean",
-                           max_workers=None, **fields):
+def data_parallel_gradient(client: Any, graph: Any, batch: Mapping[str, Any], shards: int,
+                           inputs: Optional[Mapping[str, Any]] = None, params: Optional[Mapping[str, Any]] = None,
+                           reduction: str = "mean", max_workers: Optional[int] = None,
+                           **fields: Any) -> Dict[str, Any]:
     """The gradient of a loss over a batch, computed as `shards` requests
     sent at once (to client's URL; a load balancer spreads them).
 

@@ -1,18 +1,24 @@
 """Tensors between Python and gradd's JSON.
 
 Requests: numpy float arrays become {"shape", "b64"} (little-endian bytes
-in the graph's dtype); other numpy arrays and numpy scalars become plain
-JSON; non-finite floats become "NaN", "Infinity" and "-Infinity".
+in the graph's dtype); torch tensors go out as their numpy arrays; other
+numpy arrays and numpy scalars become plain JSON; non-finite floats
+become "NaN", "Infinity" and "-Infinity".
 
 Responses: {"shape", "b64"} objects are always decoded (to a numpy array,
 or without numpy to nested lists); with numpy every tensor of a tensor map
-becomes an ndarray. A rank-0 tensor comes back as a Python float.
+becomes an ndarray (or a torch tensor when the client asks for torch). A
+rank-0 tensor comes back as a Python float.
 """
+
+from __future__ import annotations
 
 import base64
 import math
 import os
 import struct
+import sys
+from typing import Any, Dict, List, Optional
 
 HAVE_NUMPY = False
 np = None
@@ -24,18 +30,38 @@ if os.environ.get("GRADD_NO_NUMPY", "") in ("", "0"):
     except ImportError:
         np = None
 
+torch = None  # imported on first need: importing torch takes a second
+
+
+def import_torch() -> Any:
+    """The torch module (ImportError with a hint when it is missing)."""
+    global torch
+    if torch is None:
+        try:
+            import torch as _torch
+        except ImportError:
+            raise ImportError("gradd: tensor_type='torch' needs PyTorch (apt-get install python3-torch)") from None
+        torch = _torch
+    return torch
+
+
+def is_torch(x: Any) -> bool:
+    """True for a torch.Tensor, without importing torch."""
+    return "torch" in sys.modules and isinstance(x, sys.modules["torch"].Tensor)
+
+
 # Response fields whose values are {name: tensor} maps.
 TENSOR_MAPS = ("values", "gradients", "tangents", "hvp", "params")
 
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
-def is_array(x):
+def is_array(x: Any) -> bool:
     """True for a numpy ndarray (False when numpy is not available)."""
     return HAVE_NUMPY and isinstance(x, np.ndarray)
 
 
-def _float_text(x):
+def _float_text(x: float) -> Any:
     if math.isnan(x):
         return "NaN"
     if math.isinf(x):
@@ -43,30 +69,79 @@ def _float_text(x):
     return x
 
 
-def encode(value, dtype="float64"):
+class Prepared(dict):
+    """A request value already made JSON-ready (plain JSON, no tensors):
+    encode() passes it through without walking it. gradd.Model sends its
+    graph this way, so a long-form graph is walked once, not per step."""
+
+
+def prepare(value: Any, dtype: str = "float64") -> Any:
+    """value encoded once (tensors as b64) and marked Prepared when it is
+    a dict; a string as it is."""
+    return Prepared(encode(value, dtype)) if isinstance(value, dict) else value
+
+
+def encode(value: Any, dtype: str = "float64", chunks: Optional[list] = None) -> Any:
     """A request value made JSON-ready. Dicts and lists are walked; numpy
-    float arrays become {"shape", "b64"} in dtype ("float64"/"float32")."""
+    arrays of numbers (and torch tensors) become {"shape", "b64"} in dtype
+    ("float64"/"float32"), or, when chunks is a list, Triton binary
+    tensors {"shape", "parameters": {"binary_data_size"}} whose bytes are
+    appended to chunks in the order they appear in the JSON text."""
+    if isinstance(value, Prepared):
+        return value
     if isinstance(value, dict):
-        return {k: encode(v, dtype) for k, v in value.items()}
+        return {k: encode(v, dtype, chunks) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [encode(v, dtype) for v in value]
+        return [encode(v, dtype, chunks) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
         return value
     if isinstance(value, float):
         return _float_text(value)
+    if is_torch(value):
+        value = value.detach().cpu()
+        return encode(value.numpy() if HAVE_NUMPY else value.tolist(), dtype, chunks)
     if HAVE_NUMPY:
         if isinstance(value, np.ndarray):
-            if value.dtype.kind == "f":
+            if value.dtype.kind == "f" or (chunks is not None and value.dtype.kind in "iub"):
                 le = "<f4" if dtype == "float32" else "<f8"
                 raw = np.ascontiguousarray(value, dtype=le).tobytes()
+                if chunks is not None:
+                    chunks.append(raw)
+                    return {"shape": list(value.shape), "parameters": {"binary_data_size": len(raw)}}
                 return {"shape": list(value.shape), "b64": base64.b64encode(raw).decode("ascii")}
-            return encode(value.tolist(), dtype)
+            return encode(value.tolist(), dtype, chunks)
         if isinstance(value, np.generic):
-            return encode(value.item(), dtype)
+            return encode(value.item(), dtype, chunks)
     raise TypeError("gradd: cannot send a %s as a tensor" % type(value).__name__)
 
 
-def _number(x):
+def attach_binary(doc: Any, data: bytes) -> Any:
+    """A binary-extension answer's JSON with each {"shape", "parameters":
+    {"binary_data_size"}} object given its bytes (as "_bytes"), taken from
+    data in the order the objects appear; decode_tensor then reads them."""
+    view = memoryview(data)
+    at = 0
+
+    def walk(x: Any) -> Any:
+        nonlocal at
+        if isinstance(x, dict):
+            p = x.get("parameters")
+            if isinstance(p, dict) and "binary_data_size" in p and "shape" in x:
+                n = int(p["binary_data_size"])
+                if at + n > len(view):
+                    raise ValueError("gradd: the answer's binary tensors need more bytes than it has")
+                out = {"shape": x["shape"], "_bytes": view[at:at + n]}
+                at += n
+                return out
+            return {k: walk(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [walk(v) for v in x]
+        return x
+
+    return walk(doc)
+
+
+def _number(x: Any) -> float:
     if isinstance(x, str):
         if x in _NONFINITE:
             return _NONFINITE[x]
@@ -74,13 +149,13 @@ def _number(x):
     return float(x)
 
 
-def _nested_numbers(x):
+def _nested_numbers(x: Any) -> Any:
     if isinstance(x, list):
         return [_nested_numbers(v) for v in x]
     return _number(x)
 
 
-def _reshape(flat, shape):
+def _reshape(flat: List[float], shape: List[int]) -> Any:
     if not shape:
         return flat[0]
     if len(shape) == 1:
@@ -89,8 +164,8 @@ def _reshape(flat, shape):
     return [_reshape(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
-def _b64_tensor(obj):
-    raw = base64.b64decode(obj["b64"])
+def _b64_tensor(obj: Dict[str, Any]) -> Any:
+    raw = obj["_bytes"] if "_bytes" in obj else base64.b64decode(obj["b64"])
     shape = [int(d) for d in obj["shape"]]
     count = 1
     for d in shape:
@@ -107,13 +182,13 @@ def _b64_tensor(obj):
         arr = np.frombuffer(raw, dtype="<f8" if width == 8 else "<f4").reshape(shape)
         arr = arr.astype(arr.dtype.newbyteorder("="))  # native, writable
         return float(arr) if not shape else arr
-    flat = list(struct.unpack("<%d%s" % (count, "d" if width == 8 else "f"), raw))
+    flat = list(struct.unpack("<%d%s" % (count, "d" if width == 8 else "f"), bytes(raw)))
     return _reshape(flat, shape)
 
 
-def decode_tensor(x):
+def decode_tensor(x: Any) -> Any:
     """One tensor of a response, in the form this Python prefers."""
-    if isinstance(x, dict) and "b64" in x and "shape" in x:
+    if isinstance(x, dict) and ("b64" in x or "_bytes" in x) and "shape" in x:
         return _b64_tensor(x)
     if isinstance(x, dict) and "data" in x and "shape" in x:
         data = _nested_numbers(x["data"])
@@ -129,30 +204,42 @@ def decode_tensor(x):
     return x
 
 
-def _decode_map(m):
+def to_torch(x: Any) -> Any:
+    """An ndarray as a torch tensor (sharing its memory); anything else as
+    it is (a rank-0 result stays a float)."""
+    if is_array(x):
+        return import_torch().from_numpy(x)
+    return x
+
+
+def _decode_map(m: Any, tensor_type: str = "numpy") -> Any:
     if not isinstance(m, dict):
         return m
+    if tensor_type == "torch":
+        return {k: to_torch(decode_tensor(v)) for k, v in m.items()}
     return {k: decode_tensor(v) for k, v in m.items()}
 
 
-def decode_response(body):
-    """A response dict with its tensors decoded (same keys as the JSON)."""
+def decode_response(body: Any, tensor_type: str = "numpy") -> Any:
+    """A response dict with its tensors decoded (same keys as the JSON):
+    numpy arrays, torch tensors (tensor_type "torch") or nested lists
+    (without numpy)."""
     if not isinstance(body, dict):
         return body
     out = dict(body)
     for key in TENSOR_MAPS:
         if key in out:
-            out[key] = _decode_map(out[key])
+            out[key] = _decode_map(out[key], tensor_type)
     state = out.get("state")
     if isinstance(state, dict):
         # optimizer state: {"step": n, "m": {param: tensor}, ...}
-        out["state"] = {k: _decode_map(v) if isinstance(v, dict) else v for k, v in state.items()}
+        out["state"] = {k: _decode_map(v, tensor_type) if isinstance(v, dict) else v for k, v in state.items()}
     if isinstance(out.get("losses"), list):
         out["losses"] = [_number(v) for v in out["losses"]]
     return out
 
 
-def graph_dtype(body):
+def graph_dtype(body: Dict[str, Any]) -> str:
     """The dtype a request's tensors are in: its "dtype", its long-form
     graph's "dtype", else float64."""
     if body.get("dtype"):

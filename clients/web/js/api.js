@@ -69,3 +69,80 @@ export async function call(route, body, { timeoutMs = 30000, quiet = false } = {
   if (!res.ok) throw new ApiError(res.status, data, route);
   return data;
 }
+
+/**
+ * POSTs `body` to `route` asking for a newline-delimited JSON stream
+ * (`"stream": true` is the caller's to set). Calls onLine(obj) for every
+ * progress line; resolves to the final line (the one that is not progress),
+ * or to the whole answer when the daemon did not stream. A final line with
+ * "error" rejects with ApiError like a failed call.
+ */
+export async function callStream(route, body, onLine, { timeoutMs = 120000 } = {}) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), timeoutMs);
+  const t0 = performance.now();
+  const rec = { route, body, curl: curlLine(route, body).replace(/^curl -sS/, 'curl -sS -N'), status: 0, ms: 0 };
+  const done = () => {
+    clearTimeout(timer);
+    rec.ms = performance.now() - t0;
+    listeners.forEach((fn) => fn(rec));
+  };
+  let res;
+  try {
+    res = await fetch(route, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/x-ndjson, application/json' },
+      body: JSON.stringify(body),
+      signal: ctl.signal,
+    });
+  } catch (e) {
+    done();
+    const why = e.name === 'AbortError' ? `no answer within ${timeoutMs / 1000} s` : 'the daemon cannot be reached';
+    throw new ApiError(0, { error: why, code: 'network', path: '' }, route);
+  }
+  rec.status = res.status;
+  const type = res.headers.get('Content-Type') || '';
+  if (!res.ok || !type.includes('ndjson') || !res.body) {
+    const text = await res.text().catch(() => '');
+    done();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!res.ok) throw new ApiError(res.status, data, route);
+    return data;
+  }
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  let last = null;
+  const take = (line) => {
+    if (!line.trim()) return;
+    const obj = JSON.parse(line);
+    if (obj && typeof obj === 'object' && 'step' in obj && !('params' in obj) && !('error' in obj)) onLine(obj);
+    else last = obj;
+  };
+  try {
+    for (;;) {
+      const { value, done: end } = await reader.read();
+      if (end) break;
+      buf += dec.decode(value, { stream: true });
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        take(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    }
+    take(buf);
+  } catch (e) {
+    done();
+    if (e instanceof SyntaxError) throw new ApiError(res.status, { error: `the stream held a line that is not JSON: ${e.message}`, code: 'bad_stream', path: '' }, route);
+    throw new ApiError(0, { error: 'the stream broke off', code: 'network', path: '' }, route);
+  }
+  done();
+  if (last && last.error) throw new ApiError(res.status, last, route);
+  if (!last) throw new ApiError(res.status, { error: 'the stream ended without a final line', code: 'bad_stream', path: '' }, route);
+  return last;
+}

@@ -170,4 +170,19 @@ export const EXAMPLES = [
       params: { W: [[1, -2, 0.5], [0.5, 1, -1]], b: [0.1, 0, -0.2] },
     },
   },
+  {
+    id: 'mlp',
+    seed: '003',
+    title: 'MLP: cross_entropy(tanh(XW₁+b₁)W₂+b₂, y)',
+    note: 'A two-layer classifier as one expression: every node is named by its subexpression; the integer labels y get no adjoint (cross_entropy has no gradient for its target). Click an operation to collapse what feeds it.',
+    expr: 'cross_entropy(tanh(X @ W1 + b1) @ W2 + b2, y)',
+    inputs: {
+      X: [[1, 2], [0.5, -1], [-1, 0.5]],
+      W1: [[0.1, 0.2, -0.3], [0.4, -0.5, 0.6]],
+      b1: [0, 0.1, -0.1],
+      W2: [[1, -1], [0.5, 0.5], [-1, 1]],
+      b2: [0.1, -0.1],
+      y: [0, 1, 1],
+    },
+  },
 ];

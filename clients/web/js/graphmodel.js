@@ -1,12 +1,46 @@
 // From a request (expression or long form, with values) to a drawable graph:
-// /v1/gradient-graph expands it into primitive nodes, /v1/forward gives
-// every node's value and /v1/gradient every node's adjoint. Edge adjoints
+// /v1/gradient-graph expands it into primitive nodes, /v1/gradient with
+// "trace" gives every node's value, adjoint (null for labels) and
+// expression text (a daemon without "trace": /v1/forward for the values,
+// /v1/gradient for the adjoints), /v1/jvp the tangents. Edge adjoints
 // (what flows back along one edge) come from the local derivatives of the
 // scalar elementwise ops; they are shown only where they add up to the
 // node adjoints gradd computed.
 
 import { call } from './api.js';
 import { isScalar } from './format.js';
+import { exprTexts } from './exprtext.js';
+
+let opsInfo = null;
+/** The daemon's op table (GET /v1/ops), fetched once: name -> {no_gradient: [slots]}. */
+async function opTable() {
+  if (!opsInfo) {
+    opsInfo = call('/v1/ops', undefined, { quiet: true })
+      .then((r) => new Map((r.ops || []).map((o) => [o.name, o])))
+      .catch(() => {
+        opsInfo = null;
+        return new Map();
+      });
+  }
+  return opsInfo;
+}
+
+// Leaves that only ever enter no-gradient operand slots (integer labels,
+// indices): they get no adjoint.
+function labelLeaves(nodes, ops) {
+  const uses = new Map();
+  for (const n of nodes) {
+    if (n.kind !== 'op') continue;
+    const nog = new Set((ops.get(n.op) || {}).no_gradient || []);
+    n.inputs.forEach((src, slot) => {
+      if (!uses.has(src)) uses.set(src, []);
+      uses.get(src).push(nog.has(slot));
+    });
+  }
+  const out = new Set();
+  for (const n of nodes) if (n.kind !== 'op' && n.kind !== 'const' && (uses.get(n.name) || []).length && uses.get(n.name).every(Boolean)) out.add(n.name);
+  return out;
+}
 
 /** The part of a request that every compute route accepts. */
 function base(req) {
@@ -42,29 +76,80 @@ export async function computeGraph(req) {
     });
   }
 
-  const fwdReq = { ...base(req), graph: g, outputs: nodes.filter((n) => n.kind !== 'const').map((n) => n.name) };
-  const fwd = await call('/v1/forward', fwdReq);
-  const values = { ...fwd.values };
-  for (const n of nodes) if (n.kind === 'const') values[n.name] = n.value;
-
+  const ops = await opTable();
+  const noAdjoint = labelLeaves(nodes, ops);
+  const texts = exprTexts(nodes, { resultName: typeof req.graph === 'string' ? g.loss : null });
+  for (const n of nodes) Object.assign(n, texts.get(n.name));
+  // One traced gradient gives every node's value, adjoint and expression
+  // text; a daemon without "trace" (or a graph without a scalar loss) takes
+  // a forward pass and a gradient instead.
+  const values = {};
   let adjoints = null;
   let gradError = null;
   let gradReq = null;
+  let fwdReq = null;
   if (g.loss) {
+    const traceReq = { ...base(req), trace: true };
+    try {
+      const res = await call('/v1/gradient', traceReq);
+      adjoints = {};
+      for (const t of res.trace || []) {
+        values[t.node] = t.value;
+        if (t.adjoint === null) noAdjoint.add(t.node);
+        else adjoints[t.node] = t.adjoint;
+        const n = nodes.find((x) => x.name === t.node);
+        if (n && n.kind === 'op' && typeof t.expr === 'string') {
+          n.expr = t.expr;
+          if (n.generated) n.caption = t.expr;
+        }
+      }
+      gradReq = traceReq;
+    } catch (e) {
+      if (!(e.code === 'unknown_field' && e.path === '/trace')) gradError = e;
+      adjoints = null;
+    }
+  }
+  for (const n of nodes) if (n.kind === 'const') values[n.name] = n.value;
+  if (!adjoints || nodes.some((n) => values[n.name] === undefined)) {
+    fwdReq = { ...base(req), graph: g, outputs: nodes.filter((n) => n.kind !== 'const').map((n) => n.name) };
+    const fwd = await call('/v1/forward', fwdReq);
+    Object.assign(values, fwd.values);
+  }
+  if (g.loss && !adjoints) {
     gradReq = {
       ...base(req),
       graph: g,
-      wrt: nodes.filter((n) => n.kind !== 'const').map((n) => n.name),
+      wrt: nodes.filter((n) => n.kind !== 'const' && !noAdjoint.has(n.name)).map((n) => n.name),
     };
     try {
       adjoints = (await call('/v1/gradient', gradReq)).gradients;
+      gradError = null;
     } catch (e) {
       gradError = e;
     }
   }
   const byName = new Map(nodes.map((n) => [n.name, n]));
   if (adjoints) edgeAdjoints(edges, byName, values, adjoints);
-  return { graph: g, nodes, edges, values, adjoints, loss: g.loss, gradError, requests: { fwdReq, gradReq } };
+  return { graph: g, nodes, edges, values, adjoints, loss: g.loss, gradError, noAdjoint, requests: { fwdReq, gradReq }, base: base(req) };
+}
+
+function onesLike(v) {
+  return Array.isArray(v) ? v.map(onesLike) : 1;
+}
+
+/**
+ * Forward-mode tangents of every node with the tangent of leaf `seed` set
+ * to ones (all other leaves 0), through /v1/jvp. Resolves to {name: tangent}.
+ */
+export async function computeTangents(model, seed) {
+  const body = {
+    ...model.base,
+    graph: model.graph,
+    tangents: { [seed]: onesLike(model.values[seed]) },
+    outputs: model.nodes.filter((n) => n.kind !== 'const').map((n) => n.name),
+  };
+  const res = await call('/v1/jvp', body);
+  return res.tangents;
 }
 
 // d(op)/d(operand slot) at scalar values; y is the op's own value. null: unknown.

@@ -1,13 +1,18 @@
 // The graph view: an expression with an inputs editor, or a whole JSON
-// request; the worked examples of the seeds; the drawing, the node table,
-// the requests sent and the errors.
+// request; the worked examples of the seeds; the drawing (zoom, pan, fit,
+// left-to-right or top-to-bottom, click an operation to collapse its
+// subexpression), the step-through, the exports, the node table, the
+// requests sent and the errors.
 
 import { onRequest } from './api.js';
 import { EXAMPLES } from './examples.js';
-import { computeGraph } from './graphmodel.js';
-import { drawGraph } from './graphdraw.js';
-import { fmtTensorFull } from './format.js';
+import { computeGraph, computeTangents } from './graphmodel.js';
+import { drawGraph, MIN_FONT } from './graphdraw.js';
+import { fmtTensor, fmtTensorFull } from './format.js';
 import { h, showRequests, showError, markBad } from './ui.js';
+import { Viewport } from './viewport.js';
+import { buildSteps, tangentLeaves } from './stepper.js';
+import { exportSvg, exportPng, showCode } from './export.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -15,6 +20,11 @@ let mode = 'expr';
 let current = null; // the example shown, if any
 let lastModel = null;
 let runSeq = 0;
+let viewport = null;
+let extent = null; // the drawing's extent, for fit and export
+let collapsed = new Set();
+let steps = null; // the step-through, when on
+let stepAt = 0;
 
 // Names used as values in an expression: identifiers not called as functions
 // and not part of a number (1e5).
@@ -107,21 +117,124 @@ function renderTable(model) {
     h(
       'tr',
       { dataset: { name: n.name } },
-      h('td', {}, n.name),
-      h('td', { class: 'kind' }, n.kind === 'op' ? `${n.op}(${n.inputs.join(', ')})` : n.kind),
+      h('td', { title: n.name }, n.name.includes('#') || n.generated ? n.expr : n.name),
+      h('td', { class: 'kind' }, n.kind === 'op' ? n.op : n.kind),
       h('td', { class: 'v' }, model.values[n.name] === undefined ? '' : fmtTensorFull(model.values[n.name])),
-      h('td', { class: 'g' }, model.adjoints && model.adjoints[n.name] !== undefined ? fmtTensorFull(model.adjoints[n.name]) : ''),
+      h('td', { class: 'g' }, model.noAdjoint.has(n.name) ? '(none: a label)' : model.adjoints && model.adjoints[n.name] !== undefined ? fmtTensorFull(model.adjoints[n.name]) : ''),
     ),
   );
   t.replaceChildren(h('thead', {}, head), h('tbody', {}, ...rows));
 }
 
-function redraw() {
+// The orientation to draw in: left to right unless the page is too narrow
+// for it at a legible scale and top to bottom does better.
+function orientFor(svg, model, opts) {
+  const want = $('orient').value;
+  if (want !== 'auto') return { orient: want, ext: drawGraph(svg, model, { ...opts, orient: want }) };
+  // Left to right needs at least 170 px per layer: skip it when that cannot fit.
+  const depth = new Map();
+  for (const n of model.nodes) depth.set(n.name, n.kind === 'op' ? 1 + Math.max(0, ...n.inputs.map((i) => depth.get(i) ?? 0)) : 0);
+  const layers = Math.max(0, ...depth.values());
+  if (!opts.collapsed?.size && layers * 170 * Math.min(1, viewport.minScale * 1.1) > viewport.availableWidth()) return orientTB(svg, model, opts);
+  const lr = drawGraph(svg, model, { ...opts, orient: 'LR' });
+  if (viewport.fitScale(lr) >= Math.min(1, viewport.minScale * 1.1)) return { orient: 'LR', ext: lr };
+  return orientTB(svg, model, opts);
+}
+
+// Top to bottom, with tensors labelled by their shapes if the numbers make it too wide.
+function orientTB(svg, model, opts) {
+  const tb = drawGraph(svg, model, { ...opts, orient: 'TB' });
+  if (viewport.fitScale(tb) >= viewport.minScale) return { orient: 'TB', ext: tb };
+  // Still too wide: tensors labelled by their shapes.
+  const tbc = drawGraph(svg, model, { ...opts, orient: 'TB', compact: true });
+  return { orient: 'TB', ext: tbc };
+}
+
+function revealNow() {
+  if (!steps) return null;
+  const st = steps[stepAt];
+  return { values: st.values, adjoints: st.adjoints, tangents: st.phase === 'tangent' ? st.tangents : null, tangentValues: lastModel.tangents, current: st.node };
+}
+
+/** Draws the last model; keep: keep the zoom and pan (a step, a toggle) rather than fit. */
+function redraw(keep = false) {
   if (!lastModel) return;
   const svg = $('graph-svg');
-  const size = drawGraph(svg, lastModel, { showValues: $('show-values').checked, showAdjoints: $('show-adjoints').checked });
-  // Past a point the drawing scrolls rather than shrinking into unreadable text.
-  $('graph-wrap').classList.toggle('wide', size.width * 0.8 > $('graph-wrap').clientWidth);
+  const opts = { showValues: $('show-values').checked, showAdjoints: $('show-adjoints').checked, collapsed, reveal: revealNow() };
+  const saved = keep && viewport.ext ? { scale: viewport.scale, view: { ...viewport.view }, w: viewport.elemW, h: viewport.elemH } : null;
+  const { ext } = orientFor(svg, lastModel, opts);
+  extent = ext;
+  viewport.fit(ext);
+  if (saved && saved.w === viewport.elemW) {
+    viewport.scale = saved.scale;
+    viewport.view = saved.view;
+    viewport.apply();
+  }
+  $('expand-all').hidden = !collapsed.size;
+  renderSteps();
+}
+
+function renderSteps() {
+  const on = !!steps;
+  $('step-bar').classList.toggle('on', on);
+  $('step-start').hidden = on;
+  for (const id of ['step-prev', 'step-next', 'step-exit', 'step-text']) $(id).hidden = !on;
+  if (!on) return;
+  const st = steps[stepAt];
+  let text = st.text;
+  if (st.phase === 'tangent' && st.node && lastModel.tangents && lastModel.tangents[st.node] !== undefined && text.startsWith('Tangent '))
+    text += ` = ${fmtTensor(lastModel.tangents[st.node])}`;
+  $('step-text').textContent = `${stepAt + 1}/${steps.length} · ${text}`;
+  $('step-text').dataset.phase = st.phase;
+  $('step-text').dataset.node = st.node || '';
+  $('step-prev').disabled = stepAt === 0;
+  $('step-next').disabled = stepAt === steps.length - 1;
+}
+
+function startSteps() {
+  if (!lastModel) return;
+  const seed = $('tangent-seed').value || null;
+  steps = buildSteps(lastModel, seed);
+  stepAt = 0;
+  redraw(true);
+}
+
+let stepping = false;
+async function goStep(delta) {
+  if (!steps || stepping) return;
+  const next = Math.max(0, Math.min(steps.length - 1, stepAt + delta));
+  const st = steps[next];
+  if (st.phase === 'tangent' && !lastModel.tangents) {
+    const model = lastModel;
+    $('step-next').disabled = true;
+    stepping = true;
+    try {
+      model.tangents = await computeTangents(model, $('tangent-seed').value);
+    } catch (err) {
+      showError($('graph-error'), err, null);
+      renderSteps();
+      return;
+    } finally {
+      stepping = false;
+    }
+    if (model !== lastModel || !steps) return;
+  }
+  stepAt = next;
+  redraw(true);
+}
+
+function stopSteps() {
+  steps = null;
+  redraw(true);
+}
+
+function fillTangentSeeds(model) {
+  const sel = $('tangent-seed');
+  const prev = sel.value;
+  const names = tangentLeaves(model);
+  sel.replaceChildren(...names.map((n) => h('option', { value: n }, `d/d${n}`)));
+  if (names.includes(prev)) sel.value = prev;
+  $('tangent-wrap').hidden = !names.length;
 }
 
 async function run() {
@@ -136,6 +249,9 @@ async function run() {
     const model = await computeGraph(req);
     if (seq !== runSeq) return;
     lastModel = model;
+    collapsed = new Set();
+    steps = null;
+    fillTangentSeeds(model);
     redraw();
     renderTable(model);
     showError($('graph-error'), model.gradError, model.requests.gradReq);
@@ -154,10 +270,25 @@ async function run() {
     svg.dataset.state = 'error';
   } finally {
     off();
-    const titles = { '/v1/gradient-graph': 'expand into primitive nodes', '/v1/forward': 'every node’s value', '/v1/gradient': 'every node’s adjoint' };
-    if (seq === runSeq) showRequests($('graph-requests'), records.map((r) => ({ ...r, title: titles[r.route] })));
+    const titles = { '/v1/gradient-graph': 'expand into primitive nodes', '/v1/forward': 'every node’s value', '/v1/gradient': 'every node’s value and adjoint (trace)' };
+    if (seq === runSeq) {
+      showRequests($('graph-requests'), records.map((r) => ({ ...r, title: titles[r.route] })));
+      const grad = records.find((r) => r.route === '/v1/gradient');
+      const body = grad ? userRequest(grad.body, req) : null;
+      showCode($('graph-code'), '/v1/gradient', body, 'gradient');
+    }
     svg.dataset.runs = String(seq);
   }
+}
+
+// The gradient request as the user would write it: their graph (the
+// expression, not its expansion), values, and the names they gave.
+function userRequest(sent, req) {
+  if (!req || typeof req !== 'object') return sent;
+  const out = { ...req };
+  const leaves = new Set([...Object.keys(sent.graph.inputs || {}), ...Object.keys(sent.graph.params || {})]);
+  if (sent.wrt) out.wrt = sent.wrt.filter((n) => leaves.has(n));
+  return out;
 }
 
 function showExample(ex) {
@@ -236,7 +367,47 @@ export function initGraphView() {
       run();
     }
   });
-  $('show-values').addEventListener('change', redraw);
-  $('show-adjoints').addEventListener('change', redraw);
+  viewport = new Viewport($('graph-svg'), $('graph-wrap'), MIN_FONT);
+  $('show-values').addEventListener('change', () => redraw(true));
+  $('show-adjoints').addEventListener('change', () => redraw(true));
+  $('orient').addEventListener('change', () => redraw());
+  $('zoom-in').addEventListener('click', () => viewport.zoom(1.25));
+  $('zoom-out').addEventListener('click', () => viewport.zoom(0.8));
+  $('zoom-fit').addEventListener('click', () => viewport.fit(extent));
+  $('expand-all').addEventListener('click', () => {
+    collapsed = new Set();
+    redraw();
+  });
+  // A click (not a drag) on an operation collapses or expands its subexpression.
+  $('graph-svg').addEventListener('click', (e) => {
+    if (viewport.dragged) return;
+    const g = e.target.closest('g.node.op, g.node.group');
+    if (!g || !lastModel) return;
+    const name = g.dataset.name;
+    if (collapsed.has(name)) collapsed.delete(name);
+    else collapsed.add(name);
+    redraw();
+  });
+  $('step-start').addEventListener('click', startSteps);
+  $('step-next').addEventListener('click', () => goStep(1));
+  $('step-prev').addEventListener('click', () => goStep(-1));
+  $('step-exit').addEventListener('click', stopSteps);
+  $('tangent-seed').addEventListener('change', () => {
+    if (!lastModel) return;
+    lastModel.tangents = null;
+    if (steps) startSteps();
+  });
+  $('graph-card').addEventListener('keydown', (e) => {
+    if (!steps || e.target.closest('input, textarea, select')) return;
+    if (e.key === 'ArrowRight') goStep(1);
+    else if (e.key === 'ArrowLeft') goStep(-1);
+  });
+  $('export-svg').addEventListener('click', () => extent && exportSvg($('graph-svg'), extent).catch((err) => showError($('graph-error'), err, null)));
+  $('export-png').addEventListener('click', () => extent && exportPng($('graph-svg'), extent).catch((err) => showError($('graph-error'), err, null)));
+  let resizeTimer = 0;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => redraw(), 150);
+  });
   return showExample(EXAMPLES[0]);
 }

@@ -89,7 +89,9 @@ export function layoutDag(nodes, edges, opts = {}) {
     if (!ns.length) return rank.get(id);
     return ns.reduce((s, n) => s + rank.get(n), 0) / ns.length;
   };
-  for (let sweep = 0; sweep < 12; sweep++) {
+  // Big graphs (thousands of vertices with the dummies) get fewer passes.
+  const big = verts.size > 800;
+  for (let sweep = 0; sweep < (big ? 6 : 12); sweep++) {
     const downward = sweep % 2 === 0;
     const seq = downward ? [...Array(nLayers).keys()].slice(1) : [...Array(nLayers).keys()].reverse().slice(1);
     for (const l of seq) {
@@ -117,24 +119,47 @@ export function layoutDag(nodes, edges, opts = {}) {
   const half = (id) => verts.get(id).size / 2;
   const prio = (id) => (verts.get(id).dummy ? 2 : pred.get(id).length ? 3 : 1);
   const settle = (ids, want) => {
-    const placed = new Array(ids.length).fill(null);
+    const k = ids.length;
+    const placed = new Array(k).fill(null);
     const idx = ids.map((_, i) => i).sort((i, j) => prio(ids[j]) - prio(ids[i]) || i - j);
-    const sep = (i, j) => {
-      // Minimum distance between the centres of ids[i] and ids[j], i < j.
-      let d = half(ids[i]) + half(ids[j]) + gap;
-      for (let k = i + 1; k < j; k++) d += verts.get(ids[k]).size + gap;
-      return d;
+    // c[i]: the centre of ids[i] if the layer were packed from 0, so the
+    // least distance between the centres of ids[j] and ids[i] is c[i] - c[j].
+    const c = new Array(k);
+    let acc = 0;
+    for (let i = 0; i < k; i++) {
+      c[i] = acc + half(ids[i]);
+      acc += 2 * half(ids[i]) + gap;
+    }
+    // Segment trees over d[j] = placed[j] - c[j]: the max to the left of i
+    // bounds ids[i] from above, the min to its right from below.
+    let n = 1;
+    while (n < k) n *= 2;
+    const mx = new Array(2 * n).fill(-Infinity);
+    const mn = new Array(2 * n).fill(Infinity);
+    const set = (i, v) => {
+      let p = i + n;
+      mx[p] = v;
+      mn[p] = v;
+      for (p >>= 1; p >= 1; p >>= 1) {
+        mx[p] = Math.max(mx[2 * p], mx[2 * p + 1]);
+        mn[p] = Math.min(mn[2 * p], mn[2 * p + 1]);
+      }
+    };
+    const query = (tree, pick, none, l, r) => {
+      // over [l, r)
+      let res = none;
+      for (l += n, r += n; l < r; l >>= 1, r >>= 1) {
+        if (l & 1) res = pick(res, tree[l++]);
+        if (r & 1) res = pick(res, tree[--r]);
+      }
+      return res;
     };
     for (const i of idx) {
-      let lo = -Infinity;
-      let hi = Infinity;
-      for (let j = 0; j < ids.length; j++) {
-        if (placed[j] === null || j === i) continue;
-        if (j < i) lo = Math.max(lo, placed[j] + sep(j, i));
-        else hi = Math.min(hi, placed[j] - sep(i, j));
-      }
+      const lo = query(mx, Math.max, -Infinity, 0, i) + c[i];
+      const hi = query(mn, Math.min, Infinity, i + 1, k) + c[i];
       const w = want(ids[i]);
       placed[i] = lo > hi ? lo : Math.min(hi, Math.max(lo, w));
+      set(i, placed[i] - c[i]);
     }
     ids.forEach((id, i) => y.set(id, placed[i]));
   };
@@ -148,7 +173,7 @@ export function layoutDag(nodes, edges, opts = {}) {
     const ns = isLeaf(id) || !inner.length ? all : inner;
     return ns.length ? ns.reduce((s, n) => s + y.get(n), 0) / ns.length : y.get(id);
   };
-  for (let it = 0; it < 8; it++) {
+  for (let it = 0; it < (big ? 3 : 8); it++) {
     for (let l = 0; l < nLayers; l++) settle(layers[l], want);
     for (let l = nLayers - 1; l >= 0; l--) settle(layers[l], want);
   }

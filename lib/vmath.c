@@ -1,0 +1,109 @@
+/* vmath.c -- the vectorizing float32 rows of vmath.h.
+ *
+ * Each row is a plain loop over inline, branch-free element functions, so
+ * the compiler vectorizes it; target_clones builds it twice (AVX2 and the
+ * baseline SSE2) and the loader picks one for the CPU. The Makefile builds
+ * this file with -fno-trapping-math: without it GCC will not turn the
+ * element functions' selects into vector blends. */
+#include "vmath.h"
+
+#define SQRT1_2_F 0.70710678118654752f      /* 1/sqrt(2) */
+#define INV_SQRT_2PI_F 0.39894228040143268f /* 1/sqrt(2 pi) */
+
+/* GCC's clones only: clang's (the fuzz and sanitizer builds) leave the
+ * clone resolvers unresolved when the file is compiled with the fuzzer. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ROW_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define ROW_CLONES
+#endif
+
+typedef union f32_bits {
+    float f;
+    int32_t i;
+} f32_bits;
+
+/* 2^n as a float for n in [-126, 127]. */
+static inline float pow2i(int32_t n) {
+    f32_bits b;
+    b.i = (n + 127) << 23;
+    return b.f;
+}
+
+/* e^x: n = round(x / ln 2) by the 1.5 * 2^23 trick, r = x - n ln 2 in two
+ * parts, Cephes' degree-6 polynomial for e^r, then 2^n in two factors so
+ * that n in [-150, 129] neither wraps the exponent nor loses subnormals. */
+static inline float exp_elem(float x) {
+    float xc = x < -104.0f ? -104.0f : x;
+    xc = xc > 89.0f ? 89.0f : xc; /* NaN passes both and is restored below */
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    int32_t ni = (int32_t)n, n1 = ni >> 1, n2 = ni - n1;
+    float y = p * pow2i(n1) * pow2i(n2);
+    return x != x ? x : y;
+}
+
+/* erf x: below 0.5 in magnitude x P(x^2), the Taylor series to x^15;
+ * else 1 - erfc with Numerical Recipes' fit erfc = t e^(-x^2 + poly(t)),
+ * t = 1 / (1 + |x|/2) (relative error under 1.2e-7); the sign restored
+ * last (erf(-0) = -0; NaN fails the < test and stays NaN). */
+static inline float erf_elem(float x) {
+    f32_bits sign = {.f = x}, mag;
+    mag.i = sign.i & 0x7fffffff;
+    sign.i &= (int32_t)0x80000000;
+    float a = mag.f, z = a * a;
+    float s = -1.49256504e-5f; /* 2/sqrt(pi) (-1)^k / (k! (2k + 1)), k = 7 down to 0 */
+    s = s * z + 1.20553330e-4f;
+    s = s * z - 8.54832702e-4f;
+    s = s * z + 5.22397763e-3f;
+    s = s * z - 2.68661706e-2f;
+    s = s * z + 1.12837917e-1f;
+    s = s * z - 3.76126389e-1f;
+    s = s * z + 1.12837917e+0f;
+    float small = a * s;
+    float t = 1.0f / (1.0f + 0.5f * a);
+    float q = 0.17087277f;
+    q = q * t - 0.82215223f;
+    q = q * t + 1.48851587f;
+    q = q * t - 1.13520398f;
+    q = q * t + 0.27886807f;
+    q = q * t - 0.18628806f;
+    q = q * t + 0.09678418f;
+    q = q * t + 0.37409196f;
+    q = q * t + 1.00002368f;
+    q = q * t - 1.26551223f;
+    float large = 1.0f - t * exp_elem(q - z);
+    f32_bits r = {.f = a < 0.5f ? small : large};
+    r.i |= sign.i;
+    return r.f;
+}
+
+ROW_CLONES void gr_vexp_f32(const float *x, float *y, int64_t n, float shift) {
+    for (int64_t i = 0; i < n; i++) y[i] = exp_elem(x[i] - shift);
+}
+
+ROW_CLONES void gr_verf_f32(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = erf_elem(x[i]);
+}
+
+ROW_CLONES void gr_vgelu_f32(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = v * 0.5f * (1 + erf_elem(v * SQRT1_2_F));
+    }
+}
+
+ROW_CLONES void gr_vgelu_derivative_f32(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = 0.5f * (1 + erf_elem(v * SQRT1_2_F)) + v * (INV_SQRT_2PI_F * exp_elem(-0.5f * (v * v)));
+    }
+}

@@ -1,0 +1,179 @@
+/* test_threads.c -- the kernels that split across gr_set_threads' pool
+ * (elementwise rows, the vectorized float32 rows, softmax, layer_norm and
+ * its backward, the convolutions' image chunks with their per-thread
+ * workspace and partial weight sums, max pooling's planes, batched
+ * matmuls) give the one-thread
+ * answer with two threads, at sizes above the split threshold; and a run
+ * with two threads still stops at the cancel flag. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The value and gradients (wrt each leaf) of sum(y * y) for y built by
+ * build from the graph's n_leaves leaves of the given shapes, at fixed
+ * random values, run with the given threads. Returns all outputs concatenated
+ * (caller frees) and their count in *count. */
+typedef int (*build_fn)(gr_graph *g, const int *leaves);
+
+static double *run_case(int threads, const gr_shape *shapes, int n_leaves, build_fn build, int64_t *count) {
+    gr_error err;
+    gr_error_clear(&err);
+    TU_OK(gr_set_threads(threads, &err), err);
+    gr_graph *g = gr_graph_new(GR_F32, NULL);
+    assert_non_null(g);
+    int leaves[4], grads[4], outs[5];
+    tu_bind binds[4];
+    double *data[4];
+    tu_seed(12345);
+    for (int i = 0; i < n_leaves; i++) {
+        char name[8] = {'p', (char)('0' + i), 0};
+        leaves[i] = gr_graph_param(g, name, &shapes[i], &err);
+        assert_true(leaves[i] >= 0);
+    }
+    TU_OK(gr_graph_finalize(g, &err), err);
+    int y = build(g, leaves);
+    int64_t total = 0;
+    for (int i = 0; i < n_leaves; i++) {
+        int64_t n = 1;
+        for (int d = 0; d < shapes[i].rank; d++) n *= shapes[i].dims[d];
+        data[i] = malloc((size_t)n * sizeof(double));
+        for (int64_t j = 0; j < n; j++) data[i][j] = tu_uniform(-2, 2);
+        binds[i] = (tu_bind){leaves[i], data[i]};
+        total += n;
+    }
+    int loss = tu_op1(g, "sum", tu_op2(g, "mul", y, y));
+    TU_OK(gr_grad(g, loss, leaves, n_leaves, grads, &err), err);
+    outs[0] = loss;
+    memcpy(outs + 1, grads, (size_t)n_leaves * sizeof *grads);
+    double *v = tu_eval(g, binds, n_leaves, outs, n_leaves + 1);
+    *count = 1 + total;
+    for (int i = 0; i < n_leaves; i++) free(data[i]);
+    gr_graph_free(g);
+    return v;
+}
+
+/* The same case with one and with two threads: equal within float32's
+ * rounding of sums taken in another order. */
+static void same_with_two_threads(const char *what, const gr_shape *shapes, int n_leaves, build_fn build) {
+    int64_t n1, n2;
+    double *one = run_case(1, shapes, n_leaves, build, &n1);
+    double *two = run_case(2, shapes, n_leaves, build, &n2);
+    assert_int_equal(n1, n2);
+    double scale = 0;
+    for (int64_t i = 0; i < n1; i++) scale = fmax(scale, fabs(one[i]));
+    for (int64_t i = 0; i < n1; i++) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s: output element %lld", what, (long long)i);
+        tu_close(two[i], one[i], 1e-5 * scale, 1e-4, msg);
+    }
+    free(one);
+    free(two);
+    gr_error err;
+    gr_error_clear(&err);
+    TU_OK(gr_set_threads(1, &err), err);
+}
+
+static int build_elementwise(gr_graph *g, const int *p) {
+    gr_attrs tanh_form = {0};
+    tanh_form.set = GR_ATTR_BIT(GR_ATTR_APPROXIMATE);
+    strcpy(tanh_form.approximate, "tanh");
+    int e = tu_op1(g, "exp", tu_op2(g, "mul", p[0], p[1]));
+    int gl = tu_op1(g, "gelu", p[0]);
+    int gt = tu_apply(g, "gelu", &p[1], 1, &tanh_form);
+    return tu_op2(g, "add", tu_op2(g, "add", e, tu_op1(g, "erf", gl)), gt);
+}
+
+static int build_rows(gr_graph *g, const int *p) {
+    int ln_ops[3] = {p[0], p[1], p[2]};
+    int ln = tu_apply(g, "layer_norm", ln_ops, 3, NULL);
+    return tu_op1(g, "softmax", tu_op2(g, "mul", ln, ln));
+}
+
+static int build_conv(gr_graph *g, const int *p) {
+    gr_attrs pad = {0};
+    int64_t one = 1;
+    gr_error err;
+    gr_error_clear(&err);
+    TU_OK(gr_attrs_set_ints(&pad, GR_ATTR_PADDING, &one, 1, &err), err);
+    gr_attrs pool = {0};
+    int64_t two = 2;
+    TU_OK(gr_attrs_set_ints(&pool, GR_ATTR_KERNEL_SIZE, &two, 1, &err), err);
+    int ops[2] = {p[0], p[1]};
+    int h = tu_op1(g, "relu", tu_apply(g, "conv2d", ops, 2, &pad));
+    return tu_apply(g, "max_pool2d", &h, 1, &pool);
+}
+
+static int build_batched_matmul(gr_graph *g, const int *p) { return tu_op2(g, "matmul", p[0], p[1]); }
+
+static void test_elementwise(void **state) {
+    (void)state;
+    gr_shape s[2] = {tu_shape(1, 300001), tu_shape(1, 300001)};
+    same_with_two_threads("elementwise", s, 2, build_elementwise);
+}
+
+static void test_softmax_and_layer_norm(void **state) {
+    (void)state;
+    gr_shape s[3] = {tu_shape(2, 512, 257), tu_shape(1, 257), tu_shape(1, 257)};
+    same_with_two_threads("layer_norm + softmax", s, 3, build_rows);
+}
+
+static void test_conv2d(void **state) {
+    (void)state;
+    gr_shape s[2] = {tu_shape(4, 16, 3, 32, 32), tu_shape(4, 8, 3, 3, 3)};
+    same_with_two_threads("conv2d + max_pool2d", s, 2, build_conv);
+}
+
+static void test_batched_matmul(void **state) {
+    (void)state;
+    gr_shape s[2] = {tu_shape(4, 5, 4, 24, 16), tu_shape(4, 5, 4, 16, 24)};
+    same_with_two_threads("batched matmul", s, 2, build_batched_matmul);
+}
+
+static void test_set_threads_checks_its_argument(void **state) {
+    (void)state;
+    gr_error err;
+    gr_error_clear(&err);
+    assert_int_equal(gr_set_threads(0, &err), GR_E_ARG);
+    assert_int_equal(gr_set_threads(65, &err), GR_E_ARG);
+    TU_OK(gr_set_threads(1, &err), err);
+    assert_int_equal(gr_threads(), 1);
+}
+
+/* A raised flag stops a two-thread run: each part looks at it. */
+static void test_two_threads_stop_at_the_flag(void **state) {
+    (void)state;
+    gr_error err;
+    gr_error_clear(&err);
+    TU_OK(gr_set_threads(2, &err), err);
+    gr_graph *g = gr_graph_new(GR_F32, NULL);
+    gr_shape s = tu_shape(1, 1 << 20);
+    int x = gr_graph_input(g, "x", &s, &err);
+    TU_OK(gr_graph_finalize(g, &err), err);
+    int y = tu_op1(g, "exp", x);
+    gr_exec *e = gr_compile(g, &y, 1, &err);
+    assert_non_null(e);
+    float *xd = calloc(1 << 20, sizeof *xd);
+    TU_OK(gr_exec_bind(e, x, xd, &err), err);
+    volatile int flag = 1;
+    gr_exec_set_cancel(e, &flag);
+    assert_int_equal(gr_exec_run(e, &err), GR_E_CANCELLED);
+    free(xd);
+    gr_exec_free(e);
+    gr_graph_free(g);
+    TU_OK(gr_set_threads(1, &err), err);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_softmax_and_layer_norm),
+        cmocka_unit_test(test_conv2d),
+        cmocka_unit_test(test_batched_matmul),
+        cmocka_unit_test(test_set_threads_checks_its_argument),
+        cmocka_unit_test(test_two_threads_stop_at_the_flag),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
