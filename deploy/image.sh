@@ -19,8 +19,8 @@ set -eu
 
 # Debian 12 packages. The runtime list is what `ldd build/gradd` names,
 # nothing more: libc and libgcc come with the base image.
-BUILD_PKGS="build-essential pkg-config libopenblas-dev libjansson-dev libyaml-dev libmicrohttpd-dev"
-RUNTIME_PKGS="libopenblas0-pthread libjansson4 libyaml-0-2 libmicrohttpd12"
+BUILD_PKGS="build-essential pkg-config libopenblas-dev libjansson-dev libyaml-dev libmicrohttpd-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev"
+RUNTIME_PKGS="libopenblas0-pthread libjansson4 libyaml-0-2 libmicrohttpd12 libprotobuf-c1"
 
 # The runtime user: a fixed uid/gid, so that volume permissions and a
 # Kubernetes securityContext (runAsUser) can name it.
