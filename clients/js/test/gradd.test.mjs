@@ -6,43 +6,23 @@
 // Expected answers are worked by hand (comments), not taken from gradd.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import net from "node:net";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   Client, GraddError, b64Tensor, fromB64Tensor, float64ToBase64, base64ToFloat64, float32ToBase64, base64ToFloat32,
 } from "../gradd.js";
+import { startDaemon } from "./daemon.mjs";
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const started = [];
 let URL_ = process.env.GRADD_URL;
 let AUTH_URL = process.env.GRADD_AUTH_URL;
 let API_KEY = process.env.GRADD_API_KEY;
 
-function startDaemon(extra) {
-  const bin = process.env.GRADD_BIN || path.join(REPO, "build", "gradd");
-  const p = spawn(bin, ["serve", "--port", "0", "--bind", "127.0.0.1", ...extra], {
-    cwd: REPO, stdio: ["ignore", "pipe", "ignore"],
-  });
-  started.push(p);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`gradd printed no port: ${out}`)), 30000);
-    p.stdout.on("data", (d) => {
-      out += d;
-      const m = /listening on [^:]+:(\d+)/.exec(out);
-      if (m) { clearTimeout(timer); resolve(`http://127.0.0.1:${m[1]}`); }
-    });
-    p.on("exit", () => { clearTimeout(timer); reject(new Error(`gradd exited: ${out}`)); });
-  });
-}
 
 before(async () => {
   if (!URL_) {
-    URL_ = await startDaemon([]);
+    URL_ = await startDaemon([], started);
     API_KEY = "js-key-1";
-    AUTH_URL = await startDaemon(["--api-keys", `${API_KEY},js-key-2`]);
+    AUTH_URL = await startDaemon(["--api-keys", `${API_KEY},js-key-2`], started);
   }
 });
 
