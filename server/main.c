@@ -164,13 +164,17 @@ static int cmd_bench(int argc, char **argv) {
 int main(int argc, char **argv) {
     /* Keep freed memory while busy: big tensors are allocated and freed
      * per request, and returning them to the kernel each time costs page
-     * faults (1 MiB thresholds made a /v1/step 3x slower). One arena: the
+     * faults (1 MiB thresholds made a /v1/step 3x slower). But not above
+     * 32 MiB: a block that size is mmapped, so a graph's node table that
+     * doubles past it moves by mremap; from the heap it was one memmove of
+     * up to 150 MB that no cancel flag can stop (a 100k-node HVP answered
+     * its 1 s deadline 500 ms late, 1 run in 5; 0 in 21 since). One arena: the
      * daemon's watchdog gives freed memory back with malloc_trim once idle,
      * and malloc_trim cannot shrink the top of a per-thread arena (16 MB
      * stayed after one 16 MiB upload; with one arena the daemon went back
      * to its idle 8 MB). Throughput with one arena was the same within this
      * machine's noise (scalar, /v1/step JSON and b64, 4 rounds). */
-    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
     mallopt(M_ARENA_MAX, 1);
     gd_init();

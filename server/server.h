@@ -178,6 +178,16 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **req_cls, 
 void *srv_http_on_uri(void *cls, const char *uri, struct MHD_Connection *c);
 /* X-Request-ID, X-Content-Type-Options and CORS headers on every answer. */
 void srv_http_common_headers(req *r, struct MHD_Response *resp);
+
+/* ---- stream.c: a streamed answer ---- */
+/* Append len bytes to st's lines (the caller holds st->mu). */
+void srv_stream_append(req_stream *st, const char *p, size_t len);
+/* gd_call.on_line of a streaming request (ctx: the req). */
+void srv_stream_line(void *ctx, const char *line, size_t len);
+/* Queue the streamed answer: 200, chunked NDJSON. */
+enum MHD_Result srv_stream_start(req *r);
+/* At completion: cancel and wait for a streaming worker, free the lines. */
+void srv_stream_finish(req *r);
 /* Queue a JSON error answer {"error": fmt..., "code": its code, "path": ""}
  * with the status of id's row of the error table (api/err.h; 400, 408 and
  * 413 close the connection). */
