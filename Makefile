@@ -114,7 +114,7 @@ $(BUILD)/api/onnx/%.o: CFLAGS += -I$(ONNX_GEN)
 $(ONNX_SRC:%.c=$(BUILD)/%.o): | $(ONNX_GEN)/onnx.pb-c.h
 
 # vmath.c's rows vectorize only without trapping math (see the file).
-$(BUILD)/lib/vmath.o: CFLAGS += -fno-trapping-math
+$(BUILD)/lib/vmath.o: CFLAGS += -fno-trapping-math -ffp-contract=fast
 $(LIBGRAD): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^

@@ -13,7 +13,7 @@
 /* GCC's clones only: clang's (the fuzz and sanitizer builds) leave the
  * clone resolvers unresolved when the file is compiled with the fuzzer. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ROW_CLONES __attribute__((target_clones("avx2", "default")))
+#define ROW_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define ROW_CLONES
 #endif
