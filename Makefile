@@ -208,6 +208,7 @@ bench: deps-core $(BENCH_BIN) $(BENCH_DECODE) $(BENCH_NUM) $(GRADD)
 	@tools/bench-api $(GRADD)
 	@echo "== request tensor decode: $(BENCH_DECODE)" && $(BENCH_DECODE)
 	@echo "== number codec: $(BENCH_NUM) --quick" && $(BENCH_NUM) --quick
+	@/usr/bin/python3 tools/bench-onnx $(GRADD)
 
 # HTTP throughput with wrk, side by side with the FastAPI + PyTorch peer
 # and nginx serving a static file (tools/bench-http).

@@ -51,9 +51,25 @@ static void put_escaped(cd_buf *b, const char *s) {
     }
 }
 
+/* compute_ms's phases, in the API's words: decode_ms, compile_ms,
+ * execute_ms and encode_ms, as key=value pairs or JSON members. */
+static void put_phases(cd_buf *b, const gd_timing *t, int json) {
+    static const char *const names[] = {"decode_ms", "compile_ms", "execute_ms", "encode_ms"};
+    const double ms[] = {t->decode_ms, t->compile_ms, t->execute_ms, t->encode_ms};
+    for (int i = 0; i < 4; i++) {
+        cd_buf_puts(b, json ? ",\"" : " ");
+        cd_buf_puts(b, names[i]);
+        cd_buf_puts(b, json ? "\":" : "=");
+        put_ms(b, ms[i]);
+    }
+}
+
 /* One line per request on stderr, text or JSON:
- *   <time> <method> <path> <status> in=N out=N read_ms=X queue_ms=X compute_ms=X total_ms=X id=ID
- * read_ms: from the headers to the last byte of the body. */
+ *   <time> <method> <path> <status> in=N out=N read_ms=X queue_ms=X compute_ms=X total_ms=X
+ *   [decode_ms=X compile_ms=X execute_ms=X encode_ms=X] id=ID
+ * read_ms: from the headers to the last byte of the body; when the request
+ * computed, compute_ms is split into the API's phases (their sum is at
+ * most compute_ms). */
 void srv_log_line(const req *r) {
     double read_ms = r->t_queued > 0 ? r->t_queued - r->t_start : 0;
     double queue_ms = r->t_started > 0 ? r->t_started - r->t_queued : 0;
@@ -92,6 +108,7 @@ void srv_log_line(const req *r) {
     put_ms(&b, compute_ms);
     cd_buf_puts(&b, json ? ",\"total_ms\":" : " total_ms=");
     put_ms(&b, total_ms);
+    if (r->t_done > 0) put_phases(&b, &r->phases, json);
     if (json) {
         cd_buf_puts(&b, "}\n");
     } else {

@@ -48,7 +48,7 @@ static const setting settings[] = {
      "memory the graph store (POST /v1/graphs) may hold, LRU (0: off; default min(256 MiB, memory / 8))"},
     {"graph-dir", K_STR, STR(graph_dir), 0, 0,
      "directory where stored graphs persist across restarts (\"\": none; loaded and checked at start)"},
-    {"inline-max-bytes", K_INT, OFF(inline_max_bytes), 0, 0, 65536,
+    {"inline-max-bytes", K_INT, OFF(inline_max_bytes), 0, 0, 1 << 20,
      "bodies this small run on the I/O thread when their work is tiny (0: never)"},
     {"max-inflight-bytes", K_I64, OFF(max_inflight_bytes), 0, 1, INT64_MAX,
      "memory for request bodies in flight and the JSON trees they may become, daemon-wide (503 past it; "
@@ -140,7 +140,7 @@ static void defaults(srv_config *c) {
     c->cache_bytes = (int64_t)256 << 20;
     c->graph_store_bytes = srv_memory_allowed() / 8 < ((int64_t)256 << 20) ? srv_memory_allowed() / 8
                                                                            : ((int64_t)256 << 20);
-    c->inline_max_bytes = 4096;
+    c->inline_max_bytes = 128 * 1024;
     c->max_inflight_bytes = srv_memory_allowed() / 2;
     snprintf(c->log_format, sizeof c->log_format, "text");
     snprintf(c->openapi, sizeof c->openapi, "api/openapi.yaml");

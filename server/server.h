@@ -117,6 +117,7 @@ typedef struct req {
     req_state state;
     int accepted;             /* counted in server.accepted */
     double t_start, t_queued, t_started, t_done;   /* monotonic ms */
+    gd_timing phases;         /* the API's decode, compile, execute and encode ms of compute_ms */
     double deadline;          /* monotonic ms: t_queued + --deadline-ms */
     volatile int cancel;      /* raised by the watchdog at the deadline */
     gd_response res;          /* the API's answer, owned; gd_response_free at completion */

@@ -37,6 +37,12 @@ static void test_text_log(void **state) {
     const char *p = strstr(line, "queue_ms=");
     if (!p || sscanf(p, "queue_ms=%lf compute_ms=%lf total_ms=%lf", &q, &c, &t) != 3 || q < 0 || c < 0 || t < c)
         fail_msg("log line %s: queue_ms, compute_ms, total_ms missing or out of order", line);
+    double ph[4] = {-1, -1, -1, -1};
+    p = strstr(line, " decode_ms=");
+    if (!p || sscanf(p, " decode_ms=%lf compile_ms=%lf execute_ms=%lf encode_ms=%lf", &ph[0], &ph[1], &ph[2], &ph[3]) != 4)
+        fail_msg("log line %s: decode_ms, compile_ms, execute_ms, encode_ms missing or out of order", line);
+    if (ph[0] < 0 || ph[1] < 0 || ph[2] < 0 || ph[3] < 0 || ph[0] + ph[1] + ph[2] + ph[3] > c + 0.01)
+        fail_msg("log line %s: the phases are not parts of compute_ms", line);
     if (!log_find_line(&f->d, "id=log-text-404", line, sizeof line)) fail_msg("no log line with id=log-text-404");
     if (!strstr(line, " GET /no-such-page 404 in=0 ")) fail_msg("log line %s: want GET /no-such-page 404 in=0", line);
     printf("# text log: one line per request, with method, path, status, sizes, phases and id\n");
@@ -64,8 +70,9 @@ static void test_json_log(void **state) {
             fail_msg("log line %s: want POST /v1/gradient 200, %zu bytes in, %zu out", line, strlen(SUM_PRODUCT), out_ok);
         if (i == 1 && (strcmp(method ? method : "", "GET") || status != 404 || in != 0))
             fail_msg("log line %s: want GET 404, 0 bytes in", line);
-        const char *ms[] = {"read_ms", "queue_ms", "compute_ms", "total_ms"};
-        for (int k = 0; k < 4; k++)
+        const char *ms[] = {"read_ms",   "queue_ms",   "compute_ms", "total_ms",
+                            "decode_ms", "compile_ms", "execute_ms", "encode_ms"};
+        for (int k = 0; k < (i == 0 ? 8 : 4); k++)
             if (!json_is_number(json_object_get(j, ms[k])) || json_number_value(json_object_get(j, ms[k])) < 0)
                 fail_msg("log line %s: %s is not a number >= 0", line, ms[k]);
         if (!json_is_string(json_object_get(j, "time"))) fail_msg("log line %s: no time", line);

@@ -3,8 +3,10 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
-/* 64: a body over --inline-max-bytes and work over the inline budget, so
- * every request needs a worker (and BLAS on a worker thread). */
+/* 64: a body whose work is over the inline budget at the default
+ * --inline-max-bytes; the daemon runs with --inline-max-bytes 0, so every
+ * request needs a worker (and BLAS on a worker thread) whatever the
+ * budget. */
 enum { MM = 64 };
 static int mm_x(int i, int k) { return (i + 2 * k) % 7 - 3; }
 static int mm_w(int k, int j) { return (3 * k + j) % 5 - 2; }
@@ -60,7 +62,7 @@ static int matmul_right(const resp *r, char *why, size_t cap) {
 /* ====================================================================== */
 /* many more clients than workers                                          */
 
-static const cfg CFG_LOAD = {"load", {"--workers", "2", "--queue", "8", NULL}};
+static const cfg CFG_LOAD = {"load", {"--workers", "2", "--queue", "8", "--inline-max-bytes", "0", NULL}};
 
 typedef struct client {
     int port;

@@ -9,13 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* A 64x64 matmul, `steps` SGD steps with lr 0 (the params stay put):
- * about 0.2 ms a step here, a slow request on demand. steps 0: the same
- * graph as a /v1/gradient request (~1.5 Mflop: past the daemon's budget
- * for answering on its I/O thread, so it needs a worker like any request
- * that does real work). */
-static char *step_body(long steps) {
-    enum { N = 64 };
+/* An n x n matmul, `steps` SGD steps with lr 0 (the params stay put):
+ * n = 64 is about 0.2 ms a step here, a slow request on demand. steps 0:
+ * the same graph as a /v1/gradient request; n = 128 is ~12 Mflop, past the
+ * daemon's budget for answering on its I/O thread (4 Mflop), so it needs a
+ * worker like any request that does real work. */
+static char *matmul_body(long steps, int N) {
     buf b = {0};
     buf_printf(&b, "{\"graph\":\"sum((x@w)^2)\",\"params\":{\"w\":[");
     for (int i = 0; i < N; i++) {
@@ -33,6 +32,8 @@ static char *step_body(long steps) {
     else buf_printf(&b, "]}}");
     return b.p;
 }
+
+static char *step_body(long steps) { return matmul_body(steps, 64); }
 
 /* ---- requests on threads ---------------------------------------------- */
 
@@ -125,11 +126,11 @@ static void test_overload_and_metrics(void **state) {
     assert_true(over0 == 0);
 
     /* One slow step holds the only worker (~1.5 s); three more requests that
-     * need a worker (a 64x64 matmul gradient: tiny ones like SUM_PRODUCT
+     * need a worker (a 128x128 matmul gradient: tiny ones like SUM_PRODUCT
      * are answered on the I/O thread, workers or not) sent while it runs
      * get 503. Should the step end before they were even sent (a timing
      * estimate gone wrong), the round is run again, twice as long. */
-    char *heavy = step_body(0);
+    char *heavy = matmul_body(0, 128);
     double per = ms_per_step(port, 1);
     long steps = steps_for(per, 1500);
     enum { K = 3 };
