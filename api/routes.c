@@ -224,10 +224,11 @@ int gd_route_gradient(gd_req *r, cd_buf *b, gd_timing *t) {
     if (n < 0) return -1;
     outs[0] = r->loss;
     vnames[0] = r->loss_name;
-    if (r->args.outputs.given) { /* more values besides the loss */
+    if (r->args.outputs.given) { /* more values besides the loss (which is there once) */
         int m = gd_outputs(r, outs + 1, vnames + 1, GD_MAX_LIST);
         if (m < 0) return -1;
-        nval += m;
+        for (int k = 1; k <= m; k++)
+            if (outs[k] != r->loss) outs[nval] = outs[k], vnames[nval++] = vnames[k];
     }
     double t0 = gd_now_ms();
     gr_error ge;

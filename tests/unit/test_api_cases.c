@@ -104,7 +104,7 @@ static int run_case(const char *name) {
     gd_response res;
     gd_handle(route, body, blen, NULL, &res);
     json_error_t je;
-    json_t *got = json_loadb(res.body, res.len, 0, &je), *want = json_loadb(expect, elen, 0, &je);
+    json_t *got = json_loadb(res.body, res.len, JSON_REJECT_DUPLICATES, &je), *want = json_loadb(expect, elen, 0, &je);
     if (!got || !want) {
         printf("case %s: unparsable %s\n", name, got ? "expectation" : "response");
     } else if (is_error) {
