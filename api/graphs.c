@@ -5,7 +5,7 @@
  * /v1/graphs/{ref} answers the summary again, 404 graph_not_found for a
  * ref the store does not have. The summary:
  *
- *   {"ref", "format": "onnx" | "json", "bytes", "dtype" (json),
+ *   {"ref", "format": "onnx" | "json", "bytes", "dtype",
  *    "inputs": {name: shape}, "outputs": {name: shape or null},
  *    "params": {name: shape}, "buffers" (onnx), "ops": {op: count},
  *    "opset" (onnx)}

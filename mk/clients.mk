@@ -1,9 +1,10 @@
-# mk/clients.mk -- the clients (clients/curl, clients/python, clients/js;
-# clients/c is tested by test-http, whose binaries link it).
+# mk/clients.mk -- the clients (clients/curl, clients/python, clients/js,
+# clients/c; test-http's binaries link clients/c as well).
 #
 #   make test-clients   start gradd on free ports and run the curl examples,
 #                       the Python client's tests (with numpy and with numpy
-#                       hidden), the JS client's tests and types, and the
+#                       hidden), the C client's tests (tests/clients/
+#                       test_c_client.c), the JS client's tests and types, and the
 #                       commands of clients/README.md against it
 #   make bench          also runs tools/bench-digits: the digits training
 #                       loop through the Python client against PyTorch's

@@ -2,7 +2,8 @@
  * (POST /v1/graphs, GET /v1/graphs/{ref}): its inputs and outputs with
  * their declared shapes (symbolic dims -1), its params (float
  * initializers but BatchNormalization's running statistics, which are
- * "buffers") with their shapes, and how many nodes of each op type it has.
+ * "buffers") with their shapes, how many nodes of each op type it has, and
+ * the dtype a request on it computes in (clients send tensors in it).
  * The model is unpacked under the cap a request body of its size may
  * take beside itself (gd_tree_bytes_max: 24 bytes a byte plus 1 MiB, at
  * most --max-tree-bytes), every allocation counted, so bytes that are no
@@ -84,6 +85,23 @@ static void put_op_counts(cd_buf *b, const Onnx__GraphProto *g) {
     cd_buf_putc(b, '}');
 }
 
+/* The dtype a request on the model computes in when its graph gives none:
+ * the first float initializer's, else the first float input's, float32
+ * when it has neither (the rule of choose_dtype in onnx_decode.c). Clients
+ * read it to send their tensors in that dtype. */
+static const char *model_dtype(const Onnx__GraphProto *g) {
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (gd_ox_is_float_type(g->initializer[i]->data_type))
+            return g->initializer[i]->data_type == OX_DOUBLE ? "float64" : "float32";
+    for (size_t i = 0; i < g->n_input; i++) {
+        const Onnx__TypeProto *t = g->input[i]->type;
+        if (t && t->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && t->tensor_type &&
+            gd_ox_is_float_type(t->tensor_type->elem_type))
+            return t->tensor_type->elem_type == OX_DOUBLE ? "float64" : "float32";
+    }
+    return "float32";
+}
+
 int gd_onnx_summary(const char *bytes, size_t n, const gd_limits *lim, cd_buf *b, gd_err *e) {
     gd_onnx *m = calloc(1, sizeof *m);
     if (!m) return gd_fail(e, GD_E_LIMIT_EXCEEDED, "", "out of memory reading the model");
@@ -106,7 +124,9 @@ int gd_onnx_summary(const char *bytes, size_t n, const gd_limits *lim, cd_buf *b
                          "(data_location EXTERNAL); gradd reads no files: embed the data", t->name ? t->name : "");
     }
     if (rc == 0) {
-        cd_buf_puts(b, "\"inputs\":{");
+        cd_buf_puts(b, "\"dtype\":\"");
+        cd_buf_puts(b, model_dtype(g));
+        cd_buf_puts(b, "\",\"inputs\":{");
         int first = 1;
         for (size_t i = 0; i < g->n_input; i++) {
             const Onnx__ValueInfoProto *vi = g->input[i];

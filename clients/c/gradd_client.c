@@ -4,6 +4,8 @@
 #include "gradd_client.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,10 @@ struct gradd_client {
     char *url;     /* base URL without a trailing '/' */
     char *auth;    /* "Authorization: Bearer ..." or NULL */
     long timeout_ms;
+    int retries;            /* attempts after the first (the header's "Retries") */
+    long backoff_ms;        /* before the first retry, doubled for each further one */
+    long max_backoff_ms;    /* at most this, before jitter */
+    uint32_t jitter;        /* xorshift32 state for the waits' jitter, never 0 */
     known_graph *graphs; /* (list) for re-uploads */
 };
 
@@ -88,6 +94,11 @@ gradd_client *gradd_client_new(const char *base_url, const char *api_key, long t
         if (c->auth) snprintf(c->auth, n, "Authorization: Bearer %s", api_key);
     }
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : GRADD_DEFAULT_TIMEOUT_MS;
+    c->retries = GRADD_DEFAULT_RETRIES;
+    c->backoff_ms = GRADD_DEFAULT_BACKOFF_MS;
+    c->max_backoff_ms = GRADD_DEFAULT_MAX_BACKOFF_MS;
+    c->jitter = (uint32_t)((uintptr_t)c >> 4) ^ (uint32_t)(mono_ms() * 1e3) ^ 0x9e3779b9u;
+    if (!c->jitter) c->jitter = 1;
     c->h = curl_easy_init();
     if (!c->url || !c->h || (api_key && *api_key && !c->auth)) {
         gradd_client_free(c);
@@ -111,6 +122,14 @@ void gradd_client_free(gradd_client *c) {
 }
 
 const char *gradd_client_url(const gradd_client *c) { return c->url; }
+
+int gradd_client_set_retries(gradd_client *c, int retries, long backoff_ms, long max_backoff_ms) {
+    if (!c || retries < 0 || backoff_ms < 0 || max_backoff_ms < 0) return -1;
+    c->retries = retries;
+    c->backoff_ms = backoff_ms;
+    c->max_backoff_ms = max_backoff_ms;
+    return 0;
+}
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
     return grow_put(ud, p, sz * n) == 0 ? sz * n : 0;
@@ -211,7 +230,80 @@ done:
     out->headers = hd.p ? hd.p : calloc(1, 1);
     out->headers_len = hd.p ? hd.len : 0;
     if (!out->body || !out->headers) abort(); /* one byte: nothing sensible is left to do */
+    out->attempts = 1;
     return rc;
+}
+
+/* ---- retries -------------------------------------------------------- */
+
+/* Whether a transport failure means the request got no answer, so that
+ * sending it again is the same as sending it once: the connection was
+ * refused, the name did not resolve, or the connection broke (before or
+ * during the answer). A timeout is not one of them. */
+static int no_answer(int curl_code) {
+    switch (curl_code) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A response's Retry-After in ms (delay-seconds, a decimal fraction
+ * allowed), or -1 when it has none or not a number of seconds (gradd never
+ * sends the HTTP-date form). */
+static double retry_after_ms(const gradd_response *r) {
+    char v[64];
+    if (!gradd_response_header(r, "Retry-After", v, sizeof v) || !v[0]) return -1;
+    char *end;
+    double sec = strtod(v, &end);
+    if (end == v || *end || !(sec >= 0 && sec <= 1e9)) return -1; /* NaN and inf fail too */
+    return sec * 1e3;
+}
+
+/* The wait in ms before retry number attempt (1 = the first): the doubling
+ * backoff capped at max_backoff_ms plus up to 25% jitter, or ra_ms (a
+ * Retry-After, -1 for none) when that is longer, capped at
+ * GRADD_MAX_RETRY_AFTER_MS. */
+static double retry_wait_ms(gradd_client *c, int attempt, double ra_ms) {
+    double wait = (double)c->backoff_ms;
+    for (int k = 1; k < attempt && wait < (double)c->max_backoff_ms; k++) wait *= 2;
+    if (wait > (double)c->max_backoff_ms) wait = (double)c->max_backoff_ms;
+    c->jitter ^= c->jitter << 13;
+    c->jitter ^= c->jitter >> 17;
+    c->jitter ^= c->jitter << 5;
+    wait += wait * 0.25 * ((double)c->jitter / 4294967296.0);
+    if (ra_ms > wait) wait = ra_ms < (double)GRADD_MAX_RETRY_AFTER_MS ? ra_ms : (double)GRADD_MAX_RETRY_AFTER_MS;
+    return wait;
+}
+
+static void sleep_ms(double ms) {
+    long long ns = (long long)(ms * 1e6);
+    struct timespec ts = {(time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL)};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+int gradd_send(gradd_client *c, const char *method, const char *path, const void *body, size_t body_len,
+               const char *const *headers, long timeout_ms, gradd_response *out) {
+    double t0 = mono_ms();
+    for (int attempt = 1;; attempt++) {
+        int rc = gradd_request(c, method, path, body, body_len, headers, timeout_ms, out);
+        out->attempts = attempt;
+        int again = c && attempt <= c->retries && (rc == 0 ? out->status == 503 : no_answer(out->transport));
+        if (!again) {
+            out->ms = mono_ms() - t0;
+            return rc;
+        }
+        double wait = retry_wait_ms(c, attempt, rc == 0 ? retry_after_ms(out) : -1);
+        gradd_response_free(out);
+        sleep_ms(wait);
+    }
 }
 
 int gradd_post(gradd_client *c, const char *route, const char *json, gradd_response *out) {
@@ -221,7 +313,8 @@ int gradd_post(gradd_client *c, const char *route, const char *json, gradd_respo
         return gradd_request(NULL, NULL, NULL, NULL, 0, NULL, 0, out);
     }
     snprintf(path, sizeof path, "/v1/%s", route);
-    int rc = gradd_request(c, "POST", path, json ? json : "", json ? strlen(json) : 0, NULL, 0, out);
+    double t0 = mono_ms();
+    int rc = gradd_send(c, "POST", path, json ? json : "", json ? strlen(json) : 0, NULL, 0, out);
     if (rc != 0 || out->status != 404 || !strstr(out->body, "\"graph_not_found\"") || !json) return rc;
     /* a replica without the graph: upload it there (when this client knows it) and send once more */
     known_graph *g = c->graphs;
@@ -229,12 +322,16 @@ int gradd_post(gradd_client *c, const char *route, const char *json, gradd_respo
     if (!g) return rc;
     const char *hdrs[] = {g->ctype, NULL};
     gradd_response up;
-    int urc = gradd_request(c, "POST", "/v1/graphs", g->bytes, g->len, hdrs, 0, &up);
+    int urc = gradd_send(c, "POST", "/v1/graphs", g->bytes, g->len, hdrs, 0, &up);
     int ok = urc == 0 && (up.status == 200 || up.status == 201);
     gradd_response_free(&up);
-    if (!ok) return rc;
+    if (!ok) return rc; /* the graph_not_found answer stands */
+    int sent = out->attempts;
     gradd_response_free(out);
-    return gradd_request(c, "POST", path, json, strlen(json), NULL, 0, out);
+    rc = gradd_send(c, "POST", path, json, strlen(json), NULL, 0, out);
+    out->attempts += sent;
+    out->ms = mono_ms() - t0;
+    return rc;
 }
 
 int gradd_remember_graph(gradd_client *c, const char *ref, const void *bytes, size_t len, const char *content_type) {
@@ -261,7 +358,7 @@ int gradd_upload_graph(gradd_client *c, const void *bytes, size_t len, const cha
     snprintf(ct, sizeof ct, "Content-Type: %s", content_type ? content_type : "application/json");
     const char *hdrs[] = {ct, NULL};
     if (ref) ref[0] = '\0';
-    int rc = gradd_request(c, "POST", "/v1/graphs", bytes, len, hdrs, 0, out);
+    int rc = gradd_send(c, "POST", "/v1/graphs", bytes, len, hdrs, 0, out);
     if (rc != 0 || (out->status != 200 && out->status != 201)) return rc;
     const char *at = strstr(out->body, "\"ref\":\"sha256:"); /* the answer's first member */
     if (!at || strlen(at + 7) < 71) return rc;
@@ -284,7 +381,7 @@ int gradd_gradient_graph(gradd_client *c, const char *json, gradd_response *out)
 }
 
 int gradd_ops(gradd_client *c, gradd_response *out) {
-    return gradd_request(c, "GET", "/v1/ops", NULL, 0, NULL, 0, out);
+    return gradd_send(c, "GET", "/v1/ops", NULL, 0, NULL, 0, out);
 }
 
 int gradd_get_status(gradd_client *c, const char *path, long timeout_ms) {

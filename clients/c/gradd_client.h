@@ -6,6 +6,19 @@
  * forever. Bodies are bytes: the client does not parse JSON (the response
  * body is handed back as it came, NUL-terminated).
  *
+ * Retries. Every gradd route is a pure function of its request (the daemon
+ * keeps nothing between requests), so a request that got no answer
+ * (connection refused, reset, or closed before an answer) or a 503 (the
+ * daemon's queue or memory budget was full) is safe to send again. The
+ * route functions (gradd_post, gradd_gradient, ...), gradd_upload_graph,
+ * gradd_ops and gradd_send do so up to `retries` times after the first
+ * attempt (GRADD_DEFAULT_RETRIES unless gradd_client_set_retries says
+ * otherwise), waiting backoff_ms * 2^(k-1) before retry k (at most
+ * max_backoff_ms, plus up to 25% jitter), or the 503's Retry-After when
+ * that is longer (at most GRADD_MAX_RETRY_AFTER_MS). A timeout is not
+ * retried (the same request would take as long), nor is any other status.
+ * gradd_request and gradd_get_status make one attempt, always.
+ *
  *   gradd_global_init();
  *   gradd_client *c = gradd_client_new("http://localhost:8080", NULL, 10000);
  *   gradd_response r;
@@ -28,6 +41,12 @@ extern "C" {
 #define GRADD_DEFAULT_TIMEOUT_MS 30000L
 /* The connect timeout is the request timeout, but never more than this. */
 #define GRADD_CONNECT_TIMEOUT_MS 5000L
+/* The retry policy a new client has (see "Retries" above). */
+#define GRADD_DEFAULT_RETRIES 4
+#define GRADD_DEFAULT_BACKOFF_MS 50L
+#define GRADD_DEFAULT_MAX_BACKOFF_MS 2000L
+/* A 503's Retry-After is honoured up to this wait. */
+#define GRADD_MAX_RETRY_AFTER_MS 30000L
 
 typedef struct gradd_client gradd_client;
 
@@ -40,7 +59,8 @@ typedef struct gradd_response {
     size_t body_len;    /* its length in bytes (the body may hold NULs) */
     char *headers;      /* the header lines of the final response, "Name: value\r\n" each */
     size_t headers_len;
-    double ms;          /* wall time of the request */
+    double ms;          /* wall time of the request, all its attempts and the waits between them */
+    int attempts;       /* how many times it was sent: 1, or more when it was retried */
 } gradd_response;
 
 /* Initialise libcurl for the process. Call once, before any thread makes a
@@ -66,6 +86,12 @@ void gradd_client_free(gradd_client *c);
 /* The base URL the client was made with (without a trailing '/'). */
 const char *gradd_client_url(const gradd_client *c);
 
+/* Set the client's retry policy (see "Retries" above): retries attempts
+ * after the first (0: never retry), backoff_ms before the first retry,
+ * doubled for each further one up to max_backoff_ms. 0, or -1 (the policy
+ * unchanged) when a value is negative. */
+int gradd_client_set_retries(gradd_client *c, int retries, long backoff_ms, long max_backoff_ms);
+
 /* One request. method: "GET", "POST", "OPTIONS", ... path: starts with '/'
  * and is appended to the base URL. body: NULL for none, else body_len
  * bytes (a POST with a body gets "Content-Type: application/json" unless
@@ -73,16 +99,26 @@ const char *gradd_client_url(const gradd_client *c);
  * extra "Name: value" lines; an "Authorization:" line there replaces the
  * client's API key. timeout_ms <= 0: the client's timeout.
  *
+ * One attempt, never retried (gradd_send retries).
+ *
  * Fills *out (always: free it with gradd_response_free). Returns 0 when a
  * response came back, whatever its status; -1 when none did (out->transport
  * and out->error say why: refused, timed out, ...). */
 int gradd_request(gradd_client *c, const char *method, const char *path, const void *body, size_t body_len,
                   const char *const *headers, long timeout_ms, gradd_response *out);
 
+/* gradd_request, sent again per the client's retry policy (see "Retries"
+ * above) while no answer came or the answer is a 503; *out is the last
+ * attempt's (out->attempts counts them). Returns as gradd_request. */
+int gradd_send(gradd_client *c, const char *method, const char *path, const void *body, size_t body_len,
+               const char *const *headers, long timeout_ms, gradd_response *out);
+
 /* POST the JSON text json (NUL-terminated) to /v1/<route> with the client's
  * timeout. route: "forward", "gradient", "step", "jvp", "hvp", "check" or
  * "gradient-graph" (not checked: the daemon answers 404 to others).
- * Returns as gradd_request. */
+ * Retried per the client's policy; a 404 graph_not_found for a graph ref
+ * the client knows (gradd_upload_graph, gradd_remember_graph) uploads the
+ * graph and sends the request once more. Returns as gradd_request. */
 int gradd_post(gradd_client *c, const char *route, const char *json, gradd_response *out);
 
 /* The routes of the API, each gradd_post with its route. */
@@ -94,7 +130,8 @@ int gradd_hvp(gradd_client *c, const char *json, gradd_response *out);
 int gradd_check(gradd_client *c, const char *json, gradd_response *out);
 int gradd_gradient_graph(gradd_client *c, const char *json, gradd_response *out);
 
-/* GET /v1/ops, the catalogue. Returns as gradd_request. */
+/* GET /v1/ops, the catalogue (retried per the client's policy). Returns as
+ * gradd_request. */
 int gradd_ops(gradd_client *c, gradd_response *out);
 
 /* POST /v1/graphs: keep a graph in the daemon's graph store. bytes: an
@@ -103,15 +140,15 @@ int gradd_ops(gradd_client *c, gradd_response *out);
  * may be NULL) gets its "sha256:<hex>" and the client remembers the graph:
  * a later gradd_post whose JSON names that ref and that a replica answers
  * 404 graph_not_found uploads the graph there and is sent once more, by
- * itself. Returns as gradd_request. */
+ * itself. Retried per the client's policy. Returns as gradd_request. */
 int gradd_upload_graph(gradd_client *c, const void *bytes, size_t len, const char *content_type, char ref[72],
                        gradd_response *out);
 /* Remember a graph under its ref (as another replica answered it) without
  * uploading it, for the re-upload above. 0, or -1 (a bad ref, out of memory). */
 int gradd_remember_graph(gradd_client *c, const char *ref, const void *bytes, size_t len, const char *content_type);
 
-/* GET path; the HTTP status, or -1 when no response came (timeout_ms <= 0:
- * the client's timeout). */
+/* GET path, one attempt (a probe: never retried); the HTTP status, or -1
+ * when no response came (timeout_ms <= 0: the client's timeout). */
 int gradd_get_status(gradd_client *c, const char *path, long timeout_ms);
 
 /* The value of the first header called name (case-insensitive), with

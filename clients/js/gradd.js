@@ -94,7 +94,9 @@ export class Client {
    * daemon stopped early). An error line {error, code, path} throws a
    * GraddError. A daemon that answers in one piece yields just that answer.
    * Retried (503, unreachable) only before the answer starts; timeoutMs
-   * bounds the whole stream.
+   * bounds the whole stream. A graph {ref} that the replica lacks
+   * (graph_not_found), for a graph this client uploaded or remembered, is
+   * uploaded there and the request sent once more, as post() does.
    *
    *   for await (const line of client.stepStream({ graph, params, inputs, steps: 100 })) ...
    */
@@ -106,11 +108,20 @@ export class Client {
     const timer = setTimeout(() => { timedOut = true; ctl.abort(); }, timeoutMs);
     try {
       let res;
+      let reuploaded = false;
       for (let attempt = 0; ; attempt++) {
         try {
           res = await this.#fetchChecked("POST", "/v1/step", body, ctl, () => timedOut, "application/x-ndjson");
           break;
         } catch (e) {
+          // a replica without the stored graph: upload it there, send once more
+          const g = this.#graphs.get(req?.graph?.ref);
+          if (e instanceof GraddError && e.code === "graph_not_found" && g && !reuploaded) {
+            reuploaded = true;
+            await this.request("POST", "/v1/graphs", g.bytes, { timeoutMs, contentType: g.contentType });
+            attempt--; // the resend is not a retry
+            continue;
+          }
           const again = e instanceof GraddError && attempt < this.retries &&
             (e.status === 503 || (e.status === 0 && e.code === "unreachable"));
           if (!again) throw e;

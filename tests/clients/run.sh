@@ -5,6 +5,9 @@
 #   - every clients/curl script, its answer against the one it states,
 #   - the Python client's unittest suite with Debian's /usr/bin/python3,
 #     once with numpy and once with numpy hidden (its import fails),
+#   - the C client's tests (tests/clients/test_c_client.c, built with the
+#     project's warnings: retries against a fake server, the graph store's
+#     re-upload against both daemons),
 #   - the JS client's node --test suites, and its TypeScript declarations
 #     compiled against tests/clients/types/check.ts with tsc --strict
 #     (typescript from npm, installed once under build/clients-npm),
@@ -57,7 +60,7 @@ start() {
     url="http://127.0.0.1:$port"
 }
 
-for tool in curl node timeout "$py"; do
+for tool in curl node timeout cc "$py"; do
     command -v "$tool" >/dev/null 2>&1 || { echo "clients: $tool is missing (make deps installs it)" >&2; exit 1; }
 done
 "$py" -c 'import numpy' 2>/dev/null || { echo "clients: $py has no numpy (apt-get install python3-numpy)" >&2; exit 1; }
@@ -87,6 +90,9 @@ suite python-numpy env GRADD_URL="$open_url" GRADD_AUTH_URL="$keyed_url" GRADD_A
     GRADD_TEST_EXPECT_NUMPY=1 "$py" -m unittest discover -s clients/python/tests
 suite python-no-numpy env GRADD_URL="$open_url" GRADD_AUTH_URL="$keyed_url" GRADD_API_KEY="$key" \
     GRADD_TEST_EXPECT_NUMPY=0 PYTHONPATH="$PWD/tests/clients/no_numpy" "$py" -m unittest discover -s clients/python/tests
+suite c sh -c 'cc -std=c11 -O1 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+    -Wvla -Wundef -Werror -Iclients/c tests/clients/test_c_client.c clients/c/gradd_client.c -lcurl -lpthread \
+    -o "$0/test_c_client" && "$0/test_c_client" "$1" "$2" "$3"' "$tmp" "$open_url" "$keyed_url" "$key"
 suite js env GRADD_URL="$open_url" GRADD_AUTH_URL="$keyed_url" GRADD_API_KEY="$key" \
     node --test clients/js/test/gradd.test.mjs clients/js/test/transport.test.mjs clients/js/test/graphs.test.mjs
 suite js-types sh -c 'tsc=${TSC:-build/clients-npm/node_modules/.bin/tsc}
@@ -112,4 +118,4 @@ if [ -n "$failed" ]; then
     echo "clients: FAILED:$failed"
     exit 1
 fi
-echo "clients: all suites passed (curl, curl with an API key, python with and without numpy, js, js types, clients/README.md, digits against PyTorch, the example models)"
+echo "clients: all suites passed (curl, curl with an API key, python with and without numpy, c, js, js types, clients/README.md, digits against PyTorch, the example models)"

@@ -68,3 +68,32 @@ test("two replicas, only one has the graph: upload and resend by itself", async 
   assert.deepEqual(r.gradients.w, [6, 32]);
   assert.equal((await two.graphSummary(ref)).ref, ref);
 });
+
+test("stepStream on a replica without the graph: upload and resend by itself", async () => {
+  // sgd lr 0.01 from w = [3, 4]: loss 73, gradient [6, 32], w -> [2.94, 3.68];
+  // then loss (1*2.94)^2 + (2*3.68)^2 = 62.8132 and w -> w - 0.01 * 2 x^2 w.
+  const g = graph("js-stream-replicas");
+  const one = new Client(URL_);
+  const ref = (await one.uploadGraph(g)).ref;
+  const two = new Client(AUTH_URL, { apiKey: API_KEY });
+  assert.equal(await two.rememberGraph(g), ref);
+  const lines = [];
+  for await (const line of two.stepStream({ graph: { ref }, ...values, steps: 2, optimizer: { name: "sgd", lr: 0.01 } })) {
+    lines.push(line);
+  }
+  const final = lines.at(-1);
+  assert.equal(final.completed_steps, 2);
+  assert.deepEqual(lines.slice(0, -1).map((l) => l.step), [1, 2]);
+  assert.deepEqual(final.losses.map((v) => Math.round(v * 1e10) / 1e10), [73, 62.8132]);
+  const want = [2.94 - 0.01 * 2 * 2.94, 3.68 - 0.01 * 8 * 3.68];
+  final.params.w.forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-12, `w[${i}] = ${v}, want ${want[i]}`));
+  assert.equal((await two.graphSummary(ref)).ref, ref); // uploaded by the retry
+});
+
+test("stepStream: a ref this client never saw stays graph_not_found", async () => {
+  const c = new Client(URL_);
+  const stream = c.stepStream({ graph: { ref: "sha256:" + "2".repeat(64) }, ...values, steps: 1,
+    optimizer: { name: "sgd", lr: 0.1 } });
+  await assert.rejects(async () => { for await (const _ of stream) { /* none */ } },
+    (e) => e instanceof GraddError && e.status === 404 && e.code === "graph_not_found");
+});

@@ -77,6 +77,7 @@ class Client:
         self.retry = RetryPolicy(retries, backoff, max_backoff)
         self._transport = Transport(self.url, self.timeout, self.retry)
         self._graphs: Dict[str, Tuple[bytes, str]] = {}  # ref -> (body, Content-Type), for re-uploads
+        self._dtypes: Dict[str, str] = {}  # ref -> the dtype its summary gives, to send tensors in
 
     def __repr__(self) -> str:
         return "gradd.Client(%r)" % self.url
@@ -126,9 +127,10 @@ class Client:
         status but 2xx and when no response came."""
         return _parse_json(self._send(method, path, body, timeout))
 
-    def _body(self, route: str, graph: Graph, fields: Dict[str, Any],
-              binary: bool = False) -> Tuple[Json, Optional[List[bytes]]]:
-        """The request body and, in binary mode, its tensors' bytes."""
+    def _body(self, route: str, graph: Graph, fields: Dict[str, Any], binary: bool = False,
+              timeout: Optional[float] = None) -> Tuple[Json, Optional[List[bytes]]]:
+        """The request body and, in binary mode, its tensors' bytes. Float
+        tensors go out in the graph's dtype (_dtype)."""
         body: Json = {"graph": graph}
         body.update(fields)
         tensor_route = tensors.HAVE_NUMPY and route in _TENSOR_ROUTES and "encoding" not in body \
@@ -139,27 +141,50 @@ class Client:
             body["binary_data_output"] = True
         elif tensor_route:
             body["encoding"] = "b64"
-        return tensors.encode(body, tensors.graph_dtype(body), chunks), chunks
+        dtype = self._dtype(body, timeout) if tensors.HAVE_NUMPY else "float64"
+        return tensors.encode(body, dtype, chunks), chunks
+
+    def _dtype(self, body: Json, timeout: Optional[float]) -> str:
+        """The dtype the request computes in, which its tensors must be
+        sent in: the request's "dtype", its graph's "dtype", else for a
+        stored graph {"ref"} the "dtype" of the ref's summary (asked once
+        per ref; a replica without the graph gets it uploaded first when
+        this client knows it), else float64."""
+        graph = body.get("graph")
+        ref = graph.get("ref") if isinstance(graph, dict) else None
+        if body.get("dtype") or not isinstance(ref, str) or graph.get("dtype"):
+            return tensors.graph_dtype(body)
+        if ref not in self._dtypes:
+            try:
+                self.graph_summary(ref, timeout)
+            except GraddError as e:
+                if e.code != "graph_not_found" or ref not in self._graphs:
+                    return "float64"  # the request itself will say what is wrong
+                self._upload_known(ref, timeout)
+            self._dtypes.setdefault(ref, "float64")  # a daemon whose summary gives no dtype: asked once
+        return self._dtypes[ref]
 
     def call(self, route: str, graph: Graph, **fields: Any) -> Json:
         """POST /v1/<route> with {"graph": graph, **fields}; the decoded
         response. fields may hold numpy arrays, torch tensors and
         non-finite floats; timeout=... bounds this one request."""
         timeout = fields.pop("timeout", None)
-        body, chunks = self._body(route, graph, fields, self.binary)
+        body, chunks = self._body(route, graph, fields, self.binary, timeout)
         try:
             resp = self._send("POST", "/v1/" + route, body, timeout, chunks=chunks)
         except GraddError as e:
             if not self._reupload(e, graph, timeout):
                 raise
             resp = self._send("POST", "/v1/" + route, body, timeout, chunks=chunks)
-        answer = _parse_json(resp)
-        # gradient-graph answers with a graph and node names, no tensors
-        if route not in _TENSOR_ROUTES:
-            return answer
         text, data = split_binary(resp)
-        if data:
-            answer = tensors.attach_binary(answer, data)
+        if not data or route not in _TENSOR_ROUTES:
+            # gradient-graph answers with a graph and node names, no tensors
+            answer = _parse_json(resp)
+            return answer if route not in _TENSOR_ROUTES else tensors.decode_response(answer, self.tensor_type)
+        try:
+            answer = tensors.parse_binary_answer(text, data)
+        except ValueError as e:
+            raise GraddError(resp.status, "bad_response", "", "the response is not JSON: %s" % e) from None
         return tensors.decode_response(answer, self.tensor_type)
 
     # ---- the graph store ----------------------------------------------
@@ -174,14 +199,24 @@ class Client:
         does not hold the ref (404 graph_not_found: another replica behind
         a load balancer, a restart, an eviction) gets the graph again and
         the request is sent once more, by itself."""
-        ref = self.remember_graph(graph)
+        return self._upload_known(self.remember_graph(graph), timeout)
+
+    def _upload_known(self, ref: str, timeout: Optional[float]) -> Json:
+        """POST /v1/graphs with the remembered graph of ref; its summary
+        (whose dtype is kept for the requests naming ref)."""
         data, ctype = self._graphs[ref]
         headers = self._headers()
         headers["Content-Type"] = ctype
         resp = self._transport.send("POST", "/v1/graphs", data, headers, timeout, False)
         if resp.status >= 300:
             raise _http_error(resp)
-        return _parse_json(resp)
+        return self._keep_dtype(ref, _parse_json(resp))
+
+    def _keep_dtype(self, ref: str, summary: Any) -> Any:
+        """summary, its "dtype" kept for the requests naming ref."""
+        if isinstance(summary, dict) and summary.get("dtype") in ("float64", "float32"):
+            self._dtypes[ref] = summary["dtype"]
+        return summary
 
     def remember_graph(self, graph: Any) -> str:
         """The ref graph has (or will have) in the graph store, without
@@ -199,12 +234,14 @@ class Client:
             raise TypeError("a stored graph is an ONNX model (bytes or ModelProto) or a graph dict")
         ref = "sha256:" + hashlib.sha256(data).hexdigest()
         self._graphs[ref] = (data, ctype)
+        if isinstance(graph, dict):  # as the daemon's summary will say
+            self._dtypes[ref] = graph.get("dtype") or "float64"
         return ref
 
     def graph_summary(self, ref: str, timeout: Optional[float] = None) -> Json:
         """GET /v1/graphs/{ref}: the summary of a stored graph (GraddError
         graph_not_found when this replica does not hold it)."""
-        return _parse_json(self._send("GET", "/v1/graphs/" + ref, None, timeout))
+        return self._keep_dtype(ref, _parse_json(self._send("GET", "/v1/graphs/" + ref, None, timeout)))
 
     def _reupload(self, err: GraddError, graph: Graph, timeout: Optional[float]) -> bool:
         """After err: when it is graph_not_found for a ref this client
@@ -213,13 +250,7 @@ class Client:
         ref = graph.get("ref") if isinstance(graph, dict) else None
         if err.code != "graph_not_found" or not isinstance(ref, str) or ref not in self._graphs:
             return False
-        data, ctype = self._graphs[ref]
-        headers = self._headers()
-        headers["Content-Type"] = ctype
-        resp = self._transport.send("POST", "/v1/graphs", data, headers, timeout, False)
-        if resp.status >= 300:
-            raise _http_error(resp)
-        resp.read()
+        self._upload_known(ref, timeout)
         return True
 
     # ---- the routes ---------------------------------------------------
@@ -244,13 +275,19 @@ class Client:
         tensors decoded. An error line {"error", "code", "path"} raises
         GraddError. A daemon that answers in one piece (no streaming) gives
         just the final line. The request is retried only before its first
-        line arrived."""
+        line arrived (on a 503, no answer, or graph_not_found for a graph
+        this client knows, which it uploads first, as call() does)."""
         timeout = fields.pop("timeout", None)
         fields["stream"] = True
         if report_every is not None:
             fields["report_every"] = int(report_every)
-        body, _ = self._body("step", graph, fields)
-        resp = self._send("POST", "/v1/step", body, timeout, accept="application/x-ndjson", stream=True)
+        body, _ = self._body("step", graph, fields, timeout=timeout)
+        try:
+            resp = self._send("POST", "/v1/step", body, timeout, accept="application/x-ndjson", stream=True)
+        except GraddError as e:  # a replica without the stored graph: upload it, send once more
+            if not self._reupload(e, graph, timeout):
+                raise
+            resp = self._send("POST", "/v1/step", body, timeout, accept="application/x-ndjson", stream=True)
         if "ndjson" not in resp.headers.get("content-type", ""):
             resp.read()  # a daemon without streaming answers in one piece
             yield tensors.decode_response(_parse_json(resp), self.tensor_type)

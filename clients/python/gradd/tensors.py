@@ -14,6 +14,7 @@ rank-0 tensor comes back as a Python float.
 from __future__ import annotations
 
 import base64
+import json
 import math
 import os
 import struct
@@ -115,30 +116,30 @@ def encode(value: Any, dtype: str = "float64", chunks: Optional[list] = None) ->
     raise TypeError("gradd: cannot send a %s as a tensor" % type(value).__name__)
 
 
-def attach_binary(doc: Any, data: bytes) -> Any:
-    """A binary-extension answer's JSON with each {"shape", "parameters":
-    {"binary_data_size"}} object given its bytes (as "_bytes"), taken from
-    data in the order the objects appear; decode_tensor then reads them."""
+def parse_binary_answer(text: bytes, data: bytes) -> Any:
+    """A binary-extension answer's JSON text parsed, each {"shape",
+    "parameters": {"binary_data_size"}} object given its bytes (as
+    "_bytes"), taken from data in the order the objects appear in the text;
+    decode_tensor then reads them. The bytes are handed out while parsing
+    (a JSON object is complete, and its hook called, in text order among
+    tensors), so a key that appears twice cannot shift the later tensors'
+    bytes as it would after the parse, which keeps one of the two."""
     view = memoryview(data)
     at = 0
 
-    def walk(x: Any) -> Any:
+    def on_object(pairs: List[Any]) -> Dict[str, Any]:
         nonlocal at
-        if isinstance(x, dict):
-            p = x.get("parameters")
-            if isinstance(p, dict) and "binary_data_size" in p and "shape" in x:
-                n = int(p["binary_data_size"])
-                if at + n > len(view):
-                    raise ValueError("gradd: the answer's binary tensors need more bytes than it has")
-                out = {"shape": x["shape"], "_bytes": view[at:at + n]}
-                at += n
-                return out
-            return {k: walk(v) for k, v in x.items()}
-        if isinstance(x, list):
-            return [walk(v) for v in x]
-        return x
+        obj = dict(pairs)
+        p = obj.get("parameters")
+        if isinstance(p, dict) and "binary_data_size" in p and "shape" in obj:
+            n = int(p["binary_data_size"])
+            if at + n > len(view):
+                raise ValueError("gradd: the answer's binary tensors need more bytes than it has")
+            obj = {"shape": obj["shape"], "_bytes": view[at:at + n]}
+            at += n
+        return obj
 
-    return walk(doc)
+    return json.loads(text.decode("utf-8"), object_pairs_hook=on_object)
 
 
 def _number(x: Any) -> float:
