@@ -472,11 +472,9 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         }
         enum MHD_Result refused;
         if (inflight_admit(r, (size_t)cl, &refused) < 0) return refused;
-        /* One allocation for most bodies; a client that declares a big one
-         * gets memory only as its bytes arrive. */
-        size_t first = (size_t)cl + 1 < ((size_t)4 << 20) ? (size_t)cl + 1 : ((size_t)4 << 20);
-        r->body = malloc(first);
-        r->cap = r->body ? first : 0;
+        /* One allocation, reserved above: its pages are only touched (and
+         * so only taken) as the bytes arrive. */
+        r->body = srv_body_alloc((size_t)cl + 1, &r->cap);
     }
     const char *ct = h->content_type, *ihcl = h->json_length;
     r->json_len = -1;

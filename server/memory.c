@@ -3,7 +3,10 @@
  * tree may cost against --max-inflight-bytes from its headers to its
  * completion (http.c answers 413 or 503 past it); once the daemon is idle,
  * the watchdog gives malloc's freed pages back (srv_mem_trim). */
+#define _GNU_SOURCE /* MADV_HUGEPAGE */
 #include <malloc.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <stdatomic.h>
 
 #include "server.h"
@@ -24,6 +27,21 @@
 int64_t srv_mem_need(const server *s, size_t body) {
     int64_t b = body < ((size_t)1 << 56) ? (int64_t)body : (int64_t)1 << 56;
     return b + gd_tree_bytes_max(&s->cfg.limits, body) + INFLIGHT_BYTES_PER_REQUEST;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *srv_body_alloc(size_t n, size_t *cap) {
+    void *p;
+    if (n < 2 * HUGE_PAGE) {
+        p = malloc(n);
+    } else {
+        n = (n + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+        p = aligned_alloc(HUGE_PAGE, n);
+        if (p) madvise(p, n, MADV_HUGEPAGE); /* advice only: no huge pages is no error */
+    }
+    *cap = p ? n : 0;
+    return p;
 }
 
 /* Reserve bytes more for r against --max-inflight-bytes: 0, or -1 with

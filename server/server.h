@@ -220,6 +220,11 @@ int srv_mem_reserve(req *r, int64_t bytes);
 /* Give back all r holds. */
 void srv_mem_release(req *r);
 /* Grow r's reservation for a body of len bytes: 0, or -1 past the limit. */
+/* A buffer for a request body of n bytes, *cap set to its size (0 when
+ * out of memory): from 4 MiB on, 2 MiB-aligned and advised to the kernel
+ * for transparent huge pages, so a 45 MB body takes 23 page faults instead
+ * of 11,000 (each costly in a VM). Freed with free(). */
+void *srv_body_alloc(size_t n, size_t *cap);
 int srv_mem_grow(req *r, size_t len);
 /* r, which may have left freed memory behind, has completed. */
 void srv_mem_trim_want(req *r);

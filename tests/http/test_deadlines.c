@@ -311,6 +311,12 @@ static void test_hup_and_usr_signals_kill_nothing(void **state) {
 /* ====================================================================== */
 
 int main(void) {
+    /* The daemons here run with 4 KiB pages: the sizes above were chosen
+     * for kernels of seconds on them (on this kind of VM, page faults and
+     * TLB misses make the fills and reductions over 0.5-1 GB slow). With
+     * the huge pages gradd asks for by default, some finish well inside
+     * their deadline, and there would be nothing left to cancel. */
+    setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0", 1);
     const struct CMUnitTest tests[] = {
         T(test_long_kernels_answer_by_the_deadline, CFG_KERNELS),
         T(test_reductions_and_compile_answer_by_the_deadline, CFG_SHORT),

@@ -385,6 +385,52 @@ static void abandoned_upload_gives_its_memory_back(void **state) {
     fail_if_problems(&problems);
 }
 
+/* The tunable in /proc/PID/environ: GLIBC_TUNABLES's value, "" when unset. */
+static void tunables_of(pid_t pid, char *out, size_t cap) {
+    char path[64], env[65536];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    out[0] = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return;
+    size_t n = fread(env, 1, sizeof env - 1, f);
+    fclose(f);
+    env[n] = 0;
+    for (size_t i = 0; i < n; i += strlen(env + i) + 1)
+        if (!strncmp(env + i, "GLIBC_TUNABLES=", 15)) snprintf(out, cap, "%s", env + i + 15);
+}
+
+/* The daemon runs with glibc's huge-page tunable for malloc (it executes
+ * itself again with it set); one that names glibc.malloc.hugetlb itself
+ * (an operator's opt-out) stays, and other tunables given stay given.
+ * (glibc rewrites the variable as it reads it, so with other tunables
+ * the environment need not show the added one.) */
+static void daemon_asks_for_huge_pages(void **state) {
+    (void)state;
+    const char *given[] = {NULL, "glibc.malloc.arena_max=2", "glibc.malloc.hugetlb=0"};
+    const char *want[] = {"glibc.malloc.hugetlb=1", "glibc.malloc.arena_max=2", "glibc.malloc.hugetlb=0"};
+    const char *flags[] = {"--workers", "1", NULL};
+    buf problems = {0};
+    for (int i = 0; i < 3; i++) {
+        if (given[i]) setenv("GLIBC_TUNABLES", given[i], 1);
+        else unsetenv("GLIBC_TUNABLES");
+        gdaemon d;
+        assert_int_equal(daemon_start(&d, "huge-pages", flags), 0);
+        char got[256];
+        tunables_of(d.pid, got, sizeof got);
+        resp r;
+        http(&r, d.port, "POST", "/v1/gradient", SUM_PRODUCT, NULL, 10000);
+        if (r.status != 200) note(&problems, "GLIBC_TUNABLES %s: a gradient answered %ld", given[i], r.status);
+        resp_free(&r);
+        assert_int_equal(daemon_stop(&d, 10000), 0);
+        if (i == 1 ? strncmp(got, want[i], strlen(want[i])) : strcmp(got, want[i]))
+            note(&problems, "GLIBC_TUNABLES %s given: the daemon runs with \"%s\", want \"%s\"",
+                 given[i] ? given[i] : "unset", got, want[i]);
+    }
+    unsetenv("GLIBC_TUNABLES");
+    printf("# huge pages: the daemon adds glibc.malloc.hugetlb=1 to its tunables; an operator's =0 stays\n");
+    fail_if_problems(&problems);
+}
+
 int main(void) {
     /* Budgets an older daemon does not know: by environment, so it still starts. */
     char v[32];
@@ -393,6 +439,7 @@ int main(void) {
     snprintf(v, sizeof v, "%lld", CACHE_MB * MiB);
     setenv("GRADD_CACHE_BYTES", v, 1);
     const struct CMUnitTest tests[] = {T(burst_is_bounded_and_memory_goes_back, memory_cfg),
-                                       T(abandoned_upload_gives_its_memory_back, memory_cfg)};
+                                       T(abandoned_upload_gives_its_memory_back, memory_cfg),
+                                       cmocka_unit_test(daemon_asks_for_huge_pages)};
     return HARNESS_MAIN("memory", tests);
 }
