@@ -112,7 +112,7 @@ class Client:
             if chunks is not None:
                 headers["Content-Type"] = "application/octet-stream"
                 headers["Inference-Header-Content-Length"] = str(len(data))
-                data = b"".join([data] + chunks)
+                data = [data] + chunks  # sent one after the other, not joined
             else:
                 headers["Content-Type"] = "application/json"
         resp = self._transport.send(method, path, data, headers, timeout, stream)

@@ -105,11 +105,11 @@ def encode(value: Any, dtype: str = "float64", chunks: Optional[list] = None) ->
         if isinstance(value, np.ndarray):
             if value.dtype.kind == "f" or (chunks is not None and value.dtype.kind in "iub"):
                 le = "<f4" if dtype == "float32" else "<f8"
-                raw = np.ascontiguousarray(value, dtype=le).tobytes()
-                if chunks is not None:
-                    chunks.append(raw)
-                    return {"shape": list(value.shape), "parameters": {"binary_data_size": len(raw)}}
-                return {"shape": list(value.shape), "b64": base64.b64encode(raw).decode("ascii")}
+                arr = np.ascontiguousarray(value, dtype=le)
+                if chunks is not None:  # the array's own bytes when it is already in le: no copy
+                    chunks.append(memoryview(arr).cast("B") if arr.size else b"")
+                    return {"shape": list(value.shape), "parameters": {"binary_data_size": arr.nbytes}}
+                return {"shape": list(value.shape), "b64": base64.b64encode(arr.tobytes()).decode("ascii")}
             return encode(value.tolist(), dtype, chunks)
         if isinstance(value, np.generic):
             return encode(value.item(), dtype, chunks)
@@ -181,7 +181,9 @@ def _b64_tensor(obj: Dict[str, Any]) -> Any:
         raise ValueError("gradd: %d bytes of base64 for shape %s" % (len(raw), shape))
     if HAVE_NUMPY:
         arr = np.frombuffer(raw, dtype="<f8" if width == 8 else "<f4").reshape(shape)
-        arr = arr.astype(arr.dtype.newbyteorder("="))  # native, writable
+        # native and writable: a view of a binary answer's own (writable)
+        # buffer as it is on a little-endian machine, else a copy
+        arr = arr.astype(arr.dtype.newbyteorder("="), copy=not arr.flags.writeable)
         return float(arr) if not shape else arr
     flat = list(struct.unpack("<%d%s" % (count, "d" if width == 8 else "f"), bytes(raw)))
     return _reshape(flat, shape)
