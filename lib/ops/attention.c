@@ -196,10 +196,16 @@ PROBS_ENTRY(double, cblas_dgemm, exp_row_f64)
 
 /* ---- scaled_dot_product_attention ------------------------------------------- */
 
-/* Scratch: one L x S probability matrix, reused by every batch entry. */
+/* Threads that can share a kernel's batch entries: gr_threads(), at most
+ * one per entry; each gets an L x S slot of the workspace. */
+static int64_t attn_slots(const attn_dims *d) {
+    int64_t t = gr_threads();
+    return t < d->batch ? t : d->batch > 0 ? d->batch : 1;
+}
+
 static int64_t sdpa_workspace(const gr_graph *g, const gr_node *n) {
     attn_dims d = dims_of(g, n);
-    return d.L * d.S * (int64_t)gr_dtype_size(g->dt);
+    return attn_slots(&d) * d.L * d.S * (int64_t)gr_dtype_size(g->dt);
 }
 
 /* Two GEMMs (one for attention_probs) and the softmax. */
@@ -208,46 +214,93 @@ static int64_t attn_flops(const gr_graph *g, const gr_node *n) {
     return d.batch * (2 * d.L * d.S * d.E + (is_probs(n) ? 0 : 2 * d.L * d.S * d.Ev) + 5 * d.L * d.S);
 }
 
-/* y = p v per batch entry, p in the scratch. */
+/* The batch entries of one attention kernel, shared by the threads: part
+ * [s0, s1) of the slots takes those slots' share of the entries, with
+ * workspace slot s0 (sdpa) or straight into the output (probs). */
+typedef struct attn_job {
+    const gr_kernel *k;
+    attn_dims d;
+    mask_view mv;
+    int64_t slots;
+} attn_job;
+
+/* The entries [*b0, *b1) of slots [s0, s1). */
+static void slot_entries(const attn_job *J, int64_t s0, int64_t s1, int64_t *b0, int64_t *b1) {
+    *b0 = J->d.batch * s0 / J->slots;
+    *b1 = J->d.batch * s1 / J->slots;
+}
+
+/* y = p v for the entries of slots [s0, s1), p in their workspace slot. */
+static void sdpa_part(void *ctx, int64_t s0, int64_t s1) {
+    const attn_job *J = ctx;
+    const gr_kernel *k = J->k;
+    const attn_dims *d = &J->d;
+    int64_t b0, b1;
+    slot_entries(J, s0, s1, &b0, &b1);
+    for (int64_t b = b0; b < b1; b++) {
+        if (b > b0 && gr_cancelled(k->cancel)) return;
+        if (k->dt == GR_F32) {
+            float *p = (float *)k->work + s0 * d->L * d->S, *yb = (float *)k->out + b * d->L * d->Ev;
+            probs_entry_float(k, d, &J->mv, b, p);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)d->L, (blasint)d->Ev, (blasint)d->S, 1.0f,
+                        p, (blasint)d->S, (const float *)k->in_all[2] + b * d->S * d->Ev, (blasint)d->Ev, 0.0f, yb,
+                        (blasint)d->Ev);
+        } else {
+            double *p = (double *)k->work + s0 * d->L * d->S, *yb = (double *)k->out + b * d->L * d->Ev;
+            probs_entry_double(k, d, &J->mv, b, p);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)d->L, (blasint)d->Ev, (blasint)d->S, 1.0,
+                        p, (blasint)d->S, (const double *)k->in_all[2] + b * d->S * d->Ev, (blasint)d->Ev, 0.0, yb,
+                        (blasint)d->Ev);
+        }
+    }
+}
+
+/* p for the entries of slots [s0, s1), straight into the output. */
+static void probs_part(void *ctx, int64_t s0, int64_t s1) {
+    const attn_job *J = ctx;
+    const gr_kernel *k = J->k;
+    const attn_dims *d = &J->d;
+    int64_t b0, b1;
+    slot_entries(J, s0, s1, &b0, &b1);
+    for (int64_t b = b0; b < b1; b++) {
+        if (b > b0 && gr_cancelled(k->cancel)) return;
+        if (k->dt == GR_F32) probs_entry_float(k, d, &J->mv, b, (float *)k->out + b * d->L * d->S);
+        else probs_entry_double(k, d, &J->mv, b, (double *)k->out + b * d->L * d->S);
+    }
+}
+
+/* The job of attention kernel k over slots slots. */
+static attn_job attn_job_of(const gr_kernel *k, int64_t slots) {
+    attn_job J = {.k = k, .d = dims_of(k->g, k->n), .slots = slots};
+    if (has_mask(k->n)) mask_view_of(k->g, k->n, &J.mv);
+    return J;
+}
+
+/* y = p v per batch entry, the entries shared by the threads (as many as
+ * the planned workspace has slots: a thread count raised after the
+ * compile cannot use more). */
 static gr_status sdpa_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     attn_dims d = dims_of(k->g, k->n);
-    mask_view mv = {0};
-    if (has_mask(k->n)) mask_view_of(k->g, k->n, &mv);
     if (d.S == 0 || d.L == 0 || d.Ev == 0) { /* no keys: a sum of nothing, 0 */
         memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
         return GR_OK;
     }
-    for (int64_t b = 0; b < d.batch; b++) {
-        if (b > 0 && gr_cancelled(k->cancel)) return GR_OK;
-        if (k->dt == GR_F32) {
-            float *p = k->work, *yb = (float *)k->out + b * d.L * d.Ev;
-            probs_entry_float(k, &d, &mv, b, p);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)d.L, (blasint)d.Ev, (blasint)d.S, 1.0f,
-                        p, (blasint)d.S, (const float *)k->in_all[2] + b * d.S * d.Ev, (blasint)d.Ev, 0.0f, yb,
-                        (blasint)d.Ev);
-        } else {
-            double *p = k->work, *yb = (double *)k->out + b * d.L * d.Ev;
-            probs_entry_double(k, &d, &mv, b, p);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)d.L, (blasint)d.Ev, (blasint)d.S, 1.0, p,
-                        (blasint)d.S, (const double *)k->in_all[2] + b * d.S * d.Ev, (blasint)d.Ev, 0.0, yb,
-                        (blasint)d.Ev);
-        }
-    }
+    int64_t slot_bytes = d.L * d.S * (int64_t)gr_dtype_size(k->dt), slots = k->work_bytes / slot_bytes;
+    if (slots > d.batch) slots = d.batch;
+    if (slots < 1) slots = 1;
+    attn_job J = attn_job_of(k, slots);
+    gr_parallel_for_gemms(J.slots, 1, sdpa_part, &J);
     return GR_OK;
 }
 
-/* p per batch entry, straight into the output. */
+/* p per batch entry, the entries shared by the threads. */
 static gr_status probs_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     attn_dims d = dims_of(k->g, k->n);
-    mask_view mv = {0};
-    if (has_mask(k->n)) mask_view_of(k->g, k->n, &mv);
-    for (int64_t b = 0; b < d.batch; b++) {
-        if (b > 0 && gr_cancelled(k->cancel)) return GR_OK;
-        if (k->dt == GR_F32) probs_entry_float(k, &d, &mv, b, (float *)k->out + b * d.L * d.S);
-        else probs_entry_double(k, &d, &mv, b, (double *)k->out + b * d.L * d.S);
-    }
+    if (d.batch == 0) return GR_OK;
+    attn_job J = attn_job_of(k, attn_slots(&d));
+    gr_parallel_for_gemms(J.slots, 1, probs_part, &J);
     return GR_OK;
 }
 
@@ -359,12 +412,12 @@ static gr_status softmax_backward_infer(gr_graph *g, int id, gr_error *err) {
     return gr_infer_same(g, id, err);
 }
 
-#define SOFTMAX_BACKWARD_LOOP(T)                                                                                      \
+#define SOFTMAX_BACKWARD_ROWS(T)                                                                                      \
     do {                                                                                                              \
         const T *p = k->in[0], *u = k->in[1];                                                                         \
         T *y = k->out;                                                                                                \
-        for (int64_t r = 0; r < rows; r++) {                                                                          \
-            if ((r & 255) == 0 && gr_cancelled(k->cancel)) return GR_OK;                                              \
+        for (int64_t r = r0; r < r1; r++) {                                                                           \
+            if (((r - r0) & 255) == 255 && gr_cancelled(k->cancel)) return;                                           \
             const T *pr = p + r * len, *ur = u + r * len;                                                             \
             T *yr = y + r * len;                                                                                      \
             double s = 0;                                                                                             \
@@ -374,13 +427,21 @@ static gr_status softmax_backward_infer(gr_graph *g, int id, gr_error *err) {
         }                                                                                                             \
     } while (0)
 
-/* One pass per row: the dot product, then the update. */
+/* Rows [r0, r1): one pass per row, the dot product, then the update. */
+static void softmax_backward_part(void *ctx, int64_t r0, int64_t r1) {
+    const gr_kernel *k = ctx;
+    const gr_shape *shape = &k->n->shape;
+    int64_t len = shape->dims[shape->rank - 1];
+    if (k->dt == GR_F32) SOFTMAX_BACKWARD_ROWS(float);
+    else SOFTMAX_BACKWARD_ROWS(double);
+}
+
+/* The rows shared by the threads. */
 static gr_status softmax_backward_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     const gr_shape *shape = &k->n->shape;
     int64_t len = shape->dims[shape->rank - 1], rows = len ? k->n->numel / len : 0;
-    if (k->dt == GR_F32) SOFTMAX_BACKWARD_LOOP(float);
-    else SOFTMAX_BACKWARD_LOOP(double);
+    gr_parallel_for(rows, len > 0 ? (GR_PAR_GRAIN + len - 1) / len : 1, softmax_backward_part, (void *)(uintptr_t)k);
     return GR_OK;
 }
 

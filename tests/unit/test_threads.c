@@ -2,7 +2,7 @@
  * (elementwise rows, the vectorized float32 rows, softmax, layer_norm and
  * its backward, the convolutions' image chunks with their per-thread
  * workspace and partial weight sums, max pooling's planes, batched
- * matmuls) give the one-thread
+ * matmuls, attention's batch entries and softmax_backward's rows) give the one-thread
  * answer with two threads, at sizes above the split threshold; and a run
  * with two threads still stops at the cancel flag. */
 #include "testutil.h"
@@ -108,6 +108,17 @@ static int build_conv(gr_graph *g, const int *p) {
 
 static int build_batched_matmul(gr_graph *g, const int *p) { return tu_op2(g, "matmul", p[0], p[1]); }
 
+/* Causal attention: its forward kernel and, in the gradient, the
+ * probabilities' and softmax_backward's kernels, each over the batch
+ * entries or rows. */
+static int build_attention(gr_graph *g, const int *p) {
+    gr_attrs causal = {0};
+    causal.set = GR_ATTR_BIT(GR_ATTR_IS_CAUSAL);
+    causal.is_causal = 1;
+    int ops[3] = {p[0], p[1], p[2]};
+    return tu_apply(g, "scaled_dot_product_attention", ops, 3, &causal);
+}
+
 static void test_elementwise(void **state) {
     (void)state;
     gr_shape s[2] = {tu_shape(1, 300001), tu_shape(1, 300001)};
@@ -130,6 +141,12 @@ static void test_batched_matmul(void **state) {
     (void)state;
     gr_shape s[2] = {tu_shape(4, 5, 4, 24, 16), tu_shape(4, 5, 4, 16, 24)};
     same_with_two_threads("batched matmul", s, 2, build_batched_matmul);
+}
+
+static void test_attention(void **state) {
+    (void)state;
+    gr_shape s[3] = {tu_shape(4, 3, 4, 64, 16), tu_shape(4, 3, 4, 64, 16), tu_shape(4, 3, 4, 64, 16)};
+    same_with_two_threads("causal attention", s, 3, build_attention);
 }
 
 static void test_set_threads_checks_its_argument(void **state) {
@@ -172,6 +189,7 @@ int main(void) {
         cmocka_unit_test(test_softmax_and_layer_norm),
         cmocka_unit_test(test_conv2d),
         cmocka_unit_test(test_batched_matmul),
+        cmocka_unit_test(test_attention),
         cmocka_unit_test(test_set_threads_checks_its_argument),
         cmocka_unit_test(test_two_threads_stop_at_the_flag),
     };
