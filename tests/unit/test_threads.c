@@ -1,9 +1,10 @@
 /* test_threads.c -- the kernels that split across gr_set_threads' pool
- * (elementwise rows, the vectorized float32 rows, softmax, layer_norm and
- * its backward, the convolutions' image chunks with their per-thread
- * workspace and partial weight sums, max pooling's planes, batched
- * matmuls, attention's batch entries and softmax_backward's rows) give the one-thread
- * answer with two threads, at sizes above the split threshold; and a run
+ * (elementwise rows, broadcasting ones by their outer dimension, the
+ * vectorized float32 rows, softmax, layer_norm and its backward, the
+ * convolutions' image chunks with their per-thread workspace and partial
+ * weight sums, max pooling's planes, batched matmuls, attention's batch
+ * entries and softmax_backward's rows) give the one-thread answer with
+ * two threads, at sizes above the split threshold; and a run
  * with two threads still stops at the cancel flag. */
 #include "testutil.h"
 
@@ -86,6 +87,13 @@ static int build_elementwise(gr_graph *g, const int *p) {
     return tu_op2(g, "add", tu_op2(g, "add", e, tu_op1(g, "erf", gl)), gt);
 }
 
+/* Broadcasting: a bias over rows, a column over columns, an outer sum. */
+static int build_broadcast(gr_graph *g, const int *p) {
+    int bias = tu_op2(g, "add", p[0], p[1]);     /* [600, 500] + [500] */
+    int col = tu_op2(g, "mul", bias, p[2]);      /* * [600, 1] */
+    return tu_op2(g, "sub", col, tu_op2(g, "mul", p[2], p[1])); /* - [600, 1] * [500] */
+}
+
 static int build_rows(gr_graph *g, const int *p) {
     int ln_ops[3] = {p[0], p[1], p[2]};
     int ln = tu_apply(g, "layer_norm", ln_ops, 3, NULL);
@@ -123,6 +131,12 @@ static void test_elementwise(void **state) {
     (void)state;
     gr_shape s[2] = {tu_shape(1, 300001), tu_shape(1, 300001)};
     same_with_two_threads("elementwise", s, 2, build_elementwise);
+}
+
+static void test_broadcast(void **state) {
+    (void)state;
+    gr_shape s[3] = {tu_shape(2, 600, 500), tu_shape(1, 500), tu_shape(2, 600, 1)};
+    same_with_two_threads("broadcasting binary ops", s, 3, build_broadcast);
 }
 
 static void test_softmax_and_layer_norm(void **state) {
@@ -186,6 +200,7 @@ static void test_two_threads_stop_at_the_flag(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_softmax_and_layer_norm),
         cmocka_unit_test(test_conv2d),
         cmocka_unit_test(test_batched_matmul),
