@@ -203,6 +203,9 @@ extern const gr_op *const gr_ops_conv[];         /* conv.c: conv1d conv2d conv_t
 extern const gr_op *const gr_ops_pool[];         /* pool.c: max_pool2d avg_pool2d and their adjoints */
 extern const gr_op *const gr_ops_math[];         /* math.c: log1p ... cbrt, rounding, predicates, stop_gradient */
 extern const gr_op *const gr_ops_activation[];   /* activation.c: gelu silu elu ... clip clamp */
+extern const gr_op *const gr_ops_resize[];       /* resize.c: interpolate interpolate_backward */
+extern const gr_op *const gr_ops_topk[];         /* topk.c: topk topk_indices */
+extern const gr_op gr_op_topk, gr_op_topk_indices;
 
 extern const gr_op gr_op_neg, gr_op_exp, gr_op_log, gr_op_sin, gr_op_cos, gr_op_square, gr_op_reciprocal,
     gr_op_sigmoid, gr_op_relu_backward;
@@ -288,6 +291,14 @@ typedef void (*gr_row_fn)(void *ctx, char *const *p, const int64_t *s, int64_t n
  * looks at the flag about every GR_CHUNK_ELEMS elements (rows are never
  * split, so results do not depend on it) and returns early when raised. */
 void gr_loop_run(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, void *ctx);
+/* gr_loop_run with the loop shared by the kernel threads: the outermost
+ * dim along which operand 0 (written) has a non-zero stride is cut into
+ * slabs, so no two threads write one element, and each element of
+ * operand 0 sees its rows in the one-thread order (results do not depend
+ * on the thread count). Loops under 2 * GR_PAR_GRAIN elements, or with
+ * no such dim, run on the calling thread. fn must be safe to call from
+ * several threads at once on disjoint rows. */
+void gr_loop_run_shared(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, void *ctx);
 
 /* Copy in (shape in_shape) into out (shape out_shape), broadcasting;
  * stops early once *cancel (may be NULL) is raised. */

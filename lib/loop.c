@@ -91,3 +91,37 @@ void gr_loop_run(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, 
         if (d < 0) break;
     }
 }
+
+/* A loop cut along dim `dim` into slabs for the threads. */
+typedef struct slab_job {
+    const gr_loop *L;
+    void *const *base;
+    size_t esz;
+    gr_row_fn fn;
+    void *ctx;
+    int dim;
+} slab_job;
+
+/* Indices [a, b) of the cut dim: the same loop over that slab. */
+static void slab_part(void *job, int64_t a, int64_t b) {
+    const slab_job *J = job;
+    gr_loop L = *J->L;
+    void *base[4];
+    L.dims[J->dim] = b - a;
+    for (int k = 0; k < L.nops; k++) base[k] = (char *)J->base[k] + (size_t)(a * L.st[k][J->dim]) * J->esz;
+    gr_loop_run(&L, base, J->esz, J->fn, J->ctx);
+}
+
+void gr_loop_run_shared(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, void *ctx) {
+    int64_t numel = 1;
+    for (int d = 0; d < L->rank; d++) numel *= L->dims[d];
+    int dim = 0;
+    while (dim < L->rank && (L->st[0][dim] == 0 || L->dims[dim] < 2)) dim++;
+    if (numel < 2 * GR_PAR_GRAIN || dim == L->rank) {
+        gr_loop_run(L, base, esz, fn, ctx);
+        return;
+    }
+    int64_t per_index = numel / L->dims[dim]; /* elements in one index of the cut dim */
+    slab_job J = {L, base, esz, fn, ctx, dim};
+    gr_parallel_for(L->dims[dim], (GR_PAR_GRAIN + per_index - 1) / per_index, slab_part, &J);
+}

@@ -73,24 +73,6 @@ static void flat_part(void *ctx, int64_t a, int64_t b) {
     }
 }
 
-/* A broadcasting loop whose outermost dimension is shared by the threads. */
-typedef struct loop_job {
-    gr_loop L;
-    void *base[4];
-    size_t esz;
-    gr_row_fn row;
-} loop_job;
-
-/* Indices [a, b) of the outermost dimension: the same loop over that slab. */
-static void loop_part(void *ctx, int64_t a, int64_t b) {
-    const loop_job *J = ctx;
-    gr_loop L = J->L;
-    void *base[4];
-    L.dims[0] = b - a;
-    for (int k = 0; k < L.nops; k++) base[k] = (char *)J->base[k] + (size_t)(a * L.st[k][0]) * J->esz;
-    gr_loop_run(&L, base, J->esz, J->row, NULL);
-}
-
 void gr_run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64) {
     const gr_node *n = k->n;
     const gr_shape *shapes[4] = {&n->shape};
@@ -120,16 +102,10 @@ void gr_run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64) 
         gr_parallel_for(n->numel, GR_PAR_GRAIN, flat_part, &J);
         return;
     }
-    loop_job J = {.esz = gr_dtype_size(k->dt), .row = row};
-    gr_loop_broadcast(&J.L, &n->shape, n->n_in + 1, shapes);
-    J.L.cancel = k->cancel;
-    for (int j = 0; j <= n->n_in; j++) J.base[j] = base[j];
-    int64_t outer = J.L.dims[0], inner = outer > 0 ? n->numel / outer : 0;
-    if (J.L.rank < 2 || n->numel < 2 * GR_PAR_GRAIN || inner == 0) {
-        gr_loop_run(&J.L, base, J.esz, row, NULL);
-        return;
-    }
-    gr_parallel_for(outer, (GR_PAR_GRAIN + inner - 1) / inner, loop_part, &J); /* the output's rows are disjoint */
+    gr_loop L;
+    gr_loop_broadcast(&L, &n->shape, n->n_in + 1, shapes);
+    L.cancel = k->cancel;
+    gr_loop_run_shared(&L, base, gr_dtype_size(k->dt), row, NULL); /* by slabs of the output's outer dim */
 }
 
 void gr_fill_chunked(const gr_kernel *k, void *out, int64_t n, double v) {

@@ -119,7 +119,8 @@ static void reduce_into(const gr_kernel *k, const gr_shape *keep, gr_row_fn f32,
     gr_loop L;
     gr_loop_broadcast(&L, x, 2, shapes);
     L.cancel = k->cancel;
-    gr_loop_run(&L, base, gr_dtype_size(k->dt), k->dt == GR_F32 ? f32 : f64, (void *)(uintptr_t)k->cancel);
+    /* by slabs of a kept dim: each output element's sum keeps its order */
+    gr_loop_run_shared(&L, base, gr_dtype_size(k->dt), k->dt == GR_F32 ? f32 : f64, (void *)(uintptr_t)k->cancel);
 }
 
 static gr_shape keep_shape(const gr_kernel *k) {

@@ -1,6 +1,6 @@
 /* test_threads.c -- the kernels that split across gr_set_threads' pool
- * (elementwise rows, broadcasting ones by their outer dimension, the
- * vectorized float32 rows, softmax, layer_norm and its backward, the
+ * (elementwise rows, broadcasting ones and reductions by slabs of a
+ * dimension of their output, the vectorized float32 rows, softmax, layer_norm and its backward, the
  * convolutions' image chunks with their per-thread workspace and partial
  * weight sums, max pooling's planes, batched matmuls, attention's batch
  * entries and softmax_backward's rows) give the one-thread answer with
@@ -94,6 +94,18 @@ static int build_broadcast(gr_graph *g, const int *p) {
     return tu_op2(g, "sub", col, tu_op2(g, "mul", p[2], p[1])); /* - [600, 1] * [500] */
 }
 
+/* Reductions along a kept outer dim and a kept inner one: sum over the
+ * rows (a bias gradient), max along each row (ties: the one-thread rule). */
+static int build_reductions(gr_graph *g, const int *p) {
+    gr_attrs rows = {0}, cols = {0};
+    gr_attrs_set_int(&rows, GR_ATTR_AXIS, 0);
+    gr_attrs_set_int(&cols, GR_ATTR_AXIS, 1);
+    int sq = tu_op2(g, "mul", p[0], p[0]);
+    int s0 = tu_apply(g, "sum", &sq, 1, &rows);  /* [500] */
+    int m1 = tu_apply(g, "max", &sq, 1, &cols);  /* [600] */
+    return tu_op2(g, "add", tu_apply(g, "sum", &s0, 1, NULL), tu_apply(g, "sum", &m1, 1, NULL));
+}
+
 static int build_rows(gr_graph *g, const int *p) {
     int ln_ops[3] = {p[0], p[1], p[2]};
     int ln = tu_apply(g, "layer_norm", ln_ops, 3, NULL);
@@ -137,6 +149,12 @@ static void test_broadcast(void **state) {
     (void)state;
     gr_shape s[3] = {tu_shape(2, 600, 500), tu_shape(1, 500), tu_shape(2, 600, 1)};
     same_with_two_threads("broadcasting binary ops", s, 3, build_broadcast);
+}
+
+static void test_reductions(void **state) {
+    (void)state;
+    gr_shape s[1] = {tu_shape(2, 600, 500)};
+    same_with_two_threads("sum over rows, max along rows", s, 1, build_reductions);
 }
 
 static void test_softmax_and_layer_norm(void **state) {
@@ -201,6 +219,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_broadcast),
+        cmocka_unit_test(test_reductions),
         cmocka_unit_test(test_softmax_and_layer_norm),
         cmocka_unit_test(test_conv2d),
         cmocka_unit_test(test_batched_matmul),
