@@ -49,7 +49,7 @@ static const setting settings[] = {
     {"graph-dir", K_STR, STR(graph_dir), 0, 0,
      "directory where stored graphs persist across restarts (\"\": none; loaded and checked at start)"},
     {"inline-max-bytes", K_INT, OFF(inline_max_bytes), 0, 0, 1 << 20,
-     "bodies this small run on the I/O thread when their work is tiny (0: never)"},
+     "bodies up to this much JSON text (8x as much binary) run on the I/O thread when their work is small (0: never)"},
     {"max-inflight-bytes", K_I64, OFF(max_inflight_bytes), 0, 1, INT64_MAX,
      "memory for request bodies in flight and the JSON trees they may become, daemon-wide (503 past it; "
      "default: half the cgroup memory limit, else half of physical memory)"},

@@ -59,8 +59,9 @@ class RetryPolicy:
 # JSON text, then binary tensors straight from their arrays' memory).
 Buffer = Union[bytes, bytearray, memoryview]
 Body = Union[Buffer, Sequence[Buffer]]
-# Parts all under this many bytes are joined into one write.
-_JOIN_BELOW = 1 << 16
+# Parts under this many bytes are joined with their neighbours into one
+# write (a copy costs less than another segment); bigger ones go alone.
+_JOIN_BELOW = 1 << 20
 
 
 class Response:
@@ -170,15 +171,18 @@ class _Connection:
             head.append("Content-Length: %d\r\n" % sum(memoryview(p).nbytes for p in parts))
         head.append("\r\n")
         data = "".join(head).encode("latin-1")
-        small = [p for p in parts if memoryview(p).nbytes < _JOIN_BELOW]
-        if len(small) == len(parts):  # one write: a small request is one segment (TCP_NODELAY)
-            self.sock.sendall(b"".join([data] + parts))
-            return
-        # big tensors go from their own memory: the head with the small
-        # parts before the first big one, then each part as it is
-        self.sock.sendall(data)
-        for p in parts:
-            self.sock.sendall(p)
+        # One write for the head and every run of small parts; a big part
+        # (a tensor of a MiB or more) is sent from its own memory.
+        run = [data]
+        for part in parts:
+            if memoryview(part).nbytes < _JOIN_BELOW:
+                run.append(part)
+                continue
+            self.sock.sendall(b"".join(run))
+            self.sock.sendall(part)
+            run = []
+        if run:
+            self.sock.sendall(b"".join(run))
 
     def _line(self) -> bytes:
         line = self.file.readline(65537)
