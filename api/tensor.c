@@ -161,14 +161,81 @@ int gd_read_dims(const gd_doc *doc, const json_t *v, int max, int allow_neg1, in
     return (int)json_array_size(v);
 }
 
+/* The float width in bytes (4 or 8) of a tensor of numel values sent as
+ * `bytes` raw bytes (binary or b64), else 0: the graph's dtype's, or the
+ * one Triton's "datatype" names (wire_dt, -1 when absent: a float64 array
+ * sent to a float32 model is converted here). Without "datatype" the
+ * width is never guessed from the byte count: 8 bytes for a shape of [2]
+ * in a float64 graph is an error, not two float32 values. */
+static int wire_width(size_t bytes, int64_t numel, gr_dtype dt, int wire_dt) {
+    int w = (int)gr_dtype_size(wire_dt >= 0 ? (gr_dtype)wire_dt : dt);
+    return bytes == (size_t)numel * (size_t)w ? w : 0;
+}
+
+/* Bytes numel values take on the wire, and the name of their type. */
+static size_t wire_bytes(int64_t numel, gr_dtype dt, int wire_dt) {
+    return (size_t)numel * gr_dtype_size(wire_dt >= 0 ? (gr_dtype)wire_dt : dt);
+}
+static const char *wire_name(gr_dtype dt, int wire_dt) { return gr_dtype_name(wire_dt >= 0 ? (gr_dtype)wire_dt : dt); }
+
+/* The error message's hint at the other width. */
+static const char *other_width(gr_dtype dt, int wire_dt) {
+    if (wire_dt >= 0) return "";
+    return dt == GR_F32 ? "; float64 values need \"datatype\": \"FP64\"" : "; float32 values need \"datatype\": \"FP32\"";
+}
+
+/* t's values from raw little-endian floats of width bytes each. */
+static void put_wire(gd_tensor *t, gr_dtype dt, const void *raw, int width) {
+    if (width == (int)gr_dtype_size(dt)) {
+        memcpy(t->data, raw, (size_t)t->n * (size_t)width);
+    } else if (width == 8) { /* float64 in, float32 kept: rounded to nearest, as numpy's astype */
+        const double *src = raw;
+        float *dst = t->data;
+        for (int64_t i = 0; i < t->n; i++) {
+            double x;
+            memcpy(&x, src + i, sizeof x);
+            dst[i] = (float)x;
+        }
+    } else {
+        const float *src = raw;
+        double *dst = t->data;
+        for (int64_t i = 0; i < t->n; i++) {
+            float x;
+            memcpy(&x, src + i, sizeof x);
+            dst[i] = x;
+        }
+    }
+}
+
+/* Triton's "datatype" of a tensor object: GR_F32 for "FP32", GR_F64 for
+ * "FP64", -1 when absent; -2 (e set) for anything else. */
+static int wire_dtype(const json_t *v, const char *path, gd_err *e) {
+    const json_t *d = json_object_get(v, "datatype");
+    if (!d) return -1;
+    const char *s = json_string_value(d);
+    if (s && !strcmp(s, "FP32")) return GR_F32;
+    if (s && !strcmp(s, "FP64")) return GR_F64;
+    char p[512];
+    cd_join(p, sizeof p, path, "/datatype");
+    gd_fail(e, GD_E_BAD_TENSOR, p, "datatype must be \"FP32\" or \"FP64\" (Triton's names; it may be left out)");
+    return -2;
+}
+
 static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const gd_limits *lim, int64_t *budget,
                          const char *path, gd_tensor *t, gd_err *e) {
     char p[512];
     const json_t *shape = json_object_get(v, "shape"), *data = json_object_get(v, "data"),
                  *b64 = json_object_get(v, "b64");
     const json_t *params = json_object_get(v, "parameters");
-    static const char *const tensor_fields[] = {"shape", "data", "b64", "parameters", NULL};
+    static const char *const tensor_fields[] = {"shape", "data", "b64", "parameters", "datatype", NULL};
     if (gd_only_fields(v, tensor_fields, path, "a tensor", e) < 0) return -1;
+    int wire_dt = wire_dtype(v, path, e);
+    if (wire_dt == -2) return -1;
+    if (wire_dt >= 0 && !params && !b64) {
+        char dp[512];
+        cd_join(dp, sizeof dp, path, "/datatype");
+        return gd_fail(e, GD_E_INVALID_REQUEST, dp, "datatype describes raw bytes: binary or b64 tensors only");
+    }
     cd_join(p, sizeof p, path, "/shape");
     if (!shape) return gd_fail(e, GD_E_MISSING_FIELD, p, "a tensor object needs \"shape\"");
     if (!data + !b64 + !params != 2)
@@ -184,14 +251,14 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
     gr_error ge;
     if (check_limits(&s, dt, lim, budget, path, e) < 0) return -1;
     if (gr_shape_numel(&s, lim->max_elements, &numel, &ge) == GR_OK) {
-        size_t want = (size_t)numel * gr_dtype_size(dt);
         size_t tlen = 0;
         const char *text = b64 ? gd_doc_text(doc, b64, &tlen) : NULL;
-        if (text && cd_b64_decoded_len(text, tlen) != want) {
+        if (text && !wire_width(cd_b64_decoded_len(text, tlen), numel, dt, wire_dt)) {
             snprintf(p, sizeof p, "%s/b64", path);
             return gd_fail(e, GD_E_BAD_TENSOR, p,
-                           "b64 must hold exactly %zu bytes (%lld little-endian %s values) in standard base64", want,
-                           (long long)numel, gr_dtype_name(dt));
+                           "b64 must hold exactly %zu bytes (%lld little-endian %s values) in standard base64%s",
+                           wire_bytes(numel, dt, wire_dt), (long long)numel, wire_name(dt, wire_dt),
+                           other_width(dt, wire_dt));
         }
         const cd_packed *pd = json_is_array(data) ? gd_doc_packed(doc, data) : NULL;
         int64_t have = pd ? pd->n : json_is_array(data) ? (int64_t)json_array_size(data) : -1;
@@ -211,14 +278,16 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
     if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
     if (params) { /* Triton's binary extension: bytes after the JSON */
         cd_join(p, sizeof p, path, "/parameters/binary_data_size");
-        int64_t off = -1, want = t->n * (int64_t)gr_dtype_size(dt);
+        int64_t off = -1;
         int rec = gd_doc_record(doc, v);
         if (rec >= 0 && doc->binoff) off = doc->binoff[rec];
         const json_t *size = json_object_get(params, "binary_data_size");
-        if (off < 0 || !json_is_integer(size) || json_integer_value(size) != want)
+        int width = off >= 0 && json_is_integer(size) ? wire_width((size_t)json_integer_value(size), t->n, dt, wire_dt) : 0;
+        if (!width)
             return gd_fail(e, GD_E_BAD_TENSOR, p, "binary_data_size must be %lld (%lld %s values) with the bytes sent "
-                           "after the JSON header", (long long)want, (long long)t->n, gr_dtype_name(dt));
-        memcpy(t->data, doc->binary + off, (size_t)want);
+                           "after the JSON header%s", (long long)wire_bytes(t->n, dt, wire_dt), (long long)t->n,
+                           wire_name(dt, wire_dt), other_width(dt, wire_dt));
+        put_wire(t, dt, doc->binary + off, width);
         return 0;
     }
     if (b64) {
@@ -226,10 +295,22 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
         size_t len = 0, got = 0, want = (size_t)t->n * gr_dtype_size(dt);
         const char *text = gd_doc_text(doc, b64, &len);
         if (!text) return gd_fail(e, GD_E_BAD_TENSOR, p, "b64 must be a string");
-        if (cd_b64_decoded_len(text, len) != want || cd_b64_decode(text, len, t->data, want, &got) < 0 || got != want)
+        size_t bytes = cd_b64_decoded_len(text, len);
+        int width = wire_width(bytes, t->n, dt, wire_dt);
+        if (width == (int)gr_dtype_size(dt)) { /* straight into the tensor */
+            if (cd_b64_decode(text, len, t->data, want, &got) < 0 || got != want) width = 0;
+        } else if (width) { /* the other float width: decoded, then converted */
+            void *raw = malloc(bytes ? bytes : 1);
+            if (!raw) return gd_fail(e, GD_E_LIMIT_EXCEEDED, p, "out of memory decoding b64");
+            if (cd_b64_decode(text, len, raw, bytes, &got) < 0 || got != bytes) width = 0;
+            else put_wire(t, dt, raw, width);
+            free(raw);
+        }
+        if (!width)
             return gd_fail(e, GD_E_BAD_TENSOR, p,
-                           "b64 must hold exactly %zu bytes (%lld little-endian %s values) in standard base64", want,
-                           (long long)t->n, gr_dtype_name(dt));
+                           "b64 must hold exactly %zu bytes (%lld little-endian %s values) in standard base64%s",
+                           wire_bytes(t->n, dt, wire_dt), (long long)t->n, wire_name(dt, wire_dt),
+                           other_width(dt, wire_dt));
         return 0;
     }
     cd_join(p, sizeof p, path, "/data");

@@ -13,6 +13,8 @@ export type NestedNumbers = Array<number | string | NestedNumbers>;
 export interface B64Tensor {
   shape: number[];
   b64: string;
+  /** The width of the values: converted to the graph's dtype by the daemon. */
+  datatype?: "FP32" | "FP64";
 }
 export type Tensors = Record<string, Tensor>;
 

@@ -392,8 +392,9 @@ export function base64ToFloat32(b64) { return decodeFloats(b64, 4); }
 export function b64Tensor(values, shape = [values.length]) {
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== values.length) throw new RangeError(`gradd: shape [${shape}] holds ${count} values, not ${values.length}`);
-  const b64 = values instanceof Float32Array ? float32ToBase64(values) : float64ToBase64(values);
-  return { shape: [...shape], b64 };
+  const f32 = values instanceof Float32Array;
+  // datatype names the values' width, so the daemon converts them to the graph's dtype
+  return { shape: [...shape], b64: f32 ? float32ToBase64(values) : float64ToBase64(values), datatype: f32 ? "FP32" : "FP64" };
 }
 
 /** The values of a {shape, b64} tensor of a response: a Float64Array, or a

@@ -158,6 +158,10 @@ test("b64 tensors both ways through the daemon, float64 and float32", async () =
   const y = fromB64Tensor(r32.values.y, "float32");
   assert.ok(y instanceof Float32Array);
   assert.deepEqual([...y], [Math.fround(0.1) * 2, 2, 4, 6]);
+  // a Float64Array sent to the float32 graph: its datatype says FP64, the daemon converts
+  const r64 = await c.forward({ graph, inputs: { x: b64Tensor(new Float64Array([0.5, 1, 2, 3]), [2, 2]) },
+                                outputs: ["y"], encoding: "b64" });
+  assert.deepEqual([...fromB64Tensor(r64.values.y, "float32")], [1, 2, 4, 6]);
 });
 
 test("stepStream against the daemon: a line per step, then params", async () => {

@@ -106,10 +106,13 @@ def encode(value: Any, dtype: str = "float64", chunks: Optional[list] = None) ->
             if value.dtype.kind == "f" or (chunks is not None and value.dtype.kind in "iub"):
                 le = "<f4" if dtype == "float32" else "<f8"
                 arr = np.ascontiguousarray(value, dtype=le)
+                wire = "FP32" if le == "<f4" else "FP64"  # the daemon converts to the graph's dtype
                 if chunks is not None:  # the array's own bytes when it is already in le: no copy
                     chunks.append(memoryview(arr).cast("B") if arr.size else b"")
-                    return {"shape": list(value.shape), "parameters": {"binary_data_size": arr.nbytes}}
-                return {"shape": list(value.shape), "b64": base64.b64encode(arr.tobytes()).decode("ascii")}
+                    return {"shape": list(value.shape), "datatype": wire,
+                            "parameters": {"binary_data_size": arr.nbytes}}
+                return {"shape": list(value.shape), "datatype": wire,
+                        "b64": base64.b64encode(arr.tobytes()).decode("ascii")}
             return encode(value.tolist(), dtype, chunks)
         if isinstance(value, np.generic):
             return encode(value.item(), dtype, chunks)

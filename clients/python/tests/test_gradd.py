@@ -190,7 +190,7 @@ class TestRoutes(unittest.TestCase, Close):
     def test_b64_both_ways(self):
         body = tensors.encode({"x": arr([1.0, 2.0])})
         if gradd.HAVE_NUMPY:  # numpy float arrays travel as base64
-            self.assertEqual(body["x"], {"shape": [2], "b64": "AAAAAAAA8D8AAAAAAAAAQA=="})
+            self.assertEqual(body["x"], {"shape": [2], "datatype": "FP64", "b64": "AAAAAAAA8D8AAAAAAAAAQA=="})
         r = self.c.forward("x*2", inputs={"x": {"shape": [2], "b64": "AAAAAAAA8D8AAAAAAAAAQA=="}}, encoding="b64")
         self.assertClose(r["values"]["f"], [2.0, 4.0], tol=0)
 

@@ -304,7 +304,8 @@ class BinaryTensors(unittest.TestCase):
             n = int(headers["Inference-Header-Content-Length"])
             sent = json.loads(body[:n])
             self.assertEqual(sent["binary_data_output"], True)
-            self.assertEqual(sent["inputs"]["x"], {"shape": [1, 2], "parameters": {"binary_data_size": 16}})
+            self.assertEqual(sent["inputs"]["x"], {"shape": [1, 2], "datatype": "FP64",
+                                                   "parameters": {"binary_data_size": 16}})
             self.assertEqual(sent["inputs"]["n"], 3)
             self.assertEqual(body[n:], np.array([0.75, -1.0], "<f8").tobytes())
         finally:
