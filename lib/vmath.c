@@ -7,6 +7,8 @@
  * element functions' selects into vector blends. */
 #include "vmath.h"
 
+#include <math.h>
+
 #define SQRT1_2_F 0.70710678118654752f      /* 1/sqrt(2) */
 #define INV_SQRT_2PI_F 0.39894228040143268f /* 1/sqrt(2 pi) */
 
@@ -106,4 +108,39 @@ ROW_CLONES void gr_vgelu_derivative_f32(const float *x, float *y, int64_t n) {
         float v = x[i];
         y[i] = 0.5f * (1 + erf_elem(v * SQRT1_2_F)) + v * (INV_SQRT_2PI_F * exp_elem(-0.5f * (v * v)));
     }
+}
+
+ROW_CLONES float gr_vmax_f32(const float *x, int64_t n) {
+    float m[8];
+    for (int l = 0; l < 8; l++) m[l] = -INFINITY;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) m[l] = x[i + l] > m[l] ? x[i + l] : m[l];
+    float r = -INFINITY;
+    for (int l = 0; l < 8; l++) r = m[l] > r ? m[l] : r;
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+
+ROW_CLONES double gr_vsum_f32(const float *x, int64_t n) {
+    double s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) s[l] += x[i + l];
+    double r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++) r += x[i];
+    return r;
+}
+
+ROW_CLONES void gr_vscale_f32(float *y, int64_t n, float s) {
+    for (int64_t i = 0; i < n; i++) y[i] *= s;
+}
+
+double gr_vsoftmax_row_f32(const float *x, float *y, int64_t n) {
+    float m = gr_vmax_f32(x, n);
+    if (m == -INFINITY) m = 0;
+    gr_vexp_f32(x, y, n, m);
+    double sum = gr_vsum_f32(y, n);
+    gr_vscale_f32(y, n, (float)(1.0 / sum));
+    return sum;
 }

@@ -23,4 +23,18 @@ void gr_vgelu_f32(const float *x, float *y, int64_t n);
 /* y[i] = Phi(x) + x phi(x), gelu's exact derivative. */
 void gr_vgelu_derivative_f32(const float *x, float *y, int64_t n);
 
+/* The largest x[i] for i < n, -inf for none; NaN elements are passed over
+ * (the softmax rows built on it still give NaN: e^(NaN - max) reaches
+ * their sum). */
+float gr_vmax_f32(const float *x, int64_t n);
+/* The sum of x[i] for i < n, accumulated in double in 8 interleaved
+ * partial sums (the order differs from a plain loop by double rounding). */
+double gr_vsum_f32(const float *x, int64_t n);
+/* y[i] *= s for i < n. */
+void gr_vscale_f32(float *y, int64_t n, float s);
+/* A softmax row: y[i] = e^(x[i] - m) / sum_j e^(x[j] - m), m the row's
+ * max (0 when every x is -inf, so such a row is 0/0 = NaN, as torch);
+ * returns the sum (y may be x). */
+double gr_vsoftmax_row_f32(const float *x, float *y, int64_t n);
+
 #endif

@@ -153,7 +153,7 @@ static int64_t mask_offset(const mask_view *mv, int64_t b) {
 /* Batch entry b of an attention node's probabilities into p [L, S]:
  * softmax(q k^T * scale + mask (causal: -inf above the diagonal)), rows
  * of -inf only giving NaN, as torch. */
-#define PROBS_ENTRY(T, GEMM, EXP_ROW)                                                                                     \
+#define PROBS_ENTRY(T, GEMM, SOFTMAX_ROW)                                                                                     \
     static void probs_entry_##T(const gr_kernel *k, const attn_dims *d, const mask_view *mv, int64_t b, T *p) {       \
         const T *qb = (const T *)k->in_all[0] + b * d->L * d->E, *kb = (const T *)k->in_all[1] + b * d->S * d->E;   \
         double scale = scale_of(k->g, k->n);                                                                          \
@@ -176,23 +176,24 @@ static int64_t mask_offset(const mask_view *mv, int64_t b) {
             if (mb)                                                                                                   \
                 for (int64_t j = 0; j < d->S; j++) row[j] += mb[i * ms_row + j * ms_col];                             \
             int64_t seen = causal && i + 1 < d->S ? i + 1 : d->S; /* keys j < seen take part */                       \
-            T mx = -INFINITY; /* a NaN score is skipped here but reaches the sum below */                            \
-            for (int64_t j = 0; j < seen; j++) mx = row[j] > mx ? row[j] : mx;                                        \
-            if (mx == -INFINITY) mx = 0; /* every key masked: 0/0 below, NaN */                                       \
-            T sum = 0;                                                                                                \
-            EXP_ROW(row, row, seen, mx);                                                                              \
-            for (int64_t j = 0; j < seen; j++) sum += row[j];                                                         \
-            T inv = (T)(1 / sum);                                                                                     \
-            for (int64_t j = 0; j < seen; j++) row[j] *= inv;                                                         \
+            SOFTMAX_ROW(row, row, seen);                                                                              \
             for (int64_t j = seen; j < d->S; j++) row[j] = 0;                                                         \
         }                                                                                                             \
     }
-/* e^(x - shift) in place over a row: gr_vexp_f32's double twin (libm). */
-static void exp_row_f64(const double *x, double *y, int64_t n, double shift) {
-    for (int64_t j = 0; j < n; j++) y[j] = exp(x[j] - shift);
+/* A softmax row in place, gr_vsoftmax_row_f32's double twin: a NaN score
+ * is passed over by the max but reaches the sum; every key masked (max
+ * -inf) gives 0/0, NaN. */
+static double softmax_row_f64(const double *x, double *y, int64_t n) {
+    double mx = -INFINITY, sum = 0;
+    for (int64_t j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    if (mx == -INFINITY) mx = 0;
+    for (int64_t j = 0; j < n; j++) sum += y[j] = exp(x[j] - mx);
+    double inv = 1 / sum;
+    for (int64_t j = 0; j < n; j++) y[j] *= inv;
+    return sum;
 }
-PROBS_ENTRY(float, cblas_sgemm, gr_vexp_f32)
-PROBS_ENTRY(double, cblas_dgemm, exp_row_f64)
+PROBS_ENTRY(float, cblas_sgemm, gr_vsoftmax_row_f32)
+PROBS_ENTRY(double, cblas_dgemm, softmax_row_f64)
 
 /* ---- scaled_dot_product_attention ------------------------------------------- */
 

@@ -61,7 +61,7 @@ static double exp_sum_f32(const float *x, int64_t n, float shift) {
     for (int64_t j0 = 0; j0 < n; j0 += BLOCK) {
         int64_t m = n - j0 < BLOCK ? n - j0 : BLOCK;
         gr_vexp_f32(x + j0, e, m, shift);
-        for (int64_t j = 0; j < m; j++) s += e[j];
+        s += gr_vsum_f32(e, m);
     }
     return s;
 }
@@ -112,6 +112,25 @@ static void softmax_part(void *ctx, int64_t o0, int64_t o1) {
     const gr_kernel *k = J->k;
     int logmode = J->logmode;
     int64_t len = J->len, inner = J->inner;
+    if (k->dt == GR_F32 && inner == 1 && len <= GR_CHUNK_ELEMS) { /* contiguous rows: the vectorized row */
+        const float *x = k->in[0];
+        float *y = k->out;
+        for (int64_t o = o0; o < o1; o++) {
+            if (((o - o0) & 63) == 63 && gr_cancelled(k->cancel)) return;
+            const float *xr = x + o * len;
+            float *yr = y + o * len;
+            if (!logmode) {
+                gr_vsoftmax_row_f32(xr, yr, len);
+                continue;
+            }
+            float mx = gr_vmax_f32(xr, len);
+            if (mx == -INFINITY) mx = 0;
+            gr_vexp_f32(xr, yr, len, mx);
+            float lse = mx + (float)log(gr_vsum_f32(yr, len));
+            for (int64_t j = 0; j < len; j++) yr[j] = xr[j] - lse;
+        }
+        return;
+    }
     if (k->dt == GR_F32) SOFTMAX_LOOP(float, expf, gr_vexp_f32, logf);
     else SOFTMAX_LOOP(double, exp, exp_row_f64, log);
 }
@@ -224,11 +243,18 @@ static gr_status cross_entropy_infer(gr_graph *g, int id, gr_error *err) {
 /* The loss of one row xr (C classes): class-index form with label (-1:
  * ignored, 0), or probability form with target row tr. lse is shifted by
  * the row's max (NaN propagates). */
+/* The largest of x[0..n), -inf for none, NaN passed over. */
+static float max_row_float(const float *x, int64_t n) { return gr_vmax_f32(x, n); }
+static double max_row_double(const double *x, int64_t n) {
+    double m = -INFINITY;
+    for (int64_t j = 0; j < n; j++) m = x[j] > m ? x[j] : m;
+    return m;
+}
+
 #define CE_ROW(T, EXP_SUM)                                                                                            \
     do {                                                                                                              \
         const T *xr = (const T *)k->in[0] + r * classes;                                                              \
-        T mx = xr[0];                                                                                                 \
-        J_PIECES(classes, if (j > 0 && (xr[j] > mx || xr[j] != xr[j])) mx = xr[j])                                    \
+        T mx = max_row_##T(xr, classes); /* NaN passed over: it reaches the sum, so the loss is NaN */  \
         if (mx == -INFINITY || mx == INFINITY) mx = 0;                                                                \
         double s = EXP_SUM(xr, classes, mx), sx = 0, lse;                                                             \
         lse = (double)mx + log(s);                                                                                    \
