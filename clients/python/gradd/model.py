@@ -47,14 +47,18 @@ class Model:
         when the graph has one, else the node feeding the loss).
     state: optimizer state to continue from (from a previous step, or
         load()).
+    buffers: values a step updates without differentiating them (an ONNX
+        model's BatchNormalization running statistics), to continue from;
+        by default the model's own.
 
-    Attributes after fit: params, state, losses (every step's loss, in
-    order), history (each epoch's mean loss).
+    Attributes after fit: params, state, buffers, losses (every step's
+    loss, in order), history (each epoch's mean loss).
     """
 
     def __init__(self, client: Client, graph: Graph, params: Mapping[str, Any], *,
                  optimizer: Optional[Mapping[str, Any]] = None, inputs: Optional[Sequence[str]] = None,
-                 output: Optional[str] = None, state: Optional[Dict[str, Any]] = None) -> None:
+                 output: Optional[str] = None, state: Optional[Dict[str, Any]] = None,
+                 buffers: Optional[Dict[str, Any]] = None) -> None:
         np = _np()
         self.client = client
         self.dtype = graph.get("dtype", "float64") if isinstance(graph, dict) else "float64"
@@ -62,6 +66,7 @@ class Model:
         self.params: Dict[str, Any] = {k: np.array(_numpy(v), dtype=self.dtype) for k, v in params.items()}
         self.optimizer = dict(optimizer or DEFAULT_OPTIMIZER)
         self.state = state
+        self.buffers = buffers
         if inputs is None:
             declared = graph.get("inputs") if isinstance(graph, dict) else None
             inputs = list(declared) if isinstance(declared, dict) else []
@@ -147,9 +152,13 @@ class Model:
             fields["batches"] = batches
         if self.state is not None:
             fields["state"] = self.state
+        if self.buffers is not None:
+            fields["buffers"] = self.buffers
         r = self.client.step(self.graph, **fields)
         self.params = {k: _numpy(v) for k, v in r["params"].items()}
         self.state = r.get("state")
+        if r.get("buffers"):
+            self.buffers = {k: _numpy(v) for k, v in r["buffers"].items()}
         losses = [float(x) for x in r.get("losses", [])]
         self.losses.extend(losses)
         return losses
@@ -196,10 +205,13 @@ class Model:
     # ---- saving -------------------------------------------------------
 
     def save(self, path: str) -> None:
-        """Write params (by name) and the optimizer state (as
-        "state/<key>" and "state/<key>/<param>") to a .npz file."""
+        """Write params (by name), the optimizer state (as "state/<key>"
+        and "state/<key>/<param>") and the buffers (as "buffers/<name>") to
+        a .npz file."""
         np = _np()
         arrays = {k: np.asarray(v) for k, v in self.params.items()}
+        for name, value in (self.buffers or {}).items():
+            arrays["buffers/" + name] = np.asarray(_numpy(value))
         for key, value in (self.state or {}).items():
             if isinstance(value, dict):
                 for p, t in value.items():
@@ -209,14 +221,17 @@ class Model:
         np.savez(path, **arrays)
 
     def load(self, path: str) -> "Model":
-        """Read params and optimizer state written by save() (replacing
-        the current ones); returns self."""
+        """Read params, optimizer state and buffers written by save()
+        (replacing the current ones); returns self."""
         np = _np()
         params: Dict[str, Any] = {}
         state: Dict[str, Any] = {}
+        buffers: Dict[str, Any] = {}
         with np.load(path) as f:
             for name in f.files:
-                if name.startswith("state/"):
+                if name.startswith("buffers/"):
+                    buffers[name[len("buffers/"):]] = np.array(f[name], dtype=self.dtype)
+                elif name.startswith("state/"):
                     parts = name.split("/", 2)
                     if len(parts) == 3:
                         state.setdefault(parts[1], {})[parts[2]] = f[name]
@@ -227,6 +242,7 @@ class Model:
                     params[name] = np.array(f[name], dtype=self.dtype)
         self.params = params
         self.state = state or None
+        self.buffers = buffers or None
         return self
 
 

@@ -52,7 +52,7 @@ def is_torch(x: Any) -> bool:
 
 
 # Response fields whose values are {name: tensor} maps.
-TENSOR_MAPS = ("values", "gradients", "tangents", "hvp", "params")
+TENSOR_MAPS = ("values", "gradients", "tangents", "hvp", "params", "buffers")
 
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 

@@ -150,6 +150,49 @@ class TorchTensors(unittest.TestCase):
         c.close()
 
 
+@unittest.skipUnless(HAVE_TORCH, "python3-torch is not installed")
+class BatchNormBuffers(unittest.TestCase):
+    """An ONNX model with BatchNormalization in training mode: Model.fit
+    carries its running statistics from step to step (as "buffers"), as
+    torch's own training loop does, and save/load keeps them."""
+
+    def test_fit_carries_the_running_statistics(self):
+        import warnings
+        import torch
+        np = tensors.np
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).double().train()
+        f = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, torch.zeros(2, 3, dtype=torch.float64), f, input_names=["x"],
+                              output_names=["h"], dynamic_axes={"x": {0: "batch"}},
+                              training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
+        import base64
+        graph = {"onnx": base64.b64encode(f.getvalue()).decode(), "loss": "mean(h * h)"}
+        rng = np.random.default_rng(2)
+        x = rng.standard_normal((8, 3))
+        params = {k: v.detach().numpy().copy() for k, v in net.named_parameters()}
+        c = gradd.Client(test_gradd.URL)
+        m = gradd.Model(c, graph, params, optimizer={"name": "sgd", "lr": 0.1}, inputs=["x"])
+        m.fit(x, epochs=3, batch_size=4, shuffle=False, progress=False)  # six steps
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        xt = torch.tensor(x)
+        for _ in range(3):
+            for i in range(0, 8, 4):
+                opt.zero_grad()
+                torch.mean(net(xt[i:i + 4]) ** 2).backward()
+                opt.step()
+        np.testing.assert_allclose(m.buffers["1.running_mean"], net[1].running_mean.numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(m.buffers["1.running_var"], net[1].running_var.numpy(), rtol=1e-9, atol=1e-12)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "bn.npz")
+            m.save(path)
+            back = gradd.Model(c, graph, params, inputs=["x"]).load(path)
+            np.testing.assert_array_equal(back.buffers["1.running_var"], m.buffers["1.running_var"])
+        c.close()
+
+
 class LiveStream(unittest.TestCase):
     def test_streamed_step_against_the_daemon(self):
         # f = (w x - y)^2 at x = 2, y = 3, w = 1: f = 1, df/dw = 2 (wx - y) x = -4;
