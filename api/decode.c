@@ -251,8 +251,11 @@ static gd_leaf *leaf_for_value(gd_req *r, const char *name, gd_leaf_kind kind, c
     return l;
 }
 
+/* "inputs", "params", or "buffers" (an ONNX model's BatchNormalization
+ * running statistics: input leaves, onnx/onnx.h). */
 static int decode_leaves(gd_req *r, const gd_field_spec *f, const json_t *m, const char *base) {
     gd_leaf_kind kind = !strcmp(f->name, "params") ? GD_PARAM : GD_INPUT;
+    int buffers = !strcmp(f->name, "buffers");
     char p[GD_PATH_MAX];
     if (!m) return 0;
     if (!json_is_object(m)) return gd_fail(r->e, GD_E_INVALID_REQUEST, base, "expected an object of name: value");
@@ -260,6 +263,11 @@ static int decode_leaves(gd_req *r, const gd_field_spec *f, const json_t *m, con
     json_t *v;
     json_object_foreach((json_t *)m, name, v) {
         gd_sub_path(p, base, name);
+        if (kind == GD_INPUT && gd_onnx_is_buffer(r, name) != buffers)
+            return gd_fail(r->e, buffers ? GD_E_UNKNOWN_FIELD : GD_E_INVALID_REQUEST, p, buffers ?
+                           "\"%.64s\" is no buffer of the model (buffers are the running statistics of its "
+                           "BatchNormalization nodes)" : "\"%.64s\" is a buffer of the model: its value belongs under "
+                           "buffers", name);
         gd_leaf *l = leaf_for_value(r, name, kind, f->name, p);
         if (!l || gd_req_set_value(r, l, v, p) < 0) return -1;
     }
@@ -500,6 +508,16 @@ static int decode_non_finite(gd_req *r, const gd_field_spec *f, const json_t *v,
     return 0;
 }
 
+/* "json" (the default) or "onnx": into an int, 1 for "onnx". */
+static int decode_format(gd_req *r, const gd_field_spec *f, const json_t *v, const char *path) {
+    if (!v) return 0;
+    const char *s = json_is_string(v) ? json_string_value(v) : "";
+    if (strcmp(s, "json") && strcmp(s, "onnx"))
+        return gd_fail(r->e, GD_E_INVALID_REQUEST, path, "%s must be \"json\" or \"onnx\"", f->name);
+    *(int *)((char *)&r->args + f->offset) = !strcmp(s, "onnx");
+    return 0;
+}
+
 static int decode_fraction(gd_req *r, const gd_field_spec *f, const json_t *v, const char *path) {
     if (!v) return 0;
     if (!json_is_number(v) || !(json_number_value(v) > 0) || json_number_value(v) > 1)
@@ -573,6 +591,7 @@ static const field_decoder decoders[GD_FIELD_TYPE_COUNT] = {
     [GD_FIELD_OPTIMIZER] = decode_optimizer, [GD_FIELD_STATE] = decode_state,
     [GD_FIELD_COUNT] = decode_count,       [GD_FIELD_FRACTION] = decode_fraction,
     [GD_FIELD_BATCHES] = decode_batches,   [GD_FIELD_NON_FINITE] = decode_non_finite,
+    [GD_FIELD_FORMAT] = decode_format,
 };
 
 int gd_req_decode(gd_req *r) {

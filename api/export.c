@@ -5,6 +5,7 @@
 #include "routes.h"
 
 #include "attrs.h"
+#include "onnx/onnx_write.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,28 @@ static const char *operand_name(const gr_graph *g, int id, char *buf, size_t cap
     return buf;
 }
 
+/* "format": "onnx": the training graph as an ONNX model, in base64, with
+ * the names of its loss and gradient outputs. */
+static int put_onnx(gd_req *r, cd_buf *b, const int *grads, const char *const *wnames, int n, const char *live) {
+    uint8_t *bytes;
+    size_t len;
+    if (gd_onnx_write_training(r, grads, wnames, n, live, &bytes, &len) < 0) return -1;
+    cd_buf_puts(b, "{\"format\":\"onnx\"");
+    gd_onnx_put_b64(b, bytes, len, 0);
+    free(bytes);
+    cd_buf_puts(b, ",\"loss\":");
+    cd_buf_str(b, r->loss_name);
+    cd_buf_puts(b, ",\"gradients\":{");
+    for (int k = 0; k < n; k++) {
+        char out[GR_NAME_MAX + 8];
+        snprintf(out, sizeof out, "grad_%s", wnames[k]);
+        cd_buf_key(b, wnames[k], k == 0);
+        cd_buf_str(b, out);
+    }
+    cd_buf_putc(b, '}');
+    return 0;
+}
+
 int gd_route_gradient_graph(gd_req *r, cd_buf *b, gd_timing *t) {
     int wrt[GD_MAX_LIST], grads[GD_MAX_LIST];
     const char *wnames[GD_MAX_LIST];
@@ -79,6 +102,14 @@ int gd_route_gradient_graph(gd_req *r, cd_buf *b, gd_timing *t) {
         if (live[order[i]])
             for (int k = 0; k < gr_node_operand_count(r->g, order[i]); k++) live[gr_node_operand(r->g, order[i], k)] = 1;
 
+    if (r->args.onnx) {
+        int rc = put_onnx(r, b, grads, wnames, n, live);
+        free(live);
+        if (rc < 0) return -1;
+        t->encode_ms += gd_now_ms() - t0;
+        gd_put_stats(b, r, NULL, t);
+        return 0;
+    }
     char buf[GR_NAME_MAX + 16], obuf[GR_NAME_MAX + 16];
     cd_buf_puts(b, "{\"graph\":{\"dtype\":");
     cd_buf_str(b, gr_dtype_name(r->dt));

@@ -83,6 +83,7 @@ typedef struct gd_args {
     int64_t report_every;           /* step: a progress line every k steps (1 when absent) */
     int non_finite_continue;        /* step: "on_non_finite": "continue" (default "stop") */
     int trace;                      /* gradient: "trace": true, every node's value and adjoint */
+    int onnx;                       /* gradient-graph "format", step "export": "onnx" (else "json") */
 } gd_args;
 
 typedef struct gd_req {

@@ -29,19 +29,22 @@ static const gd_field_spec step_fields[] = {COMMON,
                                             {"wrt", GD_FIELD_NAMES, ARG(wrt), 1},
                                             {"optimizer", GD_FIELD_OPTIMIZER, ARG(optimizer), 0},
                                             {"state", GD_FIELD_STATE, ARG(state), 0},
+                                            {"buffers", GD_FIELD_LEAVES, 0, 0}, /* an ONNX model's BN statistics */
                                             {"steps", GD_FIELD_COUNT, ARG(steps), 0},
                                             {"batches", GD_FIELD_BATCHES, 0, 0},
                                             {"return_gradients", GD_FIELD_BOOL, ARG(return_gradients), 0},
                                             {"stream", GD_FIELD_BOOL, ARG(stream), 0},
                                             {"report_every", GD_FIELD_COUNT, ARG(report_every), 0},
-                                            {"on_non_finite", GD_FIELD_NON_FINITE, ARG(non_finite_continue), 0}};
+                                            {"on_non_finite", GD_FIELD_NON_FINITE, ARG(non_finite_continue), 0},
+                                            {"export", GD_FIELD_FORMAT, ARG(onnx), 0}};
 static const gd_field_spec jvp_fields[] = {COMMON, {"tangents", GD_FIELD_TENSORS, ARG(tangents), 1},
                                            {"outputs", GD_FIELD_NAMES, ARG(outputs), 1}};
 static const gd_field_spec hvp_fields[] = {COMMON, {"wrt", GD_FIELD_NAMES, ARG(wrt), 1},
                                            {"vector", GD_FIELD_TENSORS, ARG(vector), 1}};
 static const gd_field_spec check_fields[] = {COMMON, {"wrt", GD_FIELD_NAMES, ARG(wrt), 1},
                                              {"eps", GD_FIELD_FRACTION, ARG(eps), 0}};
-static const gd_field_spec graph_fields[] = {COMMON, {"wrt", GD_FIELD_NAMES, ARG(wrt), 1}};
+static const gd_field_spec graph_fields[] = {COMMON, {"wrt", GD_FIELD_NAMES, ARG(wrt), 1},
+                                             {"format", GD_FIELD_FORMAT, ARG(onnx), 0}};
 static const gd_field_spec shapes_fields[] = {{"graph", GD_FIELD_GRAPH, 0, 1},
                                               {"dtype", GD_FIELD_DTYPE, 0, 1},
                                               {"inputs", GD_FIELD_LEAVES, 0, 0},
@@ -86,7 +89,7 @@ const char *gd_field_json_type(gd_field_type t) {
         [GD_FIELD_BINARY] = "boolean",   [GD_FIELD_BOOL] = "boolean",   [GD_FIELD_NAMES] = "array",
         [GD_FIELD_TENSORS] = "object",   [GD_FIELD_OPTIMIZER] = "object", [GD_FIELD_STATE] = "object",
         [GD_FIELD_COUNT] = "integer",    [GD_FIELD_FRACTION] = "number", [GD_FIELD_BATCHES] = "array",
-        [GD_FIELD_NON_FINITE] = "string"};
+        [GD_FIELD_NON_FINITE] = "string", [GD_FIELD_FORMAT] = "string"};
     return (unsigned)t < GD_FIELD_TYPE_COUNT ? types[t] : NULL;
 }
 

@@ -30,6 +30,7 @@ typedef enum gd_field_type {
     GD_FIELD_FRACTION,  /* a number in (0, 1] */
     GD_FIELD_BATCHES,   /* [{input name: tensor}, ...] */
     GD_FIELD_NON_FINITE,/* "stop" | "continue": what a step does when the loss or a param turns non-finite */
+    GD_FIELD_FORMAT,    /* "json" | "onnx": gradient-graph's "format", step's "export" (onnx/onnx_write.h) */
     GD_FIELD_TYPE_COUNT
 } gd_field_type;
 

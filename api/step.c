@@ -13,8 +13,17 @@
  * ("on_non_finite": "continue" keeps going instead). Streamed ("stream":
  * true or Accept: application/x-ndjson), a line {"step", "loss",
  * "elapsed_ms"} follows every "report_every"-th completed step, then the
- * answer as the last line, with "completed_steps". */
+ * answer as the last line, with "completed_steps".
+ *
+ * An ONNX model's buffers (BatchNormalization's running statistics) are
+ * updated once per kept step as PyTorch's training mode does and answered
+ * under "buffers" (sent back under "buffers" to continue, like state):
+ * the program computes each one's next value ("<buffer>#next", made by
+ * the lowering) beside the loss and gradients, copied into the buffer
+ * once the step is kept. */
 #include "routes.h"
+#include "onnx/onnx.h"
+#include "onnx/onnx_write.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -120,6 +129,60 @@ static int all_finite(gr_dtype dt, const void *p, int64_t n) {
     return 1;
 }
 
+/* The model's buffers, and where the program holds their next values. */
+typedef struct buffers {
+    gd_leaf **leaf;   /* (n) the buffer leaves */
+    int *pos;         /* (n) index in the program's outputs of the buffer's next value, or -1:
+                         no training-mode node updates it */
+    int n;
+} buffers;
+
+/* The buffer leaves of r (none unless the graph is an ONNX model). 0, or
+ * -1 out of memory. */
+static int buffers_init(buffers *bf, gd_req *r) {
+    bf->leaf = calloc((size_t)r->nleaves + 1, sizeof *bf->leaf);
+    bf->pos = calloc((size_t)r->nleaves + 1, sizeof *bf->pos);
+    if (!bf->leaf || !bf->pos) return -1;
+    for (int i = 0; r->onnx && i < r->nleaves; i++)
+        if (r->leaves[i].kind == GD_INPUT && gd_onnx_is_buffer(r, r->leaves[i].name)) bf->leaf[bf->n++] = &r->leaves[i];
+    return 0;
+}
+
+static void buffers_free(buffers *bf) {
+    free(bf->leaf);
+    free(bf->pos);
+}
+
+/* Append to outs (holding *nouts ids) the nodes of r->g holding the next
+ * value of each buffer that has one, recording their positions. */
+static void buffers_find(buffers *bf, gd_req *r, int *outs, int *nouts) {
+    char name[GR_NAME_MAX];
+    for (int i = 0; i < bf->n; i++) {
+        int id = gd_onnx_buffer_next_name(bf->leaf[i]->name, name, sizeof name) < 0 ? -1 : gr_graph_find(r->g, name);
+        bf->pos[i] = id >= 0 ? *nouts : -1;
+        if (id >= 0) outs[(*nouts)++] = id;
+    }
+}
+
+/* A kept step: each updated buffer takes its next value from ex. */
+static void buffers_update(buffers *bf, gd_req *r, gr_exec *ex, const int *outs) {
+    for (int i = 0; i < bf->n; i++)
+        if (bf->pos[i] >= 0)
+            memcpy(bf->leaf[i]->value.data, gr_exec_value(ex, outs[bf->pos[i]]),
+                   (size_t)bf->leaf[i]->value.n * gr_dtype_size(r->dt));
+}
+
+/* ,"buffers":{name: value} when the model has buffers. */
+static void buffers_put(cd_buf *b, gd_req *r, const buffers *bf) {
+    if (!bf->n) return;
+    cd_buf_puts(b, ",\"buffers\":{");
+    for (int i = 0; i < bf->n; i++) {
+        cd_buf_key(b, bf->leaf[i]->name, i == 0);
+        gd_put_tensor(b, r, &bf->leaf[i]->value.shape, bf->leaf[i]->value.data);
+    }
+    cd_buf_putc(b, '}');
+}
+
 /* Why the steps ended before the last. */
 typedef enum { RAN_ALL, STOPPED_DEADLINE, STOPPED_NON_FINITE } stop_reason;
 
@@ -175,6 +238,17 @@ static void backup_copy(backup *k, gd_req *r, gd_leaf *const *params, gd_tensor 
     }
 }
 
+/* "export": "onnx": the request's model with the updated params (and
+ * buffers) as its initializers, under "onnx" in base64 (onnx_write.h). */
+static int put_model(cd_buf *b, gd_req *r) {
+    uint8_t *bytes;
+    size_t len;
+    if (gd_onnx_write_updated(r, &bytes, &len) < 0) return -1;
+    gd_onnx_put_b64(b, bytes, len, 0);
+    free(bytes);
+    return 0;
+}
+
 /* The request was cut (its cancel flag is up and the failure is a
  * cancellation or a deadline refusal). */
 static int was_cut(const gd_req *r) {
@@ -182,13 +256,14 @@ static int was_cut(const gd_req *r) {
 }
 
 int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
-    int wrt[GD_MAX_LIST], outs[GD_MAX_LIST + 1], rc = -1;
+    int wrt[GD_MAX_LIST], *outs = NULL, rc = -1; /* loss, gradients, buffers' next values */
     const char *wnames[GD_MAX_LIST];
     gd_leaf *params[GD_MAX_LIST];
     gd_tensor *s1 = NULL, *s2 = NULL, *vals = NULL; /* per param: optimizer state */
     double *losses = NULL;
     gr_exec *ex = NULL;
     backup keep = {0};
+    buffers bf = {0};
     const gd_optimizer *o = &r->args.optimizer;
     int64_t adam_step = r->args.state.step;
     double t_begin = gd_now_ms();
@@ -197,6 +272,9 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
         return gd_fail(r->e, GD_E_INVALID_REQUEST, "/binary_data_output",
                        "a streamed step answers JSON lines: leave out binary_data_output, or do not stream");
     if (gd_need_loss(r) < 0) return -1;
+    if (r->args.onnx && !r->onnx)
+        return gd_fail(r->e, GD_E_INVALID_REQUEST, "/export", "\"export\": \"onnx\" writes the updated ONNX model, "
+                       "and this graph is no ONNX model");
     int has_params = 0;
     for (int i = 0; i < r->nleaves; i++) has_params |= r->leaves[i].kind == GD_PARAM;
     if (!has_params)
@@ -207,7 +285,8 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
     s1 = calloc((size_t)n, sizeof *s1);
     s2 = calloc((size_t)n, sizeof *s2);
     vals = calloc((size_t)r->nleaves + 1, sizeof *vals);
-    if (!s1 || !s2 || !vals) {
+    outs = calloc((size_t)(n + 1 + r->nleaves), sizeof *outs);
+    if (!s1 || !s2 || !vals || !outs || buffers_init(&bf, r) < 0) {
         gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/wrt", "out of memory");
         goto out;
     }
@@ -257,6 +336,7 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
                 if (bad) goto fail;
                 t->compile_ms += gd_now_ms() - t0;
                 int *ids = outs, nids = n + 1;
+                buffers_find(&bf, r, outs, &nids);
                 if (!(ex = gd_program(r, &ids, &nids, t))) goto fail;
                 memcpy(outs, ids, (size_t)nids * sizeof *ids);
             } else {
@@ -288,6 +368,7 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
                     if (!all_finite(r->dt, params[k]->value.data, params[k]->value.n))
                         bad_at = (non_finite){done + 1, "param", params[k]->name};
                 if (bad_at.step) backup_copy(&keep, r, params, s1, s2, n, 0); /* step k is not kept */
+                else buffers_update(&bf, r, ex, outs);
             }
             t->execute_ms += gd_now_ms() - t0;
             if (bad_at.step) {
@@ -335,7 +416,9 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
     }
     if (o->adam || o->sgd.momentum > 0) put_tensors(b, r, o->adam ? "m" : "velocity", params, s1, n, first);
     if (o->adam) put_tensors(b, r, "v", params, s2, n, 0);
-    cd_buf_puts(b, "},\"losses\":[");
+    cd_buf_putc(b, '}');
+    buffers_put(b, r, &bf);
+    cd_buf_puts(b, ",\"losses\":[");
     for (int64_t i = 0; i < done; i++) {
         if (i) cd_buf_putc(b, ',');
         if (r->dt == GR_F32) cd_buf_f32(b, (float)losses[i]);
@@ -361,6 +444,7 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
         }
         cd_buf_putc(b, '}');
     }
+    if (r->args.onnx && put_model(b, r) < 0) goto out;
     gd_put_stats(b, r, ex, t);
     t->encode_ms += gd_now_ms() - t0;
     rc = 0;
@@ -370,6 +454,8 @@ out:
         gd_tensor_free(&s2[k]);
     }
     backup_free(&keep, n);
+    buffers_free(&bf);
+    free(outs);
     free(s1);
     free(s2);
     free(vals);

@@ -19,9 +19,14 @@
 
 static const char *const reductions[] = {"mean", "sum", "none", "batchmean", NULL};
 static const char *const gelu_forms[] = {"none", "tanh", NULL};
-static const char *const pad_modes[] = {"edge", "reflect", "constant", NULL}; /* shortest first: test_attrs reuses one buffer */
+/* pad's modes and interpolate's (shortest first: test_attrs reuses one buffer) */
+static const char *const modes[] = {"edge", "cubic", "linear", "reflect", "bicubic", "nearest", "bilinear", "constant",
+                                    "trilinear", "nearest-exact", NULL};
+static const char *const coordinate_maps[] = {"asymmetric", "half_pixel", "align_corners", "pytorch_half_pixel",
+                                              "tf_half_pixel_for_nn", NULL};
+static const char *const nearest_modes[] = {"ceil", "floor", "round_prefer_ceil", "round_prefer_floor", NULL};
 
-_Static_assert(GR_ATTR_COUNT <= 64, "gr_attr_mask has 64 bits");
+_Static_assert(GR_ATTR_COUNT < GR_ATTR_MASK_BITS, "gr_attr_mask has a bit per attribute and one spare (test_attrs)");
 
 static const gr_attr_def table[GR_ATTR_COUNT] = {
     [GR_ATTR_AXES] = {"axes", GR_ATTR_INTS, LIST_ROW(GR_ATTR_AXES, axes, naxes), -GR_MAX_RANK, GR_MAX_RANK - 1, NULL,
@@ -131,11 +136,14 @@ static const gr_attr_def table[GR_ATTR_COUNT] = {
     [GR_ATTR_PADS] = {"pads", GR_ATTR_INTS, LIST_ROW(GR_ATTR_PADS, pads, npads), 0, INT32_MAX, NULL,
                       "pad's (before, after) pairs in axis order, for the axes given or else the last axes; "
                       "required"},
-    [GR_ATTR_MODE] = {"mode", GR_ATTR_STRING, GR_ATTR_MODE, AT(mode), 0, 0, 1, GR_ATTR_STR_MAX - 1, "\"constant\"",
-                      "pad's mode: 'constant' (value), 'reflect' (mirror without the edge), 'edge' (repeat the edge)",
-                      pad_modes},
+    [GR_ATTR_MODE] = {"mode", GR_ATTR_STRING, GR_ATTR_MODE, AT(mode), 0, 0, 1, GR_ATTR_STR_MAX - 1, NULL,
+                      "pad's mode: 'constant' (value; the default), 'reflect' (mirror without the edge), 'edge' "
+                      "(repeat the edge); interpolate's: 'nearest' (the default), 'nearest-exact', 'linear' (alias "
+                      "'bilinear', 'trilinear'), 'cubic' (alias 'bicubic')",
+                      modes},
     [GR_ATTR_K] = {"k", GR_ATTR_INT, INT_ROW(GR_ATTR_K, k), -INT32_MAX, INT32_MAX, "0",
-                   "the diagonal of tril, triu and eye: 0 the main one, > 0 above it, < 0 below it"},
+                   "the diagonal of tril, triu and eye: 0 the main one, > 0 above it, < 0 below it; topk's count "
+                   "(0 to the axis' size, required)"},
     [GR_ATTR_OFFSET] = {"offset", GR_ATTR_INT, INT_ROW(GR_ATTR_OFFSET, offset), -INT32_MAX, INT32_MAX, "0",
                         "diagonal's offset from the main diagonal (> 0 above it)"},
     [GR_ATTR_AXIS1] = {"axis1", GR_ATTR_INT, INT_ROW(GR_ATTR_AXIS1, axis1), -GR_MAX_RANK, GR_MAX_RANK - 1, "0",
@@ -180,6 +188,42 @@ static const gr_attr_def table[GR_ATTR_COUNT] = {
     [GR_ATTR_PADDING_IDX] = {"padding_idx", GR_ATTR_INT, INT_ROW(GR_ATTR_PADDING_IDX, padding_idx), -INT64_MAX,
                              INT64_MAX, NULL,
                              "embedding's row that gets no gradient (negative counts from the end); absent: none"},
+    [GR_ATTR_LARGEST] = {"largest", GR_ATTR_BOOL, INT_ROW(GR_ATTR_LARGEST, largest), 0, 1, "true",
+                         "topk and topk_indices take the k largest (true) or the k smallest (false)"},
+    [GR_ATTR_COORDINATE_TRANSFORMATION_MODE] = {
+        "coordinate_transformation_mode", GR_ATTR_STRING, GR_ATTR_COORDINATE_TRANSFORMATION_MODE,
+        AT(coordinate_transformation_mode), 0, 0, 1, GR_ATTR_STR_MAX - 1, NULL,
+        "interpolate's map from an output index o to an input coordinate (ONNX Resize's, s the scale): "
+        "'half_pixel' (o + 0.5) / s - 0.5, 'pytorch_half_pixel' the same but 0 for an output of size 1, "
+        "'align_corners' o (in - 1) / (out - 1), 'asymmetric' o / s, 'tf_half_pixel_for_nn' (o + 0.5) / s; "
+        "absent: 'align_corners' with align_corners, else 'asymmetric' for mode 'nearest' and 'half_pixel' "
+        "otherwise (torch's)",
+        coordinate_maps},
+    [GR_ATTR_ALIGN_CORNERS] = {"align_corners", GR_ATTR_BOOL, INT_ROW(GR_ATTR_ALIGN_CORNERS, align_corners), 0, 1,
+                               "false",
+                               "interpolate maps the corner pixels' centres onto each other (torch's "
+                               "align_corners; coordinate_transformation_mode 'align_corners')"},
+    [GR_ATTR_SIZE] = {"size", GR_ATTR_INTS, LIST_ROW(GR_ATTR_SIZE, size, nsize), 1, INT64_MAX, NULL,
+                      "interpolate's output size per resized axis (torch's size, ONNX Resize's sizes); absent: "
+                      "floor(input size * scale_factor)"},
+    [GR_ATTR_SCALE_FACTOR] = {"scale_factor", GR_ATTR_NUMBER, GR_ATTR_SCALE_FACTOR, AT(scale_factor), 0, 0, 0, 0,
+                              NULL,
+                              "interpolate's scale s of every resized axis (> 0; torch's scale_factor, ONNX's "
+                              "scales): output size floor(in * s) unless size is given, and the coordinate map "
+                              "uses s (absent: out / in)"},
+    [GR_ATTR_NEAREST_MODE] = {"nearest_mode", GR_ATTR_STRING, GR_ATTR_NEAREST_MODE, AT(nearest_mode), 0, 0, 1,
+                              GR_ATTR_STR_MAX - 1, NULL,
+                              "how interpolate's mode 'nearest' rounds a coordinate x to an index (ONNX's): "
+                              "'floor' (torch's; the default), 'ceil', 'round_prefer_floor' (halves down), "
+                              "'round_prefer_ceil' (halves up: mode 'nearest-exact')",
+                              nearest_modes},
+    [GR_ATTR_CUBIC_COEFF_A] = {"cubic_coeff_a", GR_ATTR_NUMBER, GR_ATTR_CUBIC_COEFF_A, AT(cubic_coeff_a), 0, 0, 0, 0,
+                               "-0.75", "the a of interpolate's cubic convolution kernel (Keys; torch -0.75, "
+                               "ONNX's default -0.75, TensorFlow -0.5)"},
+    [GR_ATTR_EXCLUDE_OUTSIDE] = {"exclude_outside", GR_ATTR_BOOL, INT_ROW(GR_ATTR_EXCLUDE_OUTSIDE, exclude_outside), 0,
+                                 1, "false",
+                                 "interpolate (cubic) gives the taps outside the input weight 0 and renormalises "
+                                 "the others to sum 1 (ONNX's); false: they read the edge element (torch's)"},
 };
 
 const gr_attr_def *gr_attr_def_of(gr_attr_id id) { return (unsigned)id < GR_ATTR_COUNT ? &table[id] : NULL; }
@@ -306,7 +350,7 @@ static void store(gr_attrs *a, const gr_attr_def *d, const gr_attr_value *v) {
         break;
     }
     }
-    if (d->id >= 0 && d->id < 64) a->set |= GR_ATTR_BIT(d->id);
+    if (d->id >= 0 && d->id < GR_ATTR_MASK_BITS) a->set |= GR_ATTR_BIT(d->id);
 }
 
 gr_status gr_attrs_put(gr_attrs *a, const gr_attr_def *d, const gr_attr_value *v, gr_error *err) {
@@ -318,7 +362,7 @@ gr_status gr_attrs_put(gr_attrs *a, const gr_attr_def *d, const gr_attr_value *v
 }
 
 int gr_attrs_get(const gr_attrs *a, const gr_attr_def *d, gr_attr_value *out) {
-    if (!a || !d || d->id < 0 || d->id >= 64 || !(a->set & GR_ATTR_BIT(d->id))) return 0;
+    if (!a || !d || d->id < 0 || d->id >= GR_ATTR_MASK_BITS || !(a->set & GR_ATTR_BIT(d->id))) return 0;
     const char *base = (const char *)a;
     memset(out, 0, sizeof *out);
     out->type = d->type;

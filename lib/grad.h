@@ -186,6 +186,14 @@ typedef enum gr_attr_id {
     GR_ATTR_ENDS,         /* ints: slice's end index (excluded) per axis of axes */
     GR_ATTR_STEPS,        /* ints: slice's step per axis of axes (default 1; not 0) */
     GR_ATTR_PADDING_IDX,  /* int: embedding row that gets no gradient (absent: none) */
+    GR_ATTR_LARGEST,      /* bool: topk takes the largest (default true) or the smallest */
+    GR_ATTR_COORDINATE_TRANSFORMATION_MODE, /* string: interpolate's output-to-input coordinate map (ONNX's) */
+    GR_ATTR_ALIGN_CORNERS, /* bool: interpolate's align_corners (torch's) */
+    GR_ATTR_SIZE,         /* ints: interpolate's output size per resized axis */
+    GR_ATTR_SCALE_FACTOR, /* number: interpolate's scale of every resized axis (> 0) */
+    GR_ATTR_NEAREST_MODE, /* string: how interpolate's nearest mode rounds (ONNX's nearest_mode) */
+    GR_ATTR_CUBIC_COEFF_A, /* number: the a of interpolate's cubic kernel (default -0.75) */
+    GR_ATTR_EXCLUDE_OUTSIDE, /* bool: interpolate's cubic taps outside the input get weight 0 (ONNX's) */
     GR_ATTR_COUNT
 } gr_attr_id;
 
@@ -199,8 +207,11 @@ typedef enum gr_attr_type {
 
 #define GR_ATTR_STR_MAX 64   /* bytes of a string attribute, the terminator included (einsum equations) */
 
-/* A set of attributes: bit GR_ATTR_BIT(id) for each gr_attr_id in it. */
-typedef uint64_t gr_attr_mask;
+/* A set of attributes: bit GR_ATTR_BIT(id) for each gr_attr_id in it. 128
+ * bits (GCC's unsigned __int128; the 64 of a uint64_t ran out), aligned as
+ * a uint64_t so a gr_attrs in any 8-aligned memory stays aligned. */
+typedef unsigned __int128 gr_attr_mask __attribute__((aligned(8)));
+#define GR_ATTR_MASK_BITS 128
 #define GR_ATTR_BIT(id) ((gr_attr_mask)1 << (id))
 
 /* The attributes of one node. */
@@ -282,6 +293,15 @@ typedef struct gr_attrs {
     int nsteps;             /* GR_ATTR_STEPS: entries used */
     int64_t steps[GR_MAX_RANK];
     int64_t padding_idx;    /* GR_ATTR_PADDING_IDX */
+    int largest;            /* GR_ATTR_LARGEST */
+    char coordinate_transformation_mode[GR_ATTR_STR_MAX]; /* GR_ATTR_COORDINATE_TRANSFORMATION_MODE, terminated */
+    int align_corners;      /* GR_ATTR_ALIGN_CORNERS */
+    int nsize;              /* GR_ATTR_SIZE: entries used */
+    int64_t size[GR_MAX_RANK];
+    double scale_factor;    /* GR_ATTR_SCALE_FACTOR */
+    char nearest_mode[GR_ATTR_STR_MAX]; /* GR_ATTR_NEAREST_MODE, terminated */
+    double cubic_coeff_a;   /* GR_ATTR_CUBIC_COEFF_A */
+    int exclude_outside;    /* GR_ATTR_EXCLUDE_OUTSIDE */
 } gr_attrs;
 
 /* One row of the attribute table: everything about an attribute is said

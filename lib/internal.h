@@ -206,6 +206,8 @@ extern const gr_op *const gr_ops_activation[];   /* activation.c: gelu silu elu 
 extern const gr_op *const gr_ops_resize[];       /* resize.c: interpolate interpolate_backward */
 extern const gr_op *const gr_ops_topk[];         /* topk.c: topk topk_indices */
 extern const gr_op gr_op_topk, gr_op_topk_indices;
+extern const gr_op *const gr_ops_det[];          /* det.c: det inv */
+extern const gr_op gr_op_det, gr_op_inv;
 
 extern const gr_op gr_op_neg, gr_op_exp, gr_op_log, gr_op_sin, gr_op_cos, gr_op_square, gr_op_reciprocal,
     gr_op_sigmoid, gr_op_relu_backward;

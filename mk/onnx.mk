@@ -14,6 +14,10 @@
 #                    mobilenet_v2, a transformer encoder layer; random
 #                    weights) through forward, gradient and five SGD
 #                    steps, against torch in float32 and float64.
+#                    tests/onnx/test_export.py: ONNX export (gradient-graph
+#                    "format": "onnx", step "export": "onnx") of those
+#                    models and of the golden cases' graphs: the checker,
+#                    the gradients posted back and by ONNX's semantics.
 TEST_EXTRA += test-onnx
 DEPS_EXTRA += libonnx-testdata python3-onnx python3-numpy python3-torch python3-torchvision
 
@@ -21,3 +25,4 @@ DEPS_EXTRA += libonnx-testdata python3-onnx python3-numpy python3-torch python3-
 test-onnx: $(GRADD)
 	@/usr/bin/python3 tests/onnx/run_node_tests.py --gradd $(GRADD) $(ONNX_ARGS)
 	@/usr/bin/python3 tests/onnx/run_models.py --gradd $(GRADD)
+	@/usr/bin/python3 tests/onnx/test_export.py --gradd $(GRADD)

@@ -6,10 +6,11 @@
  *   by protobuf-c (code generated at build time from Debian's onnx.proto)
  *   under the request's byte budget; graph inputs become inputs with their
  *   declared shapes (symbolic dims -1), float initializers params keyed by
- *   their names (PyTorch's state_dict names) unless listed in "frozen" or
- *   feeding BatchNormalization's running statistics (then constants);
- *   integer initializers are host constants of the lowering (shape
- *   arithmetic), not leaves.
+ *   their names (PyTorch's state_dict names) unless listed in "frozen"
+ *   (then constants); those feeding BatchNormalization's running
+ *   statistics are buffers (input leaves step updates); integer
+ *   initializers are host constants of the lowering (shape arithmetic),
+ *   not leaves.
  *
  *   lower (onnx_lower.c, onnx_ops.c): each node through the op table into
  *   libgrad ops, shapes known as it goes (a finalized scratch graph);
@@ -54,6 +55,19 @@ const char *const *gd_onnx_outputs(const gd_req *r, int *n);
 const char *gd_onnx_loss_expr(const gd_req *r, size_t *len);
 
 void gd_onnx_free(gd_onnx *m);
+
+/* name is a buffer of r's model: an initializer feeding a
+ * BatchNormalization's running mean or variance. Buffers are input leaves
+ * (never differentiated unless named in "wrt"), valued from the model
+ * unless the request's "buffers" gives them; step updates them. */
+int gd_onnx_is_buffer(const gd_req *r, const char *name);
+
+/* The name of the node holding buffer's value after one training step
+ * (PyTorch's rule: (1 - m) * running + m * batch statistic, the unbiased
+ * batch variance for the variance), which the lowering makes for every
+ * BatchNormalization in training mode: "<buffer>#next" into out (cap
+ * bytes). 0, or -1 when it does not fit (such a buffer is not updated). */
+int gd_onnx_buffer_next_name(const char *buffer, char *out, size_t cap);
 
 /* A name an ONNX graph's value may have in gradd: the model's names as
  * they are (PyTorch's "0.weight", "input.1", "/fc/Gemm_output_0"), 1 to

@@ -2,9 +2,10 @@
  * "nodes", "loss"} into the request's leaves: graph inputs are inputs
  * with their declared shapes (symbolic dims -1), float initializers are
  * params keyed by their names (their model values unless the request's
- * "params" gives others), frozen ones and BatchNormalization's running
- * statistics are constants, integer initializers stay with the lowering
- * as host constants. */
+ * "params" gives others), frozen ones are constants, BatchNormalization's
+ * running statistics are buffers (input leaves, their model values unless
+ * the request's "buffers" gives others), integer initializers stay with
+ * the lowering as host constants. */
 #include "onnx_impl.h"
 
 #include "codec/b64.h"
@@ -144,8 +145,9 @@ static int to_tensor(gd_req *r, const ox_tensor *x, gd_tensor *t) {
     return 0;
 }
 
-/* Float initializers: params (values later, unless the request's), or
- * const leaves holding their values now (frozen, BN statistics). */
+/* Float initializers: params and buffers (BN statistics: input leaves;
+ * values later, unless the request's), or const leaves holding their
+ * values now (frozen). A buffer stays a buffer when frozen. */
 static int declare_initializers(gd_req *r, gd_onnx *m, const ox_nameset *frozen) {
     const Onnx__GraphProto *g = m->graph;
     m->roles = calloc(g->n_initializer + 1, sizeof *m->roles);
@@ -162,9 +164,10 @@ static int declare_initializers(gd_req *r, gd_onnx *m, const ox_nameset *frozen)
             m->roles[i] = OX_INIT_HOST;
             continue;
         }
-        int is_const = gd_ox_nameset_has(frozen, t->name) || gd_ox_nameset_has(&m->bn_stats, t->name);
-        m->roles[i] = is_const ? OX_INIT_CONST : OX_INIT_PARAM;
-        gd_leaf *l = gd_req_add_leaf(r, t->name, is_const ? GD_CONST : GD_PARAM, "/graph/onnx");
+        int is_buffer = gd_ox_nameset_has(&m->bn_stats, t->name);
+        int is_const = !is_buffer && gd_ox_nameset_has(frozen, t->name);
+        m->roles[i] = is_buffer ? OX_INIT_BUFFER : is_const ? OX_INIT_CONST : OX_INIT_PARAM;
+        gd_leaf *l = gd_req_add_leaf(r, t->name, is_buffer ? GD_INPUT : is_const ? GD_CONST : GD_PARAM, "/graph/onnx");
         if (!l) return -1;
         if ((int)t->n_dims > r->lim.max_rank || t->n_dims > GR_MAX_RANK)
             return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/graph/onnx", "initializer \"%.64s\" has rank %zu, over the "
@@ -278,7 +281,7 @@ int gd_onnx_fill(gd_req *r) {
     gd_onnx *m = r->onnx;
     const Onnx__GraphProto *g = m->graph;
     for (size_t i = 0; i < g->n_initializer; i++) {
-        if (m->roles[i] != OX_INIT_PARAM) continue;
+        if (m->roles[i] != OX_INIT_PARAM && m->roles[i] != OX_INIT_BUFFER) continue;
         gd_leaf *l = gd_req_leaf(r, g->initializer[i]->name);
         if (!l || l->has_value) continue;
         ox_tensor x;
@@ -306,6 +309,15 @@ int gd_onnx_name_ok(const char *s) {
     for (size_t i = 0; i < n; i++)
         if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '`') return 0;
     return 1;
+}
+
+int gd_onnx_is_buffer(const gd_req *r, const char *name) {
+    const gd_onnx *m = r->onnx; /* float initializers feeding BN statistics (those are never integers) */
+    return m && m->roles && gd_ox_nameset_has(&m->bn_stats, name) && gd_ox_nameset_has(&m->inits, name);
+}
+
+int gd_onnx_buffer_next_name(const char *buffer, char *out, size_t cap) {
+    return (size_t)snprintf(out, cap, "%s#next", buffer) < cap ? 0 : -1;
 }
 
 const char *const *gd_onnx_outputs(const gd_req *r, int *n) {

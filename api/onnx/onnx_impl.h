@@ -38,12 +38,16 @@ typedef struct ox_nameset {
 int gd_ox_nameset_add(ox_nameset *s, const char *name);
 void gd_ox_nameset_sort(ox_nameset *s);
 int gd_ox_nameset_has(const ox_nameset *s, const char *name);
+/* How many times name was added. */
+size_t gd_ox_nameset_count(const ox_nameset *s, const char *name);
 void gd_ox_nameset_free(ox_nameset *s);
 
 /* What an initializer becomes. */
 typedef enum ox_init_role {
     OX_INIT_PARAM,                  /* a float initializer: a trainable param leaf */
-    OX_INIT_CONST,                  /* frozen, or a BatchNormalization running statistic: a const leaf */
+    OX_INIT_CONST,                  /* frozen: a const leaf */
+    OX_INIT_BUFFER,                 /* a BatchNormalization running statistic: an input leaf (not
+                                       differentiated) that step updates and hands back as a buffer */
     OX_INIT_HOST                    /* an integer or bool initializer: a host constant */
 } ox_init_role;
 
@@ -55,7 +59,8 @@ struct gd_onnx {
     int64_t alloc_cap;
     ox_init_role *roles;            /* (graph->n_initializer) */
     ox_nameset inits;               /* the initializers' names */
-    ox_nameset bn_stats;            /* the names feeding BatchNormalization's running mean and var */
+    ox_nameset bn_stats;            /* the names feeding BatchNormalization's running mean and var (once
+                                       per use: a name two nodes share is in twice) */
     ox_nameset int_inputs;          /* graph inputs of an integer or bool type */
     const char **outputs;           /* (noutputs) the model's output names */
     int noutputs;

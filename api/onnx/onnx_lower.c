@@ -12,6 +12,8 @@
  * the others are named onnx#<id>. */
 #include "onnx_lower.h"
 
+#include "onnx_emit.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -112,6 +114,11 @@ static ox_value *in_value(ox_low *L, int k) {
 }
 
 int gd_ox_has(ox_low *L, int k) { return k < L->nin && L->node->input[k][0]; }
+
+int gd_ox_value_id(ox_low *L, const char *name) {
+    ox_value *v = val_find(L, name);
+    return v ? v->sid : -1;
+}
 
 const ox_tensor *gd_ox_cin(ox_low *L, int k) {
     ox_value *v = in_value(L, k);
@@ -306,7 +313,7 @@ static int fold_output(ox_low *L, int k, int as_int) {
 }
 
 /* The name scratch node sid gets in the request's graph. */
-static int name_node(ox_low *L, int sid, const char *name) {
+int gd_ox_name(ox_low *L, int sid, const char *name) {
     if (sid >= L->cap_names) {
         int cap = L->cap_names ? L->cap_names : 256;
         while (cap <= sid) cap *= 2;
@@ -358,7 +365,7 @@ static int lower_node(ox_low *L, const ox_handler *h) {
         if (rc == 0 && n->output[k][0]) {
             int sid = L->out_ids[k];
             ox_value *v = val_put(L, n->output[k], sid, L->out_c[k]);
-            if (!v || (sid >= L->r->nleaves && name_node(L, sid, n->output[k]) < 0))
+            if (!v || (sid >= L->r->nleaves && gd_ox_name(L, sid, n->output[k]) < 0))
                 rc = gd_ox_fail(L, "out of memory");
             else
                 v->is_int = v->c ? v->c->is_int : L->out_int[k] >= 0 ? L->out_int[k] : as_int;
@@ -375,6 +382,16 @@ static int lower_node(ox_low *L, const ox_handler *h) {
 
 /* ---- the whole model -------------------------------------------------- */
 
+/* The lowering of node n by its domain and op type, or NULL: the default
+ * domain's table (onnx_ops.c), ai.onnx.preview.training's (onnx_train.c). */
+static const ox_handler *node_handler(const Onnx__NodeProto *n) {
+    const char *t = n->op_type ? n->op_type : "";
+    if (!n->domain || !n->domain[0] || !strcmp(n->domain, "ai.onnx")) return gd_ox_handler(t);
+    if (!strcmp(n->domain, OX_TRAINING_DOMAIN)) return gd_ox_train_handler(t);
+    if (gd_ox_is_gradd_node(n)) return &gd_ox_gradd_handler; /* ai.gradd: a libgrad op by name (onnx_emit.c) */
+    return NULL;
+}
+
 /* 422 listing every op type gradd cannot lower (the first dozen), with
  * the first nodes using each. One pass over the nodes per listed type. */
 static int check_supported(ox_low *L) {
@@ -388,7 +405,7 @@ static int check_supported(ox_low *L) {
         const Onnx__NodeProto *n = g->node[i];
         const char *t = n->op_type ? n->op_type : "";
         int other_domain = n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx");
-        if (!other_domain && gd_ox_handler(t)) continue;
+        if (node_handler(n)) continue;
         int seen = 0;
         for (int j = 0; j < nlisted && !seen; j++) seen = !strcmp(listed[j], t);
         if (seen) continue;
@@ -475,7 +492,7 @@ static int name_outputs(ox_low *L) {
         }
         int one = src >= 0 ? gd_ox_scalar(L, 1) : -1;
         int id = one >= 0 ? gd_ox_op(L, "mul", (int[]){src, one}, 2, NULL) : -1;
-        if (id < 0 || name_node(L, id, name) < 0)
+        if (id < 0 || gd_ox_name(L, id, name) < 0)
             return gd_fail(L->r->e, L->code ? L->code : GD_E_LIMIT_EXCEEDED, "/graph/onnx", "output \"%.64s\": %s",
                            name, L->err);
         v->sid = id;
@@ -493,7 +510,7 @@ static int replay(ox_low *L) {
     for (int id = r->nleaves; id < n; id++) {
         if (id >= L->cap_names || !L->names[id]) {
             snprintf(gen, sizeof gen, "onnx#%d", id);
-            if (name_node(L, id, gen) < 0) return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/graph/onnx", "out of memory");
+            if (gd_ox_name(L, id, gen) < 0) return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/graph/onnx", "out of memory");
         }
         const char *name = L->names[id];
         int made;
@@ -546,7 +563,7 @@ int gd_onnx_lower(gd_req *r) {
             gd_fail(r->e, GD_E_CANCELLED, "", "the request was cancelled while its graph was being built");
             goto out;
         }
-        if (lower_node(&L, gd_ox_handler(L.node->op_type)) < 0) {
+        if (lower_node(&L, node_handler(L.node)) < 0) {
             gd_fail(r->e, L.code ? L.code : GD_E_INVALID_ARGUMENT, "/graph/onnx", "node \"%.64s\" (%.64s): %s",
                     gd_ox_node_label(L.node), L.node->op_type, L.err);
             goto out;

@@ -53,11 +53,20 @@ typedef struct ox_handler {
 /* The op table of onnx_ops.c, ending with {NULL, NULL}. */
 extern const ox_handler gd_ox_handlers[];
 const ox_handler *gd_ox_handler(const char *type);
+/* The op types of onnx_more.c and onnx_more_fold.c (TopK, the scatters, ...), or NULL. */
+const ox_handler *gd_ox_more_handler(const char *type);
+
+/* ONNX's training ops (Adam, Adagrad, Momentum, Gradient: onnx_train.c). */
+#define OX_TRAINING_DOMAIN "ai.onnx.preview.training"
+const ox_handler *gd_ox_train_handler(const char *type);
 
 /* Input k is given (present and not the empty name). */
 int gd_ox_has(ox_low *L, int k);
 /* Input k as a node of L->g, or -1 (error set). */
 int gd_ox_in(ox_low *L, int k);
+/* The scratch node holding the model's value name (lowered so far), or -1
+ * (no such value, or a host constant). */
+int gd_ox_value_id(ox_low *L, const char *name);
 /* Input k as a host constant, or NULL when it is computed at run time. */
 const ox_tensor *gd_ox_cin(ox_low *L, int k);
 /* gd_ox_cin, or else the request's value of input k when it is a graph
@@ -87,6 +96,9 @@ const char *gd_ox_as(ox_low *L, const char *name, const char *def, char *buf, si
 const Onnx__TensorProto *gd_ox_at(ox_low *L, const char *name);
 /* Fail the node: 422 invalid_argument with the message. Returns -1. */
 int gd_ox_fail(ox_low *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Give scratch node sid the name name in the request's graph (the first
+ * name given wins; nodes not named are onnx#<id>). 0, or -1 out of memory. */
+int gd_ox_name(ox_low *L, int sid, const char *name);
 /* A host tensor of rank dims (n elements), zeroed; NULL out of memory. */
 ox_tensor *gd_ox_tensor_new(int rank, const int64_t *dims);
 

@@ -5,12 +5,15 @@
  * auto_pad, pooling's stride default of 1 and count_include_pad default
  * of 0, 1-D pooling as 2-D over a size-1 axis, BatchNormalization's
  * training mode with its running-statistics outputs (ONNX's rule: the
- * biased batch variance, input * momentum + batch * (1 - momentum)). */
+ * biased batch variance, input * momentum + batch * (1 - momentum)) and,
+ * for running statistics that are buffers, the nodes "<buffer>#next" that
+ * step copies into them (PyTorch's rule: the unbiased batch variance). */
 #include "onnx_nn.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int out0(ox_low *L, int id) {
@@ -270,6 +273,42 @@ int gd_ox_lw_GlobalMaxPool(ox_low *L) { return global_pool(L, "max"); }
 
 /* ---- normalisation -------------------------------------------------------- */
 
+/* The scratch node named name, or -1. A scan, made only for a buffer two
+ * BatchNormalization nodes share. */
+static int find_named(const ox_low *L, const char *name) {
+    for (int i = 0; i < L->cap_names; i++)
+        if (L->names[i] && !strcmp(L->names[i], name)) return i;
+    return -1;
+}
+
+/* When input k (3: running mean, 4: running var) is a buffer: the node
+ * "<buffer>#next" holding its value after this training step, PyTorch's
+ * rule (1 - m) * running + m * batch statistic, m = 1 - ONNX's momentum,
+ * the batch variance over axes unbiased (divided by n - 1; the one that
+ * normalises is biased). step (api/step.c) computes it with the
+ * gradients and copies it into the buffer. A buffer several nodes share
+ * (a module torch runs twice) is updated by each in turn, as PyTorch
+ * does: the name moves to the last update. */
+static int buffer_next(ox_low *L, int x, int k, double momentum, const int64_t *axes, int naxes) {
+    char name[GR_NAME_MAX];
+    if (L->folding || !gd_ox_has(L, k) || !gd_onnx_is_buffer(L->r, L->node->input[k]) ||
+        gd_onnx_buffer_next_name(L->node->input[k], name, sizeof name) < 0)
+        return 0;
+    int prev = gd_ox_nameset_count(&L->m->bn_stats, L->node->input[k]) > 1 ? find_named(L, name) : -1;
+    gr_attrs v = {0};
+    gd_ox_set_ints(&v, GR_ATTR_AXES, axes, naxes);
+    if (k == 4) gr_attrs_set_number(&v, GR_ATTR_CORRECTION, 1);
+    int batch = gd_ox_un(L, k == 3 ? "mean" : "var", x, &v);
+    int old = gd_ox_bin(L, "mul", prev >= 0 ? prev : gd_ox_in(L, k), gd_ox_scalar(L, momentum));
+    int y = gd_ox_bin(L, "add", old, gd_ox_bin(L, "mul", batch, gd_ox_scalar(L, 1 - momentum)));
+    if (y < 0) return -1;
+    if (prev >= 0) { /* the earlier update becomes anonymous (onnx#<id>) */
+        free(L->names[prev]);
+        L->names[prev] = NULL;
+    }
+    return gd_ox_name(L, y, name) < 0 ? gd_ox_fail(L, "out of memory") : 0;
+}
+
 int gd_ox_lw_BatchNormalization(ox_low *L) {
     int x = gd_ox_in(L, 0), scale = gd_ox_in(L, 1), bias = gd_ox_in(L, 2);
     if (x < 0 || scale < 0 || bias < 0) return -1;
@@ -288,6 +327,8 @@ int gd_ox_lw_BatchNormalization(ox_low *L) {
     int rank = gd_ox_shape(L, x)->rank;
     int64_t axes[GR_MAX_RANK] = {0};
     for (int i = 2; i < rank; i++) axes[i - 1] = i;
+    if (buffer_next(L, x, 3, momentum, axes, rank - 1) < 0 || buffer_next(L, x, 4, momentum, axes, rank - 1) < 0)
+        return -1;
     for (int k = 1; k <= 2 && k < L->nout; k++) { /* running mean and var */
         if (!L->node->output[k][0]) continue;
         gr_attrs v = {0};

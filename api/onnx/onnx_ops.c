@@ -7,6 +7,7 @@
  * shape, Slice's starts, axes given as inputs, pads) must be constants,
  * which the shape sub-graphs torch exports are once folded. */
 #include "onnx_nn.h"
+#include "onnx_resize.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -617,11 +618,11 @@ const ox_handler gd_ox_handlers[] = {
     HN(Softmax), HN(LogSoftmax), HN(ReduceSum), HN(ReduceMean), HN(ReduceMax), HN(ReduceMin), HN(ReduceProd),
     HN(ReduceL1), HN(ReduceL2), HN(ReduceSumSquare), HN(ReduceLogSum), HN(ReduceLogSumExp), HN(ArgMax),
     HN(ArgMin), HN(Pad), HN(NegativeLogLikelihoodLoss), HN(SoftmaxCrossEntropyLoss),
-    HN(Hardmax), HN(EyeLike),
+    HN(Hardmax), HN(EyeLike), HN(Resize), HN(Upsample),
     {NULL, NULL}};
 
 const ox_handler *gd_ox_handler(const char *type) {
     for (const ox_handler *h = gd_ox_handlers; type && h->type; h++)
         if (!strcmp(h->type, type)) return h;
-    return NULL;
+    return gd_ox_more_handler(type);
 }

@@ -92,6 +92,15 @@ int gd_ox_nameset_has(const ox_nameset *s, const char *name) {
     return s->n && bsearch(&name, s->v, s->n, sizeof *s->v, cmp_names) != NULL;
 }
 
+size_t gd_ox_nameset_count(const ox_nameset *s, const char *name) {
+    const char **at = s->n ? bsearch(&name, s->v, s->n, sizeof *s->v, cmp_names) : NULL;
+    if (!at) return 0;
+    const char **lo = at, **hi = at + 1;
+    while (lo > s->v && !strcmp(lo[-1], name)) lo--;
+    while (hi < s->v + s->n && !strcmp(*hi, name)) hi++;
+    return (size_t)(hi - lo);
+}
+
 void gd_ox_nameset_free(ox_nameset *s) {
     free(s->v);
     memset(s, 0, sizeof *s);

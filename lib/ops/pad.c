@@ -28,6 +28,10 @@ static gr_status pad_amounts(gr_graph *g, int id, int rank, int64_t *before, int
     const gr_attrs *at = g->nodes[id].attrs;
     int np = at->npads;
     for (int a = 0; a < GR_MAX_RANK; a++) before[a] = after[a] = 0;
+    if ((at->set & A(GR_ATTR_MODE)) && strcmp(at->mode, "constant") && strcmp(at->mode, "reflect") &&
+        strcmp(at->mode, "edge")) /* the table's other modes are interpolate's */
+        return gr_fail_op(g, err, GR_E_ARG, id, -1, "mode", "pad's mode is 'constant', 'reflect' or 'edge', not '%s'",
+                          at->mode);
     if (np % 2)
         return gr_fail_op(g, err, GR_E_ARG, id, -1, "pads", "pads holds (before, after) pairs but has %d entries", np);
     np /= 2;

@@ -11,7 +11,8 @@ static const gr_op *const *const families[] = {gr_ops_unary,    gr_ops_binary, g
                                                 gr_ops_compare, gr_ops_binary_math, gr_ops_einsum,
                                                 gr_ops_stats, gr_ops_scan, gr_ops_arg, gr_ops_loss,
                                                 gr_ops_norm, gr_ops_dropout, gr_ops_attention,
-                                                gr_ops_conv, gr_ops_pool, gr_ops_math, gr_ops_activation};
+                                                gr_ops_conv, gr_ops_pool, gr_ops_math, gr_ops_activation,
+                                                gr_ops_topk, gr_ops_resize, gr_ops_det};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 int gr_op_count(void) {

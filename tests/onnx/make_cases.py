@@ -110,15 +110,91 @@ def folding_case():
           {"values": {"y": tolist(y)}, "tolerance": {"abs": 1e-15}})
 
 
+def batchnorm_step_case():
+    """Two SGD steps on a training-mode BatchNormalization (as torch exports
+    it: momentum 0.9, ONNX's weight of the old value): the running
+    statistics sent under "buffers" are updated as torch's BatchNorm1d
+    (momentum 0.1, the unbiased batch variance) and answered beside the
+    params. A model running the same module twice updates its statistics
+    twice a step, in order, as torch does."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 2, 3))
+    t = rng.standard_normal((4, 2, 3))
+    gamma, beta = np.array([1.5, 0.5]), np.array([0.1, -0.2])
+    mean0, var0 = np.array([0.3, -0.1]), np.array([2.0, 0.5])
+    nodes = [helper.make_node("BatchNormalization", ["x", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"],
+                              ["y", "", ""], epsilon=1e-5, momentum=0.9, training_mode=1)]
+    inits = [numpy_helper.from_array(a, n) for a, n in ((gamma, "bn.weight"), (beta, "bn.bias"),
+                                                       (np.zeros(2), "bn.running_mean"),
+                                                       (np.ones(2), "bn.running_var"))]
+    m = model_of(nodes, [helper.make_tensor_value_info("x", D, [4, 2, 3])],
+                 [helper.make_tensor_value_info("y", D, [4, 2, 3])], inits)
+    bn = torch.nn.BatchNorm1d(2, eps=1e-5, momentum=0.1).double()
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor(gamma))
+        bn.bias.copy_(torch.tensor(beta))
+        bn.running_mean.copy_(torch.tensor(mean0))
+        bn.running_var.copy_(torch.tensor(var0))
+    bn.train()
+    opt = torch.optim.SGD(bn.parameters(), lr=0.1)
+    losses = []
+    for _ in range(2):
+        opt.zero_grad()
+        loss = (bn(torch.tensor(x)) * torch.tensor(t)).sum()
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+    write("onnx-step-batchnorm-buffers", "step",
+          {"graph": {"onnx": b64(m), "loss": "sum(y * t)"}, "inputs": {"x": x.tolist(), "t": t.tolist()},
+           "buffers": {"bn.running_mean": mean0.tolist(), "bn.running_var": var0.tolist()},
+           "optimizer": {"name": "sgd", "lr": 0.1}, "steps": 2},
+          {"params": {"bn.weight": tolist(bn.weight), "bn.bias": tolist(bn.bias)}, "state": {},
+           "buffers": {"bn.running_mean": tolist(bn.running_mean), "bn.running_var": tolist(bn.running_var)},
+           "losses": losses, "tolerance": {"abs": 1e-12}})
+    # a module torch runs twice (its running statistics updated twice a step)
+    nodes = [helper.make_node("BatchNormalization", ["x", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"],
+                              ["y1"], epsilon=1e-5, momentum=0.9, training_mode=1),
+             helper.make_node("Mul", ["y1", "x"], ["z"]),
+             helper.make_node("BatchNormalization", ["z", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"],
+                              ["y"], epsilon=1e-5, momentum=0.9, training_mode=1)]
+    twice = model_of(nodes, [helper.make_tensor_value_info("x", D, [4, 2, 3])],
+                     [helper.make_tensor_value_info("y", D, [4, 2, 3])], inits)
+    bn = torch.nn.BatchNorm1d(2, eps=1e-5, momentum=0.1).double()
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor(gamma))
+        bn.bias.copy_(torch.tensor(beta))
+    bn.train()
+    opt = torch.optim.SGD(bn.parameters(), lr=0.1)
+    losses = []
+    for _ in range(2):
+        opt.zero_grad()
+        tx = torch.tensor(x)
+        loss = (bn(bn(tx) * tx) * torch.tensor(t)).sum()
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+    write("onnx-step-batchnorm-twice", "step",
+          {"graph": {"onnx": b64(twice), "loss": "sum(y * t)"}, "inputs": {"x": x.tolist(), "t": t.tolist()},
+           "optimizer": {"name": "sgd", "lr": 0.1}, "steps": 2},
+          {"params": {"bn.weight": tolist(bn.weight), "bn.bias": tolist(bn.bias)}, "state": {},
+           "buffers": {"bn.running_mean": tolist(bn.running_mean), "bn.running_var": tolist(bn.running_var)},
+           "losses": losses, "tolerance": {"abs": 1e-12}})
+    write("onnx-err-buffer-under-inputs", "step",
+          {"graph": {"onnx": b64(m), "loss": "sum(y * t)"},
+           "inputs": {"x": x.tolist(), "t": t.tolist(), "bn.running_mean": mean0.tolist()}},
+          error={"status": 400, "code": "invalid_request", "path": "/inputs/bn.running_mean",
+                 "message_contains": "its value belongs under buffers"})
+
+
 def error_cases():
-    nodes = [helper.make_node("TopK", ["x", "k"], ["v", "i"], name="top"),
-             helper.make_node("Resize", ["v"], ["r"], name="resize1"),
-             helper.make_node("Resize", ["r"], ["y"], name="resize2")]
+    nodes = [helper.make_node("STFT", ["x", "k"], ["v"], name="top"),
+             helper.make_node("RoiAlign", ["v"], ["r"], name="resize1"),
+             helper.make_node("RoiAlign", ["r"], ["y"], name="resize2")]
     m = model_of(nodes, [helper.make_tensor_value_info("x", D, [4])], [helper.make_tensor_value_info("y", D, None)],
                  [numpy_helper.from_array(np.array([2], dtype=np.int64), "k")])
     write("onnx-err-unsupported-ops", "forward", {"graph": {"onnx": b64(m)}, "inputs": {"x": [1, 2, 3, 4]}},
           error={"status": 422, "code": "unknown_op", "path": "/graph/onnx",
-                 "message_contains": "TopK (1 node: \"top\"); Resize (2 nodes: \"resize1\", \"resize2\")"})
+                 "message_contains": "STFT (1 node: \"top\"); RoiAlign (2 nodes: \"resize1\", \"resize2\")"})
     write("onnx-err-malformed", "forward",
           {"graph": {"onnx": base64.b64encode(b"\x0a\xff\xff\xff\xff\x0f not a model").decode()}, "inputs": {}},
           error={"status": 400, "code": "invalid_request", "path": "/graph/onnx",
@@ -139,12 +215,65 @@ def error_cases():
     write("onnx-err-shape-not-constant", "forward", {"graph": {"onnx": b64(m)}, "inputs": {"x": [1, 2]}},
           error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
                  "message_contains": "node \"r\" (Reshape): input 1 (\"s\") must be a constant"})
+    # ai.onnx.preview.training's Gradient at values other than those xs names
+    g = helper.make_graph([helper.make_node("Mul", ["a", "b"], ["c"]),
+                           helper.make_node("Gradient", ["b", "b"], ["dc_da", "dc_db"], name="grad",
+                                            domain="ai.onnx.preview.training", xs=["a", "b"], y="c")],
+                          "case", [helper.make_tensor_value_info(n, D, []) for n in "ab"],
+                          [helper.make_tensor_value_info("dc_da", D, [])], [])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15),
+                                            helper.make_opsetid("ai.onnx.preview.training", 1)])
+    write("onnx-err-gradient-other-values", "forward", {"graph": {"onnx": b64(m)}, "inputs": {"a": 1, "b": 2}},
+          error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
+                 "message_contains": "node \"grad\" (Gradient): input 0 is \"b\" but xs names \"a\""})
     write("onnx-err-external-data", "forward", {"graph": {"onnx": b64(external)}, "inputs": {"x": [1, 2]}},
           error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
                  "message_contains": "data_location EXTERNAL"})
 
 
+def indexing_case():
+    """onnx_more.c's indexing op types in one model, differentiated:
+    TopK's values (ties to the lower index), ScatterElements with a
+    repeated index under reduction none (the last update wins, the
+    earlier one gets no gradient), GatherND with a batch dim and OneHot
+    scaling the rows; the gradient of the loss w.r.t. the param x."""
+    i64 = TensorProto.INT64
+    x = np.array([[3.0, 1.0, 3.0, -2.0, 0.5], [0.25, 4.0, -1.0, 2.0, 4.0]])
+    idx = np.array([[4, 0, 4], [1, 1, 2]], dtype=np.int64)
+    gidx = np.array([[[0], [2]], [[4], [1]]], dtype=np.int64)
+    labels = np.array([2, 0], dtype=np.int64)
+    nodes = [helper.make_node("TopK", ["x", "k"], ["v", "vi"], axis=1),
+             helper.make_node("ScatterElements", ["x", "idx", "v"], ["s"], axis=1),
+             helper.make_node("GatherND", ["s", "gidx"], ["g"], batch_dims=1),
+             helper.make_node("OneHot", ["labels", "depth", "onoff"], ["h"], axis=-1),
+             helper.make_node("Mul", ["s", "h"], ["sh"]),
+             helper.make_node("ReduceSum", ["sh"], ["r"], keepdims=0),
+             helper.make_node("Mul", ["g", "g"], ["g2"]),
+             helper.make_node("ReduceSum", ["g2"], ["q"], keepdims=0),
+             helper.make_node("Add", ["r", "q"], ["y"])]
+    inits = [numpy_helper.from_array(x, "x"), numpy_helper.from_array(np.array([3], dtype=np.int64), "k"),
+             numpy_helper.from_array(idx, "idx"), numpy_helper.from_array(gidx, "gidx"),
+             numpy_helper.from_array(labels, "labels"), numpy_helper.from_array(np.array(5, dtype=np.int64), "depth"),
+             numpy_helper.from_array(np.array([0.5, 3.0]), "onoff")]
+    m = model_of(nodes, [], [helper.make_tensor_value_info("y", D, [])], inits, opset=18)
+    tx = torch.tensor(x, requires_grad=True)
+    v = torch.sort(tx, dim=1, descending=True, stable=True).values[:, :3]
+    s = tx.clone()
+    for a in range(2):
+        for b in range(3):
+            s = s.index_put((torch.tensor(a), torch.tensor(int(idx[a, b]))), v[a, b])
+    g = torch.stack([s[b][gidx[b, :, 0]] for b in range(2)])
+    h = torch.nn.functional.one_hot(torch.tensor(labels), 5).double() * 2.5 + 0.5
+    y = (s * h).sum() + (g * g).sum()
+    y.backward()
+    write("onnx-gradient-indexing-ops", "gradient",
+          {"graph": {"onnx": b64(m), "loss": "y"}, "inputs": {}, "wrt": ["x"]},
+          {"values": {"y": y.item()}, "gradients": {"x": tolist(tx.grad)}, "tolerance": {"abs": 1e-12}})
+
+
 if __name__ == "__main__":
     mlp_case()
     folding_case()
+    batchnorm_step_case()
     error_cases()
+    indexing_case()

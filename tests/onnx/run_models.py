@@ -17,6 +17,14 @@ losses: float64 within 1e-6 relative, float32 within 1e-4 or 3 times
 torch's own float32 drift from its float64 losses where that is larger
 (resnet18 and mobilenet_v2 on 8 images amplify rounding as they train). A gradient that is 0 in exact arithmetic (a conv bias before batch
 norm) is rounding noise: the tolerance is relative to at least 1e-3.
+The batch norms' running statistics step answers under "buffers" follow
+torch's running_mean and running_var (torch's model starting from the
+exported model's values): after one step (the params still equal, so
+this checks the update rule) within 1e-9 of each tensor's largest value
+in float64; after five steps within 1e-4 in float64 (mobilenet_v2's
+float64 training drifts from torch's by 2e-7 in its losses, 2e-6 in its
+buffers), and in float32 within 1e-4 or 3 times torch's own float32
+drift (its float32 buffers against its float64 ones, the worst tensor).
 
   tests/onnx/run_models.py --gradd build/gradd [-k resnet] [-v]
 """
@@ -111,6 +119,19 @@ def gradd_grads(gradd, b64, x, labels, dtype):
             {k: arr(v) for k, v in gr["gradients"].items()})
 
 
+def unb64(v, dtype):
+    return np.frombuffer(base64.b64decode(v["b64"]), dtype=dtype).astype(np.float64).reshape(v["shape"])
+
+
+def onnx_buffers(model_bytes):
+    """The exported model's BatchNormalization running statistics."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load_from_string(model_bytes)
+    stats = {n.input[k] for n in m.graph.node if n.op_type == "BatchNormalization" for k in (3, 4)}
+    return {i.name: numpy_helper.to_array(i) for i in m.graph.initializer if i.name in stats}
+
+
 def rel(a, b, floor=1e-30):
     return float(np.abs(a - b).max() / max(np.abs(b).max(), floor)) if np.size(b) else 0.0
 
@@ -161,54 +182,93 @@ def check(name, make, gradd, verbose):
     # five SGD steps through /v1/step follow torch's losses: in float64
     # within 1e-6; in float32 within 1e-4, or within 3 times torch's own
     # float32 drift from its float64 losses (training amplifies rounding)
+    initial = onnx_buffers(buf.getvalue())
+
     def torch_losses(double):
         torch.manual_seed(0)
         mm, _ = make()
         mm.train()
+        with torch.no_grad():  # the running statistics the exported model holds (its export ran the model once)
+            for k, b in mm.named_buffers():
+                if k in initial:
+                    b.copy_(torch.from_numpy(initial[k].copy()))
         xx = x.double() if double else x
         if double:
             mm.double()
         opt = torch.optim.SGD(mm.parameters(), lr=0.01)
-        out = []
+        out, after1 = [], None
         for _ in range(5):
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(mm(xx), labels)
             out.append(loss.item())
             loss.backward()
             opt.step()
-        return np.array(out)
+            if after1 is None:
+                after1 = {k: b.double().numpy().copy() for k, b in mm.named_buffers() if k in initial}
+        return np.array(out), {k: b.double().numpy().copy() for k, b in mm.named_buffers() if k in initial}, after1
 
-    def gradd_losses(dtype):
-        st = gradd_run(gradd, "step", {"graph": {"onnx": b64, "loss": "cross_entropy(logits, labels)", "dtype": dtype},
-                                       "inputs": {"x": flat(x), "labels": [float(v) for v in labels]},
-                                       "optimizer": {"name": "sgd", "lr": 0.01}, "steps": 5, "encoding": "b64"})
-        return np.array(st["losses"])
+    def gradd_losses(dtype, one_step_too):
+        """Five steps: the losses, the buffers after the last step and
+        (one_step_too: from a second request) after the first."""
+        np_dtype = np.float32 if dtype == "float32" else np.float64
+        req = {"graph": {"onnx": b64, "loss": "cross_entropy(logits, labels)", "dtype": dtype},
+               "inputs": {"x": flat(x), "labels": [float(v) for v in labels]},
+               "optimizer": {"name": "sgd", "lr": 0.01}, "steps": 5, "encoding": "b64"}
+        first = None
+        if one_step_too:
+            st = gradd_run(gradd, "step", dict(req, steps=1))
+            first = {k: unb64(v, np_dtype) for k, v in st.get("buffers", {}).items()}
+        st = gradd_run(gradd, "step", req)
+        return np.array(st["losses"]), {k: unb64(v, np_dtype) for k, v in st.get("buffers", {}).items()}, first
 
-    l32, l64 = torch_losses(False), torch_losses(True)
-    step64 = float(np.max(np.abs(gradd_losses("float64") - l64) / np.abs(l64)))
-    step_err = float(np.max(np.abs(gradd_losses("float32") - l32) / np.abs(l32)))
+    (l32, b32, _), (l64, b64t, b64t1) = torch_losses(False), torch_losses(True)
+    (g64l, g64b, g64b1), (g32l, g32b, _) = gradd_losses("float64", True), gradd_losses("float32", False)
+    step64 = float(np.max(np.abs(g64l - l64) / np.abs(l64)))
+    step_err = float(np.max(np.abs(g32l - l32) / np.abs(l32)))
     step_own = float(np.max(np.abs(l32 - l64) / np.abs(l64)))
     if step64 > 1e-6:
         bad.append("float64 SGD losses differ by %.3g relative" % step64)
     if step_err > max(1e-4, 3 * step_own):
         bad.append("float32 SGD losses differ by %.3g relative (torch's own float32 drift %.3g)" % (step_err, step_own))
+    # the running statistics after the five steps
+    buf_own = max([rel(b32[k], b64t[k], 1e-3) for k in b64t] or [0.0])
+    worst = {}
+    for tag, got, want, allowed in (("float64 after one step", g64b1, b64t1, 1e-9),
+                                    ("float64", g64b, b64t, 1e-4), ("float32", g32b, b32, max(1e-4, 3 * buf_own))):
+        worst[tag] = 0.0
+        if set(got) != set(want):
+            bad.append("%s buffers: gradd answers %d, torch has %d" % (tag, len(got), len(want)))
+            continue
+        for k, ref in want.items():
+            e = rel(got[k], ref, 1e-3)
+            worst[tag] = max(worst[tag], e)
+            if e > allowed:
+                bad.append("%s buffer %s differs by %.3g of its max (allowed %.3g)" % (tag, k, e, allowed))
     own = max(rel(t32[2][k], t64[2][k], 1e-3) for k in t64[2])
     print("%-20s %-4s float32: forward %.1e, worst gradient %.1e (torch's own float32 error %.1e); "
           "float64: worst gradient %.1e; 5 SGD steps: float32 losses within %.1e (torch's own drift %.1e), "
-          "float64 within %.1e; %d params; float32 forward+gradient %.1f s%s" %
+          "float64 within %.1e; %d buffers within %.1e after one step (float64), after five %.1e (float64), "
+          "%.1e (float32; torch's own drift %.1e); %d params; float32 forward+gradient %.1f s%s" %
           (name, "ok" if not bad else "FAIL", rel(g32[0], t32[0]), worst32, own, worst64, step_err, step_own, step64,
-           len(t32[2]), dt,
+           len(b64t), worst["float64 after one step"], worst["float64"], worst["float32"], buf_own, len(t32[2]), dt,
            "" if not bad else "\n    " + "\n    ".join(bad[:8])))
     return not bad
 
 
-def main():
+def parse_args():
+    """The command line this runner and test_export.py share: --gradd
+    BIN, -k SUBSTRING of the model names, -v. Torch runs on one thread."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--gradd", default="build/gradd")
     ap.add_argument("-k", default="")
     ap.add_argument("-v", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(1)
+    return a
+
+
+def main():
+    a = parse_args()
     ok = True
     for name, make in MODELS:
         if a.k in name:

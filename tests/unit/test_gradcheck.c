@@ -201,6 +201,9 @@ static const gc_case cases[] = {
 #include "gradcheck_unary.inc"
 #include "gradcheck_index.inc"
 #include "gradcheck_perf.inc"
+#include "gradcheck_resize.inc"
+#include "gradcheck_topk.inc"
+#include "gradcheck_det.inc"
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

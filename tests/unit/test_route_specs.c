@@ -26,6 +26,13 @@ typedef struct change {
 
 #define SHORT_GD "\"graph\":\"sum(w*x+b)\",\"inputs\":{\"x\":[1,2]},\"params\":{\"w\":[3,4],\"b\":[5,6]}"
 #define SHORT_F "\"graph\":\"sum(w*x)\",\"inputs\":{\"x\":[1,2]},\"params\":{\"w\":[3,4]}"
+/* An ONNX model (float64): BatchNormalization in training mode over x
+ * [2, 1, 2] with params s, b and buffers m, v (running mean and var). */
+#define BN_ONNX                                                                                                       \
+    "CAg65wEKYwoBeAoBcwoBYgoBbQoBdhIBeSISQmF0Y2hOb3JtYWxpemF0aW9uKhEKB2Vwc2lsb24VrMUnN6ABASoSCghtb21lbnR1bRVmZmY/"     \
+    "oAEBKhQKDXRyYWluaW5nX21vZGUYAaABAhICYm4qEQgBEAtCAXNKCAAAAAAAAPA/KhEIARALQgFiSggAAAAAAADwPyoRCAEQC0IBbUoIAAAAAAA" \
+    "AAAAqEQgBEAtCAXZKCAAAAAAAAPA/WhcKAXgSEgoQCAsSDAoCCAIKAggBCgIIAmIXCgF5EhIKEAgLEgwKAggCCgIIAQoCCAJCBAoAEA8="
+#define BN_STEP "\"graph\":{\"onnx\":\"" BN_ONNX "\",\"loss\":\"sum(y*y*x)\"},\"inputs\":{\"x\":[[[1,2]],[[4,3]]]}"
 
 static const change changes[] = {
     /* forward */
@@ -62,6 +69,8 @@ static const change changes[] = {
     {"step", "stream", "{" SHORT_F "}", "{" SHORT_F ",\"stream\":true}"},
     {"step", "report_every", "{" SHORT_F ",\"stream\":true,\"steps\":4}", "{" SHORT_F ",\"stream\":true,\"steps\":4,\"report_every\":2}"},
     {"step", "on_non_finite", "{" SHORT_F "}", "{" SHORT_F ",\"on_non_finite\":\"continue\"}"},
+    {"step", "buffers", "{" BN_STEP "}", "{" BN_STEP ",\"buffers\":{\"m\":[0.5],\"v\":[2]}}"},
+    {"step", "export", "{" BN_STEP "}", "{" BN_STEP ",\"export\":\"onnx\"}"},
     /* batches: a request with batches keeps no program (each batch may
      * reshape the graph), so its row is the one with no cache use */
     {"step", "batches", NULL, NULL},

@@ -1,0 +1,16 @@
+/* onnx_more.h -- the lowerings of onnx_more.c (TopK, the scatters, GatherND,
+ * OneHot, ReverseSequence, Compress, Det) and onnx_more_fold.c (NonZero, Unique,
+ * LRN, MeanVarianceNormalization, the window generators), reached through
+ * gd_ox_more_handler. */
+#ifndef GRADD_ONNX_MORE_H
+#define GRADD_ONNX_MORE_H
+
+#include "onnx_lower.h"
+
+#define OX_MORE(T) int gd_ox_lw_##T(ox_low *L);
+OX_MORE(TopK) OX_MORE(ScatterElements) OX_MORE(Scatter) OX_MORE(ScatterND) OX_MORE(GatherND) OX_MORE(OneHot)
+OX_MORE(ReverseSequence) OX_MORE(Compress) OX_MORE(NonZero) OX_MORE(Unique) OX_MORE(LRN)
+OX_MORE(MeanVarianceNormalization) OX_MORE(HannWindow) OX_MORE(HammingWindow) OX_MORE(BlackmanWindow) OX_MORE(Det)
+#undef OX_MORE
+
+#endif
