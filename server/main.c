@@ -162,29 +162,41 @@ static int cmd_bench(int argc, char **argv) {
     return status == 200 ? 0 : 1;
 }
 
-/* Transparent huge pages for malloc's big blocks (glibc's tunable
- * glibc.malloc.hugetlb=1: madvise(MADV_HUGEPAGE) on what it maps). A page
- * fault costs about 15 us on the VMs measured here, and every big buffer
- * a request takes fresh (its body, a 45 MB tensor, the arena, the answer)
- * faults once per 4 KiB page: a /v1/step on one 11M-float param took
- * 155 ms to decode, 643 ms to run and 149 ms to encode with 4 KiB pages;
- * 19, 59 and 11 ms with huge pages (gradd bench, same machine, alternated).
- * glibc reads its tunables only when a program starts, so gradd sets the
- * tunable and executes itself again, once; GLIBC_TUNABLES already naming
- * glibc.malloc.hugetlb (=0 to opt out) is left as it is, and a failed exec
- * carries on with 4 KiB pages. */
-static void exec_with_huge_pages(char **argv) {
+/* The environment gradd wants before its libraries start, set by
+ * executing itself once more (glibc and OpenBLAS read these only when the
+ * program starts); a variable already set is left as it is, so an
+ * operator can choose otherwise, and a failed exec carries on without.
+ *
+ * - glibc.malloc.hugetlb=1 in GLIBC_TUNABLES: transparent huge pages for
+ *   malloc's big blocks (madvise(MADV_HUGEPAGE) on what it maps). A page
+ *   fault costs about 15 us on the VMs measured here, and every big buffer
+ *   a request takes fresh (its body, a 45 MB tensor, the arena, the answer)
+ *   faults once per 4 KiB page: a /v1/step on one 11M-float param took
+ *   155 ms to decode, 643 ms to run and 149 ms to encode with 4 KiB pages;
+ *   19, 59 and 11 ms with huge pages (gradd bench, same machine, alternated).
+ *   GLIBC_TUNABLES naming glibc.malloc.hugetlb (=0 to opt out) stays.
+ * - OPENBLAS_THREAD_TIMEOUT=4: OpenBLAS's idle threads sleep at once
+ *   instead of spinning for 2^28 cycles (about 0.1 s) after each product,
+ *   on the cores the kernel threads and the other workers need (gpt-step
+ *   with 2 threads: 9.3 to 17 ms spinning, 9.4 to 9.7 ms without). */
+static void exec_with_environment(char **argv) {
     const char *t = getenv("GLIBC_TUNABLES");
-    if (t && strstr(t, "glibc.malloc.hugetlb")) return;
-    char *v = malloc((t ? strlen(t) + 1 : 0) + sizeof "glibc.malloc.hugetlb=1");
-    if (!v) return;
-    sprintf(v, "%s%sglibc.malloc.hugetlb=1", t ? t : "", t ? ":" : "");
-    if (setenv("GLIBC_TUNABLES", v, 1) == 0) execv("/proc/self/exe", argv);
-    free(v);
+    int tunables = !(t && strstr(t, "glibc.malloc.hugetlb")), blas = !getenv("OPENBLAS_THREAD_TIMEOUT");
+    if (!tunables && !blas) return;
+    if (blas && setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) != 0) return;
+    if (tunables) {
+        char *v = malloc((t ? strlen(t) + 1 : 0) + sizeof "glibc.malloc.hugetlb=1");
+        if (!v) return;
+        sprintf(v, "%s%sglibc.malloc.hugetlb=1", t ? t : "", t ? ":" : "");
+        int rc = setenv("GLIBC_TUNABLES", v, 1);
+        free(v);
+        if (rc != 0) return;
+    }
+    execv("/proc/self/exe", argv);
 }
 
 int main(int argc, char **argv) {
-    exec_with_huge_pages(argv);
+    exec_with_environment(argv);
     /* Keep freed memory while busy: big tensors are allocated and freed
      * per request, and returning them to the kernel each time costs page
      * faults (1 MiB thresholds made a /v1/step 3x slower). But not above

@@ -154,6 +154,14 @@ static void gemm(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *
  * 90 GFLOP/s, as one call). */
 #define GEMM_SPLIT_FLOPS ((double)(1ll << 31))
 #define GEMM_TILE_FLOPS ((double)(1ll << 30))
+/* A product of between these many flops (and 64 rows or more) is shared
+ * among the kernel threads by rows, one BLAS thread each, when there are
+ * several: OpenBLAS's own threads scale less on products this small (the
+ * gpt-step workload's, 50-70 Mflop: 2 threads took 0.77x of one thread's
+ * time with OpenBLAS's split, 0.69x with this one); bigger ones keep them
+ * (mlp-wide-step's 1 Gflop products: 0.53x with OpenBLAS's, 0.61x by rows). */
+#define GEMM_ROWS_SPLIT_FLOPS 1e6
+#define GEMM_ROWS_SPLIT_MAX_FLOPS 3e8
 #define GEMM_TILE_K 2048
 #define GEMM_TILE_N 1024
 
@@ -162,10 +170,37 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* c (+)= op(a) @ op(b) like gemm(), in tiles when the product is large;
  * stops between two tiles once *cancel is raised. */
+/* One GEMM's rows shared by the kernel threads. */
+typedef struct rows_job {
+    gr_dtype dt;
+    const gr_attrs *at;
+    const mm_dims *d;
+    const void *a, *b;
+    void *c;
+    int beta;
+} rows_job;
+
+/* Rows [i0, i1) of op(A) @ op(B): the same GEMM on that slab of A and C. */
+static void rows_part(void *ctx, int64_t i0, int64_t i1) {
+    const rows_job *J = ctx;
+    mm_dims t = *J->d;
+    t.m = i1 - i0;
+    size_t esz = gr_dtype_size(J->dt);
+    int64_t oa = J->at->transpose_a ? i0 : i0 * J->d->a_cols;
+    gemm(J->dt, J->at, &t, (const char *)J->a + (size_t)oa * esz, J->b, (char *)J->c + (size_t)(i0 * J->d->n) * esz,
+         J->beta);
+}
+
 static void gemm_chunked(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *a, const void *b, void *c,
                          int beta, const volatile int *cancel) {
     double flops = 2.0 * (double)d->m * (double)d->n * (double)d->k;
     if (flops <= GEMM_SPLIT_FLOPS) {
+        if (flops >= GEMM_ROWS_SPLIT_FLOPS && flops < GEMM_ROWS_SPLIT_MAX_FLOPS && d->m >= 64 && gr_threads() > 1) {
+            /* rows across the kernel threads, one BLAS thread each */
+            rows_job J = {dt, at, d, a, b, c, beta};
+            gr_parallel_for_gemms(d->m, 32, rows_part, &J);
+            return;
+        }
         gemm(dt, at, d, a, b, c, beta);
         return;
     }

@@ -385,8 +385,8 @@ static void abandoned_upload_gives_its_memory_back(void **state) {
     fail_if_problems(&problems);
 }
 
-/* The tunable in /proc/PID/environ: GLIBC_TUNABLES's value, "" when unset. */
-static void tunables_of(pid_t pid, char *out, size_t cap) {
+/* Variable var's value in /proc/PID/environ, "" when unset. */
+static void env_of(pid_t pid, const char *var, char *out, size_t cap) {
     char path[64], env[65536];
     snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
     out[0] = 0;
@@ -395,13 +395,15 @@ static void tunables_of(pid_t pid, char *out, size_t cap) {
     size_t n = fread(env, 1, sizeof env - 1, f);
     fclose(f);
     env[n] = 0;
+    size_t len = strlen(var);
     for (size_t i = 0; i < n; i += strlen(env + i) + 1)
-        if (!strncmp(env + i, "GLIBC_TUNABLES=", 15)) snprintf(out, cap, "%s", env + i + 15);
+        if (!strncmp(env + i, var, len) && env[i + len] == '=') snprintf(out, cap, "%s", env + i + len + 1);
 }
 
-/* The daemon runs with glibc's huge-page tunable for malloc (it executes
- * itself again with it set); one that names glibc.malloc.hugetlb itself
- * (an operator's opt-out) stays, and other tunables given stay given.
+/* The daemon runs with glibc's huge-page tunable for malloc and with
+ * OPENBLAS_THREAD_TIMEOUT=4 (it executes itself again with them set); a
+ * tunable naming glibc.malloc.hugetlb itself (an operator's opt-out)
+ * stays, and other tunables given stay given.
  * (glibc rewrites the variable as it reads it, so with other tunables
  * the environment need not show the added one.) */
 static void daemon_asks_for_huge_pages(void **state) {
@@ -415,8 +417,10 @@ static void daemon_asks_for_huge_pages(void **state) {
         else unsetenv("GLIBC_TUNABLES");
         gdaemon d;
         assert_int_equal(daemon_start(&d, "huge-pages", flags), 0);
-        char got[256];
-        tunables_of(d.pid, got, sizeof got);
+        char got[256], blas[32];
+        env_of(d.pid, "GLIBC_TUNABLES", got, sizeof got);
+        env_of(d.pid, "OPENBLAS_THREAD_TIMEOUT", blas, sizeof blas);
+        if (strcmp(blas, "4")) note(&problems, "OPENBLAS_THREAD_TIMEOUT is \"%s\" in the daemon, want 4", blas);
         resp r;
         http(&r, d.port, "POST", "/v1/gradient", SUM_PRODUCT, NULL, 10000);
         if (r.status != 200) note(&problems, "GLIBC_TUNABLES %s: a gradient answered %ld", given[i], r.status);
@@ -427,7 +431,8 @@ static void daemon_asks_for_huge_pages(void **state) {
                  given[i] ? given[i] : "unset", got, want[i]);
     }
     unsetenv("GLIBC_TUNABLES");
-    printf("# huge pages: the daemon adds glibc.malloc.hugetlb=1 to its tunables; an operator's =0 stays\n");
+    printf("# environment: the daemon adds glibc.malloc.hugetlb=1 to its tunables (an operator's =0 stays) and "
+           "OPENBLAS_THREAD_TIMEOUT=4\n");
     fail_if_problems(&problems);
 }
 

@@ -1,11 +1,12 @@
 /* test_threads.c -- the kernels that split across gr_set_threads' pool
  * (elementwise rows, broadcasting ones and reductions by slabs of a
- * dimension of their output, the vectorized float32 rows, softmax, layer_norm and its backward, the
- * convolutions' image chunks with their per-thread workspace and partial
- * weight sums, max pooling's planes, batched matmuls, attention's batch
- * entries and softmax_backward's rows) give the one-thread answer with
- * two threads, at sizes above the split threshold; and a run
- * with two threads still stops at the cancel flag. */
+ * dimension of their output, the vectorized float32 rows, softmax,
+ * layer_norm and its backward, the convolutions' image chunks with their
+ * per-thread workspace and partial weight sums, max pooling's planes,
+ * batched matmuls and a matmul's rows, attention's batch entries and
+ * softmax_backward's rows) give the one-thread answer with two threads, at
+ * sizes above the split threshold; and a run with two threads still stops
+ * at the cancel flag. */
 #include "testutil.h"
 
 #include <math.h>
@@ -169,6 +170,14 @@ static void test_conv2d(void **state) {
     same_with_two_threads("conv2d + max_pool2d", s, 2, build_conv);
 }
 
+/* One product big enough to be shared by rows (its gradient's products
+ * read a transposed operand each). */
+static void test_matmul_by_rows(void **state) {
+    (void)state;
+    gr_shape s[2] = {tu_shape(2, 300, 200), tu_shape(2, 200, 150)};
+    same_with_two_threads("matmul shared by rows", s, 2, build_batched_matmul);
+}
+
 static void test_batched_matmul(void **state) {
     (void)state;
     gr_shape s[2] = {tu_shape(4, 5, 4, 24, 16), tu_shape(4, 5, 4, 16, 24)};
@@ -223,6 +232,7 @@ int main(void) {
         cmocka_unit_test(test_softmax_and_layer_norm),
         cmocka_unit_test(test_conv2d),
         cmocka_unit_test(test_batched_matmul),
+        cmocka_unit_test(test_matmul_by_rows),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_set_threads_checks_its_argument),
         cmocka_unit_test(test_two_threads_stop_at_the_flag),
