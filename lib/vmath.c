@@ -144,3 +144,52 @@ double gr_vsoftmax_row_f32(const float *x, float *y, int64_t n) {
     gr_vscale_f32(y, n, (float)(1.0 / sum));
     return sum;
 }
+
+ROW_CLONES double gr_vsqdev_f32(const float *x, int64_t n, double mean) {
+    double s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) {
+            double d = x[i + l] - mean;
+            s[l] += d * d;
+        }
+    double r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++) r += (x[i] - mean) * (x[i] - mean);
+    return r;
+}
+
+ROW_CLONES void gr_vsum_dot_f32(const float *v, const float *x, int64_t n, double mean, double *vs, double *vx) {
+    double s[8] = {0}, d[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) {
+            s[l] += v[i + l];
+            d[l] += v[i + l] * (x[i + l] - mean);
+        }
+    double rs = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    double rd = ((d[0] + d[1]) + (d[2] + d[3])) + ((d[4] + d[5]) + (d[6] + d[7]));
+    for (; i < n; i++) {
+        rs += v[i];
+        rd += v[i] * (x[i] - mean);
+    }
+    *vs = rs;
+    *vx = rd;
+}
+
+ROW_CLONES void gr_vnorm_f32(const float *x, float *y, int64_t n, float mean, float rstd, const float *w,
+                             const float *b) {
+    if (w && b)
+        for (int64_t i = 0; i < n; i++) y[i] = (x[i] - mean) * rstd * w[i] + b[i];
+    else if (w)
+        for (int64_t i = 0; i < n; i++) y[i] = (x[i] - mean) * rstd * w[i];
+    else if (b)
+        for (int64_t i = 0; i < n; i++) y[i] = (x[i] - mean) * rstd + b[i];
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = (x[i] - mean) * rstd;
+}
+
+ROW_CLONES void gr_vnormbw_f32(const float *x, const float *v, float *y, int64_t n, float mean, float rstd, float a,
+                               float c) {
+    float rc = rstd * c;
+    for (int64_t i = 0; i < n; i++) y[i] = rstd * (v[i] - a - (x[i] - mean) * rc);
+}

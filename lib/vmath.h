@@ -32,6 +32,17 @@ float gr_vmax_f32(const float *x, int64_t n);
 double gr_vsum_f32(const float *x, int64_t n);
 /* y[i] *= s for i < n. */
 void gr_vscale_f32(float *y, int64_t n, float s);
+/* sum (x[i] - mean)^2 for i < n, in double in 8 partial sums. */
+double gr_vsqdev_f32(const float *x, int64_t n, double mean);
+/* *vs = sum v[i], *vx = sum v[i] (x[i] - mean), in double in 8 partial
+ * sums each. */
+void gr_vsum_dot_f32(const float *v, const float *x, int64_t n, double mean, double *vs, double *vx);
+/* A normaliser's row in float: y[i] = (x[i] - mean) * rstd, times w[i]
+ * and plus b[i] when they are given (NULL: not). */
+void gr_vnorm_f32(const float *x, float *y, int64_t n, float mean, float rstd, const float *w, const float *b);
+/* Its Jacobian applied to v: y[i] = rstd (v[i] - a - (x[i] - mean) rstd c). */
+void gr_vnormbw_f32(const float *x, const float *v, float *y, int64_t n, float mean, float rstd, float a, float c);
+
 /* A softmax row: y[i] = e^(x[i] - m) / sum_j e^(x[j] - m), m the row's
  * max (0 when every x is -inf, so such a row is 0/0 = NaN, as torch);
  * returns the sum (y may be x). */

@@ -22,6 +22,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "../vmath.h"
+
 extern const gr_op gr_op_sqrt;          /* unary.c */
 extern const gr_op gr_op_stop_gradient; /* math.c */
 
@@ -250,6 +252,24 @@ BLOCK_SUMS(double)
         }                                                                                                             \
     } while (0)
 
+/* NORM_LOOP for float32 rows of one block each (layer_norm and rms_norm
+ * over the trailing dims, weight and bias per element): the statistics in
+ * double, the row itself in float (lib/vmath.c). */
+static void norm_rows_f32(const gr_kernel *k, const norm_layout *L, int center, double eps, int64_t r0, int64_t r1) {
+    int nin = k->n->n_in;
+    const float *x = k->in_all[0], *w = nin > SLOT_WEIGHT ? k->in_all[SLOT_WEIGHT] : NULL;
+    const float *b = nin > SLOT_BIAS ? k->in_all[SLOT_BIAS] : NULL;
+    float *y = k->out;
+    int64_t n = L->blen;
+    for (int64_t r = r0; r < r1; r++) {
+        if (((r - r0) & 63) == 0 && gr_cancelled(k->cancel)) return;
+        int64_t base = (r / L->R2) * L->sa + (r % L->R2) * L->sb, ab = (r % L->R2) * L->sab;
+        double mean = center ? gr_vsum_f32(x + base, n) / (double)n : 0;
+        double rstd = 1 / sqrt(gr_vsqdev_f32(x + base, n, mean) / (double)n + eps);
+        gr_vnorm_f32(x + base, y + base, n, (float)mean, (float)rstd, w ? w + ab : NULL, b ? b + ab : NULL);
+    }
+}
+
 /* The fused forward pass of every normaliser (NORM_LOOP). */
 /* Rows [r0, r1) of a normaliser (NORM_LOOP), split across threads: rows
  * write disjoint parts of y. */
@@ -262,6 +282,10 @@ static void norm_part(void *ctx, int64_t r0, int64_t r1) {
     int center = kind != NORM_RMS;
     double eps = eps_of(n, k->dt);
     int nin = n->n_in, running = uses_running(n);
+    if (k->dt == GR_F32 && L.nblk == 1 && L.div == 1 && !running) {
+        norm_rows_f32(k, &L, center, eps, r0, r1);
+        return;
+    }
     if (k->dt == GR_F32) NORM_LOOP(float);
     else NORM_LOOP(double);
 }
@@ -515,6 +539,22 @@ static gr_status normbw_infer(gr_graph *g, int id, gr_error *err) {
         }                                                                                                             \
     } while (0)
 
+/* NORMBW_LOOP for float32: the row sums in double, the row in float
+ * (lib/vmath.c). */
+static void normbw_rows_f32(const gr_kernel *k, int64_t m, int center, double eps, int64_t r0, int64_t r1) {
+    const float *x = k->in[0], *v = k->in[1];
+    float *y = k->out;
+    for (int64_t r = r0; r < r1; r++) {
+        if (((r - r0) & 63) == 0 && gr_cancelled(k->cancel)) return;
+        const float *xr = x + r * m, *vr = v + r * m;
+        double mean = center ? gr_vsum_f32(xr, m) / (double)m : 0, var = gr_vsqdev_f32(xr, m, mean), vs, vx;
+        gr_vsum_dot_f32(vr, xr, m, mean, &vs, &vx);
+        double rstd = 1 / sqrt(var / (double)m + eps);
+        double a = center ? vs / (double)m : 0, c = vx * rstd / (double)m; /* mean(v), mean(v * xhat) */
+        gr_vnormbw_f32(xr, vr, y + r * m, m, (float)mean, (float)rstd, (float)a, (float)c);
+    }
+}
+
 /* The fused B(x, v) of every row (NORMBW_LOOP). */
 /* Elements per row of the fused B: the product of the trailing dims. */
 static int64_t normbw_row(const gr_node *n) {
@@ -531,8 +571,11 @@ static void normbw_part(void *ctx, int64_t r0, int64_t r1) {
     int center = !is_rms_backward(n);
     int64_t m = normbw_row(n);
     double eps = (n->attrs->set & A(GR_ATTR_EPS)) ? n->attrs->eps : 1e-5;
-    if (k->dt == GR_F32) NORMBW_LOOP(float);
-    else NORMBW_LOOP(double);
+    if (k->dt == GR_F32) {
+        normbw_rows_f32(k, m, center, eps, r0, r1);
+        return;
+    }
+    NORMBW_LOOP(double);
 }
 
 static gr_status normbw_forward(const gr_kernel *k, gr_error *err) {
