@@ -216,63 +216,59 @@ static int64_t attn_flops(const gr_graph *g, const gr_node *n) {
 }
 
 /* The batch entries of one attention kernel, shared by the threads: part
- * [s0, s1) of the slots takes those slots' share of the entries, with
- * workspace slot s0 (sdpa) or straight into the output (probs). */
-typedef struct attn_job {
+ * [s0, s1) of the slots takes those slots' share of the entries, each by
+ * `entry` with workspace slot s0 (sdpa) or straight into the output
+ * (probs). */
+typedef struct attn_job attn_job;
+struct attn_job {
     const gr_kernel *k;
     attn_dims d;
     mask_view mv;
     int64_t slots;
-} attn_job;
+    void (*entry)(const attn_job *J, int64_t slot, int64_t b);
+};
 
-/* The entries [*b0, *b1) of slots [s0, s1). */
-static void slot_entries(const attn_job *J, int64_t s0, int64_t s1, int64_t *b0, int64_t *b1) {
-    *b0 = J->d.batch * s0 / J->slots;
-    *b1 = J->d.batch * s1 / J->slots;
-}
-
-/* y = p v for the entries of slots [s0, s1), p in their workspace slot. */
-static void sdpa_part(void *ctx, int64_t s0, int64_t s1) {
+/* The entries of slots [s0, s1), one after the other. */
+static void attn_part(void *ctx, int64_t s0, int64_t s1) {
     const attn_job *J = ctx;
-    const gr_kernel *k = J->k;
-    const attn_dims *d = &J->d;
-    int64_t b0, b1;
-    slot_entries(J, s0, s1, &b0, &b1);
+    int64_t b0 = J->d.batch * s0 / J->slots, b1 = J->d.batch * s1 / J->slots;
     for (int64_t b = b0; b < b1; b++) {
-        if (b > b0 && gr_cancelled(k->cancel)) return;
-        if (k->dt == GR_F32) {
-            float *p = (float *)k->work + s0 * d->L * d->S, *yb = (float *)k->out + b * d->L * d->Ev;
-            probs_entry_float(k, d, &J->mv, b, p);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)d->L, (blasint)d->Ev, (blasint)d->S, 1.0f,
-                        p, (blasint)d->S, (const float *)k->in_all[2] + b * d->S * d->Ev, (blasint)d->Ev, 0.0f, yb,
-                        (blasint)d->Ev);
-        } else {
-            double *p = (double *)k->work + s0 * d->L * d->S, *yb = (double *)k->out + b * d->L * d->Ev;
-            probs_entry_double(k, d, &J->mv, b, p);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)d->L, (blasint)d->Ev, (blasint)d->S, 1.0,
-                        p, (blasint)d->S, (const double *)k->in_all[2] + b * d->S * d->Ev, (blasint)d->Ev, 0.0, yb,
-                        (blasint)d->Ev);
-        }
+        if (b > b0 && gr_cancelled(J->k->cancel)) return;
+        J->entry(J, s0, b);
     }
 }
 
-/* p for the entries of slots [s0, s1), straight into the output. */
-static void probs_part(void *ctx, int64_t s0, int64_t s1) {
-    const attn_job *J = ctx;
+/* y = p v for entry b, p in workspace slot `slot`. */
+static void sdpa_entry(const attn_job *J, int64_t slot, int64_t b) {
     const gr_kernel *k = J->k;
     const attn_dims *d = &J->d;
-    int64_t b0, b1;
-    slot_entries(J, s0, s1, &b0, &b1);
-    for (int64_t b = b0; b < b1; b++) {
-        if (b > b0 && gr_cancelled(k->cancel)) return;
-        if (k->dt == GR_F32) probs_entry_float(k, d, &J->mv, b, (float *)k->out + b * d->L * d->S);
-        else probs_entry_double(k, d, &J->mv, b, (double *)k->out + b * d->L * d->S);
+    if (k->dt == GR_F32) {
+        float *p = (float *)k->work + slot * d->L * d->S, *yb = (float *)k->out + b * d->L * d->Ev;
+        probs_entry_float(k, d, &J->mv, b, p);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)d->L, (blasint)d->Ev, (blasint)d->S, 1.0f, p,
+                    (blasint)d->S, (const float *)k->in_all[2] + b * d->S * d->Ev, (blasint)d->Ev, 0.0f, yb,
+                    (blasint)d->Ev);
+    } else {
+        double *p = (double *)k->work + slot * d->L * d->S, *yb = (double *)k->out + b * d->L * d->Ev;
+        probs_entry_double(k, d, &J->mv, b, p);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)d->L, (blasint)d->Ev, (blasint)d->S, 1.0, p,
+                    (blasint)d->S, (const double *)k->in_all[2] + b * d->S * d->Ev, (blasint)d->Ev, 0.0, yb,
+                    (blasint)d->Ev);
     }
 }
 
-/* The job of attention kernel k over slots slots. */
-static attn_job attn_job_of(const gr_kernel *k, int64_t slots) {
-    attn_job J = {.k = k, .d = dims_of(k->g, k->n), .slots = slots};
+/* p for entry b, straight into the output. */
+static void probs_entry(const attn_job *J, int64_t slot, int64_t b) {
+    (void)slot;
+    const gr_kernel *k = J->k;
+    const attn_dims *d = &J->d;
+    if (k->dt == GR_F32) probs_entry_float(k, d, &J->mv, b, (float *)k->out + b * d->L * d->S);
+    else probs_entry_double(k, d, &J->mv, b, (double *)k->out + b * d->L * d->S);
+}
+
+/* The job of attention kernel k over slots slots, entry by entry. */
+static attn_job attn_job_of(const gr_kernel *k, int64_t slots, void (*entry)(const attn_job *, int64_t, int64_t)) {
+    attn_job J = {.k = k, .d = dims_of(k->g, k->n), .slots = slots, .entry = entry};
     if (has_mask(k->n)) mask_view_of(k->g, k->n, &J.mv);
     return J;
 }
@@ -290,8 +286,8 @@ static gr_status sdpa_forward(const gr_kernel *k, gr_error *err) {
     int64_t slot_bytes = d.L * d.S * (int64_t)gr_dtype_size(k->dt), slots = k->work_bytes / slot_bytes;
     if (slots > d.batch) slots = d.batch;
     if (slots < 1) slots = 1;
-    attn_job J = attn_job_of(k, slots);
-    gr_parallel_for_gemms(J.slots, 1, sdpa_part, &J);
+    attn_job J = attn_job_of(k, slots, sdpa_entry);
+    gr_parallel_for_gemms(J.slots, 1, attn_part, &J);
     return GR_OK;
 }
 
@@ -300,8 +296,8 @@ static gr_status probs_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     attn_dims d = dims_of(k->g, k->n);
     if (d.batch == 0) return GR_OK;
-    attn_job J = attn_job_of(k, attn_slots(&d));
-    gr_parallel_for_gemms(J.slots, 1, probs_part, &J);
+    attn_job J = attn_job_of(k, attn_slots(&d), probs_entry);
+    gr_parallel_for_gemms(J.slots, 1, attn_part, &J);
     return GR_OK;
 }
 
