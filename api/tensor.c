@@ -207,6 +207,28 @@ static void put_wire(gd_tensor *t, gr_dtype dt, const void *raw, int width) {
     }
 }
 
+/* Decode the b64 text of n values of `width` bytes each into t (dtype dt,
+ * the other width) a piece at a time, converting each: no buffer beyond a
+ * small one on the stack. 1, or 0 when the text is not valid base64. */
+static int b64_convert(const char *text, size_t len, gd_tensor *t, gr_dtype dt, int width) {
+    enum { PIECE = 6144 };            /* bytes: a multiple of 3 (whole base64 quads) and of 8 */
+    unsigned char raw[PIECE];
+    size_t at = 0;                    /* text characters consumed */
+    int64_t done = 0;                 /* values written */
+    while (at < len) {
+        size_t chars = len - at > PIECE / 3 * 4 ? PIECE / 3 * 4 : len - at, got = 0;
+        if (cd_b64_decode(text + at, chars, raw, sizeof raw, &got) < 0 || got % (size_t)width) return 0;
+        gd_tensor part = *t;
+        part.n = (int64_t)got / width;
+        part.data = (char *)t->data + (size_t)done * gr_dtype_size(dt);
+        if (done + part.n > t->n) return 0;
+        put_wire(&part, dt, raw, width);
+        done += part.n;
+        at += chars;
+    }
+    return done == t->n;
+}
+
 /* Triton's "datatype" of a tensor object: GR_F32 for "FP32", GR_F64 for
  * "FP64", -1 when absent; -2 (e set) for anything else. */
 static int wire_dtype(const json_t *v, const char *path, gd_err *e) {
@@ -299,12 +321,8 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
         int width = wire_width(bytes, t->n, dt, wire_dt);
         if (width == (int)gr_dtype_size(dt)) { /* straight into the tensor */
             if (cd_b64_decode(text, len, t->data, want, &got) < 0 || got != want) width = 0;
-        } else if (width) { /* the other float width: decoded, then converted */
-            void *raw = malloc(bytes ? bytes : 1);
-            if (!raw) return gd_fail(e, GD_E_LIMIT_EXCEEDED, p, "out of memory decoding b64");
-            if (cd_b64_decode(text, len, raw, bytes, &got) < 0 || got != bytes) width = 0;
-            else put_wire(t, dt, raw, width);
-            free(raw);
+        } else if (width && !b64_convert(text, len, t, dt, width)) {
+            width = 0; /* the other float width: decoded a piece at a time, converted */
         }
         if (!width)
             return gd_fail(e, GD_E_BAD_TENSOR, p,
