@@ -9,6 +9,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "../vmath.h"
+
 /* ---- shape inference ------------------------------------------------- */
 
 /* The reduction mask of node id over its operand. */
@@ -55,11 +57,25 @@ static gr_status infer_sum_to(gr_graph *g, int id, gr_error *err) { return gr_in
         for (int64_t i = i0; i < i1; i++) __VA_ARGS__;                                                                \
     }
 
+/* acc plus the sum of a contiguous row, in double: float32 in 8 partial
+ * sums (lib/vmath.c; this is a bias gradient's inner loop), float64 one
+ * value after the other, as before. */
+static double row_sum_float(double acc, const float *a, int64_t n) { return acc + gr_vsum_f32(a, n); }
+static double row_sum_double(double acc, const double *a, int64_t n) {
+    for (int64_t i = 0; i < n; i++) acc += a[i];
+    return acc;
+}
+
 #define SUM_ROW(FN, T)                                                                                                \
     static void FN(void *ctx, char *const *p, const int64_t *s, int64_t n) {                                          \
         T *o = (T *)p[0];                                                                                             \
         const T *a = (const T *)p[1];                                                                                 \
-        if (s[0] == 0) { /* reduce along the row: accumulate in double */                                            \
+        if (s[0] == 0 && s[1] == 1) { /* along a contiguous row */                                                   \
+            double acc = 0;                                                                                           \
+            for (int64_t i0 = 0; i0 < n && !gr_cancelled((const volatile int *)ctx); i0 += GR_CHUNK_ELEMS)           \
+                acc = row_sum_##T(acc, a + i0, n - i0 < GR_CHUNK_ELEMS ? n - i0 : GR_CHUNK_ELEMS);                    \
+            o[0] += (T)acc;                                                                                           \
+        } else if (s[0] == 0) { /* reduce along the row: accumulate in double */                                     \
             double acc = 0;                                                                                           \
             ROW_PIECES(n, acc += a[i * s[1]])                                                                         \
             o[0] += (T)acc;                                                                                           \
