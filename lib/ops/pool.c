@@ -324,6 +324,36 @@ ARGMAX_2X2(double)
 MAX_VALUES(float)
 MAX_VALUES(double)
 
+/* pool_2x2's backward over one plane: each window's gradient h goes to
+ * its argmax (argmax_2x2's rule) and 0 to its three other elements,
+ * written as selects (no scatter, no memset but for the rows and columns
+ * no window covers), so the compiler may vectorize it. */
+#define MAX_BACKWARD_2X2(T)                                                                                           \
+    static void max_backward_2x2_##T(const pool_geom *c, const T *xp, const T *hp, T *gp) {                         \
+        int64_t w = c->w;                                                                                             \
+        if (2 * c->oh < c->h || 2 * c->ow < c->w) memset(gp, 0, (size_t)(c->h * c->w) * sizeof(T));                  \
+        for (int64_t oy = 0; oy < c->oh; oy++) {                                                                      \
+            const T *r0 = xp + 2 * oy * w, *r1 = r0 + w, *h = hp + oy * c->ow;                                        \
+            T *g0 = gp + 2 * oy * w, *g1 = g0 + w;                                                                    \
+            for (int64_t t = 0; t < c->ow; t++) {                                                                     \
+                T a = r0[2 * t], b = r0[2 * t + 1], d = r1[2 * t], e = r1[2 * t + 1], v = h[t];                       \
+                T m0 = a > b ? a : b, m1 = d > e ? d : e, m = m0 > m1 ? m0 : m1;                                      \
+                int na = a != a, nb = b != b, nd = d != d, ne = e != e, isn = na | nb | nd | ne;                      \
+                /* the first maximum; with a NaN, the last NaN (argmax_2x2) */                                       \
+                int pa = isn ? na & !nb & !nd & !ne : a == m;                                                         \
+                int pb = isn ? nb & !nd & !ne : !pa & (b == m);                                                       \
+                int pd = isn ? nd & !ne : !pa & !pb & (d == m);                                                       \
+                int pe = isn ? ne : !pa & !pb & !pd;                                                                  \
+                g0[2 * t] = pa ? v : (T)0;                                                                            \
+                g0[2 * t + 1] = pb ? v : (T)0;                                                                        \
+                g1[2 * t] = pd ? v : (T)0;                                                                            \
+                g1[2 * t + 1] = pe ? v : (T)0;                                                                        \
+            }                                                                                                         \
+        }                                                                                                             \
+    }
+MAX_BACKWARD_2X2(float)
+MAX_BACKWARD_2X2(double)
+
 /* The max kernels for element type T: mode 0 forward (the window maxima),
  * 1 backward (out x-shaped, h added at each argmax), 2 select (out = h at
  * each argmax). */
@@ -333,12 +363,16 @@ MAX_VALUES(double)
         T *out = k->out;                                                                                              \
         int64_t in_plane = c->h * c->w, out_plane = c->oh * c->ow, idx[POOL_COLS];                                    \
         int fast = pool_2x2(c);                                                                                       \
-        if (mode == 1) memset(out + p0 * in_plane, 0, (size_t)((p1 - p0) * in_plane) * sizeof(T));                   \
+        if (mode == 1 && !fast) memset(out + p0 * in_plane, 0, (size_t)((p1 - p0) * in_plane) * sizeof(T));          \
         for (int64_t pl = p0; pl < p1; pl++) {                                                                        \
             if ((((pl - p0) & 63) == 0 || in_plane > POOL_LOOK_ELEMS) && gr_cancelled(k->cancel)) return;             \
             const T *xp = x + pl * in_plane;                                                                          \
             if (mode == 0) {                                                                                          \
                 max_values_##T(c, xp, out + pl * out_plane);                                                          \
+                continue;                                                                                             \
+            }                                                                                                         \
+            if (mode == 1 && fast) {                                                                                  \
+                max_backward_2x2_##T(c, xp, h + pl * out_plane, out + pl * in_plane);                                 \
                 continue;                                                                                             \
             }                                                                                                         \
             for (int64_t oy = 0; oy < c->oh; oy++)                                                                    \

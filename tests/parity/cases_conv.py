@@ -83,6 +83,10 @@ CASES = [
      "domain": {"x": "distinct"}, "torch": lambda x: F.max_pool2d(x, 2)},
     {"name": "max_pool2d-odd", "expr": "max_pool2d(x, kernel_size=[2])", "inputs": {"x": (2, 2, 7, 5)},
      "domain": {"x": "distinct"}, "torch": lambda x: F.max_pool2d(x, 2)},
+    # ties everywhere (integers in [-2, 2]) and a column no window covers: the gradient goes to each
+    # window's first maximum, as torch's
+    {"name": "max_pool2d-ties-random", "expr": "max_pool2d(x, kernel_size=[2])", "inputs": {"x": (2, 3, 6, 7)},
+     "domain": {"x": ("int", -2, 3)}, "torch": lambda x: F.max_pool2d(x, 2)},
     {"name": "max_pool2d-3s2p1", "expr": "max_pool2d(x, kernel_size=[3], stride=[2], padding=[1])",
      "inputs": {"x": (2, 3, 7, 8)}, "domain": {"x": "distinct"},
      "torch": lambda x: F.max_pool2d(x, 3, stride=2, padding=1)},
