@@ -294,11 +294,13 @@ typedef void (*gr_row_fn)(void *ctx, char *const *p, const int64_t *s, int64_t n
  * split, so results do not depend on it) and returns early when raised. */
 void gr_loop_run(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, void *ctx);
 /* gr_loop_run with the loop shared by the kernel threads: the outermost
- * dim along which operand 0 (written) has a non-zero stride is cut into
- * slabs, so no two threads write one element, and each element of
- * operand 0 sees its rows in the one-thread order (results do not depend
- * on the thread count). Loops under 2 * GR_PAR_GRAIN elements, or with
- * no such dim, run on the calling thread. fn must be safe to call from
+ * dim along which operand 0 (written) has a non-zero stride and whose
+ * halves span a few cache lines of it is cut into slabs, so no two
+ * threads write one element (nor keep writing one line), and each element
+ * of operand 0 sees its rows in the one-thread order (results do not
+ * depend on the thread count). Loops under
+ * 2 * GR_PAR_GRAIN elements, or with no such dim, run on the calling
+ * thread. fn must be safe to call from
  * several threads at once on disjoint rows. */
 void gr_loop_run_shared(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, void *ctx);
 
