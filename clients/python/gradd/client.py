@@ -365,7 +365,7 @@ def _http_error(resp: Response) -> GraddError:
     resp.read()
     code, path, message = "http_%d" % resp.status, "", "HTTP status %d" % resp.status
     try:
-        body = json.loads((resp.body or b"").decode("utf-8"))
+        body = json.loads(bytes(resp.body or b"").decode("utf-8"))
         if isinstance(body, dict):
             code = body.get("code", code)
             path = body.get("path", path)

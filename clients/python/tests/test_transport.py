@@ -339,6 +339,27 @@ class BinaryTensors(unittest.TestCase):
         finally:
             fake.close()
 
+    def test_a_big_json_answer_and_a_big_refusal(self):
+        """Answers of 4 MiB or more are read into a mapped buffer: a plain
+        JSON one still parses, and a refusal's envelope still reads."""
+        n = 1_000_000
+        text = json.dumps({"values": {"f": {"shape": [n], "data": [0.5] * n}}}).encode()
+        self.assertGreater(len(text), 4 << 20)
+        refusal = json.dumps({"error": "x" * (5 << 20), "code": "invalid_request", "path": "/inputs"}).encode()
+        fake = FakeGradd([(200, {"Content-Type": "application/json"}, text),
+                          (400, {"Content-Type": "application/json"}, refusal)])
+        try:
+            c = client_for(fake)
+            r = c.forward("x", inputs={"x": 1.0}, encoding="flat")
+            self.assertEqual(r["values"]["f"].shape, (n,))
+            self.assertEqual(float(r["values"]["f"][-1]), 0.5)
+            with self.assertRaises(gradd.GraddError) as cm:
+                c.forward("x", inputs={"x": 1.0})
+            self.assertEqual((cm.exception.status, cm.exception.code, cm.exception.path), (400, "invalid_request", "/inputs"))
+        finally:
+            fake.close()
+
+
 
 if __name__ == "__main__":
     unittest.main()

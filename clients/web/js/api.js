@@ -31,6 +31,25 @@ export class ApiError extends Error {
   }
 }
 
+/* The ApiError of a fetch that got no answer (e: its exception). */
+function networkError(e, timeoutMs, route) {
+  const why = e.name === 'AbortError' ? `no answer within ${timeoutMs / 1000} s` : 'the daemon cannot be reached';
+  return new ApiError(0, { error: why, code: 'network', path: '' }, route);
+}
+
+/* An answer's JSON: its parsed text, or null for no text or text that is
+ * not JSON; rejects with ApiError for a status that is not ok. */
+function answerOf(res, text, route) {
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!res.ok) throw new ApiError(res.status, data, route);
+  return data;
+}
+
 /**
  * POST (or GET when body is undefined) a route of the daemon. Resolves to the
  * parsed JSON; rejects with ApiError carrying the daemon's {error, code, path}.
@@ -52,22 +71,13 @@ export async function call(route, body, { timeoutMs = 30000, quiet = false } = {
     clearTimeout(timer);
     rec.ms = performance.now() - t0;
     if (!quiet) listeners.forEach((fn) => fn(rec));
-    const why = e.name === 'AbortError' ? `no answer within ${timeoutMs / 1000} s` : 'the daemon cannot be reached';
-    throw new ApiError(0, { error: why, code: 'network', path: '' }, route);
+    throw networkError(e, timeoutMs, route);
   }
   clearTimeout(timer);
   rec.status = res.status;
   rec.ms = performance.now() - t0;
   if (!quiet) listeners.forEach((fn) => fn(rec));
-  let data = null;
-  const text = await res.text();
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = null;
-  }
-  if (!res.ok) throw new ApiError(res.status, data, route);
-  return data;
+  return answerOf(res, await res.text(), route);
 }
 
 /**
@@ -97,22 +107,14 @@ export async function callStream(route, body, onLine, { timeoutMs = 120000 } = {
     });
   } catch (e) {
     done();
-    const why = e.name === 'AbortError' ? `no answer within ${timeoutMs / 1000} s` : 'the daemon cannot be reached';
-    throw new ApiError(0, { error: why, code: 'network', path: '' }, route);
+    throw networkError(e, timeoutMs, route);
   }
   rec.status = res.status;
   const type = res.headers.get('Content-Type') || '';
   if (!res.ok || !type.includes('ndjson') || !res.body) {
     const text = await res.text().catch(() => '');
     done();
-    let data = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      data = null;
-    }
-    if (!res.ok) throw new ApiError(res.status, data, route);
-    return data;
+    return answerOf(res, text, route);
   }
   const reader = res.body.getReader();
   const dec = new TextDecoder();
