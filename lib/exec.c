@@ -4,7 +4,9 @@
  * Planning simulates an allocator at compile time: nodes are visited in
  * program order, each output gets a best-fit block of the arena, and an
  * operand's block returns to the free list right after its last reader, so
- * the arena's size is the peak of the live set, not the sum of all nodes. */
+ * the arena's size is the peak of the live set, not the sum of all nodes.
+ * A view (reshape, squeeze...) gets no block: it reads its operand's, whose
+ * last reader is then the last reader of any view of it. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -17,6 +19,7 @@ struct gr_exec {
     int n_nodes;              /* graph size at compile time */
     int *prog;                /* (n_prog) op node ids in program order */
     int *fused;               /* (n_prog) matmul folded into this add, or -1 */
+    char *view;               /* (n_prog) 1: the result is operand 0's buffer (GR_OPF_VIEW) */
     int n_prog;
     void **work;              /* (n_prog) scratch of instruction p (op->workspace), or NULL */
     int64_t *work_bytes;      /* (n_prog) its planned size */
@@ -165,12 +168,34 @@ static int fuse_matmul_bias(gr_exec *e, int *last) {
     return 1;
 }
 
+/* Mark the views among the instructions (not outputs: a caller may keep an
+ * output past a change of what it would share) and move each buffer's last
+ * use to the last use of any view of it; root[v] is the node whose buffer v
+ * reads. */
+static void plan_views(gr_exec *e, int *root, int *last) {
+    const gr_graph *g = e->g;
+    for (int i = 0; i < g->n; i++) root[i] = i;
+    for (int p = 0; p < e->n_prog; p++) {
+        int v = e->prog[p];
+        const gr_node *n = &g->nodes[v];
+        e->view[p] = e->fused[p] < 0 && (n->op->flags & GR_OPF_VIEW) && !(e->role[v] & ROLE_OUTPUT);
+        if (e->view[p]) root[v] = root[n->in[0]];
+    }
+    for (int p = 0; p < e->n_prog; p++) {
+        int fused_ops[3];
+        const int *ops;
+        int nops = instr_operands(e, p, fused_ops, &ops);
+        for (int k = 0; k < nops; k++) last[root[ops[k]]] = p;
+    }
+}
+
 /* ---- compile --------------------------------------------------------- */
 
 gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_error *err) {
     gr_exec *e = NULL;
     int *last = NULL;
     int64_t *offset = NULL;
+    int *root = NULL; /* (n_nodes) whose buffer each node reads: itself unless a view */
     int widest = GR_MAX_OPERANDS; /* most operands of an instruction */
     int64_t *work_off = NULL; /* (n_prog) arena offset of instruction p's scratch, or -1 */
     planner pl = {0};
@@ -194,13 +219,17 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
     e->role = calloc(nn + 1, 1);
     e->prog = malloc((nn + 1) * sizeof *e->prog);
     e->fused = malloc((nn + 1) * sizeof *e->fused);
+    e->view = malloc(nn + 1);
+    root = malloc((nn + 1) * sizeof *root);
     e->binds = malloc((nn + 1) * sizeof *e->binds);
     last = malloc((nn + 1) * sizeof *last);
     offset = calloc(nn + 1, sizeof *offset);
     work_off = malloc((nn + 1) * sizeof *work_off);
     e->work = calloc(nn + 1, sizeof *e->work);
     e->work_bytes = calloc(nn + 1, sizeof *e->work_bytes);
-    if (!work_off || !e->work || !e->work_bytes || !e->data || !e->role || !e->prog || !e->fused || !e->binds || !last || !offset) goto nomem;
+    if (!work_off || !e->work || !e->work_bytes || !e->data || !e->role || !e->prog || !e->fused || !e->binds || !last || !offset ||
+        !e->view || !root)
+        goto nomem;
 
     /* Live set: what the outputs need, found backwards over the order. */
     for (int i = 0; i < n_outputs; i++) e->role[outputs[i]] |= ROLE_LIVE | ROLE_OUTPUT;
@@ -230,6 +259,7 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
     }
     e->in_data = malloc((size_t)widest * sizeof *e->in_data);
     if (!e->in_data || !fuse_matmul_bias(e, last)) goto nomem;
+    plan_views(e, root, last);
     e->stats.instructions = e->n_prog;
 
     /* Plan: allocate each result, then release operands read for the last time. */
@@ -239,9 +269,9 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
         if (gr_cancelled(g->cancel)) goto cancelled;
         const gr_node *n = &g->nodes[e->prog[p]];
         int64_t bytes = align_up(n->numel * (int64_t)esz);
-        if (!gr_add_ok(e->stats.unplanned_bytes, bytes, &e->stats.unplanned_bytes) ||
-            !plan_alloc(&pl, bytes, &offset[e->prog[p]]))
-            goto toobig;
+        if (!e->view[p] && (!gr_add_ok(e->stats.unplanned_bytes, bytes, &e->stats.unplanned_bytes) ||
+                            !plan_alloc(&pl, bytes, &offset[e->prog[p]])))
+            goto toobig; /* a view has no block: its root stays until the view's last reader */
         /* Scratch lives beside the result and the operands, for this instruction only. */
         int64_t work = e->fused[p] < 0 && n->op->workspace ? align_up(n->op->workspace(g, n)) : 0;
         work_off[p] = -1;
@@ -254,7 +284,7 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
         const int *ops;
         int nops = instr_operands(e, p, fused_ops, &ops);
         for (int k = 0; k < nops; k++) {
-            int u = ops[k];
+            int u = root[ops[k]];
             if (last[u] != p || g->nodes[u].kind != GR_OPNODE || (e->role[u] & ROLE_OUTPUT)) continue;
             last[u] = -1; /* an operand used twice by this node is released once */
             if (!plan_release(&pl, offset[u], align_up(g->nodes[u].numel * (int64_t)esz))) goto nomem;
@@ -266,13 +296,14 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
     e->arena = aligned_alloc(ARENA_ALIGN, (size_t)(pl.end > 0 ? pl.end : ARENA_ALIGN));
     if (!e->arena) goto nomem;
     for (int p = 0; p < e->n_prog; p++) {
-        e->data[e->prog[p]] = e->arena + offset[e->prog[p]];
+        if (!e->view[p]) e->data[e->prog[p]] = e->arena + offset[e->prog[p]];
         e->work[p] = work_off[p] >= 0 ? e->arena + work_off[p] : NULL;
     }
 
     free(pl.free);
     free(last);
     free(offset);
+    free(root);
     free(work_off);
     return e;
 
@@ -290,6 +321,7 @@ fail:
     free(pl.free);
     free(last);
     free(offset);
+    free(root);
     free(work_off);
     gr_exec_free(e);
     return NULL;
@@ -299,6 +331,7 @@ void gr_exec_free(gr_exec *e) {
     if (!e) return;
     free(e->prog);
     free(e->fused);
+    free(e->view);
     free(e->work);
     free(e->work_bytes);
     free(e->data);
@@ -358,6 +391,10 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
             gr_matmul_bias(g, &g->nodes[e->fused[p]], e->data[ops[0]], e->data[ops[1]], &g->nodes[ops[2]].shape,
                            e->data[ops[2]], e->data[e->prog[p]], cancel);
             if (gr_cancelled(cancel)) return cancelled_during(e, p, err);
+            continue;
+        }
+        if (e->view[p]) { /* set at run time: operand 0 may be a bound buffer */
+            e->data[e->prog[p]] = e->data[n->in[0]];
             continue;
         }
         k.n = n;

@@ -137,6 +137,8 @@ typedef struct gr_kernel {
 #define GR_PARTIAL_NEG_ONE (-3)   /* d out / d operand is -1 */
 
 #define GR_OPF_INTERNAL 1u   /* inserted by autodiff; still usable by name */
+#define GR_OPF_VIEW 2u       /* the output is operand 0's bytes as they are (reshape, squeeze...):
+                                the planner lets it share operand 0's buffer */
 
 struct gr_op {
     const char *name;

@@ -186,7 +186,7 @@ FLAT_OP(isnan, "y = 1 where x is NaN else 0; no gradient")
 FLAT_OP(isinf, "y = 1 where x is +inf or -inf else 0; no gradient")
 FLAT_OP(logical_not, "y = 1 where x == 0 (either sign) else 0 (NaN counts as true: 0, as PyTorch); no gradient")
 const gr_op gr_op_stop_gradient = {
-    .name = "stop_gradient", .arity = 1, .nondiff = 1,
+    .name = "stop_gradient", .arity = 1, .nondiff = 1, .flags = GR_OPF_VIEW,
     .doc = "y = x; its gradient is 0 (PyTorch's x.detach(), JAX's stop_gradient): VJP, JVP and HVP see a constant",
     .infer = gr_infer_same, .forward = stop_gradient_forward,
 };

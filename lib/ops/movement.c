@@ -54,7 +54,7 @@ static int reshape_jvp(gr_graph *g, int id, const int *t) { return gr_build_resh
 const gr_op gr_op_reshape = {
     .name = "reshape", .arity = 1, .attrs = A(GR_ATTR_SHAPE), .required = A(GR_ATTR_SHAPE),
     .doc = "y = x with a new shape (one dimension may be -1); dx = g reshaped back",
-    .infer = reshape_infer, .forward = copy_forward, .vjp = reshape_vjp, .jvp = reshape_jvp,
+    .infer = reshape_infer, .forward = copy_forward, .flags = GR_OPF_VIEW, .vjp = reshape_vjp, .jvp = reshape_jvp,
     .flops = NULL,
 };
 
@@ -226,7 +226,7 @@ const gr_op gr_op_squeeze = {
     .doc = "y = x without the size-1 axes of axis or axes (absent: all of them), as np.squeeze: naming an axis "
            "whose size is not 1 is an error (torch.squeeze leaves it); dx = g reshaped to x's shape, dy = dx "
            "reshaped to y's",
-    .infer = squeeze_infer, .forward = copy_forward, .vjp = view_vjp, .jvp = view_jvp,
+    .infer = squeeze_infer, .forward = copy_forward, .flags = GR_OPF_VIEW, .vjp = view_vjp, .jvp = view_jvp,
 };
 
 static gr_status expand_dims_infer(gr_graph *g, int id, gr_error *err) {
@@ -260,7 +260,7 @@ const gr_op gr_op_expand_dims = {
     .name = "expand_dims", .arity = 1, .attrs = A(GR_ATTR_AXIS) | A(GR_ATTR_AXES),
     .doc = "y = x with a new size-1 axis at axis (or at each of axes), counted in the result as np.expand_dims "
            "(torch.unsqueeze for one axis); dx = g reshaped to x's shape, dy = dx reshaped to y's",
-    .infer = expand_dims_infer, .forward = copy_forward, .vjp = view_vjp, .jvp = view_jvp,
+    .infer = expand_dims_infer, .forward = copy_forward, .flags = GR_OPF_VIEW, .vjp = view_vjp, .jvp = view_jvp,
 };
 
 static gr_status flatten_infer(gr_graph *g, int id, gr_error *err) {
@@ -294,7 +294,7 @@ const gr_op gr_op_flatten = {
     .name = "flatten", .arity = 1, .attrs = A(GR_ATTR_START_DIM) | A(GR_ATTR_END_DIM),
     .doc = "y = x with axes start_dim..end_dim (defaults 0 and -1) merged into one, as torch.flatten (NumPy's "
            "flatten merges all); a scalar gives shape [1]; dx = g reshaped to x's shape, dy = dx reshaped to y's",
-    .infer = flatten_infer, .forward = copy_forward, .vjp = view_vjp, .jvp = view_jvp,
+    .infer = flatten_infer, .forward = copy_forward, .flags = GR_OPF_VIEW, .vjp = view_vjp, .jvp = view_jvp,
 };
 
 const gr_op *const gr_ops_movement[] = {&gr_op_reshape,     &gr_op_expand,      &gr_op_transpose, &gr_op_fill,

@@ -243,13 +243,59 @@ static void test_matmul_bias_fusion(void **state) {
         }
 }
 
+static int reshape_to(gr_graph *g, int x, int64_t d0, int64_t d1) {
+    const int64_t dims[2] = {d0, d1};
+    gr_attrs at = {0};
+    gr_error err;
+    TU_OK(gr_attrs_set_ints(&at, GR_ATTR_SHAPE, dims, d1 ? 2 : 1, &err), err);
+    return tu_apply(g, "reshape", &x, 1, &at);
+}
+
+/* Views (reshape, expand_dims, stop_gradient...) share their operand's
+ * buffer: a chain of them allocates nothing, and the operand's block stays
+ * until the view's last reader. Here a = sin(x) is read directly only by
+ * the reshape; were its block freed there, b = cos(x) would take it and
+ * the sum would read cos twice. A view of the bound input and a view that
+ * is an output (which gets a buffer of its own) are checked too. */
+static void test_views_share_buffers(void **state) {
+    (void)state;
+    gr_error err;
+    gr_graph *g = gr_graph_new(GR_F64, NULL);
+    gr_shape s = tu_shape(1, 1000);
+    int x = gr_graph_input(g, "x", &s, &err);
+    TU_OK(gr_graph_finalize(g, &err), err);
+    int a = tu_op1(g, "sin", x);
+    int r = tu_op1(g, "stop_gradient", reshape_to(g, a, 10, 100));
+    int b = tu_op1(g, "cos", reshape_to(g, x, 1000, 0)); /* a view of the bound input */
+    int y = tu_op2(g, "add", reshape_to(g, r, 1000, 0), b);
+    int view_out = reshape_to(g, b, 100, 10);
+    int outs[2] = {y, view_out};
+    gr_exec *e = gr_compile(g, outs, 2, &err);
+    assert_non_null(e);
+    gr_exec_stats st;
+    gr_exec_get_stats(e, &st);
+    assert_int_equal(st.unplanned_bytes, 4 * 8000); /* a, b, y and the output view; no other view */
+    gr_exec_free(e);
+
+    double xv[1000];
+    for (int i = 0; i < 1000; i++) xv[i] = i * 0.01 - 5;
+    tu_bind bd[1] = {{x, xv}};
+    double *out = tu_eval(g, bd, 1, outs, 2);
+    for (int i = 0; i < 1000; i++) {
+        assert_true(out[i] == sin(xv[i]) + cos(xv[i]));
+        assert_true(out[1000 + i] == cos(xv[i]));
+    }
+    free(out);
+    gr_graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_reuses_buffers),  cmocka_unit_test(test_plan_on_gradient_graph),
         cmocka_unit_test(test_rerun_with_new_values), cmocka_unit_test(test_label_errors_at_run_time),
         cmocka_unit_test(test_cancel_and_plan_limit), cmocka_unit_test(test_zero_size),
         cmocka_unit_test(test_nan_propagates),
-        cmocka_unit_test(test_matmul_bias_fusion),
+        cmocka_unit_test(test_matmul_bias_fusion),   cmocka_unit_test(test_views_share_buffers),
     };
     return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
 }
