@@ -40,6 +40,8 @@ typedef struct conv_geom {
     int64_t dh, dw;         /* dilation */
     int64_t kg;             /* rows of one group's column matrix: cig * kh * kw */
     int64_t p;              /* oh * ow: columns per image */
+    int64_t fkh, fkw;       /* the weight's kernel; kh, kw are its taps in [i0, i0 + kh) x */
+    int64_t i0, j0;         /* [j0, j0 + kw) once trim_taps dropped those reading only padding */
 } conv_geom;
 
 /* Height (1 for a 1-D shape) and width of an [N, C, (H,) W] shape. */
@@ -74,7 +76,90 @@ static conv_geom geom_of(const gr_node *n, const gr_shape *x, const gr_shape *w,
     c.dh = v[0], c.dw = v[1];
     c.kg = c.cig * c.kh * c.kw;
     c.p = c.oh * c.ow;
+    c.fkh = c.kh, c.fkw = c.kw;
+    c.i0 = c.j0 = 0;
     return c;
+}
+
+/* The taps [*t0, *t1) of a kernel axis of k taps that read an input element
+ * for at least one of the out outputs (input length len, stride s, padding
+ * p, dilation d); the others read only padding. They are contiguous: the
+ * window slides monotonically with the tap. */
+static void taps_used(int64_t len, int64_t out, int64_t k, int64_t s, int64_t p, int64_t d, int64_t *t0,
+                      int64_t *t1) {
+    *t0 = *t1 = 0;
+    for (int64_t t = 0; t < k; t++) {
+        int64_t off = t * d - p, o = off >= 0 ? 0 : (-off + s - 1) / s; /* first output with input >= 0 */
+        if (o < out && o * s + off < len) {
+            if (*t1 == 0) *t0 = t;
+            *t1 = t + 1;
+        }
+    }
+    if (*t1 == 0) *t0 = 0;
+}
+
+/* The kernels' geometry: c with the taps that read only padding dropped, a
+ * convolution with the kernel w[:, :, i0:i0+kh, j0:j0+kw] and the padding
+ * shifted by as much. On small maps this is most of the work: resnet18's
+ * last stage on 32x32 images is 1x1, where a 3x3 kernel with padding 1 has
+ * one tap of nine that reads x. A dropped tap adds padding zeros times w
+ * to y (and times y to dw), which is 0 unless that factor is inf or NaN:
+ * PyTorch's float64 convolution then gives NaN, so conv and conv_weight
+ * keep every tap when it is (conv_transpose's dropped taps land only in the
+ * padding, never in its result). */
+static conv_geom trim_taps(conv_geom c) {
+    int64_t i1, j1;
+    taps_used(c.h, c.oh, c.fkh, c.sh, c.ph, c.dh, &c.i0, &i1);
+    taps_used(c.w, c.ow, c.fkw, c.sw, c.pw, c.dw, &c.j0, &j1);
+    c.kh = i1 - c.i0;
+    c.kw = j1 - c.j0;
+    c.ph -= c.i0 * c.dh;
+    c.pw -= c.j0 * c.dw;
+    c.kg = c.cig * c.kh * c.kw;
+    return c;
+}
+
+static int trimmed(const conv_geom *c) { return c->kh != c->fkh || c->kw != c->fkw; }
+
+/* Elements of a trimmed weight [cout, cig, kh, kw] (0 when not trimmed). */
+static int64_t trimmed_weight_elems(const conv_geom *c) { return trimmed(c) ? c->cout * c->kg : 0; }
+
+/* 1 when every element of a (n of them) is finite: no exponent of all
+ * ones, tested on the bits so that the loop vectorizes. */
+static int all_finite(gr_dtype dt, const void *a, int64_t n) {
+    unsigned bad = 0;
+    if (dt == GR_F32) {
+        const uint32_t *u = a;
+        for (int64_t i = 0; i < n; i++) bad |= (u[i] & 0x7f800000u) == 0x7f800000u;
+    } else {
+        const uint64_t *u = a;
+        for (int64_t i = 0; i < n; i++) bad |= (u[i] & 0x7ff0000000000000u) == 0x7ff0000000000000u;
+    }
+    return !bad;
+}
+
+/* Between the weight w [cout, cig, fkh, fkw] and its trimmed taps t
+ * [cout, cig, kh, kw]: to_trimmed copies w's taps into t, else t into w's
+ * taps and zeros into the others. */
+#define TRIM_WEIGHT(T)                                                                                                \
+    static void trim_weight_##T(const conv_geom *c, T *w, T *t, int to_trimmed) {                                     \
+        int64_t taps = c->fkh * c->fkw, kept = c->kh * c->kw;                                                         \
+        if (!to_trimmed) memset(w, 0, (size_t)(c->cout * c->cig * taps) * sizeof(T));                                 \
+        for (int64_t f = 0; f < c->cout * c->cig; f++) {                                                              \
+            T *wf = w + f * taps + c->i0 * c->fkw + c->j0, *tf = t + f * kept;                                        \
+            for (int64_t i = 0; i < c->kh; i++)                                                                       \
+                for (int64_t j = 0; j < c->kw; j++) {                                                                 \
+                    if (to_trimmed) tf[i * c->kw + j] = wf[i * c->fkw + j];                                           \
+                    else wf[i * c->fkw + j] = tf[i * c->kw + j];                                                      \
+                }                                                                                                     \
+        }                                                                                                             \
+    }
+TRIM_WEIGHT(float)
+TRIM_WEIGHT(double)
+
+static void trim_weight(const conv_geom *c, gr_dtype dt, void *w, void *t, int to_trimmed) {
+    if (dt == GR_F32) trim_weight_float(c, w, t, to_trimmed);
+    else trim_weight_double(c, w, t, to_trimmed);
 }
 
 /* The output length of a convolution over len elements, or -1 when the
@@ -439,6 +524,8 @@ typedef struct conv_job {
     conv_geom c;
     int64_t slots, slot_elems; /* workspace slots, elements of each */
     int64_t nb;                /* images per chunk */
+    char *weight;              /* [cout, cig, kh, kw] of the trimmed taps: w itself or its copy */
+    char *slot0;               /* the first slot, after the copy of the trimmed weight */
 } conv_job;
 
 /* The chunk range [*c0, *c1) of slots [s0, s1) among the job's slots. */
@@ -450,13 +537,15 @@ static void slot_chunks(const conv_job *J, int64_t s0, int64_t s1, int64_t *c0, 
 
 /* Slots the planned workspace holds (a thread count raised after the
  * compile cannot use more), at most the job's chunks. */
-static int64_t planned_slots(const gr_kernel *k, int64_t slot_bytes, int64_t chunks) {
-    int64_t s = slot_bytes > 0 ? k->work_bytes / slot_bytes : 1;
+static int64_t planned_slots(const gr_kernel *k, const conv_geom *c, int64_t slot_bytes, int64_t chunks) {
+    int64_t slot_space = k->work_bytes - trimmed_weight_elems(c) * (int64_t)gr_dtype_size(k->dt);
+    int64_t s = slot_bytes > 0 ? slot_space / slot_bytes : 1;
     if (s > chunks) s = chunks;
     return s < 1 ? 1 : s;
 }
 
-/* The geometry of node n of each kind (in the graph g). */
+/* The geometry of node n of each kind (in the graph g); the kernels and
+ * their workspace use it through trim_taps. */
 static conv_geom conv_node_geom(const gr_graph *g, const gr_node *n) {
     return geom_of(n, &g->nodes[n->in[0]].shape, &g->nodes[n->in[1]].shape, &n->shape);
 }
@@ -470,17 +559,27 @@ static conv_geom weight_node_geom(const gr_graph *g, const gr_node *n) {
 /* conv_weight's slot: the chunk's scratch and a partial sum of w. */
 static int64_t weight_slot_elems(const conv_geom *c) { return work_elems(c) + c->cout * c->kg; }
 
+/* Workspace elements of a job: the trimmed weight (when taps were
+ * dropped), then the slots. */
+static int64_t job_elems(const conv_geom *c, int64_t slot_elems) {
+    return work_elems(c) == 0 ? 0 : trimmed_weight_elems(c) + work_slots(c) * slot_elems;
+}
+
+/* The workspace holds the job with the taps trimmed, or with all of them
+ * (conv and conv_weight keep all when a dropped tap meets inf or NaN). */
 static int64_t conv_workspace(const gr_graph *g, const gr_node *n) {
-    conv_geom c = conv_node_geom(g, n);
-    return work_slots(&c) * work_elems(&c) * (int64_t)gr_dtype_size(g->dt);
+    conv_geom full = conv_node_geom(g, n), c = trim_taps(full);
+    int64_t e = job_elems(&c, work_elems(&c)), f = job_elems(&full, work_elems(&full));
+    return (e > f ? e : f) * (int64_t)gr_dtype_size(g->dt);
 }
 static int64_t transpose_workspace(const gr_graph *g, const gr_node *n) {
-    conv_geom c = transpose_node_geom(g, n);
-    return work_slots(&c) * work_elems(&c) * (int64_t)gr_dtype_size(g->dt);
+    conv_geom c = trim_taps(transpose_node_geom(g, n));
+    return job_elems(&c, work_elems(&c)) * (int64_t)gr_dtype_size(g->dt);
 }
 static int64_t weight_workspace(const gr_graph *g, const gr_node *n) {
-    conv_geom c = weight_node_geom(g, n);
-    return work_elems(&c) == 0 ? 0 : work_slots(&c) * weight_slot_elems(&c) * (int64_t)gr_dtype_size(g->dt);
+    conv_geom full = weight_node_geom(g, n), c = trim_taps(full);
+    int64_t e = job_elems(&c, weight_slot_elems(&c)), f = job_elems(&full, weight_slot_elems(&full));
+    return (e > f ? e : f) * (int64_t)gr_dtype_size(g->dt);
 }
 
 /* 2 * kg multiply-adds for each element of y. */
@@ -505,12 +604,28 @@ static int64_t weight_flops(const gr_graph *g, const gr_node *n) {
 
 /* A job over kernel k's chunks of geometry c, slot_elems of workspace
  * per slot; run by part over the threads. */
-static void run_conv_job(const gr_kernel *k, const conv_geom *c, int64_t slot_elems, gr_par_fn part) {
+static void run_conv_job(const gr_kernel *k, const conv_geom *c, int64_t slot_elems, char *weight, gr_par_fn part) {
     if (c->n == 0 || c->p == 0) return;
-    conv_job J = {.k = k, .c = *c, .slot_elems = slot_elems, .nb = chunk_images(c)};
+    conv_job J = {.k = k, .c = *c, .slot_elems = slot_elems, .nb = chunk_images(c), .weight = weight};
     int64_t chunks = (c->n + J.nb - 1) / J.nb;
-    J.slots = planned_slots(k, slot_elems * (int64_t)gr_dtype_size(k->dt), chunks);
+    J.slots = planned_slots(k, c, slot_elems * (int64_t)gr_dtype_size(k->dt), chunks);
+    J.slot0 = (char *)k->work + (size_t)trimmed_weight_elems(c) * gr_dtype_size(k->dt);
     gr_parallel_for_gemms(J.slots, 1, part, &J);
+}
+
+/* The weight operand w as the kernels read it: w, or its trimmed taps
+ * copied to the start of the workspace. conv (keep_nonfinite) goes back
+ * to the full kernel *c = full when w holds an inf or NaN (which a dropped
+ * tap would turn into NaN). */
+static char *weight_operand(const gr_kernel *k, conv_geom *c, const conv_geom *full, int keep_nonfinite) {
+    char *w = (char *)(uintptr_t)k->in[1];
+    if (!trimmed(c)) return w;
+    if (keep_nonfinite && !all_finite(k->dt, w, k->g->nodes[k->n->in[1]].numel)) {
+        *c = *full;
+        return w;
+    }
+    trim_weight(c, k->dt, w, k->work, 1);
+    return k->work;
 }
 
 /* y = conv(x, w): per chunk and group, col = im2col(x); y_g = w_g @ col. */
@@ -521,11 +636,11 @@ static void conv_part(void *ctx, int64_t s0, int64_t s1) {
     size_t esz = gr_dtype_size(k->dt);
     int64_t nb = J->nb, c0, c1;
     slot_chunks(J, s0, s1, &c0, &c1);
-    char *col = (char *)k->work + (size_t)(s0 * J->slot_elems) * esz, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
+    char *col = J->slot0 + (size_t)(s0 * J->slot_elems) * esz, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
     for (int64_t n0 = c0 * nb; n0 < c.n && n0 < c1 * nb && !gr_cancelled(k->cancel); n0 += nb) {
         int64_t m = c.n - n0 < nb ? c.n - n0 : nb, len = m * c.p;
         for (int64_t gi = 0; gi < c.groups; gi++) {
-            const char *wg = (const char *)k->in[1] + (size_t)(gi * c.cog * c.kg) * esz;
+            const char *wg = J->weight + (size_t)(gi * c.cog * c.kg) * esz;
             char *yg = (char *)k->out + (size_t)((n0 * c.cout + gi * c.cog) * c.p) * esz;
             im2col(k->dt, &c, k->in[0], n0, m, gi, col);
             /* One image: its rows of y are the product's rows already. */
@@ -537,8 +652,9 @@ static void conv_part(void *ctx, int64_t s0, int64_t s1) {
 
 static gr_status conv_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    conv_geom c = conv_node_geom(k->g, k->n);
-    run_conv_job(k, &c, work_elems(&c), conv_part);
+    conv_geom full = conv_node_geom(k->g, k->n), c = trim_taps(full);
+    char *w = weight_operand(k, &c, &full, 1);
+    run_conv_job(k, &c, work_elems(&c), w, conv_part);
     return GR_OK;
 }
 
@@ -552,11 +668,11 @@ static void conv_transpose_part(void *ctx, int64_t s0, int64_t s1) {
     size_t esz = gr_dtype_size(k->dt);
     int64_t nb = J->nb, c0, c1;
     slot_chunks(J, s0, s1, &c0, &c1);
-    char *col = (char *)k->work + (size_t)(s0 * J->slot_elems) * esz, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
+    char *col = J->slot0 + (size_t)(s0 * J->slot_elems) * esz, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
     for (int64_t n0 = c0 * nb; n0 < c.n && n0 < c1 * nb && !gr_cancelled(k->cancel); n0 += nb) {
         int64_t m = c.n - n0 < nb ? c.n - n0 : nb, len = m * c.p;
         for (int64_t gi = 0; gi < c.groups; gi++) {
-            const char *wg = (const char *)k->in[1] + (size_t)(gi * c.cog * c.kg) * esz;
+            const char *wg = J->weight + (size_t)(gi * c.cog * c.kg) * esz;
             const char *yg = (const char *)k->in[0] + (size_t)((n0 * c.cout + gi * c.cog) * c.p) * esz;
             if (m > 1) y_chunk(&c, esz, n0, m, gi, (char *)(uintptr_t)k->in[0], ym, 1);
             gemm(k->dt, 1, 0, c.kg, len, c.cog, wg, c.kg, m == 1 ? yg : ym, len, 0, col, len);
@@ -567,9 +683,10 @@ static void conv_transpose_part(void *ctx, int64_t s0, int64_t s1) {
 
 static gr_status conv_transpose_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    conv_geom c = transpose_node_geom(k->g, k->n);
+    conv_geom full = transpose_node_geom(k->g, k->n), c = trim_taps(full);
     memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
-    run_conv_job(k, &c, work_elems(&c), conv_transpose_part);
+    char *w = weight_operand(k, &c, &full, 0);
+    run_conv_job(k, &c, work_elems(&c), w, conv_transpose_part);
     return GR_OK;
 }
 
@@ -583,11 +700,12 @@ static void conv_weight_part(void *ctx, int64_t s0, int64_t s1) {
     size_t esz = gr_dtype_size(k->dt);
     int64_t nb = J->nb, c0, c1;
     slot_chunks(J, s0, s1, &c0, &c1);
-    char *col = (char *)k->work + (size_t)(s0 * J->slot_elems) * esz, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
-    char *w = s0 == 0 ? k->out : col + (size_t)work_elems(&c) * esz;
-    memset(w, 0, (size_t)k->n->numel * esz);
+    char *col = J->slot0 + (size_t)(s0 * J->slot_elems) * esz, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
+    char *w = s0 == 0 ? J->weight : col + (size_t)work_elems(&c) * esz;
+    size_t w_bytes = (size_t)(c.cout * c.kg) * esz;
+    memset(w, 0, w_bytes);
     for (int64_t s = s0 + 1; s < s1; s++) /* slots this part stands in for add nothing */
-        memset((char *)k->work + (size_t)(s * J->slot_elems + work_elems(&c)) * esz, 0, (size_t)k->n->numel * esz);
+        memset(J->slot0 + (size_t)(s * J->slot_elems + work_elems(&c)) * esz, 0, w_bytes);
     for (int64_t n0 = c0 * nb; n0 < c.n && n0 < c1 * nb && !gr_cancelled(k->cancel); n0 += nb) {
         int64_t m = c.n - n0 < nb ? c.n - n0 : nb, len = m * c.p;
         for (int64_t gi = 0; gi < c.groups; gi++) {
@@ -602,28 +720,32 @@ static void conv_weight_part(void *ctx, int64_t s0, int64_t s1) {
 
 static gr_status conv_weight_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    conv_geom c = weight_node_geom(k->g, k->n);
+    conv_geom full = weight_node_geom(k->g, k->n), c = trim_taps(full);
     size_t esz = gr_dtype_size(k->dt);
+    if (trimmed(&c) && !all_finite(k->dt, k->in[1], k->g->nodes[k->n->in[1]].numel)) c = full;
     if (c.n == 0 || c.p == 0) {
         memset(k->out, 0, (size_t)k->n->numel * esz);
         return GR_OK;
     }
-    int64_t slot = weight_slot_elems(&c), nb = chunk_images(&c);
-    int64_t slots = planned_slots(k, slot * (int64_t)esz, (c.n + nb - 1) / nb);
-    run_conv_job(k, &c, slot, conv_weight_part);
+    int64_t slot = weight_slot_elems(&c), nb = chunk_images(&c), wn = c.cout * c.kg;
+    int64_t slots = planned_slots(k, &c, slot * (int64_t)esz, (c.n + nb - 1) / nb);
+    char *w = trimmed(&c) ? k->work : k->out; /* the trimmed taps' sum, spread into out at the end */
+    run_conv_job(k, &c, slot, w, conv_weight_part);
     /* The other slots' partial sums into w, in slot order. */
+    const char *slot0 = (const char *)k->work + (size_t)trimmed_weight_elems(&c) * esz;
     for (int64_t s = 1; s < slots; s++) {
-        const char *ws = (const char *)k->work + (size_t)(s * slot + work_elems(&c)) * esz;
+        const char *ws = slot0 + (size_t)(s * slot + work_elems(&c)) * esz;
         if (k->dt == GR_F32) {
-            float *o = k->out;
+            float *o = (float *)w;
             const float *a = (const float *)ws;
-            for (int64_t i = 0; i < k->n->numel; i++) o[i] += a[i];
+            for (int64_t i = 0; i < wn; i++) o[i] += a[i];
         } else {
-            double *o = k->out;
+            double *o = (double *)w;
             const double *a = (const double *)ws;
-            for (int64_t i = 0; i < k->n->numel; i++) o[i] += a[i];
+            for (int64_t i = 0; i < wn; i++) o[i] += a[i];
         }
     }
+    if (trimmed(&c)) trim_weight(&c, k->dt, k->out, w, 0);
     return GR_OK;
 }
 

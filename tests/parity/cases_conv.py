@@ -54,6 +54,34 @@ CASES = [
      "inputs": {"x": [[[[1.0, nan, 0.5, 1.0], [1.5, 1.0, -1.0, 2.0], [0.25, 2.0, 1.0, -inf]]]],
                 "w": [[[[1.0, -1.0], [0.5, 2.0]]]]},
      "torch": lambda x, w: F.conv2d(x, w)},
+    # taps that read only padding are dropped by the kernels (lib/ops/conv.c
+    # trim_taps): resnet's 1x1 last stage, a stride that skips a row, a
+    # dilation that leaves the map, negative padding after the trim
+    {"name": "conv2d-1x1-map-pad1", "expr": "conv2d(x, w, padding=[1])", "inputs": {"x": (3, 4, 1, 1), "w": (5, 4, 3, 3)},
+     "torch": lambda x, w: F.conv2d(x, w, padding=1)},
+    {"name": "conv2d-2x2-stride2-pad1", "expr": "conv2d(x, w, stride=[2], padding=[1])",
+     "inputs": {"x": (2, 3, 2, 2), "w": (4, 3, 3, 3)},
+     "torch": lambda x, w: F.conv2d(x, w, stride=2, padding=1)},
+    {"name": "conv2d-one-row-pad1", "expr": "conv2d(x, w, padding=[1])", "inputs": {"x": (2, 2, 1, 5), "w": (3, 2, 3, 3)},
+     "torch": lambda x, w: F.conv2d(x, w, padding=1)},
+    {"name": "conv2d-dilation-leaves-map", "expr": "conv2d(x, w, dilation=[3], padding=[1], groups=2)",
+     "inputs": {"x": (2, 4, 5, 5), "w": (4, 2, 3, 3)},
+     "torch": lambda x, w: F.conv2d(x, w, dilation=3, padding=1, groups=2)},
+    {"name": "conv_transpose2d-1x1-map-pad1", "expr": "conv_transpose2d(x, w, padding=[1])",
+     "inputs": {"x": (2, 4, 1, 1), "w": (4, 3, 3, 3)},
+     "torch": lambda x, w: F.conv_transpose2d(x, w, padding=1)},
+    {"name": "conv1d-len1-pad1", "expr": "conv1d(x, w, padding=[1])", "inputs": {"x": (2, 3, 1), "w": (4, 3, 3)},
+     "torch": lambda x, w: F.conv1d(x, w, padding=1)},
+    # a dropped tap's inf weight times padding is NaN, as torch's float64
+    # im2col (its float32 oneDNN weight gradient gives 0 there instead)
+    {"name": "conv2d-1x1-map-inf-weight", "expr": "conv2d(x, w, padding=[1])", "dtypes": ["float64"],
+     "inputs": {"x": [[[[2.0]], [[-1.0]]]],
+                "w": [[[[inf, 1.0, 1.0], [1.0, 0.5, 1.0], [1.0, 1.0, 1.0]], [[1.0, 1.0, 1.0], [1.0, 2.0, 1.0], [1.0, 1.0, 1.0]]]]},
+     "torch": lambda x, w: F.conv2d(x, w, padding=1)},
+    {"name": "conv_weight-1x1-map-inf-grad", "expr": "conv_weight(x, y, shape=[2, 2, 3, 3], padding=[1])",
+     "dtypes": ["float64"], "grad": False,
+     "inputs": {"x": [[[[2.0]], [[-1.0]]]], "y": [[[[inf]], [[0.5]]]]},
+     "torch": lambda x, y: torch.nn.grad.conv2d_weight(x, (2, 2, 3, 3), y, padding=1)},
     # ---- conv1d
     {"name": "conv1d-basic", "expr": "conv1d(x, w)", "inputs": {"x": (2, 3, 9), "w": (4, 3, 3)},
      "torch": lambda x, w: F.conv1d(x, w)},
