@@ -12,10 +12,11 @@
  * (rms_norm drops the mean(v) term), d xhat = rstd * P(d x); P is
  * symmetric, so the VJP and the JVP apply the same rule. Groups along
  * trailing axes (layer_norm, rms_norm, group_norm) apply it with the fused
- * internal ops layer_norm_backward / rms_norm_backward and get xhat from
- * the normaliser itself without weight; batch statistics and running
- * statistics build it from elementary ops (mean, sub, square, sqrt,
- * reciprocal, mul). Every op used is differentiable, so HVP works. */
+ * internal ops layer_norm_backward / rms_norm_backward, batch statistics
+ * (per channel) with batch_norm_backward, and get xhat from the normaliser
+ * itself without weight; running statistics are constants, so the rule is
+ * a product with rstd, built from elementary ops. Every op used is
+ * differentiable, so HVP works. */
 #include "ops.h"
 
 #include <float.h>
@@ -312,6 +313,7 @@ typedef struct norm_view {
     gr_shape wshape;               /* weight and bias as given */
     int center;                    /* subtract the mean (all but rms_norm) */
     int running;                   /* batch_norm with the given running statistics */
+    int batch;                     /* batch_norm with the batch's statistics: per channel */
     double eps;
     int x, w, b, rm, rv;           /* operand nodes (-1: absent) */
 } norm_view;
@@ -326,6 +328,7 @@ static void view_of(const gr_graph *g, int id, norm_view *v) {
     v->wshape = v->pshape = param_shape(g, n);
     v->center = kind != NORM_RMS;
     v->running = uses_running(n);
+    v->batch = kind == NORM_BATCH && !v->running;
     v->eps = eps_of(n, g->dt);
     v->x = in[0];
     v->w = n->n_in > SLOT_WEIGHT ? in[SLOT_WEIGHT] : -1;
@@ -353,16 +356,6 @@ static void view_of(const gr_graph *g, int id, norm_view *v) {
     }
 }
 
-/* mean of a (view shape) over the group axes, keepdims. */
-static int mean_keep(gr_graph *g, const norm_view *v, int a) {
-    gr_attrs at = {0};
-    at.set = A(GR_ATTR_AXES) | A(GR_ATTR_KEEPDIMS);
-    at.naxes = v->naxes;
-    memcpy(at.axes, v->axes, sizeof v->axes);
-    at.keepdims = 1;
-    return gr_build_apply(g, &gr_op_mean, a, -1, -1, &at);
-}
-
 /* 1 / sqrt(var + eps). */
 static int rsqrt_eps(gr_graph *g, const norm_view *v, int var) {
     int std = gr_build_unary(g, &gr_op_sqrt, gr_build_binary(g, &gr_op_add, var, gr_build_scalar(g, v->eps)));
@@ -372,18 +365,34 @@ static int rsqrt_eps(gr_graph *g, const norm_view *v, int var) {
 /* The pieces a derivative rule of node v uses. Groups along trailing
  * axes (layer_norm, rms_norm, group_norm viewed as [N, G, M]) use the
  * fused ops: xhat = layer_norm or rms_norm of x's view without weight, and
- * the Jacobian through layer_norm_backward or rms_norm_backward. Batch
- * statistics over N and the spatial dims, and running statistics, are
- * built from elementary ops. Nodes are built on first use (-1: not yet). */
+ * the Jacobian through layer_norm_backward or rms_norm_backward; batch
+ * statistics per channel use batch_norm without weight and
+ * batch_norm_backward. Running statistics are constants, built from
+ * elementary ops. Nodes are built on first use (-1: not yet). */
 typedef struct norm_parts {
-    int fused;
     int xv;          /* x in the view's shape */
     int xhat;        /* xhat in x's shape */
-    int xhat_v;      /* composite: xhat in the view's shape (running: x's) */
-    int rstd;        /* composite: 1 / sqrt(var + eps), keepdims in the view (running: [C, 1, ...]) */
+    int xhat_v;      /* running statistics: xhat in x's shape */
+    int rstd;        /* running statistics: 1 / sqrt(var + eps), [C, 1, ...] */
 } norm_parts;
 
 extern const gr_op gr_op_layer_norm, gr_op_rms_norm, gr_op_layer_norm_backward, gr_op_rms_norm_backward;
+extern const gr_op gr_op_batch_norm, gr_op_batch_norm_backward;
+
+/* Only eps, for the ops over channels. */
+static gr_attrs eps_attrs(double eps) {
+    gr_attrs at = {0};
+    at.set = A(GR_ATTR_EPS);
+    at.eps = eps;
+    return at;
+}
+
+/* xhat of x [N, C, ...] with the batch's statistics per channel:
+ * batch_norm(x) without weight (training mode is its default). */
+static int build_batch_xhat(gr_graph *g, int x, double eps) {
+    gr_attrs at = eps_attrs(eps);
+    return gr_build_apply_n(g, &gr_op_batch_norm, &x, 1, &at);
+}
 
 /* The attributes of the fused ops over the view's trailing group axes. */
 static gr_attrs row_attrs(const norm_view *v) {
@@ -395,30 +404,25 @@ static gr_attrs row_attrs(const norm_view *v) {
     return at;
 }
 
-/* Fill p for view v: the fused path, or the composite statistics. */
+/* Fill p for view v (running statistics: their xhat and rstd). */
 static void parts_init(gr_graph *g, const norm_view *v, norm_parts *p) {
-    p->fused = !v->running && (v->naxes == 0 || v->axes[0] == v->vshape.rank - v->naxes);
     p->xv = gr_build_reshape(g, v->x, &v->vshape);
     p->xhat = p->xhat_v = p->rstd = -1;
-    if (p->fused) return;
-    if (v->running) { /* the statistics are nondiff at every order (HVP too) */
-        int mean = gr_build_unary(g, &gr_op_stop_gradient, gr_build_reshape(g, v->rm, &v->pshape));
-        int var = gr_build_unary(g, &gr_op_stop_gradient, gr_build_reshape(g, v->rv, &v->pshape));
-        p->rstd = rsqrt_eps(g, v, var);
-        p->xhat_v = gr_build_binary(g, &gr_op_mul, gr_build_binary(g, &gr_op_sub, v->x, mean), p->rstd);
-        return;
-    }
-    int xc = v->center ? gr_build_binary(g, &gr_op_sub, p->xv, mean_keep(g, v, p->xv)) : p->xv;
-    p->rstd = rsqrt_eps(g, v, mean_keep(g, v, gr_build_unary(g, &gr_op_square, xc)));
-    p->xhat_v = gr_build_binary(g, &gr_op_mul, xc, p->rstd);
+    if (!v->running) return;
+    /* the statistics are nondiff at every order (HVP too) */
+    int mean = gr_build_unary(g, &gr_op_stop_gradient, gr_build_reshape(g, v->rm, &v->pshape));
+    int var = gr_build_unary(g, &gr_op_stop_gradient, gr_build_reshape(g, v->rv, &v->pshape));
+    p->rstd = rsqrt_eps(g, v, var);
+    p->xhat_v = gr_build_binary(g, &gr_op_mul, gr_build_binary(g, &gr_op_sub, v->x, mean), p->rstd);
 }
 
 /* xhat in x's shape. */
 static int parts_xhat(gr_graph *g, const norm_view *v, norm_parts *p) {
     if (p->xhat >= 0) return p->xhat;
-    if (p->fused) {
+    if (!v->running) {
         gr_attrs at = row_attrs(v);
-        int xh = gr_build_apply_n(g, v->center ? &gr_op_layer_norm : &gr_op_rms_norm, &p->xv, 1, &at);
+        int xh = v->batch ? build_batch_xhat(g, v->x, v->eps)
+                          : gr_build_apply_n(g, v->center ? &gr_op_layer_norm : &gr_op_rms_norm, &p->xv, 1, &at);
         p->xhat = gr_build_reshape(g, xh, &v->xshape);
     } else {
         p->xhat = gr_build_reshape(g, p->xhat_v, &v->xshape);
@@ -430,17 +434,11 @@ static int parts_xhat(gr_graph *g, const norm_view *v, norm_parts *p) {
  * (running statistics are constants: rstd * t). */
 static int apply_jacobian(gr_graph *g, const norm_view *v, const norm_parts *p, int t) {
     if (v->running) return gr_build_binary(g, &gr_op_mul, t, p->rstd);
-    int tv = gr_build_reshape(g, t, &v->vshape), r;
-    if (p->fused) {
-        gr_attrs at = row_attrs(v);
-        r = gr_build_apply(g, v->center ? &gr_op_layer_norm_backward : &gr_op_rms_norm_backward, p->xv, tv, -1, &at);
-    } else {
-        r = v->center ? gr_build_binary(g, &gr_op_sub, tv, mean_keep(g, v, tv)) : tv;
-        int proj = gr_build_binary(g, &gr_op_mul, p->xhat_v,
-                                   mean_keep(g, v, gr_build_binary(g, &gr_op_mul, tv, p->xhat_v)));
-        r = gr_build_binary(g, &gr_op_mul, gr_build_binary(g, &gr_op_sub, r, proj), p->rstd);
-    }
-    return gr_build_reshape(g, r, &v->xshape);
+    int tv = gr_build_reshape(g, t, &v->vshape);
+    gr_attrs at = v->batch ? eps_attrs(v->eps) : row_attrs(v);
+    const gr_op *op = v->batch ? &gr_op_batch_norm_backward
+                      : v->center ? &gr_op_layer_norm_backward : &gr_op_rms_norm_backward;
+    return gr_build_reshape(g, gr_build_apply(g, op, p->xv, tv, -1, &at), &v->xshape);
 }
 
 /* a (x's shape) summed down to a parameter's shape. */
@@ -503,6 +501,25 @@ static int norm_jvp(gr_graph *g, int id, const int *t) {
 /* 1 for rms_norm_backward (no centring), 0 for layer_norm_backward. */
 static int is_rms_backward(const gr_node *n) { return n->op == &gr_op_rms_norm_backward; }
 
+/* 1 for batch_norm_backward: groups per channel of [N, C, ...]. */
+static int is_batch_backward(const gr_node *n) { return n->op == &gr_op_batch_norm_backward; }
+
+/* The statistics groups of a backward node n (shape [N, C, ...] for
+ * batch_norm_backward, else rows of the trailing normalized_shape dims):
+ * the forward ops' layout without weight. */
+static norm_layout normbw_layout(const gr_node *n) {
+    const gr_shape *x = &n->shape;
+    if (is_batch_backward(n)) {
+        int64_t N = x->dims[0], C = x->dims[1], S = 1;
+        for (int i = 2; i < x->rank; i++) S *= x->dims[i];
+        return (norm_layout){.R = C, .R2 = C, .sa = 0, .sb = S, .div = 1, .nblk = N, .blen = S, .bstride = C * S};
+    }
+    int kd = trailing_dims(n->attrs);
+    int64_t m = 1;
+    for (int i = x->rank - kd; i < x->rank; i++) m *= x->dims[i];
+    return (norm_layout){.R = m ? n->numel / m : 0, .R2 = 1, .sa = m, .div = 1, .nblk = 1, .blen = m};
+}
+
 /* x and v of one shape, with at least the normalised dims; y has it too. */
 static gr_status normbw_infer(gr_graph *g, int id, gr_error *err) {
     const gr_node *n = &g->nodes[id];
@@ -511,68 +528,89 @@ static gr_status normbw_infer(gr_graph *g, int id, gr_error *err) {
     if (!gr_shape_equal(x, u))
         return gr_fail_op(g, err, GR_E_SHAPE, id, 1, NULL, "x has shape %s and v %s; they must be equal",
                           gr_shape_str(x, a, sizeof a), gr_shape_str(u, b, sizeof b));
-    int k = trailing_dims(n->attrs);
+    int k = is_batch_backward(n) ? 2 : trailing_dims(n->attrs);
     if (x->rank < k)
-        return gr_fail_op(g, err, GR_E_SHAPE, id, 0, "normalized_shape", "x has shape %s: fewer than %d dims",
-                          gr_shape_str(x, a, sizeof a), k);
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 0, is_batch_backward(n) ? NULL : "normalized_shape",
+                          "x has shape %s: fewer than %d dims", gr_shape_str(x, a, sizeof a), k);
     if ((n->attrs->set & A(GR_ATTR_EPS)) && !(n->attrs->eps >= 0))
         return gr_fail_op(g, err, GR_E_ARG, id, -1, "eps", "eps is %g; it must be >= 0", n->attrs->eps);
     return gr_infer_same(g, id, err);
 }
 
+/* B(x, v) over group r of layout L, in double: the statistics of x, the
+ * sums of v and v * (x - mean) over the group's blocks, then each block. */
 #define NORMBW_LOOP(T)                                                                                                \
     do {                                                                                                              \
         const T *x = k->in[0], *v = k->in[1];                                                                         \
         T *y = k->out;                                                                                                \
+        double count = (double)(L.nblk * L.blen);                                                                     \
         for (int64_t r = r0; r < r1; r++) {                                                                           \
             if (((r - r0) & 63) == 0 && gr_cancelled(k->cancel)) return;                                              \
-            const T *xr = x + r * m, *vr = v + r * m;                                                                 \
-            T *yr = y + r * m;                                                                                        \
-            double mean = center ? sum_##T(xr, m) / (double)m : 0, var = sqdev_##T(xr, m, mean), vs = 0, vx = 0;    \
-            for (int64_t j = 0; j < m; j++) {                                                                         \
-                vs += vr[j];                                                                                          \
-                vx += vr[j] * (xr[j] - mean);                                                                         \
+            int64_t base = (r / L.R2) * L.sa + (r % L.R2) * L.sb;                                                     \
+            double mean = 0, var = 0, vs = 0, vx = 0;                                                                 \
+            if (center) {                                                                                             \
+                for (int64_t q = 0; q < L.nblk; q++) mean += sum_##T(x + base + q * L.bstride, L.blen);               \
+                mean /= count;                                                                                        \
             }                                                                                                         \
-            double rstd = 1 / sqrt(var / (double)m + eps);                                                            \
-            double a = center ? vs / (double)m : 0, c = vx * rstd / (double)m; /* mean(v), mean(v * xhat) */          \
-            for (int64_t j = 0; j < m; j++) yr[j] = (T)(rstd * (vr[j] - a - (xr[j] - mean) * rstd * c));             \
+            for (int64_t q = 0; q < L.nblk; q++) {                                                                    \
+                const T *xb = x + base + q * L.bstride, *vb = v + base + q * L.bstride;                               \
+                var += sqdev_##T(xb, L.blen, mean);                                                                   \
+                for (int64_t j = 0; j < L.blen; j++) {                                                                \
+                    vs += vb[j];                                                                                      \
+                    vx += vb[j] * (xb[j] - mean);                                                                     \
+                }                                                                                                     \
+            }                                                                                                         \
+            double rstd = 1 / sqrt(var / count + eps);                                                                \
+            double a = center ? vs / count : 0, c = vx * rstd / count; /* mean(v), mean(v * xhat) */                  \
+            for (int64_t q = 0; q < L.nblk; q++) {                                                                    \
+                const T *xb = x + base + q * L.bstride, *vb = v + base + q * L.bstride;                               \
+                T *yb = y + base + q * L.bstride;                                                                     \
+                for (int64_t j = 0; j < L.blen; j++) yb[j] = (T)(rstd * (vb[j] - a - (xb[j] - mean) * rstd * c));   \
+            }                                                                                                         \
         }                                                                                                             \
     } while (0)
 
-/* NORMBW_LOOP for float32: the row sums in double, the row in float
+/* NORMBW_LOOP for float32: the sums in double, each block in float
  * (lib/vmath.c). */
-static void normbw_rows_f32(const gr_kernel *k, int64_t m, int center, double eps, int64_t r0, int64_t r1) {
+static void normbw_groups_f32(const gr_kernel *k, const norm_layout *L, int center, double eps, int64_t r0,
+                              int64_t r1) {
     const float *x = k->in[0], *v = k->in[1];
     float *y = k->out;
+    double count = (double)(L->nblk * L->blen);
     for (int64_t r = r0; r < r1; r++) {
         if (((r - r0) & 63) == 0 && gr_cancelled(k->cancel)) return;
-        const float *xr = x + r * m, *vr = v + r * m;
-        double mean = center ? gr_vsum_f32(xr, m) / (double)m : 0, var = gr_vsqdev_f32(xr, m, mean), vs, vx;
-        gr_vsum_dot_f32(vr, xr, m, mean, &vs, &vx);
-        double rstd = 1 / sqrt(var / (double)m + eps);
-        double a = center ? vs / (double)m : 0, c = vx * rstd / (double)m; /* mean(v), mean(v * xhat) */
-        gr_vnormbw_f32(xr, vr, y + r * m, m, (float)mean, (float)rstd, (float)a, (float)c);
+        int64_t base = (r / L->R2) * L->sa + (r % L->R2) * L->sb;
+        double mean = 0, var = 0, vs = 0, vx = 0;
+        if (center) {
+            for (int64_t q = 0; q < L->nblk; q++) mean += gr_vsum_f32(x + base + q * L->bstride, L->blen);
+            mean /= count;
+        }
+        for (int64_t q = 0; q < L->nblk; q++) {
+            const float *xb = x + base + q * L->bstride;
+            double s, d;
+            var += gr_vsqdev_f32(xb, L->blen, mean);
+            gr_vsum_dot_f32(v + base + q * L->bstride, xb, L->blen, mean, &s, &d);
+            vs += s;
+            vx += d;
+        }
+        double rstd = 1 / sqrt(var / count + eps);
+        double a = center ? vs / count : 0, c = vx * rstd / count; /* mean(v), mean(v * xhat) */
+        for (int64_t q = 0; q < L->nblk; q++) {
+            int64_t o = base + q * L->bstride;
+            gr_vnormbw_f32(x + o, v + o, y + o, L->blen, (float)mean, (float)rstd, (float)a, (float)c);
+        }
     }
 }
 
-/* The fused B(x, v) of every row (NORMBW_LOOP). */
-/* Elements per row of the fused B: the product of the trailing dims. */
-static int64_t normbw_row(const gr_node *n) {
-    int kd = trailing_dims(n->attrs);
-    int64_t m = 1;
-    for (int i = n->shape.rank - kd; i < n->shape.rank; i++) m *= n->shape.dims[i];
-    return m;
-}
-
-/* Rows [r0, r1) of B, split across threads. */
+/* Groups [r0, r1) of B, split across threads (each writes its own). */
 static void normbw_part(void *ctx, int64_t r0, int64_t r1) {
     const gr_kernel *k = ctx;
     const gr_node *n = k->n;
     int center = !is_rms_backward(n);
-    int64_t m = normbw_row(n);
+    norm_layout L = normbw_layout(n);
     double eps = (n->attrs->set & A(GR_ATTR_EPS)) ? n->attrs->eps : 1e-5;
     if (k->dt == GR_F32) {
-        normbw_rows_f32(k, m, center, eps, r0, r1);
+        normbw_groups_f32(k, &L, center, eps, r0, r1);
         return;
     }
     NORMBW_LOOP(double);
@@ -580,8 +618,9 @@ static void normbw_part(void *ctx, int64_t r0, int64_t r1) {
 
 static gr_status normbw_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    int64_t m = normbw_row(k->n), rows = m ? k->n->numel / m : 0;
-    gr_parallel_for(rows, m > 0 ? (GR_PAR_GRAIN + m - 1) / m : 1, normbw_part, (void *)(uintptr_t)k);
+    norm_layout L = normbw_layout(k->n);
+    int64_t m = L.nblk * L.blen;
+    gr_parallel_for(L.R, m > 0 ? (GR_PAR_GRAIN + m - 1) / m : 1, normbw_part, (void *)(uintptr_t)k);
     return GR_OK;
 }
 
@@ -603,22 +642,27 @@ static int row_dot(gr_graph *g, const normbw_parts *q, int a, int b) {
  * x, from elementary ops. */
 static void normbw_parts_of(gr_graph *g, int id, normbw_parts *q) {
     const gr_node *n = &g->nodes[id];
-    int x = n->in[0];
+    int x = n->in[0], batch = is_batch_backward(n);
     gr_shape xs = n->shape;
     gr_attrs at = *n->attrs;
-    int kd = trailing_dims(&at);
     double eps = (at.set & A(GR_ATTR_EPS)) ? at.eps : 1e-5, count = 1;
     q->center = !is_rms_backward(n);
-    q->naxes = kd;
-    for (int i = 0; i < kd; i++) {
-        q->axes[i] = xs.rank - kd + i;
-        count *= (double)xs.dims[xs.rank - kd + i];
+    q->naxes = 0;
+    for (int i = 0; i < xs.rank; i++)
+        if (batch ? i != 1 : i >= xs.rank - trailing_dims(&at)) {
+            q->axes[q->naxes++] = i;
+            count *= (double)xs.dims[i];
+        }
+    if (batch) {
+        q->xhat = build_batch_xhat(g, x, eps);
+    } else {
+        int kd = q->naxes;
+        at.set = A(GR_ATTR_NORMALIZED_SHAPE) | A(GR_ATTR_EPS);
+        at.nnormalized_shape = kd;
+        for (int i = 0; i < kd; i++) at.normalized_shape[i] = xs.dims[xs.rank - kd + i];
+        at.eps = eps;
+        q->xhat = gr_build_apply_n(g, q->center ? &gr_op_layer_norm : &gr_op_rms_norm, &x, 1, &at);
     }
-    at.set = A(GR_ATTR_NORMALIZED_SHAPE) | A(GR_ATTR_EPS);
-    at.nnormalized_shape = kd;
-    for (int i = 0; i < kd; i++) at.normalized_shape[i] = xs.dims[xs.rank - kd + i];
-    at.eps = eps;
-    q->xhat = gr_build_apply_n(g, q->center ? &gr_op_layer_norm : &gr_op_rms_norm, &x, 1, &at);
     int inv_n = gr_build_scalar(g, count > 0 ? 1 / count : 0);
     int xc = x;
     if (q->center) xc = gr_build_binary(g, &gr_op_sub, x, gr_build_binary(g, &gr_op_mul, row_sum(g, q, x), inv_n));
@@ -644,12 +688,10 @@ static int three_terms(gr_graph *g, const normbw_parts *q, int a1, int b1, int a
     return gr_build_unary(g, &gr_op_neg, gr_build_binary(g, &gr_op_mul, q->r2n, s));
 }
 
-/* 1 / N, N the elements of one row (0 for empty rows). */
+/* 1 / N, N the elements of one group (0 for empty groups). */
 static double inv_count(const gr_graph *g, int id) {
-    const gr_node *n = &g->nodes[id];
-    int kd = trailing_dims(n->attrs);
-    double count = 1;
-    for (int i = n->shape.rank - kd; i < n->shape.rank; i++) count *= (double)n->shape.dims[i];
+    norm_layout L = normbw_layout(&g->nodes[id]);
+    double count = (double)(L.nblk * L.blen);
     return count > 0 ? 1 / count : 0;
 }
 
@@ -746,6 +788,15 @@ const gr_op gr_op_layer_norm_backward = {
     .infer = normbw_infer, .forward = normbw_forward, .vjp = normbw_vjp, .jvp = normbw_jvp, .flops = norm_flops,
 };
 
+const gr_op gr_op_batch_norm_backward = {
+    .name = "batch_norm_backward", .arity = 2, .flags = GR_OPF_INTERNAL, .attrs = A(GR_ATTR_EPS),
+    .doc = "batch_norm_backward(x, v) = rstd * (v - mean(v) - xhat * mean(v * xhat)) over each channel of x "
+           "[N, C, ...] (its N and spatial elements; eps default 1e-5): training-mode batch_norm's Jacobian "
+           "applied to v, one pass per channel instead of the composite's ten. Its derivative is "
+           "layer_norm_backward's over those groups.",
+    .infer = normbw_infer, .forward = normbw_forward, .vjp = normbw_vjp, .jvp = normbw_jvp, .flops = norm_flops,
+};
+
 const gr_op gr_op_rms_norm_backward = {
     .name = "rms_norm_backward", .arity = 2, .flags = GR_OPF_INTERNAL,
     .attrs = A(GR_ATTR_NORMALIZED_SHAPE) | A(GR_ATTR_EPS),
@@ -765,4 +816,4 @@ static norm_kind kind_of(const gr_node *n) {
 
 const gr_op *const gr_ops_norm[] = {&gr_op_layer_norm,          &gr_op_rms_norm,          &gr_op_group_norm,
                                     &gr_op_batch_norm,          &gr_op_layer_norm_backward, &gr_op_rms_norm_backward,
-                                    NULL};
+                                    &gr_op_batch_norm_backward, NULL};
