@@ -52,6 +52,9 @@ typedef struct gd_response {
     char *body;          /* JSON text, malloc'd, NUL-terminated; binary tensors follow it */
     size_t len;          /* bytes of body without the NUL */
     size_t json_len;     /* bytes of JSON at the start of body (== len unless binary) */
+    char *tail;          /* gd_call.split_binary: the binary tensors (tail_len bytes, malloc'd), sent
+                            after body, which then holds the JSON alone; else NULL */
+    size_t tail_len;
     int ndjson;          /* 1: body is newline-delimited JSON (a streamed step): the lines not
                             given to gd_call.on_line yet, the final one at least; status 200 */
     int streamed;        /* 1: lines went to gd_call.on_line before this body (status 200 was
@@ -75,6 +78,9 @@ typedef struct gd_call {
     const gd_limits *lim;        /* NULL: defaults */
     const volatile int *cancel;  /* NULL: never cancelled */
     struct gd_cache *cache;      /* compiled programs to reuse (cache.h), or NULL */
+    int split_binary;            /* 1: a binary answer's tensors come in gd_response.tail, not
+                                    copied after the JSON in body (the daemon sends the two as
+                                    one response, from where they are) */
     int64_t work_budget;         /* 0: unbounded. Else the most work (estimated flops plus
                                     arena bytes / 8, summed over every run) the call may
                                     do; a request that needs more stops before running

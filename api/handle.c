@@ -102,13 +102,17 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     cd_buf_free(&r.lines);
     size_t json_len = b.len;
     int deferred = rc < 0 && r.deferred;
-    if (rc == 0 && r.bin.len) cd_buf_put(&b, r.bin.p, r.bin.len); /* binary tensors after the JSON */
+    char *tail = NULL;
+    size_t tail_len = 0;
+    if (rc == 0 && r.bin.len && call->split_binary && !r.bin.oom && !r.ndjson) tail = cd_buf_take(&r.bin, &tail_len);
+    else if (rc == 0 && r.bin.len) cd_buf_put(&b, r.bin.p, r.bin.len); /* binary tensors after the JSON */
     if (r.bin.oom) b.oom = 1;
     /* A graph and program kept in the cache must not point at this call's flag. */
     if (r.g) gr_graph_set_cancel(r.g, NULL);
     if (r.plan && r.plan->ex) gr_exec_set_cancel(r.plan->ex, NULL);
     gd_req_close(&r);
     out->timing = t;
+    if (deferred || rc < 0 || b.oom) free(tail);
     if (deferred) {
         cd_buf_free(&b);
         memset(out, 0, sizeof *out); /* status GD_DEFERRED, no body */
@@ -124,11 +128,18 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     int ndjson = out->ndjson, streamed = out->streamed;
     finish(out, &b, 200);
     out->json_len = json_len;
+    if (out->status == 200 && out->body) {
+        out->tail = tail;
+        out->tail_len = tail_len;
+    } else {
+        free(tail); /* out of memory writing the JSON: the fixed reply alone */
+    }
     out->ndjson = ndjson;
     out->streamed = streamed;
 }
 
 void gd_response_free(gd_response *r) {
     free(r->body);
+    free(r->tail);
     memset(r, 0, sizeof *r);
 }

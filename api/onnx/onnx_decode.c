@@ -237,25 +237,26 @@ int gd_onnx_decode(gd_req *r, const json_t *graph) {
         return gd_fail(r->e, GD_E_INVALID_REQUEST, "/graph/onnx", "onnx must be the model's bytes in base64");
     size_t len = 0; /* "ref": the graph store's model (decode.c looked it up), else the base64 */
     const char *text = r->stored ? "" : gd_doc_text(&r->doc, b64, &len);
-    size_t cap = r->stored ? r->stored->len : cd_b64_decoded_len(text, len), n = 0;
+    size_t cap = r->stored ? 0 : cd_b64_decoded_len(text, len), n = 0;
     if ((int64_t)cap > r->budget)
         return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/graph/onnx", "the model is over the request's memory budget");
-    uint8_t *bytes = malloc(cap ? cap : 1);
-    if (!bytes) return oom(r);
-    if (r->stored) {
-        memcpy(bytes, r->stored->body, cap);
-        n = cap;
-    } else if (cd_b64_decode(text, len, bytes, cap, &n) < 0) {
+    /* A stored model is read where it is (the request holds a reference
+     * to it); base64 is decoded into a buffer of the request's. */
+    uint8_t *bytes = r->stored ? NULL : malloc(cap ? cap : 1);
+    if (!r->stored && !bytes) return oom(r);
+    if (!r->stored && cd_b64_decode(text, len, bytes, cap, &n) < 0) {
         free(bytes);
         return gd_fail(r->e, GD_E_INVALID_REQUEST, "/graph/onnx", "onnx is not valid base64");
     }
+    const uint8_t *model = r->stored ? (const uint8_t *)r->stored->body : bytes;
+    if (r->stored) n = r->stored->len;
     gd_onnx *m = r->onnx = calloc(1, sizeof *m);
     if (!m) {
         free(bytes);
         return oom(r);
     }
     char why[160];
-    int rc = gd_ox_model_unpack(m, bytes, n, r->budget - (int64_t)n, why, sizeof why);
+    int rc = gd_ox_model_unpack(m, model, n, r->budget - (int64_t)cap, why, sizeof why);
     free(bytes);
     if (rc < 0) return gd_fail(r->e, m->alloc_bytes ? GD_E_LIMIT_EXCEEDED : GD_E_INVALID_REQUEST, "/graph/onnx", "%s", why);
     r->budget -= m->alloc_bytes;
