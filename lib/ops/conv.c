@@ -138,28 +138,40 @@ static int all_finite(gr_dtype dt, const void *a, int64_t n) {
     return !bad;
 }
 
+/* Filters ([fkh, fkw] taps each) per block of trim_weight: a block's
+ * weights stay in the L1 cache between its two passes, so the weight is
+ * read (or written) from memory once. */
+#define TRIM_BLOCK 256
+
 /* Between the weight w [cout, cig, fkh, fkw] and its trimmed taps t
- * [cout, cig, kh, kw]: to_trimmed copies w's taps into t, else t into w's
- * taps and zeros into the others. */
+ * [cout, cig, kh, kw]: to_trimmed copies w's taps into t, and returns 0
+ * when check is set and w holds an inf or NaN (t is then unusable), else
+ * 1; otherwise t goes into w's taps and zeros into the others. */
 #define TRIM_WEIGHT(T)                                                                                                \
-    static void trim_weight_##T(const conv_geom *c, T *w, T *t, int to_trimmed) {                                     \
-        int64_t taps = c->fkh * c->fkw, kept = c->kh * c->kw;                                                         \
-        if (!to_trimmed) memset(w, 0, (size_t)(c->cout * c->cig * taps) * sizeof(T));                                 \
-        for (int64_t f = 0; f < c->cout * c->cig; f++) {                                                              \
-            T *wf = w + f * taps + c->i0 * c->fkw + c->j0, *tf = t + f * kept;                                        \
-            for (int64_t i = 0; i < c->kh; i++)                                                                       \
-                for (int64_t j = 0; j < c->kw; j++) {                                                                 \
-                    if (to_trimmed) tf[i * c->kw + j] = wf[i * c->fkw + j];                                           \
-                    else wf[i * c->fkw + j] = tf[i * c->kw + j];                                                      \
-                }                                                                                                     \
+    static int trim_weight_##T(const conv_geom *c, T *w, T *t, int to_trimmed, int check) {                           \
+        int64_t taps = c->fkh * c->fkw, kept = c->kh * c->kw, filters = c->cout * c->cig;                             \
+        for (int64_t f0 = 0; f0 < filters; f0 += TRIM_BLOCK) {                                                        \
+            int64_t f1 = filters - f0 < TRIM_BLOCK ? filters : f0 + TRIM_BLOCK;                                       \
+            T *wb = w + f0 * taps;                                                                                    \
+            if (to_trimmed && check && !all_finite(sizeof(T) == 4 ? GR_F32 : GR_F64, wb, (f1 - f0) * taps)) return 0; \
+            if (!to_trimmed) memset(wb, 0, (size_t)((f1 - f0) * taps) * sizeof(T));                                  \
+            for (int64_t f = f0; f < f1; f++) {                                                                       \
+                T *wf = w + f * taps + c->i0 * c->fkw + c->j0, *tf = t + f * kept;                                    \
+                for (int64_t i = 0; i < c->kh; i++)                                                                   \
+                    for (int64_t j = 0; j < c->kw; j++) {                                                             \
+                        if (to_trimmed) tf[i * c->kw + j] = wf[i * c->fkw + j];                                       \
+                        else wf[i * c->fkw + j] = tf[i * c->kw + j];                                                  \
+                    }                                                                                                 \
+            }                                                                                                         \
         }                                                                                                             \
+        return 1;                                                                                                     \
     }
 TRIM_WEIGHT(float)
 TRIM_WEIGHT(double)
 
-static void trim_weight(const conv_geom *c, gr_dtype dt, void *w, void *t, int to_trimmed) {
-    if (dt == GR_F32) trim_weight_float(c, w, t, to_trimmed);
-    else trim_weight_double(c, w, t, to_trimmed);
+static int trim_weight(const conv_geom *c, gr_dtype dt, void *w, void *t, int to_trimmed, int check) {
+    if (dt == GR_F32) return trim_weight_float(c, w, t, to_trimmed, check);
+    return trim_weight_double(c, w, t, to_trimmed, check);
 }
 
 /* The output length of a convolution over len elements, or -1 when the
@@ -620,12 +632,9 @@ static void run_conv_job(const gr_kernel *k, const conv_geom *c, int64_t slot_el
 static char *weight_operand(const gr_kernel *k, conv_geom *c, const conv_geom *full, int keep_nonfinite) {
     char *w = (char *)(uintptr_t)k->in[1];
     if (!trimmed(c)) return w;
-    if (keep_nonfinite && !all_finite(k->dt, w, k->g->nodes[k->n->in[1]].numel)) {
-        *c = *full;
-        return w;
-    }
-    trim_weight(c, k->dt, w, k->work, 1);
-    return k->work;
+    if (trim_weight(c, k->dt, w, k->work, 1, keep_nonfinite)) return k->work;
+    *c = *full;
+    return w;
 }
 
 /* y = conv(x, w): per chunk and group, col = im2col(x); y_g = w_g @ col. */
@@ -745,7 +754,7 @@ static gr_status conv_weight_forward(const gr_kernel *k, gr_error *err) {
             for (int64_t i = 0; i < wn; i++) o[i] += a[i];
         }
     }
-    if (trimmed(&c)) trim_weight(&c, k->dt, k->out, w, 0);
+    if (trimmed(&c)) trim_weight(&c, k->dt, k->out, w, 0, 0);
     return GR_OK;
 }
 
