@@ -130,6 +130,9 @@ typedef struct gr_kernel {
                                          asks for none) */
     int64_t work_bytes;               /* op->workspace(g, n) as planned at compile time (the
                                          thread count may have changed since) */
+    void *side;                       /* a second result the kernel writes as it goes, or NULL:
+                                         scaled_dot_product_attention's probabilities, when the
+                                         program also reads them (gr_attention_shares_probs) */
 } gr_kernel;
 
 /* Sentinels a partial-derivative rule may return instead of a node id. */
@@ -217,7 +220,7 @@ extern const gr_op gr_op_add, gr_op_sub, gr_op_mul, gr_op_div, gr_op_pow, gr_op_
     gr_op_equal, gr_op_where;
 extern const gr_op gr_op_sum, gr_op_mean, gr_op_sum_to;
 extern const gr_op gr_op_reshape, gr_op_expand, gr_op_transpose, gr_op_fill;
-extern const gr_op gr_op_matmul;
+extern const gr_op gr_op_matmul, gr_op_scaled_dot_product_attention;
 extern const gr_op gr_op_greater_equal, gr_op_logical_and; /* compare.c */
 extern const gr_op gr_op_softmax, gr_op_one_hot;
 extern const gr_op *const gr_ops_join[];   /* join.c: concat stack (variadic) */
@@ -316,6 +319,11 @@ void gr_broadcast_copy(gr_dtype dt, const gr_shape *out_shape, void *out, const 
  * (lib/ops/linalg.c; the executor fuses matmul + bias this way). A large
  * product runs in chunks and stops early once *cancel (may be NULL) is
  * raised. */
+/* 1 when node p (attention_probs) is the probabilities node s
+ * (scaled_dot_product_attention) computes: the same q, k and mask, scale
+ * and causal flag. Its kernel then writes them to gr_kernel.side. */
+int gr_attention_shares_probs(const gr_graph *g, const gr_node *s, const gr_node *p);
+
 void gr_matmul_bias(const gr_graph *g, const gr_node *mm, const void *a, const void *b, const gr_shape *bias_shape,
                     const void *bias, void *out, const volatile int *cancel);
 

@@ -25,7 +25,7 @@
 
 #include "../vmath.h"
 
-extern const gr_op gr_op_attention_probs, gr_op_softmax_backward;
+extern const gr_op gr_op_attention_probs, gr_op_softmax_backward, gr_op_scaled_dot_product_attention;
 
 /* ---- what attention nodes share ------------------------------------------ */
 
@@ -60,6 +60,14 @@ static double scale_of(const gr_graph *g, const gr_node *n) {
 
 /* 1 when node n has is_causal=true. */
 static int causal_of(const gr_node *n) { return (n->attrs->set & A(GR_ATTR_IS_CAUSAL)) && n->attrs->is_causal; }
+
+int gr_attention_shares_probs(const gr_graph *g, const gr_node *s, const gr_node *p) {
+    if (s->op != &gr_op_scaled_dot_product_attention || p->op != &gr_op_attention_probs) return 0;
+    const int *a = gr_node_inputs(s), *b = gr_node_inputs(p);
+    if (a[0] != b[0] || a[1] != b[1] || has_mask(s) != has_mask(p)) return 0;
+    if (has_mask(s) && a[mask_slot(s)] != b[mask_slot(p)]) return 0;
+    return scale_of(g, s) == scale_of(g, p) && causal_of(s) == causal_of(p);
+}
 
 /* The scores' shape [..., L, S] of node n. */
 static gr_shape scores_shape(const gr_graph *g, const gr_node *n) {
@@ -238,18 +246,20 @@ static void attn_part(void *ctx, int64_t s0, int64_t s1) {
     }
 }
 
-/* y = p v for entry b, p in workspace slot `slot`. */
+/* y = p v for entry b, p in workspace slot `slot`, or kept in k->side
+ * (the probabilities node the program reads too) at entry b's place. */
 static void sdpa_entry(const attn_job *J, int64_t slot, int64_t b) {
     const gr_kernel *k = J->k;
     const attn_dims *d = &J->d;
+    int64_t at = (k->side ? b : slot) * d->L * d->S;
     if (k->dt == GR_F32) {
-        float *p = (float *)k->work + slot * d->L * d->S, *yb = (float *)k->out + b * d->L * d->Ev;
+        float *p = (float *)(k->side ? k->side : k->work) + at, *yb = (float *)k->out + b * d->L * d->Ev;
         probs_entry_float(k, d, &J->mv, b, p);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)d->L, (blasint)d->Ev, (blasint)d->S, 1.0f, p,
                     (blasint)d->S, (const float *)k->in_all[2] + b * d->S * d->Ev, (blasint)d->Ev, 0.0f, yb,
                     (blasint)d->Ev);
     } else {
-        double *p = (double *)k->work + slot * d->L * d->S, *yb = (double *)k->out + b * d->L * d->Ev;
+        double *p = (double *)(k->side ? k->side : k->work) + at, *yb = (double *)k->out + b * d->L * d->Ev;
         probs_entry_double(k, d, &J->mv, b, p);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)d->L, (blasint)d->Ev, (blasint)d->S, 1.0, p,
                     (blasint)d->S, (const double *)k->in_all[2] + b * d->S * d->Ev, (blasint)d->Ev, 0.0, yb,
@@ -257,13 +267,24 @@ static void sdpa_entry(const attn_job *J, int64_t slot, int64_t b) {
     }
 }
 
+/* p for entry b into dst [batch, L, S]. */
+static void probs_into(const attn_job *J, void *dst, int64_t b) {
+    const gr_kernel *k = J->k;
+    const attn_dims *d = &J->d;
+    if (k->dt == GR_F32) probs_entry_float(k, d, &J->mv, b, (float *)dst + b * d->L * d->S);
+    else probs_entry_double(k, d, &J->mv, b, (double *)dst + b * d->L * d->S);
+}
+
 /* p for entry b, straight into the output. */
 static void probs_entry(const attn_job *J, int64_t slot, int64_t b) {
     (void)slot;
-    const gr_kernel *k = J->k;
-    const attn_dims *d = &J->d;
-    if (k->dt == GR_F32) probs_entry_float(k, d, &J->mv, b, (float *)k->out + b * d->L * d->S);
-    else probs_entry_double(k, d, &J->mv, b, (double *)k->out + b * d->L * d->S);
+    probs_into(J, J->k->out, b);
+}
+
+/* p for entry b into k->side (sdpa with no values to weigh). */
+static void probs_entry_side(const attn_job *J, int64_t slot, int64_t b) {
+    (void)slot;
+    probs_into(J, J->k->side, b);
 }
 
 /* The job of attention kernel k over slots slots, entry by entry. */
@@ -281,6 +302,10 @@ static gr_status sdpa_forward(const gr_kernel *k, gr_error *err) {
     attn_dims d = dims_of(k->g, k->n);
     if (d.S == 0 || d.L == 0 || d.Ev == 0) { /* no keys: a sum of nothing, 0 */
         memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
+        if (k->side && d.batch > 0) { /* the probabilities are still wanted */
+            attn_job J = attn_job_of(k, 1, probs_entry_side);
+            gr_parallel_for_gemms(J.slots, 1, attn_part, &J);
+        }
         return GR_OK;
     }
     int64_t slot_bytes = d.L * d.S * (int64_t)gr_dtype_size(k->dt), slots = k->work_bytes / slot_bytes;

@@ -289,6 +289,54 @@ static void test_views_share_buffers(void **state) {
     gr_graph_free(g);
 }
 
+/* An sdpa and an attention_probs node on the same q and k (what sdpa's
+ * derivative reads) run as one instruction: the sdpa kernel writes the
+ * probabilities too. They must equal those of a program computing them
+ * alone, also when v has no features (nothing to weigh, the probabilities
+ * still wanted), and a probs node on another k keeps its own instruction. */
+static void test_attention_probs_shared(void **state) {
+    (void)state;
+    gr_error err;
+    for (int ev = 0; ev <= 3; ev += 3) {
+        gr_graph *g = gr_graph_new(GR_F32, NULL);
+        gr_shape sq = tu_shape(3, 2, 4, 5), sv = tu_shape(3, 2, 4, ev);
+        int q = gr_graph_input(g, "q", &sq, &err), k = gr_graph_input(g, "k", &sq, &err);
+        int k2 = gr_graph_input(g, "k2", &sq, &err), v = gr_graph_input(g, "v", &sv, &err);
+        TU_OK(gr_graph_finalize(g, &err), err);
+        gr_attrs causal = {0};
+        gr_attrs_set_int(&causal, GR_ATTR_IS_CAUSAL, 1);
+        int qkv[3] = {q, k, v}, qk[2] = {q, k}, qk2[2] = {q, k2};
+        int y = tu_apply(g, "scaled_dot_product_attention", qkv, 3, &causal);
+        int p = tu_apply(g, "attention_probs", qk, 2, &causal);
+        int other = tu_apply(g, "attention_probs", qk2, 2, &causal);
+        int outs[3] = {y, p, other};
+        gr_exec *e = gr_compile(g, outs, 3, &err);
+        assert_non_null(e);
+        gr_exec_stats st;
+        gr_exec_get_stats(e, &st);
+        assert_int_equal(st.instructions, 2); /* sdpa with p, and the other probs */
+        gr_exec_free(e);
+        double qv[40], kv[40], k2v[40], vv[24];
+        tu_seed(11 + (uint64_t)ev);
+        for (int i = 0; i < 40; i++) qv[i] = tu_uniform(-1, 1), kv[i] = tu_uniform(-1, 1), k2v[i] = tu_uniform(-1, 1);
+        for (int i = 0; i < 24; i++) vv[i] = tu_uniform(-1, 1);
+        tu_bind bd[4] = {{q, qv}, {k, kv}, {k2, k2v}, {v, vv}};
+        double *both = tu_eval(g, bd, 4, outs, 3);
+        double *alone = tu_eval1(g, bd, 4, p);
+        double *alone2 = tu_eval1(g, bd, 4, other);
+        int64_t ny = gr_node_numel(g, y);
+        for (int i = 0; i < 32; i++) {
+            assert_true(both[ny + i] == alone[i]);
+            assert_true(both[ny + 32 + i] == alone2[i]);
+        }
+        assert_true(both[ny + 1] == 0 && both[ny] == 1); /* causal: row 0 sees key 0 alone */
+        free(both);
+        free(alone);
+        free(alone2);
+        gr_graph_free(g);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_reuses_buffers),  cmocka_unit_test(test_plan_on_gradient_graph),
@@ -296,6 +344,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_and_plan_limit), cmocka_unit_test(test_zero_size),
         cmocka_unit_test(test_nan_propagates),
         cmocka_unit_test(test_matmul_bias_fusion),   cmocka_unit_test(test_views_share_buffers),
+        cmocka_unit_test(test_attention_probs_shared),
     };
     return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
 }
