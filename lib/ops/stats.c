@@ -7,6 +7,8 @@
 
 #include <math.h>
 
+#include "../vmath.h"
+
 extern const gr_op gr_op_abs, gr_op_sqrt, gr_op_maximum;
 
 #define RED_ATTRS (A(GR_ATTR_AXES) | A(GR_ATTR_AXIS) | A(GR_ATTR_KEEPDIMS))
@@ -107,13 +109,45 @@ static double group_stat(const gr_groups *G, int64_t base, gr_dtype dt, const vo
     return pow(acc, 1 / p);
 }
 
+/* The contiguous runs of G's groups: *runs is G without its innermost
+ * reduced dims that lie one after the other in memory (len counts runs),
+ * and the run length is returned (1: no run longer than an element). */
+static int64_t contiguous_runs(const gr_groups *G, gr_groups *runs) {
+    *runs = *G;
+    int64_t run = 1;
+    while (runs->nred > 0 && runs->rstr[runs->nred - 1] == run) {
+        run *= runs->rdims[runs->nred - 1];
+        runs->nred--;
+    }
+    runs->len = run > 0 ? G->len / run : 0;
+    return run;
+}
+
+/* var and std of one float32 group made of runs of run elements: each run
+ * summed by vmath.h's vectorized rows, in double (batch norm's running
+ * variance over N, H, W per channel: H * W in a run). */
+static double var_runs_f32(const gr_groups *R, int64_t run, int64_t base, const float *x, int64_t count, double dof,
+                           stat_kind kind) {
+    double sum = 0, sq = 0;
+    GROUP_FOR(R, base, r, off, sum += gr_vsum_f32(x + off, run));
+    double mean = sum / (double)count; /* NaN for an empty group */
+    GROUP_FOR(R, base, r, off, sq += gr_vsqdev_f32(x + off, run, mean));
+    double v = sq / (dof > 0 ? dof : 0);
+    return kind == ST_STD ? sqrt(v) : v;
+}
+
 static gr_status stat_run(const gr_kernel *k, stat_kind kind) {
-    gr_groups G;
+    gr_groups G, R;
     gr_groups_init(&G, &k->g->nodes[k->n->in[0]].shape, gr_node_reduce_mask(k->g, k->n));
     double p = norm_ord(k->n), dof = kind == ST_VAR || kind == ST_STD ? var_dof(k->g, k->n) : 0;
+    int64_t run = contiguous_runs(&G, &R);
+    int runs = k->dt == GR_F32 && (kind == ST_VAR || kind == ST_STD) && run >= 8 && G.len > 0;
     for (int64_t o = 0; o < G.n_groups; o++) {
         if ((o & 255) == 0 && gr_cancelled(k->cancel)) return GR_OK;
-        gr_put(k->dt, k->out, o, group_stat(&G, gr_groups_base(&G, o), k->dt, k->in[0], kind, p, dof));
+        int64_t base = gr_groups_base(&G, o);
+        double v = runs ? var_runs_f32(&R, run, base, k->in[0], G.len, dof, kind)
+                        : group_stat(&G, base, k->dt, k->in[0], kind, p, dof);
+        gr_put(k->dt, k->out, o, v);
     }
     return GR_OK;
 }

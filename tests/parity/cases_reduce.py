@@ -80,6 +80,12 @@ def reduce_cases():
         {"name": "logsumexp-large", "expr": "logsumexp(x, axis=1)", "inputs": {"x": [[1000.0, 1000.0], [-1000.0, 0.0]]},
          "torch": lambda x: torch.logsumexp(x, 1)},
         # ---- var / std with corrections and too few elements ----
+        # groups of contiguous runs (the float32 kernel sums each run vectorized): batch norm's
+        # running variance over N, H, W per channel, and a run of 16 in strided groups
+        {"name": "var-bn-axes", "expr": "var(x, axes=[0, 2, 3])", "inputs": {"x": (3, 2, 4, 5)},
+         "torch": lambda x: torch.var(x, (0, 2, 3))},
+        {"name": "std-runs-keep", "expr": "std(x, axes=[0, 2], keepdims=true, correction=0)",
+         "inputs": {"x": (2, 3, 16)}, "torch": lambda x: torch.std(x, (0, 2), keepdim=True, unbiased=False)},
         {"name": "var-correction0", "expr": "var(x, axis=1, correction=0)", "inputs": {"x": (3, 4)},
          "torch": lambda x: torch.var(x, 1, correction=0)},
         {"name": "std-correction2", "expr": "std(x, axis=0, correction=2)", "inputs": {"x": (3, 4)},
