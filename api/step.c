@@ -208,49 +208,53 @@ typedef struct non_finite {
     const char *name; /* the param, or NULL for the loss */
 } non_finite;
 
-/* The params and optimizer state before an update, to put back when the
- * update turns a param non-finite. (n) each, of the param's bytes. */
-typedef struct backup {
-    void **param, **s1, **s2;
-} backup;
-
-static void backup_free(backup *k, int n) {
-    for (int i = 0; i < n && k->param; i++) {
-        free(k->param[i]);
-        free(k->s1[i]);
-        free(k->s2[i]);
+/* One optimizer update of param k's elements [i0, i0 + len) with gradient
+ * g: in place, or on copies (dry: the scratch p, s1, s2 of SCRATCH_ELEMS
+ * each). The updates are elementwise, so a block computes as the whole. */
+#define SCRATCH_ELEMS 1024
+static gr_status update_block(gd_req *r, const gd_optimizer *o, gd_leaf *l, const void *g, gd_tensor *s1,
+                              gd_tensor *s2, int64_t step, int64_t i0, int64_t len, void *const dry[3], gr_error *ge) {
+    size_t es = gr_dtype_size(r->dt), off = (size_t)i0 * es, bytes = (size_t)len * es;
+    char *p = (char *)l->value.data + off, *m = s1->data ? (char *)s1->data + off : NULL;
+    char *v = s2->data ? (char *)s2->data + off : NULL;
+    if (dry) { /* the block's param and state, copied: the real ones stay as they are */
+        p = memcpy(dry[0], p, bytes);
+        if (m) m = memcpy(dry[1], m, bytes);
+        if (v) v = memcpy(dry[2], v, bytes);
     }
-    free(k->param);
-    free(k->s1);
-    free(k->s2);
+    const char *gb = (const char *)g + off;
+    return o->adam ? gr_adam_update(r->dt, len, p, gb, m, v, step, &o->ad, ge)
+                   : gr_sgd_update(r->dt, len, p, gb, m, &o->sgd, ge);
 }
 
-/* Room for the copies (nothing when the optimizer keeps no such state). */
-static int backup_init(backup *k, gd_req *r, gd_leaf *const *params, const gd_tensor *s1, const gd_tensor *s2, int n) {
-    k->param = calloc((size_t)n, sizeof *k->param);
-    k->s1 = calloc((size_t)n, sizeof *k->s1);
-    k->s2 = calloc((size_t)n, sizeof *k->s2);
-    if (!k->param || !k->s1 || !k->s2) return -1;
-    size_t es = gr_dtype_size(r->dt);
-    for (int i = 0; i < n; i++) {
-        size_t bytes = (size_t)params[i]->value.n * es + 1;
-        k->param[i] = malloc(bytes);
-        k->s1[i] = s1[i].data ? malloc(bytes) : NULL;
-        k->s2[i] = s2[i].data ? malloc(bytes) : NULL;
-        if (!k->param[i] || (s1[i].data && !k->s1[i]) || (s2[i].data && !k->s2[i])) return -1;
-    }
+/* The update of every param (grads[k] its gradient; step: Adam's, from 1).
+ * With check, first a dry run block by block on copies that stay in the
+ * cache: when it would leave a param non-finite, *bad names it and nothing
+ * changes, so no copy of the params is kept to undo a step (resnet18's are
+ * 45 MB). 0, or -1 with r->e set. */
+static int update_params(gd_req *r, const gd_optimizer *o, gd_leaf *const *params, const void *const *grads,
+                         gd_tensor *s1, gd_tensor *s2, int n, int64_t step, int check, const char **bad) {
+    double scratch[3][SCRATCH_ELEMS];
+    void *const dry[3] = {scratch[0], scratch[1], scratch[2]};
+    int64_t block = SCRATCH_ELEMS * (int64_t)sizeof(double) / (int64_t)gr_dtype_size(r->dt) / 2 * 2;
+    gr_error ge;
+    *bad = NULL;
+    for (int pass = check ? 0 : 1; pass < 2; pass++)
+        for (int k = 0; k < n; k++) {
+            int64_t total = params[k]->value.n;
+            for (int64_t i0 = 0; i0 < total || (i0 == 0 && total == 0); i0 += pass ? total : block) {
+                int64_t len = pass ? total : (total - i0 < block ? total - i0 : block);
+                if (update_block(r, o, params[k], grads[k], &s1[k], &s2[k], step, i0, len, pass ? NULL : dry, &ge) !=
+                    GR_OK)
+                    return gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer", "%s", ge.message);
+                if (!pass && !all_finite(r->dt, dry[0], len)) {
+                    *bad = params[k]->name;
+                    return 0;
+                }
+                if (total == 0) break;
+            }
+        }
     return 0;
-}
-
-/* Copy params and state into k (save) or back from it. */
-static void backup_copy(backup *k, gd_req *r, gd_leaf *const *params, gd_tensor *s1, gd_tensor *s2, int n, int save) {
-    size_t es = gr_dtype_size(r->dt);
-    for (int i = 0; i < n; i++) {
-        size_t bytes = (size_t)params[i]->value.n * es;
-        void *live[3] = {params[i]->value.data, s1[i].data, s2[i].data}, *kept[3] = {k->param[i], k->s1[i], k->s2[i]};
-        for (int j = 0; j < 3; j++)
-            if (live[j] && kept[j] && bytes) memcpy(save ? kept[j] : live[j], save ? live[j] : kept[j], bytes);
-    }
 }
 
 /* "export": "onnx": the request's model with the updated params (and
@@ -277,7 +281,7 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
     gd_tensor *s1 = NULL, *s2 = NULL, *vals = NULL; /* per param: optimizer state */
     double *losses = NULL;
     gr_exec *ex = NULL;
-    backup keep = {0};
+    const void **grads = NULL; /* (n) the gradients of the step being taken */
     buffers bf = {0};
     const gd_optimizer *o = &r->args.optimizer;
     int64_t adam_step = r->args.state.step;
@@ -318,7 +322,7 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
     int64_t steps = r->args.steps, nb = r->args.nbatches ? r->args.nbatches : 1, total = steps * nb;
     if (init_state(r, o, params, n, s1, s2) < 0) goto out;
     losses = malloc((size_t)total * sizeof *losses);
-    if (!losses || (check && backup_init(&keep, r, params, s1, s2, n) < 0)) {
+    if (!losses || !(grads = calloc((size_t)n + 1, sizeof *grads))) {
         gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/steps", "out of memory");
         goto out;
     }
@@ -366,23 +370,10 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
                 if (!all_finite(r->dt, gr_exec_value(ex, outs[1 + k]), params[k]->value.n))
                     bad_at = (non_finite){done + 1, "gradient", params[k]->name};
             if (!bad_at.step) {
-                if (check) backup_copy(&keep, r, params, s1, s2, n, 1);
-                for (int k = 0; k < n; k++) {
-                    gr_error ge;
-                    gd_leaf *l = params[k];
-                    const void *g = gr_exec_value(ex, outs[1 + k]);
-                    gr_status st = o->adam ? gr_adam_update(r->dt, l->value.n, l->value.data, g, s1[k].data,
-                                                           s2[k].data, adam_step + 1, &o->ad, &ge)
-                                          : gr_sgd_update(r->dt, l->value.n, l->value.data, g, s1[k].data, &o->sgd, &ge);
-                    if (st != GR_OK) {
-                        gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer", "%s", ge.message);
-                        goto out;
-                    }
-                }
-                for (int k = 0; check && !bad_at.step && k < n; k++)
-                    if (!all_finite(r->dt, params[k]->value.data, params[k]->value.n))
-                        bad_at = (non_finite){done + 1, "param", params[k]->name};
-                if (bad_at.step) backup_copy(&keep, r, params, s1, s2, n, 0); /* step k is not kept */
+                for (int k = 0; k < n; k++) grads[k] = gr_exec_value(ex, outs[1 + k]);
+                const char *bad;
+                if (update_params(r, o, params, grads, s1, s2, n, adam_step + 1, check, &bad) < 0) goto out;
+                if (bad) bad_at = (non_finite){done + 1, "param", bad}; /* step k is not taken */
                 else buffers_update(&bf, r, ex, outs);
             }
             t->execute_ms += gd_now_ms() - t0;
@@ -468,7 +459,7 @@ out:
         gd_tensor_free(&s1[k]);
         gd_tensor_free(&s2[k]);
     }
-    backup_free(&keep, n);
+    free(grads);
     buffers_free(&bf);
     free(outs);
     free(s1);
