@@ -201,24 +201,13 @@ static int fuse_attention_probs(gr_exec *e) {
     return 1;
 }
 
-/* last[v]: the last instruction reading node v, or -1. */
-static void find_last_readers(const gr_exec *e, int *last) {
-    for (int i = 0; i < e->g->n; i++) last[i] = -1;
-    for (int p = 0; p < e->n_prog; p++) {
-        int fused_ops[3];
-        const int *ops;
-        int nops = instr_operands(e, p, fused_ops, &ops);
-        for (int k = 0; k < nops; k++) last[ops[k]] = p;
-    }
-}
-
 /* Mark the views among the instructions (not outputs: a caller may keep an
- * output past a change of what it would share) and move each buffer's last
- * use to the last use of any view of it; root[v] is the node whose buffer v
- * reads. */
+ * output past a change of what it would share); root[v] is the node whose
+ * buffer v reads, and last[r] the last instruction reading buffer r
+ * (through any view of it), or -1. */
 static void plan_views(gr_exec *e, int *root, int *last) {
     const gr_graph *g = e->g;
-    for (int i = 0; i < g->n; i++) root[i] = i;
+    for (int i = 0; i < g->n; i++) root[i] = i, last[i] = -1;
     for (int p = 0; p < e->n_prog; p++) {
         int v = e->prog[p];
         const gr_node *n = &g->nodes[v];
@@ -288,11 +277,8 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
     for (int i = 0; i < g->n_order; i++) {
         int v = g->order[i];
         const gr_node *n = &g->nodes[v];
-        last[v] = -1;
         if (!(e->role[v] & ROLE_LIVE)) continue;
         if (n->kind == GR_OPNODE) {
-            const int *in = gr_node_inputs(n);
-            for (int k = 0; k < n->n_in; k++) last[in[k]] = e->n_prog;
             if (n->n_in > widest) widest = n->n_in;
             e->prog[e->n_prog++] = v;
             e->stats.flops += gr_node_flops(g, v);
@@ -304,7 +290,6 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
     }
     e->in_data = malloc((size_t)widest * sizeof *e->in_data);
     if (!e->in_data || !fuse_matmul_bias(e) || !fuse_attention_probs(e)) goto nomem;
-    find_last_readers(e, last);
     plan_views(e, root, last);
     e->stats.instructions = e->n_prog;
 
