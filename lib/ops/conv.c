@@ -502,12 +502,20 @@ static void gemm(gr_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, c
 #define CONV_WORK_ELEMS ((int64_t)1 << 16)
 #endif
 
+/* Columns a chunk's GEMM gets at least, when the maps are small: a product
+ * a few columns wide runs far below the BLAS's speed (resnet18's 2x2 maps:
+ * [256, 2304] x [2304, 24] and [.., 8] for chunks of 6 and 2 images; as one
+ * chunk of 8, its conv2d went 1.20 -> 1.08 ms and conv_transpose2d 1.06 ->
+ * 0.84 ms). */
+#define CONV_MIN_COLS 64
+
 /* Images per chunk: as many as fit the workspace with their column matrix
- * and output rows, at least one, and with a chunk's columns within BLAS's
- * 32-bit dims. */
+ * and output rows, but enough for CONV_MIN_COLS columns, at least one, and
+ * with a chunk's columns within BLAS's 32-bit dims. */
 static int64_t chunk_images(const conv_geom *c) {
     int64_t per = (c->kg + c->cog) * c->p;
     int64_t nb = per > 0 ? CONV_WORK_ELEMS / per : c->n;
+    if (c->p > 0 && nb * c->p < CONV_MIN_COLS) nb = (CONV_MIN_COLS + c->p - 1) / c->p;
     if (c->p > 0 && nb > INT32_MAX / c->p) nb = INT32_MAX / c->p;
     if (nb > c->n) nb = c->n;
     return nb < 1 ? 1 : nb;

@@ -46,6 +46,10 @@ CASES = [
     {"name": "conv2d-batch-chunks", "expr": "conv2d(x, w, padding=[1])",
      "inputs": {"x": (9, 4, 12, 12), "w": (8, 4, 3, 3)},
      "torch": lambda x, w: F.conv2d(x, w, padding=1)},
+    # small maps: chunks of at least 64 columns (16 images of 2x2), the last one of 2
+    {"name": "conv2d-small-map-chunks", "expr": "conv2d(x, w, padding=[1])",
+     "inputs": {"x": (18, 128, 2, 2), "w": (8, 128, 3, 3)},
+     "torch": lambda x, w: F.conv2d(x, w, padding=1)},
     {"name": "conv2d-inf-weight-pad", "expr": "conv2d(x, w, padding=[1])",
      "inputs": {"x": [[[[1.0, -2.0, 0.5], [1.5, 1.0, -1.0], [0.25, 2.0, 1.0]]]],
                 "w": [[[[inf, 1.0, -1.0], [0.5, 2.0, 1.0], [1.0, -0.5, 1.0]]]]},
