@@ -208,9 +208,10 @@ typedef struct non_finite {
     const char *name; /* the param, or NULL for the loss */
 } non_finite;
 
-/* One optimizer update of param k's elements [i0, i0 + len) with gradient
- * g: in place, or on copies (dry: the scratch p, s1, s2 of SCRATCH_ELEMS
- * each). The updates are elementwise, so a block computes as the whole. */
+/* One optimizer update of param l's elements [i0, i0 + len) with gradient
+ * g and state s1, s2: in place, or on copies (dry: scratch for the param
+ * and both states, SCRATCH_ELEMS doubles each). The updates are
+ * elementwise, so a block computes as the whole would. */
 #define SCRATCH_ELEMS 1024
 static gr_status update_block(gd_req *r, const gd_optimizer *o, gd_leaf *l, const void *g, gd_tensor *s1,
                               gd_tensor *s2, int64_t step, int64_t i0, int64_t len, void *const dry[3], gr_error *ge) {
@@ -236,14 +237,14 @@ static int update_params(gd_req *r, const gd_optimizer *o, gd_leaf *const *param
                          gd_tensor *s1, gd_tensor *s2, int n, int64_t step, int check, const char **bad) {
     double scratch[3][SCRATCH_ELEMS];
     void *const dry[3] = {scratch[0], scratch[1], scratch[2]};
-    int64_t block = SCRATCH_ELEMS * (int64_t)sizeof(double) / (int64_t)gr_dtype_size(r->dt) / 2 * 2;
+    int64_t block = SCRATCH_ELEMS * (int64_t)sizeof(double) / (int64_t)gr_dtype_size(r->dt);
     gr_error ge;
     *bad = NULL;
-    for (int pass = check ? 0 : 1; pass < 2; pass++)
+    for (int pass = check ? 0 : 1; pass < 2; pass++) /* 0: the dry run, 1: the update */
         for (int k = 0; k < n; k++) {
-            int64_t total = params[k]->value.n;
-            for (int64_t i0 = 0; i0 < total || (i0 == 0 && total == 0); i0 += pass ? total : block) {
-                int64_t len = pass ? total : (total - i0 < block ? total - i0 : block);
+            int64_t total = params[k]->value.n, piece = pass ? (total > 0 ? total : 1) : block;
+            for (int64_t i0 = 0; i0 == 0 || i0 < total; i0 += piece) { /* an empty param still checks o */
+                int64_t len = total - i0 < piece ? total - i0 : piece;
                 if (update_block(r, o, params[k], grads[k], &s1[k], &s2[k], step, i0, len, pass ? NULL : dry, &ge) !=
                     GR_OK)
                     return gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer", "%s", ge.message);
@@ -251,7 +252,6 @@ static int update_params(gd_req *r, const gd_optimizer *o, gd_leaf *const *param
                     *bad = params[k]->name;
                     return 0;
                 }
-                if (total == 0) break;
             }
         }
     return 0;
