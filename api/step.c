@@ -116,34 +116,6 @@ static void progress_line(gd_req *r, int64_t k, double loss, double t0) {
     cd_buf_free(&line);
 }
 
-/* 1 when all n values of p (dtype dt) are finite: no value has every
- * exponent bit set (inf, NaN). Branch-free over blocks, so it vectorizes;
- * it runs on every param and gradient after every step. */
-static int all_finite(gr_dtype dt, const void *p, int64_t n) {
-    enum { BLOCK = 1024 };
-    for (int64_t i0 = 0; i0 < n; i0 += BLOCK) {
-        int64_t i1 = n - i0 < BLOCK ? n : i0 + BLOCK;
-        int bad = 0;
-        if (dt == GR_F32) {
-            const char *x = p;
-            for (int64_t i = i0; i < i1; i++) {
-                uint32_t u;
-                memcpy(&u, x + 4 * i, 4); /* the bits, without breaking aliasing */
-                bad |= (u & 0x7f800000u) == 0x7f800000u;
-            }
-        } else {
-            const char *x = p;
-            for (int64_t i = i0; i < i1; i++) {
-                uint64_t u;
-                memcpy(&u, x + 8 * i, 8);
-                bad |= (u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
-            }
-        }
-        if (bad) return 0;
-    }
-    return 1;
-}
-
 /* The model's buffers, and where the program holds their next values. */
 typedef struct buffers {
     gd_leaf **leaf;   /* (n) the buffer leaves */
@@ -208,52 +180,46 @@ typedef struct non_finite {
     const char *name; /* the param, or NULL for the loss */
 } non_finite;
 
-/* One optimizer update of param l's elements [i0, i0 + len) with gradient
- * g and state s1, s2: in place, or on copies (dry: scratch for the param
- * and both states, SCRATCH_ELEMS doubles each). The updates are
- * elementwise, so a block computes as the whole would. */
-#define SCRATCH_ELEMS 1024
-static gr_status update_block(gd_req *r, const gd_optimizer *o, gd_leaf *l, const void *g, gd_tensor *s1,
-                              gd_tensor *s2, int64_t step, int64_t i0, int64_t len, void *const dry[3], gr_error *ge) {
-    size_t es = gr_dtype_size(r->dt), off = (size_t)i0 * es, bytes = (size_t)len * es;
-    char *p = (char *)l->value.data + off, *m = s1->data ? (char *)s1->data + off : NULL;
-    char *v = s2->data ? (char *)s2->data + off : NULL;
-    if (dry) { /* the block's param and state, copied: the real ones stay as they are */
-        p = memcpy(dry[0], p, bytes);
-        if (m) m = memcpy(dry[1], m, bytes);
-        if (v) v = memcpy(dry[2], v, bytes);
-    }
-    const char *gb = (const char *)g + off;
-    return o->adam ? gr_adam_update(r->dt, len, p, gb, m, v, step, &o->ad, ge)
-                   : gr_sgd_update(r->dt, len, p, gb, m, &o->sgd, ge);
-}
-
 /* The update of every param (grads[k] its gradient; step: Adam's, from 1).
- * With check, first a dry run block by block on copies that stay in the
- * cache: when it would leave a param non-finite, *bad names it and nothing
- * changes, so no copy of the params is kept to undo a step (resnet18's are
- * 45 MB). 0, or -1 with r->e set. */
+ * With check, first a probe of each param (libgrad computes the update
+ * without storing it): when a gradient is not finite, or an updated param
+ * would not be, *bad names the param, *bad_in says which ("gradient" or
+ * "param"), and nothing changes, so no copy of the params is kept to undo
+ * a step (resnet18's are 45 MB). A non-finite gradient is named before a
+ * param going non-finite (the first of each, in param order). 0, or -1
+ * with r->e set. */
 static int update_params(gd_req *r, const gd_optimizer *o, gd_leaf *const *params, const void *const *grads,
-                         gd_tensor *s1, gd_tensor *s2, int n, int64_t step, int check, const char **bad) {
-    double scratch[3][SCRATCH_ELEMS];
-    void *const dry[3] = {scratch[0], scratch[1], scratch[2]};
-    int64_t block = SCRATCH_ELEMS * (int64_t)sizeof(double) / (int64_t)gr_dtype_size(r->dt);
+                         gd_tensor *s1, gd_tensor *s2, int n, int64_t step, int check, const char **bad,
+                         const char **bad_in) {
     gr_error ge;
-    *bad = NULL;
-    for (int pass = check ? 0 : 1; pass < 2; pass++) /* 0: the dry run, 1: the update */
-        for (int k = 0; k < n; k++) {
-            int64_t total = params[k]->value.n, piece = pass ? (total > 0 ? total : 1) : block;
-            for (int64_t i0 = 0; i0 == 0 || i0 < total; i0 += piece) { /* an empty param still checks o */
-                int64_t len = total - i0 < piece ? total - i0 : piece;
-                if (update_block(r, o, params[k], grads[k], &s1[k], &s2[k], step, i0, len, pass ? NULL : dry, &ge) !=
-                    GR_OK)
-                    return gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer", "%s", ge.message);
-                if (!pass && !all_finite(r->dt, dry[0], len)) {
-                    *bad = params[k]->name;
-                    return 0;
-                }
-            }
+    const char *bad_param = NULL;
+    *bad = *bad_in = NULL;
+    for (int k = 0; check && k < n; k++) {
+        gd_leaf *l = params[k];
+        gr_update_probe pr;
+        gr_status st = o->adam ? gr_adam_probe(r->dt, l->value.n, l->value.data, grads[k], s1[k].data, s2[k].data,
+                                               step, &o->ad, &pr, &ge)
+                               : gr_sgd_probe(r->dt, l->value.n, l->value.data, grads[k], s1[k].data, &o->sgd, &pr, &ge);
+        if (st != GR_OK) return gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer", "%s", ge.message);
+        if (pr == GR_PROBE_GRAD_NOT_FINITE) {
+            *bad = l->name;
+            *bad_in = "gradient";
+            return 0;
         }
+        if (pr == GR_PROBE_PARAM_NOT_FINITE && !bad_param) bad_param = l->name;
+    }
+    if (bad_param) {
+        *bad = bad_param;
+        *bad_in = "param";
+        return 0;
+    }
+    for (int k = 0; k < n; k++) {
+        gd_leaf *l = params[k];
+        gr_status st = o->adam ? gr_adam_update(r->dt, l->value.n, l->value.data, grads[k], s1[k].data, s2[k].data,
+                                                step, &o->ad, &ge)
+                               : gr_sgd_update(r->dt, l->value.n, l->value.data, grads[k], s1[k].data, &o->sgd, &ge);
+        if (st != GR_OK) return gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer", "%s", ge.message);
+    }
     return 0;
 }
 
@@ -366,14 +332,11 @@ int gd_route_step(gd_req *r, cd_buf *b, gd_timing *t) {
             double loss = r->dt == GR_F32 ? (double)*(const float *)lv : *(const double *)lv;
             double t0 = gd_now_ms();
             if (check && !isfinite(loss)) bad_at = (non_finite){done + 1, "loss", NULL};
-            for (int k = 0; check && !bad_at.step && k < n; k++)
-                if (!all_finite(r->dt, gr_exec_value(ex, outs[1 + k]), params[k]->value.n))
-                    bad_at = (non_finite){done + 1, "gradient", params[k]->name};
             if (!bad_at.step) {
                 for (int k = 0; k < n; k++) grads[k] = gr_exec_value(ex, outs[1 + k]);
-                const char *bad;
-                if (update_params(r, o, params, grads, s1, s2, n, adam_step + 1, check, &bad) < 0) goto out;
-                if (bad) bad_at = (non_finite){done + 1, "param", bad}; /* step k is not taken */
+                const char *bad, *bad_in;
+                if (update_params(r, o, params, grads, s1, s2, n, adam_step + 1, check, &bad, &bad_in) < 0) goto out;
+                if (bad) bad_at = (non_finite){done + 1, bad_in, bad}; /* step k is not taken */
                 else buffers_update(&bf, r, ex, outs);
             }
             t->execute_ms += gd_now_ms() - t0;

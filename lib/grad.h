@@ -570,6 +570,24 @@ gr_status gr_sgd_update(gr_dtype dt, int64_t n, void *param, const void *grad, v
 gr_status gr_adam_update(gr_dtype dt, int64_t n, void *param, const void *grad, void *m, void *v,
                          int64_t step, const gr_adam *c, gr_error *err);
 
+/* What an update would leave, found without making it (the probes): the
+ * gradient has an inf or NaN; else an updated param would be inf or NaN;
+ * else all finite. A service that must not take a step that leaves
+ * non-finite params probes every param first, then updates. */
+typedef enum gr_update_probe {
+    GR_PROBE_FINITE = 0,
+    GR_PROBE_GRAD_NOT_FINITE,
+    GR_PROBE_PARAM_NOT_FINITE,
+} gr_update_probe;
+
+/* gr_sgd_update's and gr_adam_update's arguments and validation; nothing
+ * is written but *out. The values they test are bit for bit the ones the
+ * update stores. */
+gr_status gr_sgd_probe(gr_dtype dt, int64_t n, const void *param, const void *grad, const void *velocity,
+                       const gr_sgd *c, gr_update_probe *out, gr_error *err);
+gr_status gr_adam_probe(gr_dtype dt, int64_t n, const void *param, const void *grad, const void *m, const void *v,
+                        int64_t step, const gr_adam *c, gr_update_probe *out, gr_error *err);
+
 #ifdef __cplusplus
 }
 #endif

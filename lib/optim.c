@@ -2,6 +2,7 @@
  * PyTorch's update rules. The state is plain arrays the caller owns, so a
  * stateless service can hand it back and forth. */
 #include "internal.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -41,65 +42,172 @@ gr_status gr_adam_check(const gr_adam *c, gr_error *err) {
     return GR_OK;
 }
 
-/* One loop body per dtype: T is the element type. The three cases are
- * separate loops so each vectorizes. */
-#define SGD_LOOP(T)                                                                                                   \
-    do {                                                                                                              \
-        T *p = param, *buf = velocity;                                                                                \
-        const T *gr = grad;                                                                                           \
-        const T lr = (T)c->lr, mu = (T)c->momentum, wd = (T)c->weight_decay;                                          \
-        if (!buf) {                                                                                                   \
-            for (int64_t i = 0; i < n; i++) p[i] -= lr * (gr[i] + wd * p[i]);                                         \
-        } else if (!c->nesterov) {                                                                                    \
-            for (int64_t i = 0; i < n; i++) {                                                                         \
-                buf[i] = mu * buf[i] + (gr[i] + wd * p[i]);                                                           \
-                p[i] -= lr * buf[i];                                                                                  \
-            }                                                                                                         \
-        } else {                                                                                                      \
-            for (int64_t i = 0; i < n; i++) {                                                                         \
-                T d = gr[i] + wd * p[i];                                                                              \
-                buf[i] = mu * buf[i] + d;                                                                             \
-                p[i] -= lr * (d + mu * buf[i]);                                                                       \
-            }                                                                                                         \
-        }                                                                                                             \
-    } while (0)
+/* Each rule computes one element's new param pn (and new state) from the
+ * old values p[i], gr[i] and the state, in the order PyTorch's update
+ * does; the updates store them, the probes only test them, so the two
+ * agree on every bit. */
+#define SGD_PLAIN_RULE(T) const T pn = p[i] - lr * (gr[i] + wd * p[i]);
+#define SGD_MOMENTUM_RULE(T)                                                                                          \
+    const T bn = mu * buf[i] + (gr[i] + wd * p[i]);                                                                   \
+    const T pn = p[i] - lr * bn;
+#define SGD_NESTEROV_RULE(T)                                                                                          \
+    const T d = gr[i] + wd * p[i];                                                                                    \
+    const T bn = mu * buf[i] + d;                                                                                     \
+    const T pn = p[i] - lr * (d + mu * bn);
+#define ADAM_RULE(T, SQRT)                                                                                            \
+    T d = gr[i], p1 = p[i];                                                                                           \
+    if (decoupled) p1 *= decay;                                                                                       \
+    else d += wd * p1;                                                                                                \
+    const T m1n = b1 * m1[i] + (1 - b1) * d;                                                                          \
+    const T m2n = b2 * m2[i] + (1 - b2) * d * d;                                                                      \
+    const T pn = p1 - step_size * m1n / (SQRT(m2n) * inv_sqrt_bc2 + eps);
 
-gr_status gr_sgd_update(gr_dtype dt, int64_t n, void *param, const void *grad, void *velocity, const gr_sgd *c,
-                        gr_error *err) {
+/* x is neither infinite nor NaN (x - x is then exactly 0); branch-free,
+ * so the probes vectorize. */
+#define NOT_FINITE(x) ((x) - (x) != 0)
+
+/* The loops, a function per dtype, built for AVX2 and the baseline
+ * (GR_ROW_CLONES). An update stores each rule's results; a probe returns
+ * PROBE_BAD_GRAD when a gradient element is not finite, else
+ * PROBE_BAD_PARAM when an updated param would not be, else 0. The SGD
+ * variants are separate loops so each vectorizes. */
+enum { PROBE_BAD_GRAD = 1, PROBE_BAD_PARAM = 2 };
+
+#define PROBE_RESULT return bad_g ? PROBE_BAD_GRAD : bad_p ? PROBE_BAD_PARAM : 0
+
+#define SGD_LOOPS(T, SUFFIX)                                                                                          \
+    GR_ROW_CLONES static void sgd_update_##SUFFIX(int64_t n, T *p, const T *gr, T *buf, const gr_sgd *c) {          \
+        const T lr = (T)c->lr, mu = (T)c->momentum, wd = (T)c->weight_decay;                                          \
+        if (!buf)                                                                                                     \
+            for (int64_t i = 0; i < n; i++) {                                                                         \
+                SGD_PLAIN_RULE(T)                                                                                     \
+                p[i] = pn;                                                                                            \
+            }                                                                                                         \
+        else if (!c->nesterov)                                                                                        \
+            for (int64_t i = 0; i < n; i++) {                                                                         \
+                SGD_MOMENTUM_RULE(T)                                                                                  \
+                buf[i] = bn;                                                                                          \
+                p[i] = pn;                                                                                            \
+            }                                                                                                         \
+        else                                                                                                          \
+            for (int64_t i = 0; i < n; i++) {                                                                         \
+                SGD_NESTEROV_RULE(T)                                                                                  \
+                buf[i] = bn;                                                                                          \
+                p[i] = pn;                                                                                            \
+            }                                                                                                         \
+    }                                                                                                                 \
+    GR_ROW_CLONES static int sgd_probe_##SUFFIX(int64_t n, const T *p, const T *gr, const T *buf, const gr_sgd *c) { \
+        const T lr = (T)c->lr, mu = (T)c->momentum, wd = (T)c->weight_decay;                                          \
+        int bad_g = 0, bad_p = 0;                                                                                     \
+        if (!buf)                                                                                                     \
+            for (int64_t i = 0; i < n; i++) {                                                                         \
+                SGD_PLAIN_RULE(T)                                                                                     \
+                bad_g |= NOT_FINITE(gr[i]);                                                                           \
+                bad_p |= NOT_FINITE(pn);                                                                              \
+            }                                                                                                         \
+        else if (!c->nesterov)                                                                                        \
+            for (int64_t i = 0; i < n; i++) {                                                                         \
+                SGD_MOMENTUM_RULE(T)                                                                                  \
+                bad_g |= NOT_FINITE(gr[i]);                                                                           \
+                bad_p |= NOT_FINITE(pn);                                                                              \
+            }                                                                                                         \
+        else                                                                                                          \
+            for (int64_t i = 0; i < n; i++) {                                                                         \
+                SGD_NESTEROV_RULE(T)                                                                                  \
+                bad_g |= NOT_FINITE(gr[i]);                                                                           \
+                bad_p |= NOT_FINITE(pn);                                                                              \
+            }                                                                                                         \
+        PROBE_RESULT;                                                                                                 \
+    }
+SGD_LOOPS(float, f32)
+SGD_LOOPS(double, f64)
+
+/* Adam's constants for one step (bias corrections from the 1-based step). */
+#define ADAM_CONSTANTS(T)                                                                                             \
+    const double bc1 = 1.0 - pow(c->beta1, (double)step), bc2 = 1.0 - pow(c->beta2, (double)step);                 \
+    const T b1 = (T)c->beta1, b2 = (T)c->beta2, eps = (T)c->eps, wd = (T)c->weight_decay;                             \
+    const T step_size = (T)(c->lr / bc1), inv_sqrt_bc2 = (T)(1.0 / sqrt(bc2));                                      \
+    const T decay = (T)(1.0 - c->lr * c->weight_decay);                                                               \
+    const int decoupled = c->decoupled;
+
+#define ADAM_LOOPS(T, SUFFIX, SQRT)                                                                                   \
+    GR_ROW_CLONES static void adam_update_##SUFFIX(int64_t n, T *p, const T *gr, T *m1, T *m2, int64_t step,        \
+                                                   const gr_adam *c) {                                                \
+        ADAM_CONSTANTS(T)                                                                                             \
+        for (int64_t i = 0; i < n; i++) {                                                                             \
+            ADAM_RULE(T, SQRT)                                                                                        \
+            m1[i] = m1n;                                                                                              \
+            m2[i] = m2n;                                                                                              \
+            p[i] = pn;                                                                                                \
+        }                                                                                                             \
+    }                                                                                                                 \
+    GR_ROW_CLONES static int adam_probe_##SUFFIX(int64_t n, const T *p, const T *gr, const T *m1, const T *m2,      \
+                                                 int64_t step, const gr_adam *c) {                                    \
+        ADAM_CONSTANTS(T)                                                                                             \
+        int bad_g = 0, bad_p = 0;                                                                                     \
+        for (int64_t i = 0; i < n; i++) {                                                                             \
+            ADAM_RULE(T, SQRT)                                                                                        \
+            bad_g |= NOT_FINITE(gr[i]);                                                                               \
+            bad_p |= NOT_FINITE(pn);                                                                                  \
+        }                                                                                                             \
+        PROBE_RESULT;                                                                                                 \
+    }
+ADAM_LOOPS(float, f32, sqrtf)
+ADAM_LOOPS(double, f64, sqrt)
+
+static gr_status sgd_args(int64_t n, const void *velocity, const gr_sgd *c, gr_error *err) {
     gr_status st = gr_sgd_check(c, err);
     if (st != GR_OK) return st;
     if (c->momentum > 0 && !velocity && n > 0)
         return gr_fail(err, GR_E_ARG, NULL, -1, "SGD with momentum needs a velocity buffer");
-    if (c->momentum == 0) velocity = NULL;
-    if (dt == GR_F32) SGD_LOOP(float);
-    else SGD_LOOP(double);
     return GR_OK;
 }
 
-#define ADAM_LOOP(T, SQRT)                                                                                            \
-    do {                                                                                                              \
-        T *p = param, *m1 = m, *m2 = v;                                                                               \
-        const T *gr = grad;                                                                                           \
-        const T b1 = (T)c->beta1, b2 = (T)c->beta2, eps = (T)c->eps, wd = (T)c->weight_decay;                         \
-        const T step_size = (T)(c->lr / bc1), inv_sqrt_bc2 = (T)(1.0 / sqrt(bc2));                                  \
-        const T decay = (T)(1.0 - c->lr * c->weight_decay);                                                           \
-        for (int64_t i = 0; i < n; i++) {                                                                             \
-            T d = gr[i];                                                                                              \
-            if (c->decoupled) p[i] *= decay;                                                                          \
-            else d += wd * p[i];                                                                                      \
-            m1[i] = b1 * m1[i] + (1 - b1) * d;                                                                        \
-            m2[i] = b2 * m2[i] + (1 - b2) * d * d;                                                                    \
-            p[i] -= step_size * m1[i] / (SQRT(m2[i]) * inv_sqrt_bc2 + eps);                                           \
-        }                                                                                                             \
-    } while (0)
-
-gr_status gr_adam_update(gr_dtype dt, int64_t n, void *param, const void *grad, void *m, void *v, int64_t step,
-                         const gr_adam *c, gr_error *err) {
+static gr_status adam_args(int64_t step, const gr_adam *c, gr_error *err) {
     gr_status st = gr_adam_check(c, err);
     if (st != GR_OK) return st;
     if (step < 1) return gr_fail(err, GR_E_ARG, NULL, -1, "Adam's step count must be >= 1, got %lld", (long long)step);
-    double bc1 = 1.0 - pow(c->beta1, (double)step), bc2 = 1.0 - pow(c->beta2, (double)step);
-    if (dt == GR_F32) ADAM_LOOP(float, sqrtf);
-    else ADAM_LOOP(double, sqrt);
+    return GR_OK;
+}
+
+static gr_update_probe probe_of(int r) {
+    return r == PROBE_BAD_GRAD ? GR_PROBE_GRAD_NOT_FINITE : r == PROBE_BAD_PARAM ? GR_PROBE_PARAM_NOT_FINITE : GR_PROBE_FINITE;
+}
+
+gr_status gr_sgd_update(gr_dtype dt, int64_t n, void *param, const void *grad, void *velocity, const gr_sgd *c,
+                        gr_error *err) {
+    gr_status st = sgd_args(n, velocity, c, err);
+    if (st != GR_OK) return st;
+    if (c->momentum == 0) velocity = NULL;
+    if (dt == GR_F32) sgd_update_f32(n, param, grad, velocity, c);
+    else sgd_update_f64(n, param, grad, velocity, c);
+    return GR_OK;
+}
+
+gr_status gr_sgd_probe(gr_dtype dt, int64_t n, const void *param, const void *grad, const void *velocity,
+                       const gr_sgd *c, gr_update_probe *out, gr_error *err) {
+    gr_status st = sgd_args(n, velocity, c, err);
+    if (st != GR_OK) return st;
+    if (c->momentum == 0) velocity = NULL;
+    *out = probe_of(dt == GR_F32 ? sgd_probe_f32(n, param, grad, velocity, c)
+                                 : sgd_probe_f64(n, param, grad, velocity, c));
+    return GR_OK;
+}
+
+gr_status gr_adam_update(gr_dtype dt, int64_t n, void *param, const void *grad, void *m, void *v, int64_t step,
+                         const gr_adam *c, gr_error *err) {
+    gr_status st = adam_args(step, c, err);
+    if (st != GR_OK) return st;
+    if (dt == GR_F32) adam_update_f32(n, param, grad, m, v, step, c);
+    else adam_update_f64(n, param, grad, m, v, step, c);
+    return GR_OK;
+}
+
+gr_status gr_adam_probe(gr_dtype dt, int64_t n, const void *param, const void *grad, const void *m, const void *v,
+                        int64_t step, const gr_adam *c, gr_update_probe *out, gr_error *err) {
+    gr_status st = adam_args(step, c, err);
+    if (st != GR_OK) return st;
+    *out = probe_of(dt == GR_F32 ? adam_probe_f32(n, param, grad, m, v, step, c)
+                                 : adam_probe_f64(n, param, grad, m, v, step, c));
     return GR_OK;
 }

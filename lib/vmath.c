@@ -12,13 +12,6 @@
 #define SQRT1_2_F 0.70710678118654752f      /* 1/sqrt(2) */
 #define INV_SQRT_2PI_F 0.39894228040143268f /* 1/sqrt(2 pi) */
 
-/* GCC's clones only: clang's (the fuzz and sanitizer builds) leave the
- * clone resolvers unresolved when the file is compiled with the fuzzer. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ROW_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define ROW_CLONES
-#endif
 
 typedef union f32_bits {
     float f;
@@ -81,29 +74,29 @@ static inline float erf_elem(float x) {
     return s > 3.92f * 3.92f ? one.f : r; /* also for x = +-inf (s = inf), where p / q is inf / inf */
 }
 
-ROW_CLONES void gr_vexp_f32(const float *x, float *y, int64_t n, float shift) {
+GR_ROW_CLONES void gr_vexp_f32(const float *x, float *y, int64_t n, float shift) {
     for (int64_t i = 0; i < n; i++) y[i] = exp_elem(x[i] - shift);
 }
 
-ROW_CLONES void gr_verf_f32(const float *x, float *y, int64_t n) {
+GR_ROW_CLONES void gr_verf_f32(const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = erf_elem(x[i]);
 }
 
-ROW_CLONES void gr_vgelu_f32(const float *x, float *y, int64_t n) {
+GR_ROW_CLONES void gr_vgelu_f32(const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         y[i] = v * 0.5f * (1 + erf_elem(v * SQRT1_2_F));
     }
 }
 
-ROW_CLONES void gr_vgelu_derivative_f32(const float *x, float *y, int64_t n) {
+GR_ROW_CLONES void gr_vgelu_derivative_f32(const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         y[i] = 0.5f * (1 + erf_elem(v * SQRT1_2_F)) + v * (INV_SQRT_2PI_F * exp_elem(-0.5f * (v * v)));
     }
 }
 
-ROW_CLONES float gr_vmax_f32(const float *x, int64_t n) {
+GR_ROW_CLONES float gr_vmax_f32(const float *x, int64_t n) {
     float m[8];
     for (int l = 0; l < 8; l++) m[l] = -INFINITY;
     int64_t i = 0;
@@ -115,7 +108,7 @@ ROW_CLONES float gr_vmax_f32(const float *x, int64_t n) {
     return r;
 }
 
-ROW_CLONES double gr_vsum_f32(const float *x, int64_t n) {
+GR_ROW_CLONES double gr_vsum_f32(const float *x, int64_t n) {
     double s[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -125,7 +118,7 @@ ROW_CLONES double gr_vsum_f32(const float *x, int64_t n) {
     return r;
 }
 
-ROW_CLONES void gr_vscale_f32(float *y, int64_t n, float s) {
+GR_ROW_CLONES void gr_vscale_f32(float *y, int64_t n, float s) {
     for (int64_t i = 0; i < n; i++) y[i] *= s;
 }
 
@@ -138,7 +131,7 @@ double gr_vsoftmax_row_f32(const float *x, float *y, int64_t n) {
     return sum;
 }
 
-ROW_CLONES double gr_vsqdev_f32(const float *x, int64_t n, double mean) {
+GR_ROW_CLONES double gr_vsqdev_f32(const float *x, int64_t n, double mean) {
     double s[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -151,7 +144,7 @@ ROW_CLONES double gr_vsqdev_f32(const float *x, int64_t n, double mean) {
     return r;
 }
 
-ROW_CLONES void gr_vsum_dot_f32(const float *v, const float *x, int64_t n, double mean, double *vs, double *vx) {
+GR_ROW_CLONES void gr_vsum_dot_f32(const float *v, const float *x, int64_t n, double mean, double *vs, double *vx) {
     double s[8] = {0}, d[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -169,7 +162,7 @@ ROW_CLONES void gr_vsum_dot_f32(const float *v, const float *x, int64_t n, doubl
     *vx = rd;
 }
 
-ROW_CLONES void gr_vnorm_f32(const float *x, float *y, int64_t n, float mean, float rstd, const float *w,
+GR_ROW_CLONES void gr_vnorm_f32(const float *x, float *y, int64_t n, float mean, float rstd, const float *w,
                              const float *b) {
     if (w && b)
         for (int64_t i = 0; i < n; i++) y[i] = (x[i] - mean) * rstd * w[i] + b[i];
@@ -181,7 +174,7 @@ ROW_CLONES void gr_vnorm_f32(const float *x, float *y, int64_t n, float mean, fl
         for (int64_t i = 0; i < n; i++) y[i] = (x[i] - mean) * rstd;
 }
 
-ROW_CLONES void gr_vnormbw_f32(const float *x, const float *v, float *y, int64_t n, float mean, float rstd, float a,
+GR_ROW_CLONES void gr_vnormbw_f32(const float *x, const float *v, float *y, int64_t n, float mean, float rstd, float a,
                                float c) {
     float rc = rstd * c;
     for (int64_t i = 0; i < n; i++) y[i] = rstd * (v[i] - a - (x[i] - mean) * rc);

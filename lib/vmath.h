@@ -15,6 +15,15 @@
 
 #include <stdint.h>
 
+/* A function built twice, for AVX2 and the baseline, the loader picking
+ * one for the CPU (GCC's clones only: clang's, in the fuzz and sanitizer
+ * builds, leave the resolvers unresolved when built with the fuzzer). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define GR_ROW_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define GR_ROW_CLONES
+#endif
+
 /* y[i] = e^(x[i] - shift) for i < n (y may be x). */
 void gr_vexp_f32(const float *x, float *y, int64_t n, float shift);
 /* y[i] = erf(x[i]) for i < n. */

@@ -1,6 +1,7 @@
 /* test_optim.c -- SGD and Adam/AdamW against PyTorch 1.13's own results
  * (torch.optim, float64, three steps with the gradients below, printed by
- * a reference script and copied here), and their argument checks. */
+ * a reference script and copied here), their argument checks, and the
+ * probes that tell whether an update would leave a non-finite param. */
 #include "testutil.h"
 
 #include <math.h>
@@ -93,7 +94,108 @@ static void test_checks(void **state) {
     assert_int_equal(gr_adam_update(GR_F64, 1, &p, &g, &m, &v, 0, &a, &err), GR_E_ARG); /* step 0 */
 }
 
+/* N elements: long enough for the vector loops (AVX2: 8 floats), with a
+ * tail; element i holds case element i % 3. */
+#define N 37
+
+/* One optimizer step of case c on n elements of dtype dt (arrays of that
+ * dtype). */
+static gr_status step_case(const optim_case *c, gr_dtype dt, int64_t n, void *p, const void *g, void *a, void *b,
+                           int step, gr_error *err) {
+    return c->adam ? gr_adam_update(dt, n, p, g, a, b, step, &c->adam_cfg, err)
+                   : gr_sgd_update(dt, n, p, g, c->sgd.momentum > 0 ? a : NULL, &c->sgd, err);
+}
+
+static gr_status probe_case(const optim_case *c, gr_dtype dt, int64_t n, const void *p, const void *g,
+                            const void *a, const void *b, int step, gr_update_probe *out, gr_error *err) {
+    return c->adam ? gr_adam_probe(dt, n, p, g, a, b, step, &c->adam_cfg, out, err)
+                   : gr_sgd_probe(dt, n, p, g, c->sgd.momentum > 0 ? a : NULL, &c->sgd, out, err);
+}
+
+/* The vector loops give the scalar ones' bits (no contraction, IEEE sqrt
+ * and division), and a probe before each step finds it finite and writes
+ * nothing. */
+static void test_long_rows_and_probes(void **state) {
+    (void)state;
+    gr_error err;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        const optim_case *c = &cases[ci];
+        double p[N], s1[N] = {0}, s2[N] = {0}, g[N];
+        float pf[N], s1f[N] = {0}, s2f[N] = {0}, gf[N];
+        for (int i = 0; i < N; i++) pf[i] = (float)(p[i] = p0[i % 3]);
+        for (int step = 0; step < 3; step++) {
+            for (int i = 0; i < N; i++) gf[i] = (float)(g[i] = grads[step][i % 3]);
+            double before[N];
+            memcpy(before, p, sizeof p);
+            gr_update_probe pr = GR_PROBE_PARAM_NOT_FINITE;
+            TU_OK(probe_case(c, GR_F64, N, p, g, s1, s2, step + 1, &pr, &err), err);
+            assert_int_equal(pr, GR_PROBE_FINITE);
+            assert_memory_equal(before, p, sizeof p);
+            TU_OK(probe_case(c, GR_F32, N, pf, gf, s1f, s2f, step + 1, &pr, &err), err);
+            assert_int_equal(pr, GR_PROBE_FINITE);
+            TU_OK(step_case(c, GR_F64, N, p, g, s1, s2, step + 1, &err), err);
+            TU_OK(step_case(c, GR_F32, N, pf, gf, s1f, s2f, step + 1, &err), err);
+        }
+        for (int i = 0; i < N; i++) {
+            tu_close(p[i], c->want[i % 3], 1e-15, 1e-15, c->name);
+            assert_true(p[i] == p[i % 3]);
+            assert_true(pf[i] == pf[i % 3]);
+        }
+    }
+}
+
+/* A non-finite gradient element anywhere is named as the gradient, even
+ * where the param also overflows; an update that overflows a param with a
+ * finite gradient is named as the param, and the update then really
+ * leaves that param infinite. */
+static void test_probe_non_finite(void **state) {
+    (void)state;
+    gr_error err;
+    gr_update_probe pr;
+    float p[N], g[N], m[N] = {0}, v[N] = {0};
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        const optim_case *c = &cases[ci];
+        for (int at = 0; at < N; at += 11) {
+            for (int i = 0; i < N; i++) p[i] = 1, g[i] = 0.5f;
+            g[at] = (at & 1) ? NAN : -INFINITY;
+            p[N - 1] = 3e38f;
+            g[N - 1] = -3e38f;
+            TU_OK(probe_case(c, GR_F32, N, p, g, m, v, 1, &pr, &err), err);
+            assert_int_equal(pr, GR_PROBE_GRAD_NOT_FINITE);
+        }
+    }
+    /* SGD, lr 1: 3e38 - (-3e38) overflows float32 at element 20 */
+    const optim_case *sgd = &cases[0];
+    gr_sgd one = sgd->sgd;
+    one.lr = 1;
+    for (int i = 0; i < N; i++) p[i] = 1, g[i] = 0.5f;
+    p[20] = 3e38f;
+    g[20] = -3e38f;
+    TU_OK(gr_sgd_probe(GR_F32, N, p, g, NULL, &one, &pr, &err), err);
+    assert_int_equal(pr, GR_PROBE_PARAM_NOT_FINITE);
+    assert_true(p[20] == 3e38f);
+    TU_OK(gr_sgd_update(GR_F32, N, p, g, NULL, &one, &err), err);
+    assert_true(isinf(p[20]) && isfinite(p[19]));
+    /* Adam, lr 1e38: a param at -3e38 steps past -FLT_MAX */
+    gr_adam big = cases[3].adam_cfg;
+    big.lr = 1e38;
+    for (int i = 0; i < N; i++) p[i] = 1, g[i] = 0.5f;
+    p[9] = -3e38f;
+    TU_OK(gr_adam_probe(GR_F32, N, p, g, m, v, 1, &big, &pr, &err), err);
+    assert_int_equal(pr, GR_PROBE_PARAM_NOT_FINITE);
+    TU_OK(gr_adam_update(GR_F32, N, p, g, m, v, 1, &big, &err), err);
+    assert_false(isfinite(p[9]));
+    /* a probe checks its arguments as the update does */
+    gr_sgd mom = gr_sgd_default();
+    mom.momentum = 0.5;
+    assert_int_equal(gr_sgd_probe(GR_F32, N, p, g, NULL, &mom, &pr, &err), GR_E_ARG);
+    gr_adam a = gr_adam_default();
+    assert_int_equal(gr_adam_probe(GR_F32, N, p, g, m, v, 0, &a, &pr, &err), GR_E_ARG);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_against_pytorch), cmocka_unit_test(test_checks)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_against_pytorch), cmocka_unit_test(test_checks),
+                                       cmocka_unit_test(test_long_rows_and_probes),
+                                       cmocka_unit_test(test_probe_non_finite)};
     return cmocka_run_group_tests_name("optim", tests, NULL, NULL);
 }
