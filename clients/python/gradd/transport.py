@@ -12,10 +12,11 @@ from __future__ import annotations
 import mmap
 import random
 import socket
+import sys
 import threading
 import time
 import urllib.parse
-from typing import Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import GraddError
 
@@ -117,20 +118,57 @@ class Response:
             done(reusable)
 
 
-def _receive_buffer(n: int) -> Buffer:
-    """A writable buffer for an answer of n bytes. From 4 MiB on, an
-    anonymous mapping advised for transparent huge pages where the system
-    has them: fresh memory faults once per page as the answer is written
-    into it, and on virtual machines a 4 KiB page fault costs about 15 us
-    (a 45 MB answer: 11,000 faults, some 170 ms; with 2 MiB pages, 22)."""
-    if n < (4 << 20) or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return bytearray(n)
+# Answers from this many bytes on are received into a kept mapping.
+_MAPPED_FROM = 4 << 20
+# Mappings a connection keeps for its next answers.
+_KEEP_MAPPINGS = 2
+
+
+def _new_mapping(n: int) -> mmap.mmap:
+    """An anonymous mapping of n bytes, advised for transparent huge pages
+    where the system has them."""
     m = mmap.mmap(-1, n)
-    try:
-        m.madvise(mmap.MADV_HUGEPAGE)
-    except OSError:
-        pass  # advice only
-    return memoryview(m)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        try:
+            m.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:
+            pass  # advice only
+    return m
+
+
+class _ReceiveBuffers:
+    """Writable buffers for a connection's answers. A big answer goes into
+    an anonymous mapping that is kept and handed out again once nothing
+    views it: fresh memory faults once per 4 KiB page as the answer is
+    written into it, about 12-15 us a fault on virtual machines (a 45 MB
+    answer: 11,000 faults, 140-170 ms), and such machines often give no
+    huge pages for the advice. The numpy arrays of a binary answer view
+    its buffer without a copy, so a training loop that replaces its params
+    with each answer's uses two mappings in turn. At most _KEEP_MAPPINGS
+    are kept (dropping one that is still viewed leaves it to its views)."""
+
+    def __init__(self) -> None:
+        self.kept: List[mmap.mmap] = []
+
+    def get(self, n: int) -> Buffer:
+        if n < _MAPPED_FROM:
+            return bytearray(n)
+        free = [i for i in range(len(self.kept)) if len(self.kept[i]) >= n and not self._viewed(i)]
+        if free:
+            best = min(free, key=lambda i: len(self.kept[i]))
+            return memoryview(self.kept[best])[:n]
+        # Room to spare: the next answer's JSON part may be a few bytes
+        # longer (pages never written cost nothing).
+        self.kept.append(_new_mapping(-(-(n + n // 8) // _MAPPED_FROM) * _MAPPED_FROM))
+        if len(self.kept) > _KEEP_MAPPINGS:
+            unviewed = [i for i in range(len(self.kept) - 1) if not self._viewed(i)]
+            del self.kept[unviewed[0] if unviewed else 0]
+        return memoryview(self.kept[-1])[:n]
+
+    def _viewed(self, i: int) -> bool:
+        """Mapping i has views (memoryviews, numpy arrays) besides this
+        list's reference (counted: the list's and getrefcount's own)."""
+        return sys.getrefcount(self.kept[i]) > 2
 
 
 class _Connection:
@@ -148,6 +186,7 @@ class _Connection:
         self.file = sock.makefile("rb")
         self.host_header = host if port in (80, 443) else "%s:%d" % (host, port)
         self.used = False  # True once an exchange completed on it
+        self.buffers = _ReceiveBuffers()
 
     def close(self) -> None:
         try:
@@ -226,7 +265,7 @@ class _Connection:
                 yield data
         elif "content-length" in headers:
             n = int(headers["content-length"])
-            data = _receive_buffer(n)  # writable: numpy arrays of a binary answer view it, no copy
+            data = self.buffers.get(n)  # writable: numpy arrays of a binary answer view it, no copy
             got = self.file.readinto(data) if n else 0
             if got < n:
                 raise ConnectionResetError("the answer ended after %d of %d bytes" % (got, n))

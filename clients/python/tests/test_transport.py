@@ -18,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # the package in clients/python
 
 import gradd  # noqa: E402
-from gradd import tensors  # noqa: E402
+from gradd import tensors, transport  # noqa: E402
 
 
 class FakeGradd:
@@ -359,6 +359,54 @@ class BinaryTensors(unittest.TestCase):
         finally:
             fake.close()
 
+
+    def test_answer_buffers_are_reused_once_nothing_views_them(self):
+        """A big answer's mapping is kept for the next answers: one still
+        viewed by an array is never written over, one no longer viewed is
+        used again (also for an answer a few bytes longer), and at most
+        two are kept."""
+        np = tensors.np
+
+        def answer(k, pad):
+            data = np.full(1 << 20, float(k), dtype="<f8")  # 8 MiB
+            header = json.dumps({"values": {"f": {"shape": [1 << 20], "parameters": {"binary_data_size": data.nbytes}}},
+                                 "pad": "x" * pad}).encode()
+            return (200, {"Content-Type": "application/octet-stream",
+                          "Inference-Header-Content-Length": str(len(header))}, header + data.tobytes())
+
+        fake = FakeGradd([answer(k, pad) for k, pad in [(1, 0), (2, 0), (3, 5), (4, 9), (5, 0), (6, 0)]])
+        made = []
+        new_mapping = transport._new_mapping
+
+        def counted(n):
+            made.append(n)
+            return new_mapping(n)
+
+        transport._new_mapping = counted
+        try:
+            c = client_for(fake)
+
+            def call():
+                return c.forward("x", inputs={"x": 1.0})["values"]["f"]
+
+            f1 = call()
+            f2 = call()
+            self.assertEqual((float(f1.min()), float(f1.max())), (1.0, 1.0))  # f1's mapping was not reused
+            self.assertEqual(len(made), 2)
+            del f1
+            f3 = call()  # a longer answer, into f1's old mapping
+            self.assertEqual(len(made), 2)
+            self.assertEqual((float(f2.min()), float(f3.min()), float(f3.max())), (2.0, 3.0, 3.0))
+            held = [f2, f3]
+            for k in (4, 5, 6):  # every mapping viewed: a new one each, never more than two kept
+                held.append(call())
+                self.assertLessEqual(len(c._transport._local.conn.buffers.kept), 2)
+            self.assertEqual(len(made), 5)
+            self.assertEqual([float(f.min()) for f in held], [2.0, 3.0, 4.0, 5.0, 6.0])
+            self.assertEqual([float(f.max()) for f in held], [2.0, 3.0, 4.0, 5.0, 6.0])
+        finally:
+            transport._new_mapping = new_mapping
+            fake.close()
 
 
 if __name__ == "__main__":
