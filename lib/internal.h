@@ -87,16 +87,18 @@ static inline int gr_cancelled(const volatile int *flag) { return flag && *flag;
 /* One part [i0, i1) of a parallel loop; looks at the run's cancel flag
  * itself (in its usual pieces). */
 typedef void (*gr_par_fn)(void *ctx, int64_t i0, int64_t i1);
-/* fn over [0, n) split in contiguous parts of at least grain across
- * gr_set_threads' threads (lib/threads.c), the caller running the first;
- * returns when all are done. One part (the caller alone) when n < 2 grain,
+/* fn over [0, n) split in contiguous parts of at least grain (up to four
+ * per thread of gr_set_threads', lib/threads.c), which the caller and the
+ * pool's threads take one by one until none is left; returns when all are
+ * done. The parts depend on n, grain and the thread count only, never on
+ * which thread runs them. One part (the caller alone) when n < 2 grain,
  * with one thread, or while another run holds the pool. */
 void gr_parallel_for(int64_t n, int64_t grain, gr_par_fn fn, void *ctx);
-/* The same for parts that each call BLAS: while they run in parallel,
- * OpenBLAS runs one thread per call (each part's GEMMs on its own core,
- * not OpenBLAS's threads nested in the pool's), restored after. For many
- * small GEMMs (a convolution's per-image products) that OpenBLAS would
- * otherwise split, and serialize, call by call. */
+/* The same for parts that each call BLAS, one part per thread: while they
+ * run in parallel, OpenBLAS runs one thread per call (each part's GEMMs on
+ * its own core, not OpenBLAS's threads nested in the pool's), restored
+ * after. For many small GEMMs (a convolution's per-image products) that
+ * OpenBLAS would otherwise split, and serialize, call by call. */
 void gr_parallel_for_gemms(int64_t n, int64_t grain, gr_par_fn fn, void *ctx);
 /* Elements per part of an elementwise loop: below it a thread's wake-up
  * costs more than it saves. */

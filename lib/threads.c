@@ -26,6 +26,9 @@ enum { POOL_MAX = 64 };
  * still sleep between runs. */
 enum { SPIN_POLLS = 4000 };
 
+/* Parts per thread of a job that calls no BLAS. */
+enum { PARTS_PER_THREAD = 4 };
+
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -35,23 +38,88 @@ static inline void cpu_relax(void) {
 static struct {
     pthread_mutex_t lock;  /* guards the condition variables' waits and the pool's set-up */
     pthread_cond_t wake;   /* a new job (gen moved) */
-    pthread_cond_t done;   /* pending reached 0 */
+    pthread_cond_t done;   /* the job's last part finished */
     pthread_mutex_t owner; /* held by the gr_parallel_for using the pool */
     int threads;           /* gr_set_threads' n: workers + the caller */
     int started;           /* worker threads alive (ids 1..started) */
     atomic_ulong gen;      /* job generation: stored (release) after the job's fields below */
-    gr_par_fn fn;          /* the job: fn(ctx, range of part p of parts) over [0, n) */
+    /* The job: fn(ctx, range of part p of parts) over [0, n). Written
+     * before the blocks that hand its parts out, and unchanged until all
+     * its parts are done. */
+    gr_par_fn fn;
     void *ctx;
     int64_t n;
-    int parts;
-    atomic_int pending;    /* workers not finished with the job (each worker takes every job, idle when its id >= parts) */
+    int parts;             /* fixed by n, grain and the thread count alone */
+    atomic_int owners;     /* threads whose block of the parts is theirs first: ids [0, owners) */
+    atomic_int parts_done; /* parts of the job finished */
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, 1,
-          0, 0, NULL, NULL, 0, 0, 0};
+          0, 0, NULL, NULL, 0, 0, 0, 0};
+
+/* Thread id's block of a job's parts, in one word on a cache line of its
+ * own: the job's tag (its generation's low 32 bits), the block's end and
+ * its next part not yet taken. A thread takes a part by moving next on,
+ * only while the tag is its job's: a thread that wakes after its job is
+ * over finds another tag and touches nothing of it. */
+static struct block {
+    _Atomic uint64_t word; /* tag << 32 | end << 16 | next */
+    char pad[64 - sizeof(uint64_t)];
+} blocks[POOL_MAX];
+
+enum { PART_BITS = 16 };
+_Static_assert(POOL_MAX * PARTS_PER_THREAD < 1 << PART_BITS, "a job's parts fit a block word");
+
+static uint64_t block_word(uint32_t tag, int end, int next) {
+    return (uint64_t)tag << 32 | (uint64_t)end << PART_BITS | (uint64_t)next;
+}
 
 /* Part p of parts over [0, n): contiguous, sizes differing by at most one. */
 static void part_range(int64_t n, int p, int parts, int64_t *i0, int64_t *i1) {
     *i0 = n / parts * p + (p < n % parts ? p : n % parts);
     *i1 = *i0 + n / parts + (p < n % parts ? 1 : 0);
+}
+
+/* A part of a job of parts parts is done; the last wakes the caller if it
+ * sleeps. (parts is read before: once the last is counted, the caller may
+ * set up its next job.) */
+static void part_done(int parts) {
+    if (atomic_fetch_add_explicit(&pool.parts_done, 1, memory_order_acq_rel) + 1 == parts) {
+        pthread_mutex_lock(&pool.lock); /* the caller may be between its check and its wait */
+        pthread_cond_signal(&pool.done);
+        pthread_mutex_unlock(&pool.lock);
+    }
+}
+
+/* Run the parts of block b of the job tagged tag not yet taken, one at a
+ * time. The job's fields are read only once a part of it is taken: the
+ * job cannot end before that part does. */
+static void take_block(int b, uint32_t tag) {
+    uint64_t w = atomic_load_explicit(&blocks[b].word, memory_order_acquire);
+    for (;;) {
+        int next = (int)(w & ((1u << PART_BITS) - 1)), end = (int)(w >> PART_BITS & ((1u << PART_BITS) - 1));
+        if ((uint32_t)(w >> 32) != tag || next >= end) return;
+        if (!atomic_compare_exchange_weak_explicit(&blocks[b].word, &w, w + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; /* w is the word now */
+        int64_t i0, i1;
+        int parts = pool.parts;
+        part_range(pool.n, next, parts, &i0, &i1);
+        pool.fn(pool.ctx, i0, i1);
+        part_done(parts);
+        w = atomic_load_explicit(&blocks[b].word, memory_order_acquire);
+    }
+}
+
+/* Thread id's share of the job tagged tag: its own block of parts in
+ * order (the range the same thread had in the kernels before, so the
+ * data it wrote is still in its cache), then what is left of the others'
+ * blocks. A thread that wakes late (a sleeping thread's wake-up takes tens
+ * of microseconds, more in a VM) finds its parts done by the others, and
+ * the caller returns without waiting for it. Which thread runs a part
+ * never changes what it computes. */
+static void take_parts(int id, uint32_t tag) {
+    int owners = atomic_load_explicit(&pool.owners, memory_order_relaxed); /* a later job's: only more blocks looked at */
+    if (id >= owners) return;
+    for (int i = 0; i < owners; i++) take_block((id + i) % owners, tag);
 }
 
 /* The generation after seen: polled for a while, then slept for. */
@@ -71,36 +139,26 @@ static unsigned long next_job(unsigned long seen) {
 /* The generation each worker was started at (the jobs before it are not its). */
 static unsigned long start_gen[POOL_MAX];
 
-/* Worker id: takes every job, runs part id of it when there is one, and
- * counts itself done, so the caller changes the job's fields only after
- * every worker is past reading them. */
+/* Worker id: runs what is left of each new job's parts. */
 static void *worker(void *arg) {
     int id = (int)(intptr_t)arg;
     unsigned long seen = start_gen[id];
     for (;;) {
         seen = next_job(seen);
-        if (id < pool.parts) {
-            int64_t i0, i1;
-            part_range(pool.n, id, pool.parts, &i0, &i1);
-            pool.fn(pool.ctx, i0, i1);
-        }
-        if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&pool.lock); /* the caller may be between its check and its wait */
-            pthread_cond_signal(&pool.done);
-            pthread_mutex_unlock(&pool.lock);
-        }
+        take_parts(id, (uint32_t)seen);
     }
     return NULL;
 }
 
-/* Wait until every worker is done with the job: polled, then slept. */
+/* Wait until every part of the job is done: polled, then slept. */
 static void wait_parts(void) {
     for (int i = 0; i < SPIN_POLLS; i++) {
-        if (atomic_load_explicit(&pool.pending, memory_order_acquire) == 0) return;
+        if (atomic_load_explicit(&pool.parts_done, memory_order_acquire) == pool.parts) return;
         cpu_relax();
     }
     pthread_mutex_lock(&pool.lock);
-    while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) pthread_cond_wait(&pool.done, &pool.lock);
+    while (atomic_load_explicit(&pool.parts_done, memory_order_acquire) < pool.parts)
+        pthread_cond_wait(&pool.done, &pool.lock);
     pthread_mutex_unlock(&pool.lock);
 }
 
@@ -152,20 +210,29 @@ static void parallel_for(int64_t n, int64_t grain, gr_par_fn fn, void *ctx, int 
         fn(ctx, 0, n);
         return;
     }
-    int parts = pool.threads < most ? pool.threads : (int)most;
+    /* A BLAS job's parts are one per thread (each part's GEMMs are as
+     * big as they can be); the others' up to PARTS_PER_THREAD each, so a
+     * late thread's share is small. */
+    int64_t cap = (int64_t)pool.threads * (blas1 ? 1 : PARTS_PER_THREAD);
+    unsigned long gen = atomic_load_explicit(&pool.gen, memory_order_relaxed) + 1;
     pool.fn = fn;
     pool.ctx = ctx;
     pool.n = n;
-    pool.parts = parts;
-    atomic_store_explicit(&pool.pending, pool.started, memory_order_relaxed);
+    pool.parts = (int)(cap < most ? cap : most);
+    int owners = pool.threads;
+    atomic_store_explicit(&pool.owners, owners, memory_order_relaxed);
+    atomic_store_explicit(&pool.parts_done, 0, memory_order_relaxed);
+    for (int b = 0; b < owners; b++) { /* release: the fields above come with the word */
+        int64_t p0, p1;
+        part_range(pool.parts, b, owners, &p0, &p1);
+        atomic_store_explicit(&blocks[b].word, block_word((uint32_t)gen, (int)p1, (int)p0), memory_order_release);
+    }
     int blas_before = blas1 ? openblas_get_num_threads() : 0;
     if (blas1) openblas_set_num_threads(1);
-    atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release); /* publishes the fields above */
+    atomic_store_explicit(&pool.gen, gen, memory_order_release);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
-    int64_t i0, i1;
-    part_range(n, 0, parts, &i0, &i1);
-    fn(ctx, i0, i1);
+    take_parts(0, (uint32_t)gen);
     wait_parts();
     if (blas1) openblas_set_num_threads(blas_before);
     pthread_mutex_unlock(&pool.owner);

@@ -178,33 +178,46 @@ typedef struct rows_job {
     const void *a, *b;
     void *c;
     int beta;
+    const void *row; /* [n]: C's rows start as it (beta 1), or NULL */
 } rows_job;
 
-/* Rows [i0, i1) of op(A) @ op(B): the same GEMM on that slab of A and C. */
+/* rows rows of n elements at c, each a copy of row. */
+static void fill_rows(void *c, const void *row, int64_t rows, int64_t n, size_t esz) {
+    for (int64_t r = 0; r < rows; r++) memcpy((char *)c + (size_t)(r * n) * esz, row, (size_t)n * esz);
+}
+
+/* Rows [i0, i1) of op(A) @ op(B): the same GEMM on that slab of A and C,
+ * which starts as the bias row when there is one (written by the thread
+ * that reads it back). */
 static void rows_part(void *ctx, int64_t i0, int64_t i1) {
     const rows_job *J = ctx;
     mm_dims t = *J->d;
     t.m = i1 - i0;
     size_t esz = gr_dtype_size(J->dt);
     int64_t oa = J->at->transpose_a ? i0 : i0 * J->d->a_cols;
-    gemm(J->dt, J->at, &t, (const char *)J->a + (size_t)oa * esz, J->b, (char *)J->c + (size_t)(i0 * J->d->n) * esz,
-         J->beta);
+    char *c = (char *)J->c + (size_t)(i0 * J->d->n) * esz;
+    if (J->row) fill_rows(c, J->row, t.m, t.n, esz);
+    gemm(J->dt, J->at, &t, (const char *)J->a + (size_t)oa * esz, J->b, c, J->row ? 1 : J->beta);
 }
 
 static void gemm_chunked(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *a, const void *b, void *c,
-                         int beta, const volatile int *cancel) {
+                         int beta, const void *row, const volatile int *cancel) {
     double flops = 2.0 * (double)d->m * (double)d->n * (double)d->k;
+    size_t esz = gr_dtype_size(dt);
+    if (flops >= GEMM_ROWS_SPLIT_FLOPS && flops < GEMM_ROWS_SPLIT_MAX_FLOPS && d->m >= 64 && gr_threads() > 1) {
+        /* rows across the kernel threads, one BLAS thread each */
+        rows_job J = {dt, at, d, a, b, c, beta, row};
+        gr_parallel_for_gemms(d->m, 32, rows_part, &J);
+        return;
+    }
+    if (row) {
+        fill_rows(c, row, d->m, d->n, esz);
+        beta = 1;
+    }
     if (flops <= GEMM_SPLIT_FLOPS) {
-        if (flops >= GEMM_ROWS_SPLIT_FLOPS && flops < GEMM_ROWS_SPLIT_MAX_FLOPS && d->m >= 64 && gr_threads() > 1) {
-            /* rows across the kernel threads, one BLAS thread each */
-            rows_job J = {dt, at, d, a, b, c, beta};
-            gr_parallel_for_gemms(d->m, 32, rows_part, &J);
-            return;
-        }
         gemm(dt, at, d, a, b, c, beta);
         return;
     }
-    size_t esz = gr_dtype_size(dt);
     int64_t lda = d->a_cols, ldb = d->b_cols, ldc = d->n;
     /* Even pieces: kb <= GEMM_TILE_K, then nb, then mb filling the tile's flops. */
     int64_t kb = ceil_div(d->k, ceil_div(d->k, GEMM_TILE_K));
@@ -268,7 +281,7 @@ static void batch_part(void *ctx, int64_t t0, int64_t t1) {
             ob += idx[i] * J->sb[i];
         }
         gemm_chunked(J->dt, J->at, &J->d, pa + (size_t)(oa * J->a_mat) * J->esz, pb + (size_t)(ob * J->b_mat) * J->esz,
-                     pc + (size_t)(t * J->c_mat) * J->esz, J->beta, J->cancel);
+                     pc + (size_t)(t * J->c_mat) * J->esz, J->beta, NULL, J->cancel);
         for (int i = J->br - 1; i >= 0; i--) {
             if (++idx[i] < J->os->dims[i]) break;
             idx[i] = 0;
@@ -276,10 +289,11 @@ static void batch_part(void *ctx, int64_t t0, int64_t t1) {
     }
 }
 
-/* out (beta 0) or out + (beta 1) op(a) @ op(b) for matmul node n; stops
+/* out (beta 0) or out + (beta 1) op(a) @ op(b) for matmul node n, or
+ * with row ([n], not NULL) each row of op(a) @ op(b) plus row; stops
  * early once *cancel (may be NULL) is raised. */
 static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const void *b, void *out, int beta,
-                       const volatile int *cancel) {
+                       const void *row, const volatile int *cancel) {
     gr_shape a2, b2, o2 = mm_promoted_out(g, n);
     mm_promote(&g->nodes[n->in[0]].shape, &g->nodes[n->in[1]].shape, &a2, &b2);
     const gr_shape *as = &a2, *bs = &b2, *os = &o2;
@@ -288,12 +302,13 @@ static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const
     if (d.m == 0 || d.n == 0) return;
     int64_t batch = n->numel / (d.m * d.n);
     if (d.k == 0) { /* an empty sum, without asking BLAS */
-        if (!beta) memset(out, 0, (size_t)n->numel * esz);
+        if (row) fill_rows(out, row, n->numel / d.n, d.n, esz);
+        else if (!beta) memset(out, 0, (size_t)n->numel * esz);
         return;
     }
     int64_t a_mat = d.a_rows * d.a_cols, b_mat = d.b_rows * d.b_cols, c_mat = d.m * d.n;
     if (batch == 1) {
-        gemm_chunked(g->dt, n->attrs, &d, a, b, out, beta, cancel);
+        gemm_chunked(g->dt, n->attrs, &d, a, b, out, beta, row, cancel);
         return;
     }
     /* Batch strides (in matrices) of a and b, 0 along broadcast dims. */
@@ -317,10 +332,14 @@ static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const
         mm_dims folded = d;
         folded.m = d.m * batch;
         folded.a_rows = d.a_rows * batch;
-        gemm_chunked(g->dt, n->attrs, &folded, a, b, out, beta, cancel);
+        gemm_chunked(g->dt, n->attrs, &folded, a, b, out, beta, row, cancel);
         return;
     }
     (void)idx;
+    if (row) { /* every entry's rows start as the bias row */
+        fill_rows(out, row, batch * d.m, d.n, esz);
+        beta = 1;
+    }
     batch_job J = {.dt = g->dt, .at = n->attrs, .d = d, .a = a, .b = b, .out = out, .beta = beta, .cancel = cancel,
                    .br = br, .os = os, .a_mat = a_mat, .b_mat = b_mat, .c_mat = c_mat, .esz = esz};
     memcpy(J.sa, sa, sizeof sa);
@@ -334,14 +353,29 @@ static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const
 
 static gr_status matmul_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    matmul_run(k->g, k->n, k->in[0], k->in[1], k->out, 0, k->cancel);
+    matmul_run(k->g, k->n, k->in[0], k->in[1], k->out, 0, NULL, k->cancel);
     return GR_OK;
+}
+
+/* A bias that is one row of the product (every dim 1 but the last, which
+ * is the product's last, its columns; b not a vector): each row of the
+ * product starts as it. */
+static int bias_is_row(const gr_graph *g, const gr_node *mm, const gr_shape *bias_shape) {
+    const gr_shape *o = &mm->shape, *bs = &g->nodes[mm->in[1]].shape;
+    if (o->rank < 2 || bs->rank < 2 || bias_shape->rank < 1) return 0;
+    for (int i = 0; i < bias_shape->rank - 1; i++)
+        if (bias_shape->dims[i] != 1) return 0;
+    return bias_shape->dims[bias_shape->rank - 1] == o->dims[o->rank - 1];
 }
 
 void gr_matmul_bias(const gr_graph *g, const gr_node *mm, const void *a, const void *b, const gr_shape *bias_shape,
                     const void *bias, void *out, const volatile int *cancel) {
+    if (bias_is_row(g, mm, bias_shape)) { /* the rows filled as the GEMM gets to them */
+        matmul_run(g, mm, a, b, out, 1, bias, cancel);
+        return;
+    }
     gr_broadcast_copy(g->dt, &mm->shape, out, bias_shape, bias, cancel);
-    if (!gr_cancelled(cancel)) matmul_run(g, mm, a, b, out, 1, cancel);
+    if (!gr_cancelled(cancel)) matmul_run(g, mm, a, b, out, 1, NULL, cancel);
 }
 
 static int mm(gr_graph *g, int a, int b, int ta, int tb) {

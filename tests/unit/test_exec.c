@@ -206,24 +206,28 @@ static void test_nan_propagates(void **state) {
 
 /* add(matmul(a, b), bias) runs as one GEMM from the bias; the result
  * must equal the two-step computation (forced by making the matmul an
- * output too, which forbids the fusion) for every bias shape. */
+ * output too, which forbids the fusion) for every bias shape (a row of
+ * the product's columns starts each row; the others are copied whole
+ * first), a single product, a batch folded into rows, a batch of
+ * products, and an empty contraction (k = 0: the bias alone). */
 static void test_matmul_bias_fusion(void **state) {
     (void)state;
     gr_error err;
     const gr_shape bias_shapes[4] = {tu_shape(1, 5), tu_shape(2, 1, 5), tu_shape(0), tu_shape(2, 4, 1)};
-    for (int batched = 0; batched < 2; batched++)
+    const gr_shape a_shapes[4] = {tu_shape(2, 4, 3), tu_shape(3, 2, 4, 3), tu_shape(3, 2, 4, 3), tu_shape(2, 4, 0)};
+    const gr_shape b_shapes[4] = {tu_shape(2, 3, 5), tu_shape(2, 3, 5), tu_shape(3, 2, 3, 5), tu_shape(2, 0, 5)};
+    for (int v = 0; v < 4; v++)
         for (int bi = 0; bi < 4; bi++) {
             gr_graph *g = gr_graph_new(GR_F64, NULL);
-            gr_shape sa = batched ? tu_shape(3, 2, 4, 3) : tu_shape(2, 4, 3), sb = tu_shape(2, 3, 5);
-            int a = gr_graph_input(g, "a", &sa, &err), b = gr_graph_param(g, "b", &sb, &err);
+            int a = gr_graph_input(g, "a", &a_shapes[v], &err), b = gr_graph_param(g, "b", &b_shapes[v], &err);
             int c = gr_graph_param(g, "c", &bias_shapes[bi], &err);
             TU_OK(gr_graph_finalize(g, &err), err);
             int m = tu_op2(g, "matmul", a, b);
             int y = bi % 2 ? tu_op2(g, "add", c, m) : tu_op2(g, "add", m, c);
-            double av[24], bv[15], cv[20];
+            double av[24], bv[30], cv[20];
             tu_seed(3 + (uint64_t)bi);
             for (int i = 0; i < 24; i++) av[i] = tu_uniform(-1, 1);
-            for (int i = 0; i < 15; i++) bv[i] = tu_uniform(-1, 1);
+            for (int i = 0; i < 30; i++) bv[i] = tu_uniform(-1, 1);
             for (int i = 0; i < 20; i++) cv[i] = tu_uniform(-1, 1);
             tu_bind bd[3] = {{a, av}, {b, bv}, {c, cv}};
             double *fused = tu_eval1(g, bd, 3, y);
@@ -231,6 +235,9 @@ static void test_matmul_bias_fusion(void **state) {
             double *plain = tu_eval(g, bd, 3, both, 2);
             int64_t n = gr_node_numel(g, y);
             for (int64_t i = 0; i < n; i++) assert_true(fused[i] == plain[i]);
+            if (v == 3) /* no terms: y is the bias, broadcast */
+                for (int64_t i = 0; i < n; i++)
+                    assert_true(fused[i] == (bi == 2 ? cv[0] : bi == 3 ? cv[i / 5] : cv[i % 5]));
             /* and it really fused: one instruction instead of two */
             gr_exec *e = gr_compile(g, &y, 1, &err);
             gr_exec_stats st;

@@ -3,13 +3,18 @@
  * dimension of their output, the vectorized float32 rows, softmax,
  * layer_norm and its backward, the convolutions' image chunks with their
  * per-thread workspace and partial weight sums, max pooling's planes,
- * batched matmuls and a matmul's rows, attention's batch entries and
- * softmax_backward's rows) give the one-thread answer with two threads, at
- * sizes above the split threshold; and a run with two threads still stops
- * at the cancel flag. */
+ * batched matmuls and a matmul's rows (with a bias too), attention's
+ * batch entries and softmax_backward's rows) give the one-thread answer
+ * with two threads, at sizes above the split threshold; a run with two
+ * threads still stops at the cancel flag; and a parallel loop's parts
+ * cover its range once, in as many parts as its rule says, taken by
+ * whichever thread is free. */
 #include "testutil.h"
+#include "internal.h" /* gr_parallel_for */
 
 #include <math.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +134,10 @@ static int build_conv(gr_graph *g, const int *p) {
 
 static int build_batched_matmul(gr_graph *g, const int *p) { return tu_op2(g, "matmul", p[0], p[1]); }
 
+/* A linear layer: the GEMM fused with its bias, each thread's rows
+ * starting as the bias row. */
+static int build_linear(gr_graph *g, const int *p) { return tu_op2(g, "add", tu_op2(g, "matmul", p[0], p[1]), p[2]); }
+
 /* Causal attention: its forward kernel and, in the gradient, the
  * probabilities' and softmax_backward's kernels, each over the batch
  * entries or rows. */
@@ -178,6 +187,12 @@ static void test_matmul_by_rows(void **state) {
     same_with_two_threads("matmul shared by rows", s, 2, build_batched_matmul);
 }
 
+static void test_linear_by_rows(void **state) {
+    (void)state;
+    gr_shape s[3] = {tu_shape(2, 300, 200), tu_shape(2, 200, 150), tu_shape(1, 150)};
+    same_with_two_threads("matmul + bias shared by rows", s, 3, build_linear);
+}
+
 static void test_batched_matmul(void **state) {
     (void)state;
     gr_shape s[2] = {tu_shape(4, 5, 4, 24, 16), tu_shape(4, 5, 4, 16, 24)};
@@ -224,6 +239,52 @@ static void test_two_threads_stop_at_the_flag(void **state) {
     TU_OK(gr_set_threads(1, &err), err);
 }
 
+/* What the parts of one parallel loop did. */
+enum { LOG_N = 1000 };
+typedef struct parts_log {
+    atomic_int covered[LOG_N]; /* times index i was in a part */
+    atomic_int calls;
+    atomic_int slow_done;      /* the slow part has finished */
+    atomic_int while_slow;     /* parts that finished while the slow one ran */
+} parts_log;
+
+/* A part: the one starting at 0 takes 200 ms, the others count whether
+ * they ran meanwhile (the other thread took them all). */
+static void log_part(void *ctx, int64_t i0, int64_t i1) {
+    parts_log *L = ctx;
+    if (i0 == 0) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        atomic_store(&L->slow_done, 1);
+    } else if (!atomic_load(&L->slow_done)) {
+        atomic_fetch_add(&L->while_slow, 1);
+    }
+    for (int64_t i = i0; i < i1; i++) atomic_fetch_add(&L->covered[i], 1);
+    atomic_fetch_add(&L->calls, 1);
+}
+
+static void test_parts_are_taken_by_the_free_thread(void **state) {
+    (void)state;
+    gr_error err;
+    gr_error_clear(&err);
+    TU_OK(gr_set_threads(2, &err), err);
+    static parts_log L;
+    memset(&L, 0, sizeof L);
+    gr_parallel_for(LOG_N, 10, log_part, &L); /* 100 parts of 10 allowed: 4 per thread */
+    assert_int_equal(atomic_load(&L.calls), 8);
+    for (int i = 0; i < LOG_N; i++) assert_int_equal(atomic_load(&L.covered[i]), 1);
+    /* the seven others ran on the other thread while the first slept */
+    assert_int_equal(atomic_load(&L.while_slow), 7);
+    memset(&L, 0, sizeof L);
+    gr_parallel_for_gemms(LOG_N, 10, log_part, &L); /* BLAS parts: one per thread */
+    assert_int_equal(atomic_load(&L.calls), 2);
+    for (int i = 0; i < LOG_N; i++) assert_int_equal(atomic_load(&L.covered[i]), 1);
+    memset(&L, 0, sizeof L);
+    gr_parallel_for(15, 10, log_part, &L); /* under two grains: one part */
+    assert_int_equal(atomic_load(&L.calls), 1);
+    TU_OK(gr_set_threads(1, &err), err);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elementwise),
@@ -233,9 +294,11 @@ int main(void) {
         cmocka_unit_test(test_conv2d),
         cmocka_unit_test(test_batched_matmul),
         cmocka_unit_test(test_matmul_by_rows),
+        cmocka_unit_test(test_linear_by_rows),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_set_threads_checks_its_argument),
         cmocka_unit_test(test_two_threads_stop_at_the_flag),
+        cmocka_unit_test(test_parts_are_taken_by_the_free_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
