@@ -1,0 +1,58 @@
+/* conv.h -- what conv.c (the convolutions' shapes, GEMMs and derivative
+ * rules) and conv_unfold.c (their data movement) share: the geometry of
+ * one convolution and the unfolding functions. Private to lib/ops/. */
+#ifndef GRAD_OPS_CONV_H
+#define GRAD_OPS_CONV_H
+
+#include "window.h"
+
+typedef struct conv_geom {
+    int64_t n;              /* images */
+    int64_t cin, cout;      /* channels of x and of y */
+    int64_t groups;
+    int64_t cig, cog;       /* channels per group: cin / groups, cout / groups */
+    int64_t h, w;           /* spatial size of x (1-D: h = 1) */
+    int64_t oh, ow;         /* spatial size of y */
+    int64_t kh, kw;         /* kernel */
+    int64_t sh, sw;         /* stride */
+    int64_t ph, pw;         /* zero padding on both sides */
+    int64_t dh, dw;         /* dilation */
+    int64_t kg;             /* rows of one group's column matrix: cig * kh * kw */
+    int64_t p;              /* oh * ow: columns per image */
+    int64_t fkh, fkw;       /* the weight's kernel; kh, kw are its taps in [i0, i0 + kh) x */
+    int64_t i0, j0;         /* [j0, j0 + kw) once trim_taps dropped those reading only padding */
+} conv_geom;
+
+/* c with the kernel taps that read only padding dropped (kh, kw, i0, j0,
+ * the padding and kg changed; fkh, fkw kept). */
+conv_geom gr_conv_trim_taps(conv_geom c);
+
+/* 1 when gr_conv_trim_taps dropped taps. */
+static inline int gr_conv_trimmed(const conv_geom *c) { return c->kh != c->fkh || c->kw != c->fkw; }
+
+/* Elements of a trimmed weight [cout, cig, kh, kw] (0 when not trimmed). */
+static inline int64_t gr_conv_trimmed_weight_elems(const conv_geom *c) {
+    return gr_conv_trimmed(c) ? c->cout * c->kg : 0;
+}
+
+/* 1 when all n elements of a are finite. */
+int gr_conv_all_finite(gr_dtype dt, const void *a, int64_t n);
+
+/* Between the weight w [cout, cig, fkh, fkw] and its trimmed taps t
+ * [cout, cig, kh, kw] (to_trimmed: w into t; else t into w's taps, zeros
+ * into the others); 0 when check is set and w holds an inf or NaN. */
+int gr_conv_trim_weight(const conv_geom *c, gr_dtype dt, void *w, void *t, int to_trimmed, int check);
+
+/* im2col of images [n0, n0 + nb) of group `group` of x into col
+ * [kg, nb * p]; col2im, its adjoint, adds col into x. */
+void gr_conv_im2col(gr_dtype dt, const conv_geom *c, const void *x, int64_t n0, int64_t nb, int64_t group,
+                    void *col);
+void gr_conv_col2im(gr_dtype dt, const conv_geom *c, const void *col, int64_t n0, int64_t nb, int64_t group,
+                    void *x);
+
+/* Between y [N, Cout, p] and one group's channel-major chunk ym
+ * [cog, nb * p]: to_chunk copies y into ym, else ym into y. */
+void gr_conv_y_chunk(const conv_geom *c, size_t esz, int64_t n0, int64_t nb, int64_t group, char *y, char *ym,
+                     int to_chunk);
+
+#endif
