@@ -196,10 +196,11 @@ static int update_params(gd_req *r, const gd_optimizer *o, gd_leaf *const *param
     *bad = *bad_in = NULL;
     for (int k = 0; check && k < n; k++) {
         gd_leaf *l = params[k];
+        gr_dtype dt = r->dt;
         gr_update_probe pr;
-        gr_status st = o->adam ? gr_adam_probe(r->dt, l->value.n, l->value.data, grads[k], s1[k].data, s2[k].data,
-                                               step, &o->ad, &pr, &ge)
-                               : gr_sgd_probe(r->dt, l->value.n, l->value.data, grads[k], s1[k].data, &o->sgd, &pr, &ge);
+        gr_status st = o->adam ? gr_adam_probe(dt, l->value.n, l->value.data, grads[k], s1[k].data, s2[k].data, step,
+                                               &o->ad, &pr, &ge)
+                               : gr_sgd_probe(dt, l->value.n, l->value.data, grads[k], s1[k].data, &o->sgd, &pr, &ge);
         if (st != GR_OK) return gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer", "%s", ge.message);
         if (pr == GR_PROBE_GRAD_NOT_FINITE) {
             *bad = l->name;

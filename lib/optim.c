@@ -67,13 +67,11 @@ gr_status gr_adam_check(const gr_adam *c, gr_error *err) {
 #define NOT_FINITE(x) ((x) - (x) != 0)
 
 /* The loops, a function per dtype, built for AVX2 and the baseline
- * (GR_ROW_CLONES). An update stores each rule's results; a probe returns
- * PROBE_BAD_GRAD when a gradient element is not finite, else
- * PROBE_BAD_PARAM when an updated param would not be, else 0. The SGD
- * variants are separate loops so each vectorizes. */
-enum { PROBE_BAD_GRAD = 1, PROBE_BAD_PARAM = 2 };
-
-#define PROBE_RESULT return bad_g ? PROBE_BAD_GRAD : bad_p ? PROBE_BAD_PARAM : 0
+ * (GR_ROW_CLONES). An update stores each rule's results; a probe tells
+ * whether a gradient element is not finite, else whether an updated param
+ * would not be (gr_update_probe). The SGD variants are separate loops so
+ * each vectorizes. */
+#define PROBE_RESULT return bad_g ? GR_PROBE_GRAD_NOT_FINITE : bad_p ? GR_PROBE_PARAM_NOT_FINITE : GR_PROBE_FINITE
 
 #define SGD_LOOPS(T, SUFFIX)                                                                                          \
     GR_ROW_CLONES static void sgd_update_##SUFFIX(int64_t n, T *p, const T *gr, T *buf, const gr_sgd *c) {          \
@@ -96,7 +94,8 @@ enum { PROBE_BAD_GRAD = 1, PROBE_BAD_PARAM = 2 };
                 p[i] = pn;                                                                                            \
             }                                                                                                         \
     }                                                                                                                 \
-    GR_ROW_CLONES static int sgd_probe_##SUFFIX(int64_t n, const T *p, const T *gr, const T *buf, const gr_sgd *c) { \
+    GR_ROW_CLONES static gr_update_probe sgd_probe_##SUFFIX(int64_t n, const T *p, const T *gr, const T *buf,        \
+                                                            const gr_sgd *c) {                                        \
         const T lr = (T)c->lr, mu = (T)c->momentum, wd = (T)c->weight_decay;                                          \
         int bad_g = 0, bad_p = 0;                                                                                     \
         if (!buf)                                                                                                     \
@@ -141,8 +140,8 @@ SGD_LOOPS(double, f64)
             p[i] = pn;                                                                                                \
         }                                                                                                             \
     }                                                                                                                 \
-    GR_ROW_CLONES static int adam_probe_##SUFFIX(int64_t n, const T *p, const T *gr, const T *m1, const T *m2,      \
-                                                 int64_t step, const gr_adam *c) {                                    \
+    GR_ROW_CLONES static gr_update_probe adam_probe_##SUFFIX(int64_t n, const T *p, const T *gr, const T *m1,       \
+                                                             const T *m2, int64_t step, const gr_adam *c) {           \
         ADAM_CONSTANTS(T)                                                                                             \
         int bad_g = 0, bad_p = 0;                                                                                     \
         for (int64_t i = 0; i < n; i++) {                                                                             \
@@ -170,10 +169,6 @@ static gr_status adam_args(int64_t step, const gr_adam *c, gr_error *err) {
     return GR_OK;
 }
 
-static gr_update_probe probe_of(int r) {
-    return r == PROBE_BAD_GRAD ? GR_PROBE_GRAD_NOT_FINITE : r == PROBE_BAD_PARAM ? GR_PROBE_PARAM_NOT_FINITE : GR_PROBE_FINITE;
-}
-
 gr_status gr_sgd_update(gr_dtype dt, int64_t n, void *param, const void *grad, void *velocity, const gr_sgd *c,
                         gr_error *err) {
     gr_status st = sgd_args(n, velocity, c, err);
@@ -189,8 +184,7 @@ gr_status gr_sgd_probe(gr_dtype dt, int64_t n, const void *param, const void *gr
     gr_status st = sgd_args(n, velocity, c, err);
     if (st != GR_OK) return st;
     if (c->momentum == 0) velocity = NULL;
-    *out = probe_of(dt == GR_F32 ? sgd_probe_f32(n, param, grad, velocity, c)
-                                 : sgd_probe_f64(n, param, grad, velocity, c));
+    *out = dt == GR_F32 ? sgd_probe_f32(n, param, grad, velocity, c) : sgd_probe_f64(n, param, grad, velocity, c);
     return GR_OK;
 }
 
@@ -207,7 +201,6 @@ gr_status gr_adam_probe(gr_dtype dt, int64_t n, const void *param, const void *g
                         int64_t step, const gr_adam *c, gr_update_probe *out, gr_error *err) {
     gr_status st = adam_args(step, c, err);
     if (st != GR_OK) return st;
-    *out = probe_of(dt == GR_F32 ? adam_probe_f32(n, param, grad, m, v, step, c)
-                                 : adam_probe_f64(n, param, grad, m, v, step, c));
+    *out = dt == GR_F32 ? adam_probe_f32(n, param, grad, m, v, step, c) : adam_probe_f64(n, param, grad, m, v, step, c);
     return GR_OK;
 }

@@ -117,7 +117,8 @@ static void take_block(int b, uint32_t tag) {
  * the caller returns without waiting for it. Which thread runs a part
  * never changes what it computes. */
 static void take_parts(int id, uint32_t tag) {
-    int owners = atomic_load_explicit(&pool.owners, memory_order_relaxed); /* a later job's: only more blocks looked at */
+    /* (a later job's count only makes a late thread look at more blocks) */
+    int owners = atomic_load_explicit(&pool.owners, memory_order_relaxed);
     if (id >= owners) return;
     for (int i = 0; i < owners; i++) take_block((id + i) % owners, tag);
 }

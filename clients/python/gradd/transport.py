@@ -167,8 +167,10 @@ class _ReceiveBuffers:
 
     def _viewed(self, i: int) -> bool:
         """Mapping i has views (memoryviews, numpy arrays) besides this
-        list's reference (counted: the list's and getrefcount's own)."""
-        return sys.getrefcount(self.kept[i]) > 2
+        list's reference (counted: the list's and getrefcount's own); on
+        a Python without reference counts, always."""
+        count = getattr(sys, "getrefcount", None)
+        return count is None or count(self.kept[i]) > 2
 
 
 class _Connection:
