@@ -285,6 +285,39 @@ static void test_parts_are_taken_by_the_free_thread(void **state) {
     TU_OK(gr_set_threads(1, &err), err);
 }
 
+/* Many short jobs in a row, on three threads: every part of every job runs
+ * exactly once, whichever thread is awake, asleep or late (a worker that
+ * wakes after its job is over must not run a part of the next one twice
+ * or skip it). */
+typedef struct count_log {
+    atomic_int covered[64];
+} count_log;
+
+static void count_part(void *ctx, int64_t i0, int64_t i1) {
+    count_log *L = ctx;
+    for (int64_t i = i0; i < i1; i++) atomic_fetch_add(&L->covered[i], 1);
+}
+
+static void test_many_short_jobs(void **state) {
+    (void)state;
+    gr_error err;
+    gr_error_clear(&err);
+    TU_OK(gr_set_threads(3, &err), err);
+    static count_log L;
+    for (int job = 0; job < 20000; job++) {
+        memset(&L, 0, sizeof L);
+        int64_t n = 1 + job % 64;
+        if (job % 3 == 2) gr_parallel_for_gemms(n, 1, count_part, &L);
+        else gr_parallel_for(n, 1 + job % 5, count_part, &L);
+        for (int64_t i = 0; i < 64; i++) assert_int_equal(atomic_load(&L.covered[i]), i < n ? 1 : 0);
+        if (job % 4000 == 3999) { /* let the workers fall asleep now and then */
+            struct timespec ts = {0, 2 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    TU_OK(gr_set_threads(1, &err), err);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elementwise),
@@ -299,6 +332,7 @@ int main(void) {
         cmocka_unit_test(test_set_threads_checks_its_argument),
         cmocka_unit_test(test_two_threads_stop_at_the_flag),
         cmocka_unit_test(test_parts_are_taken_by_the_free_thread),
+        cmocka_unit_test(test_many_short_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
