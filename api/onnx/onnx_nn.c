@@ -193,16 +193,47 @@ int gd_ox_lw_ConvTranspose(ox_low *L) {
     return out0(L, add_bias(L, y, 2));
 }
 
-/* MaxPool and AveragePool over [N, C, W] (as [N, C, 1, W]) or [N, C, H, W]. */
+/* MaxPool's Indices output of x [N, C, H, W] pooled with attributes at:
+ * each maximum's index into x flattened, its plane's offset plus its
+ * index in the plane, h * W + w (max_pool2d_indices) with storage_order
+ * 0 (row-major), w * H + h with 1 (column-major). */
+static int pool_indices(ox_low *L, int x, const gr_attrs *at, int column_major) {
+    const gr_shape *xs = gd_ox_shape(L, x);
+    int64_t dims[GR_MAX_RANK] = {xs->dims[0], xs->dims[1], 1, 1}, h = xs->dims[2], w = xs->dims[3];
+    ox_tensor *off = gd_ox_tensor_new(4, dims);
+    if (!off) return gd_ox_fail(L, "out of memory");
+    for (int64_t i = 0; i < off->n; i++) off->v[i] = (double)(i * h * w);
+    int offsets = gd_ox_const(L, off);
+    gd_ox_tensor_free(off), free(off);
+    int idx = gd_ox_un(L, "max_pool2d_indices", x, at);
+    if (offsets < 0 || idx < 0) return -1;
+    if (column_major) { /* row r = idx // W, column idx - r W: index column * H + row */
+        int row = gd_ox_bin(L, "floor_divide", idx, gd_ox_scalar(L, (double)w));
+        int col = gd_ox_bin(L, "sub", idx, gd_ox_bin(L, "mul", row, gd_ox_scalar(L, (double)w)));
+        idx = gd_ox_bin(L, "add", gd_ox_bin(L, "mul", col, gd_ox_scalar(L, (double)h)), row);
+        if (idx < 0) return -1;
+    }
+    return gd_ox_bin(L, "add", idx, offsets);
+}
+
+/* MaxPool and AveragePool over [N, C, W] (as [N, C, 1, W]) or [N, C, H, W];
+ * MaxPool's Indices output too, over [N, C, H, W]. */
 static int pool(ox_low *L, int is_max) {
     int x = gd_ox_in(L, 0);
     if (x < 0) return -1;
-    if (L->nout > 1 && L->node->output[1][0]) return gd_ox_fail(L, "the Indices output is not supported");
     const gr_shape *xs = gd_ox_shape(L, x);
     int rank = xs->rank;
     if (rank != 3 && rank != 4) return gd_ox_fail(L, "only 1-D and 2-D pooling over [N, C, ...] is supported");
+    int indices = is_max && L->nout > 1 && L->node->output[1][0];
+    int64_t storage_order = gd_ox_ai(L, "storage_order", 0);
+    if (indices && rank != 4) return gd_ox_fail(L, "the Indices output is supported over [N, C, H, W]");
+    if (indices && storage_order != 0 && storage_order != 1)
+        return gd_ox_fail(L, "storage_order is %lld; it must be 0 or 1", (long long)storage_order);
     spatial s;
     if (read_spatial(L, rank - 2, xs->dims + 2, NULL, &s) < 0) return -1;
+    if (indices && !symmetric(&s, 1))
+        return gd_ox_fail(L, "the Indices output is supported with pads equal on both sides and at most half the "
+                             "kernel");
     int cip = (int)gd_ox_ai(L, "count_include_pad", 0);
     int counts = -1; /* average pooling over explicit pads without them: the window's count of input elements */
     if (!symmetric(&s, 1)) {
@@ -237,6 +268,11 @@ static int pool(ox_low *L, int is_max) {
     else gr_attrs_set_int(&at, GR_ATTR_COUNT_INCLUDE_PAD, cip != 0);
     if (!is_max && (s.dil[0] != 1 || s.dil[1] != 1)) return gd_ox_fail(L, "dilated average pooling is not supported");
     int y = gd_ox_un(L, is_max ? "max_pool2d" : "avg_pool2d", x, &at);
+    if (indices) {
+        int ix = pool_indices(L, x, &at, storage_order == 1);
+        if (ix < 0) return -1;
+        gd_ox_out(L, 1, ix);
+    }
     if (counts >= 0 && rank == 4) y = gd_ox_bin(L, "div", y, gd_ox_un(L, "avg_pool2d", counts, &at));
     else if (counts >= 0) return gd_ox_fail(L, "1-D average pooling over asymmetric pads is not supported");
     if (y >= 0 && rank == 3) {

@@ -1,6 +1,7 @@
 /* pool.c -- 2-D pooling over the last two dims of [N, C, H, W] (or
- * unbatched [C, H, W]) tensors, as PyTorch's max_pool2d and avg_pool2d,
- * and the internal ops their derivatives are built from:
+ * unbatched [C, H, W]) tensors, as PyTorch's max_pool2d (and its
+ * indices, max_pool2d_indices: return_indices=True) and avg_pool2d, and
+ * the internal ops their derivatives are built from:
  *   max_pool2d_backward(x, g): g scattered (added) to the argmax of each
  *     window of x, x-shaped;
  *   max_pool2d_select(x, h): h read at the argmax of each window of x,
@@ -356,10 +357,11 @@ MAX_BACKWARD_2X2(double)
 
 /* The max kernels for element type T: mode 0 forward (the window maxima),
  * 1 backward (out x-shaped, h added at each argmax), 2 select (out = h at
- * each argmax). */
+ * each argmax), 3 indices (out = each argmax's index in its plane, -1 for
+ * a window with nothing inside the input). */
 #define MAX_KERNEL(T)                                                                                                 \
     static void max_run_##T(const gr_kernel *k, const pool_geom *c, int mode, int64_t p0, int64_t p1) {               \
-        const T *x = k->in[0], *h = mode ? (const T *)k->in[1] : NULL;                                                \
+        const T *x = k->in[0], *h = mode == 1 || mode == 2 ? (const T *)k->in[1] : NULL;                              \
         T *out = k->out;                                                                                              \
         int64_t in_plane = c->h * c->w, out_plane = c->oh * c->ow, idx[POOL_COLS];                                    \
         int fast = pool_2x2(c);                                                                                       \
@@ -384,6 +386,8 @@ MAX_BACKWARD_2X2(double)
                         T *gp = out + pl * in_plane;                                                                  \
                         for (int64_t ox = ox0; ox < ox1; ox++)                                                        \
                             if (idx[ox - ox0] >= 0) gp[idx[ox - ox0]] += h[o + ox];                                   \
+                    } else if (mode == 3) {                                                                           \
+                        for (int64_t ox = ox0; ox < ox1; ox++) out[o + ox] = (T)idx[ox - ox0];                        \
                     } else {                                                                                          \
                         const T *hp = h + pl * in_plane;                                                              \
                         for (int64_t ox = ox0; ox < ox1; ox++)                                                        \
@@ -418,6 +422,7 @@ static gr_status max_run(const gr_kernel *k, int mode) {
 static gr_status max_forward(const gr_kernel *k, gr_error *err) { (void)err; return max_run(k, 0); }
 static gr_status max_backward_forward(const gr_kernel *k, gr_error *err) { (void)err; return max_run(k, 1); }
 static gr_status max_select_forward(const gr_kernel *k, gr_error *err) { (void)err; return max_run(k, 2); }
+static gr_status max_indices_forward(const gr_kernel *k, gr_error *err) { (void)err; return max_run(k, 3); }
 
 /* ---- average pooling ------------------------------------------------------- */
 
@@ -589,6 +594,15 @@ const gr_op gr_op_max_pool2d_select = {
     .infer = max_select_infer, .forward = max_select_forward, .vjp = max_select_vjp, .jvp = max_pair_jvp,
     .flops = pool_flops,
 };
+const gr_op gr_op_max_pool2d_indices = {
+    .name = "max_pool2d_indices", .arity = 1, .nondiff = 1, .attrs = MAX_ATTRS, .required = A(GR_ATTR_KERNEL_SIZE),
+    .doc = "y (max_pool2d's shape)[..., i, j] = the index h * W + w, in its [H, W] plane of x, of window (i, j)'s "
+           "maximum, as the indices of PyTorch's max_pool2d(..., return_indices=True): max_pool2d's rule (the "
+           "first maximum in row-major window order, the last NaN, an all -inf window's first element inside the "
+           "input); -1 for a window with nothing inside the input (PyTorch's CPU kernel gives an index outside "
+           "the window: not followed); no gradient",
+    .infer = pool_infer, .forward = max_indices_forward, .flops = pool_flops,
+};
 const gr_op gr_op_avg_pool2d = {
     .name = "avg_pool2d", .arity = 1, .attrs = AVG_ATTRS, .required = A(GR_ATTR_KERNEL_SIZE),
     .doc = "y[..., i, j] = the sum of x over the window kernel_size at (i * stride - padding, j * stride - padding) "
@@ -607,5 +621,6 @@ const gr_op gr_op_avg_pool2d_backward = {
     .flops = pool_flops,
 };
 
-const gr_op *const gr_ops_pool[] = {&gr_op_max_pool2d, &gr_op_max_pool2d_backward, &gr_op_max_pool2d_select,
-                                    &gr_op_avg_pool2d, &gr_op_avg_pool2d_backward, NULL};
+const gr_op *const gr_ops_pool[] = {&gr_op_max_pool2d,  &gr_op_max_pool2d_backward, &gr_op_max_pool2d_select,
+                                    &gr_op_max_pool2d_indices, &gr_op_avg_pool2d, &gr_op_avg_pool2d_backward,
+                                    NULL};

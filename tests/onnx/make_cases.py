@@ -226,6 +226,15 @@ def error_cases():
     write("onnx-err-gradient-other-values", "forward", {"graph": {"onnx": b64(m)}, "inputs": {"a": 1, "b": 2}},
           error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
                  "message_contains": "node \"grad\" (Gradient): input 0 is \"b\" but xs names \"a\""})
+    # MaxPool's Indices: flattened over [N, C, H, W] only (a 1-D pooling's are refused)
+    m = model_of([helper.make_node("MaxPool", ["x"], ["y", "i"], name="mp", kernel_shape=[2])],
+                 [helper.make_tensor_value_info("x", D, [1, 1, 4])],
+                 [helper.make_tensor_value_info("y", D, [1, 1, 2]),
+                  helper.make_tensor_value_info("i", TensorProto.INT64, [1, 1, 2])], [])
+    write("onnx-err-maxpool-indices-1d", "forward",
+          {"graph": {"onnx": b64(m)}, "inputs": {"x": [[[1, 2, 3, 4]]]}, "outputs": ["i"]},
+          error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
+                 "message_contains": "node \"mp\" (MaxPool): the Indices output is supported over [N, C, H, W]"})
     write("onnx-err-external-data", "forward", {"graph": {"onnx": b64(external)}, "inputs": {"x": [1, 2]}},
           error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
                  "message_contains": "data_location EXTERNAL"})

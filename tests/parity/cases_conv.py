@@ -1,7 +1,8 @@
 """Parity cases of lib/ops/conv.c and lib/ops/pool.c (see run.py): conv1d,
 conv2d, conv_transpose1d/2d with stride, padding, dilation, groups and 1x1
 kernels; max_pool2d (ties go to the first maximum in window order, NaN
-wins, as PyTorch's CPU kernel), avg_pool2d (count_include_pad, ceil_mode),
+wins, as PyTorch's CPU kernel) and its indices (return_indices=True),
+avg_pool2d (count_include_pad, ceil_mode),
 and global average pooling written as a mean over H, W (PyTorch's
 adaptive_avg_pool2d(x, 1)). Bias is a separate broadcast add."""
 
@@ -9,6 +10,11 @@ import torch
 
 F = torch.nn.functional
 inf, nan = float("inf"), float("nan")
+
+
+def mp_indices(x, *args, **kw):
+    """max_pool2d's indices (int64 in torch) in x's dtype."""
+    return F.max_pool2d(x, *args, return_indices=True, **kw)[1].to(x.dtype)
 
 CASES = [
     # ---- conv2d
@@ -148,6 +154,25 @@ CASES = [
      "torch": lambda x: F.max_pool2d(x, 2)},
     {"name": "max_pool2d-empty-batch", "expr": "max_pool2d(x, kernel_size=[2])", "inputs": {"x": (0, 2, 4, 4)},
      "torch": lambda x: F.max_pool2d(x, 2)},
+    # ---- max_pool2d_indices: the argmax's index in its plane, as return_indices=True (no gradient)
+    {"name": "max_pool2d_indices-2", "expr": "max_pool2d_indices(x, kernel_size=[2])", "inputs": {"x": (2, 3, 6, 7)},
+     "domain": {"x": "distinct"}, "grad": False, "torch": lambda x: mp_indices(x, 2)},
+    {"name": "max_pool2d_indices-ties", "expr": "max_pool2d_indices(x, kernel_size=[2])", "inputs": {"x": (2, 3, 6, 6)},
+     "domain": {"x": ("int", -2, 3)}, "grad": False, "torch": lambda x: mp_indices(x, 2)},
+    {"name": "max_pool2d_indices-3s2p1", "expr": "max_pool2d_indices(x, kernel_size=[3], stride=[2], padding=[1])",
+     "inputs": {"x": (2, 2, 7, 8)}, "domain": {"x": ("int", -2, 3)}, "grad": False,
+     "torch": lambda x: mp_indices(x, 3, stride=2, padding=1)},
+    {"name": "max_pool2d_indices-dilation-ceil",
+     "expr": "max_pool2d_indices(x, kernel_size=[2], stride=[2], dilation=[2], ceil_mode=true)",
+     "inputs": {"x": (1, 2, 8, 7)}, "domain": {"x": "distinct"}, "grad": False,
+     "torch": lambda x: mp_indices(x, 2, stride=2, dilation=2, ceil_mode=True)},
+    {"name": "max_pool2d_indices-unbatched", "expr": "max_pool2d_indices(x, kernel_size=[2, 3], stride=[1])",
+     "inputs": {"x": (3, 4, 5)}, "domain": {"x": "distinct"}, "grad": False,
+     "torch": lambda x: mp_indices(x, (2, 3), stride=1)},
+    {"name": "max_pool2d_indices-nan-inf", "expr": "max_pool2d_indices(x, kernel_size=[2])",
+     "inputs": {"x": [[[[nan, 1.0, -inf, -inf], [2.0, nan, -inf, -inf],
+                        [inf, 1.0, -inf, 0.0], [inf, 3.0, -1.0, -inf]]]]},
+     "grad": False, "torch": lambda x: mp_indices(x, 2)},
     # ---- avg_pool2d
     {"name": "avg_pool2d-2", "expr": "avg_pool2d(x, kernel_size=[2])", "inputs": {"x": (2, 3, 6, 5)},
      "torch": lambda x: F.avg_pool2d(x, 2)},
