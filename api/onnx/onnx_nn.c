@@ -196,7 +196,9 @@ int gd_ox_lw_ConvTranspose(ox_low *L) {
 /* MaxPool's Indices output of x [N, C, H, W] pooled with attributes at:
  * each maximum's index into x flattened, its plane's offset plus its
  * index in the plane, h * W + w (max_pool2d_indices) with storage_order
- * 0 (row-major), w * H + h with 1 (column-major). */
+ * 0 (row-major), w * H + h with 1 (column-major). The indices are values
+ * of the graph's dtype: exact in float32 up to 2^24 elements of x (use
+ * "dtype": "float64" beyond). */
 static int pool_indices(ox_low *L, int x, const gr_attrs *at, int column_major) {
     const gr_shape *xs = gd_ox_shape(L, x);
     int64_t dims[GR_MAX_RANK] = {xs->dims[0], xs->dims[1], 1, 1}, h = xs->dims[2], w = xs->dims[3];
