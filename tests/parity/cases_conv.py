@@ -173,6 +173,8 @@ CASES = [
      "inputs": {"x": [[[[nan, 1.0, -inf, -inf], [2.0, nan, -inf, -inf],
                         [inf, 1.0, -inf, 0.0], [inf, 3.0, -1.0, -inf]]]]},
      "grad": False, "torch": lambda x: mp_indices(x, 2)},
+    {"name": "max_pool2d_indices-empty-batch", "expr": "max_pool2d_indices(x, kernel_size=[2])",
+     "inputs": {"x": (0, 2, 4, 4)}, "grad": False, "torch": lambda x: mp_indices(x, 2)},
     # ---- avg_pool2d
     {"name": "avg_pool2d-2", "expr": "avg_pool2d(x, kernel_size=[2])", "inputs": {"x": (2, 3, 6, 5)},
      "torch": lambda x: F.avg_pool2d(x, 2)},
