@@ -348,16 +348,36 @@ static int64_t job_elems(const conv_geom *c, int64_t slot_elems) {
     return work_elems(c) == 0 ? 0 : gr_conv_trimmed_weight_elems(c) + work_slots(c) * slot_elems;
 }
 
+/* Elements of a Winograd run of convolution c (transpose: its
+ * conv_transpose), or 0 when it has none. */
+static int64_t winograd_elems(const conv_geom *c, gr_dtype dt, int transpose) {
+    gr_wino p;
+    return gr_conv_winograd_plan(c, dt, transpose, &p) ? gr_conv_winograd_workspace(&p, gr_threads()) : 0;
+}
+
 /* The workspace holds the job with the taps trimmed, or with all of them
- * (conv and conv_weight keep all when a dropped tap meets inf or NaN). */
+ * (conv and conv_weight keep all when a dropped tap meets inf or NaN), or
+ * a Winograd run (which falls back on the job for some values). */
 static int64_t conv_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom full = conv_node_geom(g, n), c = gr_conv_trim_taps(full);
     int64_t e = job_elems(&c, work_elems(&c)), f = job_elems(&full, work_elems(&full));
-    return (e > f ? e : f) * (int64_t)gr_dtype_size(g->dt);
+    int64_t wino = winograd_elems(&c, g->dt, 0);
+    e = e > f ? e : f;
+    return (e > wino ? e : wino) * (int64_t)gr_dtype_size(g->dt);
 }
 static int64_t transpose_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom c = gr_conv_trim_taps(transpose_node_geom(g, n));
-    return job_elems(&c, work_elems(&c)) * (int64_t)gr_dtype_size(g->dt);
+    int64_t e = job_elems(&c, work_elems(&c)), wino = winograd_elems(&c, g->dt, 1);
+    return (e > wino ? e : wino) * (int64_t)gr_dtype_size(g->dt);
+}
+
+/* Kernel k's convolution c by Winograd (transpose: conv_transpose's), when
+ * it has one and its operands allow; 0 when nothing was written. */
+static int run_winograd(const gr_kernel *k, const conv_geom *c, int transpose) {
+    gr_wino p;
+    if (!gr_conv_winograd_plan(c, k->dt, transpose, &p)) return 0;
+    return gr_conv_winograd_run(&p, k->in[0], k->in[1], k->out, k->work, k->work_bytes / (int64_t)sizeof(float),
+                                k->cancel);
 }
 static int64_t weight_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom full = weight_node_geom(g, n), c = gr_conv_trim_taps(full);
@@ -433,6 +453,7 @@ static void conv_part(void *ctx, int64_t s0, int64_t s1) {
 static gr_status conv_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     conv_geom full = conv_node_geom(k->g, k->n), c = gr_conv_trim_taps(full);
+    if (run_winograd(k, &c, 0)) return GR_OK;
     char *w = weight_operand(k, &c, &full, 1);
     run_conv_job(k, &c, work_elems(&c), w, conv_part);
     return GR_OK;
@@ -464,6 +485,7 @@ static void conv_transpose_part(void *ctx, int64_t s0, int64_t s1) {
 static gr_status conv_transpose_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     conv_geom full = transpose_node_geom(k->g, k->n), c = gr_conv_trim_taps(full);
+    if (run_winograd(k, &c, 1)) return GR_OK;
     memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
     char *w = weight_operand(k, &c, &full, 0);
     run_conv_job(k, &c, work_elems(&c), w, conv_transpose_part);

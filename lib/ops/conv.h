@@ -55,4 +55,28 @@ void gr_conv_col2im(gr_dtype dt, const conv_geom *c, const void *col, int64_t n0
 void gr_conv_y_chunk(const conv_geom *c, size_t esz, int64_t n0, int64_t nb, int64_t group, char *y, char *ym,
                      int to_chunk);
 
+/* conv_winograd.c: a stride-1 3x3 convolution in float32 by F(2x2, 3x3),
+ * for conv2d's forward pass and conv_transpose2d's. */
+typedef struct gr_wino {
+    int64_t n, a, b;   /* images; channels of the convolution's input and output */
+    int64_t h, w;      /* input plane */
+    int64_t oh, ow;    /* output plane */
+    int64_t ph, pw;    /* zeros before the input's first row and column (at most 2) */
+    int64_t th, tw;    /* 2x2 tiles of the output: ceil(oh / 2), ceil(ow / 2) */
+    int transpose;     /* conv_transpose's weight [a, b, 3, 3], read flipped */
+} gr_wino;
+
+/* 1, with *p set, when convolution c (transpose: its conv_transpose) can
+ * run by Winograd: float32, one group, a 3x3 kernel with no taps trimmed,
+ * stride and dilation 1, padding at most 2 (transpose: at least 0), and
+ * enough channels each side. */
+int gr_conv_winograd_plan(const conv_geom *c, gr_dtype dt, int transpose, gr_wino *p);
+/* Workspace floats for up to `slots` threads. */
+int64_t gr_conv_winograd_workspace(const gr_wino *p, int64_t slots);
+/* y = the convolution of x by w; 0, with nothing written, when the
+ * values need the direct sums (an inf or NaN, or magnitudes near
+ * float32's range) or work holds no slot. */
+int gr_conv_winograd_run(const gr_wino *p, const float *x, const float *w, float *y, float *work, int64_t work_elems,
+                         const volatile int *cancel);
+
 #endif

@@ -1,0 +1,264 @@
+/* conv_winograd.c -- a stride-1 3x3 convolution in float32 by Winograd's
+ * minimal filtering F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", 2016). y is cut into 2x2 tiles, each
+ * computed from a 4x4 tile d of the input; in the transformed domain a
+ * tile costs 16 products per pair of channels instead of 36:
+ *
+ *   U = G g G^T   each 3x3 filter g as 4x4          G   = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+ *   V = B^T d B   each 4x4 input tile as 4x4        B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *   M[xi] = U[xi] V[xi]  one GEMM [b, a] x [a, tiles] for each of the 16 positions xi
+ *   y tile = A^T M A     4x4 back to 2x2             A^T = [1 1 1 0; 0 1 -1 -1]
+ *
+ * conv2d runs its forward pass this way, and conv_transpose2d (a conv2d's
+ * input gradient) as the convolution of y with the flipped, transposed
+ * weight. Both keep the im2col path of conv.c for everything else: float64
+ * (its products stay those of the direct sum), other kernels, strides,
+ * dilations and groups, few channels (the GEMMs would be too thin), and
+ * values for which the transforms' sums could differ from the direct
+ * ones: an inf or NaN (d1 - d1 is NaN where the direct sum has inf) or
+ * magnitudes that could overflow on the way.
+ *
+ * The tiles are cut in chunks of whole images; each thread takes chunks,
+ * with its own slot of the workspace: V [16, a, T], M [16, b, T] and the
+ * planes the transforms go through. U [16, b, a] comes first, shared. */
+#include "conv.h"
+#include "../vmath.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* Tiles per chunk: V and M of a chunk then stay in the L2 cache between
+ * the transforms and the GEMMs. cnn-step's second layer (16 -> 32
+ * channels, 14x14) took 1.15 ms forward and 1.24 ms transposed with 112
+ * or 196 tiles, 1.31 and 1.35 ms with 392, 1.47 and 1.54 ms with 768. */
+#define WINO_TILES 160
+
+/* Fewest channels on either side: below it the GEMMs are too thin to gain
+ * from the transforms (cnn-step's first layer, 1 channel in, stays on
+ * im2col). */
+#define WINO_MIN_CHANNELS 8
+
+/* Fewest tiles in a row of y: each row carries one tile more through the
+ * GEMMs (so that the transforms run over whole planes), which at 2 a row
+ * would cost half the products the transforms save. */
+#define WINO_MIN_TILE_COLS 3
+
+/* Tiles per image in V and M: th rows of tw + 1. */
+static int64_t tiles_per_image(const gr_wino *p) { return p->th * (p->tw + 1); }
+
+static int64_t chunk_images_of(const gr_wino *p) {
+    int64_t per = tiles_per_image(p), nb = per > 0 ? WINO_TILES / per : p->n;
+    if (nb < 1) nb = 1;
+    return nb > p->n ? p->n : nb;
+}
+
+/* Floats of the padded plane by parity (pe, po), each [th + 1, 2 tp] and
+ * 4 more that the last tile's loads reach. */
+static int64_t half_plane_elems(const gr_wino *p) { return (p->th + 1) * 2 * (p->tw + 1) + 4; }
+
+/* The scratch of the transforms: the padded plane (two halves), its row
+ * transform [4, 2, th + 1, tp], and the output's rows [2, th, 2 tp]. */
+static int64_t plane_elems(const gr_wino *p) {
+    return 2 * half_plane_elems(p) + 8 * (p->th + 1) * (p->tw + 1) + 4 * tiles_per_image(p);
+}
+
+static int64_t slot_elems(const gr_wino *p) {
+    return 16 * (p->a + p->b) * chunk_images_of(p) * tiles_per_image(p) + plane_elems(p);
+}
+
+int gr_conv_winograd_plan(const conv_geom *c, gr_dtype dt, int transpose, gr_wino *p) {
+    if (dt != GR_F32 || c->groups != 1 || c->fkh != 3 || c->fkw != 3 || gr_conv_trimmed(c)) return 0;
+    if (c->sh != 1 || c->sw != 1 || c->dh != 1 || c->dw != 1) return 0;
+    if (c->cin < WINO_MIN_CHANNELS || c->cout < WINO_MIN_CHANNELS || c->n == 0 || c->p == 0) return 0;
+    gr_wino q = {.n = c->n, .transpose = transpose};
+    if (!transpose) {
+        q.a = c->cin, q.b = c->cout, q.h = c->h, q.w = c->w, q.oh = c->oh, q.ow = c->ow;
+        q.ph = c->ph, q.pw = c->pw;
+    } else {
+        /* x = conv_transpose(y, w) is conv(y, w flipped and transposed)
+         * with padding 2 - p, when that is no negative and gives x's size
+         * (no output_padding: stride 1 allows none). */
+        q.a = c->cout, q.b = c->cin, q.h = c->oh, q.w = c->ow, q.oh = c->h, q.ow = c->w;
+        q.ph = 2 - c->ph, q.pw = 2 - c->pw;
+        if (q.ph < 0 || q.pw < 0 || q.oh != q.h + 2 * q.ph - 2 || q.ow != q.w + 2 * q.pw - 2) return 0;
+    }
+    if (q.ph > 2 || q.pw > 2) return 0;
+    q.th = (q.oh + 1) / 2;
+    q.tw = (q.ow + 1) / 2;
+    if (q.tw < WINO_MIN_TILE_COLS) return 0;
+    *p = q;
+    return 1;
+}
+
+int64_t gr_conv_winograd_workspace(const gr_wino *p, int64_t slots) {
+    int64_t chunks = (p->n + chunk_images_of(p) - 1) / chunk_images_of(p);
+    if (slots > chunks) slots = chunks;
+    return 16 * p->a * p->b + (slots < 1 ? 1 : slots) * slot_elems(p);
+}
+
+/* The largest |v| of n floats, or inf when one is inf or NaN. */
+static float max_abs(const float *v, int64_t n) {
+    float m = 0;
+    int nan = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float a = fabsf(v[i]);
+        m = a > m ? a : m;
+        nan |= v[i] != v[i];
+    }
+    return nan ? INFINITY : m;
+}
+
+/* 1 when the transforms' sums stay finite wherever the direct sums do:
+ * x and w finite, and a bound on every intermediate (|V| <= 4 |x|,
+ * |U| <= 9/4 |w|, a channels of 16 products, |A^T M A| <= 9 |M|) within
+ * float32's range. */
+static int values_fit(const gr_wino *p, const float *x, const float *w) {
+    double mx = max_abs(x, p->n * p->a * p->h * p->w), mw = max_abs(w, p->a * p->b * 9);
+    return isfinite(mx) && isfinite(mw) && mx * mw * 4 * 2.25 * 9 * 16 * (double)p->a < FLT_MAX / 2;
+}
+
+/* U [16, b, a] from the weight: conv's w [b, a, 3, 3]; conv_transpose's
+ * w [a, b, 3, 3], each filter flipped in both axes. */
+static void transform_weight(const gr_wino *p, const float *w, float *u) {
+    int64_t ab = p->a * p->b;
+    for (int64_t o = 0; o < p->b; o++)
+        for (int64_t i = 0; i < p->a; i++) {
+            const float *f = p->transpose ? w + (i * p->b + o) * 9 : w + (o * p->a + i) * 9;
+            float g[3][3], t[4][3];
+            for (int r = 0; r < 3; r++)
+                for (int s = 0; s < 3; s++) g[r][s] = p->transpose ? f[(2 - r) * 3 + (2 - s)] : f[r * 3 + s];
+            for (int s = 0; s < 3; s++) { /* G g */
+                t[0][s] = g[0][s];
+                t[1][s] = 0.5f * (g[0][s] + g[1][s] + g[2][s]);
+                t[2][s] = 0.5f * (g[0][s] - g[1][s] + g[2][s]);
+                t[3][s] = g[2][s];
+            }
+            for (int r = 0; r < 4; r++) { /* (G g) G^T */
+                float *ur = u + (int64_t)(4 * r) * ab + o * p->a + i;
+                ur[0] = t[r][0];
+                ur[ab] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
+                ur[2 * ab] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
+                ur[3 * ab] = t[r][2];
+            }
+        }
+}
+
+/* The padded input plane, by row parity: row R of the padding's frame
+ * (x's row R - ph) is row R / 2 of pe (R even) or po, each row 2 tp long
+ * with x's row at column pw; zeros elsewhere, written once per part. */
+static void pad_plane(const gr_wino *p, const float *x, float *pe, float *po) {
+    int64_t S = 2 * (p->tw + 1);
+    for (int64_t r = 0; r < p->h; r++) {
+        int64_t R = r + p->ph;
+        memcpy((R & 1 ? po : pe) + (R >> 1) * S + p->pw, x + r * p->w, (size_t)p->w * sizeof *pe);
+    }
+}
+
+/* One plane's V (tile (ty, tx) of position (r, c) at v[(4 r + c) ldv +
+ * ty tp + tx], tp = tw + 1: each tile row has one tile more, which the
+ * GEMMs carry and the output drops, so every loop runs over a whole plane):
+ * d B along the rows of each parity into hb [4, 2, th + 1, tp], then B^T
+ * along the columns (rows 2 ty .. 2 ty + 3 of a tile are rows ty and
+ * ty + 1 of each parity). */
+GR_ROW_CLONES static void transform_input(const gr_wino *p, const float *restrict pe, const float *restrict po,
+                                          float *restrict hb, float *restrict v, int64_t ldv) {
+    int64_t tp = p->tw + 1, hs = (p->th + 1) * tp, per = p->th * tp;
+    for (int par = 0; par < 2; par++) {
+        const float *restrict d = par ? po : pe;
+        float *restrict h0 = hb + par * hs, *restrict h1 = h0 + 2 * hs, *restrict h2 = h1 + 2 * hs,
+                        *restrict h3 = h2 + 2 * hs;
+        for (int64_t u = 0; u < hs; u++) {
+            float d0 = d[2 * u], d1 = d[2 * u + 1], d2 = d[2 * u + 2], d3 = d[2 * u + 3];
+            h0[u] = d0 - d2;
+            h1[u] = d1 + d2;
+            h2[u] = d2 - d1;
+            h3[u] = d1 - d3;
+        }
+    }
+    for (int c = 0; c < 4; c++) {
+        const float *restrict he = hb + 2 * c * hs, *restrict ho = he + hs;
+        float *restrict v0 = v + c * ldv, *restrict v1 = v0 + 4 * ldv, *restrict v2 = v1 + 4 * ldv,
+                        *restrict v3 = v2 + 4 * ldv;
+        for (int64_t j = 0; j < per; j++) {
+            float r0 = he[j], r1 = ho[j], r2 = he[j + tp], r3 = ho[j + tp];
+            v0[j] = r0 - r2;
+            v1[j] = r1 + r2;
+            v2[j] = r2 - r1;
+            v3[j] = r1 - r3;
+        }
+    }
+}
+
+/* One output plane y [oh, ow] from its channel's row of M (position xi at
+ * m + xi ldm, tiles as in V): A^T M A for every tile, the tile rows' even
+ * and odd output rows interleaved into ye and yo [th, 2 tp], then copied
+ * into y without the extra tile. */
+GR_ROW_CLONES static void transform_output(const gr_wino *p, const float *restrict m, int64_t ldm,
+                                           float *restrict ye, float *restrict yo, float *restrict y) {
+    int64_t tp = p->tw + 1, per = p->th * tp;
+    for (int64_t j = 0; j < per; j++) {
+        float a[2][4];
+        for (int c = 0; c < 4; c++) {
+            float m0 = m[c * ldm + j], m1 = m[(4 + c) * ldm + j], m2 = m[(8 + c) * ldm + j],
+                  m3 = m[(12 + c) * ldm + j];
+            a[0][c] = m0 + m1 + m2;
+            a[1][c] = m1 - m2 - m3;
+        }
+        ye[2 * j] = a[0][0] + a[0][1] + a[0][2];
+        ye[2 * j + 1] = a[0][1] - a[0][2] - a[0][3];
+        yo[2 * j] = a[1][0] + a[1][1] + a[1][2];
+        yo[2 * j + 1] = a[1][1] - a[1][2] - a[1][3];
+    }
+    for (int64_t r = 0; r < p->oh; r++)
+        memcpy(y + r * p->ow, (r & 1 ? yo : ye) + (r >> 1) * 2 * tp, (size_t)p->ow * sizeof *y);
+}
+
+typedef struct wino_job {
+    const gr_wino *p;
+    const float *x, *u;
+    float *y, *slot0;
+    int64_t nb, slots;         /* images per chunk; workspace slots */
+    const volatile int *cancel;
+} wino_job;
+
+/* Slots [s0, s1): their share of the chunks, in slot s0's workspace. */
+static void wino_part(void *ctx, int64_t s0, int64_t s1) {
+    const wino_job *J = ctx;
+    const gr_wino *p = J->p;
+    int64_t chunks = (p->n + J->nb - 1) / J->nb, c0 = chunks * s0 / J->slots, c1 = chunks * s1 / J->slots;
+    int64_t per = tiles_per_image(p), T = J->nb * per;
+    float *v = J->slot0 + s0 * slot_elems(p), *m = v + 16 * p->a * T, *pe = m + 16 * p->b * T;
+    float *po = pe + half_plane_elems(p), *hb = po + half_plane_elems(p), *ye = hb + 8 * (p->th + 1) * (p->tw + 1);
+    float *yo = ye + 2 * per;
+    memset(pe, 0, (size_t)(2 * half_plane_elems(p)) * sizeof *pe);
+    for (int64_t ch = c0; ch < c1 && !gr_cancelled(J->cancel); ch++) {
+        int64_t n0 = ch * J->nb, nb = p->n - n0 < J->nb ? p->n - n0 : J->nb, len = nb * per;
+        for (int64_t i = 0; i < nb; i++)
+            for (int64_t c = 0; c < p->a; c++) {
+                pad_plane(p, J->x + ((n0 + i) * p->a + c) * p->h * p->w, pe, po);
+                transform_input(p, pe, po, hb, v + c * T + i * per, p->a * T);
+            }
+        for (int xi = 0; xi < 16; xi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)p->b, (blasint)len, (blasint)p->a, 1.0f,
+                        J->u + xi * p->a * p->b, (blasint)p->a, v + xi * p->a * T, (blasint)T, 0.0f,
+                        m + xi * p->b * T, (blasint)T);
+        for (int64_t i = 0; i < nb; i++)
+            for (int64_t c = 0; c < p->b; c++)
+                transform_output(p, m + c * T + i * per, p->b * T, ye, yo,
+                                 J->y + ((n0 + i) * p->b + c) * p->oh * p->ow);
+    }
+}
+
+int gr_conv_winograd_run(const gr_wino *p, const float *x, const float *w, float *y, float *work, int64_t work_elems,
+                         const volatile int *cancel) {
+    int64_t nb = chunk_images_of(p), chunks = (p->n + nb - 1) / nb, slots = (work_elems - 16 * p->a * p->b) / slot_elems(p);
+    if (slots < 1 || !values_fit(p, x, w)) return 0;
+    if (slots > chunks) slots = chunks;
+    transform_weight(p, w, work);
+    wino_job J = {.p = p, .x = x, .u = work, .y = y, .slot0 = work + 16 * p->a * p->b, .nb = nb, .slots = slots,
+                  .cancel = cancel};
+    gr_parallel_for_gemms(slots, 1, wino_part, &J);
+    return 1;
+}
