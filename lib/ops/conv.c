@@ -371,18 +371,22 @@ static int64_t transpose_workspace(const gr_graph *g, const gr_node *n) {
     return (e > wino ? e : wino) * (int64_t)gr_dtype_size(g->dt);
 }
 
-/* Kernel k's convolution c by Winograd (transpose: conv_transpose's), when
- * it has one and its operands allow; 0 when nothing was written. */
-static int run_winograd(const gr_kernel *k, const conv_geom *c, int transpose) {
+/* Kernel k's convolution c by Winograd (transpose: conv_transpose's;
+ * weight: conv_weight's), when it has one and its operands allow; 0 when
+ * nothing was written. */
+static int run_winograd(const gr_kernel *k, const conv_geom *c, int transpose, int weight) {
     gr_wino p;
     if (!gr_conv_winograd_plan(c, k->dt, transpose, &p)) return 0;
-    return gr_conv_winograd_run(&p, k->in[0], k->in[1], k->out, k->work, k->work_bytes / (int64_t)sizeof(float),
-                                k->cancel);
+    int64_t work_elems = k->work_bytes / (int64_t)sizeof(float);
+    if (weight) return gr_conv_winograd_weight(&p, k->in[0], k->in[1], k->out, k->work, work_elems, k->cancel);
+    return gr_conv_winograd_run(&p, k->in[0], k->in[1], k->out, k->work, work_elems, k->cancel);
 }
 static int64_t weight_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom full = weight_node_geom(g, n), c = gr_conv_trim_taps(full);
     int64_t e = job_elems(&c, weight_slot_elems(&c)), f = job_elems(&full, weight_slot_elems(&full));
-    return (e > f ? e : f) * (int64_t)gr_dtype_size(g->dt);
+    int64_t wino = winograd_elems(&c, g->dt, 0);
+    e = e > f ? e : f;
+    return (e > wino ? e : wino) * (int64_t)gr_dtype_size(g->dt);
 }
 
 /* 2 * kg multiply-adds for each element of y. */
@@ -453,7 +457,7 @@ static void conv_part(void *ctx, int64_t s0, int64_t s1) {
 static gr_status conv_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     conv_geom full = conv_node_geom(k->g, k->n), c = gr_conv_trim_taps(full);
-    if (run_winograd(k, &c, 0)) return GR_OK;
+    if (run_winograd(k, &c, 0, 0)) return GR_OK;
     char *w = weight_operand(k, &c, &full, 1);
     run_conv_job(k, &c, work_elems(&c), w, conv_part);
     return GR_OK;
@@ -485,7 +489,7 @@ static void conv_transpose_part(void *ctx, int64_t s0, int64_t s1) {
 static gr_status conv_transpose_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     conv_geom full = transpose_node_geom(k->g, k->n), c = gr_conv_trim_taps(full);
-    if (run_winograd(k, &c, 1)) return GR_OK;
+    if (run_winograd(k, &c, 1, 0)) return GR_OK;
     memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
     char *w = weight_operand(k, &c, &full, 0);
     run_conv_job(k, &c, work_elems(&c), w, conv_transpose_part);
@@ -524,6 +528,7 @@ static gr_status conv_weight_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     conv_geom full = weight_node_geom(k->g, k->n), c = gr_conv_trim_taps(full);
     size_t esz = gr_dtype_size(k->dt);
+    if (run_winograd(k, &c, 0, 1)) return GR_OK;
     if (gr_conv_trimmed(&c) && !gr_conv_all_finite(k->dt, k->in[1], k->g->nodes[k->n->in[1]].numel)) c = full;
     if (c.n == 0 || c.p == 0) {
         memset(k->out, 0, (size_t)k->n->numel * esz);

@@ -64,8 +64,19 @@ static int64_t plane_elems(const gr_wino *p) {
     return 2 * half_plane_elems(p) + 8 * (p->th + 1) * (p->tw + 1) + 4 * tiles_per_image(p);
 }
 
+/* The distance between two positions' [rows, T] matrices in V, M or Z:
+ * one cache line more than the matrix, so that the transforms' 16
+ * streams, one per position, fall in different sets of the L1 cache
+ * (cnn-step's M, 32 x 112 floats a position, is 14336 bytes: half the
+ * streams would share each set). */
+static int64_t pos_stride(int64_t rows, int64_t T) { return rows * T + 16; }
+
+/* A thread's slot: V [16, a, T], M (or the gradient's Z) [16, b, T] (each
+ * position pos_stride apart), the planes' scratch, and (the weight
+ * gradient's) partial dU [16, b, a]. */
 static int64_t slot_elems(const gr_wino *p) {
-    return 16 * (p->a + p->b) * chunk_images_of(p) * tiles_per_image(p) + plane_elems(p);
+    int64_t T = chunk_images_of(p) * tiles_per_image(p);
+    return 16 * (pos_stride(p->a, T) + pos_stride(p->b, T)) + plane_elems(p) + 16 * p->a * p->b;
 }
 
 int gr_conv_winograd_plan(const conv_geom *c, gr_dtype dt, int transpose, gr_wino *p) {
@@ -98,25 +109,28 @@ int64_t gr_conv_winograd_workspace(const gr_wino *p, int64_t slots) {
     return 16 * p->a * p->b + (slots < 1 ? 1 : slots) * slot_elems(p);
 }
 
-/* The largest |v| of n floats, or inf when one is inf or NaN. */
-static float max_abs(const float *v, int64_t n) {
-    float m = 0;
-    int nan = 0;
+/* The largest |v| of n floats, or inf when one is inf or NaN: on the
+ * bits without the sign, whose integer order is the magnitudes' order (a
+ * loop that vectorizes; a float max would not without -ffast-math). */
+GR_ROW_CLONES static float max_abs(const void *v, int64_t n) {
+    const uint32_t *u = v;
+    uint32_t m = 0;
     for (int64_t i = 0; i < n; i++) {
-        float a = fabsf(v[i]);
-        m = a > m ? a : m;
-        nan |= v[i] != v[i];
+        uint32_t b = u[i] & 0x7fffffffu;
+        m = b > m ? b : m;
     }
-    return nan ? INFINITY : m;
+    if (m >= 0x7f800000u) return INFINITY;
+    float f;
+    memcpy(&f, &m, sizeof f);
+    return f;
 }
 
 /* 1 when the transforms' sums stay finite wherever the direct sums do:
- * x and w finite, and a bound on every intermediate (|V| <= 4 |x|,
- * |U| <= 9/4 |w|, a channels of 16 products, |A^T M A| <= 9 |M|) within
- * float32's range. */
-static int values_fit(const gr_wino *p, const float *x, const float *w) {
-    double mx = max_abs(x, p->n * p->a * p->h * p->w), mw = max_abs(w, p->a * p->b * 9);
-    return isfinite(mx) && isfinite(mw) && mx * mw * 4 * 2.25 * 9 * 16 * (double)p->a < FLT_MAX / 2;
+ * both factors finite, and terms times the product of their largest
+ * magnitudes (a bound on every intermediate) within float32's range. */
+static int values_fit(const float *x, int64_t nx, const float *w, int64_t nw, double terms) {
+    double mx = max_abs(x, nx), mw = max_abs(w, nw);
+    return isfinite(mx) && isfinite(mw) && mx * mw * terms < FLT_MAX / 2;
 }
 
 /* U [16, b, a] from the weight: conv's w [b, a, 3, 3]; conv_transpose's
@@ -215,50 +229,198 @@ GR_ROW_CLONES static void transform_output(const gr_wino *p, const float *restri
         memcpy(y + r * p->ow, (r & 1 ? yo : ye) + (r >> 1) * 2 * tp, (size_t)p->ow * sizeof *y);
 }
 
+/* Z = A dy A^T for every tile of one plane of dy [oh, ow] (the adjoint of
+ * transform_output): dy's rows by parity into ye and yo [th, 2 tp] (zeros
+ * past oh, ow and in the extra tile, written by no one), dy A^T along
+ * them into hb [4, 2, th, tp], then A along the columns into z [16, ldz];
+ * each loop runs over a whole plane. */
+GR_ROW_CLONES static void transform_grad(const gr_wino *p, const float *restrict dy, float *restrict ye,
+                                         float *restrict yo, float *restrict hb, float *restrict z, int64_t ldz) {
+    int64_t tp = p->tw + 1, per = p->th * tp;
+    for (int64_t r = 0; r < p->oh; r++)
+        memcpy((r & 1 ? yo : ye) + (r >> 1) * 2 * tp, dy + r * p->ow, (size_t)p->ow * sizeof *dy);
+    for (int par = 0; par < 2; par++) {
+        const float *restrict d = par ? yo : ye;
+        float *restrict h0 = hb + par * per, *restrict h1 = h0 + 2 * per, *restrict h2 = h1 + 2 * per,
+                        *restrict h3 = h2 + 2 * per;
+        for (int64_t j = 0; j < per; j++) {
+            float y0 = d[2 * j], y1 = d[2 * j + 1];
+            h0[j] = y0;
+            h1[j] = y0 + y1;
+            h2[j] = y0 - y1;
+            h3[j] = -y1;
+        }
+    }
+    for (int c = 0; c < 4; c++) {
+        const float *restrict he = hb + 2 * c * per, *restrict ho = he + per;
+        float *restrict z0 = z + c * ldz, *restrict z1 = z0 + 4 * ldz, *restrict z2 = z1 + 4 * ldz,
+                        *restrict z3 = z2 + 4 * ldz;
+        for (int64_t j = 0; j < per; j++) {
+            float e = he[j], o = ho[j];
+            z0[j] = e;
+            z1[j] = e + o;
+            z2[j] = e - o;
+            z3[j] = -o;
+        }
+    }
+}
+
+/* dw [b, a, 3, 3] = G^T dU G for each pair of channels (the adjoint of
+ * transform_weight), from du [16, b, a]. */
+static void weight_from_transform(const gr_wino *p, const float *du, float *dw) {
+    int64_t ab = p->a * p->b;
+    for (int64_t k = 0; k < ab; k++) {
+        float u[4][4], t[3][4];
+        for (int xi = 0; xi < 16; xi++) u[xi / 4][xi % 4] = du[xi * ab + k];
+        for (int c = 0; c < 4; c++) { /* G^T dU */
+            t[0][c] = u[0][c] + 0.5f * (u[1][c] + u[2][c]);
+            t[1][c] = 0.5f * (u[1][c] - u[2][c]);
+            t[2][c] = 0.5f * (u[1][c] + u[2][c]) + u[3][c];
+        }
+        float *g = dw + k * 9;
+        for (int r = 0; r < 3; r++) { /* (G^T dU) G */
+            g[r * 3] = t[r][0] + 0.5f * (t[r][1] + t[r][2]);
+            g[r * 3 + 1] = 0.5f * (t[r][1] - t[r][2]);
+            g[r * 3 + 2] = 0.5f * (t[r][1] + t[r][2]) + t[r][3];
+        }
+    }
+}
+
 typedef struct wino_job {
     const gr_wino *p;
-    const float *x, *u;
-    float *y, *slot0;
+    const float *x, *u;        /* u: U, or the weight gradient's dy */
+    float *y, *slot0;          /* y: the convolution's output (unused by the weight gradient) */
     int64_t nb, slots;         /* images per chunk; workspace slots */
     const volatile int *cancel;
 } wino_job;
 
-/* Slots [s0, s1): their share of the chunks, in slot s0's workspace. */
+/* A part's slot: where V, M (or Z), the planes' scratch and dU start. */
+typedef struct wino_slot {
+    float *v, *m, *pe, *po, *hb, *ye, *yo, *du;
+} wino_slot;
+
+static wino_slot slot_of(const wino_job *J, int64_t s) {
+    const gr_wino *p = J->p;
+    int64_t T = J->nb * tiles_per_image(p);
+    wino_slot S;
+    S.v = J->slot0 + s * slot_elems(p);
+    S.m = S.v + 16 * pos_stride(p->a, T);
+    S.pe = S.m + 16 * pos_stride(p->b, T);
+    S.po = S.pe + half_plane_elems(p);
+    S.hb = S.po + half_plane_elems(p);
+    S.ye = S.hb + 8 * (p->th + 1) * (p->tw + 1);
+    S.yo = S.ye + 2 * tiles_per_image(p);
+    S.du = S.yo + 2 * tiles_per_image(p);
+    return S;
+}
+
+/* The chunk range [*c0, *c1) of slots [s0, s1). */
+static void slot_chunks(const wino_job *J, int64_t s0, int64_t s1, int64_t *c0, int64_t *c1) {
+    int64_t chunks = (J->p->n + J->nb - 1) / J->nb;
+    *c0 = chunks * s0 / J->slots;
+    *c1 = chunks * s1 / J->slots;
+}
+
+/* Zeros where the padded planes pe and po are never written. */
+static void clear_planes(const wino_job *J, const wino_slot *S) {
+    memset(S->pe, 0, (size_t)(2 * half_plane_elems(J->p)) * sizeof *S->pe);
+}
+
+/* V of images [n0, n0 + nb) of x. */
+static void chunk_input(const wino_job *J, const wino_slot *S, int64_t n0, int64_t nb) {
+    const gr_wino *p = J->p;
+    int64_t per = tiles_per_image(p), T = J->nb * per;
+    for (int64_t i = 0; i < nb; i++)
+        for (int64_t c = 0; c < p->a; c++) {
+            pad_plane(p, J->x + ((n0 + i) * p->a + c) * p->h * p->w, S->pe, S->po);
+            transform_input(p, S->pe, S->po, S->hb, S->v + c * T + i * per, pos_stride(p->a, T));
+        }
+}
+
+/* The convolution: slots [s0, s1)'s share of the chunks, in slot s0. */
 static void wino_part(void *ctx, int64_t s0, int64_t s1) {
     const wino_job *J = ctx;
     const gr_wino *p = J->p;
-    int64_t chunks = (p->n + J->nb - 1) / J->nb, c0 = chunks * s0 / J->slots, c1 = chunks * s1 / J->slots;
-    int64_t per = tiles_per_image(p), T = J->nb * per;
-    float *v = J->slot0 + s0 * slot_elems(p), *m = v + 16 * p->a * T, *pe = m + 16 * p->b * T;
-    float *po = pe + half_plane_elems(p), *hb = po + half_plane_elems(p), *ye = hb + 8 * (p->th + 1) * (p->tw + 1);
-    float *yo = ye + 2 * per;
-    memset(pe, 0, (size_t)(2 * half_plane_elems(p)) * sizeof *pe);
+    int64_t per = tiles_per_image(p), T = J->nb * per, c0, c1;
+    wino_slot S = slot_of(J, s0);
+    slot_chunks(J, s0, s1, &c0, &c1);
+    clear_planes(J, &S);
     for (int64_t ch = c0; ch < c1 && !gr_cancelled(J->cancel); ch++) {
-        int64_t n0 = ch * J->nb, nb = p->n - n0 < J->nb ? p->n - n0 : J->nb, len = nb * per;
-        for (int64_t i = 0; i < nb; i++)
-            for (int64_t c = 0; c < p->a; c++) {
-                pad_plane(p, J->x + ((n0 + i) * p->a + c) * p->h * p->w, pe, po);
-                transform_input(p, pe, po, hb, v + c * T + i * per, p->a * T);
-            }
+        int64_t n0 = ch * J->nb, nb = p->n - n0 < J->nb ? p->n - n0 : J->nb;
+        chunk_input(J, &S, n0, nb);
         for (int xi = 0; xi < 16; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)p->b, (blasint)len, (blasint)p->a, 1.0f,
-                        J->u + xi * p->a * p->b, (blasint)p->a, v + xi * p->a * T, (blasint)T, 0.0f,
-                        m + xi * p->b * T, (blasint)T);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)p->b, (blasint)(nb * per), (blasint)p->a,
+                        1.0f, J->u + xi * p->a * p->b, (blasint)p->a, S.v + xi * pos_stride(p->a, T), (blasint)T, 0.0f,
+                        S.m + xi * pos_stride(p->b, T), (blasint)T);
         for (int64_t i = 0; i < nb; i++)
             for (int64_t c = 0; c < p->b; c++)
-                transform_output(p, m + c * T + i * per, p->b * T, ye, yo,
+                transform_output(p, S.m + c * T + i * per, pos_stride(p->b, T), S.ye, S.yo,
                                  J->y + ((n0 + i) * p->b + c) * p->oh * p->ow);
     }
 }
 
+/* The weight gradient: slot s0's dU = the sum over its chunks of
+ * Z V^T per position (slots s0 + 1 .. s1 - 1, which this part stands in
+ * for, get zeros). */
+static void wino_weight_part(void *ctx, int64_t s0, int64_t s1) {
+    const wino_job *J = ctx;
+    const gr_wino *p = J->p;
+    int64_t per = tiles_per_image(p), T = J->nb * per, c0, c1;
+    wino_slot S = slot_of(J, s0);
+    slot_chunks(J, s0, s1, &c0, &c1);
+    for (int64_t s = s0; s < s1; s++) memset(slot_of(J, s).du, 0, (size_t)(16 * p->a * p->b) * sizeof *S.du);
+    clear_planes(J, &S);
+    memset(S.ye, 0, (size_t)(4 * per) * sizeof *S.ye); /* ye and yo */
+    for (int64_t ch = c0; ch < c1 && !gr_cancelled(J->cancel); ch++) {
+        int64_t n0 = ch * J->nb, nb = p->n - n0 < J->nb ? p->n - n0 : J->nb;
+        chunk_input(J, &S, n0, nb);
+        for (int64_t i = 0; i < nb; i++)
+            for (int64_t c = 0; c < p->b; c++)
+                transform_grad(p, J->u + ((n0 + i) * p->b + c) * p->oh * p->ow, S.ye, S.yo, S.hb, S.m + c * T + i * per,
+                               pos_stride(p->b, T));
+        for (int xi = 0; xi < 16; xi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)p->b, (blasint)p->a, (blasint)(nb * per),
+                        1.0f, S.m + xi * pos_stride(p->b, T), (blasint)T, S.v + xi * pos_stride(p->a, T), (blasint)T, 1.0f,
+                        S.du + xi * p->a * p->b, (blasint)p->a);
+    }
+}
+
+/* Slots the workspace holds for the job, at most its chunks; 0 when none. */
+static int64_t job_slots(const gr_wino *p, int64_t work_elems) {
+    int64_t nb = chunk_images_of(p), chunks = (p->n + nb - 1) / nb, slots = (work_elems - 16 * p->a * p->b) / slot_elems(p);
+    return slots > chunks ? chunks : slots < 0 ? 0 : slots;
+}
+
+/* Bounds on the transforms' growth: |V| <= 4 |x|, |U| <= 9/4 |w|,
+ * |A^T M A| <= 9 |M| and |Z| <= 4 |dy|, |G^T dU G| <= 4 |dU|. */
 int gr_conv_winograd_run(const gr_wino *p, const float *x, const float *w, float *y, float *work, int64_t work_elems,
                          const volatile int *cancel) {
-    int64_t nb = chunk_images_of(p), chunks = (p->n + nb - 1) / nb, slots = (work_elems - 16 * p->a * p->b) / slot_elems(p);
-    if (slots < 1 || !values_fit(p, x, w)) return 0;
-    if (slots > chunks) slots = chunks;
+    int64_t slots = job_slots(p, work_elems);
+    if (slots < 1 || !values_fit(x, p->n * p->a * p->h * p->w, w, p->a * p->b * 9, 4 * 2.25 * 9 * 16 * (double)p->a))
+        return 0;
     transform_weight(p, w, work);
-    wino_job J = {.p = p, .x = x, .u = work, .y = y, .slot0 = work + 16 * p->a * p->b, .nb = nb, .slots = slots,
-                  .cancel = cancel};
+    wino_job J = {.p = p, .x = x, .u = work, .y = y, .slot0 = work + 16 * p->a * p->b, .nb = chunk_images_of(p),
+                  .slots = slots, .cancel = cancel};
     gr_parallel_for_gemms(slots, 1, wino_part, &J);
+    return 1;
+}
+
+int gr_conv_winograd_weight(const gr_wino *p, const float *x, const float *dy, float *dw, float *work,
+                            int64_t work_elems, const volatile int *cancel) {
+    int64_t slots = job_slots(p, work_elems), tiles = p->n * tiles_per_image(p);
+    if (p->transpose || slots < 1 ||
+        !values_fit(x, p->n * p->a * p->h * p->w, dy, p->n * p->b * p->oh * p->ow, 4.0 * 4 * 16 * 4 * (double)tiles))
+        return 0;
+    float *du = work;
+    wino_job J = {.p = p, .x = x, .u = dy, .slot0 = work + 16 * p->a * p->b, .nb = chunk_images_of(p),
+                  .slots = slots, .cancel = cancel};
+    gr_parallel_for_gemms(slots, 1, wino_weight_part, &J);
+    int64_t n = 16 * p->a * p->b;
+    memcpy(du, slot_of(&J, 0).du, (size_t)n * sizeof *du);
+    for (int64_t s = 1; s < slots; s++) { /* in slot order: the sum does not depend on the threads */
+        const float *part = slot_of(&J, s).du;
+        for (int64_t i = 0; i < n; i++) du[i] += part[i];
+    }
+    weight_from_transform(p, du, dw);
     return 1;
 }

@@ -1,6 +1,7 @@
 /* test_winograd.c -- lib/ops/conv_winograd.c: the float32 F(2x2, 3x3)
  * convolution gives the direct sum's values (computed here in double, the
- * definition written out) for conv2d and conv_transpose2d, at odd and even
+ * definition written out) for conv2d, conv_transpose2d and the weight
+ * gradient (conv_weight), at odd and even
  * sizes, paddings 0 to 2, one image or many chunks of them, one thread or
  * two; it declines the geometries and the values it is not for (an inf or
  * NaN, magnitudes whose transforms would overflow float32) without writing
@@ -49,6 +50,26 @@ static double *direct(const conv_geom *c, const float *in, const float *w, int t
                                 else out[yi] += wv * in[xi];
                             }
     return out;
+}
+
+/* The weight gradient's direct sums in double: dw [cout, cin, 3, 3] from
+ * x [n, cin, h, w] and dy [n, cout, oh, ow]. */
+static double *direct_weight(const conv_geom *c, const float *x, const float *dy) {
+    double *dw = calloc((size_t)(c->cout * c->cin * 9), sizeof *dw);
+    for (int64_t n = 0; n < c->n; n++)
+        for (int64_t o = 0; o < c->cout; o++)
+            for (int64_t i = 0; i < c->cin; i++)
+                for (int64_t r = 0; r < c->oh; r++)
+                    for (int64_t s = 0; s < c->ow; s++)
+                        for (int64_t a = 0; a < 3; a++)
+                            for (int64_t b = 0; b < 3; b++) {
+                                int64_t xr = r + a - c->ph, xs = s + b - c->pw;
+                                if (xr < 0 || xr >= c->h || xs < 0 || xs >= c->w) continue;
+                                dw[((o * c->cin + i) * 3 + a) * 3 + b] +=
+                                    (double)dy[((n * c->cout + o) * c->oh + r) * c->ow + s] *
+                                    x[((n * c->cin + i) * c->h + xr) * c->w + xs];
+                            }
+    return dw;
 }
 
 static float *random_floats(int64_t n, float lo, float hi) {
@@ -120,6 +141,53 @@ static void test_conv_transpose_matches_the_direct_sum(void **state) {
     }
 }
 
+/* The weight gradient of c by Winograd on random values against the
+ * direct sums: each element within 1e-4 of the largest (the sums run
+ * over every tile of every image, in another order). */
+static void check_weight_case(const conv_geom *c, int threads) {
+    gr_wino p;
+    assert_true(gr_conv_winograd_plan(c, GR_F32, 0, &p));
+    set_threads(threads);
+    int64_t xn = c->n * c->cin * c->h * c->w, yn = c->n * c->cout * c->p, wn = c->cout * c->cin * 9;
+    int64_t work_n = gr_conv_winograd_workspace(&p, threads);
+    float *x = random_floats(xn, -2, 2), *dy = random_floats(yn, -1, 1);
+    float *dw = malloc((size_t)wn * sizeof *dw), *work = malloc((size_t)work_n * sizeof *work);
+    for (int64_t i = 0; i < wn; i++) dw[i] = NAN;
+    assert_int_equal(gr_conv_winograd_weight(&p, x, dy, dw, work, work_n, NULL), 1);
+    double *want = direct_weight(c, x, dy), scale = 0;
+    for (int64_t i = 0; i < wn; i++) scale = fmax(scale, fabs(want[i]));
+    for (int64_t i = 0; i < wn; i++) {
+        char what[128];
+        snprintf(what, sizeof what, "conv_weight n%lld %lldx%lld pad %lld,%lld threads %d: element %lld",
+                 (long long)c->n, (long long)c->h, (long long)c->w, (long long)c->ph, (long long)c->pw, threads,
+                 (long long)i);
+        tu_close(dw[i], want[i], 1e-5 * scale, 1e-4, what);
+    }
+    free(x), free(dy), free(dw), free(work), free(want);
+    set_threads(1);
+}
+
+static void test_weight_gradient_matches_the_direct_sum(void **state) {
+    (void)state;
+    tu_seed(10);
+    conv_geom cases[] = {
+        geom(1, 8, 8, 6, 6, 1, 1),    /* one image */
+        geom(3, 8, 12, 7, 9, 1, 1),   /* odd sizes: the cut tiles' missing outputs add nothing */
+        geom(2, 9, 8, 10, 8, 0, 0),   /* no padding */
+        geom(2, 8, 10, 5, 7, 2, 2),   /* padding 2 */
+        geom(21, 16, 8, 14, 14, 1, 1) /* many chunks: partial sums per thread */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        check_weight_case(&cases[i], 1);
+        check_weight_case(&cases[i], 2);
+    }
+    /* conv_transpose's geometry has no weight gradient here */
+    gr_wino p;
+    assert_true(gr_conv_winograd_plan(&cases[0], GR_F32, 1, &p));
+    float one = 1;
+    assert_int_equal(gr_conv_winograd_weight(&p, &one, &one, &one, &one, 1, NULL), 0);
+}
+
 static void test_other_geometries_are_declined(void **state) {
     (void)state;
     gr_wino p;
@@ -180,6 +248,28 @@ static void test_values_the_transforms_would_change_are_declined(void **state) {
     untouched(out, out_n);
     assert_int_equal(run_filled(&c, 1, 1, 1, out), 1);
     assert_true(out[c.ow + 1] == 72); /* an interior output: 8 channels of 9 ones */
+    /* the weight gradient: an inf in dy, or x and dy whose transforms
+     * would overflow */
+    gr_wino p;
+    assert_true(gr_conv_winograd_plan(&c, GR_F32, 0, &p));
+    int64_t xn = c.cin * c.h * c.w, wn = c.cout * c.cin * 9, work_n = gr_conv_winograd_workspace(&p, 1);
+    float *x = malloc((size_t)xn * sizeof *x), *dy = malloc((size_t)out_n * sizeof *dy);
+    float *dw = malloc((size_t)wn * sizeof *dw), *work = malloc((size_t)work_n * sizeof *work);
+    for (int64_t i = 0; i < xn; i++) x[i] = 1;
+    for (int64_t i = 0; i < out_n; i++) dy[i] = 1;
+    dy[5] = INFINITY;
+    for (int64_t i = 0; i < wn; i++) dw[i] = -1;
+    assert_int_equal(gr_conv_winograd_weight(&p, x, dy, dw, work, work_n, NULL), 0);
+    dy[5] = 1;
+    for (int64_t i = 0; i < xn; i++) x[i] = 1e38f; /* B^T d B sums four of them: inf */
+    for (int64_t i = 0; i < out_n; i++) dy[i] = 1e-3f;
+    assert_int_equal(gr_conv_winograd_weight(&p, x, dy, dw, work, work_n, NULL), 0);
+    untouched(dw, wn);
+    for (int64_t i = 0; i < xn; i++) x[i] = 1;
+    for (int64_t i = 0; i < out_n; i++) dy[i] = 1;
+    assert_int_equal(gr_conv_winograd_weight(&p, x, dy, dw, work, work_n, NULL), 1);
+    assert_true(dw[4] == 36); /* the centre tap reads x at all 6x6 outputs */
+    free(x), free(dy), free(dw), free(work);
     free(out);
 }
 
@@ -234,6 +324,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_matches_the_direct_sum),
         cmocka_unit_test(test_conv_transpose_matches_the_direct_sum),
+        cmocka_unit_test(test_weight_gradient_matches_the_direct_sum),
         cmocka_unit_test(test_other_geometries_are_declined),
         cmocka_unit_test(test_values_the_transforms_would_change_are_declined),
         cmocka_unit_test(test_the_ops_give_the_direct_sums_with_and_without_winograd),
