@@ -107,8 +107,8 @@ static int plan_release(planner *p, int64_t off, int64_t size) {
 /* ---- fusion ---------------------------------------------------------- */
 
 /* The nodes instruction p reads into *ops: the node's operands, or for a
- * fused matmul + bias the matmul's two operands and the bias, written to
- * fused_ops (3 entries). Returns the count. */
+ * fused matmul (or convolution) + bias its two operands and the bias,
+ * written to fused_ops (3 entries). Returns the count. */
 static int instr_operands(const gr_exec *e, int p, int *fused_ops, const int **ops) {
     const gr_node *n = &e->g->nodes[e->prog[p]];
     if (e->fused[p] < 0) {
@@ -123,11 +123,20 @@ static int instr_operands(const gr_exec *e, int p, int *fused_ops, const int **o
     return 3;
 }
 
-/* Fold each add(matmul, bias) whose matmul has no other reader, is not an
- * output and has the add's shape into one GEMM that starts from the bias:
- * the matmul's buffer and one pass over it disappear. Then drop the folded
- * matmuls from the program. */
-static int fuse_matmul_bias(gr_exec *e) {
+/* 1 when node m can take add(m, other)'s bias: a matmul (its GEMM starts
+ * from the bias), or a convolution with one value per output channel
+ * (its kernel adds them as it writes). */
+static int takes_bias(const gr_node *m, const gr_shape *other) {
+    if (m->kind != GR_OPNODE) return 0;
+    if (m->op == &gr_op_matmul) return 1;
+    return (m->op == &gr_op_conv2d || m->op == &gr_op_conv1d) && gr_conv_bias_fits(m, other);
+}
+
+/* Fold each add(m, bias) whose m takes it (takes_bias), has no other
+ * reader, is not an output and has the add's shape into m's kernel: m's
+ * buffer and one pass over it disappear. Then drop the folded nodes from
+ * the program. */
+static int fuse_bias(gr_exec *e) {
     const gr_graph *g = e->g;
     int *readers = calloc((size_t)g->n + 1, sizeof *readers);
     if (!readers) return 0;
@@ -143,7 +152,7 @@ static int fuse_matmul_bias(gr_exec *e) {
         for (int side = 0; side < 2; side++) {
             int m = n->in[side];
             const gr_node *mm = &g->nodes[m];
-            if (mm->kind == GR_OPNODE && mm->op == &gr_op_matmul && readers[m] == 1 && n->in[1 - side] != m &&
+            if (takes_bias(mm, &g->nodes[n->in[1 - side]].shape) && readers[m] == 1 && n->in[1 - side] != m &&
                 !(e->role[m] & ROLE_OUTPUT) && gr_shape_equal(&mm->shape, &n->shape)) {
                 e->fused[p] = m;
                 readers[m] = -1; /* folded: not an instruction of its own */
@@ -289,7 +298,7 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
         }
     }
     e->in_data = malloc((size_t)widest * sizeof *e->in_data);
-    if (!e->in_data || !fuse_matmul_bias(e) || !fuse_attention_probs(e)) goto nomem;
+    if (!e->in_data || !fuse_bias(e) || !fuse_attention_probs(e)) goto nomem;
     plan_views(e, root, last);
     e->stats.instructions = e->n_prog;
 
@@ -309,7 +318,8 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
                           !plan_alloc(&pl, side_bytes, &offset[side])))
             goto toobig;
         /* Scratch lives beside the result and the operands, for this instruction only. */
-        int64_t work = e->fused[p] < 0 && n->op->workspace ? align_up(n->op->workspace(g, n)) : 0;
+        const gr_node *run = e->fused[p] >= 0 ? &g->nodes[e->fused[p]] : n; /* whose kernel runs */
+        int64_t work = run->op->workspace ? align_up(run->op->workspace(g, run)) : 0;
         work_off[p] = -1;
         e->work_bytes[p] = work;
         if (work > 0 && (!gr_add_ok(e->stats.unplanned_bytes, work, &e->stats.unplanned_bytes) ||
@@ -422,16 +432,22 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
     /* The flag is looked at after each instruction (and inside long ones). */
     for (int p = 0; p < e->n_prog; p++) {
         const gr_node *n = &g->nodes[e->prog[p]];
+        k.bias = NULL;
         if (e->fused[p] >= 0) {
             int fused_ops[3];
             const int *ops;
             instr_operands(e, p, fused_ops, &ops);
-            gr_matmul_bias(g, &g->nodes[e->fused[p]], e->data[ops[0]], e->data[ops[1]], &g->nodes[ops[2]].shape,
-                           e->data[ops[2]], e->data[e->prog[p]], cancel);
-            if (gr_cancelled(cancel)) return cancelled_during(e, p, err);
-            continue;
-        }
-        if (e->view[p]) { /* set at run time: operand 0 may be a bound buffer */
+            const gr_node *f = &g->nodes[e->fused[p]];
+            if (f->op == &gr_op_matmul) {
+                gr_matmul_bias(g, f, e->data[ops[0]], e->data[ops[1]], &g->nodes[ops[2]].shape, e->data[ops[2]],
+                               e->data[e->prog[p]], cancel);
+                if (gr_cancelled(cancel)) return cancelled_during(e, p, err);
+                continue;
+            }
+            /* A convolution's kernel writes the add's result, bias added. */
+            k.bias = e->data[ops[2]] ? e->data[ops[2]] : empty;
+            n = f;
+        } else if (e->view[p]) { /* set at run time: operand 0 may be a bound buffer */
             e->data[e->prog[p]] = e->data[n->in[0]];
             continue;
         }

@@ -132,6 +132,8 @@ typedef struct gr_kernel {
                                          asks for none) */
     int64_t work_bytes;               /* op->workspace(g, n) as planned at compile time (the
                                          thread count may have changed since) */
+    const void *bias;                 /* a per-channel bias the kernel adds to its result (the
+                                         executor's fused add, gr_conv_bias_fits), or NULL */
     void *side;                       /* a second result the kernel writes as it goes, or NULL:
                                          scaled_dot_product_attention's probabilities, when the
                                          program also reads them (gr_attention_shares_probs) */
@@ -223,6 +225,7 @@ extern const gr_op gr_op_add, gr_op_sub, gr_op_mul, gr_op_div, gr_op_pow, gr_op_
 extern const gr_op gr_op_sum, gr_op_mean, gr_op_sum_to;
 extern const gr_op gr_op_reshape, gr_op_expand, gr_op_transpose, gr_op_fill;
 extern const gr_op gr_op_matmul, gr_op_scaled_dot_product_attention;
+extern const gr_op gr_op_conv1d, gr_op_conv2d;
 extern const gr_op gr_op_greater_equal, gr_op_logical_and; /* compare.c */
 extern const gr_op gr_op_softmax, gr_op_one_hot;
 extern const gr_op *const gr_ops_join[];   /* join.c: concat stack (variadic) */
@@ -328,6 +331,12 @@ int gr_attention_shares_probs(const gr_graph *g, const gr_node *s, const gr_node
 
 void gr_matmul_bias(const gr_graph *g, const gr_node *mm, const void *a, const void *b, const gr_shape *bias_shape,
                     const void *bias, void *out, const volatile int *cancel);
+
+/* 1 when conv1d/conv2d node conv plus a tensor of shape bias (broadcast)
+ * is the convolution with one value per output channel added: bias holds
+ * Cout values along the channel dim (or one), 1 elsewhere. The executor
+ * then runs the add as the convolution's kernel with gr_kernel.bias. */
+int gr_conv_bias_fits(const gr_node *conv, const gr_shape *bias);
 
 /* ---- misc ------------------------------------------------------------ */
 

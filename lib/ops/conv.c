@@ -379,7 +379,8 @@ static int run_winograd(const gr_kernel *k, const conv_geom *c, int transpose, i
     if (!gr_conv_winograd_plan(c, k->dt, transpose, &p)) return 0;
     int64_t work_elems = k->work_bytes / (int64_t)sizeof(float);
     if (weight) return gr_conv_winograd_weight(&p, k->in[0], k->in[1], k->out, k->work, work_elems, k->cancel);
-    return gr_conv_winograd_run(&p, k->in[0], k->in[1], k->out, k->work, work_elems, k->cancel);
+    return gr_conv_winograd_run(&p, k->in[0], k->in[1], transpose ? NULL : k->bias, k->out, k->work, work_elems,
+                                k->cancel);
 }
 static int64_t weight_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom full = weight_node_geom(g, n), c = gr_conv_trim_taps(full);
@@ -432,7 +433,30 @@ static char *weight_operand(const gr_kernel *k, conv_geom *c, const conv_geom *f
     return w;
 }
 
-/* y = conv(x, w): per chunk and group, col = im2col(x); y_g = w_g @ col. */
+int gr_conv_bias_fits(const gr_node *conv, const gr_shape *bias) {
+    const gr_shape *y = &conv->shape;
+    int off = y->rank - bias->rank; /* bias's dims right-aligned with y's */
+    if (off < 0) return 0;
+    for (int d = 0; d < bias->rank; d++)
+        if (bias->dims[d] != (off + d == 1 ? y->dims[1] : 1)) return 0;
+    return off <= 1; /* the channel dim is bias's own */
+}
+
+/* Images [n0, n0 + m) of group gi of y [N, Cout, p] plus their channels'
+ * bias values. */
+#define ADD_BIAS(T)                                                                                                   \
+    static void add_bias_##T(const conv_geom *c, T *y, const T *bias, int64_t n0, int64_t m, int64_t gi) {            \
+        for (int64_t i = n0; i < n0 + m; i++)                                                                         \
+            for (int64_t o = gi * c->cog; o < (gi + 1) * c->cog; o++) {                                               \
+                T b = bias[o], *plane = y + (i * c->cout + o) * c->p;                                                 \
+                for (int64_t j = 0; j < c->p; j++) plane[j] += b;                                                     \
+            }                                                                                                         \
+    }
+ADD_BIAS(float)
+ADD_BIAS(double)
+
+/* y = conv(x, w): per chunk and group, col = im2col(x); y_g = w_g @ col
+ * (plus the fused bias, gr_kernel.bias, while the chunk is in cache). */
 static void conv_part(void *ctx, int64_t s0, int64_t s1) {
     const conv_job *J = ctx;
     const gr_kernel *k = J->k;
@@ -450,6 +474,8 @@ static void conv_part(void *ctx, int64_t s0, int64_t s1) {
             /* One image: its rows of y are the product's rows already. */
             gemm(k->dt, 0, 0, c.cog, len, c.kg, wg, c.kg, col, len, 0, m == 1 ? yg : ym, len);
             if (m > 1) gr_conv_y_chunk(&c, esz, n0, m, gi, k->out, ym, 0);
+            if (k->bias && k->dt == GR_F32) add_bias_float(&c, k->out, k->bias, n0, m, gi);
+            else if (k->bias) add_bias_double(&c, k->out, k->bias, n0, m, gi);
         }
     }
 }

@@ -73,12 +73,13 @@ typedef struct gr_wino {
 int gr_conv_winograd_plan(const conv_geom *c, gr_dtype dt, int transpose, gr_wino *p);
 /* Workspace floats for up to `slots` threads. */
 int64_t gr_conv_winograd_workspace(const gr_wino *p, int64_t slots);
-/* y = the convolution of x by w; 0, with nothing written, when the
+/* y = the convolution of x by w, plus bias [b] (NULL: none); 0, with
+ * nothing written, when the
  * values need the direct sums (an inf or NaN, or magnitudes near
  * float32's range) or work holds no slot. The planned workspace sets the
  * thread count: one slot each. */
-int gr_conv_winograd_run(const gr_wino *p, const float *x, const float *w, float *y, float *work, int64_t work_elems,
-                         const volatile int *cancel);
+int gr_conv_winograd_run(const gr_wino *p, const float *x, const float *w, const float *bias, float *y, float *work,
+                         int64_t work_elems, const volatile int *cancel);
 /* dw [b, a, 3, 3] = the convolution's weight gradient from its input x
  * and output gradient dy (p not transposed); 0 as above. */
 int gr_conv_winograd_weight(const gr_wino *p, const float *x, const float *dy, float *dw, float *work,

@@ -6,7 +6,8 @@
  * two; it declines the geometries and the values it is not for (an inf or
  * NaN, magnitudes whose transforms would overflow float32) without writing
  * anything; and through the op table a conv2d or conv_transpose2d node
- * gives the direct sum either way. */
+ * gives the direct sum either way, also with a per-channel bias added
+ * (which the executor folds into the convolution's kernel). */
 #include "testutil.h"
 #include "ops/conv.h"
 
@@ -96,7 +97,7 @@ static void check_case(const conv_geom *c, int transpose, int threads) {
     float *in = random_floats(in_n, -2, 2), *w = random_floats(c->cout * c->cin * 9, -1, 1);
     float *out = malloc((size_t)out_n * sizeof *out), *work = malloc((size_t)work_n * sizeof *work);
     for (int64_t i = 0; i < out_n; i++) out[i] = NAN; /* every element must be written */
-    assert_int_equal(gr_conv_winograd_run(&p, in, w, out, work, work_n, NULL), 1);
+    assert_int_equal(gr_conv_winograd_run(&p, in, w, NULL, out, work, work_n, NULL), 1);
     double *want = direct(c, in, w, transpose);
     for (int64_t i = 0; i < out_n; i++) {
         char what[128];
@@ -224,7 +225,7 @@ static int run_filled(const conv_geom *c, float xv, float x0, float wv, float *o
     in[0] = x0;
     for (int64_t i = 0; i < c->cout * c->cin * 9; i++) w[i] = wv;
     for (int64_t i = 0; i < out_n; i++) out[i] = -1;
-    int ran = gr_conv_winograd_run(&p, in, w, out, work, work_n, NULL);
+    int ran = gr_conv_winograd_run(&p, in, w, NULL, out, work, work_n, NULL);
     free(in), free(w), free(work);
     return ran;
 }
@@ -320,6 +321,54 @@ static void test_the_ops_give_the_direct_sums_with_and_without_winograd(void **s
     free(y), free(w), free(yf), free(wf);
 }
 
+/* conv2d(x [2, 8, 6, 7], w [cout, 8, 3, 3], padding 1) + b, b of shape bs
+ * (broadcast), in dtype dt, against the direct sum plus b. */
+static void check_conv_plus_bias(gr_dtype dt, int64_t cout, gr_shape bs) {
+    gr_error err;
+    gr_error_clear(&err);
+    gr_graph *g = gr_graph_new(dt, NULL);
+    assert_non_null(g);
+    gr_shape xs = tu_shape(4, 2, 8, 6, 7), ws = tu_shape(4, cout, 8, 3, 3);
+    int xi = gr_graph_param(g, "x", &xs, &err), wi = gr_graph_param(g, "w", &ws, &err);
+    int bi = gr_graph_param(g, "b", &bs, &err);
+    assert_true(xi >= 0 && wi >= 0 && bi >= 0);
+    TU_OK(gr_graph_finalize(g, &err), err);
+    gr_attrs pad = {0};
+    int64_t one = 1;
+    TU_OK(gr_attrs_set_ints(&pad, GR_ATTR_PADDING, &one, 1, &err), err);
+    int ops[2] = {xi, wi};
+    int y = tu_op2(g, "add", tu_apply(g, "conv2d", ops, 2, &pad), bi);
+    conv_geom c = geom(2, 8, cout, 6, 7, 1, 1);
+    int64_t xn = 2 * 8 * 42, wn = cout * 8 * 9, bn = 1;
+    for (int d = 0; d < bs.rank; d++) bn *= bs.dims[d];
+    double *x = malloc((size_t)xn * sizeof *x), *w = malloc((size_t)wn * sizeof *w), *b = malloc((size_t)bn * sizeof *b);
+    float *xf = malloc((size_t)xn * sizeof *xf), *wf = malloc((size_t)wn * sizeof *wf);
+    for (int64_t i = 0; i < xn; i++) xf[i] = (float)tu_uniform(-2, 2), x[i] = xf[i];
+    for (int64_t i = 0; i < wn; i++) wf[i] = (float)tu_uniform(-1, 1), w[i] = wf[i];
+    for (int64_t i = 0; i < bn; i++) b[i] = 10 + i; /* far from 0: a missing bias shows */
+    tu_bind binds[3] = {{xi, x}, {wi, w}, {bi, b}};
+    double *got = tu_eval1(g, binds, 3, y), *want = direct(&c, xf, wf, 0);
+    int64_t per_bias = bn == 1 ? c.n * cout * c.p : c.p; /* output elements per bias value, in order */
+    for (int64_t i = 0; i < c.n * cout * c.p; i++) {
+        char what[80];
+        snprintf(what, sizeof what, "%s conv2d + bias[%lld]: element %lld", dt == GR_F32 ? "float32" : "float64",
+                 (long long)bn, (long long)i);
+        tu_close(got[i], want[i] + b[(i / per_bias) % bn], 1e-5, dt == GR_F32 ? 1e-4 : 1e-12, what);
+    }
+    free(got), free(want), free(x), free(w), free(b), free(xf), free(wf);
+    gr_graph_free(g);
+}
+
+static void test_conv_plus_bias(void **state) {
+    (void)state;
+    tu_seed(11);
+    check_conv_plus_bias(GR_F32, 12, tu_shape(3, 12, 1, 1));    /* Winograd, bias in its output transform */
+    check_conv_plus_bias(GR_F64, 12, tu_shape(3, 12, 1, 1));    /* im2col, bias after each chunk */
+    check_conv_plus_bias(GR_F32, 12, tu_shape(4, 1, 12, 1, 1)); /* [1, Cout, 1, 1] */
+    check_conv_plus_bias(GR_F32, 4, tu_shape(3, 4, 1, 1));      /* 4 channels out: im2col in float32 */
+    check_conv_plus_bias(GR_F32, 12, tu_shape(1, 1));           /* one value: a plain broadcast add */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_matches_the_direct_sum),
@@ -328,6 +377,7 @@ int main(void) {
         cmocka_unit_test(test_other_geometries_are_declined),
         cmocka_unit_test(test_values_the_transforms_would_change_are_declined),
         cmocka_unit_test(test_the_ops_give_the_direct_sums_with_and_without_winograd),
+        cmocka_unit_test(test_conv_plus_bias),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
