@@ -92,6 +92,9 @@ void gr_loop_run(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, 
     }
 }
 
+/* Bytes of a row each part of a loop cut along its rows gets at least. */
+#define SLAB_MIN_SEGMENT 2048
+
 /* A loop cut along dim `dim` into slabs for the threads. */
 typedef struct slab_job {
     const gr_loop *L;
@@ -128,6 +131,12 @@ void gr_loop_run_shared(const gr_loop *L, void *const *base, size_t esz, gr_row_
         return;
     }
     int64_t per_index = numel / L->dims[dim]; /* elements in one index of the cut dim */
+    int64_t grain = (GR_PAR_GRAIN + per_index - 1) / per_index;
+    /* Cut along the rows themselves, each part reads a segment of every
+     * row: below 2 KiB a segment the strided reads cost more than the
+     * second thread saves (gpt-step's bias gradient, [512, 512] summed to
+     * [512] in 8 parts of 64 columns, took 3x as long on two threads). */
+    if (dim == L->rank - 1 && grain * (int64_t)esz < SLAB_MIN_SEGMENT) grain = SLAB_MIN_SEGMENT / (int64_t)esz;
     slab_job J = {L, base, esz, fn, ctx, dim};
-    gr_parallel_for(L->dims[dim], (GR_PAR_GRAIN + per_index - 1) / per_index, slab_part, &J);
+    gr_parallel_for(L->dims[dim], grain, slab_part, &J);
 }
