@@ -20,7 +20,14 @@
  * matrix and the channel-major copy of y live in the node's workspace,
  * planned in the executor's arena (gr_op.workspace), never allocated per
  * run. The unfolding, and the kernel taps dropped where they read only
- * padding, are conv_unfold.c's. */
+ * padding, are conv_unfold.c's.
+ *
+ * In float32, a 3x3 convolution at stride 1 with enough channels runs by
+ * Winograd's F(2x2, 3x3) instead (conv_winograd.c): conv's forward pass,
+ * conv_transpose and conv_weight, each falling back on the GEMMs above for
+ * values the transforms would treat differently (inf, NaN, magnitudes
+ * near float32's range). A per-channel bias the executor folds into a
+ * conv (gr_conv_bias_fits) is added as the result is written. */
 #include "conv.h"
 
 #include <cblas.h>
