@@ -9,9 +9,12 @@
  *   M[xi] = U[xi] V[xi]  one GEMM [b, a] x [a, tiles] for each of the 16 positions xi
  *   y tile = A^T M A     4x4 back to 2x2             A^T = [1 1 1 0; 0 1 -1 -1]
  *
- * conv2d runs its forward pass this way, and conv_transpose2d (a conv2d's
+ * conv2d runs its forward pass this way, conv_transpose2d (a conv2d's
  * input gradient) as the convolution of y with the flipped, transposed
- * weight. Both keep the im2col path of conv.c for everything else: float64
+ * weight, and conv_weight (its weight gradient) by the adjoints of the
+ * same transforms: dU = the sum over tiles of (A dy A^T)(B^T d B) per
+ * position, dw = G^T dU G. All keep the im2col path of conv.c for
+ * everything else: float64
  * (its products stay those of the direct sum), other kernels, strides,
  * dilations and groups, few channels (the GEMMs would be too thin), and
  * values for which the transforms' sums could differ from the direct
