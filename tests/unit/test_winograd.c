@@ -100,7 +100,7 @@ static void check_case(const conv_geom *c, int transpose, int threads) {
     assert_int_equal(gr_conv_winograd_run(&p, in, w, NULL, out, work, work_n, NULL), 1);
     double *want = direct(c, in, w, transpose);
     for (int64_t i = 0; i < out_n; i++) {
-        char what[128];
+        char what[160];
         snprintf(what, sizeof what, "%s n%lld %lldx%lld pad %lld,%lld threads %d: element %lld",
                  transpose ? "conv_transpose" : "conv", (long long)c->n, (long long)c->h, (long long)c->w,
                  (long long)c->ph, (long long)c->pw, threads, (long long)i);
@@ -158,7 +158,7 @@ static void check_weight_case(const conv_geom *c, int threads) {
     double *want = direct_weight(c, x, dy), scale = 0;
     for (int64_t i = 0; i < wn; i++) scale = fmax(scale, fabs(want[i]));
     for (int64_t i = 0; i < wn; i++) {
-        char what[128];
+        char what[160];
         snprintf(what, sizeof what, "conv_weight n%lld %lldx%lld pad %lld,%lld threads %d: element %lld",
                  (long long)c->n, (long long)c->h, (long long)c->w, (long long)c->ph, (long long)c->pw, threads,
                  (long long)i);
@@ -310,7 +310,7 @@ static void test_the_ops_give_the_direct_sums_with_and_without_winograd(void **s
         if (inf_at >= 0) yf[inf_at] = INFINITY, y[inf_at] = INFINITY;
         double *got = graph_conv_transpose(y, w), *want = direct(&c, yf, wf, 1);
         for (int64_t i = 0; i < xn; i++) {
-            char what[64];
+            char what[160];
             snprintf(what, sizeof what, "conv_transpose2d (inf at %d): element %lld", inf_at, (long long)i);
             if (isnan(want[i])) assert_true(isnan(got[i]));
             else if (isinf(want[i])) assert_true(got[i] == want[i]);
@@ -350,7 +350,7 @@ static void check_conv_plus_bias(gr_dtype dt, int64_t cout, gr_shape bs) {
     double *got = tu_eval1(g, binds, 3, y), *want = direct(&c, xf, wf, 0);
     int64_t per_bias = bn == 1 ? c.n * cout * c.p : c.p; /* output elements per bias value, in order */
     for (int64_t i = 0; i < c.n * cout * c.p; i++) {
-        char what[80];
+        char what[160];
         snprintf(what, sizeof what, "%s conv2d + bias[%lld]: element %lld", dt == GR_F32 ? "float32" : "float64",
                  (long long)bn, (long long)i);
         tu_close(got[i], want[i] + b[(i / per_bias) % bn], 1e-5, dt == GR_F32 ? 1e-4 : 1e-12, what);
