@@ -527,10 +527,17 @@ static int read_value(parser *P, int *opened) {
         *opened = 1;
         return 0;
     }
+    const char *q = NULL; /* a span's closing quote */
     if (c == '"' && P->depth > 0 && P->stack[P->depth - 1].is_object && in_list(P->span_keys, P->key)) {
-        /* a span of the text, no scan and no copy */
-        const char *q = memchr(P->p + 1, '"', (size_t)(P->end - P->p - 1));
+        q = memchr(P->p + 1, '"', (size_t)(P->end - P->p - 1));
         if (!q) return syntax(P, "an unterminated string");
+        /* With an escape in it, the first quote may be an escaped one and
+         * the text is not the value ("\/" is how some encoders write a
+         * base64 '/'): the string is read and decoded as any other. */
+        if (memchr(P->p + 1, '\\', (size_t)(q - P->p - 1))) q = NULL;
+    }
+    if (q) {
+        /* a span of the text, no decoding and no copy */
         cd_doc *d = P->doc;
         if (charge(P, COST_STRING + (int64_t)sizeof *d->spans) < 0) return -1;
         if (!grow((void **)&d->spans, &d->spancap, (size_t)d->nspans + 1, sizeof *d->spans)) return oom(P);

@@ -43,10 +43,11 @@ typedef struct cd_packed {
 } cd_packed;
 
 /* A string value kept as a span of the text (cd_json_opts.span_keys): the
- * tree holds a stand-in empty string, the text is here, undecoded. */
+ * tree holds a stand-in empty string, the text is here (it holds no
+ * escape). */
 typedef struct cd_span {
     const json_t *node;           /* the stand-in */
-    const char *text;             /* (len) the bytes between the quotes, escapes not decoded */
+    const char *text;             /* (len) the bytes between the quotes */
     size_t len;
 } cd_span;
 
@@ -78,8 +79,9 @@ typedef struct cd_json_opts {
     const char *const *root_keys;   /* keys the root object may have (checked as each key is read,
                                        before its value), or NULL: any */
     const char *const *span_keys;   /* an object member under one of these keys whose value is a
-                                       string is kept as a cd_span (no decoding, no copy; its
-                                       text is checked only for the closing quote) */
+                                       string without escapes is kept as a cd_span (no decoding,
+                                       no copy; its text is checked only for the closing quote);
+                                       with an escape it is decoded as any other string */
     const char *const *record_keys; /* an object holding one of these keys goes to cd_doc.records */
     const volatile int *cancel;     /* stop with CD_E_CANCELLED once non-zero; may be NULL */
 } cd_json_opts;

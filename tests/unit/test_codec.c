@@ -35,25 +35,33 @@ static const json_t *at(const json_t *v, const char *key) {
     return m;
 }
 
-/* span_keys: string values under those keys stay undecoded spans of the
- * text; other strings (and the same key without the option) are decoded. */
+/* span_keys: string values under those keys stay spans of the text when
+ * they hold no escape; with one they are read and decoded as any other
+ * string (an escaped quote does not end them: "\/" is how some encoders
+ * write base64's '/'); other strings, and the same key without the
+ * option, are decoded. */
 static void test_span_keys(void **state) {
     (void)state;
     static const char *const spans[] = {"b64", "raw", NULL};
-    const char *text = "{\"b64\":\"a\\nb\",\"x\":{\"raw\":\"AA\\u0041\"},\"y\":[\"b64\"],\"z\":{\"b64\":1},\"s\":\"a\\nb\"}";
+    const char *text = "{\"b64\":\"AB+/cd==\",\"x\":{\"raw\":\"AA\\u0041\"},\"q\":{\"b64\":\"a\\\"b\\/c\"},"
+                       "\"y\":[\"b64\"],\"z\":{\"b64\":1},\"s\":\"a\\nb\"}";
     cd_doc d;
     cd_err e;
     cd_json_opts o = {.max_depth = 8, .span_keys = spans};
     assert_int_equal(parse(text, &o, &d, &e), 0);
     assert_int_equal(e.kind, CD_OK);
-    assert_int_equal(d.nspans, 2);
+    assert_int_equal(d.nspans, 1);
     size_t len;
     const char *t = cd_doc_text(&d, at(d.root, "b64"), &len);
-    assert_int_equal(len, 4); /* a \ n b: not decoded */
-    assert_memory_equal(t, "a\\nb", 4);
-    t = cd_doc_text(&d, at(at(d.root, "x"), "raw"), &len);
-    assert_int_equal(len, 8);
-    assert_memory_equal(t, "AA\\u0041", 8);
+    assert_int_equal(len, 8); /* a span: the text itself */
+    assert_memory_equal(t, "AB+/cd==", 8);
+    assert_true(t > text && t < text + strlen(text));
+    t = cd_doc_text(&d, at(at(d.root, "x"), "raw"), &len); /* an escape: decoded */
+    assert_int_equal(len, 3);
+    assert_memory_equal(t, "AAA", 3);
+    t = cd_doc_text(&d, at(at(d.root, "q"), "b64"), &len); /* an escaped quote and slash */
+    assert_int_equal(len, 5);
+    assert_memory_equal(t, "a\"b/c", 5);
     t = cd_doc_text(&d, at(d.root, "s"), &len); /* an ordinary string, decoded */
     assert_int_equal(len, 3);
     assert_memory_equal(t, "a\nb", 3);
@@ -68,8 +76,8 @@ static void test_span_keys(void **state) {
     assert_int_equal(parse(text, &plain, &d, &e), 0);
     assert_int_equal(d.nspans, 0);
     t = cd_doc_text(&d, at(d.root, "b64"), &len);
-    assert_int_equal(len, 3);
-    assert_memory_equal(t, "a\nb", 3);
+    assert_int_equal(len, 8);
+    assert_memory_equal(t, "AB+/cd==", 8);
     cd_doc_free(&d);
 }
 
