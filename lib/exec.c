@@ -107,19 +107,21 @@ static int plan_release(planner *p, int64_t off, int64_t size) {
 /* ---- fusion ---------------------------------------------------------- */
 
 /* The nodes instruction p reads into *ops: the node's operands, or for a
- * fused matmul (or convolution) + bias its two operands and the bias,
- * written to fused_ops (3 entries). Returns the count. */
+ * fused matmul (or convolution) + bias its two operands and the bias, and
+ * for a fused max_pool2d_backward its two operands, written to fused_ops
+ * (3 entries). Returns the count. */
 static int instr_operands(const gr_exec *e, int p, int *fused_ops, const int **ops) {
     const gr_node *n = &e->g->nodes[e->prog[p]];
     if (e->fused[p] < 0) {
         *ops = gr_node_inputs(n);
         return n->n_in;
     }
-    const gr_node *mm = &e->g->nodes[e->fused[p]];
-    fused_ops[0] = mm->in[0];
-    fused_ops[1] = mm->in[1];
-    fused_ops[2] = n->in[0] == e->fused[p] ? n->in[1] : n->in[0];
+    const gr_node *f = &e->g->nodes[e->fused[p]];
+    fused_ops[0] = f->in[0];
+    fused_ops[1] = f->in[1];
     *ops = fused_ops;
+    if (f->op == &gr_op_max_pool2d_backward) return 2;
+    fused_ops[2] = n->in[0] == e->fused[p] ? n->in[1] : n->in[0];
     return 3;
 }
 
@@ -132,11 +134,32 @@ static int takes_bias(const gr_node *m, const gr_shape *other) {
     return (m->op == &gr_op_conv2d || m->op == &gr_op_conv1d) && gr_conv_bias_fits(m, other);
 }
 
-/* Fold each add(m, bias) whose m takes it (takes_bias), has no other
- * reader, is not an output and has the add's shape into m's kernel: m's
- * buffer and one pass over it disappear. Then drop the folded nodes from
- * the program. */
-static int fuse_bias(gr_exec *e) {
+/* The node instruction n can run as with its own work folded in, or -1:
+ * for add(m, bias), m when it takes the bias (takes_bias) and has the
+ * add's shape; for relu_backward(v, x) of a relu's max pooling,
+ * v = max_pool2d_backward(relu(x), g), whose kernel then keeps only the
+ * gradients at elements of relu(x) above 0 (or NaN), which are x's. */
+static int foldable(const gr_graph *g, const gr_node *n) {
+    if (n->op == &gr_op_add) {
+        for (int side = 0; side < 2; side++) {
+            const gr_node *m = &g->nodes[n->in[side]];
+            if (n->in[1 - side] != n->in[side] && takes_bias(m, &g->nodes[n->in[1 - side]].shape) &&
+                gr_shape_equal(&m->shape, &n->shape))
+                return n->in[side];
+        }
+        return -1;
+    }
+    if (n->op != &gr_op_relu_backward) return -1;
+    const gr_node *v = &g->nodes[n->in[0]];
+    if (v->kind != GR_OPNODE || v->op != &gr_op_max_pool2d_backward || v->in[1] == n->in[0]) return -1;
+    const gr_node *h = &g->nodes[v->in[0]];
+    return h->kind == GR_OPNODE && h->op == &gr_op_relu && h->in[0] == n->in[1] ? n->in[0] : -1;
+}
+
+/* Fold into each instruction the node foldable names when it has no other
+ * reader and is not an output: that node's buffer and one pass over it
+ * disappear. Then drop the folded nodes from the program. */
+static int fuse_kernels(gr_exec *e) {
     const gr_graph *g = e->g;
     int *readers = calloc((size_t)g->n + 1, sizeof *readers);
     if (!readers) return 0;
@@ -146,18 +169,11 @@ static int fuse_bias(gr_exec *e) {
         for (int k = 0; k < n->n_in; k++) readers[in[k]]++;
     }
     for (int p = 0; p < e->n_prog; p++) {
-        const gr_node *n = &g->nodes[e->prog[p]];
+        int m = foldable(g, &g->nodes[e->prog[p]]);
         e->fused[p] = -1;
-        if (n->op != &gr_op_add) continue;
-        for (int side = 0; side < 2; side++) {
-            int m = n->in[side];
-            const gr_node *mm = &g->nodes[m];
-            if (takes_bias(mm, &g->nodes[n->in[1 - side]].shape) && readers[m] == 1 && n->in[1 - side] != m &&
-                !(e->role[m] & ROLE_OUTPUT) && gr_shape_equal(&mm->shape, &n->shape)) {
-                e->fused[p] = m;
-                readers[m] = -1; /* folded: not an instruction of its own */
-                break;
-            }
+        if (m >= 0 && readers[m] == 1 && !(e->role[m] & ROLE_OUTPUT)) {
+            e->fused[p] = m;
+            readers[m] = -1; /* folded: not an instruction of its own */
         }
     }
     int w = 0;
@@ -298,7 +314,7 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
         }
     }
     e->in_data = malloc((size_t)widest * sizeof *e->in_data);
-    if (!e->in_data || !fuse_bias(e) || !fuse_attention_probs(e)) goto nomem;
+    if (!e->in_data || !fuse_kernels(e) || !fuse_attention_probs(e)) goto nomem;
     plan_views(e, root, last);
     e->stats.instructions = e->n_prog;
 
@@ -433,8 +449,9 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
     for (int p = 0; p < e->n_prog; p++) {
         const gr_node *n = &g->nodes[e->prog[p]];
         k.bias = NULL;
+        k.relu_mask = 0;
         if (e->fused[p] >= 0) {
-            int fused_ops[3];
+            int fused_ops[3] = {-1, -1, -1};
             const int *ops;
             instr_operands(e, p, fused_ops, &ops);
             const gr_node *f = &g->nodes[e->fused[p]];
@@ -444,8 +461,10 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
                 if (gr_cancelled(cancel)) return cancelled_during(e, p, err);
                 continue;
             }
-            /* A convolution's kernel writes the add's result, bias added. */
-            k.bias = e->data[ops[2]] ? e->data[ops[2]] : empty;
+            /* A convolution's kernel writes the add's result, bias added;
+             * max pooling's backward the relu_backward's, masked. */
+            if (f->op == &gr_op_max_pool2d_backward) k.relu_mask = 1;
+            else k.bias = e->data[ops[2]] ? e->data[ops[2]] : empty;
             n = f;
         } else if (e->view[p]) { /* set at run time: operand 0 may be a bound buffer */
             e->data[e->prog[p]] = e->data[n->in[0]];

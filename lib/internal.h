@@ -134,6 +134,8 @@ typedef struct gr_kernel {
                                          thread count may have changed since) */
     const void *bias;                 /* a per-channel bias the kernel adds to its result (the
                                          executor's fused add, gr_conv_bias_fits), or NULL */
+    int relu_mask;                    /* max_pool2d_backward: keep the gradient only where x is
+                                         above 0 or NaN (the executor's fused relu_backward) */
     void *side;                       /* a second result the kernel writes as it goes, or NULL:
                                          scaled_dot_product_attention's probabilities, when the
                                          program also reads them (gr_attention_shares_probs) */
@@ -219,13 +221,13 @@ extern const gr_op *const gr_ops_det[];          /* det.c: det inv */
 extern const gr_op gr_op_det, gr_op_inv;
 
 extern const gr_op gr_op_neg, gr_op_exp, gr_op_log, gr_op_sin, gr_op_cos, gr_op_square, gr_op_reciprocal,
-    gr_op_sigmoid, gr_op_relu_backward;
+    gr_op_sigmoid, gr_op_relu, gr_op_relu_backward;
 extern const gr_op gr_op_add, gr_op_sub, gr_op_mul, gr_op_div, gr_op_pow, gr_op_greater, gr_op_less,
     gr_op_equal, gr_op_where;
 extern const gr_op gr_op_sum, gr_op_mean, gr_op_sum_to;
 extern const gr_op gr_op_reshape, gr_op_expand, gr_op_transpose, gr_op_fill;
 extern const gr_op gr_op_matmul, gr_op_scaled_dot_product_attention;
-extern const gr_op gr_op_conv1d, gr_op_conv2d;
+extern const gr_op gr_op_conv1d, gr_op_conv2d, gr_op_max_pool2d_backward;
 extern const gr_op gr_op_greater_equal, gr_op_logical_and; /* compare.c */
 extern const gr_op gr_op_softmax, gr_op_one_hot;
 extern const gr_op *const gr_ops_join[];   /* join.c: concat stack (variadic) */

@@ -328,9 +328,10 @@ MAX_VALUES(double)
 /* pool_2x2's backward over one plane: each window's gradient h goes to
  * its argmax (argmax_2x2's rule) and 0 to its three other elements,
  * written as selects (no scatter, no memset but for the rows and columns
- * no window covers), so the compiler may vectorize it. */
+ * no window covers), so the compiler may vectorize it. With relu_mask, a
+ * gradient stays only where the argmax's x is above 0 or NaN. */
 #define MAX_BACKWARD_2X2(T)                                                                                           \
-    static void max_backward_2x2_##T(const pool_geom *c, const T *xp, const T *hp, T *gp) {                         \
+    static void max_backward_2x2_##T(const pool_geom *c, const T *xp, const T *hp, T *gp, int relu_mask) {          \
         int64_t w = c->w;                                                                                             \
         if (2 * c->oh < c->h || 2 * c->ow < c->w) memset(gp, 0, (size_t)(c->h * c->w) * sizeof(T));                  \
         for (int64_t oy = 0; oy < c->oh; oy++) {                                                                      \
@@ -345,6 +346,7 @@ MAX_VALUES(double)
                 int pb = isn ? nb & !nd & !ne : !pa & (b == m);                                                       \
                 int pd = isn ? nd & !ne : !pa & !pb & (d == m);                                                       \
                 int pe = isn ? ne : !pa & !pb & !pd;                                                                  \
+                v = relu_mask && !isn && !(m > 0) ? (T)0 : v;                                                         \
                 g0[2 * t] = pa ? v : (T)0;                                                                            \
                 g0[2 * t + 1] = pb ? v : (T)0;                                                                        \
                 g1[2 * t] = pd ? v : (T)0;                                                                            \
@@ -374,7 +376,7 @@ MAX_BACKWARD_2X2(double)
                 continue;                                                                                             \
             }                                                                                                         \
             if (mode == 1 && fast) {                                                                                  \
-                max_backward_2x2_##T(c, xp, h + pl * out_plane, out + pl * in_plane);                                 \
+                max_backward_2x2_##T(c, xp, h + pl * out_plane, out + pl * in_plane, k->relu_mask);                   \
                 continue;                                                                                             \
             }                                                                                                         \
             for (int64_t oy = 0; oy < c->oh; oy++)                                                                    \
@@ -384,8 +386,10 @@ MAX_BACKWARD_2X2(double)
                     else argmax_row_##T(c, xp, oy, ox0, ox1, idx);                                                    \
                     if (mode == 1) {                                                                                  \
                         T *gp = out + pl * in_plane;                                                                  \
-                        for (int64_t ox = ox0; ox < ox1; ox++)                                                        \
-                            if (idx[ox - ox0] >= 0) gp[idx[ox - ox0]] += h[o + ox];                                   \
+                        for (int64_t ox = ox0; ox < ox1; ox++) {                                                      \
+                            int64_t i = idx[ox - ox0];                                                                \
+                            if (i >= 0 && (!k->relu_mask || xp[i] > 0 || xp[i] != xp[i])) gp[i] += h[o + ox];         \
+                        }                                                                                             \
                     } else if (mode == 3) {                                                                           \
                         for (int64_t ox = ox0; ox < ox1; ox++) out[o + ox] = (T)idx[ox - ox0];                        \
                     } else {                                                                                          \

@@ -250,6 +250,71 @@ static void test_matmul_bias_fusion(void **state) {
         }
 }
 
+/* The gradient of sum(max_pool2d(relu(c)) * r) in c is relu_backward(
+ * max_pool2d_backward(relu(c), r), c): one instruction, the pooling's
+ * backward keeping a gradient only where relu(c) is above 0 or NaN. It
+ * must equal the two-step result (forced by making the pooling's backward
+ * an output too) bit for bit: with zeros, negative windows, ties and NaN
+ * in c, for the 2x2 kernel and for the general one (3x3, stride 2,
+ * padding 1), in float32 and float64. */
+static void test_relu_pool_backward_fusion(void **state) {
+    (void)state;
+    gr_error err;
+    for (int dt = 0; dt < 2; dt++)
+        for (int general = 0; general < 2; general++) {
+            gr_graph *g = gr_graph_new(dt ? GR_F64 : GR_F32, NULL);
+            gr_shape cs = tu_shape(4, 2, 3, 6, 6), rs = tu_shape(4, 2, 3, 3, 3); /* both pool 6x6 to 3x3 */
+            int c = gr_graph_param(g, "c", &cs, &err), r = gr_graph_param(g, "r", &rs, &err);
+            TU_OK(gr_graph_finalize(g, &err), err);
+            gr_attrs pool = {0};
+            int64_t k = general ? 3 : 2, two = 2, one = 1;
+            TU_OK(gr_attrs_set_ints(&pool, GR_ATTR_KERNEL_SIZE, &k, 1, &err), err);
+            if (general) {
+                TU_OK(gr_attrs_set_ints(&pool, GR_ATTR_STRIDE, &two, 1, &err), err);
+                TU_OK(gr_attrs_set_ints(&pool, GR_ATTR_PADDING, &one, 1, &err), err);
+            }
+            int h = tu_op1(g, "relu", c);
+            int pooled = tu_apply(g, "max_pool2d", &h, 1, &pool);
+            int loss = tu_op1(g, "sum", tu_op2(g, "mul", pooled, r));
+            int dc;
+            TU_OK(gr_grad(g, loss, &c, 1, &dc, &err), err);
+            assert_string_equal(gr_op_name(gr_node_op(g, dc)), "relu_backward");
+            int v = gr_node_operand(g, dc, 0);
+            assert_string_equal(gr_op_name(gr_node_op(g, v)), "max_pool2d_backward");
+            double cv[216], rv[54];
+            tu_seed(21 + (uint64_t)(2 * dt + general));
+            for (int i = 0; i < 216; i++) {
+                int kind = (int)(tu_rand64() % 8);
+                cv[i] = kind == 0 ? 0 : kind == 1 ? -0.5 : kind == 2 ? 0.25 : tu_uniform(-1, 1); /* ties, zeros */
+            }
+            for (int i = 0; i < 36; i++) cv[i] = -fabs(cv[i]); /* a plane of windows at or below 0 */
+            cv[100] = NAN;
+            cv[151] = NAN;
+            for (int i = 0; i < 54; i++) rv[i] = tu_uniform(-1, 1);
+            tu_bind bd[2] = {{c, cv}, {r, rv}};
+            double *fused = tu_eval1(g, bd, 2, dc);
+            int both[2] = {dc, v};
+            double *plain = tu_eval(g, bd, 2, both, 2);
+            int nonzero = 0;
+            for (int i = 0; i < 216; i++) {
+                assert_true(fused[i] == plain[i] || (isnan(fused[i]) && isnan(plain[i])));
+                nonzero += fused[i] != 0;
+            }
+            assert_true(nonzero > 10);
+            for (int i = 0; i < 36; i++) assert_true(fused[i] == 0); /* relu(c) is 0 there: no gradient */
+            gr_exec *e1 = gr_compile(g, &dc, 1, &err), *e2 = gr_compile(g, both, 2, &err);
+            gr_exec_stats s1, s2;
+            gr_exec_get_stats(e1, &s1);
+            gr_exec_get_stats(e2, &s2);
+            assert_int_equal(s1.instructions + 1, s2.instructions); /* it really fused */
+            gr_exec_free(e1);
+            gr_exec_free(e2);
+            free(fused);
+            free(plain);
+            gr_graph_free(g);
+        }
+}
+
 static int reshape_to(gr_graph *g, int x, int64_t d0, int64_t d1) {
     const int64_t dims[2] = {d0, d1};
     gr_attrs at = {0};
@@ -350,7 +415,7 @@ int main(void) {
         cmocka_unit_test(test_rerun_with_new_values), cmocka_unit_test(test_label_errors_at_run_time),
         cmocka_unit_test(test_cancel_and_plan_limit), cmocka_unit_test(test_zero_size),
         cmocka_unit_test(test_nan_propagates),
-        cmocka_unit_test(test_matmul_bias_fusion),   cmocka_unit_test(test_views_share_buffers),
+        cmocka_unit_test(test_matmul_bias_fusion),   cmocka_unit_test(test_relu_pool_backward_fusion),   cmocka_unit_test(test_views_share_buffers),
         cmocka_unit_test(test_attention_probs_shared),
     };
     return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
