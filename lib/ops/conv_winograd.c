@@ -45,7 +45,8 @@
 
 /* Fewest tiles in a row of y: each row carries one tile more through the
  * GEMMs (so that the transforms run over whole planes), which at 2 a row
- * would cost half the products the transforms save. */
+ * costs more than the transforms save (resnet18's 4x4 maps, 128
+ * channels: 1.0 ms a convolution against 0.55 ms by im2col). */
 #define WINO_MIN_TILE_COLS 3
 
 /* Tiles per image in V and M: th rows of tw + 1. */
