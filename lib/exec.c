@@ -151,7 +151,8 @@ static int foldable(const gr_graph *g, const gr_node *n) {
     }
     if (n->op != &gr_op_relu_backward) return -1;
     const gr_node *v = &g->nodes[n->in[0]];
-    if (v->kind != GR_OPNODE || v->op != &gr_op_max_pool2d_backward || v->in[1] == n->in[0]) return -1;
+    if (v->kind != GR_OPNODE || v->op != &gr_op_max_pool2d_backward || !gr_shape_equal(&v->shape, &n->shape))
+        return -1;
     const gr_node *h = &g->nodes[v->in[0]];
     return h->kind == GR_OPNODE && h->op == &gr_op_relu && h->in[0] == n->in[1] ? n->in[0] : -1;
 }
