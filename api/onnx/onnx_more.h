@@ -1,7 +1,7 @@
 /* onnx_more.h -- the lowerings of onnx_more.c (TopK, the scatters, GatherND,
- * OneHot, ReverseSequence, Compress, Det) and onnx_more_fold.c (NonZero, Unique,
- * LRN, MeanVarianceNormalization, the window generators), reached through
- * gd_ox_more_handler. */
+ * OneHot, ReverseSequence, Compress, Det), onnx_more_fold.c (NonZero, Unique,
+ * LRN, MeanVarianceNormalization, the window generators) and onnx_rnn.c (RNN,
+ * GRU, LSTM), reached through gd_ox_more_handler. */
 #ifndef GRADD_ONNX_MORE_H
 #define GRADD_ONNX_MORE_H
 
@@ -11,6 +11,7 @@
 OX_MORE(TopK) OX_MORE(ScatterElements) OX_MORE(Scatter) OX_MORE(ScatterND) OX_MORE(GatherND) OX_MORE(OneHot)
 OX_MORE(ReverseSequence) OX_MORE(Compress) OX_MORE(NonZero) OX_MORE(Unique) OX_MORE(LRN)
 OX_MORE(MeanVarianceNormalization) OX_MORE(HannWindow) OX_MORE(HammingWindow) OX_MORE(BlackmanWindow) OX_MORE(Det)
+OX_MORE(RNN) OX_MORE(GRU) OX_MORE(LSTM)
 #undef OX_MORE
 
 #endif

@@ -235,6 +235,26 @@ def error_cases():
           {"graph": {"onnx": b64(m)}, "inputs": {"x": [[[1, 2, 3, 4]]]}, "outputs": ["i"]},
           error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
                  "message_contains": "node \"mp\" (MaxPool): the Indices output is supported over [N, C, H, W]"})
+    # recurrent ops: sequences shorter than the sequence, and activations gradd has no op for
+    F = TensorProto.FLOAT
+    lstm_in = [helper.make_tensor_value_info("x", F, [2, 2, 1]), helper.make_tensor_value_info("w", F, [1, 4, 1]),
+               helper.make_tensor_value_info("r", F, [1, 4, 1])]
+    lens = numpy_helper.from_array(np.array([2, 1], dtype=np.int32), "lens")
+    m = model_of([helper.make_node("LSTM", ["x", "w", "r", "", "lens"], ["", "h"], name="lstm", hidden_size=1)],
+                 lstm_in, [helper.make_tensor_value_info("h", F, [1, 2, 1])], [lens])
+    ins = {"x": [[[1], [2]], [[3], [4]]], "w": [[[1], [1], [1], [1]]], "r": [[[1], [1], [1], [1]]]}
+    write("onnx-err-lstm-short-sequence", "forward", {"graph": {"onnx": b64(m)}, "inputs": ins},
+          error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
+                 "message_contains": "node \"lstm\" (LSTM): sequence_lens[1] is 1: sequences shorter than 2 steps"})
+    m = model_of([helper.make_node("GRU", ["x", "w", "r"], ["", "h"], name="gru", hidden_size=1,
+                                   activations=["HardSigmoid", "Tanh"])],
+                 [helper.make_tensor_value_info("x", F, [2, 2, 1]), helper.make_tensor_value_info("w", F, [1, 3, 1]),
+                  helper.make_tensor_value_info("r", F, [1, 3, 1])], [helper.make_tensor_value_info("h", F, [1, 2, 1])],
+                 [])
+    ins = {"x": [[[1], [2]], [[3], [4]]], "w": [[[1], [1], [1]]], "r": [[[1], [1], [1]]]}
+    write("onnx-err-gru-activation", "forward", {"graph": {"onnx": b64(m)}, "inputs": ins},
+          error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
+                 "message_contains": "node \"gru\" (GRU): activation 'HardSigmoid' is not supported"})
     write("onnx-err-external-data", "forward", {"graph": {"onnx": b64(external)}, "inputs": {"x": [1, 2]}},
           error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
                  "message_contains": "data_location EXTERNAL"})
@@ -280,9 +300,76 @@ def indexing_case():
           {"values": {"y": y.item()}, "gradients": {"x": tolist(tx.grad)}, "tolerance": {"abs": 1e-12}})
 
 
+def sig(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def lstm_ref(x, w, r, b, clip, reverse):
+    """ONNX's LSTM equations for one direction, in float64 (gates i, o, f,
+    c; clip applied to each gate's input): all hidden states, last c."""
+    hsz = r.shape[1]
+    h, c, ys = np.zeros((x.shape[1], hsz)), np.zeros((x.shape[1], hsz)), [None] * x.shape[0]
+    cl = (lambda v: np.clip(v, -clip, clip)) if clip else (lambda v: v)
+    for t in (reversed(range(x.shape[0])) if reverse else range(x.shape[0])):
+        a = x[t] @ w.T + h @ r.T + b[:4 * hsz] + b[4 * hsz:]
+        i, o, f, cc = (a[:, k * hsz:(k + 1) * hsz] for k in range(4))
+        c = sig(cl(f)) * c + sig(cl(i)) * np.tanh(cl(cc))
+        h = sig(cl(o)) * np.tanh(cl(c))
+        ys[t] = h
+    return np.stack(ys), h, c
+
+
+def gru_ref(x, w, r, b, reverse):
+    """ONNX's GRU with linear_before_reset 0 (torch's GRU is 1): the reset
+    gate scales H_{t-1} before its product with R_h."""
+    hsz = r.shape[1]
+    h, ys = np.zeros((x.shape[1], hsz)), [None] * x.shape[0]
+    wb, rb = b[:3 * hsz], b[3 * hsz:]
+    for t in (reversed(range(x.shape[0])) if reverse else range(x.shape[0])):
+        xw = x[t] @ w.T + wb
+        z = sig(xw[:, :hsz] + h @ r[:hsz].T + rb[:hsz])
+        rr = sig(xw[:, hsz:2 * hsz] + h @ r[hsz:2 * hsz].T + rb[hsz:2 * hsz])
+        hh = np.tanh(xw[:, 2 * hsz:] + (rr * h) @ r[2 * hsz:].T + rb[2 * hsz:])
+        h = (1 - z) * hh + z * h
+        ys[t] = h
+    return np.stack(ys), h
+
+
+def recurrent_cases():
+    """A bidirectional LSTM with clip and a reverse GRU without
+    linear_before_reset, against the float64 references above (ONNX's
+    node tests cover neither; torch's exports are forward or
+    bidirectional with linear_before_reset 1)."""
+    rng = np.random.default_rng(5)
+    T, B, I, H = 4, 2, 3, 2
+    x = rng.standard_normal((T, B, I))
+    w, r, b = rng.standard_normal((2, 4 * H, I)), rng.standard_normal((2, 4 * H, H)), rng.standard_normal((2, 8 * H))
+    y0, h0, c0 = lstm_ref(x, w[0], r[0], b[0], 0.5, False)
+    y1, h1, c1 = lstm_ref(x, w[1], r[1], b[1], 0.5, True)
+    m = model_of([helper.make_node("LSTM", ["x", "w", "r", "b"], ["y", "h", "c"], hidden_size=H, clip=0.5,
+                                   direction="bidirectional")],
+                 [helper.make_tensor_value_info(n, D, None) for n in ("x", "w", "r", "b")],
+                 [helper.make_tensor_value_info(n, D, None) for n in ("y", "h", "c")], [])
+    write("onnx-lstm-bidirectional-clip", "forward",
+          {"graph": {"onnx": b64(m), "dtype": "float64"},
+           "inputs": {"x": x.tolist(), "w": w.tolist(), "r": r.tolist(), "b": b.tolist()}, "outputs": ["y", "h", "c"]},
+          response={"values": {"y": np.stack([y0, y1], axis=1).tolist(), "h": np.stack([h0, h1]).tolist(),
+                               "c": np.stack([c0, c1]).tolist()}, "tolerance": {"abs": 1e-12}})
+    w, r, b = rng.standard_normal((1, 3 * H, I)), rng.standard_normal((1, 3 * H, H)), rng.standard_normal((1, 6 * H))
+    y, h = gru_ref(x, w[0], r[0], b[0], True)
+    m = model_of([helper.make_node("GRU", ["x", "w", "r", "b"], ["y", "h"], hidden_size=H, direction="reverse")],
+                 [helper.make_tensor_value_info(n, D, None) for n in ("x", "w", "r", "b")],
+                 [helper.make_tensor_value_info(n, D, None) for n in ("y", "h")], [])
+    write("onnx-gru-reverse", "forward",
+          {"graph": {"onnx": b64(m), "dtype": "float64"},
+           "inputs": {"x": x.tolist(), "w": w.tolist(), "r": r.tolist(), "b": b.tolist()}, "outputs": ["y", "h"]},
+          response={"values": {"y": y[:, None].tolist(), "h": h[None].tolist()}, "tolerance": {"abs": 1e-12}})
+
+
 if __name__ == "__main__":
     mlp_case()
     folding_case()
     batchnorm_step_case()
     error_cases()
     indexing_case()
+    recurrent_cases()

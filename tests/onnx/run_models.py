@@ -79,8 +79,26 @@ def transformer():
     return Encoder(), torch.randn(8, 12, 64)
 
 
+class Recurrent(torch.nn.Module):
+    """A two-layer bidirectional recurrent net over [batch, time, 16]
+    (exported as ONNX LSTM, GRU or RNN nodes with torch's gate reordering
+    around them), its outputs averaged over time, and a linear head."""
+    def __init__(self, cell, **kw):
+        super().__init__()
+        self.rnn = cell(16, 24, num_layers=2, bidirectional=True, batch_first=True, **kw)
+        self.head = torch.nn.Linear(48, 10)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0].mean(dim=1))
+
+
+def recurrent(cell, **kw):
+    return lambda: (Recurrent(cell, **kw), torch.randn(8, 12, 16))
+
+
 MODELS = [("mlp", mlp), ("small_cnn", small_cnn), ("resnet18", resnet18), ("mobilenet_v2", mobilenet_v2),
-          ("transformer_encoder", transformer)]
+          ("transformer_encoder", transformer), ("lstm", recurrent(torch.nn.LSTM)), ("gru", recurrent(torch.nn.GRU)),
+          ("rnn_relu", recurrent(torch.nn.RNN, nonlinearity="relu"))]
 
 
 def gradd_run(gradd, route, req):
