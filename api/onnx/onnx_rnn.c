@@ -82,6 +82,7 @@ static int activate(ox_low *L, const rnn *R, int d, int k, int x) {
 
 /* Columns [g H, (g + 1) H) of x [rows, G H]: gate g. */
 static int gate(ox_low *L, const rnn *R, int x, int g) {
+    if (x < 0) return -1;
     int axis = gd_ox_shape(L, x)->rank - 1;
     return gd_ox_slice1(L, x, axis, (int64_t)g * R->H, (int64_t)(g + 1) * R->H);
 }
@@ -95,6 +96,7 @@ static int matmul_t(ox_low *L, int a, int b) {
 
 /* Entry d of x's first axis, that axis dropped: x [D, rest...] -> [rest...]. */
 static int entry(ox_low *L, int x, int64_t d) {
+    if (x < 0) return -1;
     const gr_shape *s = gd_ox_shape(L, x);
     int64_t dims[GR_MAX_RANK];
     for (int i = 1; i < s->rank; i++) dims[i - 1] = s->dims[i];
@@ -102,19 +104,18 @@ static int entry(ox_low *L, int x, int64_t d) {
     return gd_ox_reshape(L, gd_ox_slice1(L, x, 0, d, d + 1), dims, rank);
 }
 
-/* Zeros [B, H], or direction d of input k (initial_h, initial_c: [D, B, H],
- * layout 1 [B, D, H]). */
+/* Zeros [B, H] (a node: the arena holds them, within the request's
+ * memory budget), or direction d of input k (initial_h, initial_c:
+ * [D, B, H], layout 1 [B, D, H]). */
 static int initial_state(ox_low *L, const rnn *R, int k, int64_t d) {
     if (gd_ox_has(L, k)) {
         int v = gd_ox_in(L, k);
         if (!R->layout) return entry(L, v, d);
         return gd_ox_reshape(L, gd_ox_slice1(L, v, 1, d, d + 1), (int64_t[]){R->B, R->H}, 2);
     }
-    ox_tensor *t = gd_ox_tensor_new(2, (int64_t[]){R->B, R->H});
-    if (!t) return gd_ox_fail(L, "out of memory");
-    int z = gd_ox_const(L, t);
-    gd_ox_tensor_free(t), free(t);
-    return z;
+    gr_attrs at = {0};
+    gd_ox_set_ints(&at, GR_ATTR_SHAPE, (int64_t[]){R->B, R->H}, 2);
+    return gd_ox_op(L, "zeros", NULL, 0, &at);
 }
 
 /* One direction: the hidden state of every step [T, B, H] in time order,
@@ -238,6 +239,7 @@ static int lower_rnn(ox_low *L, int kind) {
     if (layout != 0 && layout != 1) return gd_ox_fail(L, "layout must be 0 or 1");
     R.T = xs->dims[layout ? 1 : 0], R.B = xs->dims[layout ? 0 : 1], R.I = xs->dims[2];
     R.H = gd_ox_ai(L, "hidden_size", rs->dims[2]);
+    if (R.H < 1) return gd_ox_fail(L, "hidden_size must be at least 1");
     char buf[32];
     const char *dir = gd_ox_as(L, "direction", "forward", buf, sizeof buf);
     R.D = !strcmp(dir, "bidirectional") ? 2 : 1;
