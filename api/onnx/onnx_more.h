@@ -1,7 +1,8 @@
 /* onnx_more.h -- the lowerings of onnx_more.c (TopK, the scatters, GatherND,
  * OneHot, ReverseSequence, Compress, Det), onnx_more_fold.c (NonZero, Unique,
- * LRN, MeanVarianceNormalization, the window generators) and onnx_rnn.c (RNN,
- * GRU, LSTM), reached through gd_ox_more_handler. */
+ * LRN, MeanVarianceNormalization, the window generators), onnx_rnn.c (RNN,
+ * GRU, LSTM) and onnx_quant.c (the linear quantization ops), reached
+ * through gd_ox_more_handler. */
 #ifndef GRADD_ONNX_MORE_H
 #define GRADD_ONNX_MORE_H
 
@@ -11,7 +12,8 @@
 OX_MORE(TopK) OX_MORE(ScatterElements) OX_MORE(Scatter) OX_MORE(ScatterND) OX_MORE(GatherND) OX_MORE(OneHot)
 OX_MORE(ReverseSequence) OX_MORE(Compress) OX_MORE(NonZero) OX_MORE(Unique) OX_MORE(LRN)
 OX_MORE(MeanVarianceNormalization) OX_MORE(HannWindow) OX_MORE(HammingWindow) OX_MORE(BlackmanWindow) OX_MORE(Det)
-OX_MORE(RNN) OX_MORE(GRU) OX_MORE(LSTM)
+OX_MORE(RNN) OX_MORE(GRU) OX_MORE(LSTM) OX_MORE(QuantizeLinear) OX_MORE(DequantizeLinear)
+OX_MORE(DynamicQuantizeLinear)
 #undef OX_MORE
 
 #endif

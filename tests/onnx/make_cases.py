@@ -366,6 +366,32 @@ def recurrent_cases():
           response={"values": {"y": y[:, None].tolist(), "h": h[None].tolist()}, "tolerance": {"abs": 1e-12}})
 
 
+def quantize_cases():
+    """QuantizeLinear to int8 per channel (round half to even, saturation
+    at -128 and 127) then DequantizeLinear back, against numpy; an int32
+    zero point is refused."""
+    x = np.array([[[-300.0, -2.5, 0.5], [1.5, 2.5, 300.0]], [[-0.7, 7.0, 9.0], [11.0, -13.0, 100.0]]])  # [2, 2, 3]
+    scale, zp = np.array([1.0, 2.0]), np.array([3, -4], dtype=np.int8)  # along axis 1
+    q = np.clip(np.round(x / scale[None, :, None]) + zp[None, :, None], -128, 127)
+    deq = (q - zp[None, :, None]) * scale[None, :, None]
+    m = model_of([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+                  helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])],
+                 [helper.make_tensor_value_info("x", D, [2, 2, 3])],
+                 [helper.make_tensor_value_info("q", TensorProto.INT8, [2, 2, 3]),
+                  helper.make_tensor_value_info("y", D, [2, 2, 3])],
+                 [numpy_helper.from_array(scale, "s"), numpy_helper.from_array(zp, "z")], opset=13)
+    write("onnx-quantize-int8-per-channel", "forward",
+          {"graph": {"onnx": b64(m), "dtype": "float64"}, "inputs": {"x": x.tolist()}, "outputs": ["q", "y"]},
+          response={"values": {"q": q.tolist(), "y": deq.tolist()}})
+    m = model_of([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="q32")],
+                 [helper.make_tensor_value_info("x", D, [2])], [helper.make_tensor_value_info("q", TensorProto.INT32, [2])],
+                 [numpy_helper.from_array(np.array(1.0), "s"), numpy_helper.from_array(np.array(0, dtype=np.int32), "z")],
+                 opset=13)
+    write("onnx-err-quantize-int32", "forward", {"graph": {"onnx": b64(m)}, "inputs": {"x": [1, 2]}},
+          error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
+                 "message_contains": "node \"q32\" (QuantizeLinear): the zero point must be uint8 or int8"})
+
+
 if __name__ == "__main__":
     mlp_case()
     folding_case()
@@ -373,3 +399,4 @@ if __name__ == "__main__":
     error_cases()
     indexing_case()
     recurrent_cases()
+    quantize_cases()
