@@ -284,6 +284,76 @@ int gd_ox_lw_ScatterElements(ox_low *L) {
 
 int gd_ox_lw_Scatter(ox_low *L) { return gd_ox_lw_ScatterElements(L); }
 
+/* MaxUnpool(X, I, output_shape?): X's values placed at I's offsets,
+ * flattened over the whole unpooled tensor [N, C, spatial...] (MaxPool's
+ * Indices), zeros elsewhere. Its spatial size is (in - 1) * stride +
+ * kernel - pads per dim; output_shape (a constant, or a graph input whose
+ * request value is read) may make it larger, by zeros at the end of each
+ * dim, as ONNX's reference and test do (the offsets stay the unpooled
+ * tensor's). Offsets are distinct in
+ * MaxPool's indices; a repeated one keeps its last value, as ONNX's
+ * reference loop (constant indices) or sums them (run-time indices).
+ * Differentiable in X: the gradient gathers at the offsets. */
+int gd_ox_lw_MaxUnpool(ox_low *L) {
+    int x = gd_ox_in(L, 0), ind = gd_ox_in(L, 1);
+    if (x < 0 || ind < 0) return -1;
+    const gr_shape *xs = gd_ox_shape(L, x);
+    int nsp = xs->rank - 2;
+    if (nsp < 1 || nsp > GR_MAX_RANK - 2) return gd_ox_fail(L, "X must have rank 3 or more");
+    if (!gr_shape_equal(gd_ox_shape(L, ind), xs)) return gd_ox_fail(L, "I must have X's shape");
+    int64_t k[GR_MAX_RANK], st[GR_MAX_RANK], pads[2 * GR_MAX_RANK], out[GR_MAX_RANK];
+    if (gd_ox_aints(L, "kernel_shape", k, GR_MAX_RANK) != nsp)
+        return gd_ox_fail(L, "kernel_shape must have %d entries", nsp);
+    int ns = gd_ox_aints(L, "strides", st, GR_MAX_RANK), np = gd_ox_aints(L, "pads", pads, 2 * GR_MAX_RANK);
+    if (ns < -1 || np < -1 || (ns >= 0 && ns != nsp) || (np >= 0 && np != 2 * nsp))
+        return ns < -1 || np < -1 ? -1 : gd_ox_fail(L, "strides and pads must have %d and %d entries", nsp, 2 * nsp);
+    out[0] = xs->dims[0], out[1] = xs->dims[1];
+    for (int i = 0; i < nsp; i++)
+        out[2 + i] = (xs->dims[2 + i] - 1) * (ns > 0 ? st[i] : 1) + k[i] - (np > 0 ? pads[i] + pads[nsp + i] : 0);
+    int64_t grow[2 * GR_MAX_RANK] = {0}, axes[GR_MAX_RANK]; /* output_shape's zeros after each spatial dim */
+    if (gd_ox_has(L, 2)) {
+        const ox_tensor *os = gd_ox_cin_value(L, 2);
+        if (!os) return gd_ox_fail(L, "output_shape must be known when the graph is built");
+        if (os->n != xs->rank) return gd_ox_fail(L, "output_shape must have %d entries", xs->rank);
+        for (int i = 0; i < xs->rank; i++)
+            if (os->v[i] < (double)out[i] || os->v[i] > (double)L->r->lim.max_elements || (i < 2 && os->v[i] != out[i]))
+                return gd_ox_fail(L, "output_shape[%d] is %g: it keeps X's batch and channels and is at least %lld", i,
+                                  os->v[i], (long long)out[i]);
+        for (int i = 0; i < nsp; i++) axes[i] = 2 + i, grow[2 * i + 1] = (int64_t)os->v[2 + i] - out[2 + i];
+    }
+    int64_t n = 1, m = count_of(xs->dims, xs->rank);
+    for (int i = 0; i < xs->rank; i++) {
+        if (out[i] < 1 || out[i] > L->r->lim.max_elements) return gd_ox_fail(L, "the output's dim %d would be %lld", i, (long long)out[i]);
+        n *= out[i];
+        if (n > L->r->lim.max_elements) return gd_ox_fail(L, "the output would have more than %lld elements", (long long)L->r->lim.max_elements);
+    }
+    gr_attrs at = {0};
+    gd_ox_set_ints(&at, GR_ATTR_SHAPE, out, xs->rank);
+    int data = gd_ox_op(L, "zeros", NULL, 0, &at);
+    const ox_tensor *ic = gd_ox_cin(L, 1);
+    int64_t *off = NULL;
+    if (ic) {
+        if (!(off = malloc((size_t)(m ? m : 1) * sizeof *off))) return gd_ox_fail(L, "out of memory");
+        for (int64_t i = 0; i < m; i++) {
+            if (ic->v[i] < 0 || ic->v[i] >= (double)n) {
+                free(off);
+                return gd_ox_fail(L, "index %lld (%g) is outside the output's %lld elements", (long long)i, ic->v[i],
+                                  (long long)n);
+            }
+            off[i] = (int64_t)ic->v[i];
+        }
+    }
+    int y = scatter_flat(L, data, x, off, off ? -1 : checked_index(L, flat(L, ind), n), m, RED_NONE);
+    free(off);
+    if (gd_ox_has(L, 2) && y >= 0) {
+        gr_attrs pa = {0};
+        gd_ox_set_ints(&pa, GR_ATTR_AXES, axes, nsp);
+        gd_ox_set_ints(&pa, GR_ATTR_PADS, grow, 2 * nsp);
+        y = gd_ox_un(L, "pad", y, &pa);
+    }
+    return out0(L, y);
+}
+
 /* ---- ND indexing ----------------------------------------------------------- */
 
 /* The element offsets of GatherND / ScatterND: indices [I..., k] address
@@ -517,7 +587,7 @@ int gd_ox_lw_Det(ox_low *L) { return out0(L, gd_ox_un(L, "det", gd_ox_in(L, 0), 
 static const ox_handler handlers[] = {
     H(TopK), H(ScatterElements), H(Scatter), H(ScatterND), H(GatherND), H(OneHot), H(ReverseSequence), H(Compress),
     H(NonZero), H(Unique), H(LRN), H(MeanVarianceNormalization), H(HannWindow), H(HammingWindow), H(BlackmanWindow),
-    H(Det), H(RNN), H(GRU), H(LSTM), H(QuantizeLinear), H(DequantizeLinear), H(DynamicQuantizeLinear),
+    H(Det), H(MaxUnpool), H(RNN), H(GRU), H(LSTM), H(QuantizeLinear), H(DequantizeLinear), H(DynamicQuantizeLinear),
     {NULL, NULL}};
 
 const ox_handler *gd_ox_more_handler(const char *type) {

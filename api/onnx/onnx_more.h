@@ -1,5 +1,5 @@
 /* onnx_more.h -- the lowerings of onnx_more.c (TopK, the scatters, GatherND,
- * OneHot, ReverseSequence, Compress, Det), onnx_more_fold.c (NonZero, Unique,
+ * OneHot, ReverseSequence, Compress, Det, MaxUnpool), onnx_more_fold.c (NonZero, Unique,
  * LRN, MeanVarianceNormalization, the window generators), onnx_rnn.c (RNN,
  * GRU, LSTM) and onnx_quant.c (the linear quantization ops), reached
  * through gd_ox_more_handler. */
@@ -12,7 +12,7 @@
 OX_MORE(TopK) OX_MORE(ScatterElements) OX_MORE(Scatter) OX_MORE(ScatterND) OX_MORE(GatherND) OX_MORE(OneHot)
 OX_MORE(ReverseSequence) OX_MORE(Compress) OX_MORE(NonZero) OX_MORE(Unique) OX_MORE(LRN)
 OX_MORE(MeanVarianceNormalization) OX_MORE(HannWindow) OX_MORE(HammingWindow) OX_MORE(BlackmanWindow) OX_MORE(Det)
-OX_MORE(RNN) OX_MORE(GRU) OX_MORE(LSTM) OX_MORE(QuantizeLinear) OX_MORE(DequantizeLinear)
+OX_MORE(MaxUnpool) OX_MORE(RNN) OX_MORE(GRU) OX_MORE(LSTM) OX_MORE(QuantizeLinear) OX_MORE(DequantizeLinear)
 OX_MORE(DynamicQuantizeLinear)
 #undef OX_MORE
 

@@ -392,6 +392,36 @@ def quantize_cases():
                  "message_contains": "node \"q32\" (QuantizeLinear): the zero point must be uint8 or int8"})
 
 
+def unpool_cases():
+    """MaxPool's values and Indices through MaxUnpool, with an output_shape
+    one larger than the unpooled size (zeros at the end), against numpy;
+    an output_shape smaller than the unpooled size is refused."""
+    rng = np.random.default_rng(9)
+    x = rng.permutation(2 * 3 * 4 * 4).astype(np.float64).reshape(2, 3, 4, 4)  # distinct: one argmax per window
+    win = x.reshape(2, 3, 2, 2, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 2, 2, 4)
+    pooled = win.max(-1)
+    u = np.zeros((2, 3, 5, 5))
+    for idx in np.ndindex(2, 3, 2, 2):
+        a = int(win[idx].argmax())
+        u[idx[0], idx[1], 2 * idx[2] + a // 2, 2 * idx[3] + a % 2] = pooled[idx]
+    m = model_of([helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2], strides=[2, 2]),
+                  helper.make_node("MaxUnpool", ["y", "i", "s"], ["u"], kernel_shape=[2, 2], strides=[2, 2])],
+                 [helper.make_tensor_value_info("x", D, [2, 3, 4, 4])], [helper.make_tensor_value_info("u", D, None)],
+                 [numpy_helper.from_array(np.array([2, 3, 5, 5], dtype=np.int64), "s")])
+    write("onnx-maxunpool-output-shape", "forward",
+          {"graph": {"onnx": b64(m), "dtype": "float64"}, "inputs": {"x": x.tolist()}, "outputs": ["u"]},
+          response={"values": {"u": u.tolist()}})
+    m = model_of([helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2], strides=[2, 2]),
+                  helper.make_node("MaxUnpool", ["y", "i", "s"], ["u"], name="unpool", kernel_shape=[2, 2],
+                                   strides=[2, 2])],
+                 [helper.make_tensor_value_info("x", D, [2, 3, 4, 4])], [helper.make_tensor_value_info("u", D, None)],
+                 [numpy_helper.from_array(np.array([2, 3, 3, 4], dtype=np.int64), "s")])
+    write("onnx-err-maxunpool-output-shape-small", "forward",
+          {"graph": {"onnx": b64(m)}, "inputs": {"x": x.tolist()}, "outputs": ["u"]},
+          error={"status": 422, "code": "invalid_argument", "path": "/graph/onnx",
+                 "message_contains": "node \"unpool\" (MaxUnpool): output_shape[2] is 3"})
+
+
 if __name__ == "__main__":
     mlp_case()
     folding_case()
@@ -400,3 +430,4 @@ if __name__ == "__main__":
     indexing_case()
     recurrent_cases()
     quantize_cases()
+    unpool_cases()
