@@ -422,6 +422,29 @@ def unpool_cases():
                  "message_contains": "node \"unpool\" (MaxUnpool): output_shape[2] is 3"})
 
 
+def dft_cases():
+    """DFT against numpy: a real signal, onesided, zero-padded by dft_length
+    (rfft with n); a complex one, inverse, cut by dft_length (ifft with n),
+    along axis 2."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 6, 1))
+    want = np.fft.rfft(x[..., 0], n=8, axis=1)
+    m = model_of([helper.make_node("DFT", ["x", "n"], ["y"], axis=1, onesided=1)],
+                 [helper.make_tensor_value_info("x", D, [2, 6, 1])], [helper.make_tensor_value_info("y", D, None)],
+                 [numpy_helper.from_array(np.array(8, dtype=np.int64), "n")], opset=17)
+    write("onnx-dft-onesided-padded", "forward",
+          {"graph": {"onnx": b64(m), "dtype": "float64"}, "inputs": {"x": x.tolist()}},
+          response={"values": {"y": np.stack([want.real, want.imag], -1).tolist()}, "tolerance": {"abs": 1e-12}})
+    z = rng.standard_normal((1, 2, 7, 2))
+    want = np.fft.ifft(z[..., 0] + 1j * z[..., 1], n=5, axis=2)
+    m = model_of([helper.make_node("DFT", ["x", "n"], ["y"], axis=2, inverse=1)],
+                 [helper.make_tensor_value_info("x", D, [1, 2, 7, 2])], [helper.make_tensor_value_info("y", D, None)],
+                 [numpy_helper.from_array(np.array(5, dtype=np.int64), "n")], opset=17)
+    write("onnx-dft-inverse-cut", "forward",
+          {"graph": {"onnx": b64(m), "dtype": "float64"}, "inputs": {"x": z.tolist()}},
+          response={"values": {"y": np.stack([want.real, want.imag], -1).tolist()}, "tolerance": {"abs": 1e-12}})
+
+
 if __name__ == "__main__":
     mlp_case()
     folding_case()
@@ -431,3 +454,4 @@ if __name__ == "__main__":
     recurrent_cases()
     quantize_cases()
     unpool_cases()
+    dft_cases()
