@@ -587,7 +587,8 @@ int gd_ox_lw_Det(ox_low *L) { return out0(L, gd_ox_un(L, "det", gd_ox_in(L, 0), 
 static const ox_handler handlers[] = {
     H(TopK), H(ScatterElements), H(Scatter), H(ScatterND), H(GatherND), H(OneHot), H(ReverseSequence), H(Compress),
     H(NonZero), H(Unique), H(LRN), H(MeanVarianceNormalization), H(HannWindow), H(HammingWindow), H(BlackmanWindow),
-    H(Det), H(MaxUnpool), H(RNN), H(GRU), H(LSTM), H(QuantizeLinear), H(DequantizeLinear), H(DynamicQuantizeLinear), H(DFT),
+    H(Det), H(MaxUnpool), H(RNN), H(GRU), H(LSTM), H(QuantizeLinear), H(DequantizeLinear), H(DynamicQuantizeLinear), H(DFT), H(MatMulInteger),
+    H(ConvInteger), H(QLinearMatMul), H(QLinearConv),
     {NULL, NULL}};
 
 const ox_handler *gd_ox_more_handler(const char *type) {

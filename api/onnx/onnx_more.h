@@ -13,7 +13,8 @@ OX_MORE(TopK) OX_MORE(ScatterElements) OX_MORE(Scatter) OX_MORE(ScatterND) OX_MO
 OX_MORE(ReverseSequence) OX_MORE(Compress) OX_MORE(NonZero) OX_MORE(Unique) OX_MORE(LRN)
 OX_MORE(MeanVarianceNormalization) OX_MORE(HannWindow) OX_MORE(HammingWindow) OX_MORE(BlackmanWindow) OX_MORE(Det)
 OX_MORE(MaxUnpool) OX_MORE(RNN) OX_MORE(GRU) OX_MORE(LSTM) OX_MORE(QuantizeLinear) OX_MORE(DequantizeLinear)
-OX_MORE(DynamicQuantizeLinear) OX_MORE(DFT)
+OX_MORE(DynamicQuantizeLinear) OX_MORE(DFT) OX_MORE(MatMulInteger) OX_MORE(ConvInteger)
+OX_MORE(QLinearMatMul) OX_MORE(QLinearConv)
 #undef OX_MORE
 
 #endif

@@ -127,8 +127,9 @@ static int add_bias(ox_low *L, int y, int k) {
     return gd_ox_bin(L, "add", y, gd_ox_reshape(L, b, shape, rank - 1));
 }
 
-int gd_ox_lw_Conv(ox_low *L) {
-    int x = gd_ox_in(L, 0), w = gd_ox_in(L, 1);
+int gd_ox_lw_Conv(ox_low *L) { return out0(L, add_bias(L, gd_ox_conv(L, gd_ox_in(L, 0), gd_ox_in(L, 1)), 2)); }
+
+int gd_ox_conv(ox_low *L, int x, int w) {
     if (x < 0 || w < 0) return -1;
     const gr_shape *xs = gd_ox_shape(L, x), *ws = gd_ox_shape(L, w);
     if (xs->rank != 3 && xs->rank != 4) return gd_ox_fail(L, "only 1-D and 2-D convolutions are supported");
@@ -139,7 +140,7 @@ int gd_ox_lw_Conv(ox_low *L) {
     set_window(&at, &s, 0);
     gd_ox_set_ints(&at, GR_ATTR_DILATION, s.dil, s.n);
     gr_attrs_set_int(&at, GR_ATTR_GROUPS, gd_ox_ai(L, "group", 1));
-    return out0(L, add_bias(L, gd_ox_op(L, s.n == 1 ? "conv1d" : "conv2d", (int[]){x, w}, 2, &at), 2));
+    return gd_ox_op(L, s.n == 1 ? "conv1d" : "conv2d", (int[]){x, w}, 2, &at);
 }
 
 /* ConvTranspose: the full transposed convolution (no padding), then its

@@ -12,6 +12,9 @@ int gd_ox_un(ox_low *L, const char *op, int x, const gr_attrs *at);
 int gd_ox_bin(ox_low *L, const char *op, int a, int b);
 int gd_ox_reshape(ox_low *L, int x, const int64_t *shape, int n);
 int gd_ox_slice1(ox_low *L, int x, int64_t axis, int64_t start, int64_t end);
+/* The node's convolution (Conv's attributes: pads, strides, dilations,
+ * group, auto_pad) of x by w, without a bias. -1 on failure. */
+int gd_ox_conv(ox_low *L, int x, int w);
 /* The node's axes: attribute "axes" before opset since, else input k.
  * Count, -1 when absent, < -1 on failure. */
 int gd_ox_axes(ox_low *L, int64_t since, int k, int64_t *axes);

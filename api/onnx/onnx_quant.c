@@ -1,6 +1,7 @@
-/* onnx_quant.c -- lowering ONNX's linear quantization ops (opset 13's
- * definitions) to libgrad ops, the integers held as float values as for
- * every integer tensor of the lowering:
+/* onnx_quant.c -- lowering ONNX's quantization ops to libgrad ops, the
+ * integers held as float values as for every integer tensor of the
+ * lowering (exact while sums stay within the float type's integers:
+ * 2^24 in float32, 2^53 in float64):
  *   DequantizeLinear: y = (x - zero_point) * scale;
  *   QuantizeLinear: y = clip(round(x / scale) + zero_point, lo, hi), with
  *     round half to even and [lo, hi] the range of zero_point's type
@@ -8,7 +9,13 @@
  *   DynamicQuantizeLinear: uint8, scale = (max(x, 0) - min(x, 0)) / 255,
  *     zero_point = round(clip(-min(x, 0) / scale, 0, 255)), then as
  *     QuantizeLinear.
- * A scale and zero point are scalars, or 1-D along `axis` (per channel).
+ *   MatMulInteger, ConvInteger: (A - a_zero_point) @ (B - b_zero_point),
+ *     the convolution likewise, as int32;
+ *   QLinearMatMul, QLinearConv: the product (convolution, plus its int32
+ *     bias at scale x_scale w_scale) of the dequantized operands,
+ *     quantized with y_scale and y_zero_point.
+ * A scale and zero point are scalars, or 1-D along `axis` (per channel):
+ * per row of A, per column of B, per output channel of W.
  * Rounding has no gradient: quantized values are constants to autodiff,
  * as in ONNX Runtime (a straight-through estimator is a training choice
  * a graph spells out itself). */
@@ -70,6 +77,84 @@ static int quantize(ox_low *L, int x, int scale, int zp, double lo, double hi) {
     return gd_ox_un(L, "clip", q, &at);
 }
 
+/* The integer range [*lo, *hi] of the type of input k's value (a zero
+ * point; absent: uint8). -1 (error set) for other types. */
+static int zero_point_range(ox_low *L, int k, double *lo, double *hi) {
+    int32_t type = gd_ox_has(L, k) ? elem_type_of(L, L->node->input[k]) : OX_UINT8;
+    if (type != OX_UINT8 && type != OX_INT8)
+        return gd_ox_fail(L, "the zero point must be uint8 or int8 (ONNX type %d)", (int)type);
+    *lo = type == OX_UINT8 ? 0 : -128;
+    *hi = type == OX_UINT8 ? 255 : 127;
+    return 0;
+}
+
+/* x - zero point k (shaped by along_axis on axis), or x when absent. */
+static int centered(ox_low *L, int x, int k, int64_t axis) {
+    return gd_ox_has(L, k) ? gd_ox_bin(L, "sub", x, along_axis(L, gd_ox_in(L, k), x, axis)) : x;
+}
+
+/* The zero point or scale k of a convolution's weight (scalar or per
+ * output channel) shaped to its output [N, M, spatial...]. */
+static int per_out_channel(ox_low *L, int k, int y) {
+    return along_axis(L, gd_ox_in(L, k), y, 1);
+}
+
+int gd_ox_lw_MatMulInteger(ox_low *L) {
+    int a = gd_ox_in(L, 0), b = gd_ox_in(L, 1);
+    if (a < 0 || b < 0) return -1;
+    int y = gd_ox_op(L, "matmul", (int[]){centered(L, a, 2, gd_ox_shape(L, a)->rank - 2), centered(L, b, 3, -1)}, 2,
+                     NULL);
+    if (y < 0) return -1;
+    L->out_int[0] = 1;
+    gd_ox_out(L, 0, y);
+    return 0;
+}
+
+int gd_ox_lw_ConvInteger(ox_low *L) {
+    int x = gd_ox_in(L, 0), w = gd_ox_in(L, 1);
+    if (x < 0 || w < 0) return -1;
+    int y = gd_ox_conv(L, centered(L, x, 2, 1), centered(L, w, 3, 0));
+    if (y < 0) return -1;
+    L->out_int[0] = 1;
+    gd_ox_out(L, 0, y);
+    return 0;
+}
+
+int gd_ox_lw_QLinearMatMul(ox_low *L) {
+    int a = gd_ox_in(L, 0), b = gd_ox_in(L, 3);
+    double lo = 0, hi = 255;
+    if (a < 0 || b < 0 || zero_point_range(L, 7, &lo, &hi) < 0) return -1;
+    int ra = gd_ox_shape(L, a)->rank - 2;
+    int da = gd_ox_bin(L, "mul", centered(L, a, 2, ra), along_axis(L, gd_ox_in(L, 1), a, ra));
+    int db = gd_ox_bin(L, "mul", centered(L, b, 5, -1), along_axis(L, gd_ox_in(L, 4), b, -1));
+    int y = gd_ox_op(L, "matmul", (int[]){da, db}, 2, NULL);
+    y = quantize(L, y, gd_ox_in(L, 6), gd_ox_in(L, 7), lo, hi);
+    if (y < 0) return -1;
+    L->out_int[0] = 1;
+    gd_ox_out(L, 0, y);
+    return 0;
+}
+
+int gd_ox_lw_QLinearConv(ox_low *L) {
+    int x = gd_ox_in(L, 0), w = gd_ox_in(L, 3);
+    double lo = 0, hi = 255;
+    if (x < 0 || w < 0 || zero_point_range(L, 7, &lo, &hi) < 0) return -1;
+    int acc = gd_ox_conv(L, centered(L, x, 2, 1), centered(L, w, 5, 0)); /* int32 in ONNX */
+    if (gd_ox_has(L, 8)) {
+        int bias = gd_ox_in(L, 8), rank = acc < 0 ? 0 : gd_ox_shape(L, acc)->rank;
+        int64_t shape[GR_MAX_RANK];
+        for (int i = 0; i < rank - 1; i++) shape[i] = i == 0 && bias >= 0 ? gd_ox_shape(L, bias)->dims[0] : 1;
+        acc = gd_ox_bin(L, "add", acc, bias < 0 ? -1 : gd_ox_reshape(L, bias, shape, rank - 1));
+    }
+    if (acc < 0) return -1;
+    int scale = gd_ox_bin(L, "mul", gd_ox_in(L, 1), per_out_channel(L, 4, acc));
+    int y = quantize(L, gd_ox_bin(L, "mul", acc, scale), gd_ox_in(L, 6), gd_ox_in(L, 7), lo, hi);
+    if (y < 0) return -1;
+    L->out_int[0] = 1;
+    gd_ox_out(L, 0, y);
+    return 0;
+}
+
 int gd_ox_lw_DequantizeLinear(ox_low *L) {
     int x = gd_ox_in(L, 0);
     int64_t axis = gd_ox_ai(L, "axis", 1);
@@ -86,15 +171,10 @@ int gd_ox_lw_QuantizeLinear(ox_low *L) {
     int x = gd_ox_in(L, 0);
     int64_t axis = gd_ox_ai(L, "axis", 1);
     int scale = along_axis(L, gd_ox_in(L, 1), x, axis), zp = -1;
-    int32_t type = OX_UINT8;
-    if (gd_ox_has(L, 2)) {
-        zp = along_axis(L, gd_ox_in(L, 2), x, axis);
-        type = elem_type_of(L, L->node->input[2]);
-        if (zp < 0) return -1;
-    }
-    if (type != OX_UINT8 && type != OX_INT8)
-        return gd_ox_fail(L, "the zero point must be uint8 or int8 (ONNX type %d)", (int)type);
-    int y = quantize(L, x, scale, zp, type == OX_UINT8 ? 0 : -128, type == OX_UINT8 ? 255 : 127);
+    double lo = 0, hi = 255;
+    if (gd_ox_has(L, 2) && (zp = along_axis(L, gd_ox_in(L, 2), x, axis)) < 0) return -1;
+    if (zero_point_range(L, 2, &lo, &hi) < 0) return -1;
+    int y = quantize(L, x, scale, zp, lo, hi);
     if (y < 0) return -1;
     L->out_int[0] = 1;
     gd_ox_out(L, 0, y);

@@ -445,6 +445,49 @@ def dft_cases():
           response={"values": {"y": np.stack([want.real, want.imag], -1).tolist()}, "tolerance": {"abs": 1e-12}})
 
 
+def qlinear_cases():
+    """MatMulInteger with per-row and per-column zero points, and
+    QLinearConv with per-channel weight scales, an int32 bias and an int8
+    output, against numpy (round half to even, saturation)."""
+    rng = np.random.default_rng(13)
+    A = rng.integers(0, 256, (3, 4)).astype(np.uint8)
+    B = rng.integers(-128, 128, (4, 2)).astype(np.int8)
+    azp, bzp = np.array([1, 2, 3], dtype=np.uint8), np.array([-5, 7], dtype=np.int8)
+    want = (A.astype(np.int64) - azp[:, None]) @ (B.astype(np.int64) - bzp[None, :])
+    m = model_of([helper.make_node("MatMulInteger", ["a", "b", "az", "bz"], ["y"])],
+                 [helper.make_tensor_value_info("a", TensorProto.UINT8, [3, 4])],
+                 [helper.make_tensor_value_info("y", TensorProto.INT32, [3, 2])],
+                 [numpy_helper.from_array(B, "b"), numpy_helper.from_array(azp, "az"),
+                  numpy_helper.from_array(bzp, "bz")], opset=13)
+    write("onnx-matmulinteger-per-row-column", "forward",
+          {"graph": {"onnx": b64(m), "dtype": "float64"}, "inputs": {"a": A.tolist()}},
+          response={"values": {"y": want.tolist()}})
+    x = rng.integers(0, 256, (1, 2, 4, 4)).astype(np.uint8)
+    w = rng.integers(-128, 128, (3, 2, 3, 3)).astype(np.int8)
+    xs, xz, ws, wz, ys, yz = 0.05, np.uint8(128), np.array([0.01, 0.02, 0.03]), np.array([0, 1, -1], dtype=np.int8), 0.5, np.int8(-3)
+    bias = np.array([100, -200, 300], dtype=np.int32)
+    xc, wc = x.astype(np.float64) - float(xz), w.astype(np.float64) - wz[:, None, None, None].astype(np.float64)
+    acc = np.zeros((1, 3, 4, 4))
+    xp = np.pad(xc, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    for o in range(3):
+        for i in range(4):
+            for j in range(4):
+                acc[0, o, i, j] = (xp[0, :, i:i + 3, j:j + 3] * wc[o]).sum()
+    acc += bias[None, :, None, None]
+    q = np.clip(np.round(acc * (xs * ws[None, :, None, None]) / ys) + yz, -128, 127)
+    m = model_of([helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"],
+                                   pads=[1, 1, 1, 1])],
+                 [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 2, 4, 4])],
+                 [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 3, 4, 4])],
+                 [numpy_helper.from_array(np.array(xs), "xs"), numpy_helper.from_array(np.array(xz), "xz"),
+                  numpy_helper.from_array(w, "w"), numpy_helper.from_array(ws, "ws"), numpy_helper.from_array(wz, "wz"),
+                  numpy_helper.from_array(np.array(ys), "ys"), numpy_helper.from_array(np.array(yz), "yz"),
+                  numpy_helper.from_array(bias, "b")], opset=13)
+    write("onnx-qlinearconv-per-channel", "forward",
+          {"graph": {"onnx": b64(m), "dtype": "float64"}, "inputs": {"x": x.tolist()}},
+          response={"values": {"y": q.tolist()}})
+
+
 if __name__ == "__main__":
     mlp_case()
     folding_case()
@@ -455,3 +498,4 @@ if __name__ == "__main__":
     quantize_cases()
     unpool_cases()
     dft_cases()
+    qlinear_cases()
