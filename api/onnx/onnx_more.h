@@ -1,7 +1,8 @@
 /* onnx_more.h -- the lowerings of onnx_more.c (TopK, the scatters, GatherND,
  * OneHot, ReverseSequence, Compress, Det, MaxUnpool), onnx_more_fold.c (NonZero, Unique,
  * LRN, MeanVarianceNormalization, the window generators), onnx_rnn.c (RNN,
- * GRU, LSTM), onnx_quant.c (the linear quantization ops) and onnx_dft.c (DFT), reached
+ * GRU, LSTM), onnx_quant.c (the linear quantization ops) and onnx_dft.c (DFT, STFT,
+ * MelWeightMatrix), reached
  * through gd_ox_more_handler. */
 #ifndef GRADD_ONNX_MORE_H
 #define GRADD_ONNX_MORE_H
@@ -14,7 +15,7 @@ OX_MORE(ReverseSequence) OX_MORE(Compress) OX_MORE(NonZero) OX_MORE(Unique) OX_M
 OX_MORE(MeanVarianceNormalization) OX_MORE(HannWindow) OX_MORE(HammingWindow) OX_MORE(BlackmanWindow) OX_MORE(Det)
 OX_MORE(MaxUnpool) OX_MORE(RNN) OX_MORE(GRU) OX_MORE(LSTM) OX_MORE(QuantizeLinear) OX_MORE(DequantizeLinear)
 OX_MORE(DynamicQuantizeLinear) OX_MORE(DFT) OX_MORE(MatMulInteger) OX_MORE(ConvInteger)
-OX_MORE(QLinearMatMul) OX_MORE(QLinearConv)
+OX_MORE(QLinearMatMul) OX_MORE(QLinearConv) OX_MORE(STFT) OX_MORE(MelWeightMatrix)
 #undef OX_MORE
 
 #endif

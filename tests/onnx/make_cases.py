@@ -187,14 +187,14 @@ def batchnorm_step_case():
 
 
 def error_cases():
-    nodes = [helper.make_node("STFT", ["x", "k"], ["v"], name="top"),
+    nodes = [helper.make_node("GridSample", ["x", "k"], ["v"], name="top"),
              helper.make_node("RoiAlign", ["v"], ["r"], name="resize1"),
              helper.make_node("RoiAlign", ["r"], ["y"], name="resize2")]
     m = model_of(nodes, [helper.make_tensor_value_info("x", D, [4])], [helper.make_tensor_value_info("y", D, None)],
                  [numpy_helper.from_array(np.array([2], dtype=np.int64), "k")])
     write("onnx-err-unsupported-ops", "forward", {"graph": {"onnx": b64(m)}, "inputs": {"x": [1, 2, 3, 4]}},
           error={"status": 422, "code": "unknown_op", "path": "/graph/onnx",
-                 "message_contains": "STFT (1 node: \"top\"); RoiAlign (2 nodes: \"resize1\", \"resize2\")"})
+                 "message_contains": "GridSample (1 node: \"top\"); RoiAlign (2 nodes: \"resize1\", \"resize2\")"})
     write("onnx-err-malformed", "forward",
           {"graph": {"onnx": base64.b64encode(b"\x0a\xff\xff\xff\xff\x0f not a model").decode()}, "inputs": {}},
           error={"status": 400, "code": "invalid_request", "path": "/graph/onnx",
@@ -488,6 +488,31 @@ def qlinear_cases():
           response={"values": {"y": q.tolist()}})
 
 
+def stft_cases():
+    """STFT against numpy: a real signal with a Hann window and a step
+    shorter than the frame (onesided), and a complex one, two-sided."""
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal((2, 20, 1))
+    win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(8) / 8)
+    frames = np.stack([x[:, f * 3:f * 3 + 8, 0] * win for f in range(1 + (20 - 8) // 3)], 1)
+    want = np.fft.rfft(frames, axis=-1)
+    m = model_of([helper.make_node("STFT", ["x", "s", "w"], ["y"])],
+                 [helper.make_tensor_value_info("x", D, [2, 20, 1])], [helper.make_tensor_value_info("y", D, None)],
+                 [numpy_helper.from_array(np.array(3, dtype=np.int64), "s"), numpy_helper.from_array(win, "w")], opset=17)
+    write("onnx-stft-window", "forward", {"graph": {"onnx": b64(m), "dtype": "float64"}, "inputs": {"x": x.tolist()}},
+          response={"values": {"y": np.stack([want.real, want.imag], -1).tolist()}, "tolerance": {"abs": 1e-12}})
+    z = rng.standard_normal((1, 9, 2))
+    frames = np.stack([z[:, f * 2:f * 2 + 5, 0] + 1j * z[:, f * 2:f * 2 + 5, 1] for f in range(1 + (9 - 5) // 2)], 1)
+    want = np.fft.fft(frames, axis=-1)
+    m = model_of([helper.make_node("STFT", ["x", "s", "", "n"], ["y"], onesided=0)],
+                 [helper.make_tensor_value_info("x", D, [1, 9, 2])], [helper.make_tensor_value_info("y", D, None)],
+                 [numpy_helper.from_array(np.array(2, dtype=np.int64), "s"),
+                  numpy_helper.from_array(np.array(5, dtype=np.int64), "n")], opset=17)
+    write("onnx-stft-complex-two-sided", "forward",
+          {"graph": {"onnx": b64(m), "dtype": "float64"}, "inputs": {"x": z.tolist()}},
+          response={"values": {"y": np.stack([want.real, want.imag], -1).tolist()}, "tolerance": {"abs": 1e-12}})
+
+
 if __name__ == "__main__":
     mlp_case()
     folding_case()
@@ -499,3 +524,4 @@ if __name__ == "__main__":
     unpool_cases()
     dft_cases()
     qlinear_cases()
+    stft_cases()
