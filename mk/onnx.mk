@@ -14,6 +14,9 @@
 #                    mobilenet_v2, a transformer encoder layer; random
 #                    weights) through forward, gradient and five SGD
 #                    steps, against torch in float32 and float64.
+#                    tests/onnx/gridsample_vs_torch.py: GridSample's values
+#                    and gradients (X and grid) against torch's
+#                    grid_sample, every mode, padding and align_corners.
 #                    tests/onnx/test_export.py: ONNX export (gradient-graph
 #                    "format": "onnx", step "export": "onnx") of those
 #                    models and of the golden cases' graphs: the checker,
@@ -26,3 +29,4 @@ test-onnx: $(GRADD)
 	@/usr/bin/python3 tests/onnx/run_node_tests.py --gradd $(GRADD) $(ONNX_ARGS)
 	@/usr/bin/python3 tests/onnx/run_models.py --gradd $(GRADD)
 	@/usr/bin/python3 tests/onnx/test_export.py --gradd $(GRADD)
+	@/usr/bin/python3 tests/onnx/gridsample_vs_torch.py --gradd $(GRADD)

@@ -589,6 +589,7 @@ static const ox_handler handlers[] = {
     H(NonZero), H(Unique), H(LRN), H(MeanVarianceNormalization), H(HannWindow), H(HammingWindow), H(BlackmanWindow),
     H(Det), H(MaxUnpool), H(RNN), H(GRU), H(LSTM), H(QuantizeLinear), H(DequantizeLinear), H(DynamicQuantizeLinear), H(DFT), H(MatMulInteger),
     H(ConvInteger), H(QLinearMatMul), H(QLinearConv), H(STFT), H(MelWeightMatrix),
+    H(GridSample),
     {NULL, NULL}};
 
 const ox_handler *gd_ox_more_handler(const char *type) {

@@ -187,14 +187,14 @@ def batchnorm_step_case():
 
 
 def error_cases():
-    nodes = [helper.make_node("GridSample", ["x", "k"], ["v"], name="top"),
+    nodes = [helper.make_node("NonMaxSuppression", ["x", "k"], ["v"], name="top"),
              helper.make_node("RoiAlign", ["v"], ["r"], name="resize1"),
              helper.make_node("RoiAlign", ["r"], ["y"], name="resize2")]
     m = model_of(nodes, [helper.make_tensor_value_info("x", D, [4])], [helper.make_tensor_value_info("y", D, None)],
                  [numpy_helper.from_array(np.array([2], dtype=np.int64), "k")])
     write("onnx-err-unsupported-ops", "forward", {"graph": {"onnx": b64(m)}, "inputs": {"x": [1, 2, 3, 4]}},
           error={"status": 422, "code": "unknown_op", "path": "/graph/onnx",
-                 "message_contains": "GridSample (1 node: \"top\"); RoiAlign (2 nodes: \"resize1\", \"resize2\")"})
+                 "message_contains": "NonMaxSuppression (1 node: \"top\"); RoiAlign (2 nodes: \"resize1\", \"resize2\")"})
     write("onnx-err-malformed", "forward",
           {"graph": {"onnx": base64.b64encode(b"\x0a\xff\xff\xff\xff\x0f not a model").decode()}, "inputs": {}},
           error={"status": 400, "code": "invalid_request", "path": "/graph/onnx",
