@@ -177,7 +177,9 @@ int gd_ox_lw_MelWeightMatrix(ox_low *L) {
     if (scalar_in(L, 0, &mels) < 0 || scalar_in(L, 1, &dft) < 0 || scalar_in(L, 2, &rate) < 0 ||
         scalar_in(L, 3, &lo) < 0 || scalar_in(L, 4, &hi) < 0)
         return -1;
-    if (mels < 1 || dft < 1 || rate <= 0 || lo < 0 || hi < lo || (dft / 2 + 1) * mels > (double)L->r->lim.max_elements)
+    /* written so that NaN fails too */
+    if (!(mels >= 1) || !(dft >= 1) || !(rate > 0) || !(lo >= 0) || !(hi >= lo) || !(hi <= 1e12) ||
+        !((floor(dft) / 2 + 1) * floor(mels) <= (double)L->r->lim.max_elements))
         return gd_ox_fail(L, "num_mel_bins, dft_length and sample_rate must be positive, 0 <= lower <= upper edge");
     int64_t M = (int64_t)mels, bins = (int64_t)dft / 2 + 1, npts = M + 2;
     int64_t *pt = malloc((size_t)npts * sizeof *pt);
@@ -188,14 +190,15 @@ int gd_ox_lw_MelWeightMatrix(ox_low *L) {
         return gd_ox_fail(L, "out of memory");
     }
     double mlo = 2595 * log10(1 + lo / 700), mhi = 2595 * log10(1 + hi / 700), step = (mhi - mlo) / (double)npts;
-    for (int64_t i = 0; i < npts; i++) {
-        double f = 700 * (pow(10, ((double)i * step + mlo) / 2595) - 1);
-        pt[i] = (int64_t)floor((dft + 1) * f / rate);
-    }
     int bad = 0;
+    for (int64_t i = 0; i < npts; i++) {
+        double f = 700 * (pow(10, ((double)i * step + mlo) / 2595) - 1), b = floor((floor(dft) + 1) * f / rate);
+        bad |= !(b >= 0 && b < (double)bins);
+        pt[i] = bad ? 0 : (int64_t)b;
+    }
     for (int64_t i = 0; i < M && !bad; i++) {
         int64_t a = pt[i], c = pt[i + 1], b = pt[i + 2];
-        bad = a < 0 || b >= bins || a > c || c > b;
+        bad = a > c || c > b;
         if (bad) break;
         if (c == a) t->v[c * M + i] = 1;
         else

@@ -107,6 +107,7 @@ int gd_ox_lw_GridSample(ox_low *L) {
         return gd_ox_fail(L, "X must be [N, C, H, W] and grid [N, Ho, Wo, 2] (2-D sampling only)");
     sampler S = {.N = xs->dims[0], .C = xs->dims[1], .H = xs->dims[2], .W = xs->dims[3], .Ho = gs->dims[1],
                  .Wo = gs->dims[2], .align = gd_ox_ai(L, "align_corners", 0) != 0};
+    if (S.H < 1 || S.W < 1) return gd_ox_fail(L, "X's image is empty: nothing to sample");
     char mb[16], pb[16];
     const char *mode = gd_ox_as(L, "mode", "bilinear", mb, sizeof mb), *pad = gd_ox_as(L, "padding_mode", "zeros", pb, sizeof pb);
     S.pad = !strcmp(pad, "zeros") ? PAD_ZEROS : !strcmp(pad, "border") ? PAD_BORDER : !strcmp(pad, "reflection") ? PAD_REFLECTION : -1;

@@ -308,6 +308,10 @@ int gd_ox_lw_MaxUnpool(ox_low *L) {
     if (ns < -1 || np < -1 || (ns >= 0 && ns != nsp) || (np >= 0 && np != 2 * nsp))
         return ns < -1 || np < -1 ? -1 : gd_ox_fail(L, "strides and pads must have %d and %d entries", nsp, 2 * nsp);
     out[0] = xs->dims[0], out[1] = xs->dims[1];
+    for (int i = 0; i < nsp; i++) /* bounded: the sizes below cannot overflow */
+        if (k[i] < 1 || k[i] > INT32_MAX || (ns > 0 && (st[i] < 1 || st[i] > INT32_MAX)) ||
+            (np > 0 && (pads[i] < 0 || pads[i] > INT32_MAX || pads[nsp + i] < 0 || pads[nsp + i] > INT32_MAX)))
+            return gd_ox_fail(L, "kernel_shape, strides and pads must be in [1, 2^31) (pads from 0)");
     for (int i = 0; i < nsp; i++)
         out[2 + i] = (xs->dims[2 + i] - 1) * (ns > 0 ? st[i] : 1) + k[i] - (np > 0 ? pads[i] + pads[nsp + i] : 0);
     int64_t grow[2 * GR_MAX_RANK] = {0}, axes[GR_MAX_RANK]; /* output_shape's zeros after each spatial dim */
@@ -316,7 +320,7 @@ int gd_ox_lw_MaxUnpool(ox_low *L) {
         if (!os) return gd_ox_fail(L, "output_shape must be known when the graph is built");
         if (os->n != xs->rank) return gd_ox_fail(L, "output_shape must have %d entries", xs->rank);
         for (int i = 0; i < xs->rank; i++)
-            if (os->v[i] < (double)out[i] || os->v[i] > (double)L->r->lim.max_elements || (i < 2 && os->v[i] != out[i]))
+            if (!(os->v[i] >= (double)out[i] && os->v[i] <= (double)L->r->lim.max_elements) || (i < 2 && os->v[i] != out[i]))
                 return gd_ox_fail(L, "output_shape[%d] is %g: it keeps X's batch and channels and is at least %lld", i,
                                   os->v[i], (long long)out[i]);
         for (int i = 0; i < nsp; i++) axes[i] = 2 + i, grow[2 * i + 1] = (int64_t)os->v[2 + i] - out[2 + i];
