@@ -81,7 +81,8 @@ int gd_ox_lw_DFT(ox_low *L) {
     if (gd_ox_has(L, 1)) {
         int64_t len;
         if (gd_ox_ints_in(L, 1, &len, 1) != 1) return -1;
-        if (len < 1) return gd_ox_fail(L, "dft_length must be at least 1");
+        if (len < 1 || len > L->r->lim.max_elements)
+            return gd_ox_fail(L, "dft_length must be in [1, %lld]", (long long)L->r->lim.max_elements);
         if (len < n) s = gd_ox_slice1(L, s, rank - 1, 0, len);
         if (len > n) {
             gr_attrs pa = {0};
