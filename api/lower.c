@@ -420,12 +420,7 @@ out:
     return rc;
 }
 
-int gd_req_graph(gd_req *r) {
-    gr_graph_free(r->g);
-    r->g = NULL;
-    r->loss = -1;
-    r->norigins = 0;
-    r->nnamed = 0;
+gr_limits gd_req_graph_limits(const gd_req *r) {
     /* Nodes take memory too (the node table doubles as it grows; autodiff
      * and the compiler add per-node tables): at most the budget's worth. */
     int64_t budget_nodes = r->budget > 0 ? r->budget / GD_NODE_BYTES : 0;
@@ -433,6 +428,16 @@ int gd_req_graph(gd_req *r) {
                     .max_elements = r->lim.max_elements,
                     .max_plan_bytes = r->budget,
                     .max_rank = r->lim.max_rank};
+    return gl;
+}
+
+int gd_req_graph(gd_req *r) {
+    gr_graph_free(r->g);
+    r->g = NULL;
+    r->loss = -1;
+    r->norigins = 0;
+    r->nnamed = 0;
+    gr_limits gl = gd_req_graph_limits(r);
     r->g = gr_graph_new(r->dt, &gl);
     if (!r->g) return oom(r);
     gr_graph_set_cancel(r->g, r->cancel);

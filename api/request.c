@@ -45,10 +45,6 @@ int gd_name_ok(const char *s) {
 #define GD_TREE_BYTES_PER_BODY_BYTE 24
 #define GD_TREE_BYTES_MIN ((int64_t)1 << 20)
 
-/* What a graph node costs at most, for the node limit a request's budget
- * allows: a 336-byte gr_node in a table that doubles, its name and index
- * entries, and the compiler's per-node tables (measured: about 800). */
-#define GD_NODE_BYTES 1024
 
 int64_t gd_tree_bytes_max(const gd_limits *lim, size_t body_len) {
     int64_t cap = lim->max_tree_bytes < lim->max_total_bytes ? lim->max_tree_bytes : lim->max_total_bytes;

@@ -156,6 +156,9 @@ int gd_req_set_batch_value(gd_req *r, gd_leaf *l, const gd_named *x);
 void gd_sub_path(char *out, const char *base, const char *token);
 
 /* ---- lower.c ---- */
+/* The limits of the request's graphs: its node, element, rank and plan
+ * limits, nodes also bounded by the memory budget. */
+gr_limits gd_req_graph_limits(const gd_req *r);
 /* (Re)build and finalize the graph from the leaves' current values: a
  * batch with other shapes rebuilds it. */
 int gd_req_graph(gd_req *r);

@@ -99,10 +99,7 @@ int gd_ox_lw_DFT(ox_low *L) {
     gr_attrs bt = {0};
     gd_ox_set_ints(&bt, GR_ATTR_PERM, back, rank);
     y = gd_ox_un(L, "transpose", y, &bt);
-    if (y < 0) return -1;
-    L->out_int[0] = 0;
-    gd_ox_out(L, 0, y);
-    return 0;
+    return gd_ox_out_typed(L, 0, y, 0);
 }
 
 /* STFT(signal [B, length, comps], frame_step, window?, frame_length?;
@@ -152,10 +149,7 @@ int gd_ox_lw_STFT(ox_low *L) {
     int y = dft_last(L, fr, 4, comps, fl, onesided ? fl / 2 + 1 : fl, 0);
     gd_ox_set_ints(&from, GR_ATTR_PERM, (int64_t[]){0, 1, 3, 2}, 4);
     y = gd_ox_un(L, "transpose", y, &from); /* [B, frames, K, 2] */
-    if (y < 0) return -1;
-    L->out_int[0] = 0;
-    gd_ox_out(L, 0, y);
-    return 0;
+    return gd_ox_out_typed(L, 0, y, 0);
 }
 
 /* One integer input k (a scalar constant), or -1 with the error set. */
@@ -209,8 +203,5 @@ int gd_ox_lw_MelWeightMatrix(ox_low *L) {
     free(pt);
     int id = bad ? gd_ox_fail(L, "the mel points fall outside the %lld spectrogram bins", (long long)bins) : gd_ox_const(L, t);
     gd_ox_tensor_free(t), free(t);
-    if (id < 0) return -1;
-    L->out_int[0] = 0;
-    gd_ox_out(L, 0, id);
-    return 0;
+    return gd_ox_out_typed(L, 0, id, 0);
 }

@@ -58,15 +58,28 @@ static int reflect(ox_low *L, int c, double lo, double hi) {
     return add(L, add(L, num(L, lo), extra), mul(L, odd, sub(L, num(L, span), mul(L, extra, num(L, 2)))));
 }
 
+/* c clipped to [0, n - 1], NaN to 0 (torch's clip_coordinates: an inf
+ * grid point goes to its edge, a NaN one, or an inf one reflected, to 0). */
+static int clip_coordinate(ox_low *L, int c, int64_t n) {
+    c = gd_ox_op(L, "where", (int[]){gd_ox_un(L, "isnan", c, NULL), num(L, 0), c}, 3, NULL);
+    return clip(L, c, 0, (double)(n - 1));
+}
+
 /* Coordinate c padded as the mode says for an axis of size n (zeros:
  * unchanged; the bounds mask takes care of it). */
 static int pad_coordinate(ox_low *L, const sampler *S, int c, int64_t n) {
-    if (S->pad == PAD_BORDER) return clip(L, c, 0, (double)(n - 1));
-    if (S->pad == PAD_REFLECTION) {
-        c = S->align ? reflect(L, c, 0, (double)(n - 1)) : reflect(L, c, -0.5, (double)n - 0.5);
-        return clip(L, c, 0, (double)(n - 1));
-    }
+    if (S->pad == PAD_BORDER) return clip_coordinate(L, c, n);
+    if (S->pad == PAD_REFLECTION)
+        return clip_coordinate(L, S->align ? reflect(L, c, 0, (double)(n - 1)) : reflect(L, c, -0.5, (double)n - 0.5), n);
     return c;
+}
+
+/* c where it is finite, else 0: a coordinate from an inf or NaN grid
+ * point reads a valid element, which its weight (NaN, or 0 outside the
+ * image) then takes care of. */
+static int finite_or_0(ox_low *L, int c) {
+    int bad = add(L, gd_ox_un(L, "isnan", c, NULL), gd_ox_un(L, "isinf", c, NULL));
+    return gd_ox_op(L, "where", (int[]){bad, num(L, 0), c}, 3, NULL);
 }
 
 /* 1 where integer coordinate c is inside [0, n), else 0. */
@@ -80,8 +93,8 @@ static int inside(ox_low *L, int c, int64_t n) {
  * outside): [N, C, Ho Wo]. */
 static int tap(ox_low *L, const sampler *S, int x, int y, int w) {
     w = mul(L, w, mul(L, inside(L, x, S->W), inside(L, y, S->H)));
-    x = clip(L, x, 0, (double)(S->W - 1));
-    y = clip(L, y, 0, (double)(S->H - 1));
+    x = clip(L, finite_or_0(L, x), 0, (double)(S->W - 1));
+    y = clip(L, finite_or_0(L, y), 0, (double)(S->H - 1));
     int off = gd_ox_reshape(L, add(L, mul(L, y, num(L, (double)S->W)), x), (int64_t[]){S->N, 1, S->Ho * S->Wo}, 3);
     gr_attrs at = {0};
     gr_attrs_set_int(&at, GR_ATTR_AXIS, 2);
@@ -150,8 +163,5 @@ int gd_ox_lw_GridSample(ox_low *L) {
                 y = y < 0 && a + b == 0 ? t : add(L, y, t);
             }
     }
-    y = gd_ox_reshape(L, y, (int64_t[]){S.N, S.C, S.Ho, S.Wo}, 4);
-    if (y < 0) return -1;
-    gd_ox_out(L, 0, y);
-    return 0;
+    return gd_ox_out_typed(L, 0, gd_ox_reshape(L, y, (int64_t[]){S.N, S.C, S.Ho, S.Wo}, 4), 0);
 }

@@ -214,6 +214,13 @@ void gd_ox_out(ox_low *L, int k, int id) {
     if (k < L->nout) L->out_ids[k] = id;
 }
 
+int gd_ox_out_typed(ox_low *L, int k, int id, int is_int) {
+    if (id < 0) return -1;
+    if (k < L->nout) L->out_int[k] = is_int;
+    gd_ox_out(L, k, id);
+    return 0;
+}
+
 void gd_ox_out_const(ox_low *L, int k, ox_tensor *t) {
     if (k < L->nout && !L->out_c[k]) L->out_c[k] = t;
     else if (t) gd_ox_tensor_free(t), free(t);
@@ -435,9 +442,9 @@ static int check_supported(ox_low *L) {
 static int add_leaves(ox_low *L) {
     gd_req *r = L->r;
     gr_error ge;
-    gr_limits gl = gr_limits_default();
-    gl.max_rank = r->lim.max_rank;
-    gl.max_elements = r->lim.max_elements;
+    /* The request's graph limits: a node that lowers to many (an RNN
+     * unrolled over its sequence) stays within the node and memory budget. */
+    gr_limits gl = gd_req_graph_limits(r);
     L->sg = gr_graph_new(r->dt, &gl);
     if (!L->sg) return gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/graph/onnx", "out of memory");
     for (int i = 0; i < r->nleaves; i++) {

@@ -86,6 +86,9 @@ int gd_ox_const(ox_low *L, const ox_tensor *t);
 int gd_ox_scalar(ox_low *L, double v);
 /* Set output k to node id, or to host constant t (taken). */
 void gd_ox_out(ox_low *L, int k, int id);
+/* gd_ox_out of node id as a value of an integer (is_int) or float type:
+ * 0, or -1 when id is -1 (its error set). */
+int gd_ox_out_typed(ox_low *L, int k, int id, int is_int);
 void gd_ox_out_const(ox_low *L, int k, ox_tensor *t);
 /* Attributes of the node: int, float, ints (count or -1 when absent),
  * string (into buf), tensor. */

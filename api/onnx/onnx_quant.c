@@ -104,20 +104,14 @@ int gd_ox_lw_MatMulInteger(ox_low *L) {
     if (a < 0 || b < 0) return -1;
     int y = gd_ox_op(L, "matmul", (int[]){centered(L, a, 2, gd_ox_shape(L, a)->rank - 2), centered(L, b, 3, -1)}, 2,
                      NULL);
-    if (y < 0) return -1;
-    L->out_int[0] = 1;
-    gd_ox_out(L, 0, y);
-    return 0;
+    return gd_ox_out_typed(L, 0, y, 1);
 }
 
 int gd_ox_lw_ConvInteger(ox_low *L) {
     int x = gd_ox_in(L, 0), w = gd_ox_in(L, 1);
     if (x < 0 || w < 0) return -1;
     int y = gd_ox_conv(L, centered(L, x, 2, 1), centered(L, w, 3, 0));
-    if (y < 0) return -1;
-    L->out_int[0] = 1;
-    gd_ox_out(L, 0, y);
-    return 0;
+    return gd_ox_out_typed(L, 0, y, 1);
 }
 
 int gd_ox_lw_QLinearMatMul(ox_low *L) {
@@ -129,10 +123,7 @@ int gd_ox_lw_QLinearMatMul(ox_low *L) {
     int db = gd_ox_bin(L, "mul", centered(L, b, 5, -1), along_axis(L, gd_ox_in(L, 4), b, -1));
     int y = gd_ox_op(L, "matmul", (int[]){da, db}, 2, NULL);
     y = quantize(L, y, gd_ox_in(L, 6), gd_ox_in(L, 7), lo, hi);
-    if (y < 0) return -1;
-    L->out_int[0] = 1;
-    gd_ox_out(L, 0, y);
-    return 0;
+    return gd_ox_out_typed(L, 0, y, 1);
 }
 
 int gd_ox_lw_QLinearConv(ox_low *L) {
@@ -149,10 +140,7 @@ int gd_ox_lw_QLinearConv(ox_low *L) {
     if (acc < 0) return -1;
     int scale = gd_ox_bin(L, "mul", gd_ox_in(L, 1), per_out_channel(L, 4, acc));
     int y = quantize(L, gd_ox_bin(L, "mul", acc, scale), gd_ox_in(L, 6), gd_ox_in(L, 7), lo, hi);
-    if (y < 0) return -1;
-    L->out_int[0] = 1;
-    gd_ox_out(L, 0, y);
-    return 0;
+    return gd_ox_out_typed(L, 0, y, 1);
 }
 
 int gd_ox_lw_DequantizeLinear(ox_low *L) {
@@ -161,10 +149,7 @@ int gd_ox_lw_DequantizeLinear(ox_low *L) {
     int scale = along_axis(L, gd_ox_in(L, 1), x, axis);
     if (gd_ox_has(L, 2)) x = gd_ox_bin(L, "sub", x, along_axis(L, gd_ox_in(L, 2), x, axis));
     int y = gd_ox_bin(L, "mul", x, scale);
-    if (y < 0) return -1;
-    L->out_int[0] = 0;
-    gd_ox_out(L, 0, y);
-    return 0;
+    return gd_ox_out_typed(L, 0, y, 0);
 }
 
 int gd_ox_lw_QuantizeLinear(ox_low *L) {
@@ -175,10 +160,7 @@ int gd_ox_lw_QuantizeLinear(ox_low *L) {
     if (gd_ox_has(L, 2) && (zp = along_axis(L, gd_ox_in(L, 2), x, axis)) < 0) return -1;
     if (zero_point_range(L, 2, &lo, &hi) < 0) return -1;
     int y = quantize(L, x, scale, zp, lo, hi);
-    if (y < 0) return -1;
-    L->out_int[0] = 1;
-    gd_ox_out(L, 0, y);
-    return 0;
+    return gd_ox_out_typed(L, 0, y, 1);
 }
 
 int gd_ox_lw_DynamicQuantizeLinear(ox_low *L) {
@@ -194,9 +176,6 @@ int gd_ox_lw_DynamicQuantizeLinear(ox_low *L) {
     int y = quantize(L, x, scale, zp, 0, 255);
     if (y < 0 || zp < 0) return -1;
     int outs[3] = {y, scale, zp}, is_int[3] = {1, 0, 1};
-    for (int k = 0; k < 3 && k < L->nout; k++) {
-        L->out_int[k] = is_int[k];
-        gd_ox_out(L, k, outs[k]);
-    }
+    for (int k = 0; k < 3 && k < L->nout; k++) gd_ox_out_typed(L, k, outs[k], is_int[k]);
     return 0;
 }

@@ -155,6 +155,29 @@ static void test_limits_before_allocation(void **state) {
     gd_response_free(&res);
 }
 
+/* An ONNX node that lowers to many libgrad nodes (an LSTM unrolled over
+ * its sequence) is held to the request's node limit as it is lowered: the
+ * 413 names the node, not only the finished graph. */
+static void test_onnx_lowering_within_the_node_limit(void **state) {
+    (void)state;
+    FILE *f = fopen("tests/api/cases/onnx-lstm-bidirectional-clip/request.json", "rb");
+    assert_non_null(f);
+    static char body[1 << 16];
+    size_t n = fread(body, 1, sizeof body, f);
+    fclose(f);
+    gd_limits lim = gd_limits_default();
+    lim.max_nodes = 100; /* the two directions of 4 steps take about 300 */
+    gd_response res;
+    gd_handle("forward", body, n, &lim, &res);
+    assert_int_equal(res.status, 413);
+    assert_non_null(strstr(res.body, "node \\\"y\\\" (LSTM): the graph would exceed the limit of 100 nodes"));
+    gd_response_free(&res);
+    lim.max_nodes = 1000;
+    gd_handle("forward", body, n, &lim, &res);
+    assert_int_equal(res.status, 200);
+    gd_response_free(&res);
+}
+
 /* float32 and float64 of the same request agree to float32 precision, and
  * float32 values print in float32's shortest form. */
 static void test_dtypes_agree(void **state) {
@@ -473,6 +496,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradient_graph_round_trip), cmocka_unit_test(test_step_state_round_trip),
         cmocka_unit_test(test_ops_catalogue),             cmocka_unit_test(test_limits_before_allocation),
+        cmocka_unit_test(test_onnx_lowering_within_the_node_limit),
         cmocka_unit_test(test_dtypes_agree),              cmocka_unit_test(test_unknown_route_and_errors),
         cmocka_unit_test(test_cancelled),                 cmocka_unit_test(test_binary_tensors),
         cmocka_unit_test(test_graph_cache),               cmocka_unit_test(test_work_budget),
