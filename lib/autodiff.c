@@ -23,6 +23,18 @@ static int fit_shape(gr_graph *g, int a, const gr_shape *s) {
     return gr_build_sum_to(g, a, s);
 }
 
+/* a + c for two gradient contributions (a < 0: none yet): the op's
+ * add_merge when both are nodes of one op that has it, else an add. */
+static int accumulate(gr_graph *g, int a, int c) {
+    if (a < 0 || c < 0) return a < 0 ? c : a;
+    const gr_node *na = &g->nodes[a], *nc = &g->nodes[c];
+    if (na->kind == GR_OPNODE && nc->kind == GR_OPNODE && na->op == nc->op && na->op->add_merge) {
+        int m = na->op->add_merge(g, a, c);
+        if (m >= 0) return m;
+    }
+    return gr_build_binary(g, &gr_op_add, a, c);
+}
+
 static gr_status check_ids(const gr_graph *g, const int *ids, int n, const char *what, gr_error *err) {
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= g->n)
@@ -140,7 +152,7 @@ gr_status gr_grad(gr_graph *g, int loss, const int *wrt, int n_wrt, int *grads, 
         for (int k = 0; k < n_in; k++) {
             if (!need[k] || contrib[k] < 0) continue;
             int c = fit_shape(g, contrib[k], gr_shape_of(g, in[k]));
-            adj[in[k]] = adj[in[k]] < 0 ? c : gr_build_binary(g, &gr_op_add, adj[in[k]], c);
+            adj[in[k]] = accumulate(g, adj[in[k]], c);
         }
     }
     for (int i = 0; i < n_wrt && !g->failed; i++)

@@ -21,7 +21,7 @@ struct gr_exec {
     int *fused;               /* (n_prog) matmul folded into this add, or -1 */
     char *view;               /* (n_prog) 1: the result is operand 0's buffer (GR_OPF_VIEW) */
     int *side;                /* (n_prog) a second node instruction p computes (its kernel's
-                                 gr_kernel.side: attention's probabilities), or -1 */
+                                 gr_kernel.side: its op's writes_side accepted it), or -1 */
     int n_prog;
     void **work;              /* (n_prog) scratch of instruction p (op->workspace), or NULL */
     int64_t *work_bytes;      /* (n_prog) its planned size */
@@ -189,29 +189,30 @@ static int fuse_kernels(gr_exec *e) {
     return 1;
 }
 
-/* Let each scaled_dot_product_attention instruction also write the
- * attention_probs node on its q, k and mask that its derivative reads
- * (gr_attention_shares_probs), and drop that node's instruction: the
- * backward pass no longer recomputes the probabilities (gpt-step: 0.24 ms
- * of 10). An sdpa is found by its q: the latest one before the probs. */
-static int fuse_attention_probs(gr_exec *e) {
+/* Let an instruction also write a later node on its first operand when its
+ * op's writes_side accepts that node, and drop that node's instruction:
+ * scaled_dot_product_attention writes the attention_probs its derivative
+ * reads (gpt-step: 0.24 ms of 10), cross_entropy the softmax of its
+ * gradient. The writer is the latest instruction on that operand whose op
+ * has the hook. */
+static int fuse_side_results(gr_exec *e) {
     const gr_graph *g = e->g;
-    int *sdpa_of_q = malloc(((size_t)g->n + 1) * sizeof *sdpa_of_q);
+    int *writer_of = malloc(((size_t)g->n + 1) * sizeof *writer_of);
     char *dropped = calloc((size_t)e->n_prog + 1, 1);
-    if (!sdpa_of_q || !dropped) {
-        free(sdpa_of_q);
+    if (!writer_of || !dropped) {
+        free(writer_of);
         free(dropped);
         return 0;
     }
-    for (int i = 0; i < g->n; i++) sdpa_of_q[i] = -1;
+    for (int i = 0; i < g->n; i++) writer_of[i] = -1;
     for (int p = 0; p < e->n_prog; p++) {
         const gr_node *n = &g->nodes[e->prog[p]];
         e->side[p] = -1;
         if (n->n_in == 0 || e->fused[p] >= 0) continue;
-        int s = sdpa_of_q[n->in[0]];
-        if (n->op == &gr_op_scaled_dot_product_attention) sdpa_of_q[n->in[0]] = p;
-        else if (s >= 0 && e->side[s] < 0 && gr_attention_shares_probs(g, &g->nodes[e->prog[s]], n))
+        int first = gr_node_inputs(n)[0], s = writer_of[first];
+        if (s >= 0 && e->side[s] < 0 && g->nodes[e->prog[s]].op->writes_side(g, &g->nodes[e->prog[s]], n))
             e->side[s] = e->prog[p], dropped[p] = 1;
+        else if (n->op->writes_side) writer_of[first] = p;
     }
     int w = 0;
     for (int p = 0; p < e->n_prog; p++) {
@@ -222,7 +223,7 @@ static int fuse_attention_probs(gr_exec *e) {
         w++;
     }
     e->n_prog = w;
-    free(sdpa_of_q);
+    free(writer_of);
     free(dropped);
     return 1;
 }
@@ -315,7 +316,7 @@ gr_exec *gr_compile(const gr_graph *g, const int *outputs, int n_outputs, gr_err
         }
     }
     e->in_data = malloc((size_t)widest * sizeof *e->in_data);
-    if (!e->in_data || !fuse_kernels(e) || !fuse_attention_probs(e)) goto nomem;
+    if (!e->in_data || !fuse_kernels(e) || !fuse_side_results(e)) goto nomem;
     plan_views(e, root, last);
     e->stats.instructions = e->n_prog;
 

@@ -137,8 +137,8 @@ typedef struct gr_kernel {
     int relu_mask;                    /* max_pool2d_backward: keep the gradient only where x is
                                          above 0 or NaN (the executor's fused relu_backward) */
     void *side;                       /* a second result the kernel writes as it goes, or NULL:
-                                         scaled_dot_product_attention's probabilities, when the
-                                         program also reads them (gr_attention_shares_probs) */
+                                         the node its op's writes_side accepted (attention's
+                                         probabilities, cross_entropy's softmax) */
 } gr_kernel;
 
 /* Sentinels a partial-derivative rule may return instead of a node id. */
@@ -183,6 +183,15 @@ struct gr_op {
      * the arena next to the node's output and freed right after it runs;
      * NULL means none. Depends on shapes and attributes only. */
     int64_t (*workspace)(const gr_graph *g, const gr_node *n);
+    /* 1 when node n's forward kernel can also write node other's value (to
+     * gr_kernel.side) as it runs, other being on n's first operand; the
+     * executor then drops other's instruction. NULL means never. */
+    int (*writes_side)(const gr_graph *g, const gr_node *n, const gr_node *other);
+    /* The node of a + b, both nodes of this op and of one shape, when the
+     * sum has a cheaper form than an add, or -1: autodiff sums gradient
+     * contributions with it (adjacent slices into zeros become one concat).
+     * NULL means never. */
+    int (*add_merge)(gr_graph *g, int a, int b);
 };
 
 /* 1 when operand k of op gets no gradient (operands past bit 31 all do). */
@@ -326,10 +335,6 @@ void gr_broadcast_copy(gr_dtype dt, const gr_shape *out_shape, void *out, const 
  * (lib/ops/linalg.c; the executor fuses matmul + bias this way). A large
  * product runs in chunks and stops early once *cancel (may be NULL) is
  * raised. */
-/* 1 when node p (attention_probs) is the probabilities node s
- * (scaled_dot_product_attention) computes: the same q, k and mask, scale
- * and causal flag. Its kernel then writes them to gr_kernel.side. */
-int gr_attention_shares_probs(const gr_graph *g, const gr_node *s, const gr_node *p);
 
 void gr_matmul_bias(const gr_graph *g, const gr_node *mm, const void *a, const void *b, const gr_shape *bias_shape,
                     const void *bias, void *out, const volatile int *cancel);

@@ -96,6 +96,14 @@ GR_ROW_CLONES void gr_vgelu_derivative_f32(const float *x, float *y, int64_t n) 
     }
 }
 
+GR_ROW_CLONES void gr_vgelu_both_f32(const float *x, float *y, float *dy, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i], e = erf_elem(v * SQRT1_2_F);
+        y[i] = v * 0.5f * (1 + e);
+        dy[i] = 0.5f * (1 + e) + v * (INV_SQRT_2PI_F * exp_elem(-0.5f * (v * v)));
+    }
+}
+
 GR_ROW_CLONES float gr_vmax_f32(const float *x, int64_t n) {
     float m[8];
     for (int l = 0; l < 8; l++) m[l] = -INFINITY;
@@ -120,6 +128,10 @@ GR_ROW_CLONES double gr_vsum_f32(const float *x, int64_t n) {
 
 GR_ROW_CLONES void gr_vscale_f32(float *y, int64_t n, float s) {
     for (int64_t i = 0; i < n; i++) y[i] *= s;
+}
+
+GR_ROW_CLONES void gr_vaffine_f32(const float *x, float *y, int64_t n, float a, float b) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * a + b;
 }
 
 double gr_vsoftmax_row_f32(const float *x, float *y, int64_t n) {

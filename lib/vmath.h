@@ -32,6 +32,9 @@ void gr_verf_f32(const float *x, float *y, int64_t n);
 void gr_vgelu_f32(const float *x, float *y, int64_t n);
 /* y[i] = Phi(x) + x phi(x), gelu's exact derivative. */
 void gr_vgelu_derivative_f32(const float *x, float *y, int64_t n);
+/* Both at once, erf taken once: y as gr_vgelu_f32, dy as
+ * gr_vgelu_derivative_f32 (the same bits). */
+void gr_vgelu_both_f32(const float *x, float *y, float *dy, int64_t n);
 
 /* The largest x[i] for i < n, -inf for none; NaN elements are passed over
  * (the softmax rows built on it still give NaN: e^(NaN - max) reaches
@@ -42,6 +45,8 @@ float gr_vmax_f32(const float *x, int64_t n);
 double gr_vsum_f32(const float *x, int64_t n);
 /* y[i] *= s for i < n. */
 void gr_vscale_f32(float *y, int64_t n, float s);
+/* y[i] = x[i] * a + b for i < n. */
+void gr_vaffine_f32(const float *x, float *y, int64_t n, float a, float b);
 /* sum (x[i] - mean)^2 for i < n, in double in 8 partial sums. */
 double gr_vsqdev_f32(const float *x, int64_t n, double mean);
 /* *vs = sum v[i], *vx = sum v[i] (x[i] - mean), in double in 8 partial

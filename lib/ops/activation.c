@@ -122,11 +122,20 @@ PARAM_KERNEL(gelu_libm, GELU_PARAMS,
 PARAM_KERNEL(gelu_derivative_libm, NO_PARAMS,
              (real)0.5 * (1 + erf(x * (real)SQRT1_2)) + x * ((real)INV_SQRT_2PI * exp((real)-0.5 * (x * x))))
 
-/* float32's exact gelu and its derivative: vmath.h's vectorized rows. */
+/* float32's exact gelu and its derivative: vmath.h's vectorized rows; with
+ * the derivative wanted too (gelu_writes_derivative), both in one pass. */
 static gr_status gelu_forward(const gr_kernel *k, gr_error *err) {
     if (k->dt != GR_F32 || gelu_is_tanh(k->n->attrs)) return gelu_libm_forward(k, err);
-    gr_run_f32_rows(k, gr_vgelu_f32);
+    if (k->side) gr_run_f32_row_pairs(k, gr_vgelu_both_f32);
+    else gr_run_f32_rows(k, gr_vgelu_f32);
     return GR_OK;
+}
+
+/* 1 when node d is the exact gelu_derivative of float32 gelu node n's x
+ * (what its gradient reads): n's kernel computes the erf both need once
+ * and writes d to gr_kernel.side. */
+static int gelu_writes_derivative(const gr_graph *g, const gr_node *n, const gr_node *d) {
+    return g->dt == GR_F32 && !gelu_is_tanh(n->attrs) && d->op == &gr_op_gelu_derivative && d->in[0] == n->in[0];
 }
 static gr_status gelu_derivative_forward(const gr_kernel *k, gr_error *err) {
     if (k->dt != GR_F32) return gelu_derivative_libm_forward(k, err);
@@ -317,10 +326,13 @@ static int clip_partial(gr_graph *g, int id, int k) {
         .partial = IMPL##_partial,                                                                                     \
     };
 
-ACT_OP(gelu, A(GR_ATTR_APPROXIMATE), gr_infer_same,
-       "approximate='none': y = x Phi(x) = x/2 (1 + erf(x/sqrt 2)), dy/dx = Phi(x) + x phi(x); "
-       "approximate='tanh': y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), dy/dx its derivative. "
-       "As PyTorch: y and dy/dx are NaN at -inf (inf * 0) and dy/dx is NaN at +inf")
+const gr_op gr_op_gelu = {
+    .name = "gelu", .arity = 1, .attrs = A(GR_ATTR_APPROXIMATE), .infer = gr_infer_same, .forward = gelu_forward,
+    .partial = gelu_partial, .writes_side = gelu_writes_derivative,
+    .doc = "approximate='none': y = x Phi(x) = x/2 (1 + erf(x/sqrt 2)), dy/dx = Phi(x) + x phi(x); "
+           "approximate='tanh': y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), dy/dx its derivative. "
+           "As PyTorch: y and dy/dx are NaN at -inf (inf * 0) and dy/dx is NaN at +inf",
+};
 const gr_op gr_op_gelu_derivative = {
     .name = "gelu_derivative", .arity = 1, .flags = GR_OPF_INTERNAL, .infer = gr_infer_same,
     .forward = gelu_derivative_forward, .partial = gelu_derivative_partial,

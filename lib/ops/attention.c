@@ -61,7 +61,10 @@ static double scale_of(const gr_graph *g, const gr_node *n) {
 /* 1 when node n has is_causal=true. */
 static int causal_of(const gr_node *n) { return (n->attrs->set & A(GR_ATTR_IS_CAUSAL)) && n->attrs->is_causal; }
 
-int gr_attention_shares_probs(const gr_graph *g, const gr_node *s, const gr_node *p) {
+/* 1 when node p (attention_probs) is the probabilities node s
+ * (scaled_dot_product_attention) computes: the same q, k and mask, scale
+ * and causal flag. s's kernel then writes them to gr_kernel.side. */
+static int sdpa_writes_probs(const gr_graph *g, const gr_node *s, const gr_node *p) {
     if (s->op != &gr_op_scaled_dot_product_attention || p->op != &gr_op_attention_probs) return 0;
     const int *a = gr_node_inputs(s), *b = gr_node_inputs(p);
     if (a[0] != b[0] || a[1] != b[1] || has_mask(s) != has_mask(p)) return 0;
@@ -509,6 +512,7 @@ const gr_op gr_op_scaled_dot_product_attention = {
            "g, dmask = p * (g v^T - sum(g v^T * p, -1)), dq = dmask k * scale, dk = dmask^T q * scale. A row "
            "whose keys are all masked gives NaN, as torch. No keys (S = 0): y = 0.",
     .infer = attn_infer, .forward = sdpa_forward, .vjp = sdpa_vjp, .jvp = sdpa_jvp, .flops = attn_flops,
+    .writes_side = sdpa_writes_probs,
     .workspace = sdpa_workspace,
 };
 

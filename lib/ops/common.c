@@ -123,19 +123,28 @@ void gr_fill_chunked(const gr_kernel *k, void *out, int64_t n, double v) {
 
 typedef struct f32_rows_job {
     const gr_kernel *k;
-    void (*row)(const float *x, float *y, int64_t n);
+    void (*row)(const float *x, float *y, int64_t n);                /* or: */
+    void (*pair)(const float *x, float *y, float *z, int64_t n);     /* z: k->side */
 } f32_rows_job;
 
 static void f32_rows_part(void *ctx, int64_t a, int64_t b) {
     const f32_rows_job *J = ctx;
     const float *x = J->k->in[0];
-    float *y = J->k->out;
-    for (int64_t i0 = a; i0 < b && !(i0 > a && gr_cancelled(J->k->cancel)); i0 += GR_CHUNK_ELEMS)
-        J->row(x + i0, y + i0, b - i0 < GR_CHUNK_ELEMS ? b - i0 : GR_CHUNK_ELEMS);
+    float *y = J->k->out, *z = J->k->side;
+    for (int64_t i0 = a; i0 < b && !(i0 > a && gr_cancelled(J->k->cancel)); i0 += GR_CHUNK_ELEMS) {
+        int64_t n = b - i0 < GR_CHUNK_ELEMS ? b - i0 : GR_CHUNK_ELEMS;
+        if (J->pair) J->pair(x + i0, y + i0, z + i0, n);
+        else J->row(x + i0, y + i0, n);
+    }
 }
 
 void gr_run_f32_rows(const gr_kernel *k, void (*row)(const float *x, float *y, int64_t n)) {
-    f32_rows_job J = {k, row};
+    f32_rows_job J = {k, row, NULL};
+    gr_parallel_for(k->n->numel, GR_PAR_GRAIN, f32_rows_part, &J);
+}
+
+void gr_run_f32_row_pairs(const gr_kernel *k, void (*pair)(const float *x, float *y, float *z, int64_t n)) {
+    f32_rows_job J = {k, NULL, pair};
     gr_parallel_for(k->n->numel, GR_PAR_GRAIN, f32_rows_part, &J);
 }
 

@@ -651,6 +651,92 @@ static int slice_scatter_jvp(gr_graph *g, int id, const int *t) {
     return build_slice_scatter(g, id, tx, ts);
 }
 
+/* Summing the gradients of slices. The VJP of a step-1 slice along one
+ * axis is src put into zeros; two such along one axis whose ranges meet sum
+ * to the concat of their srcs put into zeros, or, covering the axis, to the
+ * concat itself: the gradient of q, k and v sliced from one projection is
+ * one concat, not three fills, three scatters and two adds. */
+typedef struct padded_slice {
+    int axis;
+    int64_t start, len; /* the range along axis */
+    int src;
+} padded_slice;
+
+/* 1 with *ps filled when node id is slice_scatter(zeros, src) along one
+ * axis with step 1 and a nonempty range. */
+static int padded_slice_of(gr_graph *g, int id, padded_slice *ps) {
+    const gr_node *n = &g->nodes[id], *base = &g->nodes[n->in[0]];
+    if (n->op != &gr_op_slice_scatter || base->kind != GR_OPNODE || base->op != &gr_op_fill ||
+        base->attrs->value != 0)
+        return 0;
+    slice_plan p;
+    gr_attrs at = *n->attrs;
+    if (slice_plan_make(g, id, &n->shape, &at, &p, NULL) != GR_OK) return 0;
+    ps->axis = -1;
+    for (int d = 0; d < n->shape.rank; d++) {
+        if (p.step[d] != 1) return 0;
+        if (p.out.dims[d] == n->shape.dims[d]) continue;
+        if (ps->axis >= 0) return 0;
+        ps->axis = d;
+    }
+    if (ps->axis < 0 || p.out.dims[ps->axis] == 0) return 0;
+    ps->start = p.start[ps->axis];
+    ps->len = p.out.dims[ps->axis];
+    ps->src = n->in[1];
+    return 1;
+}
+
+enum { MERGE_MAX_PARTS = 64 }; /* most srcs one merged concat takes */
+
+extern const gr_op gr_op_concat;
+
+/* concat node c's axis attribute (default 0). */
+static int join_axis_of(const gr_node *c) { return (c->attrs->set & A(GR_ATTR_AXIS)) ? c->attrs->axis : 0; }
+
+/* Append src to parts (a concat along axis contributes its operands). */
+static int add_part(const gr_graph *g, int src, int axis, int *parts, int n) {
+    const gr_node *c = &g->nodes[src];
+    int ax;
+    if (c->kind == GR_OPNODE && c->op == &gr_op_concat && gr_axis_norm(join_axis_of(c), c->shape.rank, &ax) &&
+        ax == axis) {
+        const int *in = gr_node_inputs(c);
+        if (n + c->n_in > MERGE_MAX_PARTS) return -1;
+        for (int i = 0; i < c->n_in; i++) parts[n++] = in[i];
+        return n;
+    }
+    if (n + 1 > MERGE_MAX_PARTS) return -1;
+    parts[n++] = src;
+    return n;
+}
+
+static int slice_scatter_add_merge(gr_graph *g, int a, int b) {
+    padded_slice lo, hi;
+    if (!padded_slice_of(g, a, &lo) || !padded_slice_of(g, b, &hi) || lo.axis != hi.axis) return -1;
+    if (hi.start + hi.len == lo.start) {
+        padded_slice t = lo;
+        lo = hi;
+        hi = t;
+    } else if (lo.start + lo.len != hi.start) {
+        return -1;
+    }
+    int parts[MERGE_MAX_PARTS], n = add_part(g, lo.src, lo.axis, parts, 0);
+    if (n > 0) n = add_part(g, hi.src, lo.axis, parts, n);
+    if (n < 0) return -1;
+    gr_attrs cat = {0};
+    cat.set = A(GR_ATTR_AXIS);
+    cat.axis = lo.axis;
+    int joined = gr_build_apply_n(g, &gr_op_concat, parts, n, &cat);
+    gr_shape xs = g->nodes[a].shape;
+    if (lo.start == 0 && lo.len + hi.len == xs.dims[lo.axis]) return joined;
+    gr_attrs at = {0};
+    at.set = A(GR_ATTR_STARTS) | A(GR_ATTR_ENDS) | A(GR_ATTR_AXES);
+    at.nstarts = at.nends = at.naxes = 1;
+    at.starts[0] = lo.start;
+    at.ends[0] = lo.start + lo.len + hi.len;
+    at.axes[0] = lo.axis;
+    return gr_build_apply(g, &gr_op_slice_scatter, gr_build_fill(g, &xs, 0.0), joined, -1, &at);
+}
+
 const gr_op gr_op_slice_scatter = {
     .name = "slice_scatter", .arity = 2,
     .attrs = A(GR_ATTR_STARTS) | A(GR_ATTR_ENDS) | A(GR_ATTR_AXES) | A(GR_ATTR_STEPS),
@@ -658,7 +744,7 @@ const gr_op gr_op_slice_scatter = {
     .doc = "y = x with the slice that slice(x, starts, ends, axes, steps) reads replaced by src (of that slice's "
            "shape; torch.slice_scatter over several axes). dx = g with the slice zeroed; dsrc = slice(g)",
     .infer = slice_scatter_infer, .forward = slice_scatter_forward, .vjp = slice_scatter_vjp,
-    .jvp = slice_scatter_jvp,
+    .jvp = slice_scatter_jvp, .add_merge = slice_scatter_add_merge,
 };
 
 const gr_op *const gr_ops_index[] = {&gr_op_slice,     &gr_op_slice_scatter, &gr_op_take, &gr_op_take_along_axis,

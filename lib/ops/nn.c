@@ -251,12 +251,46 @@ static double max_row_double(const double *x, int64_t n) {
     return m;
 }
 
+/* With the softmax wanted too (p: the row of gr_kernel.side), the sum of
+ * e^(x - max) over row x while p = softmax(x) as the softmax op gives it
+ * (an inf max: p is NaN, and the sum is taken with shift 0, as
+ * cross_entropy's rows take it). Sums in the blocks of exp_sum_*. */
+static double side_exp_sum_float(const float *x, float *p, int64_t n, float mx) {
+    if (mx == INFINITY) {
+        for (int64_t j = 0; j < n; j++) p[j] = NAN;
+        return exp_sum_f32(x, n, 0);
+    }
+    float shift = mx == -INFINITY ? 0 : mx;
+    double s = 0;
+    for (int64_t j0 = 0; j0 < n; j0 += 256) {
+        int64_t m = n - j0 < 256 ? n - j0 : 256;
+        gr_vexp_f32(x + j0, p + j0, m, shift);
+        s += gr_vsum_f32(p + j0, m);
+    }
+    gr_vscale_f32(p, n, (float)(1.0 / s));
+    return s;
+}
+static double side_exp_sum_double(const double *x, double *p, int64_t n, double mx) {
+    if (mx == INFINITY) {
+        for (int64_t j = 0; j < n; j++) p[j] = NAN;
+        return exp_sum_f64(x, n, 0);
+    }
+    exp_row_f64(x, p, n, mx == -INFINITY ? 0 : mx);
+    double s = 0;
+    for (int64_t j = 0; j < n; j++) s += p[j];
+    double inv = 1.0 / s;
+    for (int64_t j = 0; j < n; j++) p[j] *= inv;
+    return s;
+}
+
 #define CE_ROW(T, EXP_SUM)                                                                                            \
     do {                                                                                                              \
         const T *xr = (const T *)k->in[0] + r * classes;                                                              \
-        T mx = max_row_##T(xr, classes); /* NaN passed over: it reaches the sum, so the loss is NaN */  \
+        T raw = max_row_##T(xr, classes), mx = raw; /* NaN passed over: it reaches the sum, so the loss is NaN */    \
         if (mx == -INFINITY || mx == INFINITY) mx = 0;                                                                \
-        double s = EXP_SUM(xr, classes, mx), sx = 0, lse;                                                             \
+        double s = k->side ? side_exp_sum_##T(xr, (T *)k->side + r * classes, classes, raw)                           \
+                           : EXP_SUM(xr, classes, mx),                                                                \
+               sx = 0, lse;                                                                                           \
         lse = (double)mx + log(s);                                                                                    \
         if (!probs) {                                                                                                 \
             if (eps > 0) J_PIECES(classes, sx += (double)xr[j])                                                       \
@@ -292,7 +326,7 @@ static gr_status cross_entropy_forward(const gr_kernel *k, gr_error *err) {
             counted += got;
         }
         double loss = 0;
-        if (probs || label >= 0) {
+        if (probs || label >= 0 || k->side) { /* the side's softmax has every row */
             if (k->dt == GR_F32) CE_ROW(float, exp_sum_f32);
             else CE_ROW(double, exp_sum_f64);
         }
@@ -316,6 +350,19 @@ static int one_hot_of(gr_graph *g, int labels, int64_t classes, int64_t ignore) 
     return gr_build_apply(g, &gr_op_one_hot, labels, -1, -1, &at);
 }
 
+/* The one_hot of the class-index labels of node id (cross_entropy or its
+ * backward), *mass its row sums [..., 1] (1 on counted rows, 0 on ignored
+ * ones) and *den what 'mean' divides by: the counted rows, at least 1 (with
+ * every row ignored the gradient is 0, PyTorch's, not 0 * (g / 0)). */
+static int ce_label_one_hot(gr_graph *g, int id, int *mass, int *den) {
+    int x = g->nodes[id].in[0], y = g->nodes[id].in[1], last = gr_shape_of(g, x)->rank - 1;
+    int64_t classes = gr_shape_of(g, x)->dims[last], ignore = gr_node_ignore_index(&g->nodes[id]);
+    int oh = one_hot_of(g, y, classes, ignore);
+    *mass = gr_build_sum(g, oh, &last, 1, 1);
+    *den = gr_build_binary(g, &gr_op_maximum, gr_build_sum(g, *mass, NULL, 0, 0), gr_build_scalar(g, 1));
+    return oh;
+}
+
 /* d loss_row / d logits for every row, [..., C]: softmax(x) * sum(q) - q,
  * with q the smoothed target (labels: (1 - eps) one_hot + eps/C on counted
  * rows, 0 on ignored ones; probabilities: (1 - eps) t + eps/C). *den is
@@ -325,7 +372,7 @@ static int ce_row_grad(gr_graph *g, int id, int *den) {
     const gr_node *n = &g->nodes[id];
     int probs = ce_probs(g, n), last = gr_shape_of(g, x)->rank - 1;
     double eps = ce_smoothing(n);
-    int64_t classes = gr_shape_of(g, x)->dims[last], ignore = gr_node_ignore_index(n);
+    int64_t classes = gr_shape_of(g, x)->dims[last];
     int q, mass;
     if (probs) {
         y = gr_build_unary(g, &gr_op_stop_gradient, y); /* the target is nondiff at every order */
@@ -335,24 +382,22 @@ static int ce_row_grad(gr_graph *g, int id, int *den) {
         mass = gr_build_sum(g, q, &last, 1, 1);
         *den = -1;
     } else {
-        int oh = one_hot_of(g, y, classes, ignore);
-        mass = gr_build_sum(g, oh, &last, 1, 1); /* 1 on counted rows, 0 on ignored ones */
+        int oh = ce_label_one_hot(g, id, &mass, den);
         q = eps > 0 ? gr_build_binary(g, &gr_op_add, gr_build_binary(g, &gr_op_mul, oh, gr_build_scalar(g, 1 - eps)),
                                       gr_build_binary(g, &gr_op_mul, mass, gr_build_scalar(g, eps / (double)classes)))
                     : oh;
-        /* at least 1: with every row ignored the gradient is 0 (PyTorch's), not 0 * (g / 0) */
-        *den = gr_build_binary(g, &gr_op_maximum, gr_build_sum(g, mass, NULL, 0, 0), gr_build_scalar(g, 1));
     }
     int probs_x = gr_build_unary(g, &gr_op_softmax, x);
     return gr_build_binary(g, &gr_op_sub, gr_build_binary(g, &gr_op_mul, probs_x, mass), q);
 }
 
-/* v scaled by the reduction: 'none' reshapes it to [..., 1], 'mean'
- * divides by den (a node) or by the rows. */
+/* v (the shape of node id's loss: [] or the rows) scaled by the reduction:
+ * 'none' reshapes it to [..., 1], 'mean' divides by den (a node) or by the
+ * rows. */
 static int ce_scale(gr_graph *g, int id, int v, int den) {
     gr_reduction red = gr_node_reduction(&g->nodes[id]);
     if (red == GR_RED_NONE) {
-        gr_shape s = g->nodes[id].shape;
+        gr_shape s = *gr_shape_of(g, v);
         s.dims[s.rank++] = 1;
         return gr_build_reshape(g, v, &s);
     }
@@ -364,8 +409,18 @@ static int ce_scale(gr_graph *g, int id, int v, int den) {
     return gr_build_binary(g, &gr_op_mul, v, gr_build_scalar(g, rows ? 1.0 / (double)rows : NAN));
 }
 
+extern const gr_op gr_op_cross_entropy_backward;
+
+/* Class-index labels: cross_entropy_backward of softmax(x), which the
+ * forward kernel writes as it goes (writes_side); probability targets: the
+ * row gradient times the scaled upstream. */
 static void cross_entropy_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
     (void)need;
+    if (!ce_probs(g, &g->nodes[id])) {
+        int p = gr_build_unary(g, &gr_op_softmax, g->nodes[id].in[0]), y = g->nodes[id].in[1];
+        grads[0] = gr_build_apply(g, &gr_op_cross_entropy_backward, p, y, grad, g->nodes[id].attrs);
+        return;
+    }
     int den, r = ce_row_grad(g, id, &den);
     grads[0] = gr_build_binary(g, &gr_op_mul, r, ce_scale(g, id, grad, den));
 }
@@ -380,6 +435,14 @@ static int cross_entropy_jvp(gr_graph *g, int id, const int *t) {
 
 static int64_t cross_entropy_flops(const gr_graph *g, const gr_node *n) { return 4 * g->nodes[n->in[0]].numel; }
 
+/* 1 when node p is the softmax over the classes of cross_entropy n's
+ * logits: n's kernel computes it anyway, and writes it to gr_kernel.side. */
+static int ce_writes_softmax(const gr_graph *g, const gr_node *n, const gr_node *p) {
+    if (p->op != &gr_op_softmax || p->in[0] != n->in[0]) return 0;
+    int rank = g->nodes[n->in[0]].shape.rank, ax = 0, axis = (p->attrs->set & A(GR_ATTR_AXIS)) ? p->attrs->axis : -1;
+    return gr_axis_norm(axis, rank, &ax) && ax == rank - 1;
+}
+
 const gr_op gr_op_cross_entropy = {
     .name = "cross_entropy", .arity = 2, .nondiff = 2,
     .attrs = A(GR_ATTR_REDUCTION) | A(GR_ATTR_IGNORE_INDEX) | A(GR_ATTR_LABEL_SMOOTHING),
@@ -390,7 +453,137 @@ const gr_op gr_op_cross_entropy = {
            "'none' (one per row). The target gets no gradient (PyTorch gives probability targets one); dx = "
            "(softmax(x) sum(q) - q) * g, divided as the reduction divides",
     .infer = cross_entropy_infer, .forward = cross_entropy_forward, .vjp = cross_entropy_vjp,
-    .jvp = cross_entropy_jvp, .flops = cross_entropy_flops,
+    .jvp = cross_entropy_jvp, .flops = cross_entropy_flops, .writes_side = ce_writes_softmax,
+};
+
+/* ---- cross_entropy_backward(p [..., C], labels [...], g) --------------- */
+
+/* cross_entropy's VJP for class-index labels from p = softmax(x), in one
+ * pass (instead of one_hot, its row sums and three products):
+ * dx = (p m - q) c per row, with m = 1 on counted rows and 0 on ignored
+ * ones, q = (1 - eps) one_hot + (eps/C) m, and c the upstream g as the
+ * reduction scales it ('mean': g / max(counted rows, 1); 'sum': g; 'none':
+ * g of the row). */
+
+static gr_status ceb_infer(gr_graph *g, int id, gr_error *err) {
+    const gr_shape *x = IN_SHAPE(g, id, 0), *y = IN_SHAPE(g, id, 1), *u = IN_SHAPE(g, id, 2);
+    const gr_node *n = &g->nodes[id];
+    char a[160], b[160], c[160];
+    if (x->rank < 1) return gr_fail_op(g, err, GR_E_SHAPE, id, 0, NULL, "p needs rank >= 1 (classes last)");
+    gr_shape rows = *x, none = {0};
+    rows.rank--;
+    if (!gr_shape_equal(&rows, y))
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 1, NULL, "labels have shape %s; p %s needs class indices of shape %s",
+                          gr_shape_str(y, a, sizeof a), gr_shape_str(x, b, sizeof b), gr_shape_str(&rows, c, sizeof c));
+    gr_reduction red = gr_node_reduction(n);
+    if (red == GR_RED_BATCHMEAN)
+        return gr_fail_op(g, err, GR_E_ARG, id, -1, "reduction", "reduction 'batchmean' is kl_div's alone");
+    const gr_shape *want = red == GR_RED_NONE ? &rows : &none;
+    if (!gr_shape_equal(u, want))
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 2, NULL, "the upstream gradient has shape %s; the loss has shape %s",
+                          gr_shape_str(u, a, sizeof a), gr_shape_str(want, b, sizeof b));
+    double eps = ce_smoothing(n);
+    if (!(eps >= 0 && eps <= 1))
+        return gr_fail_op(g, err, GR_E_ARG, id, -1, "label_smoothing", "label_smoothing is %g, outside [0, 1]", eps);
+    if (x->dims[x->rank - 1] == 0 && numel_of_shape(&rows) > 0)
+        return gr_fail_op(g, err, GR_E_SHAPE, id, 0, NULL, "p has 0 classes");
+    gr_shape s = *x;
+    return gr_node_set_shape(g, id, &s, err);
+}
+
+typedef struct ceb_job {
+    const gr_kernel *k;
+    int64_t classes, ignore;
+    double eps, c; /* c: the scale of every row ('mean', 'sum') */
+    int per_row;   /* 'none': row r's scale is g[r] */
+} ceb_job;
+
+/* Rows [r0, r1) of a job whose labels ceb_forward has checked:
+ * y = p (m c) - (eps/C) m c, and at the label (p - (1 - eps) - eps/C) c. */
+static void ceb_part(void *ctx, int64_t r0, int64_t r1) {
+    const ceb_job *J = ctx;
+    const gr_kernel *k = J->k;
+    int64_t C = J->classes;
+    for (int64_t r = r0; r < r1; r++) {
+        if (((r - r0) & 63) == 63 && gr_cancelled(k->cancel)) return;
+        int64_t label = 0;
+        int counted = gr_read_class(k, 1, r, C, &J->ignore, &label, NULL) > 0;
+        double c = J->per_row ? gr_get(k->dt, k->in[2], r) : J->c, m = counted, e = J->eps / (double)C * m;
+        if (k->dt == GR_F32) {
+            const float *p = (const float *)k->in[0] + r * C;
+            float *y = (float *)k->out + r * C;
+            gr_vaffine_f32(p, y, C, (float)(m * c), (float)(-e * c));
+            if (counted) y[label] = (float)(((double)p[label] - ((1 - J->eps) + e)) * c);
+        } else {
+            const double *p = (const double *)k->in[0] + r * C;
+            double *y = (double *)k->out + r * C;
+            for (int64_t j = 0; j < C; j++) y[j] = (p[j] * m - e) * c;
+            if (counted) y[label] = (p[label] - ((1 - J->eps) + e)) * c;
+        }
+    }
+}
+
+static gr_status ceb_forward(const gr_kernel *k, gr_error *err) {
+    const gr_node *n = k->n;
+    const gr_shape *xs = &k->g->nodes[n->in[0]].shape;
+    ceb_job J = {.k = k, .classes = xs->dims[xs->rank - 1], .ignore = gr_node_ignore_index(n), .eps = ce_smoothing(n)};
+    gr_shape row_shape = *xs;
+    row_shape.rank--;
+    int64_t rows = numel_of_shape(&row_shape), counted = 0;
+    for (int64_t r = 0; r < rows; r++) { /* every label checked before any row is written */
+        int64_t label;
+        int got = gr_read_class(k, 1, r, J.classes, &J.ignore, &label, err);
+        if (got < 0) return err ? err->code : GR_E_VALUE;
+        counted += got;
+    }
+    gr_reduction red = gr_node_reduction(n);
+    J.per_row = red == GR_RED_NONE;
+    double g0 = J.per_row ? 0 : gr_get(k->dt, k->in[2], 0);
+    J.c = red == GR_RED_MEAN ? g0 / (double)(counted > 0 ? counted : 1) : g0;
+    int64_t width = J.classes > 0 ? J.classes : 1;
+    gr_parallel_for(rows, (GR_PAR_GRAIN + width - 1) / width, ceb_part, &J);
+    return GR_OK;
+}
+
+/* Its derivative (second order only), linear in p and in g: y = (p m - q)
+ * c(g), so dp = m c(g) elementwise and dg is the reduction of y at g = 1. */
+static int ceb_scaled_mass(gr_graph *g, int id) {
+    int mass, den, u = g->nodes[id].in[2];
+    ce_label_one_hot(g, id, &mass, &den);
+    return gr_build_binary(g, &gr_op_mul, ce_scale(g, id, u, den), mass);
+}
+
+static void ceb_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
+    int p = g->nodes[id].in[0], y = g->nodes[id].in[1], u = g->nodes[id].in[2];
+    if (need[0]) grads[0] = gr_build_binary(g, &gr_op_mul, grad, ceb_scaled_mass(g, id));
+    if (need[2]) {
+        int ones = gr_build_fill(g, gr_shape_of(g, u), 1.0);
+        int r = gr_build_apply(g, &gr_op_cross_entropy_backward, p, y, ones, g->nodes[id].attrs);
+        int ur = gr_build_binary(g, &gr_op_mul, grad, r), last = gr_shape_of(g, p)->rank - 1;
+        grads[2] = gr_node_reduction(&g->nodes[id]) == GR_RED_NONE ? gr_build_sum(g, ur, &last, 1, 0)
+                                                                   : gr_build_sum(g, ur, NULL, 0, 0);
+    }
+}
+
+static int ceb_jvp(gr_graph *g, int id, const int *t) {
+    int p = g->nodes[id].in[0], y = g->nodes[id].in[1], out = -1;
+    if (t[0] >= 0) out = gr_build_binary(g, &gr_op_mul, t[0], ceb_scaled_mass(g, id));
+    if (t[2] >= 0) {
+        int r = gr_build_apply(g, &gr_op_cross_entropy_backward, p, y, t[2], g->nodes[id].attrs);
+        out = out < 0 ? r : gr_build_binary(g, &gr_op_add, out, r);
+    }
+    return out;
+}
+
+const gr_op gr_op_cross_entropy_backward = {
+    .name = "cross_entropy_backward", .arity = 3, .nondiff = 2, .flags = GR_OPF_INTERNAL,
+    .attrs = A(GR_ATTR_REDUCTION) | A(GR_ATTR_IGNORE_INDEX) | A(GR_ATTR_LABEL_SMOOTHING),
+    .doc = "cross_entropy's gradient for class-index labels, inserted by autodiff: cross_entropy_backward(p, "
+           "labels, g) = (p m - q) c per row of p = softmax(logits) [..., C], m = 1 on counted rows (0 where the "
+           "label is ignore_index), q = (1 - s) one_hot(label) + (s/C) m, c the upstream g scaled as the reduction "
+           "scales ('mean': g / max(counted rows, 1); 'none': g of the row); linear in p and g. cross_entropy's "
+           "kernel writes the softmax as it computes the loss. PyTorch: log_softmax_backward of nll_loss_backward",
+    .infer = ceb_infer, .forward = ceb_forward, .vjp = ceb_vjp, .jvp = ceb_jvp, .flops = cross_entropy_flops,
 };
 
 /* ---- one_hot(labels) -------------------------------------------------- */
@@ -524,4 +717,4 @@ const gr_op gr_op_mse = {
 };
 
 const gr_op *const gr_ops_nn[] = {&gr_op_softmax, &gr_op_log_softmax, &gr_op_cross_entropy, &gr_op_mse,
-                                  &gr_op_one_hot, NULL};
+                                  &gr_op_one_hot, &gr_op_cross_entropy_backward, NULL};

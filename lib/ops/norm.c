@@ -216,7 +216,7 @@ BLOCK_SUMS(double)
         const T *x = k->in_all[0], *w = nin > SLOT_WEIGHT ? k->in_all[SLOT_WEIGHT] : NULL;                          \
         const T *b = nin > SLOT_BIAS ? k->in_all[SLOT_BIAS] : NULL;                                                   \
         const T *rm = running ? k->in_all[SLOT_RUNNING_MEAN] : NULL, *rv = running ? k->in_all[SLOT_RUNNING_VAR] : NULL; \
-        T *y = k->out;                                                                                                \
+        T *y = k->out, *xhat = k->side; /* side: xhat as well (layer_norm, rms_norm: div 1) */                       \
         for (int64_t r = r0; r < r1; r++) {                                                                           \
             if (((r - r0) & 63) == 0 && gr_cancelled(k->cancel)) return;                                              \
             int64_t base = (r / L.R2) * L.sa + (r % L.R2) * L.sb, ab = (r % L.R2) * L.sab;                            \
@@ -238,6 +238,7 @@ BLOCK_SUMS(double)
                 if (L.div == 1) {                                                                                     \
                     for (int64_t j = 0; j < L.blen; j++) {                                                            \
                         double v = (xb[j] - mean) * rstd;                                                             \
+                        if (xhat) xhat[base + q * L.bstride + j] = (T)v;                                              \
                         if (w) v *= w[ab + j];                                                                        \
                         if (b) v += b[ab + j];                                                                        \
                         yb[j] = (T)v;                                                                                 \
@@ -268,6 +269,7 @@ static void norm_rows_f32(const gr_kernel *k, const norm_layout *L, int center, 
         double mean = center ? gr_vsum_f32(x + base, n) / (double)n : 0;
         double rstd = 1 / sqrt(gr_vsqdev_f32(x + base, n, mean) / (double)n + eps);
         gr_vnorm_f32(x + base, y + base, n, (float)mean, (float)rstd, w ? w + ab : NULL, b ? b + ab : NULL);
+        if (k->side) gr_vnorm_f32(x + base, (float *)k->side + base, n, (float)mean, (float)rstd, NULL, NULL);
     }
 }
 
@@ -732,6 +734,14 @@ static int normbw_jvp(gr_graph *g, int id, const int *t) {
 
 #define NORM_FNS .infer = norm_infer, .forward = norm_forward, .vjp = norm_vjp, .jvp = norm_jvp, .flops = norm_flops
 
+/* 1 when node h is the xhat a derivative of layer_norm or rms_norm node n
+ * reads: the same op on the same x without weight, over as many trailing
+ * dims, with the same eps. n's kernel then writes it to gr_kernel.side. */
+static int norm_writes_xhat(const gr_graph *g, const gr_node *n, const gr_node *h) {
+    return h->op == n->op && h->n_in == 1 && ins(h)[0] == ins(n)[0] && trailing_dims(h->attrs) == trailing_dims(n->attrs) &&
+           eps_of(h, g->dt) == eps_of(n, g->dt);
+}
+
 const gr_op gr_op_layer_norm = {
     .name = "layer_norm", .arity = GR_VARIADIC, .min_operands = 1,
     .attrs = A(GR_ATTR_NORMALIZED_SHAPE) | A(GR_ATTR_EPS),
@@ -741,7 +751,7 @@ const gr_op gr_op_layer_norm = {
            "P(g * weight) with P(v) = v - mean(v) - xhat * mean(v * xhat) over each row; dweight = sum of g * "
            "xhat, dbias = sum of g over the other dims. A constant row has var 0: xhat = 0, rstd = 1/sqrt(eps), "
            "as torch.",
-    NORM_FNS,
+    NORM_FNS, .writes_side = norm_writes_xhat,
 };
 
 const gr_op gr_op_rms_norm = {
@@ -751,7 +761,7 @@ const gr_op gr_op_rms_norm = {
            "normalized_shape (absent: the last axis). y = x / sqrt(mean(x^2) + eps) * weight, eps default the "
            "dtype's machine epsilon (torch's eps=None). dx = rstd * P(g * weight) with P(v) = v - xhat * mean(v * "
            "xhat); dweight = sum of g * xhat. A zero row gives 0 (x * 1/sqrt(eps)).",
-    NORM_FNS,
+    NORM_FNS, .writes_side = norm_writes_xhat,
 };
 
 const gr_op gr_op_group_norm = {

@@ -33,6 +33,8 @@ void gr_copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n);
  * vectorized rows of vmath.h), in chunks of GR_CHUNK_ELEMS that stop once
  * k's cancel flag is raised. */
 void gr_run_f32_rows(const gr_kernel *k, void (*row)(const float *x, float *y, int64_t n));
+/* The same for a row that writes k->out and k->side (z) at once. */
+void gr_run_f32_row_pairs(const gr_kernel *k, void (*pair)(const float *x, float *y, float *z, int64_t n));
 
 /* The row kernel that copies operand 1 into operand 0 (strides may be 0). */
 gr_row_fn gr_copy_row(gr_dtype dt);

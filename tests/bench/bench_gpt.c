@@ -7,8 +7,8 @@
  *   qkv    = layer_norm(x0, ln1w, ln1b) @ wqkv + bqkv
  *   q,k,v  = transpose(reshape(slice(qkv, thirds of the last axis), [B,T,H,hd]), [0,2,1,3])
  *   att    = reshape(transpose(scaled_dot_product_attention(q, k, v, is_causal), [0,2,1,3]), [B,T,d])
- *   x1     = x0 + att @ wo + bo
- *   x2     = x1 + gelu(layer_norm(x1, ln2w, ln2b) @ w1 + b1) @ w2 + b2
+ *   x1     = x0 + (att @ wo + bo)
+ *   x2     = x1 + (gelu(layer_norm(x1, ln2w, ln2b) @ w1 + b1) @ w2 + b2)
  *   logits = reshape(layer_norm(x2, lnfw, lnfb) @ head, [B*T, vocab])
  *   loss   = cross_entropy(logits, targets)   (the next token, mean)
  *
@@ -116,9 +116,9 @@ static int gpt_forward(gr_graph *g, const gpt_ctx *c) {
                 &causal);
     static const int64_t btd[3] = {B, T, D}, logits_shape[2] = {NTOK, V};
     int att = reshape(g, swap_heads(g, y), btd, 3);
-    int x1 = op2(g, "add", op2(g, "add", x0, op2(g, "matmul", att, p[WO])), p[BO]);
+    int x1 = op2(g, "add", x0, op2(g, "add", op2(g, "matmul", att, p[WO]), p[BO])); /* x + Linear(att), torch's order */
     int u = op2(g, "add", op2(g, "matmul", layer_norm(g, x1, p[LN2W], p[LN2B]), p[W1]), p[B1]);
-    int x2 = op2(g, "add", op2(g, "add", x1, op2(g, "matmul", op1(g, "gelu", u, NULL), p[W2])), p[B2]);
+    int x2 = op2(g, "add", x1, op2(g, "add", op2(g, "matmul", op1(g, "gelu", u, NULL), p[W2]), p[B2]));
     int logits = reshape(g, op2(g, "matmul", layer_norm(g, x2, p[LNFW], p[LNFB]), p[HEAD]), logits_shape, 2);
     return op2(g, "cross_entropy", logits, c->targets);
 }

@@ -315,6 +315,207 @@ static void test_relu_pool_backward_fusion(void **state) {
         }
 }
 
+/* cross_entropy's kernel writes the softmax its gradient reads
+ * (cross_entropy_backward of softmax(x)) when the loss itself is computed:
+ * that program has as many instructions as the one for the gradient alone,
+ * where the softmax runs by itself, and gives the same bits. Rows: ordinary,
+ * an ignored label, an inf, a NaN, all -inf, large values; float32 and
+ * float64. The gradient is (p - one_hot) / counted rows by the softmax
+ * op's p. */
+static void test_cross_entropy_writes_its_softmax(void **state) {
+    (void)state;
+    gr_error err;
+    enum { R = 6, C = 5 };
+    for (int dt = 0; dt < 2; dt++) {
+        gr_graph *g = gr_graph_new(dt ? GR_F64 : GR_F32, NULL);
+        gr_shape xs = tu_shape(2, R, C), ls = tu_shape(1, R);
+        int x = gr_graph_param(g, "x", &xs, &err), y = gr_graph_input(g, "y", &ls, &err);
+        TU_OK(gr_graph_finalize(g, &err), err);
+        int loss = tu_op2(g, "cross_entropy", x, y), dx;
+        TU_OK(gr_grad(g, loss, &x, 1, &dx, &err), err);
+        int p = tu_op1(g, "softmax", x);
+        double xv[R * C], yv[R] = {2, -100, 0, 4, 1, 3};
+        tu_seed(31 + (uint64_t)dt);
+        for (int i = 0; i < R * C; i++) xv[i] = tu_uniform(-3, 3);
+        xv[2 * C + 1] = INFINITY;
+        xv[3 * C + 2] = NAN;
+        for (int j = 0; j < C; j++) xv[4 * C + j] = -INFINITY, xv[5 * C + j] = 80 + j;
+        tu_bind bd[2] = {{x, xv}, {y, yv}};
+        int both[2] = {loss, dx};
+        double *fused = tu_eval(g, bd, 2, both, 2), *alone = tu_eval1(g, bd, 2, dx);
+        double *loss_alone = tu_eval1(g, bd, 2, loss), *pv = tu_eval1(g, bd, 2, p);
+        gr_exec *e1 = gr_compile(g, both, 2, &err), *e2 = gr_compile(g, &dx, 1, &err);
+        gr_exec_stats s1, s2;
+        gr_exec_get_stats(e1, &s1);
+        gr_exec_get_stats(e2, &s2);
+        assert_int_equal(s1.instructions, s2.instructions); /* the softmax is no instruction of its own */
+        gr_exec_free(e1);
+        gr_exec_free(e2);
+        assert_true(fused[0] == loss_alone[0] || (isnan(fused[0]) && isnan(loss_alone[0])));
+        double tol = dt ? 1e-15 : 1e-7;
+        for (int i = 0; i < R * C; i++) {
+            double got = fused[1 + i], want = (pv[i] - (i % C == yv[i / C])) / 5; /* 5 counted rows */
+            if (yv[i / C] < 0) want = pv[i] * 0;
+            assert_true(got == alone[i] || (isnan(got) && isnan(alone[i])));
+            if (isnan(want)) assert_true(isnan(got));
+            else assert_true(fabs(got - want) <= tol);
+        }
+        for (int j = 0; j < C; j++) assert_true(isnan(fused[1 + 2 * C + j]) && isnan(fused[1 + 4 * C + j]));
+        assert_true(fabs(fused[1 + 5 * C + 3] - (pv[5 * C + 3] - 1) / 5) <= tol); /* large logits stay finite */
+        free(fused);
+        free(alone);
+        free(loss_alone);
+        free(pv);
+        gr_graph_free(g);
+    }
+}
+
+/* layer_norm and rms_norm with a weight write the xhat their weight's
+ * gradient reads (the normaliser of x without weight): a program for y
+ * and dweight has as many instructions as one for dweight alone (where
+ * xhat runs by itself), with the same bits. float32 (the vectorized rows)
+ * and float64, one and two normalised dims, a constant row. */
+static void test_norm_writes_its_xhat(void **state) {
+    (void)state;
+    gr_error err;
+    for (int dt = 0; dt < 2; dt++)
+        for (int rms = 0; rms < 2; rms++)
+            for (int dims = 1; dims <= 2; dims++) {
+                gr_graph *g = gr_graph_new(dt ? GR_F64 : GR_F32, NULL);
+                gr_shape xs = tu_shape(3, 4, 3, 5), ws = dims == 1 ? tu_shape(1, 5) : tu_shape(2, 3, 5);
+                int x = gr_graph_input(g, "x", &xs, &err), w = gr_graph_param(g, "w", &ws, &err);
+                int r = gr_graph_input(g, "r", &xs, &err);
+                TU_OK(gr_graph_finalize(g, &err), err);
+                gr_attrs at = {0};
+                int64_t nshape[2] = {3, 5};
+                if (dims == 2) TU_OK(gr_attrs_set_ints(&at, GR_ATTR_NORMALIZED_SHAPE, nshape, 2, &err), err);
+                int xw[2] = {x, w};
+                int y = tu_apply(g, rms ? "rms_norm" : "layer_norm", xw, 2, &at);
+                int loss = tu_op1(g, "sum", tu_op2(g, "mul", y, r)), dw;
+                TU_OK(gr_grad(g, loss, &w, 1, &dw, &err), err);
+                double xv[60], wv[15], rv[60];
+                tu_seed(41 + (uint64_t)(4 * dt + 2 * rms + dims));
+                for (int i = 0; i < 60; i++) xv[i] = tu_uniform(-2, 2), rv[i] = tu_uniform(-1, 1);
+                for (int i = 0; i < 15; i++) wv[i] = tu_uniform(-1, 1);
+                for (int i = 0; i < 15; i++) xv[i] = 0.75; /* a constant row (the first 3x5 block) */
+                tu_bind bd[3] = {{x, xv}, {w, wv}, {r, rv}};
+                int both[2] = {y, dw};
+                double *fused = tu_eval(g, bd, 3, both, 2), *alone = tu_eval1(g, bd, 3, dw);
+                gr_exec *e1 = gr_compile(g, both, 2, &err), *e2 = gr_compile(g, &dw, 1, &err);
+                gr_exec_stats s1, s2;
+                gr_exec_get_stats(e1, &s1);
+                gr_exec_get_stats(e2, &s2);
+                assert_int_equal(s1.instructions, s2.instructions); /* xhat is no instruction of its own */
+                gr_exec_free(e1);
+                gr_exec_free(e2);
+                int nonzero = 0, nw = dims == 1 ? 5 : 15;
+                for (int i = 0; i < nw; i++) {
+                    assert_true(fused[60 + i] == alone[i]);
+                    nonzero += alone[i] != 0;
+                }
+                assert_true(nonzero == nw);
+                free(fused);
+                free(alone);
+                gr_graph_free(g);
+            }
+}
+
+/* The gradients of step-1 slices along one axis sum without adds where
+ * their ranges meet: q, k, v sliced from one tensor give dx = concat(dq,
+ * dk, dv) (autodiff's add_merge); two slices meeting in the middle give
+ * their concat put into zeros; slices apart keep the add. Each slice of x
+ * is weighed by the same slice of r, so dx is r where a slice covers x and
+ * 0 elsewhere (a -0 in r stays -0), in float32 and float64. */
+static void test_slice_gradients_join(void **state) {
+    (void)state;
+    gr_error err;
+    enum { X = 2 * 3 * 6 };
+    static const int64_t starts[3][3] = {{4, 2, 0}, {1, 3, -1}, {0, 4, -1}}; /* -1: no third slice */
+    static const char *const want_op[3] = {"concat", "slice_scatter", "add"};
+    for (int dt = 0; dt < 2; dt++)
+        for (int c = 0; c < 3; c++) {
+            gr_graph *g = gr_graph_new(dt ? GR_F64 : GR_F32, NULL);
+            gr_shape xs = tu_shape(3, 2, 3, 6);
+            int x = gr_graph_param(g, "x", &xs, &err), r = gr_graph_input(g, "r", &xs, &err);
+            TU_OK(gr_graph_finalize(g, &err), err);
+            int loss = -1, covered[6] = {0};
+            for (int i = 0; i < 3 && starts[c][i] >= 0; i++) {
+                int64_t start = starts[c][i], end = start + 2, axis = -1;
+                covered[start] = covered[start + 1] = 1;
+                gr_attrs at = {0};
+                TU_OK(gr_attrs_set_ints(&at, GR_ATTR_STARTS, &start, 1, &err), err);
+                TU_OK(gr_attrs_set_ints(&at, GR_ATTR_ENDS, &end, 1, &err), err);
+                TU_OK(gr_attrs_set_ints(&at, GR_ATTR_AXES, &axis, 1, &err), err);
+                int xsl = tu_apply(g, "slice", &x, 1, &at), rsl = tu_apply(g, "slice", &r, 1, &at);
+                int part = tu_op1(g, "sum", tu_op2(g, "mul", xsl, rsl));
+                loss = loss < 0 ? part : tu_op2(g, "add", loss, part);
+            }
+            int dx;
+            TU_OK(gr_grad(g, loss, &x, 1, &dx, &err), err);
+            assert_string_equal(gr_op_name(gr_node_op(g, dx)), want_op[c]);
+            double xv[X], rv[X];
+            tu_seed(51 + (uint64_t)(3 * dt + c));
+            for (int i = 0; i < X; i++) xv[i] = tu_uniform(-1, 1), rv[i] = tu_uniform(-1, 1);
+            rv[7] = -0.0;
+            tu_bind bd[2] = {{x, xv}, {r, rv}};
+            double *got = tu_eval1(g, bd, 2, dx);
+            for (int i = 0; i < X; i++) {
+                double want = !covered[i % 6] ? 0 : dt ? rv[i] : (double)(float)rv[i];
+                assert_true(got[i] == want);
+                if (c < 2 && covered[i % 6]) assert_true(signbit(got[i]) == signbit(want));
+            }
+            free(got);
+            gr_graph_free(g);
+        }
+}
+
+/* float32 gelu writes the gelu_derivative its gradient reads, erf taken
+ * once: a program for y and dx has as many instructions as one for dx alone
+ * (where the derivative runs by itself), and both give the same bits at
+ * ordinary and special points (0, -0, +-inf, NaN, large); float64 and the
+ * tanh form keep two instructions. */
+static void test_gelu_writes_its_derivative(void **state) {
+    (void)state;
+    gr_error err;
+    enum { N = 203 };
+    for (int dt = 0; dt < 2; dt++)
+        for (int tanh_form = 0; tanh_form < 2; tanh_form++) {
+            gr_graph *g = gr_graph_new(dt ? GR_F64 : GR_F32, NULL);
+            gr_shape xs = tu_shape(1, N);
+            int x = gr_graph_param(g, "x", &xs, &err), r = gr_graph_input(g, "r", &xs, &err);
+            TU_OK(gr_graph_finalize(g, &err), err);
+            gr_attrs at = {0};
+            if (tanh_form) {
+                at.set = GR_ATTR_BIT(GR_ATTR_APPROXIMATE);
+                strcpy(at.approximate, "tanh");
+            }
+            int y = tu_apply(g, "gelu", &x, 1, &at), dx;
+            int loss = tu_op1(g, "sum", tu_op2(g, "mul", y, r));
+            TU_OK(gr_grad(g, loss, &x, 1, &dx, &err), err);
+            double xv[N], rv[N];
+            tu_seed(61 + (uint64_t)(2 * dt + tanh_form));
+            for (int i = 0; i < N; i++) xv[i] = tu_uniform(-6, 6), rv[i] = tu_uniform(-1, 1);
+            xv[0] = 0, xv[1] = -0.0, xv[2] = INFINITY, xv[3] = -INFINITY, xv[4] = NAN, xv[5] = 1e30, xv[6] = -1e30;
+            xv[100] = -3.92, xv[101] = 3.92, xv[102] = 1e-30;
+            tu_bind bd[2] = {{x, xv}, {r, rv}};
+            int both[2] = {y, dx};
+            double *fused = tu_eval(g, bd, 2, both, 2), *alone = tu_eval1(g, bd, 2, dx);
+            gr_exec *e1 = gr_compile(g, both, 2, &err), *e2 = gr_compile(g, &dx, 1, &err);
+            gr_exec_stats s1, s2;
+            gr_exec_get_stats(e1, &s1);
+            gr_exec_get_stats(e2, &s2);
+            assert_int_equal(s1.instructions, s2.instructions + (dt || tanh_form)); /* fused in float32 'none' */
+            gr_exec_free(e1);
+            gr_exec_free(e2);
+            for (int i = 0; i < N; i++)
+                assert_true(fused[N + i] == alone[i] || (isnan(fused[N + i]) && isnan(alone[i])));
+            assert_true(isnan(alone[2]) && isnan(alone[3]) && isnan(alone[4])); /* PyTorch's NaN at +-inf */
+            free(fused);
+            free(alone);
+            gr_graph_free(g);
+        }
+}
+
 static int reshape_to(gr_graph *g, int x, int64_t d0, int64_t d1) {
     const int64_t dims[2] = {d0, d1};
     gr_attrs at = {0};
@@ -416,7 +617,9 @@ int main(void) {
         cmocka_unit_test(test_cancel_and_plan_limit), cmocka_unit_test(test_zero_size),
         cmocka_unit_test(test_nan_propagates),
         cmocka_unit_test(test_matmul_bias_fusion),   cmocka_unit_test(test_relu_pool_backward_fusion),   cmocka_unit_test(test_views_share_buffers),
-        cmocka_unit_test(test_attention_probs_shared),
+        cmocka_unit_test(test_attention_probs_shared), cmocka_unit_test(test_cross_entropy_writes_its_softmax),
+        cmocka_unit_test(test_norm_writes_its_xhat), cmocka_unit_test(test_slice_gradients_join),
+        cmocka_unit_test(test_gelu_writes_its_derivative),
     };
     return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
 }
