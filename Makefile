@@ -115,6 +115,8 @@ $(ONNX_SRC:%.c=$(BUILD)/%.o): | $(ONNX_GEN)/onnx.pb-c.h
 
 # vmath.c's rows vectorize only without trapping math (see the file).
 $(BUILD)/lib/vmath.o: CFLAGS += -fno-trapping-math -ffp-contract=fast
+# conv_direct.c's rows are multiply-add chains: one FMA each.
+$(BUILD)/lib/ops/conv_direct.o: CFLAGS += -ffp-contract=fast
 $(LIBGRAD): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^

@@ -362,15 +362,23 @@ static int64_t winograd_elems(const conv_geom *c, gr_dtype dt, int transpose) {
     return gr_conv_winograd_plan(c, dt, transpose, &p) ? gr_conv_winograd_workspace(&p, gr_threads()) : 0;
 }
 
+/* Elements of a direct run of convolution c (weight: its conv_weight),
+ * or 0 when it has none. */
+static int64_t direct_elems(const conv_geom *c, gr_dtype dt, int weight) {
+    return gr_conv_direct_fits(c, dt) ? gr_conv_direct_workspace(c, weight, gr_threads()) : 0;
+}
+
 /* The workspace holds the job with the taps trimmed, or with all of them
  * (conv and conv_weight keep all when a dropped tap meets inf or NaN), or
- * a Winograd run (which falls back on the job for some values). */
+ * a Winograd run (which falls back on the job for some values), or a
+ * direct one. */
 static int64_t conv_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom full = conv_node_geom(g, n), c = gr_conv_trim_taps(full);
     int64_t e = job_elems(&c, work_elems(&c)), f = job_elems(&full, work_elems(&full));
-    int64_t wino = winograd_elems(&c, g->dt, 0);
+    int64_t wino = winograd_elems(&c, g->dt, 0), direct = direct_elems(&c, g->dt, 0);
     e = e > f ? e : f;
-    return (e > wino ? e : wino) * (int64_t)gr_dtype_size(g->dt);
+    e = e > wino ? e : wino;
+    return (e > direct ? e : direct) * (int64_t)gr_dtype_size(g->dt);
 }
 static int64_t transpose_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom c = gr_conv_trim_taps(transpose_node_geom(g, n));
@@ -389,12 +397,22 @@ static int run_winograd(const gr_kernel *k, const conv_geom *c, int transpose, i
     return gr_conv_winograd_run(&p, k->in[0], k->in[1], transpose ? NULL : k->bias, k->out, k->work, work_elems,
                                 k->cancel);
 }
+
+/* Kernel k's convolution c (weight: conv_weight's) by direct sums, when
+ * it has them; 0 when nothing was written. */
+static int run_direct(const gr_kernel *k, const conv_geom *c, int weight) {
+    if (!gr_conv_direct_fits(c, k->dt)) return 0;
+    int64_t work_elems = k->work_bytes / (int64_t)sizeof(float);
+    if (weight) return gr_conv_direct_weight(c, k->in[0], k->in[1], k->out, k->work, work_elems, k->cancel);
+    return gr_conv_direct_run(c, k->in[0], k->in[1], k->bias, k->out, k->work, work_elems, k->cancel);
+}
 static int64_t weight_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom full = weight_node_geom(g, n), c = gr_conv_trim_taps(full);
     int64_t e = job_elems(&c, weight_slot_elems(&c)), f = job_elems(&full, weight_slot_elems(&full));
-    int64_t wino = winograd_elems(&c, g->dt, 0);
+    int64_t wino = winograd_elems(&c, g->dt, 0), direct = direct_elems(&c, g->dt, 1);
     e = e > f ? e : f;
-    return (e > wino ? e : wino) * (int64_t)gr_dtype_size(g->dt);
+    e = e > wino ? e : wino;
+    return (e > direct ? e : direct) * (int64_t)gr_dtype_size(g->dt);
 }
 
 /* 2 * kg multiply-adds for each element of y. */
@@ -490,7 +508,7 @@ static void conv_part(void *ctx, int64_t s0, int64_t s1) {
 static gr_status conv_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     conv_geom full = conv_node_geom(k->g, k->n), c = gr_conv_trim_taps(full);
-    if (run_winograd(k, &c, 0, 0)) return GR_OK;
+    if (run_winograd(k, &c, 0, 0) || run_direct(k, &c, 0)) return GR_OK;
     char *w = weight_operand(k, &c, &full, 1);
     run_conv_job(k, &c, work_elems(&c), w, conv_part);
     return GR_OK;
@@ -561,7 +579,7 @@ static gr_status conv_weight_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     conv_geom full = weight_node_geom(k->g, k->n), c = gr_conv_trim_taps(full);
     size_t esz = gr_dtype_size(k->dt);
-    if (run_winograd(k, &c, 0, 1)) return GR_OK;
+    if (run_winograd(k, &c, 0, 1) || run_direct(k, &c, 1)) return GR_OK;
     if (gr_conv_trimmed(&c) && !gr_conv_all_finite(k->dt, k->in[1], k->g->nodes[k->n->in[1]].numel)) c = full;
     if (c.n == 0 || c.p == 0) {
         memset(k->out, 0, (size_t)k->n->numel * esz);

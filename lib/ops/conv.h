@@ -85,4 +85,19 @@ int gr_conv_winograd_run(const gr_wino *p, const float *x, const float *w, const
 int gr_conv_winograd_weight(const gr_wino *p, const float *x, const float *dy, float *dw, float *work,
                             int64_t work_elems, const volatile int *cancel);
 
+/* conv_direct.c: a 3x3 convolution whose groups each read one input
+ * channel (cin / groups = 1), float32, stride and dilation 1, padding at
+ * most 2, summed directly for conv2d's forward pass and conv_weight. */
+int gr_conv_direct_fits(const conv_geom *c, gr_dtype dt);
+/* Workspace floats for up to `slots` threads (weight: conv_weight's). */
+int64_t gr_conv_direct_workspace(const conv_geom *c, int weight, int64_t slots);
+/* y = the convolution of x by w, plus bias [cout] (NULL: none); 0, with
+ * nothing written, when work holds no slot. One thread a slot. */
+int gr_conv_direct_run(const conv_geom *c, const float *x, const float *w, const float *bias, float *y, float *work,
+                       int64_t work_elems, const volatile int *cancel);
+/* dw [cout, 1, 3, 3] = the weight gradient from x and the output gradient
+ * dy; 0 as above. */
+int gr_conv_direct_weight(const conv_geom *c, const float *x, const float *dy, float *dw, float *work,
+                          int64_t work_elems, const volatile int *cancel);
+
 #endif
