@@ -71,6 +71,18 @@ CASES = [
     {"name": "conv_transpose2d-winograd", "expr": "conv_transpose2d(x, w, padding=[1])",
      "inputs": {"x": (2, 8, 7, 9), "w": (8, 12, 3, 3)},
      "torch": lambda x, w: F.conv_transpose2d(x, w, padding=1)},
+    # float32, 3x3, stride 1, one input channel per group: direct sums
+    # (conv_direct.c) forward and for the weight gradient; rows of 11 and
+    # 8 (one block and a tail, one block), depthwise, two outputs a group
+    {"name": "conv2d-direct-one-channel", "expr": "conv2d(x, w, padding=[1])",
+     "inputs": {"x": (3, 1, 13, 11), "w": (6, 1, 3, 3)},
+     "torch": lambda x, w: F.conv2d(x, w, padding=1)},
+    {"name": "conv2d-direct-depthwise", "expr": "conv2d(x, w, padding=[2, 0], groups=5)",
+     "inputs": {"x": (2, 5, 9, 10), "w": (5, 1, 3, 3)},
+     "torch": lambda x, w: F.conv2d(x, w, padding=(2, 0), groups=5)},
+    {"name": "conv2d-direct-groups", "expr": "conv2d(x, w, padding=[1], groups=3) + b",
+     "inputs": {"x": (2, 3, 8, 7), "w": (6, 1, 3, 3), "b": (6, 1, 1)},
+     "torch": lambda x, w, b: F.conv2d(x, w, padding=1, groups=3) + b},
     {"name": "conv2d-inf-weight-pad", "expr": "conv2d(x, w, padding=[1])",
      "inputs": {"x": [[[[1.0, -2.0, 0.5], [1.5, 1.0, -1.0], [0.25, 2.0, 1.0]]]],
                 "w": [[[[inf, 1.0, -1.0], [0.5, 2.0, 1.0], [1.0, -0.5, 1.0]]]]},
