@@ -18,10 +18,11 @@ typedef union f32_bits {
     int32_t i;
 } f32_bits;
 
-/* 2^n as a float for n in [-126, 127]. */
+/* 2^n as a float for n in [-126, 127] (others give some float, with no
+ * undefined shift: exp_elem's NaN lanes). */
 static inline float pow2i(int32_t n) {
     f32_bits b;
-    b.i = (n + 127) << 23;
+    b.i = (int32_t)(((uint32_t)n + 127u) << 23);
     return b.f;
 }
 
@@ -31,7 +32,8 @@ static inline float pow2i(int32_t n) {
 static inline float exp_elem(float x) {
     float xc = x < -104.0f ? -104.0f : x;
     xc = xc > 89.0f ? 89.0f : xc; /* NaN passes both and is restored below */
-    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    f32_bits t = {.f = xc * 1.44269504088896341f + 12582912.0f}; /* 1.5 * 2^23 + n: n in the low bits */
+    float n = t.f - 12582912.0f;
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -41,7 +43,7 @@ static inline float exp_elem(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * (r * r) + r + 1.0f;
-    int32_t ni = (int32_t)n, n1 = ni >> 1, n2 = ni - n1;
+    int32_t ni = t.i - 0x4B400000, n1 = ni >> 1, n2 = ni - n1; /* no float-to-int conversion of a NaN */
     float y = p * pow2i(n1) * pow2i(n2);
     return x != x ? x : y;
 }

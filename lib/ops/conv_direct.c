@@ -32,14 +32,21 @@ static int64_t padded_row(const conv_geom *c) { return row_blocks(c) + LANES; }
 /* Floats of one thread's slot: the padded plane [h + 2 ph, padded_row],
  * an output (gradient) plane in whole blocks [oh, row_blocks], and the
  * weight gradient's partial sums (cout * 9 doubles, as floats). */
-static int64_t plane_floats(const conv_geom *c) { return (c->h + 2 * c->ph) * padded_row(c) + c->oh * row_blocks(c); }
+static int64_t plane_floats(const conv_geom *c) {
+    return (c->h + 2 * c->ph) * padded_row(c) + c->oh * row_blocks(c);
+}
 static int64_t slot_floats(const conv_geom *c, int weight) {
     return plane_floats(c) + (weight ? 2 * c->cout * 9 : 0);
 }
 
+/* Most floats of a slot's planes: bigger images keep im2col's chunks,
+ * whose workspace is bounded (a slot's planes stay in the L2 cache). */
+#define DIRECT_MAX_PLANES ((int64_t)1 << 16)
+
 int gr_conv_direct_fits(const conv_geom *c, gr_dtype dt) {
     return dt == GR_F32 && c->cig == 1 && c->fkh == 3 && c->fkw == 3 && !gr_conv_trimmed(c) && c->sh == 1 &&
-           c->sw == 1 && c->dh == 1 && c->dw == 1 && c->ph <= 2 && c->pw <= 2 && c->n > 0 && c->p > 0;
+           c->sw == 1 && c->dh == 1 && c->dw == 1 && c->ph <= 2 && c->pw <= 2 && c->n > 0 && c->p > 0 &&
+           c->h <= DIRECT_MAX_PLANES && c->w <= DIRECT_MAX_PLANES && plane_floats(c) <= DIRECT_MAX_PLANES;
 }
 
 int64_t gr_conv_direct_workspace(const conv_geom *c, int weight, int64_t slots) {

@@ -47,6 +47,9 @@ static void axis_view(const gr_node *n, const gr_shape *x, int64_t *outer, int64
         for (int64_t j = j0; j < j1; j++) __VA_ARGS__;                                                                \
     }
 
+/* Elements per block of a float32 row's exponentials (a stack buffer). */
+#define EXP_BLOCK 256
+
 /* y[j] = e^(x[j] - shift) for j < n: gr_vexp_f32's double twin (libm). */
 static void exp_row_f64(const double *x, double *y, int64_t n, double shift) {
     for (int64_t j = 0; j < n; j++) y[j] = exp(x[j] - shift);
@@ -55,11 +58,10 @@ static void exp_row_f64(const double *x, double *y, int64_t n, double shift) {
 /* sum of e^(x[j] - shift) over j < n, in double: float32 through
  * gr_vexp_f32 a block at a time. */
 static double exp_sum_f32(const float *x, int64_t n, float shift) {
-    enum { BLOCK = 256 };
-    float e[BLOCK];
+    float e[EXP_BLOCK];
     double s = 0;
-    for (int64_t j0 = 0; j0 < n; j0 += BLOCK) {
-        int64_t m = n - j0 < BLOCK ? n - j0 : BLOCK;
+    for (int64_t j0 = 0; j0 < n; j0 += EXP_BLOCK) {
+        int64_t m = n - j0 < EXP_BLOCK ? n - j0 : EXP_BLOCK;
         gr_vexp_f32(x + j0, e, m, shift);
         s += gr_vsum_f32(e, m);
     }
@@ -254,7 +256,9 @@ static double max_row_double(const double *x, int64_t n) {
 /* With the softmax wanted too (p: the row of gr_kernel.side), the sum of
  * e^(x - max) over row x while p = softmax(x) as the softmax op gives it
  * (an inf max: p is NaN, and the sum is taken with shift 0, as
- * cross_entropy's rows take it). Sums in the blocks of exp_sum_*. */
+ * cross_entropy's rows take it). The sum goes in exp_sum_f32's blocks, so
+ * the loss does not depend on the side; past EXP_BLOCK classes p may then
+ * differ from the softmax op's in the last bit. */
 static double side_exp_sum_float(const float *x, float *p, int64_t n, float mx) {
     if (mx == INFINITY) {
         for (int64_t j = 0; j < n; j++) p[j] = NAN;
@@ -262,8 +266,8 @@ static double side_exp_sum_float(const float *x, float *p, int64_t n, float mx) 
     }
     float shift = mx == -INFINITY ? 0 : mx;
     double s = 0;
-    for (int64_t j0 = 0; j0 < n; j0 += 256) {
-        int64_t m = n - j0 < 256 ? n - j0 : 256;
+    for (int64_t j0 = 0; j0 < n; j0 += EXP_BLOCK) {
+        int64_t m = n - j0 < EXP_BLOCK ? n - j0 : EXP_BLOCK;
         gr_vexp_f32(x + j0, p + j0, m, shift);
         s += gr_vsum_f32(p + j0, m);
     }

@@ -129,6 +129,8 @@ static void test_other_geometries_are_declined(void **state) {
     conv_geom five = c;
     five.kh = five.kw = five.fkh = five.fkw = 5;
     assert_false(gr_conv_direct_fits(&five, GR_F32));
+    conv_geom big = geom(1, 1, 4, 300, 300, 1, 1); /* planes past the bound keep im2col */
+    assert_false(gr_conv_direct_fits(&big, GR_F32));
     conv_geom wide_pad = c;
     wide_pad.ph = 3;
     assert_false(gr_conv_direct_fits(&wide_pad, GR_F32));
