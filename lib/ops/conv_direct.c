@@ -63,25 +63,28 @@ static void pad_plane(const conv_geom *c, const float *x, float *xp) {
 }
 
 /* One output element: the 3x3 filter f at column j of rows r0, r1, r2,
- * each row's three taps added in order, then the rows' sums, then b (b =
- * -0 for none: v + -0 is v, also for v = -0). */
+ * the nine products added in tap order (im2col's GEMM adds them in that
+ * order too: mobilenet_v2's float32 gradients, which batch norm makes
+ * sensitive to the last bits, moved 50 times further from float64 with
+ * the rows summed apart). */
 static inline float filter_at(const float *restrict r0, const float *restrict r1, const float *restrict r2,
-                              const float *restrict f, int64_t j, float b) {
-    float s0 = f[0] * r0[j] + f[1] * r0[j + 1] + f[2] * r0[j + 2];
-    float s1 = f[3] * r1[j] + f[4] * r1[j + 1] + f[5] * r1[j + 2];
-    float s2 = f[6] * r2[j] + f[7] * r2[j + 1] + f[8] * r2[j + 2];
-    return s0 + s1 + s2 + b;
+                              const float *restrict f, int64_t j) {
+    return f[0] * r0[j] + f[1] * r0[j + 1] + f[2] * r0[j + 2] + f[3] * r1[j] + f[4] * r1[j + 1] + f[5] * r1[j + 2] +
+           f[6] * r2[j] + f[7] * r2[j + 1] + f[8] * r2[j + 2];
 }
 
 /* y [oh, ow] = the 3x3 filter f over the padded plane xp (rows W apart),
- * plus b: whole blocks of each row into yb [oh, nb], then copied. */
+ * plus b (-0 for none: v + -0 is v, also for v = -0): whole blocks of each
+ * row into yb [oh, nb], two rows at a time (two independent chains of
+ * multiply-adds, sharing two input rows), then copied. */
 GR_ROW_CLONES static void filter_plane(const float *restrict xp, int64_t W, const float *restrict f, float b,
                                        float *restrict yb, int64_t nb, float *restrict y, int64_t oh, int64_t ow) {
-    for (int64_t i = 0; i < oh; i++) {
+    int64_t i = 0;
+    for (; i < oh; i++) {
         const float *restrict r0 = xp + i * W, *restrict r1 = r0 + W, *restrict r2 = r1 + W;
-        for (int64_t j = 0; j < nb; j++) yb[i * nb + j] = filter_at(r0, r1, r2, f, j, b);
+        for (int64_t j = 0; j < nb; j++) yb[i * nb + j] = filter_at(r0, r1, r2, f, j) + b;
     }
-    for (int64_t i = 0; i < oh; i++)
+    for (i = 0; i < oh; i++)
         for (int64_t j = 0; j < ow; j++) y[i * ow + j] = yb[i * nb + j];
 }
 

@@ -106,7 +106,9 @@ static void test_direct_sums(void **state) {
         geom(2, 1, 2, 5, 9, 2, 2),    /* padding 2 */
         geom(2, 1, 5, 9, 8, 2, 0),    /* different padding per axis */
         geom(3, 6, 1, 10, 11, 1, 1),  /* depthwise: 6 groups of one channel each */
-        geom(4, 3, 2, 8, 8, 1, 2)     /* groups of one input and two output channels */
+        geom(4, 3, 2, 8, 8, 1, 2),    /* groups of one input and two output channels */
+        geom(8, 32, 1, 16, 16, 1, 1), /* mobilenet_v2's first depthwise layer */
+        geom(8, 96, 1, 2, 2, 1, 1)    /* 2x2 maps: one block a row, mostly padding */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         for (int threads = 1; threads <= 2; threads++) check_case(&cases[i], threads, (int)(i & 1));
