@@ -75,16 +75,14 @@ static inline float filter_at(const float *restrict r0, const float *restrict r1
 
 /* y [oh, ow] = the 3x3 filter f over the padded plane xp (rows W apart),
  * plus b (-0 for none: v + -0 is v, also for v = -0): whole blocks of each
- * row into yb [oh, nb], two rows at a time (two independent chains of
- * multiply-adds, sharing two input rows), then copied. */
+ * row into yb [oh, nb], then copied. */
 GR_ROW_CLONES static void filter_plane(const float *restrict xp, int64_t W, const float *restrict f, float b,
                                        float *restrict yb, int64_t nb, float *restrict y, int64_t oh, int64_t ow) {
-    int64_t i = 0;
-    for (; i < oh; i++) {
+    for (int64_t i = 0; i < oh; i++) {
         const float *restrict r0 = xp + i * W, *restrict r1 = r0 + W, *restrict r2 = r1 + W;
         for (int64_t j = 0; j < nb; j++) yb[i * nb + j] = filter_at(r0, r1, r2, f, j) + b;
     }
-    for (i = 0; i < oh; i++)
+    for (int64_t i = 0; i < oh; i++)
         for (int64_t j = 0; j < ow; j++) y[i * ow + j] = yb[i * nb + j];
 }
 
