@@ -274,15 +274,16 @@ static int e_softmax(ox_e *E) {
 
 /* ---- classes ------------------------------------------------------------------------- */
 
-/* one_hot(labels): labels[..., None] == [0, 1, ..., C-1], and a label
- * equal to ignore_index (when it is a class) gives a zero row. Labels that
- * are no class give a zero row here (gradd's op refuses them). */
-static int e_one_hot(ox_e *E) {
+/* labels[..., None] into *col and labels[..., None] == [0, 1, ..., C-1]
+ * (bool), a label equal to ignore (when it is a class and has_ignore is
+ * set) giving a zero row. Labels that are no class give a zero row here
+ * (gradd's ops refuse them). NULL when out of memory. */
+static const char *one_hot_bool(ox_e *E, const char *labels, int64_t c, int has_ignore, int64_t ig, const char **col) {
     ox_w *W = E->W;
-    int64_t c = E->a->num_classes, minus1 = -1;
+    int64_t minus1 = -1;
     size_t es = W->elem == OX_FLOAT ? 4 : 8;
     uint8_t *raw = malloc((size_t)(c ? c : 1) * es);
-    if (!raw) return W->oom = 1, -1;
+    if (!raw) return W->oom = 1, NULL;
     for (int64_t i = 0; i < c; i++) {
         float f = (float)i;
         double d = (double)i;
@@ -296,18 +297,61 @@ static int e_one_hot(ox_e *E) {
         range = gd_ow_tmp_node(W, "Constant", NULL, 0, &k);
         gd_ow_attr_tensor(W, k, "value", classes);
     }
-    const char *col = range ? gd_ow_tmp_node(W, "Unsqueeze", (const char *const[]){E->in[0], ax}, 2, NULL) : NULL;
-    const char *hot = col ? gd_ow_tmp_node(W, "Equal", (const char *const[]){col, range}, 2, NULL) : NULL;
-    int64_t ig = E->a->ignore_index;
-    if (hot && has(E, GR_ATTR_IGNORE_INDEX) && ig >= 0 && ig < c) {
+    *col = range ? gd_ow_tmp_node(W, "Unsqueeze", (const char *const[]){labels, ax}, 2, NULL) : NULL;
+    const char *hot = *col ? gd_ow_tmp_node(W, "Equal", (const char *const[]){*col, range}, 2, NULL) : NULL;
+    if (hot && has_ignore && ig >= 0 && ig < c) {
         const char *igv = gd_ow_scalar(W, (double)ig);
-        const char *is = igv ? gd_ow_tmp_node(W, "Equal", (const char *const[]){col, igv}, 2, NULL) : NULL;
+        const char *is = igv ? gd_ow_tmp_node(W, "Equal", (const char *const[]){*col, igv}, 2, NULL) : NULL;
         const char *keep = is ? gd_ow_tmp_node(W, "Not", &is, 1, NULL) : NULL;
         hot = keep ? gd_ow_tmp_node(W, "And", (const char *const[]){hot, keep}, 2, NULL) : NULL;
     }
+    return hot;
+}
+
+/* one_hot(labels): one_hot_bool, cast to the graph's float type. */
+static int e_one_hot(ox_e *E) {
+    const char *col, *hot = one_hot_bool(E, E->in[0], E->a->num_classes, has(E, GR_ATTR_IGNORE_INDEX),
+                                         E->a->ignore_index, &col);
     Onnx__NodeProto *n = hot ? final(E, "Cast", &hot, 1) : NULL;
-    gd_ow_attr_int(W, n, "to", W->elem);
+    gd_ow_attr_int(E->W, n, "to", E->W->elem);
     return done(E, n);
+}
+
+/* cross_entropy_backward(p, labels, g) = (p m - q) c: m = the rows whose
+ * label is not ignore_index (default -100), q = (1 - s) one_hot + (s/C) m,
+ * c = g / max(sum m, 1) ('mean'), g ('sum') or g[..., None] ('none'). */
+static int e_cross_entropy_backward(ox_e *E) {
+    ox_w *W = E->W;
+    const gr_shape *ps = in_shape(E, 0);
+    int64_t c = ps->dims[ps->rank - 1], minus1 = -1;
+    int64_t ig = has(E, GR_ATTR_IGNORE_INDEX) ? E->a->ignore_index : -100;
+    double eps = has(E, GR_ATTR_LABEL_SMOOTHING) ? E->a->label_smoothing : 0;
+    const char *red = has(E, GR_ATTR_REDUCTION) ? E->a->reduction : "mean";
+    const char *col, *hot = one_hot_bool(E, E->in[1], c, 1, ig, &col);
+    const char *igv = hot ? gd_ow_scalar(W, (double)ig) : NULL;
+    const char *is = igv ? gd_ow_tmp_node(W, "Equal", (const char *const[]){col, igv}, 2, NULL) : NULL;
+    const char *keep = is ? gd_ow_tmp_node(W, "Not", &is, 1, NULL) : NULL;
+    const char *m = keep ? cast(E, keep, W->elem) : NULL, *q = hot ? cast(E, hot, W->elem) : NULL;
+    if (q && m && eps > 0) {
+        const char *a = gd_ow_scalar(W, 1 - eps), *b = gd_ow_scalar(W, eps / (double)c);
+        const char *qa = a ? gd_ow_tmp_node(W, "Mul", (const char *const[]){q, a}, 2, NULL) : NULL;
+        const char *mb = b ? gd_ow_tmp_node(W, "Mul", (const char *const[]){m, b}, 2, NULL) : NULL;
+        q = qa && mb ? gd_ow_tmp_node(W, "Add", (const char *const[]){qa, mb}, 2, NULL) : NULL;
+    }
+    const char *pm = m ? gd_ow_tmp_node(W, "Mul", (const char *const[]){E->in[0], m}, 2, NULL) : NULL;
+    const char *r = pm && q ? gd_ow_tmp_node(W, "Sub", (const char *const[]){pm, q}, 2, NULL) : NULL;
+    const char *scale = E->in[2];
+    if (!strcmp(red, "none")) {
+        const char *ax = gd_ow_i64s(W, &minus1, 1);
+        scale = ax ? gd_ow_tmp_node(W, "Unsqueeze", (const char *const[]){E->in[2], ax}, 2, NULL) : NULL;
+    } else if (strcmp(red, "sum")) {
+        Onnx__NodeProto *rs = NULL;
+        const char *count = m ? gd_ow_tmp_node(W, "ReduceSum", &m, 1, &rs) : NULL, *one = gd_ow_scalar(W, 1);
+        gd_ow_attr_int(W, rs, "keepdims", 0);
+        const char *den = count && one ? gd_ow_tmp_node(W, "Max", (const char *const[]){count, one}, 2, NULL) : NULL;
+        scale = den ? gd_ow_tmp_node(W, "Div", (const char *const[]){E->in[2], den}, 2, NULL) : NULL;
+    }
+    return done(E, r && scale ? final(E, "Mul", (const char *const[]){r, scale}, 2) : NULL);
 }
 
 /* cross_entropy(logits [N, C], labels [N]) with class labels and no
@@ -458,7 +502,8 @@ static const ox_emitter emitters[] = {
     {"expand", NULL, e_expand}, {"fill", NULL, e_fill}, {"slice", NULL, e_slice}, {"sum", NULL, e_sum},
     {"mean", "ReduceMean", e_reduce_attr}, {"max", "ReduceMax", e_reduce_attr}, {"min", "ReduceMin", e_reduce_attr},
     {"sum_to", NULL, e_sum_to}, {"softmax", "Softmax", e_softmax}, {"log_softmax", "LogSoftmax", e_softmax},
-    {"one_hot", NULL, e_one_hot}, {"cross_entropy", NULL, e_cross_entropy}, {"conv1d", "Conv", e_conv},
+    {"one_hot", NULL, e_one_hot}, {"cross_entropy", NULL, e_cross_entropy},
+    {"cross_entropy_backward", NULL, e_cross_entropy_backward}, {"conv1d", "Conv", e_conv},
     {"conv2d", "Conv", e_conv}, {"conv_transpose1d", "ConvTranspose", e_conv},
     {"conv_transpose2d", "ConvTranspose", e_conv}, {"max_pool2d", NULL, e_max_pool},
     {"batch_norm", NULL, e_batch_norm}, {"isnan", NULL, e_isnan}, {"logical_and", "And", e_logical},
