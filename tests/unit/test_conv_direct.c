@@ -51,26 +51,14 @@ static double *reference(const conv_geom *c, const float *x, const float *w, con
     return out;
 }
 
-static float *random_floats(int64_t n, float lo, float hi) {
-    float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
-    for (int64_t i = 0; i < n; i++) v[i] = (float)tu_uniform(lo, hi);
-    return v;
-}
-
-static void set_threads(int n) {
-    gr_error err;
-    gr_error_clear(&err);
-    TU_OK(gr_set_threads(n, &err), err);
-}
-
 static void check_case(const conv_geom *c, int threads, int with_bias) {
     assert_true(gr_conv_direct_fits(c, GR_F32));
-    set_threads(threads);
+    tu_set_threads(threads);
     int64_t xn = c->n * c->cin * c->h * c->w, yn = c->n * c->cout * c->p, wn = c->cout * 9;
     /* room for more slots than threads: a part then runs several slots' images */
     int64_t fwd_n = gr_conv_direct_workspace(c, 0, threads + 2), wt_n = gr_conv_direct_workspace(c, 1, threads + 2);
-    float *x = random_floats(xn, -2, 2), *w = random_floats(wn, -1, 1), *b = random_floats(c->cout, -1, 1);
-    float *dy = random_floats(yn, -1, 1), *y = malloc((size_t)yn * sizeof *y), *dw = malloc((size_t)wn * sizeof *dw);
+    float *x = tu_random_floats(xn, -2, 2), *w = tu_random_floats(wn, -1, 1), *b = tu_random_floats(c->cout, -1, 1);
+    float *dy = tu_random_floats(yn, -1, 1), *y = malloc((size_t)yn * sizeof *y), *dw = malloc((size_t)wn * sizeof *dw);
     float *work = malloc((size_t)(fwd_n > wt_n ? fwd_n : wt_n) * sizeof *work);
     int64_t work_n = fwd_n > wt_n ? fwd_n : wt_n;
     for (int64_t i = 0; i < work_n; i++) work[i] = NAN; /* scratch is read only where written */
@@ -93,7 +81,7 @@ static void check_case(const conv_geom *c, int threads, int with_bias) {
         tu_close(dw[i], want_dw[i], 1e-5 * sqrt((double)(c->n * c->p)), 1e-5, what);
     }
     free(x), free(w), free(b), free(dy), free(y), free(dw), free(work), free(want), free(want_dw);
-    set_threads(1);
+    tu_set_threads(1);
 }
 
 static void test_direct_sums(void **state) {

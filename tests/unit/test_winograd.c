@@ -73,28 +73,16 @@ static double *direct_weight(const conv_geom *c, const float *x, const float *dy
     return dw;
 }
 
-static float *random_floats(int64_t n, float lo, float hi) {
-    float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
-    for (int64_t i = 0; i < n; i++) v[i] = (float)tu_uniform(lo, hi);
-    return v;
-}
-
-static void set_threads(int n) {
-    gr_error err;
-    gr_error_clear(&err);
-    TU_OK(gr_set_threads(n, &err), err);
-}
-
 /* Run convolution c (transpose: its conv_transpose) by Winograd on
  * random values and compare with the direct sums. */
 static void check_case(const conv_geom *c, int transpose, int threads) {
     gr_wino p;
     assert_true(gr_conv_winograd_plan(c, GR_F32, transpose, &p));
-    set_threads(threads);
+    tu_set_threads(threads);
     int64_t in_n = transpose ? c->n * c->cout * c->p : c->n * c->cin * c->h * c->w;
     int64_t out_n = transpose ? c->n * c->cin * c->h * c->w : c->n * c->cout * c->p;
     int64_t work_n = gr_conv_winograd_workspace(&p, threads);
-    float *in = random_floats(in_n, -2, 2), *w = random_floats(c->cout * c->cin * 9, -1, 1);
+    float *in = tu_random_floats(in_n, -2, 2), *w = tu_random_floats(c->cout * c->cin * 9, -1, 1);
     float *out = malloc((size_t)out_n * sizeof *out), *work = malloc((size_t)work_n * sizeof *work);
     for (int64_t i = 0; i < out_n; i++) out[i] = NAN; /* every element must be written */
     assert_int_equal(gr_conv_winograd_run(&p, in, w, NULL, out, work, work_n, NULL), 1);
@@ -107,7 +95,7 @@ static void check_case(const conv_geom *c, int transpose, int threads) {
         tu_close(out[i], want[i], 1e-5, 1e-4, what);
     }
     free(in), free(w), free(out), free(work), free(want);
-    set_threads(1);
+    tu_set_threads(1);
 }
 
 static void test_conv_matches_the_direct_sum(void **state) {
@@ -148,10 +136,10 @@ static void test_conv_transpose_matches_the_direct_sum(void **state) {
 static void check_weight_case(const conv_geom *c, int threads) {
     gr_wino p;
     assert_true(gr_conv_winograd_plan(c, GR_F32, 0, &p));
-    set_threads(threads);
+    tu_set_threads(threads);
     int64_t xn = c->n * c->cin * c->h * c->w, yn = c->n * c->cout * c->p, wn = c->cout * c->cin * 9;
     int64_t work_n = gr_conv_winograd_workspace(&p, threads);
-    float *x = random_floats(xn, -2, 2), *dy = random_floats(yn, -1, 1);
+    float *x = tu_random_floats(xn, -2, 2), *dy = tu_random_floats(yn, -1, 1);
     float *dw = malloc((size_t)wn * sizeof *dw), *work = malloc((size_t)work_n * sizeof *work);
     for (int64_t i = 0; i < wn; i++) dw[i] = NAN;
     assert_int_equal(gr_conv_winograd_weight(&p, x, dy, dw, work, work_n, NULL), 1);
@@ -165,7 +153,7 @@ static void check_weight_case(const conv_geom *c, int threads) {
         tu_close(dw[i], want[i], 1e-5 * scale, 1e-4, what);
     }
     free(x), free(dy), free(dw), free(work), free(want);
-    set_threads(1);
+    tu_set_threads(1);
 }
 
 static void test_weight_gradient_matches_the_direct_sum(void **state) {

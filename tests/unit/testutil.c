@@ -81,6 +81,19 @@ double tu_uniform(double lo, double hi) {
     return lo + (hi - lo) * (double)(rng_state >> 11) / 9007199254740992.0;
 }
 
+float *tu_random_floats(int64_t n, float lo, float hi) {
+    float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    assert_non_null(v);
+    for (int64_t i = 0; i < n; i++) v[i] = (float)tu_uniform(lo, hi);
+    return v;
+}
+
+void tu_set_threads(int n) {
+    gr_error err;
+    gr_error_clear(&err);
+    TU_OK(gr_set_threads(n, &err), err);
+}
+
 void tu_close(double a, double b, double atol, double rtol, const char *what) {
     if (!(fabs(a - b) <= atol + rtol * fabs(b))) fail_msg("%s: got %.17g, want %.17g", what, a, b);
 }

@@ -44,6 +44,10 @@ int tu_op2(gr_graph *g, const char *op, int a, int b);
 /* Deterministic uniform doubles in [lo, hi) (xorshift; seed with tu_seed). */
 void tu_seed(uint64_t s);
 double tu_uniform(double lo, double hi);
+/* n floats uniform in [lo, hi) (malloc'd; at least one). */
+float *tu_random_floats(int64_t n, float lo, float hi);
+/* gr_set_threads(n), asserted. */
+void tu_set_threads(int n);
 /* 64 deterministic random bits (splitmix64, its own sequence: the same in
  * every run of a test binary). */
 uint64_t tu_rand64(void);
