@@ -738,8 +738,8 @@ static int normbw_jvp(gr_graph *g, int id, const int *t) {
  * reads: the same op on the same x without weight, over as many trailing
  * dims, with the same eps. n's kernel then writes it to gr_kernel.side. */
 static int norm_writes_xhat(const gr_graph *g, const gr_node *n, const gr_node *h) {
-    return h->op == n->op && h->n_in == 1 && ins(h)[0] == ins(n)[0] && trailing_dims(h->attrs) == trailing_dims(n->attrs) &&
-           eps_of(h, g->dt) == eps_of(n, g->dt);
+    return h->op == n->op && h->n_in == 1 && ins(h)[0] == ins(n)[0] &&
+           trailing_dims(h->attrs) == trailing_dims(n->attrs) && eps_of(h, g->dt) == eps_of(n, g->dt);
 }
 
 const gr_op gr_op_layer_norm = {
