@@ -250,6 +250,17 @@ static void test_matmul_bias_fusion(void **state) {
         }
 }
 
+/* Instructions of graph g's program for outs (n of them). */
+static int instructions_of(const gr_graph *g, const int *outs, int n) {
+    gr_error err;
+    gr_exec *e = gr_compile(g, outs, n, &err);
+    assert_non_null(e);
+    gr_exec_stats st;
+    gr_exec_get_stats(e, &st);
+    gr_exec_free(e);
+    return st.instructions;
+}
+
 /* The gradient of sum(max_pool2d(relu(c)) * r) in c is relu_backward(
  * max_pool2d_backward(relu(c), r), c): one instruction, the pooling's
  * backward keeping a gradient only where relu(c) is above 0 or NaN. It
@@ -302,13 +313,7 @@ static void test_relu_pool_backward_fusion(void **state) {
             }
             assert_true(nonzero > 10);
             for (int i = 0; i < 36; i++) assert_true(fused[i] == 0); /* relu(c) is 0 there: no gradient */
-            gr_exec *e1 = gr_compile(g, &dc, 1, &err), *e2 = gr_compile(g, both, 2, &err);
-            gr_exec_stats s1, s2;
-            gr_exec_get_stats(e1, &s1);
-            gr_exec_get_stats(e2, &s2);
-            assert_int_equal(s1.instructions + 1, s2.instructions); /* it really fused */
-            gr_exec_free(e1);
-            gr_exec_free(e2);
+            assert_int_equal(instructions_of(g, &dc, 1) + 1, instructions_of(g, both, 2)); /* it really fused */
             free(fused);
             free(plain);
             gr_graph_free(g);
@@ -344,13 +349,8 @@ static void test_cross_entropy_writes_its_softmax(void **state) {
         int both[2] = {loss, dx};
         double *fused = tu_eval(g, bd, 2, both, 2), *alone = tu_eval1(g, bd, 2, dx);
         double *loss_alone = tu_eval1(g, bd, 2, loss), *pv = tu_eval1(g, bd, 2, p);
-        gr_exec *e1 = gr_compile(g, both, 2, &err), *e2 = gr_compile(g, &dx, 1, &err);
-        gr_exec_stats s1, s2;
-        gr_exec_get_stats(e1, &s1);
-        gr_exec_get_stats(e2, &s2);
-        assert_int_equal(s1.instructions, s2.instructions); /* the softmax is no instruction of its own */
-        gr_exec_free(e1);
-        gr_exec_free(e2);
+        /* the softmax is no instruction of its own */
+        assert_int_equal(instructions_of(g, both, 2), instructions_of(g, &dx, 1));
         assert_true(fused[0] == loss_alone[0] || (isnan(fused[0]) && isnan(loss_alone[0])));
         double tol = dt ? 1e-15 : 1e-7;
         for (int i = 0; i < R * C; i++) {
@@ -401,13 +401,8 @@ static void test_norm_writes_its_xhat(void **state) {
                 tu_bind bd[3] = {{x, xv}, {w, wv}, {r, rv}};
                 int both[2] = {y, dw};
                 double *fused = tu_eval(g, bd, 3, both, 2), *alone = tu_eval1(g, bd, 3, dw);
-                gr_exec *e1 = gr_compile(g, both, 2, &err), *e2 = gr_compile(g, &dw, 1, &err);
-                gr_exec_stats s1, s2;
-                gr_exec_get_stats(e1, &s1);
-                gr_exec_get_stats(e2, &s2);
-                assert_int_equal(s1.instructions, s2.instructions); /* xhat is no instruction of its own */
-                gr_exec_free(e1);
-                gr_exec_free(e2);
+                /* xhat is no instruction of its own */
+                assert_int_equal(instructions_of(g, both, 2), instructions_of(g, &dw, 1));
                 int nonzero = 0, nw = dims == 1 ? 5 : 15;
                 for (int i = 0; i < nw; i++) {
                     assert_true(fused[60 + i] == alone[i]);
@@ -500,13 +495,8 @@ static void test_gelu_writes_its_derivative(void **state) {
             tu_bind bd[2] = {{x, xv}, {r, rv}};
             int both[2] = {y, dx};
             double *fused = tu_eval(g, bd, 2, both, 2), *alone = tu_eval1(g, bd, 2, dx);
-            gr_exec *e1 = gr_compile(g, both, 2, &err), *e2 = gr_compile(g, &dx, 1, &err);
-            gr_exec_stats s1, s2;
-            gr_exec_get_stats(e1, &s1);
-            gr_exec_get_stats(e2, &s2);
-            assert_int_equal(s1.instructions, s2.instructions + (dt || tanh_form)); /* fused in float32 'none' */
-            gr_exec_free(e1);
-            gr_exec_free(e2);
+            /* fused in float32 'none' */
+            assert_int_equal(instructions_of(g, both, 2), instructions_of(g, &dx, 1) + (dt || tanh_form));
             for (int i = 0; i < N; i++)
                 assert_true(fused[N + i] == alone[i] || (isnan(fused[N + i]) && isnan(alone[i])));
             assert_true(isnan(alone[2]) && isnan(alone[3]) && isnan(alone[4])); /* PyTorch's NaN at +-inf */
