@@ -518,6 +518,10 @@ void gr_exec_set_cancel(gr_exec *e, const volatile int *flag);
 gr_status gr_set_threads(int n, gr_error *err);
 int gr_threads(void);
 
+/* The name of OpenBLAS's kernel set in use ("Haswell", "SkylakeX", ...):
+ * chosen when OpenBLAS loads, from the CPU or from OPENBLAS_CORETYPE. */
+const char *gr_blas_core(void);
+
 /* Run the program once. Allocates nothing. GR_E_VALUE (naming the node and
  * operand) for bad run-time values such as an out-of-range label;
  * GR_E_STATE when an input is unbound. */

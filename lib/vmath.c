@@ -1,8 +1,9 @@
 /* vmath.c -- the vectorizing float32 rows of vmath.h.
  *
  * Each row is a plain loop over inline, branch-free element functions, so
- * the compiler vectorizes it; target_clones builds it twice (AVX2 and the
- * baseline SSE2) and the loader picks one for the CPU. The Makefile builds
+ * the compiler vectorizes it; target_clones builds it three times
+ * (AVX-512, AVX2 and the baseline SSE2) and the loader picks one for the
+ * CPU. The Makefile builds
  * this file with -fno-trapping-math: without it GCC will not turn the
  * element functions' selects into vector blends. */
 #include "vmath.h"

@@ -150,8 +150,9 @@ int srv_serve(int argc, char **argv) {
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     int port = info ? info->port : cfg->port;
     pthread_create(&s->watchdog, NULL, watchdog, s);
-    printf("gradd: listening on %s:%d (workers %d, blas threads %d, cpus %d, queue %d)\n", cfg->bind, port,
-           cfg->workers, cfg->blas_threads, cfg->cpus, cfg->queue);
+    const char *core = gr_blas_core();
+    printf("gradd: listening on %s:%d (workers %d, blas threads %d, OpenBLAS kernels %s, cpus %d, queue %d)\n",
+           cfg->bind, port, cfg->workers, cfg->blas_threads, core ? core : "unknown", cfg->cpus, cfg->queue);
     fflush(stdout);
 
     srv_signals_block(0);
