@@ -100,6 +100,17 @@ void gr_parallel_for(int64_t n, int64_t grain, gr_par_fn fn, void *ctx);
  * after. For many small GEMMs (a convolution's per-image products) that
  * OpenBLAS would otherwise split, and serialize, call by call. */
 void gr_parallel_for_gemms(int64_t n, int64_t grain, gr_par_fn fn, void *ctx);
+/* C (m x n, leading dim ldc) = alpha op(A) op(B) + beta C in float32,
+ * row-major (op: transposed when ta / tb), as cblas_sgemm: OpenBLAS's,
+ * or libgrad's AVX-512 kernel where OpenBLAS runs a 256-bit set on an
+ * AVX-512 CPU (lib/sgemm.c). gr_sgemm_own tells which (1: libgrad's). */
+void gr_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+int gr_sgemm_own(void);
+/* libgrad's AVX-512 kernel for gr_sgemm (m, n, k >= 1); 0 when it cannot
+ * run (no packing buffers for this thread), C untouched. */
+int gr_sgemm_avx512(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 /* Elements per part of an elementwise loop: below it a thread's wake-up
  * costs more than it saves. */
 #define GR_PAR_GRAIN ((int64_t)1 << 15)

@@ -203,7 +203,14 @@ static double softmax_row_f64(const double *x, double *y, int64_t n) {
     for (int64_t j = 0; j < n; j++) y[j] *= inv;
     return sum;
 }
-PROBS_ENTRY(float, cblas_sgemm, gr_vsoftmax_row_f32)
+/* gr_sgemm in cblas_sgemm's terms, for PROBS_ENTRY. */
+static void sgemm_rowmajor(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, blasint m,
+                           blasint n, blasint k, float alpha, const float *a, blasint lda, const float *b, blasint ldb,
+                           float beta, float *c, blasint ldc) {
+    (void)order;
+    gr_sgemm(ta == CblasTrans, tb == CblasTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+PROBS_ENTRY(float, sgemm_rowmajor, gr_vsoftmax_row_f32)
 PROBS_ENTRY(double, cblas_dgemm, softmax_row_f64)
 
 /* ---- scaled_dot_product_attention ------------------------------------------- */
@@ -258,9 +265,8 @@ static void sdpa_entry(const attn_job *J, int64_t slot, int64_t b) {
     if (k->dt == GR_F32) {
         float *p = (float *)(k->side ? k->side : k->work) + at, *yb = (float *)k->out + b * d->L * d->Ev;
         probs_entry_float(k, d, &J->mv, b, p);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)d->L, (blasint)d->Ev, (blasint)d->S, 1.0f, p,
-                    (blasint)d->S, (const float *)k->in_all[2] + b * d->S * d->Ev, (blasint)d->Ev, 0.0f, yb,
-                    (blasint)d->Ev);
+        gr_sgemm(0, 0, d->L, d->Ev, d->S, 1.0f, p, d->S, (const float *)k->in_all[2] + b * d->S * d->Ev, d->Ev, 0.0f, yb,
+                 d->Ev);
     } else {
         double *p = (double *)(k->side ? k->side : k->work) + at, *yb = (double *)k->out + b * d->L * d->Ev;
         probs_entry_double(k, d, &J->mv, b, p);

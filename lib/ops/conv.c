@@ -257,8 +257,7 @@ static void gemm(gr_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, c
     }
     enum CBLAS_TRANSPOSE at = ta ? CblasTrans : CblasNoTrans, bt = tb ? CblasTrans : CblasNoTrans;
     if (dt == GR_F32)
-        cblas_sgemm(CblasRowMajor, at, bt, (blasint)m, (blasint)n, (blasint)k, 1.0f, a, (blasint)lda, b,
-                    (blasint)ldb, (float)beta, c, (blasint)ldc);
+        gr_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, (float)beta, c, ldc);
     else
         cblas_dgemm(CblasRowMajor, at, bt, (blasint)m, (blasint)n, (blasint)k, 1.0, a, (blasint)lda, b,
                     (blasint)ldb, beta, c, (blasint)ldc);

@@ -358,9 +358,8 @@ static void wino_part(void *ctx, int64_t s0, int64_t s1) {
         int64_t n0 = ch * J->nb, nb = p->n - n0 < J->nb ? p->n - n0 : J->nb;
         chunk_input(J, &S, n0, nb);
         for (int xi = 0; xi < 16; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)p->b, (blasint)(nb * per), (blasint)p->a,
-                        1.0f, J->u + xi * p->a * p->b, (blasint)p->a, S.v + xi * pos_stride(p->a, T), (blasint)T, 0.0f,
-                        S.m + xi * pos_stride(p->b, T), (blasint)T);
+            gr_sgemm(0, 0, p->b, nb * per, p->a, 1.0f, J->u + xi * p->a * p->b, p->a, S.v + xi * pos_stride(p->a, T), T,
+                     0.0f, S.m + xi * pos_stride(p->b, T), T);
         for (int64_t i = 0; i < nb; i++)
             for (int64_t c = 0; c < p->b; c++)
                 transform_output(p, S.m + c * T + i * per, pos_stride(p->b, T), S.ye, S.yo, J->bias ? J->bias + c : NULL,
@@ -388,9 +387,8 @@ static void wino_weight_part(void *ctx, int64_t s0, int64_t s1) {
                 transform_grad(p, J->u + ((n0 + i) * p->b + c) * p->oh * p->ow, S.ye, S.yo, S.hb, S.m + c * T + i * per,
                                pos_stride(p->b, T));
         for (int xi = 0; xi < 16; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)p->b, (blasint)p->a, (blasint)(nb * per),
-                        1.0f, S.m + xi * pos_stride(p->b, T), (blasint)T, S.v + xi * pos_stride(p->a, T), (blasint)T, 1.0f,
-                        S.du + xi * p->a * p->b, (blasint)p->a);
+            gr_sgemm(0, 1, p->b, p->a, nb * per, 1.0f, S.m + xi * pos_stride(p->b, T), T, S.v + xi * pos_stride(p->a, T),
+                     T, 1.0f, S.du + xi * p->a * p->b, p->a);
     }
 }
 

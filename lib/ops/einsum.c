@@ -150,7 +150,7 @@ static void es_gemm_one(gr_dtype dt, int ta, int tb, int64_t m, int64_t n, int64
     if (ldc < 1) ldc = 1;
     enum CBLAS_TRANSPOSE oa = ta ? CblasTrans : CblasNoTrans, ob = tb ? CblasTrans : CblasNoTrans;
     if (dt == GR_F32)
-        cblas_sgemm(CblasRowMajor, oa, ob, (blasint)m, (blasint)n, (blasint)k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+        gr_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
     else
         cblas_dgemm(CblasRowMajor, oa, ob, (blasint)m, (blasint)n, (blasint)k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
 }

@@ -138,8 +138,7 @@ static void gemm(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *
         return;
     }
     if (dt == GR_F32)
-        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)d->m, (blasint)d->n, (blasint)d->k, 1.0f, a, lda, b, ldb, (float)beta, c,
-                    ldc);
+        gr_sgemm(at->transpose_a, at->transpose_b, d->m, d->n, d->k, 1.0f, a, lda, b, ldb, (float)beta, c, ldc);
     else
         cblas_dgemm(CblasRowMajor, ta, tb, (blasint)d->m, (blasint)d->n, (blasint)d->k, 1.0, a, lda, b, ldb, (double)beta, c,
                     ldc);
@@ -204,7 +203,10 @@ static void gemm_chunked(gr_dtype dt, const gr_attrs *at, const mm_dims *d, cons
                          int beta, const void *row, const volatile int *cancel) {
     double flops = 2.0 * (double)d->m * (double)d->n * (double)d->k;
     size_t esz = gr_dtype_size(dt);
-    if (flops >= GEMM_ROWS_SPLIT_FLOPS && flops < GEMM_ROWS_SPLIT_MAX_FLOPS && d->m >= 64 && gr_threads() > 1) {
+    /* (libgrad's own sgemm has no threads of its own: every product up to
+     * the tiled ones is shared by rows) */
+    double rows_max = dt == GR_F32 && gr_sgemm_own() ? GEMM_SPLIT_FLOPS : GEMM_ROWS_SPLIT_MAX_FLOPS;
+    if (flops >= GEMM_ROWS_SPLIT_FLOPS && flops < rows_max && d->m >= 64 && gr_threads() > 1) {
         /* rows across the kernel threads, one BLAS thread each */
         rows_job J = {dt, at, d, a, b, c, beta, row};
         gr_parallel_for_gemms(d->m, 32, rows_part, &J);

@@ -1,0 +1,50 @@
+/* sgemm.c -- libgrad's float32 GEMM: C = op(A) op(B) + beta C, row-major,
+ * the one call every float32 product goes through.
+ *
+ * OpenBLAS by default. But Debian's OpenBLAS (0.3.21) picks its kernels
+ * from the CPU's family and model when it loads, and CPUs newer than it
+ * get an older set: on AMD's Zen 4 and Zen 5 it runs its 256-bit
+ * "Haswell" kernels (this project's VMs also set OPENBLAS_CORETYPE=Haswell,
+ * as that build's other choices there compute wrong results or crash).
+ * Where the CPU has AVX-512 and OpenBLAS runs a 256-bit set, libgrad's own
+ * AVX-512 kernel (sgemm_avx512.c) does the product instead. */
+#include "internal.h"
+
+#include <cblas.h>
+#include <strings.h>
+
+/* OpenBLAS's sets whose widest vectors are 256 bits. */
+static int is_avx2_set(const char *name) {
+    return name && (!strcasecmp(name, "Haswell") || !strcasecmp(name, "Zen"));
+}
+
+/* The AVX-512 subsets sgemm_avx512.c is built for, with the OS saving the
+ * registers (GCC's check reads XCR0 as well as CPUID). */
+static int has_avx512(void) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+static _Atomic int own_kernel = -1; /* -1: not decided yet (deciding twice gives the same) */
+
+int gr_sgemm_own(void) {
+    int own = own_kernel;
+    if (own < 0) own_kernel = own = has_avx512() && is_avx2_set(gr_blas_core());
+    return own;
+}
+
+void gr_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (m > 0 && n > 0 && k > 0 && gr_sgemm_own() &&
+        gr_sgemm_avx512(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+        return;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)m,
+                (blasint)n, (blasint)k, alpha, a, (blasint)(lda > 0 ? lda : 1), b, (blasint)(ldb > 0 ? ldb : 1), beta, c,
+                (blasint)(ldc > 0 ? ldc : 1));
+}

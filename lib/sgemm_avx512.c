@@ -1,0 +1,168 @@
+/* sgemm_avx512.c -- C = op(A) op(B) + beta C in float32 with AVX-512, for
+ * CPUs that have it while OpenBLAS runs its 256-bit kernels there (see
+ * sgemm.c, which chooses).
+ *
+ * The classic blocking of Goto's GEMM (as in BLIS): for each block of
+ * KC_BLOCK of the shared dim and NC_BLOCK columns, op(B) is packed in
+ * panels of NR columns ([kc, NR] each, zeros past n); for each block of
+ * MC_BLOCK rows, op(A) is packed in panels of MR rows ([kc, MR] each,
+ * zeros past m); the micro-kernel then computes each MR x NR tile of C
+ * in 24 zmm accumulators, one rank-1 update per k: two loads of B's
+ * panel and MR broadcasts of A's. Every element of C is one sum over k in
+ * order within a block of KC_BLOCK, added to C block by block: its value
+ * does not depend on how the rows or columns of C are shared out, nor on
+ * the thread that computes it. */
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,fma,avx2")
+#include "internal.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR 12
+#define NR 32
+/* A's block [MC, KC] (147 KiB) stays in the L2 cache, a panel of B
+ * [KC, NR] (32 KiB) in the L1 cache while the tiles of a column pass. */
+#define KC_BLOCK 256
+#define MC_BLOCK (MR * 12)
+#define NC_BLOCK 2048
+
+/* One thread's packing buffers, allocated on its first product and kept
+ * (like OpenBLAS's own buffers): A's block and B's. */
+static _Thread_local float *pack_a, *pack_b;
+
+/* The packing buffers of this thread, or 0 when they cannot be had. */
+static int pack_buffers(void) {
+    if (pack_a) return 1;
+    float *a = aligned_alloc(64, sizeof(float) * MC_BLOCK * KC_BLOCK);
+    float *b = aligned_alloc(64, sizeof(float) * KC_BLOCK * NC_BLOCK);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return 0;
+    }
+    pack_a = a;
+    pack_b = b;
+    return 1;
+}
+
+/* Rows [i0, i0 + mc) and k [k0, k0 + kc) of op(A) as panels of MR rows:
+ * panel p holds [kc, MR], row r of the panel at r (zeros past the rows). */
+static void pack_a_block(const float *a, int64_t lda, int ta, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+                         float *dst) {
+    for (int64_t p = 0; p < mc; p += MR) {
+        int64_t rows = mc - p < MR ? mc - p : MR;
+        float *d = dst + p * kc;
+        if (ta) { /* op(A)'s rows are A's columns: each k a contiguous run of MR */
+            for (int64_t k = 0; k < kc; k++) {
+                const float *s = a + (k0 + k) * lda + i0 + p;
+                int64_t r = 0;
+                for (; r < rows; r++) d[k * MR + r] = s[r];
+                for (; r < MR; r++) d[k * MR + r] = 0;
+            }
+            continue;
+        }
+        for (int64_t r = 0; r < MR; r++) {
+            if (r >= rows) {
+                for (int64_t k = 0; k < kc; k++) d[k * MR + r] = 0;
+                continue;
+            }
+            const float *s = a + (i0 + p + r) * lda + k0;
+            for (int64_t k = 0; k < kc; k++) d[k * MR + r] = s[k];
+        }
+    }
+}
+
+/* Columns [j0, j0 + nc) and k [k0, k0 + kc) of op(B) as panels of NR
+ * columns: panel q holds [kc, NR] (zeros past the columns). */
+static void pack_b_block(const float *b, int64_t ldb, int tb, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
+                         float *dst) {
+    for (int64_t q = 0; q < nc; q += NR) {
+        int64_t cols = nc - q < NR ? nc - q : NR;
+        float *d = dst + q * kc;
+        if (!tb) {
+            __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
+            __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+            for (int64_t k = 0; k < kc; k++) {
+                const float *s = b + (k0 + k) * ldb + j0 + q;
+                _mm512_store_ps(d + k * NR, _mm512_maskz_loadu_ps(m0, s));
+                _mm512_store_ps(d + k * NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
+            }
+            continue;
+        }
+        /* op(B)'s columns are B's rows: column c of the panel is a
+         * contiguous run of B's row j0 + q + c */
+        for (int64_t c = 0; c < NR; c++) {
+            if (c >= cols) {
+                for (int64_t k = 0; k < kc; k++) d[k * NR + c] = 0;
+                continue;
+            }
+            const float *s = b + (j0 + q + c) * ldb + k0;
+            for (int64_t k = 0; k < kc; k++) d[k * NR + c] = s[k];
+        }
+    }
+}
+
+/* The MR x NR tile at c (rows x cols of it in C, leading dim ldc) from
+ * panels ap [kc, MR] and bp [kc, NR], acc their product (times alpha):
+ * c = acc (first block of k, beta 0), beta c + acc (first), or c + acc
+ * (a later block). */
+static void micro_kernel(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int64_t rows,
+                         int64_t cols, int first, float alpha, float beta) {
+    __m512 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(bp + k * NR), b1 = _mm512_load_ps(bp + k * NR + 16);
+        const float *ak = ap + k * MR;
+        for (int r = 0; r < MR; r++) {
+            __m512 av = _mm512_set1_ps(ak[r]);
+            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+        }
+    }
+    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
+    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+    __m512 vb = _mm512_set1_ps(beta), va = _mm512_set1_ps(alpha);
+    for (int r = 0; r < MR; r++) {
+        if (r >= rows) break;
+        float *cr = c + r * ldc;
+        __m512 x0 = acc[r][0], x1 = acc[r][1];
+        if (alpha != 1) {
+            x0 = _mm512_mul_ps(va, x0);
+            x1 = _mm512_mul_ps(va, x1);
+        }
+        if (!first || beta != 0) {
+            __m512 c0 = _mm512_maskz_loadu_ps(m0, cr), c1 = _mm512_maskz_loadu_ps(m1, cr + 16);
+            if (first && beta != 1) {
+                x0 = _mm512_fmadd_ps(vb, c0, x0);
+                x1 = _mm512_fmadd_ps(vb, c1, x1);
+            } else {
+                x0 = _mm512_add_ps(c0, x0);
+                x1 = _mm512_add_ps(c1, x1);
+            }
+        }
+        _mm512_mask_storeu_ps(cr, m0, x0);
+        _mm512_mask_storeu_ps(cr + 16, m1, x1);
+    }
+}
+
+int gr_sgemm_avx512(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (!pack_buffers()) return 0;
+    for (int64_t j0 = 0; j0 < n; j0 += NC_BLOCK) {
+        int64_t nc = n - j0 < NC_BLOCK ? n - j0 : NC_BLOCK;
+        for (int64_t k0 = 0; k0 < k; k0 += KC_BLOCK) {
+            int64_t kc = k - k0 < KC_BLOCK ? k - k0 : KC_BLOCK;
+            pack_b_block(b, ldb, tb, j0, nc, k0, kc, pack_b);
+            for (int64_t i0 = 0; i0 < m; i0 += MC_BLOCK) {
+                int64_t mc = m - i0 < MC_BLOCK ? m - i0 : MC_BLOCK;
+                pack_a_block(a, lda, ta, i0, mc, k0, kc, pack_a);
+                for (int64_t q = 0; q < nc; q += NR)
+                    for (int64_t p = 0; p < mc; p += MR)
+                        micro_kernel(kc, pack_a + p * kc, pack_b + q * kc, c + (i0 + p) * ldc + j0 + q, ldc,
+                                     mc - p < MR ? mc - p : MR, nc - q < NR ? nc - q : NR, k0 == 0, alpha, beta);
+            }
+        }
+    }
+    return 1;
+}
