@@ -12,10 +12,15 @@
  * order within a block of KC_BLOCK, added to C block by block: its value
  * does not depend on how the rows or columns of C are shared out, nor on
  * the thread that computes it. */
-#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,fma,avx2")
 #include "internal.h"
 
+/* GCC on x86-64 only (clang, in the fuzz builds, takes the stub at the
+ * end; sgemm.c then never asks for the kernel). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,fma,avx2")
+
 #include <immintrin.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,23 +32,30 @@
 #define MC_BLOCK (MR * 12)
 #define NC_BLOCK 2048
 
-/* One thread's packing buffers, allocated on its first product and kept
- * (like OpenBLAS's own buffers): A's block and B's. */
-static _Thread_local float *pack_a, *pack_b;
+/* One thread's packing buffers, A's block then B's, in one allocation
+ * made on the thread's first product and kept while the thread lives
+ * (like OpenBLAS's own buffers; freed when it ends). */
+#define PACK_A_FLOATS (MC_BLOCK * KC_BLOCK)
+#define PACK_FLOATS (PACK_A_FLOATS + KC_BLOCK * NC_BLOCK)
+static _Thread_local float *pack;
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+static int pack_key_ok;
 
-/* The packing buffers of this thread, or 0 when they cannot be had. */
-static int pack_buffers(void) {
-    if (pack_a) return 1;
-    float *a = aligned_alloc(64, sizeof(float) * MC_BLOCK * KC_BLOCK);
-    float *b = aligned_alloc(64, sizeof(float) * KC_BLOCK * NC_BLOCK);
-    if (!a || !b) {
-        free(a);
-        free(b);
-        return 0;
+static void make_pack_key(void) { pack_key_ok = pthread_key_create(&pack_key, free) == 0; }
+
+/* This thread's packing buffers, or NULL when they cannot be had. */
+static float *pack_buffers(void) {
+    if (pack) return pack;
+    pthread_once(&pack_once, make_pack_key);
+    if (!pack_key_ok) return NULL;
+    float *p = aligned_alloc(64, sizeof(float) * PACK_FLOATS);
+    if (!p) return NULL;
+    if (pthread_setspecific(pack_key, p) != 0) {
+        free(p);
+        return NULL;
     }
-    pack_a = a;
-    pack_b = b;
-    return 1;
+    return pack = p;
 }
 
 /* Rows [i0, i0 + mc) and k [k0, k0 + kc) of op(A) as panels of MR rows:
@@ -148,7 +160,9 @@ static void micro_kernel(int64_t kc, const float *ap, const float *bp, float *c,
 
 int gr_sgemm_avx512(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-    if (!pack_buffers()) return 0;
+    float *pack_a = pack_buffers();
+    if (!pack_a) return 0;
+    float *pack_b = pack_a + PACK_A_FLOATS;
     for (int64_t j0 = 0; j0 < n; j0 += NC_BLOCK) {
         int64_t nc = n - j0 < NC_BLOCK ? n - j0 : NC_BLOCK;
         for (int64_t k0 = 0; k0 < k; k0 += KC_BLOCK) {
@@ -166,3 +180,14 @@ int gr_sgemm_avx512(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha
     }
     return 1;
 }
+
+#else
+
+int gr_sgemm_avx512(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb, (void)beta;
+    (void)c, (void)ldc;
+    return 0;
+}
+
+#endif
