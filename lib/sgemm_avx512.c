@@ -118,44 +118,50 @@ static void pack_b_block(const float *b, int64_t ldb, int tb, int64_t j0, int64_
 /* The MR x NR tile at c (rows x cols of it in C, leading dim ldc) from
  * panels ap [kc, MR] and bp [kc, NR], acc their product (times alpha):
  * c = acc (first block of k, beta 0), beta c + acc (first), or c + acc
- * (a later block). */
-static void micro_kernel(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int64_t rows,
-                         int64_t cols, int first, float alpha, float beta) {
+ * (a later block). halves: the 16-column halves of the tile computed
+ * (1 when cols <= 16: the other half is the panel's zeros), a constant
+ * in each of the two kernels below. */
+static inline __attribute__((always_inline)) void tile(int halves, int64_t kc, const float *ap, const float *bp, float *c,
+                                                       int64_t ldc, int64_t rows, int64_t cols, int first, float alpha,
+                                                       float beta) {
     __m512 acc[MR][2];
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < MR; r++)
+        for (int h = 0; h < halves; h++) acc[r][h] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(bp + k * NR), b1 = _mm512_load_ps(bp + k * NR + 16);
+        __m512 bk[2];
+        for (int h = 0; h < halves; h++) bk[h] = _mm512_load_ps(bp + k * NR + 16 * h);
         const float *ak = ap + k * MR;
         for (int r = 0; r < MR; r++) {
             __m512 av = _mm512_set1_ps(ak[r]);
-            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+            for (int h = 0; h < halves; h++) acc[r][h] = _mm512_fmadd_ps(av, bk[h], acc[r][h]);
         }
     }
-    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
-    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+    __mmask16 mask[2] = {(__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1),
+                         (__mmask16)(cols >= 32 ? 0xffff : cols > 16 ? (1u << (cols - 16)) - 1 : 0)};
     __m512 vb = _mm512_set1_ps(beta), va = _mm512_set1_ps(alpha);
     for (int r = 0; r < MR; r++) {
         if (r >= rows) break;
-        float *cr = c + r * ldc;
-        __m512 x0 = acc[r][0], x1 = acc[r][1];
-        if (alpha != 1) {
-            x0 = _mm512_mul_ps(va, x0);
-            x1 = _mm512_mul_ps(va, x1);
-        }
-        if (!first || beta != 0) {
-            __m512 c0 = _mm512_maskz_loadu_ps(m0, cr), c1 = _mm512_maskz_loadu_ps(m1, cr + 16);
-            if (first && beta != 1) {
-                x0 = _mm512_fmadd_ps(vb, c0, x0);
-                x1 = _mm512_fmadd_ps(vb, c1, x1);
-            } else {
-                x0 = _mm512_add_ps(c0, x0);
-                x1 = _mm512_add_ps(c1, x1);
+        for (int h = 0; h < halves; h++) {
+            float *cr = c + r * ldc + 16 * h;
+            __m512 x = acc[r][h];
+            if (alpha != 1) x = _mm512_mul_ps(va, x);
+            if (!first || beta != 0) {
+                __m512 old = _mm512_maskz_loadu_ps(mask[h], cr);
+                x = first && beta != 1 ? _mm512_fmadd_ps(vb, old, x) : _mm512_add_ps(old, x);
             }
+            _mm512_mask_storeu_ps(cr, mask[h], x);
         }
-        _mm512_mask_storeu_ps(cr, m0, x0);
-        _mm512_mask_storeu_ps(cr + 16, m1, x1);
     }
+}
+
+static void tile_32(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int64_t rows, int64_t cols,
+                    int first, float alpha, float beta) {
+    tile(2, kc, ap, bp, c, ldc, rows, cols, first, alpha, beta);
+}
+
+static void tile_16(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int64_t rows, int64_t cols,
+                    int first, float alpha, float beta) {
+    tile(1, kc, ap, bp, c, ldc, rows, cols, first, alpha, beta);
 }
 
 int gr_sgemm_avx512(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
@@ -172,9 +178,11 @@ int gr_sgemm_avx512(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha
                 int64_t mc = m - i0 < MC_BLOCK ? m - i0 : MC_BLOCK;
                 pack_a_block(a, lda, ta, i0, mc, k0, kc, pack_a);
                 for (int64_t q = 0; q < nc; q += NR)
-                    for (int64_t p = 0; p < mc; p += MR)
-                        micro_kernel(kc, pack_a + p * kc, pack_b + q * kc, c + (i0 + p) * ldc + j0 + q, ldc,
-                                     mc - p < MR ? mc - p : MR, nc - q < NR ? nc - q : NR, k0 == 0, alpha, beta);
+                    for (int64_t p = 0; p < mc; p += MR) {
+                        int64_t cols = nc - q < NR ? nc - q : NR;
+                        (cols > 16 ? tile_32 : tile_16)(kc, pack_a + p * kc, pack_b + q * kc, c + (i0 + p) * ldc + j0 + q,
+                                                        ldc, mc - p < MR ? mc - p : MR, cols, k0 == 0, alpha, beta);
+                    }
             }
         }
     }
