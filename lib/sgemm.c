@@ -1,21 +1,25 @@
-/* sgemm.c -- libgrad's float32 GEMM: C = op(A) op(B) + beta C, row-major,
- * the one call every float32 product goes through.
+/* sgemm.c -- libgrad's float32 GEMM: C = alpha op(A) op(B) + beta C,
+ * row-major, the one call every float32 product goes through.
  *
  * OpenBLAS by default. But Debian's OpenBLAS (0.3.21) picks its kernels
  * from the CPU's family and model when it loads, and CPUs newer than it
  * get an older set: on AMD's Zen 4 and Zen 5 it runs its 256-bit
- * "Haswell" kernels (this project's VMs also set OPENBLAS_CORETYPE=Haswell,
- * as that build's other choices there compute wrong results or crash).
- * Where the CPU has AVX-512 and OpenBLAS runs a 256-bit set, libgrad's own
- * AVX-512 kernel (sgemm_avx512.c) does the product instead. */
+ * "Haswell" kernels (this project's VMs set OPENBLAS_CORETYPE=Haswell
+ * themselves: left to choose, that build is said to compute wrong results
+ * or crash on these CPUs).
+ * Where the CPU has AVX-512 and OpenBLAS runs a set written for less,
+ * libgrad's own AVX-512 kernel (sgemm_avx512.c) does the product instead:
+ * 1.6-1.9x OpenBLAS's Haswell set on this project's VMs for the products
+ * of the example models (170-200 GFLOP/s on one thread against 100). */
 #include "internal.h"
 
 #include <cblas.h>
 #include <strings.h>
 
-/* OpenBLAS's sets whose widest vectors are 256 bits. */
-static int is_avx2_set(const char *name) {
-    return name && (!strcasecmp(name, "Haswell") || !strcasecmp(name, "Zen"));
+/* OpenBLAS's sets written for AVX-512 (as of 0.3.21). */
+static int is_avx512_set(const char *name) {
+    return name && (!strcasecmp(name, "SkylakeX") || !strcasecmp(name, "Cooperlake") ||
+                    !strcasecmp(name, "SapphireRapids"));
 }
 
 /* The AVX-512 subsets sgemm_avx512.c is built for, with the OS saving the
@@ -35,7 +39,7 @@ static _Atomic int own_kernel = -1; /* -1: not decided yet (deciding twice gives
 
 int gr_sgemm_own(void) {
     int own = own_kernel;
-    if (own < 0) own_kernel = own = has_avx512() && is_avx2_set(gr_blas_core());
+    if (own < 0) own_kernel = own = has_avx512() && !is_avx512_set(gr_blas_core());
     return own;
 }
 
