@@ -1,6 +1,6 @@
-/* sgemm_avx512.c -- C = op(A) op(B) + beta C in float32 with AVX-512, for
- * CPUs that have it while OpenBLAS runs its 256-bit kernels there (see
- * sgemm.c, which chooses).
+/* sgemm_avx512.c -- C = alpha op(A) op(B) + beta C in float32 with
+ * AVX-512, for CPUs that have it while OpenBLAS runs kernels written for
+ * less there (sgemm.c chooses).
  *
  * The classic blocking of Goto's GEMM (as in BLIS): for each block of
  * KC_BLOCK of the shared dim and NC_BLOCK columns, op(B) is packed in
@@ -58,6 +58,9 @@ static float *pack_buffers(void) {
     return pack = p;
 }
 
+/* The first n of 16 lanes (none for n <= 0). */
+static __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1); }
+
 /* Rows [i0, i0 + mc) and k [k0, k0 + kc) of op(A) as panels of MR rows:
  * panel p holds [kc, MR], row r of the panel at r (zeros past the rows). */
 static void pack_a_block(const float *a, int64_t lda, int ta, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
@@ -93,8 +96,7 @@ static void pack_b_block(const float *b, int64_t ldb, int tb, int64_t j0, int64_
         int64_t cols = nc - q < NR ? nc - q : NR;
         float *d = dst + q * kc;
         if (!tb) {
-            __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
-            __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+            __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
             for (int64_t k = 0; k < kc; k++) {
                 const float *s = b + (k0 + k) * ldb + j0 + q;
                 _mm512_store_ps(d + k * NR, _mm512_maskz_loadu_ps(m0, s));
@@ -136,8 +138,7 @@ static inline __attribute__((always_inline)) void tile(int halves, int64_t kc, c
             for (int h = 0; h < halves; h++) acc[r][h] = _mm512_fmadd_ps(av, bk[h], acc[r][h]);
         }
     }
-    __mmask16 mask[2] = {(__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1),
-                         (__mmask16)(cols >= 32 ? 0xffff : cols > 16 ? (1u << (cols - 16)) - 1 : 0)};
+    __mmask16 mask[2] = {lanes(cols), lanes(cols - 16)};
     __m512 vb = _mm512_set1_ps(beta), va = _mm512_set1_ps(alpha);
     for (int r = 0; r < MR; r++) {
         if (r >= rows) break;
