@@ -519,8 +519,12 @@ gr_status gr_set_threads(int n, gr_error *err);
 int gr_threads(void);
 
 /* The name of OpenBLAS's kernel set in use ("Haswell", "SkylakeX", ...):
- * chosen when OpenBLAS loads, from the CPU or from OPENBLAS_CORETYPE. */
+ * chosen when OpenBLAS loads, from the CPU or from OPENBLAS_CORETYPE. And
+ * who runs the float32 products: "libgrad AVX-512" where the CPU has
+ * AVX-512 and OpenBLAS's set is not written for it (lib/sgemm.c), else
+ * "OpenBLAS". For start-up lines and benchmark headers. */
 const char *gr_blas_core(void);
+const char *gr_sgemm_kernel(void);
 
 /* Run the program once. Allocates nothing. GR_E_VALUE (naming the node and
  * operand) for bad run-time values such as an out-of-range label;

@@ -43,6 +43,8 @@ int gr_sgemm_own(void) {
     return own;
 }
 
+const char *gr_sgemm_kernel(void) { return gr_sgemm_own() ? "libgrad AVX-512" : "OpenBLAS"; }
+
 /* Products the AVX-512 kernel does well: its tiles are 12 rows by 16 or
  * 32 columns, padded with zeros, and its packing of A is plain loads and
  * stores, so a product of fewer than 8 rows, or of 16 columns or fewer

@@ -151,8 +151,10 @@ int srv_serve(int argc, char **argv) {
     int port = info ? info->port : cfg->port;
     pthread_create(&s->watchdog, NULL, watchdog, s);
     const char *core = gr_blas_core();
-    printf("gradd: listening on %s:%d (workers %d, blas threads %d, OpenBLAS kernels %s, cpus %d, queue %d)\n",
-           cfg->bind, port, cfg->workers, cfg->blas_threads, core ? core : "unknown", cfg->cpus, cfg->queue);
+    printf("gradd: listening on %s:%d (workers %d, blas threads %d, float32 GEMM %s, OpenBLAS kernels %s, cpus %d, "
+           "queue %d)\n",
+           cfg->bind, port, cfg->workers, cfg->blas_threads, gr_sgemm_kernel(), core ? core : "unknown", cfg->cpus,
+           cfg->queue);
     fflush(stdout);
 
     srv_signals_block(0);

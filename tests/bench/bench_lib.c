@@ -795,7 +795,8 @@ int main(int argc, char **argv) {
     gr_error terr;
     gr_error_clear(&terr);
     check(gr_set_threads(threads, &terr), &terr, "gr_set_threads");
-    printf("# threads %d (OpenBLAS and libgrad's kernels), OpenBLAS kernels %s\n", threads, gr_blas_core());
+    printf("# threads %d (OpenBLAS and libgrad's kernels), float32 GEMM %s, OpenBLAS kernels %s\n", threads,
+           gr_sgemm_kernel(), gr_blas_core());
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 0; i < NWORK; i++) {
         const workload *w = &workloads[i];
