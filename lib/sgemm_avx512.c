@@ -61,6 +61,13 @@ static float *pack_buffers(void) {
 /* The first n of 16 lanes (none for n <= 0). */
 static __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1); }
 
+/* A panel's line `at` (a row of A's panel, a column of B's) of kc
+ * elements, `width` apart: the contiguous run s, or zeros where s is NULL
+ * (past the product's rows or columns). */
+static void pack_line(float *panel, int64_t width, int64_t at, const float *s, int64_t kc) {
+    for (int64_t k = 0; k < kc; k++) panel[k * width + at] = s ? s[k] : 0;
+}
+
 /* Rows [i0, i0 + mc) and k [k0, k0 + kc) of op(A) as panels of MR rows:
  * panel p holds [kc, MR], row r of the panel at r (zeros past the rows). */
 static void pack_a_block(const float *a, int64_t lda, int ta, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
@@ -77,14 +84,7 @@ static void pack_a_block(const float *a, int64_t lda, int ta, int64_t i0, int64_
             }
             continue;
         }
-        for (int64_t r = 0; r < MR; r++) {
-            if (r >= rows) {
-                for (int64_t k = 0; k < kc; k++) d[k * MR + r] = 0;
-                continue;
-            }
-            const float *s = a + (i0 + p + r) * lda + k0;
-            for (int64_t k = 0; k < kc; k++) d[k * MR + r] = s[k];
-        }
+        for (int64_t r = 0; r < MR; r++) pack_line(d, MR, r, r < rows ? a + (i0 + p + r) * lda + k0 : NULL, kc);
     }
 }
 
@@ -106,14 +106,7 @@ static void pack_b_block(const float *b, int64_t ldb, int tb, int64_t j0, int64_
         }
         /* op(B)'s columns are B's rows: column c of the panel is a
          * contiguous run of B's row j0 + q + c */
-        for (int64_t c = 0; c < NR; c++) {
-            if (c >= cols) {
-                for (int64_t k = 0; k < kc; k++) d[k * NR + c] = 0;
-                continue;
-            }
-            const float *s = b + (j0 + q + c) * ldb + k0;
-            for (int64_t k = 0; k < kc; k++) d[k * NR + c] = s[k];
-        }
+        for (int64_t c = 0; c < NR; c++) pack_line(d, NR, c, c < cols ? b + (j0 + q + c) * ldb + k0 : NULL, kc);
     }
 }
 
