@@ -102,8 +102,9 @@ void gr_parallel_for(int64_t n, int64_t grain, gr_par_fn fn, void *ctx);
 void gr_parallel_for_gemms(int64_t n, int64_t grain, gr_par_fn fn, void *ctx);
 /* C (m x n, leading dim ldc) = alpha op(A) op(B) + beta C in float32,
  * row-major (op: transposed when ta / tb), as cblas_sgemm: OpenBLAS's,
- * or libgrad's AVX-512 kernel where OpenBLAS runs a 256-bit set on an
- * AVX-512 CPU (lib/sgemm.c). gr_sgemm_own tells which (1: libgrad's). */
+ * or libgrad's AVX-512 kernel where the CPU has AVX-512 and OpenBLAS's
+ * set is not written for it (lib/sgemm.c). gr_sgemm_own: 1 when
+ * libgrad's kernel is the one in use. */
 void gr_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
               const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 int gr_sgemm_own(void);

@@ -1,7 +1,7 @@
 /* vmath.h -- float32 rows of exp, erf and gelu that vectorize (AVX-512 or
- * AVX2 where the CPU has it, chosen at load time), for the kernels whose time is
- * mostly libm calls one element at a time: softmax, attention, cross
- * entropy, gelu and its derivative. float64 kernels keep libm.
+ * AVX2 where the CPU has it, chosen at load time), for the kernels whose
+ * time is mostly libm calls one element at a time: softmax, attention,
+ * cross entropy, gelu and its derivative. float64 kernels keep libm.
  *
  * Accuracy: exp is Cephes' expf (within 2 ulp); erf within 4e-7 absolute
  * and relative (a rational fit, vmath.c); far inside float32's parity
@@ -22,9 +22,8 @@
  * last bits, as the baseline (no fused multiply-add) always did from the
  * AVX2 clone; within one process every call runs the same clone, so a
  * kernel and its fused form still agree bit for bit (test_exec). The
- * AVX-512 clone halved float32 gelu
- * on this project's Zen 5 VMs (0.30 -> 0.16 ms on gpt-step's [8, 64, 512],
- * its erf's division mostly). */
+ * AVX-512 clone halved float32 gelu on this project's Zen 5 VMs (0.30 ->
+ * 0.16 ms on gpt-step's [8, 64, 512]). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define GR_ROW_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
