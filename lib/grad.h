@@ -526,9 +526,12 @@ int gr_threads(void);
 const char *gr_blas_core(void);
 const char *gr_sgemm_kernel(void);
 
-/* Run the program once. Allocates nothing. GR_E_VALUE (naming the node and
- * operand) for bad run-time values such as an out-of-range label;
- * GR_E_STATE when an input is unbound. */
+/* Run the program once. Allocates nothing, but for one thing per thread:
+ * the first float32 product a thread runs on libgrad's AVX-512 GEMM takes
+ * its packing buffers (2.2 MB, kept until the thread ends; without them
+ * the product goes to OpenBLAS). GR_E_VALUE (naming the node and operand)
+ * for bad run-time values such as an out-of-range label; GR_E_STATE when
+ * an input is unbound. */
 gr_status gr_exec_run(gr_exec *e, gr_error *err);
 
 /* Value of output node id after a run (numel elements, graph dtype); valid

@@ -16,6 +16,13 @@
 #include <cblas.h>
 #include <strings.h>
 
+char *openblas_get_corename(void);
+
+/* Which of OpenBLAS's sets this process runs, chosen when OpenBLAS loads
+ * (from the CPU's family and model, or OPENBLAS_CORETYPE): a figure means
+ * little without it, so the start-up line and the benchmarks print it. */
+const char *gr_blas_core(void) { return openblas_get_corename(); }
+
 /* OpenBLAS's sets written for AVX-512 (as of 0.3.21). */
 static int is_avx512_set(const char *name) {
     return name && (!strcasecmp(name, "SkylakeX") || !strcasecmp(name, "Cooperlake") ||
