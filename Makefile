@@ -65,6 +65,7 @@ BENCH_NUM := $(BUILD)/tests/bench/bench_num
 HTTP_SRC  := $(wildcard tests/http/test_*.c)
 HTTP_BIN  := $(HTTP_SRC:tests/http/%.c=$(BUILD)/tests/http/%)
 HTTP_HOBJ := $(BUILD)/tests/http/harness.o $(BUILD)/clients/c/gradd_client.o
+HTTP_SHIM := $(BUILD)/tests/http/slow_epoll_del.so
 
 # Parts of the tree beyond the core (clients, the playground, deployment)
 # add their own targets in mk/<part>.mk and append to:
@@ -77,7 +78,7 @@ include $(wildcard mk/*.mk)
 
 .SECONDARY:
 .PHONY: FORCE all lib run test test-unit check-symbols check-codec test-http test-san deps deps-core bench bench-http install clean fuzz fuzz-smoke
-all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN) $(BENCH_DECODE) $(BENCH_NUM) $(HTTP_BIN)
+all: lib $(LIBAPI) $(GRADD) $(UNIT_BIN) $(BENCH_BIN) $(BENCH_DECODE) $(BENCH_NUM) $(HTTP_BIN) $(HTTP_SHIM)
 lib: $(LIBGRAD)
 
 # Objects depend on the flags they were built with: changing OPT or SAN
@@ -142,6 +143,12 @@ $(OPENAPI_TESTS:=.o): CFLAGS += -Iserver
 $(BUILD)/tests/http/%: $(BUILD)/tests/http/%.o $(HTTP_HOBJ) $(LIBAPI) $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka -lcurl -lpthread $(API_LIBS) $(LDLIBS)
 
+# Preloaded into one test's daemons (test_overload.c): never sanitized, it
+# must load before anything else in an ASan process too.
+$(HTTP_SHIM): tests/http/slow_epoll_del.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC $< -o $@ -ldl
+
 $(BENCH_BIN): $(BUILD)/tests/bench/bench_lib.o $(BUILD)/tests/bench/bench_gpt.o $(LIBGRAD)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -162,7 +169,7 @@ test: deps
 	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 # The daemon under test is the binary of this build (GRADD_BIN).
-test-http: $(GRADD) $(HTTP_BIN)
+test-http: $(GRADD) $(HTTP_BIN) $(HTTP_SHIM)
 	@GRADD_BIN=$(GRADD) tools/run-tests $(HTTP_BIN)
 
 test-unit: $(UNIT_BIN) check-codec

@@ -30,7 +30,7 @@ static const setting settings[] = {
     {"bind", K_STR, STR(bind), 0, 0, "address to listen on"},
     {"workers", K_INT, OFF(workers), 0, 1, 256, "compute threads (default: CPUs / blas-threads)"},
     {"blas-threads", K_INT, OFF(blas_threads), 0, 1, 256, "threads per request (OpenBLAS and libgrad kernels)"},
-    {"io-threads", K_INT, OFF(io_threads), 0, 1, 64, "HTTP I/O threads (epoll)"},
+    {"io-threads", K_INT, OFF(io_threads), 0, 1, 64, "HTTP I/O threads (poll)"},
     {"queue", K_INT, OFF(queue), 0, 0, 100000, "requests that may wait for a worker before 503"},
     {"deadline-ms", K_INT, OFF(deadline_ms), 0, 1, 86400000, "compute time per request before 504"},
     {"idle-timeout-s", K_INT, OFF(idle_timeout_s), 0, 1, 3600, "close connections idle this long"},

@@ -14,7 +14,7 @@ typedef struct srv_config {
     char bind[64];            /* address to listen on */
     int workers;              /* compute threads */
     int blas_threads;         /* OpenBLAS threads per compute thread */
-    int io_threads;           /* libmicrohttpd's epoll threads */
+    int io_threads;           /* libmicrohttpd's I/O threads (poll; serve.c says why not epoll) */
     int queue;                /* requests that may wait for a worker */
     int deadline_ms;          /* compute time a request may take (504 after) */
     int idle_timeout_s;       /* a connection with no traffic is closed */

@@ -98,7 +98,7 @@ void srv_conn_police(server *s) {
     pthread_mutex_unlock(&s->conn_mu);
 }
 
-/* libmicrohttpd 0.9.75 (epoll) may miss a client's close in the middle of
+/* libmicrohttpd 0.9.75 (measured in its epoll mode) may miss a client's close in the middle of
  * a large body: the socket sits in CLOSE-WAIT with nothing left to read
  * until the idle timeout (30 s; measured with 4 MiB of an 8 MiB body sent),
  * and the request holds its --max-inflight-bytes reservation all that

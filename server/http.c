@@ -1,5 +1,5 @@
 /* http.c -- a request's life in the daemon. libmicrohttpd does the HTTP
- * I/O on its own epoll threads; compute runs on the bounded pool (pool.c).
+ * I/O on its own threads (poll); compute runs on the bounded pool (pool.c).
  * A request's life:
  *
  *   first callback   headers only, read in one pass (read_headers, into

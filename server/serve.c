@@ -116,7 +116,16 @@ int srv_serve(int argc, char **argv) {
     struct sockaddr_in6 a6;
     struct sockaddr_in a4;
     struct sockaddr *addr;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* poll(), not epoll: libmicrohttpd 0.9.75's MHD_quiesce_daemon, which
+     * the drain below needs, removes the listen socket from each I/O
+     * thread's epoll set from the calling thread while that I/O thread may
+     * remove it too; the loser's EPOLL_CTL_DEL fails with ENOENT and MHD
+     * aborts the process ("Failed to remove listen FD from epoll set", seen
+     * after SIGTERM; tests/http/test_overload.c widens the window to show
+     * it). With poll() each I/O thread leaves the listen socket out of its
+     * own set once it sees the quiesce, woken through its ITC. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
     memset(&a6, 0, sizeof a6);
     memset(&a4, 0, sizeof a4);
     if (strchr(cfg->bind, ':')) {
@@ -171,9 +180,9 @@ int srv_serve(int argc, char **argv) {
     fprintf(stderr, "gradd: %s: %s (grace %d s)\n", srv_signal_name(sig), now_please ? "stopping now" : "draining",
             cfg->grace_s);
     /* The listen socket stops taking connections now (new ones are
-     * refused), but its descriptor stays ours until MHD_stop_daemon: MHD's
-     * polling thread still removes it from its epoll set, and a closed (or
-     * reused) number there is a fatal error in libmicrohttpd 0.9.75. */
+     * refused), but its descriptor stays ours until MHD_stop_daemon: an I/O
+     * thread may still be in poll() on it, and a closed (or reused) number
+     * there is a fatal error in libmicrohttpd 0.9.75. */
     MHD_socket lsock = MHD_quiesce_daemon(s->d);
     if (lsock != MHD_INVALID_SOCKET) shutdown(lsock, SHUT_RDWR);
     double until = gd_now_ms() + cfg->grace_s * 1e3;

@@ -239,7 +239,8 @@ def start_daemon(where, line, words, env, port, last):
             return True
         # make itself dies of the signal; gradd must drain and exit 0
         if words[0] == "build/gradd" and rc != 0:
-            fail(where, f"exit status {rc} after SIGTERM: {line}")
+            log.seek(0)
+            fail(where, f"exit status {rc} after SIGTERM: {line}\n{log.read().decode(errors='replace')[-2000:]}")
         return True
     finally:
         if p.poll() is None:
