@@ -61,11 +61,47 @@ static float *pack_buffers(void) {
 /* The first n of 16 lanes (none for n <= 0). */
 static __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1); }
 
-/* A panel's line `at` (a row of A's panel, a column of B's) of kc
- * elements, `width` apart: the contiguous run s, or zeros where s is NULL
- * (past the product's rows or columns). */
-static void pack_line(float *panel, int64_t width, int64_t at, const float *s, int64_t kc) {
-    for (int64_t k = 0; k < kc; k++) panel[k * width + at] = s ? s[k] : 0;
+/* col[j] = (r[0][j], ..., r[15][j]): the 16 x 16 transpose, as 64
+ * shuffles (in-lane unpacks of floats, then of float pairs, then two
+ * rounds of 128-bit lane shuffles). */
+static void transpose_16x16(const __m512 r[16], __m512 col[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    /* u[4 i + c], 128-bit lane L: rows 4 i .. 4 i + 3 of column 4 L + c */
+    for (int i = 0; i < 4; i++)
+        for (int h = 0; h < 2; h++) {
+            __m512d a = _mm512_castps_pd(t[4 * i + h]), b = _mm512_castps_pd(t[4 * i + 2 + h]);
+            u[4 * i + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+            u[4 * i + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        }
+    for (int c = 0; c < 4; c++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd), w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+        col[c] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+        col[8 + c] = _mm512_shuffle_f32x4(v0, w0, 0xdd);
+        col[4 + c] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        col[12 + c] = _mm512_shuffle_f32x4(v1, w1, 0xdd);
+    }
+}
+
+/* Lines of a panel from up to 16 contiguous runs of kc (run i at
+ * s + i * ld, `runs` of them, zeros for the others): line i of the panel
+ * takes run i, `width` apart, at column `at`; `store` lanes of each k
+ * written (12 for A's panels, 16 for a half of B's). In 16 x 16 blocks
+ * through transpose_16x16. */
+static void pack_runs(float *panel, int64_t width, int64_t at, const float *s, int64_t ld, int64_t runs, int64_t kc,
+                      __mmask16 store) {
+    for (int64_t k = 0; k < kc; k += 16) {
+        __mmask16 m = lanes(kc - k);
+        __m512 r[16], col[16];
+        for (int i = 0; i < 16; i++) r[i] = i < runs ? _mm512_maskz_loadu_ps(m, s + i * ld + k) : _mm512_setzero_ps();
+        transpose_16x16(r, col);
+        int64_t n = kc - k < 16 ? kc - k : 16;
+        for (int64_t j = 0; j < n; j++) _mm512_mask_storeu_ps(panel + (k + j) * width + at, store, col[j]);
+    }
 }
 
 /* Rows [i0, i0 + mc) and k [k0, k0 + kc) of op(A) as panels of MR rows:
@@ -84,7 +120,7 @@ static void pack_a_block(const float *a, int64_t lda, int ta, int64_t i0, int64_
             }
             continue;
         }
-        for (int64_t r = 0; r < MR; r++) pack_line(d, MR, r, r < rows ? a + (i0 + p + r) * lda + k0 : NULL, kc);
+        pack_runs(d, MR, 0, a + (i0 + p) * lda + k0, lda, rows, kc, (__mmask16)((1u << MR) - 1));
     }
 }
 
@@ -106,7 +142,8 @@ static void pack_b_block(const float *b, int64_t ldb, int tb, int64_t j0, int64_
         }
         /* op(B)'s columns are B's rows: column c of the panel is a
          * contiguous run of B's row j0 + q + c */
-        for (int64_t c = 0; c < NR; c++) pack_line(d, NR, c, c < cols ? b + (j0 + q + c) * ldb + k0 : NULL, kc);
+        for (int h = 0; h < NR / 16; h++)
+            pack_runs(d, NR, 16 * h, b + (j0 + q + 16 * h) * ldb + k0, ldb, cols - 16 * h, kc, 0xffff);
     }
 }
 
