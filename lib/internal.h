@@ -108,6 +108,8 @@ void gr_parallel_for_gemms(int64_t n, int64_t grain, gr_par_fn fn, void *ctx);
 void gr_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
               const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 int gr_sgemm_own(void);
+/* 1 when the CPU (and the OS) run the AVX-512 kernels libgrad has. */
+int gr_cpu_avx512(void);
 /* libgrad's AVX-512 kernel for gr_sgemm (m, n, k >= 1); 0 when it cannot
  * run (no packing buffers for this thread), C untouched. */
 int gr_sgemm_avx512(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,

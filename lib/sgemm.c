@@ -29,9 +29,10 @@ static int is_avx512_set(const char *name) {
                     !strcasecmp(name, "SapphireRapids"));
 }
 
-/* The AVX-512 subsets sgemm_avx512.c is built for, with the OS saving the
- * registers (GCC's check reads XCR0 as well as CPUID). */
-static int has_avx512(void) {
+/* The AVX-512 subsets sgemm_avx512.c and ops/pool_avx512.c are built for,
+ * with the OS saving the registers (GCC's check reads XCR0 as well as
+ * CPUID). */
+static int cpu_avx512(void) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
@@ -42,11 +43,19 @@ static int has_avx512(void) {
 #endif
 }
 
+static _Atomic int avx512 = -1; /* -1: not asked yet */
+
+int gr_cpu_avx512(void) {
+    int has = avx512;
+    if (has < 0) avx512 = has = cpu_avx512();
+    return has;
+}
+
 static _Atomic int own_kernel = -1; /* -1: not decided yet (deciding twice gives the same) */
 
 int gr_sgemm_own(void) {
     int own = own_kernel;
-    if (own < 0) own_kernel = own = has_avx512() && !is_avx512_set(gr_blas_core());
+    if (own < 0) own_kernel = own = gr_cpu_avx512() && !is_avx512_set(gr_blas_core());
     return own;
 }
 

@@ -93,6 +93,17 @@ gr_row_fn gr_copy_row(gr_dtype dt);
         return GR_OK;                                                                                                 \
     }
 
+/* pool_avx512.c: max pooling with 2x2 windows at stride 2 inside the
+ * input, float32, one plane of x [h, w] into y [oh, ow] (the window
+ * maxima), or (backward) the gradient h [oh, ow] into g, x-shaped: h at
+ * each window's argmax, 0 at its three other elements (with relu_mask,
+ * only where the maximum is above 0 or the window holds a NaN); pool.c's
+ * rules bit for bit. 0, with nothing written, where the build has no
+ * AVX-512 kernels; the caller checks gr_cpu_avx512() first. */
+int gr_pool_max_2x2_f32(const float *x, int64_t h, int64_t w, int64_t oh, int64_t ow, float *y);
+int gr_pool_max_2x2_backward_f32(const float *x, const float *h, int64_t w, int64_t oh, int64_t ow, int relu_mask,
+                                 float *g);
+
 /* Attribute bits. */
 #define A(id) GR_ATTR_BIT(id)
 

@@ -367,16 +367,23 @@ MAX_BACKWARD_2X2(double)
         T *out = k->out;                                                                                              \
         int64_t in_plane = c->h * c->w, out_plane = c->oh * c->ow, idx[POOL_COLS];                                    \
         int fast = pool_2x2(c);                                                                                       \
+        /* float32 2x2 windows: pool_avx512.c's kernels where the CPU runs them */                                  \
+        int vec = fast && sizeof(T) == sizeof(float) && gr_cpu_avx512();                                              \
         if (mode == 1 && !fast) memset(out + p0 * in_plane, 0, (size_t)((p1 - p0) * in_plane) * sizeof(T));          \
         for (int64_t pl = p0; pl < p1; pl++) {                                                                        \
             if ((((pl - p0) & 63) == 0 || in_plane > POOL_LOOK_ELEMS) && gr_cancelled(k->cancel)) return;             \
             const T *xp = x + pl * in_plane;                                                                          \
             if (mode == 0) {                                                                                          \
-                max_values_##T(c, xp, out + pl * out_plane);                                                          \
+                if (!(vec && gr_pool_max_2x2_f32((const float *)xp, c->h, c->w, c->oh, c->ow, (float *)out + pl * out_plane))) \
+                    max_values_##T(c, xp, out + pl * out_plane);                                                      \
                 continue;                                                                                             \
             }                                                                                                         \
             if (mode == 1 && fast) {                                                                                  \
-                max_backward_2x2_##T(c, xp, h + pl * out_plane, out + pl * in_plane, k->relu_mask);                   \
+                T *gp = out + pl * in_plane;                                                                          \
+                if (vec && (2 * c->oh < c->h || 2 * c->ow < c->w)) memset(gp, 0, (size_t)in_plane * sizeof(T));    \
+                if (!(vec && gr_pool_max_2x2_backward_f32((const float *)xp, (const float *)h + pl * out_plane, c->w,  \
+                                                          c->oh, c->ow, k->relu_mask, (float *)gp)))                  \
+                    max_backward_2x2_##T(c, xp, h + pl * out_plane, gp, k->relu_mask);                                \
                 continue;                                                                                             \
             }                                                                                                         \
             for (int64_t oy = 0; oy < c->oh; oy++)                                                                    \

@@ -17,17 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The kernel is there: built by GCC (clang's builds take a stub) for a
- * CPU with AVX-512. */
-static int have_avx512(void) {
-#if defined(__clang__) || !defined(__x86_64__)
-    return 0;
-#endif
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-}
-
 typedef struct gemm_case {
     int ta, tb;
     int64_t m, n, k;
@@ -78,7 +67,7 @@ static void check_case(const gemm_case *g) {
 
 static void test_products(void **state) {
     (void)state;
-    if (!have_avx512()) skip();
+    if (!gr_cpu_avx512()) skip();
     static const int64_t sizes[][3] = {
         {1, 1, 1},     {12, 32, 5},  {13, 33, 7},   {11, 31, 1},   {5, 100, 300}, {150, 40, 257},
         {145, 70, 513}, {64, 64, 32}, {70, 2100, 9}, {300, 17, 64}, {2, 2049, 3},  {33, 1, 40},
@@ -98,7 +87,7 @@ static void test_products(void **state) {
 /* beta 0: C is written, not read (NaN and inf there do not reach it). */
 static void test_beta_zero_does_not_read_c(void **state) {
     (void)state;
-    if (!have_avx512()) skip();
+    if (!gr_cpu_avx512()) skip();
     int64_t m = 20, n = 40, k = 9;
     float *a = tu_random_floats(m * k, -1, 1), *b = tu_random_floats(k * n, -1, 1), *c = malloc(sizeof(float) * 800);
     for (int64_t i = 0; i < m * n; i++) c[i] = i % 2 ? NAN : INFINITY;
@@ -113,7 +102,7 @@ static void test_beta_zero_does_not_read_c(void **state) {
  * gr_sgemm (which picks this kernel here) the same as the kernel. */
 static void test_slabs_give_the_same_bits(void **state) {
     (void)state;
-    if (!have_avx512()) skip();
+    if (!gr_cpu_avx512()) skip();
     int64_t m = 200, n = 90, k = 600;
     float *a = tu_random_floats(m * k, -1, 1), *b = tu_random_floats(n * k, -1, 1);
     float *whole = calloc((size_t)(m * n), sizeof(float)), *slabs = calloc((size_t)(m * n), sizeof(float));
