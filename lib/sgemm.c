@@ -62,12 +62,12 @@ int gr_sgemm_own(void) {
 const char *gr_sgemm_kernel(void) { return gr_sgemm_own() ? "libgrad AVX-512" : "OpenBLAS"; }
 
 /* Products the AVX-512 kernel does well: its tiles are 12 rows by 16 or
- * 32 columns, padded with zeros, and its packing of A is plain loads and
- * stores, so a product of fewer than 8 rows, or of 16 columns or fewer
- * (whose time is mostly packing), stays with OpenBLAS: cnn-step's
- * Winograd weight gradient, [32, 16] blocks summed over 112 tiles, took
- * 3 us a block against OpenBLAS's 2 us, and its last layer's [64, 1568]
- * x [1568, 10] 47 us against 34 us. */
+ * 32 columns, padded with zeros, so a product of fewer than 8 rows, or of
+ * 16 columns or fewer (half a tile at best, its time mostly packing),
+ * stays with OpenBLAS. One thread, B transposed, over 112 of the shared
+ * dim: [32, 8] 1.9 us against OpenBLAS's 1.2, [32, 16] 1.9 against 2.0,
+ * [16, 32] 1.85 against 2.15 (which is how conv_winograd.c now asks for
+ * its weight gradient's blocks). */
 static int suits_own(int64_t m, int64_t n, int64_t k) { return m >= 8 && n > 16 && k > 0; }
 
 void gr_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
