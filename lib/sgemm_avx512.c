@@ -88,7 +88,8 @@ static void transpose_16x16(const __m512 r[16], __m512 col[16]) {
 }
 
 /* Lines of a panel from up to 16 contiguous runs of kc (run i at
- * s + i * ld, `runs` of them, zeros for the others): line i of the panel
+ * s + i * ld, `runs` of them (none: s may be NULL), zeros for the
+ * others): line i of the panel
  * takes run i, `width` apart, at column `at`; `store` lanes of each k
  * written (12 for A's panels, 16 for a half of B's). In 16 x 16 blocks
  * through transpose_16x16. */
@@ -143,7 +144,8 @@ static void pack_b_block(const float *b, int64_t ldb, int tb, int64_t j0, int64_
         /* op(B)'s columns are B's rows: column c of the panel is a
          * contiguous run of B's row j0 + q + c */
         for (int h = 0; h < NR / 16; h++)
-            pack_runs(d, NR, 16 * h, b + (j0 + q + 16 * h) * ldb + k0, ldb, cols - 16 * h, kc, 0xffff);
+            pack_runs(d, NR, 16 * h, cols > 16 * h ? b + (j0 + q + 16 * h) * ldb + k0 : NULL, ldb, cols - 16 * h, kc,
+                      0xffff);
     }
 }
 

@@ -327,13 +327,13 @@ MAX_VALUES(double)
 
 /* pool_2x2's backward over one plane: each window's gradient h goes to
  * its argmax (argmax_2x2's rule) and 0 to its three other elements,
- * written as selects (no scatter, no memset but for the rows and columns
- * no window covers), so the compiler may vectorize it. With relu_mask, a
- * gradient stays only where the argmax's x is above 0 or NaN. */
+ * written as selects (no scatter), so the compiler may vectorize it; the
+ * rows and columns no window covers are not written (the caller zeroes
+ * them). With relu_mask, a gradient stays only where the argmax's x is
+ * above 0 or NaN. */
 #define MAX_BACKWARD_2X2(T)                                                                                           \
     static void max_backward_2x2_##T(const pool_geom *c, const T *xp, const T *hp, T *gp, int relu_mask) {          \
         int64_t w = c->w;                                                                                             \
-        if (2 * c->oh < c->h || 2 * c->ow < c->w) memset(gp, 0, (size_t)(c->h * c->w) * sizeof(T));                  \
         for (int64_t oy = 0; oy < c->oh; oy++) {                                                                      \
             const T *r0 = xp + 2 * oy * w, *r1 = r0 + w, *h = hp + oy * c->ow;                                        \
             T *g0 = gp + 2 * oy * w, *g1 = g0 + w;                                                                    \
@@ -374,16 +374,18 @@ MAX_BACKWARD_2X2(double)
             if ((((pl - p0) & 63) == 0 || in_plane > POOL_LOOK_ELEMS) && gr_cancelled(k->cancel)) return;             \
             const T *xp = x + pl * in_plane;                                                                          \
             if (mode == 0) {                                                                                          \
-                if (!(vec && gr_pool_max_2x2_f32((const float *)xp, c->h, c->w, c->oh, c->ow, (float *)out + pl * out_plane))) \
-                    max_values_##T(c, xp, out + pl * out_plane);                                                      \
+                T *yp = out + pl * out_plane;                                                                         \
+                if (!(vec && gr_pool_max_2x2_f32((const float *)xp, c->h, c->w, c->oh, c->ow, (float *)yp)))          \
+                    max_values_##T(c, xp, yp);                                                                        \
                 continue;                                                                                             \
             }                                                                                                         \
             if (mode == 1 && fast) {                                                                                  \
                 T *gp = out + pl * in_plane;                                                                          \
-                if (vec && (2 * c->oh < c->h || 2 * c->ow < c->w)) memset(gp, 0, (size_t)in_plane * sizeof(T));    \
-                if (!(vec && gr_pool_max_2x2_backward_f32((const float *)xp, (const float *)h + pl * out_plane, c->w,  \
-                                                          c->oh, c->ow, k->relu_mask, (float *)gp)))                  \
-                    max_backward_2x2_##T(c, xp, h + pl * out_plane, gp, k->relu_mask);                                \
+                const T *hp = h + pl * out_plane;                                                                     \
+                if (2 * c->oh < c->h || 2 * c->ow < c->w) memset(gp, 0, (size_t)in_plane * sizeof(T));               \
+                if (!(vec && gr_pool_max_2x2_backward_f32((const float *)xp, (const float *)hp, c->w, c->oh, c->ow,    \
+                                                          k->relu_mask, (float *)gp)))                                \
+                    max_backward_2x2_##T(c, xp, hp, gp, k->relu_mask);                                                \
                 continue;                                                                                             \
             }                                                                                                         \
             for (int64_t oy = 0; oy < c->oh; oy++)                                                                    \
