@@ -267,8 +267,8 @@ static int pool_2x2(const pool_geom *c) {
         int nan[POOL_COLS];                                                                                           \
         for (int64_t t = 0; t < n; t++) {                                                                             \
             T a = r0[2 * t], b = r0[2 * t + 1], d = r1[2 * t], e = r1[2 * t + 1];                                     \
-            T m0 = a > b ? a : b, m1 = d > e ? d : e;                                                                 \
-            mx[t] = m0 > m1 ? m0 : m1;                                                                                \
+            T m0 = b > a ? b : a, m1 = e > d ? e : d;                                                                 \
+            mx[t] = m1 > m0 ? m1 : m0;                                                                                \
             nan[t] = (a != a) | (b != b) | (d != d) | (e != e);                                                       \
         }                                                                                                             \
         for (int64_t t = 0; t < n; t++) {                                                                             \
@@ -285,7 +285,8 @@ ARGMAX_2X2(double)
 
 /* The window maxima of one plane (y = x at the argmax, without the argmax:
  * NaN when the window holds one, -inf when it holds nothing inside the
- * input); branch-free, so the compiler may vectorize it. */
+ * input; of tied maxima the first, which tells -0 from +0 as PyTorch
+ * does); branch-free, so the compiler may vectorize it. */
 #define MAX_VALUES(T)                                                                                                 \
     static void max_values_##T(const pool_geom *pc, const T *xp, T *yp) {                                             \
         const pool_geom c = *pc;                                                                                      \
@@ -295,9 +296,9 @@ ARGMAX_2X2(double)
                 T *y = yp + oy * c.ow;                                                                                \
                 for (int64_t ox = 0; ox < c.ow; ox++) {                                                               \
                     T a = r0[2 * ox], b = r0[2 * ox + 1], d = r1[2 * ox], e = r1[2 * ox + 1];                         \
-                    T m0 = a > b ? a : b, m1 = d > e ? d : e;                                                         \
+                    T m0 = b > a ? b : a, m1 = e > d ? e : d;                                                         \
                     int nan = (a != a) | (b != b) | (d != d) | (e != e);                                              \
-                    y[ox] = nan ? (T)NAN : m0 > m1 ? m0 : m1;                                                         \
+                    y[ox] = nan ? (T)NAN : m1 > m0 ? m1 : m0;                                                         \
                 }                                                                                                     \
             }                                                                                                         \
             return;                                                                                                   \
@@ -339,7 +340,7 @@ MAX_VALUES(double)
             T *g0 = gp + 2 * oy * w, *g1 = g0 + w;                                                                    \
             for (int64_t t = 0; t < c->ow; t++) {                                                                     \
                 T a = r0[2 * t], b = r0[2 * t + 1], d = r1[2 * t], e = r1[2 * t + 1], v = h[t];                       \
-                T m0 = a > b ? a : b, m1 = d > e ? d : e, m = m0 > m1 ? m0 : m1;                                      \
+                T m0 = b > a ? b : a, m1 = e > d ? e : d, m = m1 > m0 ? m1 : m0;                                      \
                 int na = a != a, nb = b != b, nd = d != d, ne = e != e, isn = na | nb | nd | ne;                      \
                 /* the first maximum; with a NaN, the last NaN (argmax_2x2) */                                       \
                 int pa = isn ? na & !nb & !nd & !ne : a == m;                                                         \

@@ -1,7 +1,7 @@
 /* pool_avx512.c -- max pooling's most common case, 2x2 windows at stride
  * 2 inside the input, in float32 with AVX-512: pool.c's 2x2 rules (the
- * window maximum, NaN when the window holds one; the gradient to the
- * first maximum, or with a NaN to the last NaN; relu_mask) as selects on
+ * window's first maximum, NaN when the window holds one; the gradient to
+ * that first maximum, or with a NaN to the last NaN; relu_mask) as selects on
  * 16 windows at a time. Each output row's windows are read as two input
  * rows whose even and odd elements are split by one permutation each, so
  * a row of 7 or 14 windows (cnn-step's) is one step, where the scalar
@@ -45,8 +45,9 @@ static void split_row(const float *r, int64_t t, int64_t n, const float *end, __
     *odd = _mm512_permutex2var_ps(lo, io, hi);
 }
 
-/* v > w ? v : w, as pool.c writes it (w when either is NaN). */
-static __m512 greater_of(__m512 v, __m512 w) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, w, _CMP_GT_OQ), w, v); }
+/* The first maximum of v then w: w > v ? w : v, as pool.c writes it (v
+ * on a tie, so -0 then +0 gives -0 as in PyTorch; v when either is NaN). */
+static __m512 first_max(__m512 v, __m512 w) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(w, v, _CMP_GT_OQ), v, w); }
 
 static __mmask16 is_nan(__m512 v) { return _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q); }
 
@@ -59,7 +60,7 @@ int gr_pool_max_2x2_f32(const float *x, int64_t h, int64_t w, int64_t oh, int64_
             __m512 a, b, d, e;
             split_row(r0, t, n, end, &a, &b);
             split_row(r1, t, n, end, &d, &e);
-            __m512 m = greater_of(greater_of(a, b), greater_of(d, e));
+            __m512 m = first_max(first_max(a, b), first_max(d, e));
             __mmask16 nan = _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(d, e, _CMP_UNORD_Q);
             m = _mm512_mask_blend_ps(nan, m, _mm512_set1_ps(__builtin_nanf("")));
             _mm512_mask_storeu_ps(y + oy * ow + t, lanes(n), m);
@@ -88,7 +89,7 @@ int gr_pool_max_2x2_backward_f32(const float *x, const float *h, int64_t w, int6
             split_row(r0, t, n, NULL, &a, &b);
             split_row(r1, t, n, NULL, &d, &e);
             __m512 v = _mm512_maskz_loadu_ps(lanes(n), hr + t), zero = _mm512_setzero_ps();
-            __m512 m = greater_of(greater_of(a, b), greater_of(d, e));
+            __m512 m = first_max(first_max(a, b), first_max(d, e));
             __mmask16 ea, eb, ed;
             if (_mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(d, e, _CMP_UNORD_Q)) {
                 /* a NaN in some window: per lane, the last NaN, else the first maximum */

@@ -1,7 +1,9 @@
-/* test_pool_avx512.c -- lib/ops/pool_avx512.c, max pooling's 2x2 windows
+/* test_pool.c -- max pooling's values at tied signed zeros, as PyTorch's,
+ * through a graph in float64 and float32 (pool.c's kernels and
+ * pool_avx512.c's); and lib/ops/pool_avx512.c, max pooling's 2x2 windows
  * at stride 2 in float32 with AVX-512, against the rules written out here
- * one window at a time: the forward value is pool.c's pairwise maximum
- * (a > b ? a : b of the pairs, then of the pair maxima), NaN when the
+ * one window at a time: the forward value is the window's first maximum
+ * in the order a b / d e (PyTorch's: -0 then +0 gives -0), NaN when the
  * window holds one; the backward sends the gradient to the window's first
  * element equal to that maximum (in the order a b / d e), or with a NaN to
  * its last NaN, 0 to the others, and with relu_mask only where the
@@ -30,7 +32,6 @@ static float draw(int special) {
     return values[(r >> 8) % (sizeof values / sizeof values[0])];
 }
 
-static float greater(float v, float w) { return v > w ? v : w; }
 
 static uint32_t bits(float v) {
     uint32_t u;
@@ -64,7 +65,8 @@ static void check_plane(int64_t h, int64_t w, int special, int relu_mask) {
             window(w, oy, ox, at);
             float e[4] = {x[at[0]], x[at[1]], x[at[2]], x[at[3]]};
             int nan = isnan(e[0]) || isnan(e[1]) || isnan(e[2]) || isnan(e[3]);
-            float m = greater(greater(e[0], e[1]), greater(e[2], e[3]));
+            float m = e[0];
+            for (int q = 1; q < 4; q++) m = e[q] > m ? e[q] : m; /* the first of tied maxima stays */
             float want = nan ? NAN : m;
             if (bits(y[oy * ow + ox]) != bits(want))
                 fail_msg("forward %lldx%lld window (%lld, %lld): %g, want %g", (long long)h, (long long)w,
@@ -100,8 +102,39 @@ static void test_against_the_rules(void **state) {
                 for (int rep = 0; rep < 4; rep++) check_plane(shapes[s][0], shapes[s][1], special, relu_mask);
 }
 
+/* max_pool2d(x, 2) of four windows of -0, +0 and -1: PyTorch 1.13 gives
+ * -0, +0, -0, +0 (the first of the tied maxima, in row-major order within
+ * the window), in float64 and float32 alike; pool.c's 2x2 loop gave +0
+ * for the first window. */
+static void test_tied_zeros_keep_the_first(void **state) {
+    (void)state;
+    static const double xv[16] = {-0.0, 0.0,  0.0,  -0.0, -1.0, -0.0, -1.0, -1.0,
+                                  -1.0, -1.0, -1.0, -1.0, 0.0,  -1.0, 0.0,  -0.0};
+    static const int want_negative[4] = {1, 0, 1, 0};
+    gr_error err;
+    for (int dt = 0; dt < 2; dt++) {
+        gr_graph *g = gr_graph_new(dt ? GR_F32 : GR_F64, NULL);
+        gr_shape xs = tu_shape(4, 1, 1, 2, 8);
+        int x = gr_graph_input(g, "x", &xs, &err);
+        TU_OK(gr_graph_finalize(g, &err), err);
+        gr_attrs pool = {0};
+        int64_t two = 2;
+        TU_OK(gr_attrs_set_ints(&pool, GR_ATTR_KERNEL_SIZE, &two, 1, &err), err);
+        int y = tu_apply(g, "max_pool2d", &x, 1, &pool);
+        tu_bind bd[1] = {{x, xv}};
+        double *yv = tu_eval1(g, bd, 1, y);
+        for (int i = 0; i < 4; i++) {
+            if (yv[i] != 0 || !!signbit(yv[i]) != want_negative[i])
+                fail_msg("%s window %d: %g, want %s0", dt ? "float32" : "float64", i, yv[i], want_negative[i] ? "-" : "+");
+        }
+        free(yv);
+        gr_graph_free(g);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tied_zeros_keep_the_first),
         cmocka_unit_test(test_against_the_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
