@@ -150,6 +150,8 @@ typedef struct gr_kernel {
                                          executor's fused add, gr_conv_bias_fits), or NULL */
     int relu_mask;                    /* max_pool2d_backward: keep the gradient only where x is
                                          above 0 or NaN (the executor's fused relu_backward) */
+    int relu_out;                     /* conv2d, conv1d: write relu of the result, relu's own rule
+                                         (x > 0 or NaN: x, else 0); the executor's folded relu */
     void *side;                       /* a second result the kernel writes as it goes, or NULL:
                                          the node its op's writes_side accepted (attention's
                                          probabilities, cross_entropy's softmax) */

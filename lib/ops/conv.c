@@ -393,8 +393,8 @@ static int run_winograd(const gr_kernel *k, const conv_geom *c, int transpose, i
     if (!gr_conv_winograd_plan(c, k->dt, transpose, &p)) return 0;
     int64_t work_elems = k->work_bytes / (int64_t)sizeof(float);
     if (weight) return gr_conv_winograd_weight(&p, k->in[0], k->in[1], k->out, k->work, work_elems, k->cancel);
-    return gr_conv_winograd_run(&p, k->in[0], k->in[1], transpose ? NULL : k->bias, k->out, k->work, work_elems,
-                                k->cancel);
+    return gr_conv_winograd_run(&p, k->in[0], k->in[1], transpose ? NULL : k->bias, !transpose && k->relu_out, k->out,
+                                k->work, work_elems, k->cancel);
 }
 
 /* Kernel k's convolution c (weight: conv_weight's) by direct sums, when
@@ -403,7 +403,7 @@ static int run_direct(const gr_kernel *k, const conv_geom *c, int weight) {
     if (!gr_conv_direct_fits(c, k->dt)) return 0;
     int64_t work_elems = k->work_bytes / (int64_t)sizeof(float);
     if (weight) return gr_conv_direct_weight(c, k->in[0], k->in[1], k->out, k->work, work_elems, k->cancel);
-    return gr_conv_direct_run(c, k->in[0], k->in[1], k->bias, k->out, k->work, work_elems, k->cancel);
+    return gr_conv_direct_run(c, k->in[0], k->in[1], k->bias, k->relu_out, k->out, k->work, work_elems, k->cancel);
 }
 static int64_t weight_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom full = weight_node_geom(g, n), c = gr_conv_trim_taps(full);
@@ -504,12 +504,22 @@ static void conv_part(void *ctx, int64_t s0, int64_t s1) {
     }
 }
 
+/* k's output through relu's rule, in place, shared by the threads. */
+static void relu_part(void *ctx, int64_t a, int64_t b) {
+    const gr_kernel *k = ctx;
+    if (k->dt == GR_F32) gr_relu_row_f32((float *)k->out + a, (float *)k->out + a, b - a);
+    else gr_relu_row_f64((double *)k->out + a, (double *)k->out + a, b - a);
+}
+
+static void relu_in_place(const gr_kernel *k) { gr_parallel_for(k->n->numel, GR_PAR_GRAIN, relu_part, (void *)(uintptr_t)k); }
+
 static gr_status conv_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     conv_geom full = conv_node_geom(k->g, k->n), c = gr_conv_trim_taps(full);
     if (run_winograd(k, &c, 0, 0) || run_direct(k, &c, 0)) return GR_OK;
     char *w = weight_operand(k, &c, &full, 1);
     run_conv_job(k, &c, work_elems(&c), w, conv_part);
+    if (k->relu_out) relu_in_place(k); /* the GEMM path: relu as a pass of its own */
     return GR_OK;
 }
 

@@ -73,13 +73,14 @@ typedef struct gr_wino {
 int gr_conv_winograd_plan(const conv_geom *c, gr_dtype dt, int transpose, gr_wino *p);
 /* Workspace floats for up to `slots` threads. */
 int64_t gr_conv_winograd_workspace(const gr_wino *p, int64_t slots);
-/* y = the convolution of x by w, plus bias [b] (NULL: none); 0, with
+/* y = the convolution of x by w, plus bias [b] (NULL: none), through
+ * relu when relu is set; 0, with
  * nothing written, when the
  * values need the direct sums (an inf or NaN, or magnitudes near
  * float32's range) or work holds no slot. The planned workspace sets the
  * thread count: one slot each. */
-int gr_conv_winograd_run(const gr_wino *p, const float *x, const float *w, const float *bias, float *y, float *work,
-                         int64_t work_elems, const volatile int *cancel);
+int gr_conv_winograd_run(const gr_wino *p, const float *x, const float *w, const float *bias, int relu, float *y,
+                         float *work, int64_t work_elems, const volatile int *cancel);
 /* dw [b, a, 3, 3] = the convolution's weight gradient from its input x
  * and output gradient dy (p not transposed); 0 as above. */
 int gr_conv_winograd_weight(const gr_wino *p, const float *x, const float *dy, float *dw, float *work,
@@ -91,10 +92,11 @@ int gr_conv_winograd_weight(const gr_wino *p, const float *x, const float *dy, f
 int gr_conv_direct_fits(const conv_geom *c, gr_dtype dt);
 /* Workspace floats for up to `slots` threads (weight: conv_weight's). */
 int64_t gr_conv_direct_workspace(const conv_geom *c, int weight, int64_t slots);
-/* y = the convolution of x by w, plus bias [cout] (NULL: none); 0, with
+/* y = the convolution of x by w, plus bias [cout] (NULL: none), through
+ * relu when relu is set; 0, with
  * nothing written, when work holds no slot. One thread a slot. */
-int gr_conv_direct_run(const conv_geom *c, const float *x, const float *w, const float *bias, float *y, float *work,
-                       int64_t work_elems, const volatile int *cancel);
+int gr_conv_direct_run(const conv_geom *c, const float *x, const float *w, const float *bias, int relu, float *y,
+                       float *work, int64_t work_elems, const volatile int *cancel);
 /* dw [cout, 1, 3, 3] = the weight gradient from x and the output gradient
  * dy; 0 as above. */
 int gr_conv_direct_weight(const conv_geom *c, const float *x, const float *dy, float *dw, float *work,

@@ -75,12 +75,16 @@ static inline float filter_at(const float *restrict r0, const float *restrict r1
 
 /* y [oh, ow] = the 3x3 filter f over the padded plane xp (rows W apart),
  * plus b (-0 for none: v + -0 is v, also for v = -0): whole blocks of each
- * row into yb [oh, nb], then copied. */
+ * row into yb [oh, nb] (through relu when relu is set), then copied. */
 GR_ROW_CLONES static void filter_plane(const float *restrict xp, int64_t W, const float *restrict f, float b,
-                                       float *restrict yb, int64_t nb, float *restrict y, int64_t oh, int64_t ow) {
+                                       float *restrict yb, int64_t nb, int relu, float *restrict y, int64_t oh,
+                                       int64_t ow) {
     for (int64_t i = 0; i < oh; i++) {
         const float *restrict r0 = xp + i * W, *restrict r1 = r0 + W, *restrict r2 = r1 + W;
-        for (int64_t j = 0; j < nb; j++) yb[i * nb + j] = filter_at(r0, r1, r2, f, j) + b;
+        for (int64_t j = 0; j < nb; j++) {
+            float v = filter_at(r0, r1, r2, f, j) + b;
+            yb[i * nb + j] = relu ? GR_RELU(v) : v;
+        }
     }
     for (int64_t i = 0; i < oh; i++)
         for (int64_t j = 0; j < ow; j++) y[i * ow + j] = yb[i * nb + j];
@@ -116,6 +120,7 @@ GR_ROW_CLONES static void dot_plane(const float *restrict xp, int64_t W, const f
 typedef struct direct_job {
     const conv_geom *c;
     const float *x, *w, *bias, *dy; /* forward: x, w, bias (or NULL); weight gradient: x, dy */
+    int relu;                       /* forward: out = relu(the convolution + bias) */
     float *out, *work;
     int64_t slots;
     const volatile int *cancel;
@@ -137,17 +142,18 @@ static void forward_part(void *ctx, int64_t s0, int64_t s1) {
         for (int64_t g = 0; g < c->groups; g++) {
             pad_plane(c, J->x + (n * c->cin + g) * c->h * c->w, xp);
             for (int64_t o = g * c->cog; o < (g + 1) * c->cog; o++)
-                filter_plane(xp, W, J->w + o * 9, J->bias ? J->bias[o] : -0.0f, yb, nb,
+                filter_plane(xp, W, J->w + o * 9, J->bias ? J->bias[o] : -0.0f, yb, nb, J->relu,
                              J->out + (n * c->cout + o) * c->p, c->oh, c->ow);
         }
 }
 
-int gr_conv_direct_run(const conv_geom *c, const float *x, const float *w, const float *bias, float *y, float *work,
-                       int64_t work_elems, const volatile int *cancel) {
+int gr_conv_direct_run(const conv_geom *c, const float *x, const float *w, const float *bias, int relu, float *y,
+                       float *work, int64_t work_elems, const volatile int *cancel) {
     int64_t slots = work_elems / slot_floats(c, 0);
     if (slots > c->n) slots = c->n;
     if (slots < 1) return 0;
-    direct_job J = {.c = c, .x = x, .w = w, .bias = bias, .out = y, .work = work, .slots = slots, .cancel = cancel};
+    direct_job J = {.c = c, .x = x, .w = w, .bias = bias, .relu = relu, .out = y, .work = work, .slots = slots,
+                    .cancel = cancel};
     gr_parallel_for(slots, 1, forward_part, &J);
     return 1;
 }

@@ -212,9 +212,10 @@ GR_ROW_CLONES static void transform_input(const gr_wino *p, const float *restric
 /* One output plane y [oh, ow] from its channel's row of M (position xi at
  * m + xi ldm, tiles as in V): A^T M A for every tile, plus *bias unless
  * bias is NULL, the tile rows' even and odd output rows interleaved into
- * ye and yo [th, 2 tp], then copied into y without the extra tile. */
+ * ye and yo [th, 2 tp] (through relu when relu is set: conv2d's folded
+ * relu), then copied into y without the extra tile. */
 GR_ROW_CLONES static void transform_output(const gr_wino *p, const float *restrict m, int64_t ldm,
-                                           float *restrict ye, float *restrict yo, const float *bias,
+                                           float *restrict ye, float *restrict yo, const float *bias, int relu,
                                            float *restrict y) {
     int64_t tp = p->tw + 1, per = p->th * tp;
     float b = bias ? *bias : -0.0f; /* v + -0 is v, also for v = -0 (v + +0 is not) */
@@ -226,12 +227,12 @@ GR_ROW_CLONES static void transform_output(const gr_wino *p, const float *restri
             a[0][c] = m0 + m1 + m2;
             a[1][c] = m1 - m2 - m3;
         }
-        float y00 = a[0][0] + a[0][1] + a[0][2], y01 = a[0][1] - a[0][2] - a[0][3];
-        float y10 = a[1][0] + a[1][1] + a[1][2], y11 = a[1][1] - a[1][2] - a[1][3];
-        ye[2 * j] = y00 + b;
-        ye[2 * j + 1] = y01 + b;
-        yo[2 * j] = y10 + b;
-        yo[2 * j + 1] = y11 + b;
+        float y00 = a[0][0] + a[0][1] + a[0][2] + b, y01 = a[0][1] - a[0][2] - a[0][3] + b;
+        float y10 = a[1][0] + a[1][1] + a[1][2] + b, y11 = a[1][1] - a[1][2] - a[1][3] + b;
+        ye[2 * j] = relu ? GR_RELU(y00) : y00;
+        ye[2 * j + 1] = relu ? GR_RELU(y01) : y01;
+        yo[2 * j] = relu ? GR_RELU(y10) : y10;
+        yo[2 * j + 1] = relu ? GR_RELU(y11) : y11;
     }
     for (int64_t r = 0; r < p->oh; r++)
         memcpy(y + r * p->ow, (r & 1 ? yo : ye) + (r >> 1) * 2 * tp, (size_t)p->ow * sizeof *y);
@@ -299,6 +300,7 @@ typedef struct wino_job {
     const gr_wino *p;
     const float *x, *u;        /* u: U, or the weight gradient's dy */
     const float *bias;         /* [b] added to y, or NULL */
+    int relu;                  /* y = relu(the convolution + bias) */
     float *y, *slot0;          /* y: the convolution's output (unused by the weight gradient) */
     int64_t nb, slots;         /* images per chunk; workspace slots */
     const volatile int *cancel;
@@ -364,7 +366,7 @@ static void wino_part(void *ctx, int64_t s0, int64_t s1) {
         for (int64_t i = 0; i < nb; i++)
             for (int64_t c = 0; c < p->b; c++)
                 transform_output(p, S.m + c * T + i * per, pos_stride(p->b, T), S.ye, S.yo, J->bias ? J->bias + c : NULL,
-                                 J->y + ((n0 + i) * p->b + c) * p->oh * p->ow);
+                                 J->relu, J->y + ((n0 + i) * p->b + c) * p->oh * p->ow);
     }
 }
 
@@ -403,13 +405,13 @@ static int64_t job_slots(const gr_wino *p, int64_t work_elems) {
 
 /* Bounds on the transforms' growth: |V| <= 4 |x|, |U| <= 9/4 |w|,
  * |A^T M A| <= 9 |M| and |Z| <= 4 |dy|, |G^T dU G| <= 4 |dU|. */
-int gr_conv_winograd_run(const gr_wino *p, const float *x, const float *w, const float *bias, float *y, float *work,
-                         int64_t work_elems, const volatile int *cancel) {
+int gr_conv_winograd_run(const gr_wino *p, const float *x, const float *w, const float *bias, int relu, float *y,
+                         float *work, int64_t work_elems, const volatile int *cancel) {
     int64_t slots = job_slots(p, work_elems);
     if (slots < 1 || !values_fit(x, p->n * p->a * p->h * p->w, w, p->a * p->b * 9, 4 * 2.25 * 9 * 16 * (double)p->a))
         return 0;
     transform_weight(p, w, work);
-    wino_job J = {.p = p, .x = x, .u = work, .bias = bias, .y = y, .slot0 = work + 16 * p->a * p->b,
+    wino_job J = {.p = p, .x = x, .u = work, .bias = bias, .relu = relu, .y = y, .slot0 = work + 16 * p->a * p->b,
                   .nb = chunk_images_of(p), .slots = slots, .cancel = cancel};
     gr_parallel_for_gemms(slots, 1, wino_part, &J);
     return 1;

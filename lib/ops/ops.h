@@ -104,6 +104,15 @@ int gr_pool_max_2x2_f32(const float *x, int64_t h, int64_t w, int64_t oh, int64_
 int gr_pool_max_2x2_backward_f32(const float *x, const float *h, int64_t w, int64_t oh, int64_t ow, int relu_mask,
                                  float *g);
 
+/* relu's rule, x above 0 or NaN: x, else 0 (-0 gives +0), as one compare
+ * (a NaN is not <= 0), which compilers turn into a select where the two
+ * compares of x > 0 || x != x became a branch in a convolution's short
+ * rows: the relu op's kernel, the rows below, and the convolutions'
+ * epilogues for the relu the executor folds into them (unary.c). */
+#define GR_RELU(x) ((x) <= 0 ? 0 : (x))
+void gr_relu_row_f32(const float *x, float *y, int64_t n);
+void gr_relu_row_f64(const double *x, double *y, int64_t n);
+
 /* Attribute bits. */
 #define A(id) GR_ATTR_BIT(id)
 

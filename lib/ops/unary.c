@@ -25,7 +25,19 @@ UNARY_KERNEL(cos, cos(x))
 UNARY_KERNEL(tanh, tanh(x))
 UNARY_KERNEL(sigmoid, SIGMOID(x))
 /* NaN propagates, as in PyTorch; written without a branch so it vectorizes. */
-UNARY_KERNEL(relu, (x > 0 || x != x) ? x : 0)
+UNARY_KERNEL(relu, GR_RELU(x))
+void gr_relu_row_f32(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = GR_RELU(v);
+    }
+}
+void gr_relu_row_f64(const double *x, double *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        y[i] = GR_RELU(v);
+    }
+}
 /* softplus with PyTorch's beta and threshold (defaults 1 and 20): x itself
  * where beta x > threshold, else log1p(e^(beta x)) / beta, in the dtype. */
 static double softplus_attr(const gr_attrs *a, gr_attr_id id, double def) {

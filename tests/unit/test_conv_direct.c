@@ -64,7 +64,7 @@ static void check_case(const conv_geom *c, int threads, int with_bias) {
     for (int64_t i = 0; i < work_n; i++) work[i] = NAN; /* scratch is read only where written */
     for (int64_t i = 0; i < yn; i++) y[i] = NAN;       /* every element must be written */
     for (int64_t i = 0; i < wn; i++) dw[i] = NAN;
-    assert_int_equal(gr_conv_direct_run(c, x, w, with_bias ? b : NULL, y, work, fwd_n, NULL), 1);
+    assert_int_equal(gr_conv_direct_run(c, x, w, with_bias ? b : NULL, 0, y, work, fwd_n, NULL), 1);
     assert_int_equal(gr_conv_direct_weight(c, x, dy, dw, work, wt_n, NULL), 1);
     double *want = reference(c, x, w, with_bias ? b : NULL, NULL), *want_dw = reference(c, x, w, NULL, dy);
     char what[160];
@@ -125,7 +125,7 @@ static void test_other_geometries_are_declined(void **state) {
     wide_pad.ph = 3;
     assert_false(gr_conv_direct_fits(&wide_pad, GR_F32));
     float one = 1;
-    assert_int_equal(gr_conv_direct_run(&c, &one, &one, NULL, &one, &one, 1, NULL), 0); /* no slot */
+    assert_int_equal(gr_conv_direct_run(&c, &one, &one, NULL, 0, &one, &one, 1, NULL), 0); /* no slot */
 }
 
 int main(void) {

@@ -320,6 +320,85 @@ static void test_relu_pool_backward_fusion(void **state) {
         }
 }
 
+/* What one buffer per node of graph g's program for outs would take. */
+static int64_t unplanned_of(const gr_graph *g, const int *outs, int n) {
+    gr_error err;
+    gr_exec *e = gr_compile(g, outs, n, &err);
+    assert_non_null(e);
+    gr_exec_stats st;
+    gr_exec_get_stats(e, &st);
+    gr_exec_free(e);
+    return st.unplanned_bytes;
+}
+
+/* relu(conv(x, w) + b): the convolution's kernel writes relu of its
+ * result and relu's instruction becomes a view of it (fuse_relu), when
+ * nothing else reads conv + b but relu_backward. The loss sum(relu(.) * q)
+ * and its gradients in x, w and b must equal, bit for bit, the program
+ * where conv + b is an output too (which keeps relu a pass of its own),
+ * on values with zeros, negatives and ties: for each path of the
+ * convolution (float32 by Winograd, 16 -> 8 channels; float32 direct, one
+ * input channel; float64 by im2col; float32 conv1d by im2col), with a
+ * max pooling after relu (whose backward takes relu_backward in) and
+ * without. The fused program needs one buffer fewer. */
+static void test_relu_folds_into_convolution(void **state) {
+    (void)state;
+    gr_error err;
+    struct {
+        int f64, conv1d, cin, cout, pool;
+    } cases[] = {{0, 0, 16, 8, 0}, {0, 0, 16, 8, 1}, {0, 0, 1, 4, 0}, {0, 0, 1, 4, 1}, {1, 0, 3, 4, 0}, {1, 0, 3, 4, 1},
+                 {0, 1, 3, 4, 0}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        int f64 = cases[ci].f64, conv1d = cases[ci].conv1d, cin = cases[ci].cin, cout = cases[ci].cout;
+        int pool = cases[ci].pool;
+        gr_graph *g = gr_graph_new(f64 ? GR_F64 : GR_F32, NULL);
+        enum { N = 2, H = 8, W = 8 };
+        gr_shape xs = conv1d ? tu_shape(3, N, cin, W) : tu_shape(4, N, cin, H, W);
+        gr_shape ws = conv1d ? tu_shape(3, cout, cin, 3) : tu_shape(4, cout, cin, 3, 3);
+        gr_shape bs = conv1d ? tu_shape(2, cout, 1) : tu_shape(3, cout, 1, 1);
+        int64_t qn = (int64_t)N * cout * (conv1d ? W : pool ? H * W / 4 : H * W);
+        gr_shape qs = conv1d ? tu_shape(3, N, cout, W) : pool ? tu_shape(4, N, cout, H / 2, W / 2)
+                                                              : tu_shape(4, N, cout, H, W);
+        int x = gr_graph_input(g, "x", &xs, &err), w = gr_graph_param(g, "w", &ws, &err);
+        int b = gr_graph_param(g, "b", &bs, &err), q = gr_graph_input(g, "q", &qs, &err);
+        TU_OK(gr_graph_finalize(g, &err), err);
+        gr_attrs pad = {0}, pk = {0};
+        int64_t one = 1, two = 2;
+        TU_OK(gr_attrs_set_ints(&pad, GR_ATTR_PADDING, &one, 1, &err), err);
+        TU_OK(gr_attrs_set_ints(&pk, GR_ATTR_KERNEL_SIZE, &two, 1, &err), err);
+        int xw[2] = {x, w};
+        int h = tu_op2(g, "add", tu_apply(g, conv1d ? "conv1d" : "conv2d", xw, 2, &pad), b);
+        int r = tu_op1(g, "relu", h);
+        if (pool) r = tu_apply(g, "max_pool2d", &r, 1, &pk);
+        int loss = tu_op1(g, "sum", tu_op2(g, "mul", r, q));
+        int wrt[3] = {x, w, b}, d[3];
+        TU_OK(gr_grad(g, loss, wrt, 3, d, &err), err);
+        int64_t xn = (int64_t)N * cin * (conv1d ? W : H * W), wn = (int64_t)cout * cin * (conv1d ? 3 : 9);
+        double *xv = malloc((size_t)xn * sizeof *xv), *wv = malloc((size_t)wn * sizeof *wv);
+        double bv[16], *qv = malloc((size_t)qn * sizeof *qv);
+        tu_seed(40 + ci);
+        for (int64_t i = 0; i < xn; i++) {
+            int kind = (int)(tu_rand64() % 6);
+            xv[i] = kind == 0 ? 0 : kind == 1 ? 0.5 : tu_uniform(-1, 1);
+        }
+        for (int64_t i = 0; i < wn; i++) wv[i] = tu_uniform(-1, 1);
+        for (int i = 0; i < cout; i++) bv[i] = i % 3 == 0 ? 0 : tu_uniform(-0.5, 0.5);
+        for (int64_t i = 0; i < qn; i++) qv[i] = tu_uniform(-1, 1);
+        tu_bind bd[4] = {{x, xv}, {w, wv}, {b, bv}, {q, qv}};
+        int outs[5] = {loss, d[0], d[1], d[2], h};
+        double *fused = tu_eval(g, bd, 4, outs, 4), *plain = tu_eval(g, bd, 4, outs, 5);
+        for (int64_t i = 0; i < 1 + xn + wn + cout; i++)
+            if (memcmp(&fused[i], &plain[i], sizeof fused[i]) != 0)
+                fail_msg("case %zu: element %lld: %.17g fused, %.17g apart", ci, (long long)i, fused[i], plain[i]);
+        int64_t h_bytes = (int64_t)N * cout * (conv1d ? W : H * W) * (f64 ? 8 : 4);
+        if (unplanned_of(g, outs, 4) >= unplanned_of(g, outs, 5) - h_bytes + 1)
+            fail_msg("case %zu: relu did not fold (%lld bytes unplanned, %lld with conv + b an output)", ci,
+                     (long long)unplanned_of(g, outs, 4), (long long)unplanned_of(g, outs, 5));
+        free(fused), free(plain), free(xv), free(wv), free(qv);
+        gr_graph_free(g);
+    }
+}
+
 /* cross_entropy's kernel writes the softmax its gradient reads
  * (cross_entropy_backward of softmax(x)) when the loss itself is computed:
  * that program has as many instructions as the one for the gradient alone,
@@ -606,7 +685,7 @@ int main(void) {
         cmocka_unit_test(test_rerun_with_new_values), cmocka_unit_test(test_label_errors_at_run_time),
         cmocka_unit_test(test_cancel_and_plan_limit), cmocka_unit_test(test_zero_size),
         cmocka_unit_test(test_nan_propagates),
-        cmocka_unit_test(test_matmul_bias_fusion),   cmocka_unit_test(test_relu_pool_backward_fusion),   cmocka_unit_test(test_views_share_buffers),
+        cmocka_unit_test(test_matmul_bias_fusion),   cmocka_unit_test(test_relu_pool_backward_fusion), cmocka_unit_test(test_relu_folds_into_convolution),   cmocka_unit_test(test_views_share_buffers),
         cmocka_unit_test(test_attention_probs_shared), cmocka_unit_test(test_cross_entropy_writes_its_softmax),
         cmocka_unit_test(test_norm_writes_its_xhat), cmocka_unit_test(test_slice_gradients_join),
         cmocka_unit_test(test_gelu_writes_its_derivative),

@@ -85,7 +85,7 @@ static void check_case(const conv_geom *c, int transpose, int threads) {
     float *in = tu_random_floats(in_n, -2, 2), *w = tu_random_floats(c->cout * c->cin * 9, -1, 1);
     float *out = malloc((size_t)out_n * sizeof *out), *work = malloc((size_t)work_n * sizeof *work);
     for (int64_t i = 0; i < out_n; i++) out[i] = NAN; /* every element must be written */
-    assert_int_equal(gr_conv_winograd_run(&p, in, w, NULL, out, work, work_n, NULL), 1);
+    assert_int_equal(gr_conv_winograd_run(&p, in, w, NULL, 0, out, work, work_n, NULL), 1);
     double *want = direct(c, in, w, transpose);
     for (int64_t i = 0; i < out_n; i++) {
         char what[160];
@@ -213,7 +213,7 @@ static int run_filled(const conv_geom *c, float xv, float x0, float wv, float *o
     in[0] = x0;
     for (int64_t i = 0; i < c->cout * c->cin * 9; i++) w[i] = wv;
     for (int64_t i = 0; i < out_n; i++) out[i] = -1;
-    int ran = gr_conv_winograd_run(&p, in, w, NULL, out, work, work_n, NULL);
+    int ran = gr_conv_winograd_run(&p, in, w, NULL, 0, out, work, work_n, NULL);
     free(in), free(w), free(work);
     return ran;
 }
