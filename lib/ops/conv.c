@@ -511,7 +511,9 @@ static void relu_part(void *ctx, int64_t a, int64_t b) {
     else gr_relu_row_f64((double *)k->out + a, (double *)k->out + a, b - a);
 }
 
-static void relu_in_place(const gr_kernel *k) { gr_parallel_for(k->n->numel, GR_PAR_GRAIN, relu_part, (void *)(uintptr_t)k); }
+static void relu_in_place(const gr_kernel *k) {
+    gr_parallel_for(k->n->numel, GR_PAR_GRAIN, relu_part, (void *)(uintptr_t)k);
+}
 
 static gr_status conv_forward(const gr_kernel *k, gr_error *err) {
     (void)err;

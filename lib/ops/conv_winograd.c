@@ -392,8 +392,8 @@ static void wino_weight_part(void *ctx, int64_t s0, int64_t s1) {
                 transform_grad(p, J->u + ((n0 + i) * p->b + c) * p->oh * p->ow, S.ye, S.yo, S.hb, S.m + c * T + i * per,
                                pos_stride(p->b, T));
         for (int xi = 0; xi < 16; xi++)
-            gr_sgemm(0, 1, p->a, p->b, nb * per, 1.0f, S.v + xi * pos_stride(p->a, T), T, S.m + xi * pos_stride(p->b, T),
-                     T, 1.0f, S.du + xi * p->a * p->b, p->b);
+            gr_sgemm(0, 1, p->a, p->b, nb * per, 1.0f, S.v + xi * pos_stride(p->a, T), T,
+                     S.m + xi * pos_stride(p->b, T), T, 1.0f, S.du + xi * p->a * p->b, p->b);
     }
 }
 

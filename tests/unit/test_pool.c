@@ -80,8 +80,9 @@ static void check_plane(int64_t h, int64_t w, int special, int relu_mask) {
                 float got = g[at[q]], exp = q == pick ? v : 0.0f;
                 covered[at[q]] = 1;
                 if (bits(got) != bits(exp))
-                    fail_msg("backward %lldx%lld relu_mask %d window (%lld, %lld) element %d: %g, want %g", (long long)h,
-                             (long long)w, relu_mask, (long long)oy, (long long)ox, q, (double)got, (double)exp);
+                    fail_msg("backward %lldx%lld relu_mask %d window (%lld, %lld) element %d: %g, want %g",
+                             (long long)h, (long long)w, relu_mask, (long long)oy, (long long)ox, q, (double)got,
+                             (double)exp);
             }
         }
     for (int64_t i = 0; i < n; i++)
@@ -125,7 +126,8 @@ static void test_tied_zeros_keep_the_first(void **state) {
         double *yv = tu_eval1(g, bd, 1, y);
         for (int i = 0; i < 4; i++) {
             if (yv[i] != 0 || !!signbit(yv[i]) != want_negative[i])
-                fail_msg("%s window %d: %g, want %s0", dt ? "float32" : "float64", i, yv[i], want_negative[i] ? "-" : "+");
+                fail_msg("%s window %d: %g, want %s0", dt ? "float32" : "float64", i, yv[i],
+                         want_negative[i] ? "-" : "+");
         }
         free(yv);
         gr_graph_free(g);
