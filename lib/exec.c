@@ -240,7 +240,7 @@ static int conv_kernel(const gr_exec *e, int p) {
 
 /* relu(h) where a convolution's instruction computes h: that instruction
  * writes relu(h) into h's buffer and relu's becomes a view of it, so h
- * never takes a pass of its own (cnn-step: 0.15 + 0.08 ms of 4.5). Only
+ * never takes a pass of its own (cnn-step: 0.16 + 0.08 ms of 4.5). Only
  * when neither is an output and nothing else reads h but
  * relu_backward(v, h), whose rule (v where h is above 0 or NaN) gives the
  * same on relu(h); a relu_backward that max pooling's backward took in

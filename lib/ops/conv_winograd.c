@@ -374,7 +374,7 @@ static void wino_part(void *ctx, int64_t s0, int64_t s1) {
  * V Z^T per position (slots s0 + 1 .. s1 - 1, which this part stands in
  * for, get zeros). Input channels are the GEMM's rows: cnn-step's [16,
  * 32] blocks over 112 tiles took 1.85 us on libgrad's kernel, its [32,
- * 16] ones 2.0 us on OpenBLAS (whose time went to copying them). */
+ * 16] ones 2.0 us on OpenBLAS. */
 static void wino_weight_part(void *ctx, int64_t s0, int64_t s1) {
     const wino_job *J = ctx;
     const gr_wino *p = J->p;
