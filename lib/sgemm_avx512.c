@@ -20,6 +20,8 @@
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,fma,avx2")
 
 #include <immintrin.h>
+
+#include "avx512.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,9 +60,6 @@ static float *pack_buffers(void) {
     return pack = p;
 }
 
-/* The first n of 16 lanes (none for n <= 0). */
-static __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1); }
-
 /* col[j] = (r[0][j], ..., r[15][j]): the 16 x 16 transpose, as 64
  * shuffles (in-lane unpacks of floats, then of float pairs, then two
  * rounds of 128-bit lane shuffles). */
@@ -89,14 +88,13 @@ static void transpose_16x16(const __m512 r[16], __m512 col[16]) {
 
 /* Lines of a panel from up to 16 contiguous runs of kc (run i at
  * s + i * ld, `runs` of them (none: s may be NULL), zeros for the
- * others): line i of the panel
- * takes run i, `width` apart, at column `at`; `store` lanes of each k
- * written (12 for A's panels, 16 for a half of B's). In 16 x 16 blocks
- * through transpose_16x16. */
+ * others): line i of the panel takes run i, `width` apart, at column
+ * `at`; `store` lanes of each k written (12 for A's panels, 16 for a half
+ * of B's). In 16 x 16 blocks through transpose_16x16. */
 static void pack_runs(float *panel, int64_t width, int64_t at, const float *s, int64_t ld, int64_t runs, int64_t kc,
                       __mmask16 store) {
     for (int64_t k = 0; k < kc; k += 16) {
-        __mmask16 m = lanes(kc - k);
+        __mmask16 m = gr_lanes16(kc - k);
         __m512 r[16], col[16];
         for (int i = 0; i < 16; i++) r[i] = i < runs ? _mm512_maskz_loadu_ps(m, s + i * ld + k) : _mm512_setzero_ps();
         transpose_16x16(r, col);
@@ -133,7 +131,7 @@ static void pack_b_block(const float *b, int64_t ldb, int tb, int64_t j0, int64_
         int64_t cols = nc - q < NR ? nc - q : NR;
         float *d = dst + q * kc;
         if (!tb) {
-            __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
+            __mmask16 m0 = gr_lanes16(cols), m1 = gr_lanes16(cols - 16);
             for (int64_t k = 0; k < kc; k++) {
                 const float *s = b + (k0 + k) * ldb + j0 + q;
                 _mm512_store_ps(d + k * NR, _mm512_maskz_loadu_ps(m0, s));
@@ -170,7 +168,7 @@ static inline __attribute__((always_inline)) void tile(int halves, int64_t kc, c
             for (int h = 0; h < halves; h++) acc[r][h] = _mm512_fmadd_ps(av, bk[h], acc[r][h]);
         }
     }
-    __mmask16 mask[2] = {lanes(cols), lanes(cols - 16)};
+    __mmask16 mask[2] = {gr_lanes16(cols), gr_lanes16(cols - 16)};
     __m512 vb = _mm512_set1_ps(beta), va = _mm512_set1_ps(alpha);
     for (int r = 0; r < MR; r++) {
         if (r >= rows) break;

@@ -17,8 +17,7 @@
 
 #include <immintrin.h>
 
-/* The first n of 16 lanes (none for n <= 0). */
-static __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1); }
+#include "../avx512.h"
 
 /* Windows [t, t + n) (n <= 16) of one input row r: its even elements into
  * *even, its odd ones into *odd (lane i: window t + i; lanes from n on
@@ -38,8 +37,8 @@ static void split_row(const float *r, int64_t t, int64_t n, const float *end, __
         lo = _mm512_loadu_ps(s);
         hi = _mm512_loadu_ps(s + 16);
     } else {
-        lo = _mm512_maskz_loadu_ps(lanes(2 * n), s);
-        hi = _mm512_maskz_loadu_ps(lanes(2 * n - 16), s + 16);
+        lo = _mm512_maskz_loadu_ps(gr_lanes16(2 * n), s);
+        hi = _mm512_maskz_loadu_ps(gr_lanes16(2 * n - 16), s + 16);
     }
     *even = _mm512_permutex2var_ps(lo, ie, hi);
     *odd = _mm512_permutex2var_ps(lo, io, hi);
@@ -63,7 +62,7 @@ int gr_pool_max_2x2_f32(const float *x, int64_t h, int64_t w, int64_t oh, int64_
             __m512 m = first_max(first_max(a, b), first_max(d, e));
             __mmask16 nan = _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(d, e, _CMP_UNORD_Q);
             m = _mm512_mask_blend_ps(nan, m, _mm512_set1_ps(__builtin_nanf("")));
-            _mm512_mask_storeu_ps(y + oy * ow + t, lanes(n), m);
+            _mm512_mask_storeu_ps(y + oy * ow + t, gr_lanes16(n), m);
         }
     }
     return 1;
@@ -74,8 +73,8 @@ int gr_pool_max_2x2_f32(const float *x, int64_t h, int64_t w, int64_t oh, int64_
 static void merge_row(float *r, int64_t t, int64_t n, __m512 even, __m512 odd) {
     const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    _mm512_mask_storeu_ps(r + 2 * t, lanes(2 * n), _mm512_permutex2var_ps(even, il, odd));
-    _mm512_mask_storeu_ps(r + 2 * t + 16, lanes(2 * n - 16), _mm512_permutex2var_ps(even, ih, odd));
+    _mm512_mask_storeu_ps(r + 2 * t, gr_lanes16(2 * n), _mm512_permutex2var_ps(even, il, odd));
+    _mm512_mask_storeu_ps(r + 2 * t + 16, gr_lanes16(2 * n - 16), _mm512_permutex2var_ps(even, ih, odd));
 }
 
 int gr_pool_max_2x2_backward_f32(const float *x, const float *h, int64_t w, int64_t oh, int64_t ow, int relu_mask,
@@ -88,7 +87,7 @@ int gr_pool_max_2x2_backward_f32(const float *x, const float *h, int64_t w, int6
             __m512 a, b, d, e;
             split_row(r0, t, n, NULL, &a, &b);
             split_row(r1, t, n, NULL, &d, &e);
-            __m512 v = _mm512_maskz_loadu_ps(lanes(n), hr + t), zero = _mm512_setzero_ps();
+            __m512 v = _mm512_maskz_loadu_ps(gr_lanes16(n), hr + t), zero = _mm512_setzero_ps();
             __m512 m = first_max(first_max(a, b), first_max(d, e));
             __mmask16 ea, eb, ed;
             if (_mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(d, e, _CMP_UNORD_Q)) {
