@@ -268,9 +268,9 @@ __attribute__((always_inline)) static inline int print_binary(char *buf, int neg
                                                               int mbits) {
     buf[0] = '-';
     char *o = buf + neg;
-    if (c == 0) {
-        o[0] = '0';
-        return neg + 1;
+    if (c == 0) { /* -0 as -0.0: a reader that makes "-0" an integer (Python's json) keeps the sign */
+        memcpy(o, "0.0", 3); /* past the length when positive: scratch (CD_NUM_MAX) */
+        return neg ? 4 : 1;
     }
     need_tables();
     int narrow = mbits == 23, e10 = 0;

@@ -34,7 +34,8 @@ cd_num_status cd_num_parse(const char *s, const char *end, double *out, const ch
  * layout is JavaScript's Number#toString, which JSON.stringify uses:
  * plain decimal when 1e-7 <= |v| < 1e21 (6, 0.1, -2.5, 123000, 0.000001),
  * exponent form otherwise (1e+21, 1.5e-7, -2e-308); 0 prints as 0 and
- * -0 as -0. */
+ * -0 as -0.0 (not JavaScript's "0": the sign is part of the value, and
+ * Python's json reads "-0" as the integer 0, without it). */
 int cd_num_print_f64(double v, char *buf);
 /* The same for a float32: the fewest digits whose strtof is v. */
 int cd_num_print_f32(float v, char *buf);

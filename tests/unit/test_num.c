@@ -583,7 +583,7 @@ static void check_print_at(double v, int f32, int full) {
     if (f32 ? bits_of_f(strtof(buf, NULL)) != bits_of_f((float)v) : bits_of(strtod(buf, NULL)) != bits_of(v))
         fail_msg("%a printed as '%s', which reads back differently", v, buf);
     if (v == 0) {
-        assert_string_equal(buf, signbit(v) ? "-0" : "0");
+        assert_string_equal(buf, signbit(v) ? "-0.0" : "0");
         return;
     }
     uint64_t d;
@@ -607,7 +607,7 @@ typedef struct print_case {
 
 static const print_case f64_cases[] = {
     {0.0, "0"},
-    {-0.0, "-0"},
+    {-0.0, "-0.0"},
     {0.1, "0.1"},
     {6.0, "6"},
     {-2.0, "-2"},
@@ -668,7 +668,7 @@ typedef struct print_case_f {
 
 static const print_case_f f32_cases[] = {
     {0.0f, "0"},
-    {-0.0f, "-0"},
+    {-0.0f, "-0.0"},
     {0.1f, "0.1"},
     {(float)0.048123, "0.048123"},
     {16777216.0f, "16777216"},
@@ -835,11 +835,11 @@ static void test_print_list_exact(void **state) {
     const float f[12] = {0.1f, -0.0f, NAN, 3, -INFINITY, 1e-7f, 16777216, 0.000001f, INFINITY, -0.06982904f, 0, 1e21f};
     size_t n = cd_num_print_f32_list(f, 12, out);
     out[n] = 0;
-    assert_string_equal(out, "0.1,-0,\"NaN\",3,\"-Infinity\",1e-7,16777216,0.000001,\"Infinity\",-0.06982904,0,1e+21");
+    assert_string_equal(out, "0.1,-0.0,\"NaN\",3,\"-Infinity\",1e-7,16777216,0.000001,\"Infinity\",-0.06982904,0,1e+21");
     const double d[6] = {0.1, -0.0, NAN, 1e21, -INFINITY, 123456.789};
     n = cd_num_print_f64_list(d, 6, out);
     out[n] = 0;
-    assert_string_equal(out, "0.1,-0,\"NaN\",1e+21,\"-Infinity\",123456.789");
+    assert_string_equal(out, "0.1,-0.0,\"NaN\",1e+21,\"-Infinity\",123456.789");
     assert_int_equal(cd_num_print_f32_list(f, 0, out), 0);
     assert_int_equal(cd_num_print_f64_list(d, 0, out), 0);
     n = cd_num_print_f32_list(f + 2, 1, out);
