@@ -128,8 +128,16 @@ int gr_build_sum(gr_graph *g, int a, const int *axes, int naxes, int keepdims) {
     return gr_build_apply(g, &gr_op_sum, a, -1, -1, &at);
 }
 
+/* a times the partial derivative p. A p of 0s and 1s (a comparison: clip's
+ * or hardtanh's mask) selects a instead, as PyTorch's backward formulas do
+ * (where(mask, grad, 0)): where the mask is 0 the result is +0, also for a
+ * negative a (a product gives -0) or an infinite or NaN one (a product
+ * gives NaN). */
 int gr_build_mul_partial(gr_graph *g, int a, int partial) {
     if (partial == GR_PARTIAL_ONE) return a;
     if (partial == GR_PARTIAL_NEG_ONE) return gr_build_unary(g, &gr_op_neg, a);
+    const gr_node *p = &g->nodes[partial];
+    if (p->kind == GR_OPNODE && (p->op->flags & GR_OPF_PREDICATE))
+        return gr_build_apply(g, &gr_op_where, partial, a, gr_build_scalar(g, 0), NULL);
     return gr_build_binary(g, &gr_op_mul, a, partial);
 }

@@ -164,6 +164,8 @@ typedef struct gr_kernel {
 #define GR_OPF_INTERNAL 1u   /* inserted by autodiff; still usable by name */
 #define GR_OPF_VIEW 2u       /* the output is operand 0's bytes as they are (reshape, squeeze...):
                                 the planner lets it share operand 0's buffer */
+#define GR_OPF_PREDICATE 4u  /* the values are 0 and 1 only (comparisons, logical ops): a partial
+                                derivative that is one selects the gradient (gr_build_mul_partial) */
 
 struct gr_op {
     const char *name;
@@ -253,7 +255,7 @@ extern const gr_op gr_op_sum, gr_op_mean, gr_op_sum_to;
 extern const gr_op gr_op_reshape, gr_op_expand, gr_op_transpose, gr_op_fill;
 extern const gr_op gr_op_matmul, gr_op_scaled_dot_product_attention;
 extern const gr_op gr_op_conv1d, gr_op_conv2d, gr_op_max_pool2d_backward;
-extern const gr_op gr_op_greater_equal, gr_op_logical_and; /* compare.c */
+extern const gr_op gr_op_greater_equal, gr_op_logical_and, gr_op_logical_or; /* compare.c */
 extern const gr_op gr_op_softmax, gr_op_one_hot;
 extern const gr_op *const gr_ops_join[];   /* join.c: concat stack (variadic) */
 extern const gr_op *const gr_ops_index[];  /* index.c: slice take take_along_axis scatter_add embedding */

@@ -252,9 +252,9 @@ static int hardtanh_partial(gr_graph *g, int id, int k) {
     (void)k;
     bounds b = bounds_of(g->nodes[id].op, g->nodes[id].attrs);
     int x = X(g, id);
-    int inside = mul(g, gr_build_binary(g, &gr_op_greater, x, C(g, b.lo)),
-                     gr_build_binary(g, &gr_op_less, x, C(g, b.hi)));
-    return add(g, inside, un(g, &gr_op_isnan, x));
+    int inside = gr_build_binary(g, &gr_op_logical_and, gr_build_binary(g, &gr_op_greater, x, C(g, b.lo)),
+                                 gr_build_binary(g, &gr_op_less, x, C(g, b.hi)));
+    return gr_build_binary(g, &gr_op_logical_or, inside, un(g, &gr_op_isnan, x));
 }
 
 /* -3 < x < 3 ? 1/6 : 0 (0 at +-3 and for NaN) */
@@ -308,7 +308,7 @@ static int clip_partial(gr_graph *g, int id, int k) {
     double lo = a->clip_min, hi = a->clip_max;
     int x = X(g, id);
     int above = has_lo ? ge(g, x, C(g, lo)) : -1, below = has_hi ? ge(g, C(g, hi), x) : -1;
-    if (above >= 0 && below >= 0) return mul(g, above, below);
+    if (above >= 0 && below >= 0) return gr_build_binary(g, &gr_op_logical_and, above, below);
     return above >= 0 ? above : below;
 }
 
@@ -361,7 +361,7 @@ ACT_OP_AS(relu6, hardtanh, 0, gr_infer_same,
 ACT_OP(hardtanh, A(GR_ATTR_MIN_VAL) | A(GR_ATTR_MAX_VAL), gr_infer_same,
        "y = min(max(x, min_val), max_val) (defaults -1, 1; NaN stays NaN; min_val > max_val gives max_val); "
        "dy/dx = 1 for min_val < x < max_val, 0 for x <= min_val or x >= max_val (0 at the bounds), 1 for NaN "
-       "(ATen's scalar hardtanh_backward; its vectorized loop gives 0)")
+       "(ATen's scalar hardtanh_backward; its vectorized loop gives 0); selected as a mask: +0 where it is 0")
 ACT_OP(hardsigmoid, 0, gr_infer_same,
        "y = min(max(x + 3, 0), 6) / 6 (NaN stays NaN); dy/dx = 1/6 for -3 < x < 3, else 0 (0 at +-3 and for "
        "NaN, as PyTorch; torch 1.13 gives float32's 1/6 even in float64, gradd the exact 1/6)")
@@ -381,7 +381,8 @@ ACT_OP(softsign, 0, gr_infer_same,
 ACT_OP(clip, A(GR_ATTR_MIN) | A(GR_ATTR_MAX), clip_infer,
        "y = min(max(x, min), max), an absent bound left out (at least one is needed); NaN stays NaN; min > max "
        "gives max everywhere (NumPy's clip and PyTorch's clamp); dy/dx = 1 where min <= x <= max (1 at the "
-       "bounds, as PyTorch's clamp_backward), else 0 (0 for NaN). clamp is the same op")
+       "bounds, as PyTorch's clamp_backward), else 0 (0 for NaN); the gradient is selected, not multiplied: +0 "
+       "where the mask is 0, also for an infinite incoming gradient. clamp is the same op")
 ACT_OP_AS(clamp, clip, A(GR_ATTR_MIN) | A(GR_ATTR_MAX), clip_infer,
           "clip under PyTorch's name: y = min(max(x, min), max), an absent bound left out; dy/dx = 1 where "
           "min <= x <= max (also at the bounds), else 0 (0 for NaN)")

@@ -67,7 +67,8 @@ static int minimum_partial(gr_graph *g, int id, int k) {
     };
 #define COMPARE_OP(NAME, DOC)                                                                                         \
     const gr_op gr_op_##NAME = {                                                                                      \
-        .name = #NAME, .arity = 2, .nondiff = 3, .doc = DOC, .infer = gr_infer_broadcast, .forward = NAME##_forward,  \
+        .name = #NAME, .arity = 2, .nondiff = 3, .flags = GR_OPF_PREDICATE, .doc = DOC, .infer = gr_infer_broadcast,  \
+        .forward = NAME##_forward,                                                                                    \
     };
 
 BINARY_OP(add, "y = a + b; dy/da = 1, dy/db = 1 (summed over broadcast axes)")

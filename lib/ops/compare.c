@@ -15,7 +15,8 @@ BINARY_KERNEL(logical_or, (x != 0 || y != 0) ? 1 : 0)
 
 #define PREDICATE_OP(NAME, DOC)                                                                                       \
     const gr_op gr_op_##NAME = {                                                                                      \
-        .name = #NAME, .arity = 2, .nondiff = 3, .doc = DOC, .infer = gr_infer_broadcast, .forward = NAME##_forward,  \
+        .name = #NAME, .arity = 2, .nondiff = 3, .flags = GR_OPF_PREDICATE, .doc = DOC, .infer = gr_infer_broadcast,  \
+        .forward = NAME##_forward,                                                                                    \
     };
 
 PREDICATE_OP(greater_equal, "y = 1 where a >= b else 0 (0 when either is NaN); no gradient")

@@ -152,10 +152,12 @@ static int cbrt_partial(gr_graph *g, int id, int k) {
         .partial = NAME##_partial,                                                                                    \
     };
 /* A piecewise-constant op or a predicate: no gradient (exactly 0). */
-#define FLAT_OP(NAME, DOC)                                                                                            \
+#define FLAT_OP_FLAGS(NAME, FLAGS, DOC)                                                                               \
     const gr_op gr_op_##NAME = {                                                                                      \
-        .name = #NAME, .arity = 1, .nondiff = 1, .doc = DOC, .infer = gr_infer_same, .forward = NAME##_forward,       \
+        .name = #NAME, .arity = 1, .nondiff = 1, .flags = FLAGS, .doc = DOC, .infer = gr_infer_same,                  \
+        .forward = NAME##_forward,                                                                                    \
     };
+#define FLAT_OP(NAME, DOC) FLAT_OP_FLAGS(NAME, 0, DOC)
 
 MATH_OP(log1p, "y = ln(1 + x); dy/dx = 1/(1 + x) (inf at -1, NaN below)")
 MATH_OP(expm1, "y = e^x - 1; dy/dx = y + 1")
@@ -182,9 +184,9 @@ FLAT_OP(ceil, "y = the smallest whole number >= x; gradient 0 (PyTorch's zeros_l
 FLAT_OP(round, "y = x rounded to the nearest whole number, halves to even (PyTorch's and NumPy's round: "
                "round(0.5) = 0, round(1.5) = 2, round(-2.5) = -2); gradient 0")
 FLAT_OP(trunc, "y = x rounded toward 0; gradient 0")
-FLAT_OP(isnan, "y = 1 where x is NaN else 0; no gradient")
-FLAT_OP(isinf, "y = 1 where x is +inf or -inf else 0; no gradient")
-FLAT_OP(logical_not, "y = 1 where x == 0 (either sign) else 0 (NaN counts as true: 0, as PyTorch); no gradient")
+FLAT_OP_FLAGS(isnan, GR_OPF_PREDICATE, "y = 1 where x is NaN else 0; no gradient")
+FLAT_OP_FLAGS(isinf, GR_OPF_PREDICATE, "y = 1 where x is +inf or -inf else 0; no gradient")
+FLAT_OP_FLAGS(logical_not, GR_OPF_PREDICATE, "y = 1 where x == 0 (either sign) else 0 (NaN counts as true: 0, as PyTorch); no gradient")
 const gr_op gr_op_stop_gradient = {
     .name = "stop_gradient", .arity = 1, .nondiff = 1, .flags = GR_OPF_VIEW,
     .doc = "y = x; its gradient is 0 (PyTorch's x.detach(), JAX's stop_gradient): VJP, JVP and HVP see a constant",

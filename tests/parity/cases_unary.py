@@ -48,13 +48,13 @@ def scalarwise(fn):
     return apply
 
 
-def op(name, expr, fn, domain="any", special=SPECIAL, shape=(3, 4), grad=True):
+def op(name, expr, fn, domain="any", special=SPECIAL, shape=(3, 4), grad=True, signed_zeros=False):
     """A random case over shape and a special-point case of one unary op."""
     out = [{"name": name, "expr": expr, "inputs": {"x": shape}, "torch": fn,
-            "domain": {"x": domain}, "grad": grad}]
+            "domain": {"x": domain}, "grad": grad, "signed_zeros": signed_zeros}]
     if special:
         out.append({"name": name + "-special", "expr": expr, "inputs": {"x": list(special)},
-                    "torch": scalarwise(fn), "grad": grad})
+                    "torch": scalarwise(fn), "grad": grad, "signed_zeros": signed_zeros})
     return out
 
 
@@ -122,22 +122,31 @@ CASES += op("celu", "celu(x)", F.celu)
 CASES += op("celu-alpha", "celu(x, alpha=2)", lambda x: F.celu(x, alpha=2.0))
 CASES += op("leaky_relu", "leaky_relu(x)", F.leaky_relu)
 CASES += op("leaky_relu-slope", "leaky_relu(x, negative_slope=0.2)", lambda x: F.leaky_relu(x, 0.2))
-CASES += op("relu6", "relu6(x)", F.relu6, ("uniform", -2.0, 8.0))
-CASES += op("hardtanh", "hardtanh(x)", F.hardtanh)
+CASES += op("relu6", "relu6(x)", F.relu6, ("uniform", -2.0, 8.0), signed_zeros=True)
+CASES += op("hardtanh", "hardtanh(x)", F.hardtanh, signed_zeros=True)
 CASES += op("hardtanh-bounds", "hardtanh(x, min_val=-0.5, max_val=2)", lambda x: F.hardtanh(x, -0.5, 2.0),
-            special=SPECIAL + [2.0, -2.0])
+            special=SPECIAL + [2.0, -2.0], signed_zeros=True)
 CASES += op("hardtanh-equal-bounds", "hardtanh(x, min_val=0.5, max_val=0.5)",
-            lambda x: F.hardtanh(x, 0.5, 0.5))
+            lambda x: F.hardtanh(x, 0.5, 0.5), signed_zeros=True)
 CASES += op("hardsigmoid", "hardsigmoid(x)", HardsigmoidExact.apply, ("uniform", -4.0, 4.0))
 CASES += op("hardswish", "hardswish(x)", F.hardswish, ("uniform", -4.0, 4.0))
 CASES += op("mish", "mish(x)", F.mish)
 CASES += op("logsigmoid", "logsigmoid(x)", F.logsigmoid)
 CASES += op("softsign", "softsign(x)", F.softsign)
-CASES += op("clip", "clip(x, min=-1, max=1)", lambda x: torch.clamp(x, -1.0, 1.0))
-CASES += op("clip-min", "clip(x, min=0.5)", lambda x: torch.clamp(x, min=0.5))
-CASES += op("clip-max", "clip(x, max=-0.5)", lambda x: torch.clamp(x, max=-0.5), special=SPECIAL + [-0.5])
-CASES += op("clip-crossed", "clip(x, min=1, max=-1)", lambda x: torch.clamp(x, 1.0, -1.0))
-CASES += op("clamp", "clamp(x, min=-2.5, max=3)", lambda x: torch.clamp(x, -2.5, 3.0))
+CASES += op("clip", "clip(x, min=-1, max=1)", lambda x: torch.clamp(x, -1.0, 1.0), signed_zeros=True)
+CASES += op("clip-min", "clip(x, min=0.5)", lambda x: torch.clamp(x, min=0.5), signed_zeros=True)
+CASES += op("clip-max", "clip(x, max=-0.5)", lambda x: torch.clamp(x, max=-0.5), special=SPECIAL + [-0.5],
+            signed_zeros=True)
+CASES += op("clip-crossed", "clip(x, min=1, max=-1)", lambda x: torch.clamp(x, 1.0, -1.0), signed_zeros=True)
+CASES += op("clamp", "clamp(x, min=-2.5, max=3)", lambda x: torch.clamp(x, -2.5, 3.0), signed_zeros=True)
+# An infinite gradient arriving where the mask is 0: PyTorch's where(mask,
+# grad, 0) gives 0 there, a product 0 * inf would give NaN.
+CASES += [{"name": "clip-infinite-upstream", "expr": "clip(x, min=0, max=1) * s",
+           "inputs": {"x": [-1.0, 0.5, 2.0, -0.0, 0.25, 3.0], "s": [inf, -inf, inf, -inf, inf, -inf]},
+           "nondiff": ["s"], "torch": lambda x, s: torch.clamp(x, 0.0, 1.0) * s, "signed_zeros": True},
+          {"name": "hardtanh-infinite-upstream", "expr": "hardtanh(x) * s",
+           "inputs": {"x": [-2.0, 0.5, 2.0, -0.0, nan, 3.0], "s": [inf, -inf, inf, -inf, inf, -inf]},
+           "nondiff": ["s"], "torch": lambda x, s: scalarwise(F.hardtanh)(x) * s, "signed_zeros": True}]
 
 # Shapes beyond (3, 4): a scalar, an empty tensor, a rank-3 tensor.
 for name, expr, fn in [("gelu", "gelu(x)", F.gelu), ("erf", "erf(x)", torch.erf),

@@ -23,7 +23,8 @@ Reads every tests/parity/cases_*.py. Each defines CASES, a list of dicts:
                                # ("uniform", lo, hi) ([lo,hi))
      "nondiff": ["labels"],    # inputs without a gradient
      "dtypes": ["float64"],    # default both float64 and float32
-     "grad": False}            # default True
+     "grad": False,            # default True
+     "signed_zeros": True}     # default False: zeros must also agree in sign
 
 The lambda receives the inputs positionally, in the order of "inputs", as
 torch tensors of the case's dtype (integer-valued arguments are converted
@@ -41,7 +42,8 @@ the case's dtype, and its gradient, which torch does not have, as zeros.
 
 Tolerances: float64 |gradd - torch| <= 1e-9 * |torch| + 1e-12; float32
 <= 1e-4 * |torch| + 1e-5. NaN must meet NaN, an infinity the same
-infinity, and shapes must agree.
+infinity, and shapes must agree; with "signed_zeros", a zero must have
+torch's sign (a masked gradient is +0 in PyTorch's where(mask, grad, 0)).
 
 One line per failing (case, dtype, tensor) with its max absolute and
 relative error and the worst element; then a summary. Exit status 1 on
@@ -69,7 +71,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 TOL = {"float64": (1e-9, 1e-12), "float32": (1e-4, 1e-5)}  # (rel, abs)
-KEYS = {"name", "expr", "inputs", "torch", "domain", "nondiff", "dtypes", "grad"}
+KEYS = {"name", "expr", "inputs", "torch", "domain", "nondiff", "dtypes", "grad", "signed_zeros"}
 Y, W, LOSS = "parity_y", "parity_w", "parity_loss"
 
 
@@ -225,8 +227,9 @@ def gradd_request(case, dtype, vals, wv, want_grad, wrt):
     return "forward", body
 
 
-def compare(got, want, dtype):
-    """None when got matches want within dtype's tolerance, else a message."""
+def compare(got, want, dtype, signed_zeros=False):
+    """None when got matches want within dtype's tolerance (and, with
+    signed_zeros, each zero has want's sign), else a message."""
     if got.shape != want.shape:
         return f"shape {list(got.shape)}, torch {list(want.shape)}"
     if got.size == 0:
@@ -242,6 +245,12 @@ def compare(got, want, dtype):
     err[fin] = np.abs(g[fin] - w[fin])
     bad_fin = err > rel * np.abs(np.where(fin, w, 0)) + floor
     bad = bad_nan | bad_inf | bad_fin
+    if signed_zeros:
+        sign = (g == 0) & (w == 0) & (np.signbit(g) != np.signbit(w))
+        if sign.any() and not bad.any():
+            i = int(np.argmax(sign))
+            return (f"{int(sign.sum())}/{g.size} zeros of the other sign, first at flat index {i}: "
+                    f"gradd {g[i]!r} torch {w[i]!r}")
     if not bad.any():
         return None
     relerr = np.where(fin, err / np.maximum(np.abs(np.where(fin, w, 1)), 1e-300), 0)
@@ -345,7 +354,7 @@ def run_case(daemon, case, dtype, verbose):
         return [f"FAIL {label}: gradd's answer lacks or garbles {e}: {json.dumps(resp)[:200]}"], 0
     fails = []
     for what, got, want in checks:
-        m = compare(got, want, dtype)
+        m = compare(got, want, dtype, case.get("signed_zeros", False))
         if m:
             fails.append(f"FAIL {label} {what}: {m}")
         elif verbose:
