@@ -186,7 +186,8 @@ FLAT_OP(round, "y = x rounded to the nearest whole number, halves to even (PyTor
 FLAT_OP(trunc, "y = x rounded toward 0; gradient 0")
 FLAT_OP_FLAGS(isnan, GR_OPF_PREDICATE, "y = 1 where x is NaN else 0; no gradient")
 FLAT_OP_FLAGS(isinf, GR_OPF_PREDICATE, "y = 1 where x is +inf or -inf else 0; no gradient")
-FLAT_OP_FLAGS(logical_not, GR_OPF_PREDICATE, "y = 1 where x == 0 (either sign) else 0 (NaN counts as true: 0, as PyTorch); no gradient")
+FLAT_OP_FLAGS(logical_not, GR_OPF_PREDICATE,
+              "y = 1 where x == 0 (either sign) else 0 (NaN counts as true: 0, as PyTorch); no gradient")
 const gr_op gr_op_stop_gradient = {
     .name = "stop_gradient", .arity = 1, .nondiff = 1, .flags = GR_OPF_VIEW,
     .doc = "y = x; its gradient is 0 (PyTorch's x.detach(), JAX's stop_gradient): VJP, JVP and HVP see a constant",
