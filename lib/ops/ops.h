@@ -104,12 +104,12 @@ int gr_pool_max_2x2_f32(const float *x, int64_t h, int64_t w, int64_t oh, int64_
 int gr_pool_max_2x2_backward_f32(const float *x, const float *h, int64_t w, int64_t oh, int64_t ow, int relu_mask,
                                  float *g);
 
-/* relu's rule, x above 0 or NaN: x, else 0 (-0 gives +0), as one compare
- * (a NaN is not <= 0): written as x > 0 || x != x, the convolutions'
- * epilogues that apply it ran 1.3-2x slower (cnn-step). The relu op's
- * kernel, the rows below, and those epilogues, for the relu the executor
- * folds into them (unary.c). */
-#define GR_RELU(x) ((x) <= 0 ? 0 : (x))
+/* relu's rule, PyTorch's: 0 for x below 0, else x (NaN stays NaN, -0
+ * stays -0), as one compare (a NaN is not < 0): written as x > 0 || x != x,
+ * the convolutions' epilogues that apply it ran 1.3-2x slower (cnn-step).
+ * The relu op's kernel, the rows below, and those epilogues, for the relu
+ * the executor folds into them (unary.c). */
+#define GR_RELU(x) ((x) < 0 ? 0 : (x))
 void gr_relu_row_f32(const float *x, float *y, int64_t n);
 void gr_relu_row_f64(const double *x, double *y, int64_t n);
 

@@ -141,7 +141,8 @@ UNARY_OP(tanh, "y = tanh x; dy/dx = 1 - y^2")
 UNARY_OP(sigmoid, "y = 1/(1+e^-x); dy/dx = y(1-y)")
 const gr_op gr_op_relu = {
     .name = "relu", .arity = 1,
-    .doc = "y = max(x, 0) (NaN stays NaN); dx = g where x > 0 or x is NaN (as PyTorch), else 0 (0 at 0)",
+    .doc = "y = max(x, 0) (NaN stays NaN, -0 stays -0, as PyTorch); dx = g where x > 0 or x is NaN (as PyTorch), "
+           "else 0 (0 at 0)",
     .infer = gr_infer_same, .forward = relu_forward, .vjp = relu_vjp, .jvp = relu_jvp,
 };
 
