@@ -128,16 +128,29 @@ int gr_build_sum(gr_graph *g, int a, const int *axes, int naxes, int keepdims) {
     return gr_build_apply(g, &gr_op_sum, a, -1, -1, &at);
 }
 
-/* a times the partial derivative p. A p of 0s and 1s (a comparison: clip's
- * or hardtanh's mask) selects a instead, as PyTorch's backward formulas do
- * (where(mask, grad, 0)): where the mask is 0 the result is +0, also for a
- * negative a (a product gives -0) or an infinite or NaN one (a product
- * gives NaN). */
+/* 1 when node id's values are 0s and 1s by its op (a comparison). */
+static int is_predicate(const gr_graph *g, int id) {
+    const gr_node *n = &g->nodes[id];
+    return n->kind == GR_OPNODE && (n->op->flags & GR_OPF_PREDICATE);
+}
+
+int gr_build_masked_partial(gr_graph *g, int mask, int d) { return gr_build_binary(g, &gr_op_mul, mask, d); }
+
+/* a times the partial derivative p. Where a rule makes the partial 0, the
+ * result is +0, as PyTorch's backward formulas make it (where(mask, grad,
+ * 0)): a product would give -0 for a negative a, and NaN for an infinite or
+ * NaN one. So a p of 0s and 1s (a comparison: clip's or hardtanh's mask)
+ * selects a, and a p built by gr_build_masked_partial(mask, d) is a d
+ * selected by mask. (Other zeros are products, as PyTorch's are where its
+ * formula multiplies: pow's exponent at a zero base, copysign at 0.) */
 int gr_build_mul_partial(gr_graph *g, int a, int partial) {
     if (partial == GR_PARTIAL_ONE) return a;
     if (partial == GR_PARTIAL_NEG_ONE) return gr_build_unary(g, &gr_op_neg, a);
+    if (is_predicate(g, partial)) return gr_build_apply(g, &gr_op_where, partial, a, gr_build_scalar(g, 0), NULL);
     const gr_node *p = &g->nodes[partial];
-    if (p->kind == GR_OPNODE && (p->op->flags & GR_OPF_PREDICATE))
-        return gr_build_apply(g, &gr_op_where, partial, a, gr_build_scalar(g, 0), NULL);
+    if (p->kind == GR_OPNODE && p->op == &gr_op_mul && is_predicate(g, p->in[0])) {
+        int mask = p->in[0], d = p->in[1]; /* p moves as nodes are added */
+        return gr_build_apply(g, &gr_op_where, mask, gr_build_mul_partial(g, a, d), gr_build_scalar(g, 0), NULL);
+    }
     return gr_build_binary(g, &gr_op_mul, a, partial);
 }

@@ -255,14 +255,15 @@ extern const gr_op gr_op_sum, gr_op_mean, gr_op_sum_to;
 extern const gr_op gr_op_reshape, gr_op_expand, gr_op_transpose, gr_op_fill;
 extern const gr_op gr_op_matmul, gr_op_scaled_dot_product_attention;
 extern const gr_op gr_op_conv1d, gr_op_conv2d, gr_op_max_pool2d_backward;
-extern const gr_op gr_op_greater_equal, gr_op_logical_and, gr_op_logical_or; /* compare.c */
+extern const gr_op gr_op_greater_equal, gr_op_logical_and, gr_op_logical_or, gr_op_not_equal; /* compare.c */
 extern const gr_op gr_op_softmax, gr_op_one_hot;
 extern const gr_op *const gr_ops_join[];   /* join.c: concat stack (variadic) */
 extern const gr_op *const gr_ops_index[];  /* index.c: slice take take_along_axis scatter_add embedding */
 extern const gr_op gr_op_concat, gr_op_stack, gr_op_slice, gr_op_slice_scatter, gr_op_take, gr_op_take_along_axis,
     gr_op_scatter_add, gr_op_embedding;
 extern const gr_op gr_op_tanh, gr_op_softplus, gr_op_abs; /* unary.c */
-extern const gr_op gr_op_erf, gr_op_sinh, gr_op_cosh, gr_op_rsqrt, gr_op_sign, gr_op_isnan; /* math.c */
+extern const gr_op gr_op_erf, gr_op_sinh, gr_op_cosh, gr_op_rsqrt, gr_op_sign, gr_op_isnan,
+    gr_op_logical_not; /* math.c */
 
 /* ---- graph builder for derivative rules (lib/build.c) ---------------- */
 /* Each returns the new node id, or -1 once g->failed is set (any operand
@@ -280,8 +281,12 @@ int gr_build_expand(gr_graph *g, int a, const gr_shape *s);  /* a itself when eq
 int gr_build_sum_to(gr_graph *g, int a, const gr_shape *s);  /* a itself when equal */
 /* sum over axes (naxes 0: all), keepdims. */
 int gr_build_sum(gr_graph *g, int a, const int *axes, int naxes, int keepdims);
-/* Multiply a by a partial that may be a GR_PARTIAL_* sentinel. */
+/* Multiply a by a partial that may be a GR_PARTIAL_* sentinel (a mask,
+ * or a masked partial, selects instead: build.c). */
 int gr_build_mul_partial(gr_graph *g, int a, int partial);
+/* The partial d where mask (a comparison) is 1, and exactly +0 where it is
+ * 0 whatever d is there (PyTorch's where(mask, grad * d, 0)). */
+int gr_build_masked_partial(gr_graph *g, int mask, int d);
 
 /* Shape of node id; valid for any built node, but only until the next node
  * is added (the node array can move): copy it before building with it. */

@@ -151,7 +151,7 @@ PARAM_KERNEL(hardsigmoid, NO_PARAMS, CLAMP(x + 3, (real)0, (real)6) / 6)
 PARAM_KERNEL(hardswish, NO_PARAMS, x * CLAMP(x + 3, (real)0, (real)6) / 6)
 PARAM_KERNEL(mish, NO_PARAMS, x * tanh(log1p(exp(x))))
 /* -softplus(-x) = -(log1p(e^-|x|) + max(-x, 0)): no overflow, -inf at -inf. */
-PARAM_KERNEL(logsigmoid, NO_PARAMS, -(log1p(exp(-fabs(x))) + (x < 0 ? -x : 0)))
+PARAM_KERNEL(logsigmoid, NO_PARAMS, (x < 0 ? x : 0) - log1p(exp(-fabs(x)))) /* min(x, 0) - ...: +0 at +inf, as PyTorch */
 PARAM_KERNEL(softsign, NO_PARAMS, x / (fabs(x) + 1))
 
 /* ---- the attributes of the shared kernels, and their checks -------------------- */
@@ -272,7 +272,7 @@ static int hardswish_partial(gr_graph *g, int id, int k) {
     int x = X(g, id);
     int mid = add(g, div_(g, x, C(g, 3)), C(g, 0.5));
     int upper = where(g, ge(g, C(g, 3), x), mid, C(g, 1));
-    return where(g, gr_build_binary(g, &gr_op_less, x, C(g, -3)), C(g, 0), upper);
+    return gr_build_masked_partial(g, un(g, &gr_op_logical_not, gr_build_binary(g, &gr_op_less, x, C(g, -3))), upper);
 }
 
 /* t + x s (1 - t^2), t = tanh(softplus(x)), s = sigmoid(x) */

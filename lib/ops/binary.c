@@ -40,7 +40,7 @@ static int pow_partial(gr_graph *g, int id, int k) {
     if (k == 0) {
         int b_minus_1 = gr_build_binary(g, &gr_op_sub, b, gr_build_scalar(g, 1));
         int d = gr_build_binary(g, &gr_op_mul, b, gr_build_binary(g, &gr_op_pow, a, b_minus_1));
-        return gr_build_apply(g, &gr_op_where, gr_build_binary(g, &gr_op_equal, b, zero), zero, d, NULL);
+        return gr_build_masked_partial(g, gr_build_binary(g, &gr_op_not_equal, b, zero), d);
     }
     int masked = gr_build_binary(g, &gr_op_logical_and, gr_build_binary(g, &gr_op_equal, a, zero),
                                  gr_build_binary(g, &gr_op_greater_equal, b, zero));

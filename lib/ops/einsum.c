@@ -483,7 +483,7 @@ static int einsum_grad_of(gr_graph *g, int id, int grad, int q) {
         g->failed = 1;
         return -1;
     }
-    return gr_build_binary(g, &gr_op_mul, t, c);
+    return gr_build_apply(g, &gr_op_where, c, t, gr_build_scalar(g, 0), NULL); /* +0 off it, as PyTorch */
 }
 
 static void einsum_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {

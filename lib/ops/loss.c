@@ -397,7 +397,7 @@ static int nll_scaled(gr_graph *g, int id, int oh, int v) {
     } else if (red == GR_RED_MEAN) {
         v = gr_build_binary(g, &gr_op_div, v, counted_rows(g, oh));
     }
-    return gr_build_unary(g, &gr_op_neg, gr_build_binary(g, &gr_op_mul, oh, v));
+    return gr_build_mul_partial(g, gr_build_unary(g, &gr_op_neg, v), oh); /* +0 off the labels, as PyTorch */
 }
 
 static void nll_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) {
@@ -407,7 +407,7 @@ static void nll_vjp(gr_graph *g, int id, int grad, const int *need, int *grads) 
 
 static int nll_jvp(gr_graph *g, int id, const int *t) {
     int oh = nll_one_hot(g, id);
-    int picked = gr_build_binary(g, &gr_op_mul, oh, t[0]);
+    int picked = gr_build_mul_partial(g, t[0], oh); /* the labels' tangents alone */
     gr_reduction red = gr_node_reduction(&g->nodes[id]);
     if (red == GR_RED_NONE) {
         int last = gr_shape_of(g, IN0(g, id))->rank - 1;

@@ -512,6 +512,10 @@ static void ceb_part(void *ctx, int64_t r0, int64_t r1) {
         if (((r - r0) & 63) == 63 && gr_cancelled(k->cancel)) return;
         int64_t label = 0;
         int counted = gr_read_class(k, 1, r, C, &J->ignore, &label, NULL) > 0;
+        if (!counted) { /* an ignored row: +0, as PyTorch's (a scaled zero row could be -0) */
+            memset((char *)k->out + r * C * (int64_t)gr_dtype_size(k->dt), 0, (size_t)C * gr_dtype_size(k->dt));
+            continue;
+        }
         double c = J->per_row ? gr_get(k->dt, k->in[2], r) : J->c, m = counted, e = J->eps / (double)C * m;
         if (k->dt == GR_F32) {
             const float *p = (const float *)k->in[0] + r * C;
@@ -616,7 +620,7 @@ static gr_status one_hot_forward(const gr_kernel *k, gr_error *err) {
 }
 
 const gr_op gr_op_one_hot = {
-    .name = "one_hot", .arity = 1, .nondiff = 1, .attrs = A(GR_ATTR_NUM_CLASSES) | A(GR_ATTR_IGNORE_INDEX),
+    .name = "one_hot", .arity = 1, .nondiff = 1, .flags = GR_OPF_PREDICATE, .attrs = A(GR_ATTR_NUM_CLASSES) | A(GR_ATTR_IGNORE_INDEX),
     .required = A(GR_ATTR_NUM_CLASSES),
     .doc = "y[..., c] = 1 where c == label else 0; a label equal to ignore_index (when given) gives a zero row; "
            "no gradient",

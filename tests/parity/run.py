@@ -24,7 +24,7 @@ Reads every tests/parity/cases_*.py. Each defines CASES, a list of dicts:
      "nondiff": ["labels"],    # inputs without a gradient
      "dtypes": ["float64"],    # default both float64 and float32
      "grad": False,            # default True
-     "signed_zeros": True}     # default False: zeros must also agree in sign
+     "signed_zeros": False}    # default True: zeros must also agree in sign
 
 The lambda receives the inputs positionally, in the order of "inputs", as
 torch tensors of the case's dtype (integer-valued arguments are converted
@@ -42,8 +42,9 @@ the case's dtype, and its gradient, which torch does not have, as zeros.
 
 Tolerances: float64 |gradd - torch| <= 1e-9 * |torch| + 1e-12; float32
 <= 1e-4 * |torch| + 1e-5. NaN must meet NaN, an infinity the same
-infinity, and shapes must agree; with "signed_zeros", a zero must have
-torch's sign (a masked gradient is +0 in PyTorch's where(mask, grad, 0)).
+infinity, and shapes must agree, and a zero must have torch's sign (a
+masked gradient is +0 in PyTorch's where(mask, grad, 0)) unless the case
+says "signed_zeros": False.
 
 One line per failing (case, dtype, tensor) with its max absolute and
 relative error and the worst element; then a summary. Exit status 1 on
@@ -354,7 +355,7 @@ def run_case(daemon, case, dtype, verbose):
         return [f"FAIL {label}: gradd's answer lacks or garbles {e}: {json.dumps(resp)[:200]}"], 0
     fails = []
     for what, got, want in checks:
-        m = compare(got, want, dtype, case.get("signed_zeros", False))
+        m = compare(got, want, dtype, case.get("signed_zeros", True))
         if m:
             fails.append(f"FAIL {label} {what}: {m}")
         elif verbose:
