@@ -172,29 +172,35 @@ static int sign_of(gr_graph *g, int x) {
     return gr_build_binary(g, &gr_op_sub, gr_build_binary(g, &gr_op_greater, x, zero),
                            gr_build_binary(g, &gr_op_less, x, zero));
 }
-/* p for operand 0, -p for operand 1: the losses of a - b. */
-static int of_diff(gr_graph *g, int k, int p) { return k == 0 ? p : gr_build_unary(g, &gr_op_neg, p); }
-static int diff(gr_graph *g, int id) { return gr_build_binary(g, &gr_op_sub, IN0(g, id), IN1(g, id)); }
+/* The losses of a - b are odd functions f of it: d/da = f'(a - b), and
+ * d/db is f'(b - a) or -f'(a - b), equal but for the sign of a zero, which
+ * follows PyTorch's formula for the target: smooth_l1 and huber run theirs
+ * with the operands swapped, l1 negates. */
+static int diff(gr_graph *g, int id, int k) {
+    int a = IN0(g, id), b = IN1(g, id);
+    return k == 0 ? gr_build_binary(g, &gr_op_sub, a, b) : gr_build_binary(g, &gr_op_sub, b, a);
+}
 
-static int l1_partial(gr_graph *g, int id, int k) { return of_diff(g, k, sign_of(g, diff(g, id))); }
+static int l1_partial(gr_graph *g, int id, int k) {
+    int p = sign_of(g, diff(g, id, 0));
+    return k == 0 ? p : gr_build_unary(g, &gr_op_neg, p);
+}
 
 static int smooth_l1_partial(gr_graph *g, int id, int k) {
     double beta = BETA(g->nodes[id].attrs);
-    int d = diff(g, id);
-    if (beta == 0) return of_diff(g, k, sign_of(g, d));
+    int d = diff(g, id, k);
+    if (beta == 0) return sign_of(g, d);
     int inside = gr_build_binary(g, &gr_op_less, gr_build_unary(g, &gr_op_abs, d), gr_build_scalar(g, beta));
-    return of_diff(g, k, gr_build_apply(g, &gr_op_where, inside,
-                                        gr_build_binary(g, &gr_op_mul, d, gr_build_scalar(g, 1 / beta)),
-                                        sign_of(g, d), NULL));
+    return gr_build_apply(g, &gr_op_where, inside, gr_build_binary(g, &gr_op_mul, d, gr_build_scalar(g, 1 / beta)),
+                          sign_of(g, d), NULL);
 }
 
 static int huber_partial(gr_graph *g, int id, int k) {
     double delta = DELTA(g->nodes[id].attrs);
-    int d = diff(g, id);
+    int d = diff(g, id, k);
     int outside = gr_build_binary(g, &gr_op_greater, gr_build_unary(g, &gr_op_abs, d), gr_build_scalar(g, delta));
-    return of_diff(g, k, gr_build_apply(g, &gr_op_where, outside,
-                                        gr_build_binary(g, &gr_op_mul, sign_of(g, d), gr_build_scalar(g, delta)), d,
-                                        NULL));
+    return gr_build_apply(g, &gr_op_where, outside, gr_build_binary(g, &gr_op_mul, sign_of(g, d), gr_build_scalar(g, delta)),
+                          d, NULL);
 }
 
 /* d/dp = (p - y) / max(p (1 - p), 1e-12); d/dy = log(1 - p) - log(p). */

@@ -202,7 +202,9 @@ static gr_status prod_forward(const gr_kernel *k, gr_error *err) {
 
 /* prod_others: per group, with no zero y = prod / x (PyTorch's result /
  * input); with one zero, the product of the non-zeros at the zero and 0
- * elsewhere; with two or more, 0 everywhere. */
+ * elsewhere; with two or more, 0 everywhere. A 0 has the sign of the
+ * product of the others (of their sign bits, -0's too), as PyTorch's
+ * prefix-times-suffix products give it. */
 static gr_status prod_others_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     gr_groups G;
@@ -212,15 +214,17 @@ static gr_status prod_others_forward(const gr_kernel *k, gr_error *err) {
         if ((o & 255) == 0 && gr_cancelled(k->cancel)) return GR_OK;
         int64_t base = gr_groups_base(&G, o), zeros = 0;
         double all = 1, nonzero = 1;
+        int negative = 0; /* the parity of the sign bits */
         GROUP_FOR(&G, base, r, off, {
             double v = gr_get(k->dt, x, off);
             all *= v;
+            negative ^= signbit(v) != 0;
             if (v == 0) zeros++;
             else nonzero *= v;
         });
         GROUP_FOR(&G, base, r, off, {
             double v = gr_get(k->dt, x, off);
-            double y = zeros == 0 ? all / v : zeros == 1 && v == 0 ? nonzero : 0;
+            double y = zeros == 0 ? all / v : zeros == 1 && v == 0 ? nonzero : negative ^ (signbit(v) != 0) ? -0.0 : 0.0;
             gr_put(k->dt, k->out, off, y);
         });
     }

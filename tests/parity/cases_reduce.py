@@ -59,16 +59,16 @@ def reduce_cases():
          "torch": lambda x: torch.prod(x, 0, keepdim=True)},
         {"name": "prod-axes", "expr": "prod(x, axes=[0, 2])", "inputs": {"x": (2, 3, 2)},
          "torch": lambda x: torch.prod(x.permute(1, 0, 2).reshape(3, 4), 1)},
-        {"name": "prod-zeros", "signed_zeros": False,  # some zeros have the other sign than PyTorch's
-         "expr": "prod(x, axis=1)", "inputs": {"x": ZEROS},
+        {"name": "prod-zeros", "expr": "prod(x, axis=1)", "inputs": {"x": ZEROS},
          "torch": lambda x: torch.prod(x, 1)},
-        {"name": "prod-zeros-axis0", "signed_zeros": False,  # some zeros have the other sign than PyTorch's
-         "expr": "prod(x, axis=0)", "inputs": {"x": ZEROS},
+        {"name": "prod-zeros-axis0", "expr": "prod(x, axis=0)", "inputs": {"x": ZEROS},
          "torch": lambda x: torch.prod(x, 0)},
-        {"name": "prod-one-zero-all", "signed_zeros": False,  # some zeros have the other sign than PyTorch's
-         "expr": "prod(x)", "inputs": {"x": [1.5, 0.0, -2.0, 3.0]},
+        {"name": "prod-one-zero-all", "expr": "prod(x)", "inputs": {"x": [1.5, 0.0, -2.0, 3.0]},
          "torch": lambda x: torch.prod(x)},
-        {"name": "prod-two-zeros-all", "signed_zeros": False,  # some zeros have the other sign than PyTorch's
+        # (torch's prod over all elements with two or more zeros returns
+        # zeros_like, +0, outside grad mode; per axis, and in gradd, the zeros
+        # are grad times the others' signed product)
+        {"name": "prod-two-zeros-all", "signed_zeros": False,
          "expr": "prod(x)", "inputs": {"x": [1.5, 0.0, -2.0, 0.0]},
          "torch": lambda x: torch.prod(x)},
         # ---- empty tensors ----
@@ -268,14 +268,12 @@ def loss_cases():
          "torch": lambda a, b: F.l1_loss(a, b, reduction="none")},
         {"name": "l1_loss-broadcast", "expr": "l1_loss(a, b)", "inputs": {"a": (3, 4), "b": (4,)},
          "torch": lambda a, b: F.l1_loss(*torch.broadcast_tensors(a, b))},
-        {"name": "smooth_l1_loss-kinks", "signed_zeros": False,  # some zeros have the other sign than PyTorch's
-         "expr": "smooth_l1_loss(a, b, reduction=\"none\")",
+        {"name": "smooth_l1_loss-kinks", "expr": "smooth_l1_loss(a, b, reduction=\"none\")",
          "inputs": {"a": [0.0, 1.0, -1.0, 2.5, 0.3], "b": [0.0, 0.0, 0.0, 0.5, 0.0]},
          "torch": lambda a, b: F.smooth_l1_loss(a, b, reduction="none")},
         {"name": "smooth_l1_loss-beta0", "expr": "smooth_l1_loss(a, b, beta=0)", "inputs": {"a": (3, 4), "b": (3, 4)},
          "torch": lambda a, b: F.smooth_l1_loss(a, b, beta=0.0)},
-        {"name": "huber_loss-kinks", "signed_zeros": False,  # some zeros have the other sign than PyTorch's
-         "expr": "huber_loss(a, b, delta=1.5, reduction=\"none\")",
+        {"name": "huber_loss-kinks", "expr": "huber_loss(a, b, delta=1.5, reduction=\"none\")",
          "inputs": {"a": [0.0, 1.5, -1.5, 2.5, 0.3], "b": [0.0, 0.0, 0.0, 0.5, 0.0]},
          "torch": lambda a, b: F.huber_loss(a, b, delta=1.5, reduction="none")},
         {"name": "binary_cross_entropy-edges", "expr": "binary_cross_entropy(p, y, reduction=\"none\")",
