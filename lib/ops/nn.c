@@ -298,7 +298,10 @@ static double side_exp_sum_double(const double *x, double *p, int64_t n, double 
         lse = (double)mx + log(s);                                                                                    \
         if (!probs) {                                                                                                 \
             if (eps > 0) J_PIECES(classes, sx += (double)xr[j])                                                       \
-            loss = label < 0 ? 0 : lse - (1 - eps) * (double)xr[label] - eps / (double)classes * sx;                 \
+            /* -log_softmax at the label, as PyTorch's nll of it (-0 for a certain row) */                         \
+            loss = label < 0 ? 0                                                                                      \
+                   : eps > 0 ? lse - (1 - eps) * (double)xr[label] - eps / (double)classes * sx                       \
+                             : -(((double)xr[label] - (double)mx) - log(s));                                          \
         } else {                                                                                                      \
             const T *tr = (const T *)k->in[1] + r * classes;                                                          \
             double acc = 0;                                                                                           \
@@ -517,16 +520,17 @@ static void ceb_part(void *ctx, int64_t r0, int64_t r1) {
             continue;
         }
         double c = J->per_row ? gr_get(k->dt, k->in[2], r) : J->c, m = counted, e = J->eps / (double)C * m;
+        /* + 0.0: a zero is +0, as PyTorch's g - softmax sum(g) makes it */
         if (k->dt == GR_F32) {
             const float *p = (const float *)k->in[0] + r * C;
             float *y = (float *)k->out + r * C;
-            gr_vaffine_f32(p, y, C, (float)(m * c), (float)(-e * c));
-            if (counted) y[label] = (float)(((double)p[label] - ((1 - J->eps) + e)) * c);
+            gr_vaffine_f32(p, y, C, (float)(m * c), (float)(-e * c) + 0.0f);
+            if (counted) y[label] = (float)(((double)p[label] - ((1 - J->eps) + e)) * c + 0.0);
         } else {
             const double *p = (const double *)k->in[0] + r * C;
             double *y = (double *)k->out + r * C;
-            for (int64_t j = 0; j < C; j++) y[j] = (p[j] * m - e) * c;
-            if (counted) y[label] = (p[label] - ((1 - J->eps) + e)) * c;
+            for (int64_t j = 0; j < C; j++) y[j] = (p[j] * m - e) * c + 0.0;
+            if (counted) y[label] = (p[label] - ((1 - J->eps) + e)) * c + 0.0;
         }
     }
 }

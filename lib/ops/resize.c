@@ -354,7 +354,7 @@ typedef struct rs_pass {
                         memcpy(d, src + ix[0] * inner, (size_t)inner * sizeof(T));                                    \
                         continue;                                                                                     \
                     }                                                                                                 \
-                    for (int64_t i = 0; i < inner; i++) d[i] = 0;                                                     \
+                    for (int64_t i = 0; i < inner; i++) d[i] = -0.0; /* keeps -0 sums -0, as torch's */           \
                     for (int64_t j = 0; j < nt; j++) {                                                                \
                         const T wj = (T)wt[j], *sj = src + ix[j] * inner;                                             \
                         for (int64_t i = 0; i < inner; i++) d[i] += wj * sj[i];                                       \

@@ -21,7 +21,9 @@ CASES = [
     {"name": "det-1x1", "expr": "det(x)", "inputs": {"x": (3, 1, 1)}, "torch": torch.linalg.det},
     {"name": "det-0x0", "expr": "det(x)", "inputs": {"x": (2, 0, 0)}, "torch": torch.linalg.det},
     # singular matrices: det 0, and torch's gradient there is 0
-    {"name": "det-singular", "signed_zeros": False,  # some zeros have the other sign than PyTorch's
+    # (torch differentiates a singular det through its own decomposition;
+    # some of its zero entries take the other sign than gradd's cofactors)
+    {"name": "det-singular", "signed_zeros": False,
      "expr": "det(x)", "inputs": {"x": SINGULAR}, "torch": torch.linalg.det},
     {"name": "det-singular-3x3", "expr": "det(x)", "inputs": {"x": SINGULAR3}, "dtypes": ["float64"],
      "grad": False, "torch": torch.linalg.det},

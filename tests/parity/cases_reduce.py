@@ -242,11 +242,12 @@ def loss_cases():
         {"name": "cross_entropy-ignore-index-smooth", "expr": "cross_entropy(x, t, ignore_index=1, label_smoothing=0.3)",
          "inputs": {"x": (5, 4), "t": [1.0, 0.0, 1.0, 3.0, 2.0]}, "nondiff": ["t"],
          "torch": lambda x, t: F.cross_entropy(x, t.long(), ignore_index=1, label_smoothing=0.3)},
-        {"name": "cross_entropy-neg-inf-logit", "signed_zeros": False,  # some zeros have the other sign than PyTorch's
-         "expr": "cross_entropy(x, t, reduction=\"none\")",
+        {"name": "cross_entropy-neg-inf-logit", "expr": "cross_entropy(x, t, reduction=\"none\")",
          "inputs": {"x": [[-inf, 0.0, 1.0], [0.0, 1.0, 2.0], [1000.0, -1000.0, 0.0]], "t": [1.0, 2.0, 0.0]},
          "nondiff": ["t"], "torch": lambda x, t: F.cross_entropy(x, t.long(), reduction="none")},
-        {"name": "cross_entropy-probs-neg-inf-logit", "signed_zeros": False,  # some zeros have the other sign than PyTorch's
+        # (probability targets: gradd's gradient is (softmax m - q) g, -0 where
+        # softmax and q are 0 and g < 0; PyTorch's g - softmax sum(g) gives +0)
+        {"name": "cross_entropy-probs-neg-inf-logit", "signed_zeros": False,
          "expr": "cross_entropy(x, t, reduction=\"none\")",
          "inputs": {"x": [[-inf, 0.0, 1.0], [0.0, 1.0, 2.0]], "t": [[0.0, 0.5, 0.5], [0.2, 0.3, 0.5]]},
          "nondiff": ["t"], "torch": lambda x, t: F.cross_entropy(x, t, reduction="none")},
