@@ -231,10 +231,88 @@ static gr_status prod_others_forward(const gr_kernel *k, gr_error *err) {
     return GR_OK;
 }
 
+/* ---- sum_to in parts ----------------------------------------------------
+ * A bias gradient sums a big operand into a few elements (cnn-step's:
+ * [64, 16, 28, 28] into [16, 1, 1]). Cut by the result's elements
+ * (gr_loop_run_shared), two threads would keep passing the result's one
+ * cache line back and forth, so it ran on one thread, which then read the
+ * half of the operand the other core had just written (at a third of the
+ * speed of its own) and left that half shared in its cache, slowing the
+ * other core's next writes there. So when the operand's outermost loop
+ * dim is summed, it is cut along that dim into SUM_PARTS parts, in the
+ * images' order the convolutions and poolings give the threads; each
+ * part sums its slab into a partial result of its own (the workspace),
+ * and the partials are added in part order: the same sums whatever the
+ * thread count. */
+enum { SUM_PARTS = 8, SUM_PARTS_MAX_OUT = 4096 };
+
+/* The loop of sum_to node n over its operand of shape x. */
+static void sum_to_loop(const gr_node *n, const gr_shape *x, gr_loop *L) {
+    const gr_shape *shapes[2] = {&n->shape, x};
+    gr_loop_broadcast(L, x, 2, shapes);
+}
+
+/* The parts of loop L into a result of out elements; 0: not cut. */
+static int64_t sum_parts_of(const gr_loop *L, int64_t out) {
+    int64_t numel = 1;
+    for (int d = 0; d < L->rank; d++) numel *= L->dims[d];
+    if (out > SUM_PARTS_MAX_OUT || numel < 2 * GR_PAR_GRAIN || L->st[0][0] != 0 || L->dims[0] < 2) return 0;
+    return L->dims[0] < SUM_PARTS ? L->dims[0] : SUM_PARTS;
+}
+
+static int64_t sum_to_workspace(const gr_graph *g, const gr_node *n) {
+    gr_loop L;
+    sum_to_loop(n, &g->nodes[n->in[0]].shape, &L);
+    return sum_parts_of(&L, n->numel) * n->numel * (int64_t)gr_dtype_size(g->dt);
+}
+
+typedef struct sum_job {
+    const gr_kernel *k;
+    const gr_loop *L;
+    int64_t parts;
+} sum_job;
+
+/* Parts [p0, p1): each its slab of the outermost dim into its partial. */
+static void sum_part(void *ctx, int64_t p0, int64_t p1) {
+    const sum_job *J = ctx;
+    const gr_kernel *k = J->k;
+    size_t esz = gr_dtype_size(k->dt);
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t a = J->L->dims[0] * p / J->parts, b = J->L->dims[0] * (p + 1) / J->parts;
+        gr_loop L = *J->L;
+        L.dims[0] = b - a;
+        char *partial = (char *)k->work + (size_t)(p * k->n->numel) * esz;
+        memset(partial, 0, (size_t)k->n->numel * esz);
+        void *base[2] = {partial, (char *)(uintptr_t)k->in[0] + (size_t)(a * L.st[1][0]) * esz};
+        gr_loop_run(&L, base, esz, k->dt == GR_F32 ? sum_row_f32 : sum_row_f64, (void *)(uintptr_t)k->cancel);
+    }
+}
+
 static gr_status sum_to_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     fill_out(k, 0);
-    reduce_into(k, &k->n->shape, sum_row_f32, sum_row_f64);
+    gr_loop L;
+    sum_to_loop(k->n, &k->g->nodes[k->n->in[0]].shape, &L);
+    L.cancel = k->cancel;
+    int64_t parts = k->work ? sum_parts_of(&L, k->n->numel) : 0;
+    if (parts == 0) {
+        reduce_into(k, &k->n->shape, sum_row_f32, sum_row_f64);
+        return GR_OK;
+    }
+    sum_job J = {k, &L, parts};
+    gr_parallel_for(parts, 1, sum_part, &J);
+    int64_t n = k->n->numel;
+    for (int64_t p = 0; p < parts; p++) {
+        if (k->dt == GR_F32) {
+            const float *q = (const float *)k->work + p * n;
+            float *o = k->out;
+            for (int64_t i = 0; i < n; i++) o[i] += q[i];
+        } else {
+            const double *q = (const double *)k->work + p * n;
+            double *o = k->out;
+            for (int64_t i = 0; i < n; i++) o[i] += q[i];
+        }
+    }
     return GR_OK;
 }
 
@@ -414,6 +492,7 @@ const gr_op gr_op_sum_to = {
     .name = "sum_to", .arity = 1, .attrs = A(GR_ATTR_SHAPE), .required = A(GR_ATTR_SHAPE), .flags = GR_OPF_INTERNAL,
     .doc = "y = x summed down to shape (the inverse of broadcasting); dx = g expanded back to x's shape",
     .infer = infer_sum_to, .forward = sum_to_forward, .vjp = sum_to_vjp, .jvp = same_op_jvp, .flops = reduce_flops,
+    .workspace = sum_to_workspace,
 };
 
 const gr_op *const gr_ops_reduce[] = {&gr_op_sum,  &gr_op_mean,        &gr_op_max,    &gr_op_min,
