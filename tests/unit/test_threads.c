@@ -167,6 +167,58 @@ static void test_reductions(void **state) {
     same_with_two_threads("sum over rows, max along rows", s, 1, build_reductions);
 }
 
+/* A bias gradient, [13, 16, 30, 30] summed to [16, 1, 1] (sum_to in 8
+ * parts of the 13 images, uneven, each into a partial added in part
+ * order), and the loss summed to one element the same way: the same bits
+ * with one and two threads, and the sums a double loop gives. */
+static double *bias_case(int threads, const double *x, const double *b) {
+    gr_error err;
+    gr_error_clear(&err);
+    TU_OK(gr_set_threads(threads, &err), err);
+    gr_graph *g = gr_graph_new(GR_F32, NULL);
+    assert_non_null(g);
+    gr_shape sx = tu_shape(4, 13, 16, 30, 30), sb = tu_shape(3, 16, 1, 1);
+    int px = gr_graph_param(g, "x", &sx, &err), pb = gr_graph_param(g, "b", &sb, &err);
+    assert_true(px >= 0 && pb >= 0);
+    TU_OK(gr_graph_finalize(g, &err), err);
+    int y = tu_op2(g, "add", px, pb);
+    int loss = tu_op1(g, "sum", tu_op2(g, "mul", y, y)), gb;
+    TU_OK(gr_grad(g, loss, &pb, 1, &gb, &err), err);
+    tu_bind binds[2] = {{px, x}, {pb, b}};
+    int outs[2] = {loss, gb};
+    double *v = tu_eval(g, binds, 2, outs, 2);
+    gr_graph_free(g);
+    TU_OK(gr_set_threads(1, &err), err);
+    return v;
+}
+
+static void test_bias_gradient_in_parts(void **state) {
+    (void)state;
+    enum { N = 13, C = 16, P = 900 };
+    double *x = malloc(sizeof(double) * N * C * P), b[C];
+    assert_non_null(x);
+    tu_seed(777);
+    for (int64_t i = 0; i < N * C * P; i++) x[i] = (float)tu_uniform(-2, 2);
+    for (int c = 0; c < C; c++) b[c] = (float)tu_uniform(-1, 1);
+    double *one = bias_case(1, x, b), *two = bias_case(2, x, b);
+    assert_memory_equal(one, two, sizeof(double) * (1 + C));
+    double loss = 0;
+    for (int c = 0; c < C; c++) {
+        double gb = 0;
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < P; i++) {
+                double y = (double)(float)(x[(n * C + c) * P + i] + b[c]);
+                gb += 2 * y;
+                loss += y * y;
+            }
+        tu_close(one[1 + c], gb, 1e-6 * N * P, 1e-5, "the bias gradient");
+    }
+    tu_close(one[0], loss, 0, 1e-5, "the loss");
+    free(one);
+    free(two);
+    free(x);
+}
+
 static void test_softmax_and_layer_norm(void **state) {
     (void)state;
     gr_shape s[3] = {tu_shape(2, 512, 257), tu_shape(1, 257), tu_shape(1, 257)};
@@ -323,6 +375,7 @@ int main(void) {
         cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_reductions),
+        cmocka_unit_test(test_bias_gradient_in_parts),
         cmocka_unit_test(test_softmax_and_layer_norm),
         cmocka_unit_test(test_conv2d),
         cmocka_unit_test(test_batched_matmul),
