@@ -199,13 +199,87 @@ static void rows_part(void *ctx, int64_t i0, int64_t i1) {
     gemm(J->dt, J->at, &t, (const char *)J->a + (size_t)oa * esz, J->b, c, J->row ? 1 : J->beta);
 }
 
+/* The most flops of a product the kernel threads share (libgrad's own
+ * sgemm has no threads of its own: every product up to the tiled ones). */
+static double rows_split_max(gr_dtype dt) {
+    return dt == GR_F32 && gr_sgemm_own() ? GEMM_SPLIT_FLOPS : GEMM_ROWS_SPLIT_MAX_FLOPS;
+}
+
+/* ---- a weight gradient's product, cut along its shared dim ---------------
+ * op(A) = A^T with A stored [k, m]: a weight gradient X^T dY, whose shared
+ * dim k is the batch's rows, which the kernels before it wrote by halves,
+ * one per thread. Cut by rows of C, each thread would read every row of X
+ * and dY, half of them from the other core's cache (at about a third of
+ * the speed of its own); cut along k, each thread takes its own rows into
+ * a C of its own (the first part into out, the others into the
+ * workspace), and these are added in part order. gpt-step at two threads:
+ * 4.56-5.57 ms -> 4.27-4.41 (three alternated runs). The sums' order then
+ * depends on the thread count, as conv_weight's does. */
+#define GEMM_K_SPLIT_MIN_K 128 /* rows of the shared dim per part, at least */
+
+static int64_t k_split_parts(gr_dtype dt, const gr_attrs *at, const mm_dims *d, int64_t threads) {
+    double flops = 2.0 * (double)d->m * (double)d->n * (double)d->k;
+    if (!at->transpose_a || threads < 2 || flops < GEMM_ROWS_SPLIT_FLOPS || flops >= rows_split_max(dt)) return 0;
+    int64_t parts = d->k / GEMM_K_SPLIT_MIN_K;
+    return parts < 2 ? 0 : parts < threads ? parts : threads;
+}
+
+typedef struct k_split_job {
+    gr_dtype dt;
+    const gr_attrs *at;
+    const mm_dims *d;
+    const void *a, *b;
+    void *c, *work; /* part 0's C, then the others' */
+    int64_t parts;
+} k_split_job;
+
+static void k_split_part(void *ctx, int64_t p0, int64_t p1) {
+    const k_split_job *J = ctx;
+    size_t esz = gr_dtype_size(J->dt);
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t k0 = J->d->k * p / J->parts, k1 = J->d->k * (p + 1) / J->parts;
+        mm_dims t = *J->d;
+        t.k = k1 - k0;
+        const char *a = (const char *)J->a + (size_t)(k0 * J->d->a_cols) * esz;
+        const char *b = (const char *)J->b + (size_t)(J->at->transpose_b ? k0 : k0 * J->d->b_cols) * esz;
+        void *c = p == 0 ? J->c : (char *)J->work + (size_t)((p - 1) * J->d->m * J->d->n) * esz;
+        gemm(J->dt, J->at, &t, a, b, c, 0);
+    }
+}
+
+/* c = op(a) @ op(b) in parts along k (parts from k_split_parts). */
+static void gemm_k_split(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *a, const void *b, void *c,
+                         void *work, int64_t parts) {
+    k_split_job J = {dt, at, d, a, b, c, work, parts};
+    gr_parallel_for_gemms(parts, 1, k_split_part, &J);
+    int64_t n = d->m * d->n;
+    for (int64_t p = 1; p < parts; p++) {
+        if (dt == GR_F32) {
+            const float *q = (const float *)work + (p - 1) * n;
+            float *o = c;
+            for (int64_t i = 0; i < n; i++) o[i] += q[i];
+        } else {
+            const double *q = (const double *)work + (p - 1) * n;
+            double *o = c;
+            for (int64_t i = 0; i < n; i++) o[i] += q[i];
+        }
+    }
+}
+
+/* work (work_bytes, may be 0) holds the other parts' C of a product cut
+ * along k (matmul_workspace planned it). */
 static void gemm_chunked(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *a, const void *b, void *c,
-                         int beta, const void *row, const volatile int *cancel) {
+                         int beta, const void *row, void *work, int64_t work_bytes, const volatile int *cancel) {
     double flops = 2.0 * (double)d->m * (double)d->n * (double)d->k;
     size_t esz = gr_dtype_size(dt);
-    /* (libgrad's own sgemm has no threads of its own: every product up to
-     * the tiled ones is shared by rows) */
-    double rows_max = dt == GR_F32 && gr_sgemm_own() ? GEMM_SPLIT_FLOPS : GEMM_ROWS_SPLIT_MAX_FLOPS;
+    double rows_max = rows_split_max(dt);
+    int64_t parts = beta || row || !work ? 0 : k_split_parts(dt, at, d, gr_threads());
+    int64_t room = d->m * d->n > 0 ? 1 + work_bytes / (d->m * d->n * (int64_t)esz) : 0; /* parts the workspace holds */
+    if (parts > room) parts = room;
+    if (parts >= 2) {
+        gemm_k_split(dt, at, d, a, b, c, work, parts);
+        return;
+    }
     if (flops >= GEMM_ROWS_SPLIT_FLOPS && flops < rows_max && d->m >= 64 && gr_threads() > 1) {
         /* rows across the kernel threads, one BLAS thread each */
         rows_job J = {dt, at, d, a, b, c, beta, row};
@@ -283,7 +357,7 @@ static void batch_part(void *ctx, int64_t t0, int64_t t1) {
             ob += idx[i] * J->sb[i];
         }
         gemm_chunked(J->dt, J->at, &J->d, pa + (size_t)(oa * J->a_mat) * J->esz, pb + (size_t)(ob * J->b_mat) * J->esz,
-                     pc + (size_t)(t * J->c_mat) * J->esz, J->beta, NULL, J->cancel);
+                     pc + (size_t)(t * J->c_mat) * J->esz, J->beta, NULL, NULL, 0, J->cancel);
         for (int i = J->br - 1; i >= 0; i--) {
             if (++idx[i] < J->os->dims[i]) break;
             idx[i] = 0;
@@ -292,10 +366,11 @@ static void batch_part(void *ctx, int64_t t0, int64_t t1) {
 }
 
 /* out (beta 0) or out + (beta 1) op(a) @ op(b) for matmul node n, or
- * with row ([n], not NULL) each row of op(a) @ op(b) plus row; stops
- * early once *cancel (may be NULL) is raised. */
+ * with row ([n], not NULL) each row of op(a) @ op(b) plus row, with the
+ * node's workspace (may be NULL); stops early once *cancel (may be NULL)
+ * is raised. */
 static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const void *b, void *out, int beta,
-                       const void *row, const volatile int *cancel) {
+                       const void *row, void *work, int64_t work_bytes, const volatile int *cancel) {
     gr_shape a2, b2, o2 = mm_promoted_out(g, n);
     mm_promote(&g->nodes[n->in[0]].shape, &g->nodes[n->in[1]].shape, &a2, &b2);
     const gr_shape *as = &a2, *bs = &b2, *os = &o2;
@@ -310,7 +385,7 @@ static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const
     }
     int64_t a_mat = d.a_rows * d.a_cols, b_mat = d.b_rows * d.b_cols, c_mat = d.m * d.n;
     if (batch == 1) {
-        gemm_chunked(g->dt, n->attrs, &d, a, b, out, beta, row, cancel);
+        gemm_chunked(g->dt, n->attrs, &d, a, b, out, beta, row, work, work_bytes, cancel);
         return;
     }
     /* Batch strides (in matrices) of a and b, 0 along broadcast dims. */
@@ -334,7 +409,7 @@ static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const
         mm_dims folded = d;
         folded.m = d.m * batch;
         folded.a_rows = d.a_rows * batch;
-        gemm_chunked(g->dt, n->attrs, &folded, a, b, out, beta, row, cancel);
+        gemm_chunked(g->dt, n->attrs, &folded, a, b, out, beta, row, NULL, 0, cancel);
         return;
     }
     (void)idx;
@@ -355,8 +430,18 @@ static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const
 
 static gr_status matmul_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
-    matmul_run(k->g, k->n, k->in[0], k->in[1], k->out, 0, NULL, k->cancel);
+    matmul_run(k->g, k->n, k->in[0], k->in[1], k->out, 0, NULL, k->work, k->work_bytes, k->cancel);
     return GR_OK;
+}
+
+/* The other parts' C when the product (one matrix) is cut along k. */
+static int64_t matmul_workspace(const gr_graph *g, const gr_node *n) {
+    gr_shape a2, b2;
+    mm_promote(&g->nodes[n->in[0]].shape, &g->nodes[n->in[1]].shape, &a2, &b2);
+    mm_dims d = mm_dims_of(&a2, &b2, n->attrs);
+    if (d.m * d.n != n->numel) return 0; /* a batch of products */
+    int64_t parts = k_split_parts(g->dt, n->attrs, &d, gr_threads());
+    return parts >= 2 ? (parts - 1) * n->numel * (int64_t)gr_dtype_size(g->dt) : 0;
 }
 
 /* A bias that is one row of the product (every dim 1 but the last, which
@@ -373,11 +458,11 @@ static int bias_is_row(const gr_graph *g, const gr_node *mm, const gr_shape *bia
 void gr_matmul_bias(const gr_graph *g, const gr_node *mm, const void *a, const void *b, const gr_shape *bias_shape,
                     const void *bias, void *out, const volatile int *cancel) {
     if (bias_is_row(g, mm, bias_shape)) { /* the rows filled as the GEMM gets to them */
-        matmul_run(g, mm, a, b, out, 1, bias, cancel);
+        matmul_run(g, mm, a, b, out, 1, bias, NULL, 0, cancel);
         return;
     }
     gr_broadcast_copy(g->dt, &mm->shape, out, bias_shape, bias, cancel);
-    if (!gr_cancelled(cancel)) matmul_run(g, mm, a, b, out, 1, NULL, cancel);
+    if (!gr_cancelled(cancel)) matmul_run(g, mm, a, b, out, 1, NULL, NULL, 0, cancel);
 }
 
 static int mm(gr_graph *g, int a, int b, int ta, int tb) {
@@ -448,6 +533,7 @@ const gr_op gr_op_matmul = {
            "and a 1-D b a column [k, 1] whose 1 the result drops (A @ v, v @ A, v @ v, batched; 1-D operands take "
            "no transpose); da = g @ op(b)^T, db = op(a)^T @ g, summed over batch dims for a 1-D operand",
     .infer = matmul_infer, .forward = matmul_forward, .vjp = matmul_vjp, .jvp = matmul_jvp, .flops = matmul_flops,
+    .workspace = matmul_workspace,
 };
 
 /* ---- outer(a, b) ------------------------------------------------------- */

@@ -3,7 +3,8 @@
  * dimension of their output, the vectorized float32 rows, softmax,
  * layer_norm and its backward, the convolutions' image chunks with their
  * per-thread workspace and partial weight sums, max pooling's planes,
- * batched matmuls and a matmul's rows (with a bias too), attention's
+ * batched matmuls and a matmul's rows (with a bias too; their weight
+ * gradients cut along the shared dim, the parts added in order), attention's
  * batch entries and softmax_backward's rows) give the one-thread answer
  * with two threads, at sizes above the split threshold; a run with two
  * threads still stops at the cancel flag; and a parallel loop's parts
