@@ -148,6 +148,20 @@ void gr_run_f32_row_pairs(const gr_kernel *k, void (*pair)(const float *x, float
     gr_parallel_for(k->n->numel, GR_PAR_GRAIN, f32_rows_part, &J);
 }
 
+void gr_add_parts(gr_dtype dt, void *out, const void *parts, int64_t nparts, int64_t n) {
+    for (int64_t p = 0; p < nparts; p++) {
+        if (dt == GR_F32) {
+            const float *q = (const float *)parts + p * n;
+            float *o = out;
+            for (int64_t i = 0; i < n; i++) o[i] += q[i];
+        } else {
+            const double *q = (const double *)parts + p * n;
+            double *o = out;
+            for (int64_t i = 0; i < n; i++) o[i] += q[i];
+        }
+    }
+}
+
 void gr_copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n) {
     size_t esz = gr_dtype_size(k->dt);
     for (int64_t i0 = 0; i0 < n && !(i0 > 0 && gr_cancelled(k->cancel)); i0 += GR_CHUNK_ELEMS) {

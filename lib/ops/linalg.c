@@ -252,18 +252,7 @@ static void gemm_k_split(gr_dtype dt, const gr_attrs *at, const mm_dims *d, cons
                          void *work, int64_t parts) {
     k_split_job J = {dt, at, d, a, b, c, work, parts};
     gr_parallel_for_gemms(parts, 1, k_split_part, &J);
-    int64_t n = d->m * d->n;
-    for (int64_t p = 1; p < parts; p++) {
-        if (dt == GR_F32) {
-            const float *q = (const float *)work + (p - 1) * n;
-            float *o = c;
-            for (int64_t i = 0; i < n; i++) o[i] += q[i];
-        } else {
-            const double *q = (const double *)work + (p - 1) * n;
-            double *o = c;
-            for (int64_t i = 0; i < n; i++) o[i] += q[i];
-        }
-    }
+    gr_add_parts(dt, c, work, parts - 1, d->m * d->n);
 }
 
 /* work (work_bytes, may be 0) holds the other parts' C of a product cut

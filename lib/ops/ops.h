@@ -28,6 +28,10 @@ void gr_run_broadcast(const gr_kernel *k, gr_row_fn row_f32, gr_row_fn row_f64);
  * once k's cancel flag is raised: out[i] = v, and out = in (memcpy). */
 void gr_fill_chunked(const gr_kernel *k, void *out, int64_t n, double v);
 void gr_copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n);
+/* out[i] += parts[p * n + i] for p = 0 .. nparts - 1, in that order: the
+ * partial results of a job cut in parts, added the same way whatever ran
+ * them. */
+void gr_add_parts(gr_dtype dt, void *out, const void *parts, int64_t nparts, int64_t n);
 
 /* k->out = row(operand 0) for a float32 elementwise unary node (the
  * vectorized rows of vmath.h), in chunks of GR_CHUNK_ELEMS that stop once

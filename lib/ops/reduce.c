@@ -301,18 +301,7 @@ static gr_status sum_to_forward(const gr_kernel *k, gr_error *err) {
     }
     sum_job J = {k, &L, parts};
     gr_parallel_for(parts, 1, sum_part, &J);
-    int64_t n = k->n->numel;
-    for (int64_t p = 0; p < parts; p++) {
-        if (k->dt == GR_F32) {
-            const float *q = (const float *)k->work + p * n;
-            float *o = k->out;
-            for (int64_t i = 0; i < n; i++) o[i] += q[i];
-        } else {
-            const double *q = (const double *)k->work + p * n;
-            double *o = k->out;
-            for (int64_t i = 0; i < n; i++) o[i] += q[i];
-        }
-    }
+    gr_add_parts(k->dt, k->out, k->work, parts, k->n->numel);
     return GR_OK;
 }
 
