@@ -215,13 +215,16 @@ static double rows_split_max(gr_dtype dt) {
  * workspace), and these are added in part order. gpt-step at two threads:
  * 4.56-5.57 ms -> 4.27-4.41 (three alternated runs). The sums' order then
  * depends on the thread count, as conv_weight's does. */
-#define GEMM_K_SPLIT_MIN_K 128 /* rows of the shared dim per part, at least */
+#define GEMM_K_SPLIT_MIN_K 128                /* rows of the shared dim per part, at least */
+#define GEMM_K_SPLIT_MAX_BYTES (16ll << 20)   /* the other parts' C, at most */
 
 static int64_t k_split_parts(gr_dtype dt, const gr_attrs *at, const mm_dims *d, int64_t threads) {
     double flops = 2.0 * (double)d->m * (double)d->n * (double)d->k;
     if (!at->transpose_a || threads < 2 || flops < GEMM_ROWS_SPLIT_FLOPS || flops >= rows_split_max(dt)) return 0;
-    int64_t parts = d->k / GEMM_K_SPLIT_MIN_K;
-    return parts < 2 ? 0 : parts < threads ? parts : threads;
+    int64_t parts = d->k / GEMM_K_SPLIT_MIN_K, c_bytes = d->m * d->n * (int64_t)gr_dtype_size(dt);
+    if (parts > threads) parts = threads;
+    if (c_bytes > 0 && parts - 1 > GEMM_K_SPLIT_MAX_BYTES / c_bytes) parts = 1 + GEMM_K_SPLIT_MAX_BYTES / c_bytes;
+    return parts < 2 ? 0 : parts;
 }
 
 typedef struct k_split_job {
