@@ -246,6 +246,23 @@ static void test_linear_by_rows(void **state) {
     same_with_two_threads("matmul + bias shared by rows", s, 3, build_linear);
 }
 
+/* op(A) = A^T and op(B) = B^T, the shared dim big enough to be cut: the
+ * forward product itself goes by parts of k (B's offset a column, not a
+ * row), and so do its gradients' A^T products. */
+static int build_transposed_matmul(gr_graph *g, const int *p) {
+    gr_attrs at = {0};
+    at.set = GR_ATTR_BIT(GR_ATTR_TRANSPOSE_A) | GR_ATTR_BIT(GR_ATTR_TRANSPOSE_B);
+    at.transpose_a = at.transpose_b = 1;
+    int ops[2] = {p[0], p[1]};
+    return tu_apply(g, "matmul", ops, 2, &at);
+}
+
+static void test_matmul_transposed_by_k(void **state) {
+    (void)state;
+    gr_shape s[2] = {tu_shape(2, 300, 200), tu_shape(2, 150, 300)}; /* A [k, m], B [n, k] */
+    same_with_two_threads("A^T B^T cut along k", s, 2, build_transposed_matmul);
+}
+
 static void test_batched_matmul(void **state) {
     (void)state;
     gr_shape s[2] = {tu_shape(4, 5, 4, 24, 16), tu_shape(4, 5, 4, 16, 24)};
@@ -377,6 +394,7 @@ int main(void) {
         cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_reductions),
         cmocka_unit_test(test_bias_gradient_in_parts),
+        cmocka_unit_test(test_matmul_transposed_by_k),
         cmocka_unit_test(test_softmax_and_layer_norm),
         cmocka_unit_test(test_conv2d),
         cmocka_unit_test(test_batched_matmul),
