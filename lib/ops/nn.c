@@ -506,7 +506,8 @@ typedef struct ceb_job {
 } ceb_job;
 
 /* Rows [r0, r1) of a job whose labels ceb_forward has checked:
- * y = p (m c) - (eps/C) m c, and at the label (p - (1 - eps) - eps/C) c. */
+ * y = p c - (eps/C) c, and at the label (p - (1 - eps) - eps/C) c; an
+ * ignored row is 0. */
 static void ceb_part(void *ctx, int64_t r0, int64_t r1) {
     const ceb_job *J = ctx;
     const gr_kernel *k = J->k;
@@ -514,23 +515,22 @@ static void ceb_part(void *ctx, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
         if (((r - r0) & 63) == 63 && gr_cancelled(k->cancel)) return;
         int64_t label = 0;
-        int counted = gr_read_class(k, 1, r, C, &J->ignore, &label, NULL) > 0;
-        if (!counted) { /* an ignored row: +0, as PyTorch's (a scaled zero row could be -0) */
+        if (gr_read_class(k, 1, r, C, &J->ignore, &label, NULL) <= 0) { /* ignored: +0, as PyTorch's */
             memset((char *)k->out + r * C * (int64_t)gr_dtype_size(k->dt), 0, (size_t)C * gr_dtype_size(k->dt));
             continue;
         }
-        double c = J->per_row ? gr_get(k->dt, k->in[2], r) : J->c, m = counted, e = J->eps / (double)C * m;
+        double c = J->per_row ? gr_get(k->dt, k->in[2], r) : J->c, e = J->eps / (double)C;
         /* + 0.0: a zero is +0, as PyTorch's g - softmax sum(g) makes it */
         if (k->dt == GR_F32) {
             const float *p = (const float *)k->in[0] + r * C;
             float *y = (float *)k->out + r * C;
-            gr_vaffine_f32(p, y, C, (float)(m * c), (float)(-e * c) + 0.0f);
-            if (counted) y[label] = (float)(((double)p[label] - ((1 - J->eps) + e)) * c + 0.0);
+            gr_vaffine_f32(p, y, C, (float)c, (float)(-e * c) + 0.0f);
+            y[label] = (float)(((double)p[label] - ((1 - J->eps) + e)) * c + 0.0);
         } else {
             const double *p = (const double *)k->in[0] + r * C;
             double *y = (double *)k->out + r * C;
-            for (int64_t j = 0; j < C; j++) y[j] = (p[j] * m - e) * c + 0.0;
-            if (counted) y[label] = (p[label] - ((1 - J->eps) + e)) * c + 0.0;
+            for (int64_t j = 0; j < C; j++) y[j] = (p[j] - e) * c + 0.0;
+            y[label] = (p[label] - ((1 - J->eps) + e)) * c + 0.0;
         }
     }
 }
@@ -624,7 +624,8 @@ static gr_status one_hot_forward(const gr_kernel *k, gr_error *err) {
 }
 
 const gr_op gr_op_one_hot = {
-    .name = "one_hot", .arity = 1, .nondiff = 1, .flags = GR_OPF_PREDICATE, .attrs = A(GR_ATTR_NUM_CLASSES) | A(GR_ATTR_IGNORE_INDEX),
+    .name = "one_hot", .arity = 1, .nondiff = 1, .flags = GR_OPF_PREDICATE,
+    .attrs = A(GR_ATTR_NUM_CLASSES) | A(GR_ATTR_IGNORE_INDEX),
     .required = A(GR_ATTR_NUM_CLASSES),
     .doc = "y[..., c] = 1 where c == label else 0; a label equal to ignore_index (when given) gives a zero row; "
            "no gradient",
