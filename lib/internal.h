@@ -151,7 +151,7 @@ typedef struct gr_kernel {
     int relu_mask;                    /* max_pool2d_backward: keep the gradient only where x is
                                          above 0 or NaN (the executor's fused relu_backward) */
     int relu_out;                     /* conv2d, conv1d: write relu of the result, relu's own rule
-                                         (x > 0 or NaN: x, else 0); the executor's folded relu */
+                                         (GR_RELU: 0 below 0, else x); the executor's folded relu */
     void *side;                       /* a second result the kernel writes as it goes, or NULL:
                                          the node its op's writes_side accepted (attention's
                                          probabilities, cross_entropy's softmax) */
@@ -337,6 +337,10 @@ typedef void (*gr_row_fn)(void *ctx, char *const *p, const int64_t *s, int64_t n
  * looks at the flag about every GR_CHUNK_ELEMS elements (rows are never
  * split, so results do not depend on it) and returns early when raised. */
 void gr_loop_run(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, void *ctx);
+/* gr_loop_run over the slab [a, b) of dim `dim` alone (each operand's
+ * base moved to index a of it). */
+void gr_loop_run_slab(const gr_loop *L, int dim, int64_t a, int64_t b, void *const *base, size_t esz, gr_row_fn fn,
+                      void *ctx);
 /* gr_loop_run with the loop shared by the kernel threads: the outermost
  * dim along which operand 0 (written) has a non-zero stride and whose
  * halves span a few cache lines of it is cut into slabs, so no two

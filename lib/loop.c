@@ -105,14 +105,19 @@ typedef struct slab_job {
     int dim;
 } slab_job;
 
+void gr_loop_run_slab(const gr_loop *L, int dim, int64_t a, int64_t b, void *const *base, size_t esz, gr_row_fn fn,
+                      void *ctx) {
+    gr_loop S = *L;
+    void *at[4];
+    S.dims[dim] = b - a;
+    for (int k = 0; k < S.nops; k++) at[k] = (char *)base[k] + (size_t)(a * S.st[k][dim]) * esz;
+    gr_loop_run(&S, at, esz, fn, ctx);
+}
+
 /* Indices [a, b) of the cut dim: the same loop over that slab. */
 static void slab_part(void *job, int64_t a, int64_t b) {
     const slab_job *J = job;
-    gr_loop L = *J->L;
-    void *base[4];
-    L.dims[J->dim] = b - a;
-    for (int k = 0; k < L.nops; k++) base[k] = (char *)J->base[k] + (size_t)(a * L.st[k][J->dim]) * J->esz;
-    gr_loop_run(&L, base, J->esz, J->fn, J->ctx);
+    gr_loop_run_slab(J->L, J->dim, a, b, J->base, J->esz, J->fn, J->ctx);
 }
 
 void gr_loop_run_shared(const gr_loop *L, void *const *base, size_t esz, gr_row_fn fn, void *ctx) {

@@ -278,13 +278,11 @@ static void sum_part(void *ctx, int64_t p0, int64_t p1) {
     const gr_kernel *k = J->k;
     size_t esz = gr_dtype_size(k->dt);
     for (int64_t p = p0; p < p1; p++) {
-        int64_t a = J->L->dims[0] * p / J->parts, b = J->L->dims[0] * (p + 1) / J->parts;
-        gr_loop L = *J->L;
-        L.dims[0] = b - a;
         char *partial = (char *)k->work + (size_t)(p * k->n->numel) * esz;
         memset(partial, 0, (size_t)k->n->numel * esz);
-        void *base[2] = {partial, (char *)(uintptr_t)k->in[0] + (size_t)(a * L.st[1][0]) * esz};
-        gr_loop_run(&L, base, esz, k->dt == GR_F32 ? sum_row_f32 : sum_row_f64, (void *)(uintptr_t)k->cancel);
+        void *base[2] = {partial, (void *)(uintptr_t)k->in[0]}; /* the partial does not move: its stride is 0 */
+        gr_loop_run_slab(J->L, 0, J->L->dims[0] * p / J->parts, J->L->dims[0] * (p + 1) / J->parts, base, esz,
+                         k->dt == GR_F32 ? sum_row_f32 : sum_row_f64, (void *)(uintptr_t)k->cancel);
     }
 }
 
