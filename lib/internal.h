@@ -100,6 +100,24 @@ void gr_parallel_for(int64_t n, int64_t grain, gr_par_fn fn, void *ctx);
  * after. For many small GEMMs (a convolution's per-image products) that
  * OpenBLAS would otherwise split, and serialize, call by call. */
 void gr_parallel_for_gemms(int64_t n, int64_t grain, gr_par_fn fn, void *ctx);
+/* fn over [0, n) in parts of at least grain (up to eight per thread), run
+ * by at most slots threads, OpenBLAS at one thread each as above. The
+ * parts are handed out as threads come free, so a thread on a faster core
+ * runs more of them: for jobs whose parts write their own outputs, or
+ * partial sums of their own (never a thread's). A part's thread has its
+ * slot in [0, slots) from gr_parallel_slot(): scratch of the job's no
+ * other thread uses while it runs. */
+void gr_parallel_for_slots(int64_t n, int64_t grain, int64_t slots, gr_par_fn fn, void *ctx);
+int gr_parallel_slot(void);
+/* Groups of a sum over n items (a weight gradient's images) that up to
+ * slots threads share, each group summed into a partial of its own of
+ * partial_bytes and the partials added in group order: fixed by n, slots
+ * and partial_bytes alone, so the sum never depends on which thread ran
+ * which group. 1 for one slot; else up to four per slot, while the
+ * partials take at most GR_PARTIALS_BYTES (but at least one per slot),
+ * at most n. Group g's items are [n g / groups, n (g + 1) / groups). */
+int64_t gr_parallel_groups(int64_t n, int64_t slots, int64_t partial_bytes);
+#define GR_PARTIALS_BYTES ((int64_t)1 << 20)
 /* C (m x n, leading dim ldc) = alpha op(A) op(B) + beta C in float32,
  * row-major (op: transposed when ta / tb), as cblas_sgemm: OpenBLAS's,
  * or libgrad's AVX-512 kernel where the CPU has AVX-512 and OpenBLAS's

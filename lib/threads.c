@@ -29,6 +29,18 @@ enum { SPIN_POLLS = 4000 };
 /* Parts per thread of a job that calls no BLAS. */
 enum { PARTS_PER_THREAD = 4 };
 
+/* Parts per slot, at most, of a slot job (gr_parallel_for_slots). The two
+ * cores of this project's VMs often run at different speeds (a tenant on
+ * one's sibling: cnn-step took 4.2 ms on one core and 5.5 ms on the other,
+ * flipping within the hour), and a job cut in one part per thread lasts
+ * as long as the slow core's half. In parts of an eighth of a thread's
+ * share, taken as threads come free, the fast core takes the more. */
+enum { SLOT_PARTS = 8 };
+
+/* Groups per slot, at most, of a sum shared by slot threads
+ * (gr_parallel_groups): each group costs a partial and its add. */
+enum { GROUPS_PER_SLOT = 4 };
+
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -66,7 +78,14 @@ static struct block {
 } blocks[POOL_MAX];
 
 enum { PART_BITS = 16 };
-_Static_assert(POOL_MAX * PARTS_PER_THREAD < 1 << PART_BITS, "a job's parts fit a block word");
+_Static_assert(POOL_MAX * PARTS_PER_THREAD < 1 << PART_BITS && POOL_MAX * SLOT_PARTS < 1 << PART_BITS,
+               "a job's parts fit a block word");
+
+/* The slot of the thread running a part: its id in the job (the caller
+ * 0), or 0 for a loop run alone. */
+static _Thread_local int running_slot;
+
+int gr_parallel_slot(void) { return running_slot; }
 
 static uint64_t block_word(uint32_t tag, int end, int next) {
     return (uint64_t)tag << 32 | (uint64_t)end << PART_BITS | (uint64_t)next;
@@ -120,6 +139,7 @@ static void take_parts(int id, uint32_t tag) {
     /* (a later job's count only makes a late thread look at more blocks) */
     int owners = atomic_load_explicit(&pool.owners, memory_order_relaxed);
     if (id >= owners) return;
+    running_slot = id;
     for (int i = 0; i < owners; i++) take_block((id + i) % owners, tag);
 }
 
@@ -196,31 +216,40 @@ int gr_threads(void) {
     return n;
 }
 
+/* fn over [0, n) alone, in slot 0 (a part of another job may be calling). */
+static void run_alone(int64_t n, gr_par_fn fn, void *ctx) {
+    if (n <= 0) return;
+    int slot = running_slot;
+    running_slot = 0;
+    fn(ctx, 0, n);
+    running_slot = slot;
+}
+
 /* gr_parallel_for, with OpenBLAS at blas1 threads while the parts run
- * in parallel when blas1 > 0. */
-static void parallel_for(int64_t n, int64_t grain, gr_par_fn fn, void *ctx, int blas1) {
+ * in parallel when blas1 > 0, by at most slots threads (0: any number)
+ * in up to per_thread parts each. */
+static void parallel_for(int64_t n, int64_t grain, gr_par_fn fn, void *ctx, int blas1, int64_t slots,
+                         int per_thread) {
     int64_t most = grain > 0 ? n / grain : n; /* parts of at least grain each */
-    if (most < 2 || pthread_mutex_trylock(&pool.owner) != 0) {
-        if (n > 0) fn(ctx, 0, n);
+    if (most < 2 || slots == 1 || pthread_mutex_trylock(&pool.owner) != 0) {
+        run_alone(n, fn, ctx);
         return;
     }
     pthread_mutex_lock(&pool.lock);
-    if (pool.threads < 2) {
+    int owners = pool.threads;
+    if (slots > 0 && slots < owners) owners = (int)slots;
+    if (owners < 2) {
         pthread_mutex_unlock(&pool.lock);
         pthread_mutex_unlock(&pool.owner);
-        fn(ctx, 0, n);
+        run_alone(n, fn, ctx);
         return;
     }
-    /* A BLAS job's parts are one per thread (each part's GEMMs are as
-     * big as they can be); the others' up to PARTS_PER_THREAD each, so a
-     * late thread's share is small. */
-    int64_t cap = (int64_t)pool.threads * (blas1 ? 1 : PARTS_PER_THREAD);
+    int64_t cap = (int64_t)owners * per_thread;
     unsigned long gen = atomic_load_explicit(&pool.gen, memory_order_relaxed) + 1;
     pool.fn = fn;
     pool.ctx = ctx;
     pool.n = n;
     pool.parts = (int)(cap < most ? cap : most);
-    int owners = pool.threads;
     atomic_store_explicit(&pool.owners, owners, memory_order_relaxed);
     atomic_store_explicit(&pool.parts_done, 0, memory_order_relaxed);
     for (int b = 0; b < owners; b++) { /* release: the fields above come with the word */
@@ -239,6 +268,24 @@ static void parallel_for(int64_t n, int64_t grain, gr_par_fn fn, void *ctx, int 
     pthread_mutex_unlock(&pool.owner);
 }
 
-void gr_parallel_for(int64_t n, int64_t grain, gr_par_fn fn, void *ctx) { parallel_for(n, grain, fn, ctx, 0); }
+/* A job that calls no BLAS: up to PARTS_PER_THREAD parts each, so a late
+ * thread's share is small. */
+void gr_parallel_for(int64_t n, int64_t grain, gr_par_fn fn, void *ctx) {
+    parallel_for(n, grain, fn, ctx, 0, 0, PARTS_PER_THREAD);
+}
 
-void gr_parallel_for_gemms(int64_t n, int64_t grain, gr_par_fn fn, void *ctx) { parallel_for(n, grain, fn, ctx, 1); }
+/* A BLAS job: one part per thread (each part's GEMMs as big as they can be). */
+void gr_parallel_for_gemms(int64_t n, int64_t grain, gr_par_fn fn, void *ctx) {
+    parallel_for(n, grain, fn, ctx, 1, 0, 1);
+}
+
+void gr_parallel_for_slots(int64_t n, int64_t grain, int64_t slots, gr_par_fn fn, void *ctx) {
+    parallel_for(n, grain, fn, ctx, 1, slots < 1 ? 1 : slots, SLOT_PARTS);
+}
+
+int64_t gr_parallel_groups(int64_t n, int64_t slots, int64_t partial_bytes) {
+    if (n < 1 || slots <= 1) return 1;
+    int64_t groups = slots * GROUPS_PER_SLOT, room = partial_bytes > 0 ? GR_PARTIALS_BYTES / partial_bytes : groups;
+    if (groups > room) groups = room > slots ? room : slots;
+    return groups < n ? groups : n;
+}

@@ -233,10 +233,9 @@ static int64_t attn_flops(const gr_graph *g, const gr_node *n) {
     return d.batch * (2 * d.L * d.S * d.E + (is_probs(n) ? 0 : 2 * d.L * d.S * d.Ev) + 5 * d.L * d.S);
 }
 
-/* The batch entries of one attention kernel, shared by the threads: part
- * [s0, s1) of the slots takes those slots' share of the entries, each by
- * `entry` with workspace slot s0 (sdpa) or straight into the output
- * (probs). */
+/* The batch entries of one attention kernel, shared by the threads: a
+ * part takes entries [b0, b1), each by `entry` with its thread's
+ * workspace slot (sdpa) or straight into the output (probs). */
 typedef struct attn_job attn_job;
 struct attn_job {
     const gr_kernel *k;
@@ -246,13 +245,13 @@ struct attn_job {
     void (*entry)(const attn_job *J, int64_t slot, int64_t b);
 };
 
-/* The entries of slots [s0, s1), one after the other. */
-static void attn_part(void *ctx, int64_t s0, int64_t s1) {
+/* Entries [b0, b1), one after the other. */
+static void attn_part(void *ctx, int64_t b0, int64_t b1) {
     const attn_job *J = ctx;
-    int64_t b0 = J->d.batch * s0 / J->slots, b1 = J->d.batch * s1 / J->slots;
+    int64_t slot = gr_parallel_slot();
     for (int64_t b = b0; b < b1; b++) {
         if (b > b0 && gr_cancelled(J->k->cancel)) return;
-        J->entry(J, s0, b);
+        J->entry(J, slot, b);
     }
 }
 
@@ -313,7 +312,7 @@ static gr_status sdpa_forward(const gr_kernel *k, gr_error *err) {
         memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
         if (k->side && d.batch > 0) { /* the probabilities are still wanted */
             attn_job J = attn_job_of(k, 1, probs_entry_side);
-            gr_parallel_for_gemms(J.slots, 1, attn_part, &J);
+            gr_parallel_for_slots(J.d.batch, 1, J.slots, attn_part, &J);
         }
         return GR_OK;
     }
@@ -321,7 +320,7 @@ static gr_status sdpa_forward(const gr_kernel *k, gr_error *err) {
     if (slots > d.batch) slots = d.batch;
     if (slots < 1) slots = 1;
     attn_job J = attn_job_of(k, slots, sdpa_entry);
-    gr_parallel_for_gemms(J.slots, 1, attn_part, &J);
+    gr_parallel_for_slots(J.d.batch, 1, J.slots, attn_part, &J);
     return GR_OK;
 }
 
@@ -331,7 +330,7 @@ static gr_status probs_forward(const gr_kernel *k, gr_error *err) {
     attn_dims d = dims_of(k->g, k->n);
     if (d.batch == 0) return GR_OK;
     attn_job J = attn_job_of(k, attn_slots(&d), probs_entry);
-    gr_parallel_for_gemms(J.slots, 1, attn_part, &J);
+    gr_parallel_for_slots(J.d.batch, 1, J.slots, attn_part, &J);
     return GR_OK;
 }
 

@@ -148,18 +148,33 @@ void gr_run_f32_row_pairs(const gr_kernel *k, void (*pair)(const float *x, float
     gr_parallel_for(k->n->numel, GR_PAR_GRAIN, f32_rows_part, &J);
 }
 
-void gr_add_parts(gr_dtype dt, void *out, const void *parts, int64_t nparts, int64_t n) {
-    for (int64_t p = 0; p < nparts; p++) {
-        if (dt == GR_F32) {
-            const float *q = (const float *)parts + p * n;
-            float *o = out;
-            for (int64_t i = 0; i < n; i++) o[i] += q[i];
+typedef struct add_parts_job {
+    gr_dtype dt;
+    void *out;
+    const void *parts;
+    int64_t nparts, n;
+} add_parts_job;
+
+/* Elements [i0, i1) of out, plus each part's in part order. */
+static void add_parts_range(void *ctx, int64_t i0, int64_t i1) {
+    const add_parts_job *J = ctx;
+    for (int64_t p = 0; p < J->nparts; p++) {
+        if (J->dt == GR_F32) {
+            const float *q = (const float *)J->parts + p * J->n;
+            float *o = J->out;
+            for (int64_t i = i0; i < i1; i++) o[i] += q[i];
         } else {
-            const double *q = (const double *)parts + p * n;
-            double *o = out;
-            for (int64_t i = 0; i < n; i++) o[i] += q[i];
+            const double *q = (const double *)J->parts + p * J->n;
+            double *o = J->out;
+            for (int64_t i = i0; i < i1; i++) o[i] += q[i];
         }
     }
+}
+
+void gr_add_parts(gr_dtype dt, void *out, const void *parts, int64_t nparts, int64_t n) {
+    if (nparts < 1) return;
+    add_parts_job J = {dt, out, parts, nparts, n};
+    gr_parallel_for(n, (GR_PAR_GRAIN + nparts - 1) / nparts, add_parts_range, &J);
 }
 
 void gr_copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n) {

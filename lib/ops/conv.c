@@ -297,40 +297,54 @@ static int64_t work_elems(const conv_geom *c) {
     return (c->kg + (nb > 1 ? c->cog : 0)) * c->p * nb; /* one image needs no copy of y */
 }
 
+static int64_t chunks_of(const conv_geom *c) { return c->n > 0 ? (c->n + chunk_images(c) - 1) / chunk_images(c) : 0; }
+
 /* Threads that can share a kernel's chunks: gr_threads(), at most one per
- * chunk. Each gets a slot of the workspace (conv_weight's slots after the
- * first also hold a partial sum of w, extra elements each). */
+ * chunk. Each gets a slot of the workspace. */
 static int64_t work_slots(const conv_geom *c) {
-    int64_t chunks = c->n > 0 ? (c->n + chunk_images(c) - 1) / chunk_images(c) : 0, t = gr_threads();
+    int64_t chunks = chunks_of(c), t = gr_threads();
     return t < chunks ? t : chunks > 0 ? chunks : 1;
 }
 
-/* The chunks of one conv kernel, shared by the threads: part [s0, s1) of
- * the slots takes the chunks of those slots' share of the images, with
- * workspace slot s0. */
+/* conv_weight's groups of chunks, each summing into a partial w of its
+ * own (gr_parallel_groups): the first into w, the others into the
+ * workspace after the slots. */
+static int64_t weight_groups(const conv_geom *c, gr_dtype dt, int64_t slots) {
+    return gr_parallel_groups(chunks_of(c), slots, c->cout * c->kg * (int64_t)gr_dtype_size(dt));
+}
+
+/* Workspace elements of a job by `slots` threads (weight: conv_weight's):
+ * the trimmed weight (when taps were dropped), the slots, then
+ * conv_weight's other groups' partial sums. */
+static int64_t job_elems(const conv_geom *c, gr_dtype dt, int weight, int64_t slots) {
+    if (work_elems(c) == 0) return 0;
+    int64_t partials = weight ? (weight_groups(c, dt, slots) - 1) * c->cout * c->kg : 0;
+    return gr_conv_trimmed_weight_elems(c) + slots * work_elems(c) + partials;
+}
+
+/* The chunks of one conv kernel, shared by the threads: a part takes
+ * chunks [c0, c1) in its thread's slot (conv_weight: groups [g0, g1)). */
 typedef struct conv_job {
     const gr_kernel *k;
     conv_geom c;
-    int64_t slots, slot_elems; /* workspace slots, elements of each */
+    int64_t slots, groups;     /* workspace slots; conv_weight's groups */
     int64_t nb;                /* images per chunk */
     char *weight;              /* [cout, cig, kh, kw] of the trimmed taps: w itself or its copy */
     char *slot0;               /* the first slot, after the copy of the trimmed weight */
+    char *partials;            /* conv_weight's groups after the first, after the slots */
 } conv_job;
-
-/* The chunk range [*c0, *c1) of slots [s0, s1) among the job's slots. */
-static void slot_chunks(const conv_job *J, int64_t s0, int64_t s1, int64_t *c0, int64_t *c1) {
-    int64_t chunks = (J->c.n + J->nb - 1) / J->nb;
-    *c0 = chunks * s0 / J->slots;
-    *c1 = chunks * s1 / J->slots;
-}
 
 /* Slots the planned workspace holds (a thread count raised after the
  * compile cannot use more), at most the job's chunks. */
-static int64_t planned_slots(const gr_kernel *k, const conv_geom *c, int64_t slot_bytes, int64_t chunks) {
-    int64_t slot_space = k->work_bytes - gr_conv_trimmed_weight_elems(c) * (int64_t)gr_dtype_size(k->dt);
-    int64_t s = slot_bytes > 0 ? slot_space / slot_bytes : 1;
-    if (s > chunks) s = chunks;
-    return s < 1 ? 1 : s;
+static int64_t planned_slots(const gr_kernel *k, const conv_geom *c, int weight) {
+    int64_t slots = work_slots(c), elems = k->work_bytes / (int64_t)gr_dtype_size(k->dt);
+    while (slots > 1 && job_elems(c, k->dt, weight, slots) > elems) slots--;
+    return slots;
+}
+
+/* The thread's slot of job J: its chunk's column matrix, then its y. */
+static char *slot_of(const conv_job *J, size_t esz) {
+    return J->slot0 + (size_t)(gr_parallel_slot() * work_elems(&J->c)) * esz;
 }
 
 /* The geometry of node n of each kind (in the graph g); the kernels and
@@ -345,20 +359,12 @@ static conv_geom weight_node_geom(const gr_graph *g, const gr_node *n) {
     return geom_of(n, &g->nodes[n->in[0]].shape, &n->shape, &g->nodes[n->in[1]].shape);
 }
 
-/* conv_weight's slot: the chunk's scratch and a partial sum of w. */
-static int64_t weight_slot_elems(const conv_geom *c) { return work_elems(c) + c->cout * c->kg; }
-
-/* Workspace elements of a job: the trimmed weight (when taps were
- * dropped), then the slots. */
-static int64_t job_elems(const conv_geom *c, int64_t slot_elems) {
-    return work_elems(c) == 0 ? 0 : gr_conv_trimmed_weight_elems(c) + work_slots(c) * slot_elems;
-}
 
 /* Elements of a Winograd run of convolution c (transpose: its
  * conv_transpose), or 0 when it has none. */
-static int64_t winograd_elems(const conv_geom *c, gr_dtype dt, int transpose) {
+static int64_t winograd_elems(const conv_geom *c, gr_dtype dt, int transpose, int weight) {
     gr_wino p;
-    return gr_conv_winograd_plan(c, dt, transpose, &p) ? gr_conv_winograd_workspace(&p, gr_threads()) : 0;
+    return gr_conv_winograd_plan(c, dt, transpose, &p) ? gr_conv_winograd_workspace(&p, gr_threads(), weight) : 0;
 }
 
 /* Elements of a direct run of convolution c (weight: its conv_weight),
@@ -373,15 +379,15 @@ static int64_t direct_elems(const conv_geom *c, gr_dtype dt, int weight) {
  * direct one. */
 static int64_t conv_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom full = conv_node_geom(g, n), c = gr_conv_trim_taps(full);
-    int64_t e = job_elems(&c, work_elems(&c)), f = job_elems(&full, work_elems(&full));
-    int64_t wino = winograd_elems(&c, g->dt, 0), direct = direct_elems(&c, g->dt, 0);
+    int64_t e = job_elems(&c, g->dt, 0, work_slots(&c)), f = job_elems(&full, g->dt, 0, work_slots(&full));
+    int64_t wino = winograd_elems(&c, g->dt, 0, 0), direct = direct_elems(&c, g->dt, 0);
     e = e > f ? e : f;
     e = e > wino ? e : wino;
     return (e > direct ? e : direct) * (int64_t)gr_dtype_size(g->dt);
 }
 static int64_t transpose_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom c = gr_conv_trim_taps(transpose_node_geom(g, n));
-    int64_t e = job_elems(&c, work_elems(&c)), wino = winograd_elems(&c, g->dt, 1);
+    int64_t e = job_elems(&c, g->dt, 0, work_slots(&c)), wino = winograd_elems(&c, g->dt, 1, 0);
     return (e > wino ? e : wino) * (int64_t)gr_dtype_size(g->dt);
 }
 
@@ -407,8 +413,8 @@ static int run_direct(const gr_kernel *k, const conv_geom *c, int weight) {
 }
 static int64_t weight_workspace(const gr_graph *g, const gr_node *n) {
     conv_geom full = weight_node_geom(g, n), c = gr_conv_trim_taps(full);
-    int64_t e = job_elems(&c, weight_slot_elems(&c)), f = job_elems(&full, weight_slot_elems(&full));
-    int64_t wino = winograd_elems(&c, g->dt, 0), direct = direct_elems(&c, g->dt, 1);
+    int64_t e = job_elems(&c, g->dt, 1, work_slots(&c)), f = job_elems(&full, g->dt, 1, work_slots(&full));
+    int64_t wino = winograd_elems(&c, g->dt, 0, 1), direct = direct_elems(&c, g->dt, 1);
     e = e > f ? e : f;
     e = e > wino ? e : wino;
     return (e > direct ? e : direct) * (int64_t)gr_dtype_size(g->dt);
@@ -434,15 +440,18 @@ static int64_t weight_flops(const gr_graph *g, const gr_node *n) {
 
 /* ---- kernels ---------------------------------------------------------- */
 
-/* A job over kernel k's chunks of geometry c, slot_elems of workspace
- * per slot; run by part over the threads. */
-static void run_conv_job(const gr_kernel *k, const conv_geom *c, int64_t slot_elems, char *weight, gr_par_fn part) {
-    if (c->n == 0 || c->p == 0) return;
-    conv_job J = {.k = k, .c = *c, .slot_elems = slot_elems, .nb = chunk_images(c), .weight = weight};
-    int64_t chunks = (c->n + J.nb - 1) / J.nb;
-    J.slots = planned_slots(k, c, slot_elems * (int64_t)gr_dtype_size(k->dt), chunks);
-    J.slot0 = (char *)k->work + (size_t)gr_conv_trimmed_weight_elems(c) * gr_dtype_size(k->dt);
-    gr_parallel_for_gemms(J.slots, 1, part, &J);
+/* A job over kernel k's chunks of geometry c (is_weight: conv_weight's,
+ * by groups), shared by the threads part by part. */
+static conv_job run_conv_job(const gr_kernel *k, const conv_geom *c, int is_weight, char *weight, gr_par_fn part) {
+    size_t esz = gr_dtype_size(k->dt);
+    conv_job J = {.k = k, .c = *c, .nb = chunk_images(c), .weight = weight, .groups = 1};
+    if (c->n == 0 || c->p == 0) return J;
+    J.slots = planned_slots(k, c, is_weight);
+    J.slot0 = (char *)k->work + (size_t)gr_conv_trimmed_weight_elems(c) * esz;
+    J.partials = J.slot0 + (size_t)(J.slots * work_elems(c)) * esz;
+    if (is_weight) J.groups = weight_groups(c, k->dt, J.slots);
+    gr_parallel_for_slots(is_weight ? J.groups : chunks_of(c), 1, J.slots, part, &J);
+    return J;
 }
 
 /* The weight operand w as the kernels read it: w, or its trimmed taps
@@ -481,14 +490,13 @@ ADD_BIAS(double)
 
 /* y = conv(x, w): per chunk and group, col = im2col(x); y_g = w_g @ col
  * (plus the fused bias, gr_kernel.bias, while the chunk is in cache). */
-static void conv_part(void *ctx, int64_t s0, int64_t s1) {
+static void conv_part(void *ctx, int64_t c0, int64_t c1) {
     const conv_job *J = ctx;
     const gr_kernel *k = J->k;
     conv_geom c = J->c;
     size_t esz = gr_dtype_size(k->dt);
-    int64_t nb = J->nb, c0, c1;
-    slot_chunks(J, s0, s1, &c0, &c1);
-    char *col = J->slot0 + (size_t)(s0 * J->slot_elems) * esz, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
+    int64_t nb = J->nb;
+    char *col = slot_of(J, esz), *ym = col + (size_t)(c.kg * nb * c.p) * esz;
     for (int64_t n0 = c0 * nb; n0 < c.n && n0 < c1 * nb && !gr_cancelled(k->cancel); n0 += nb) {
         int64_t m = c.n - n0 < nb ? c.n - n0 : nb, len = m * c.p;
         for (int64_t gi = 0; gi < c.groups; gi++) {
@@ -520,7 +528,7 @@ static gr_status conv_forward(const gr_kernel *k, gr_error *err) {
     conv_geom full = conv_node_geom(k->g, k->n), c = gr_conv_trim_taps(full);
     if (run_winograd(k, &c, 0, 0) || run_direct(k, &c, 0)) return GR_OK;
     char *w = weight_operand(k, &c, &full, 1);
-    run_conv_job(k, &c, work_elems(&c), w, conv_part);
+    run_conv_job(k, &c, 0, w, conv_part);
     if (k->relu_out) relu_in_place(k); /* the GEMM path: relu as a pass of its own */
     return GR_OK;
 }
@@ -528,14 +536,13 @@ static gr_status conv_forward(const gr_kernel *k, gr_error *err) {
 /* x = conv_transpose(y, w): per chunk and group, col = w_g^T @ y_g; x +=
  * col2im(col). A chunk's images are its own rows of x: threads never
  * share one. */
-static void conv_transpose_part(void *ctx, int64_t s0, int64_t s1) {
+static void conv_transpose_part(void *ctx, int64_t c0, int64_t c1) {
     const conv_job *J = ctx;
     const gr_kernel *k = J->k;
     conv_geom c = J->c;
     size_t esz = gr_dtype_size(k->dt);
-    int64_t nb = J->nb, c0, c1;
-    slot_chunks(J, s0, s1, &c0, &c1);
-    char *col = J->slot0 + (size_t)(s0 * J->slot_elems) * esz, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
+    int64_t nb = J->nb;
+    char *col = slot_of(J, esz), *ym = col + (size_t)(c.kg * nb * c.p) * esz;
     for (int64_t n0 = c0 * nb; n0 < c.n && n0 < c1 * nb && !gr_cancelled(k->cancel); n0 += nb) {
         int64_t m = c.n - n0 < nb ? c.n - n0 : nb, len = m * c.p;
         for (int64_t gi = 0; gi < c.groups; gi++) {
@@ -554,26 +561,22 @@ static gr_status conv_transpose_forward(const gr_kernel *k, gr_error *err) {
     if (run_winograd(k, &c, 1, 0)) return GR_OK;
     memset(k->out, 0, (size_t)k->n->numel * gr_dtype_size(k->dt));
     char *w = weight_operand(k, &c, &full, 0);
-    run_conv_job(k, &c, work_elems(&c), w, conv_transpose_part);
+    run_conv_job(k, &c, 0, w, conv_transpose_part);
     return GR_OK;
 }
 
 /* w = conv_weight(x, y): per chunk and group, w_g += y_g @ im2col(x)^T;
- * the first part sums into w, each other one into its slot's partial w,
- * added to w once all are done. */
-static void conv_weight_part(void *ctx, int64_t s0, int64_t s1) {
-    const conv_job *J = ctx;
+ * group g of the chunks sums into its own partial w (the first into w),
+ * the partials added to w in group order once all are done. */
+static void group_weight(const conv_job *J, int64_t grp, int64_t c0, int64_t c1) {
     const gr_kernel *k = J->k;
     conv_geom c = J->c;
     size_t esz = gr_dtype_size(k->dt);
-    int64_t nb = J->nb, c0, c1;
-    slot_chunks(J, s0, s1, &c0, &c1);
-    char *col = J->slot0 + (size_t)(s0 * J->slot_elems) * esz, *ym = col + (size_t)(c.kg * nb * c.p) * esz;
-    char *w = s0 == 0 ? J->weight : col + (size_t)work_elems(&c) * esz;
+    int64_t nb = J->nb;
+    char *col = slot_of(J, esz), *ym = col + (size_t)(c.kg * nb * c.p) * esz;
     size_t w_bytes = (size_t)(c.cout * c.kg) * esz;
+    char *w = grp == 0 ? J->weight : J->partials + (size_t)(grp - 1) * w_bytes;
     memset(w, 0, w_bytes);
-    for (int64_t s = s0 + 1; s < s1; s++) /* slots this part stands in for add nothing */
-        memset(J->slot0 + (size_t)(s * J->slot_elems + work_elems(&c)) * esz, 0, w_bytes);
     for (int64_t n0 = c0 * nb; n0 < c.n && n0 < c1 * nb && !gr_cancelled(k->cancel); n0 += nb) {
         int64_t m = c.n - n0 < nb ? c.n - n0 : nb, len = m * c.p;
         for (int64_t gi = 0; gi < c.groups; gi++) {
@@ -586,6 +589,12 @@ static void conv_weight_part(void *ctx, int64_t s0, int64_t s1) {
     }
 }
 
+static void conv_weight_part(void *ctx, int64_t g0, int64_t g1) {
+    const conv_job *J = ctx;
+    int64_t chunks = chunks_of(&J->c);
+    for (int64_t g = g0; g < g1; g++) group_weight(J, g, chunks * g / J->groups, chunks * (g + 1) / J->groups);
+}
+
 static gr_status conv_weight_forward(const gr_kernel *k, gr_error *err) {
     (void)err;
     conv_geom full = weight_node_geom(k->g, k->n), c = gr_conv_trim_taps(full);
@@ -596,24 +605,9 @@ static gr_status conv_weight_forward(const gr_kernel *k, gr_error *err) {
         memset(k->out, 0, (size_t)k->n->numel * esz);
         return GR_OK;
     }
-    int64_t slot = weight_slot_elems(&c), nb = chunk_images(&c), wn = c.cout * c.kg;
-    int64_t slots = planned_slots(k, &c, slot * (int64_t)esz, (c.n + nb - 1) / nb);
     char *w = gr_conv_trimmed(&c) ? k->work : k->out; /* the trimmed taps' sum, spread into out at the end */
-    run_conv_job(k, &c, slot, w, conv_weight_part);
-    /* The other slots' partial sums into w, in slot order. */
-    const char *slot0 = (const char *)k->work + (size_t)gr_conv_trimmed_weight_elems(&c) * esz;
-    for (int64_t s = 1; s < slots; s++) {
-        const char *ws = slot0 + (size_t)(s * slot + work_elems(&c)) * esz;
-        if (k->dt == GR_F32) {
-            float *o = (float *)w;
-            const float *a = (const float *)ws;
-            for (int64_t i = 0; i < wn; i++) o[i] += a[i];
-        } else {
-            double *o = (double *)w;
-            const double *a = (const double *)ws;
-            for (int64_t i = 0; i < wn; i++) o[i] += a[i];
-        }
-    }
+    conv_job J = run_conv_job(k, &c, 1, w, conv_weight_part);
+    gr_add_parts(k->dt, w, J.partials, J.groups - 1, c.cout * c.kg); /* in group order */
     if (gr_conv_trimmed(&c)) gr_conv_trim_weight(&c, k->dt, k->out, w, 0, 0);
     return GR_OK;
 }

@@ -71,8 +71,9 @@ typedef struct gr_wino {
  * stride and dilation 1, padding at most 2 (transpose: at least 0), and
  * enough channels each side. */
 int gr_conv_winograd_plan(const conv_geom *c, gr_dtype dt, int transpose, gr_wino *p);
-/* Workspace floats for up to `slots` threads. */
-int64_t gr_conv_winograd_workspace(const gr_wino *p, int64_t slots);
+/* Workspace floats for up to `slots` threads (weight: the weight
+ * gradient's, with its partial sums). */
+int64_t gr_conv_winograd_workspace(const gr_wino *p, int64_t slots, int weight);
 /* y = the convolution of x by w, plus bias [b] (NULL: none), through
  * relu when relu is set; 0, with
  * nothing written, when the

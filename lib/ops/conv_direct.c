@@ -29,14 +29,17 @@ static int64_t row_blocks(const conv_geom *c) { return (c->ow + LANES - 1) / LAN
 /* Floats of a padded plane's row: the blocks and the two taps past them. */
 static int64_t padded_row(const conv_geom *c) { return row_blocks(c) + LANES; }
 
-/* Floats of one thread's slot: the padded plane [h + 2 ph, padded_row],
- * an output (gradient) plane in whole blocks [oh, row_blocks], and the
- * weight gradient's partial sums (cout * 9 doubles, as floats). */
+/* Floats of one thread's slot: the padded plane [h + 2 ph, padded_row]
+ * and an output (gradient) plane in whole blocks [oh, row_blocks]. */
 static int64_t plane_floats(const conv_geom *c) {
     return (c->h + 2 * c->ph) * padded_row(c) + c->oh * row_blocks(c);
 }
-static int64_t slot_floats(const conv_geom *c, int weight) {
-    return plane_floats(c) + (weight ? 2 * c->cout * 9 : 0);
+
+/* The weight gradient's groups of images, each with its partial sums
+ * (cout * 9 doubles: 2 cout * 9 floats) (gr_parallel_groups). */
+static int64_t sum_floats(const conv_geom *c) { return 2 * c->cout * 9; }
+static int64_t weight_groups(const conv_geom *c, int64_t slots) {
+    return gr_parallel_groups(c->n, slots, sum_floats(c) * (int64_t)sizeof(float));
 }
 
 /* Most floats of a slot's planes: bigger images keep im2col's chunks,
@@ -49,9 +52,20 @@ int gr_conv_direct_fits(const conv_geom *c, gr_dtype dt) {
            c->h <= DIRECT_MAX_PLANES && c->w <= DIRECT_MAX_PLANES && plane_floats(c) <= DIRECT_MAX_PLANES;
 }
 
+/* The workspace: (the weight gradient's) groups' sums, then the slots. */
 int64_t gr_conv_direct_workspace(const conv_geom *c, int weight, int64_t slots) {
     if (slots > c->n) slots = c->n;
-    return (slots < 1 ? 1 : slots) * slot_floats(c, weight);
+    if (slots < 1) slots = 1;
+    return (weight ? weight_groups(c, slots) * sum_floats(c) : 0) + slots * plane_floats(c);
+}
+
+/* Slots the workspace holds (weight: with the groups' sums), at most the
+ * threads and the images; 0 when none. */
+static int64_t job_slots(const conv_geom *c, int weight, int64_t work_elems) {
+    int64_t slots = gr_threads();
+    if (slots > c->n) slots = c->n;
+    while (slots > 0 && gr_conv_direct_workspace(c, weight, slots) > work_elems) slots--;
+    return slots;
 }
 
 /* Input plane x [h, w] into xp with ph rows and pw columns of zeros before
@@ -121,23 +135,19 @@ typedef struct direct_job {
     const conv_geom *c;
     const float *x, *w, *bias, *dy; /* forward: x, w, bias (or NULL); weight gradient: x, dy */
     int relu;                       /* forward: out = relu(the convolution + bias) */
-    float *out, *work;
-    int64_t slots;
+    float *out;
+    float *slot0;                   /* the threads' slots, plane_floats each */
+    double *sums;                   /* the weight gradient's groups' sums [groups][cout * 9] */
+    int64_t groups;
     const volatile int *cancel;
 } direct_job;
 
-/* The images of slots [s0, s1). */
-static void images_of(const direct_job *J, int64_t s0, int64_t s1, int64_t *n0, int64_t *n1) {
-    *n0 = J->c->n * s0 / J->slots;
-    *n1 = J->c->n * s1 / J->slots;
-}
-
-static void forward_part(void *ctx, int64_t s0, int64_t s1) {
+/* Images [n0, n1), in the thread's slot. */
+static void forward_part(void *ctx, int64_t n0, int64_t n1) {
     const direct_job *J = ctx;
     const conv_geom *c = J->c;
-    int64_t W = padded_row(c), nb = row_blocks(c), n0, n1;
-    float *xp = J->work + s0 * slot_floats(c, 0), *yb = xp + (c->h + 2 * c->ph) * W;
-    images_of(J, s0, s1, &n0, &n1);
+    int64_t W = padded_row(c), nb = row_blocks(c);
+    float *xp = J->slot0 + gr_parallel_slot() * plane_floats(c), *yb = xp + (c->h + 2 * c->ph) * W;
     for (int64_t n = n0; n < n1 && !gr_cancelled(J->cancel); n++)
         for (int64_t g = 0; g < c->groups; g++) {
             pad_plane(c, J->x + (n * c->cin + g) * c->h * c->w, xp);
@@ -149,26 +159,21 @@ static void forward_part(void *ctx, int64_t s0, int64_t s1) {
 
 int gr_conv_direct_run(const conv_geom *c, const float *x, const float *w, const float *bias, int relu, float *y,
                        float *work, int64_t work_elems, const volatile int *cancel) {
-    int64_t slots = work_elems / slot_floats(c, 0);
-    if (slots > c->n) slots = c->n;
+    int64_t slots = job_slots(c, 0, work_elems);
     if (slots < 1) return 0;
-    direct_job J = {.c = c, .x = x, .w = w, .bias = bias, .relu = relu, .out = y, .work = work, .slots = slots,
-                    .cancel = cancel};
-    gr_parallel_for(slots, 1, forward_part, &J);
+    direct_job J = {.c = c, .x = x, .w = w, .bias = bias, .relu = relu, .out = y, .slot0 = work, .cancel = cancel};
+    gr_parallel_for_slots(c->n, 1, slots, forward_part, &J);
     return 1;
 }
 
-static void weight_part(void *ctx, int64_t s0, int64_t s1) {
-    const direct_job *J = ctx;
+/* Group grp's sums from images [n0, n1), in the thread's slot. */
+static void group_weight(const direct_job *J, int64_t grp, int64_t n0, int64_t n1) {
     const conv_geom *c = J->c;
-    int64_t W = padded_row(c), nb = row_blocks(c), n0, n1;
-    float *xp = J->work + s0 * slot_floats(c, 1), *db = xp + (c->h + 2 * c->ph) * W;
-    double *sum = (double *)(void *)(xp + plane_floats(c));
+    int64_t W = padded_row(c), nb = row_blocks(c);
+    float *xp = J->slot0 + gr_parallel_slot() * plane_floats(c), *db = xp + (c->h + 2 * c->ph) * W;
+    double *sum = J->sums + grp * c->cout * 9;
     memset(db, 0, (size_t)(c->oh * nb) * sizeof *db); /* past ow: zeros that add nothing */
-    for (int64_t sl = s0; sl < s1; sl++) /* the slots this part stands in for add nothing but its own */
-        memset((char *)sum + (size_t)((sl - s0) * slot_floats(c, 1)) * sizeof(float), 0,
-               (size_t)(c->cout * 9) * sizeof *sum);
-    images_of(J, s0, s1, &n0, &n1);
+    memset(sum, 0, (size_t)(c->cout * 9) * sizeof *sum);
     for (int64_t n = n0; n < n1 && !gr_cancelled(J->cancel); n++)
         for (int64_t g = 0; g < c->groups; g++) {
             pad_plane(c, J->x + (n * c->cin + g) * c->h * c->w, xp);
@@ -184,19 +189,25 @@ static void weight_part(void *ctx, int64_t s0, int64_t s1) {
         }
 }
 
+/* Groups [g0, g1) of the weight gradient. */
+static void weight_part(void *ctx, int64_t g0, int64_t g1) {
+    const direct_job *J = ctx;
+    for (int64_t g = g0; g < g1; g++) group_weight(J, g, J->c->n * g / J->groups, J->c->n * (g + 1) / J->groups);
+}
+
 int gr_conv_direct_weight(const conv_geom *c, const float *x, const float *dy, float *dw, float *work,
                           int64_t work_elems, const volatile int *cancel) {
-    int64_t per = slot_floats(c, 1), slots = work_elems / per;
-    if (slots > c->n) slots = c->n;
+    int64_t slots = job_slots(c, 1, work_elems);
     if (slots < 1) return 0;
-    direct_job J = {.c = c, .x = x, .dy = dy, .out = dw, .work = work, .slots = slots, .cancel = cancel};
-    gr_parallel_for(slots, 1, weight_part, &J);
-    /* The slots' sums in slot order, so the result does not depend on
+    int64_t groups = weight_groups(c, slots);
+    direct_job J = {.c = c, .x = x, .dy = dy, .out = dw, .slot0 = work + groups * sum_floats(c),
+                    .sums = (double *)(void *)work, .groups = groups, .cancel = cancel};
+    gr_parallel_for_slots(groups, 1, slots, weight_part, &J);
+    /* The groups' sums in group order, so the result does not depend on
      * which thread ran which. */
-    int64_t off = plane_floats(c);
     for (int64_t k = 0; k < c->cout * 9; k++) {
         double s = 0;
-        for (int64_t sl = 0; sl < slots; sl++) s += ((const double *)(const void *)(work + sl * per + off))[k];
+        for (int64_t g = 0; g < groups; g++) s += J.sums[g * c->cout * 9 + k];
         dw[k] = (float)s;
     }
     return 1;

@@ -76,11 +76,18 @@ static int64_t plane_elems(const gr_wino *p) {
 static int64_t pos_stride(int64_t rows, int64_t T) { return rows * T + 16; }
 
 /* A thread's slot: V [16, a, T], M (or the gradient's Z) [16, b, T] (each
- * position pos_stride apart), the planes' scratch, and (the weight
- * gradient's) partial dU [16, a, b]. */
+ * position pos_stride apart) and the planes' scratch. */
 static int64_t slot_elems(const gr_wino *p) {
     int64_t T = chunk_images_of(p) * tiles_per_image(p);
-    return 16 * (pos_stride(p->a, T) + pos_stride(p->b, T)) + plane_elems(p) + 16 * p->a * p->b;
+    return 16 * (pos_stride(p->a, T) + pos_stride(p->b, T)) + plane_elems(p);
+}
+
+static int64_t chunks_of(const gr_wino *p) { return (p->n + chunk_images_of(p) - 1) / chunk_images_of(p); }
+
+/* The weight gradient's groups of chunks, each summed into a partial dU
+ * [16, a, b] of its own (gr_parallel_groups). */
+static int64_t weight_groups(const gr_wino *p, int64_t slots) {
+    return gr_parallel_groups(chunks_of(p), slots, 16 * p->a * p->b * (int64_t)sizeof(float));
 }
 
 int gr_conv_winograd_plan(const conv_geom *c, gr_dtype dt, int transpose, gr_wino *p) {
@@ -107,10 +114,12 @@ int gr_conv_winograd_plan(const conv_geom *c, gr_dtype dt, int transpose, gr_win
     return 1;
 }
 
-int64_t gr_conv_winograd_workspace(const gr_wino *p, int64_t slots) {
-    int64_t chunks = (p->n + chunk_images_of(p) - 1) / chunk_images_of(p);
-    if (slots > chunks) slots = chunks;
-    return 16 * p->a * p->b + (slots < 1 ? 1 : slots) * slot_elems(p);
+/* The workspace: U (or the first group's dU, then the sum) [16, a, b],
+ * the slots, then (the weight gradient's) other groups' partials. */
+int64_t gr_conv_winograd_workspace(const gr_wino *p, int64_t slots, int weight) {
+    if (slots > chunks_of(p)) slots = chunks_of(p);
+    if (slots < 1) slots = 1;
+    return 16 * p->a * p->b + slots * slot_elems(p) + (weight ? (weight_groups(p, slots) - 1) * 16 * p->a * p->b : 0);
 }
 
 /* The largest |v| of n floats, or inf when one is inf or NaN: on the
@@ -302,13 +311,14 @@ typedef struct wino_job {
     const float *bias;         /* [b] added to y, or NULL */
     int relu;                  /* y = relu(the convolution + bias) */
     float *y, *slot0;          /* y: the convolution's output (unused by the weight gradient) */
-    int64_t nb, slots;         /* images per chunk; workspace slots */
+    float *du0, *du;           /* the weight gradient's first group's dU [16, a, b], the others' [groups - 1][..] */
+    int64_t nb, slots, groups; /* images per chunk; workspace slots; the weight gradient's groups */
     const volatile int *cancel;
 } wino_job;
 
-/* A part's slot: where V, M (or Z), the planes' scratch and dU start. */
+/* A thread's slot: where V, M (or Z) and the planes' scratch start. */
 typedef struct wino_slot {
-    float *v, *m, *pe, *po, *hb, *ye, *yo, *du;
+    float *v, *m, *pe, *po, *hb, *ye, *yo;
 } wino_slot;
 
 static wino_slot slot_of(const wino_job *J, int64_t s) {
@@ -322,15 +332,7 @@ static wino_slot slot_of(const wino_job *J, int64_t s) {
     S.hb = S.po + half_plane_elems(p);
     S.ye = S.hb + 8 * (p->th + 1) * (p->tw + 1);
     S.yo = S.ye + 2 * tiles_per_image(p);
-    S.du = S.yo + 2 * tiles_per_image(p);
     return S;
-}
-
-/* The chunk range [*c0, *c1) of slots [s0, s1). */
-static void slot_chunks(const wino_job *J, int64_t s0, int64_t s1, int64_t *c0, int64_t *c1) {
-    int64_t chunks = (J->p->n + J->nb - 1) / J->nb;
-    *c0 = chunks * s0 / J->slots;
-    *c1 = chunks * s1 / J->slots;
 }
 
 /* Zeros where the padded planes pe and po are never written. */
@@ -349,13 +351,12 @@ static void chunk_input(const wino_job *J, const wino_slot *S, int64_t n0, int64
         }
 }
 
-/* The convolution: slots [s0, s1)'s share of the chunks, in slot s0. */
-static void wino_part(void *ctx, int64_t s0, int64_t s1) {
+/* The convolution of chunks [c0, c1), in the thread's slot. */
+static void wino_part(void *ctx, int64_t c0, int64_t c1) {
     const wino_job *J = ctx;
     const gr_wino *p = J->p;
-    int64_t per = tiles_per_image(p), T = J->nb * per, c0, c1;
-    wino_slot S = slot_of(J, s0);
-    slot_chunks(J, s0, s1, &c0, &c1);
+    int64_t per = tiles_per_image(p), T = J->nb * per;
+    wino_slot S = slot_of(J, gr_parallel_slot());
     clear_planes(J, &S);
     for (int64_t ch = c0; ch < c1 && !gr_cancelled(J->cancel); ch++) {
         int64_t n0 = ch * J->nb, nb = p->n - n0 < J->nb ? p->n - n0 : J->nb;
@@ -370,69 +371,74 @@ static void wino_part(void *ctx, int64_t s0, int64_t s1) {
     }
 }
 
-/* The weight gradient: slot s0's dU^T = the sum over its chunks of
- * V Z^T per position (slots s0 + 1 .. s1 - 1, which this part stands in
- * for, get zeros). Input channels are the GEMM's rows: cnn-step's [16,
- * 32] blocks over 112 tiles took 1.85 us on libgrad's kernel, its [32,
- * 16] ones 2.0 us on OpenBLAS. */
-static void wino_weight_part(void *ctx, int64_t s0, int64_t s1) {
-    const wino_job *J = ctx;
+/* Group g's partial dU^T from chunks [c0, c1), in slot S. */
+static void group_weight(const wino_job *J, const wino_slot *S, int64_t g, int64_t c0, int64_t c1) {
     const gr_wino *p = J->p;
-    int64_t per = tiles_per_image(p), T = J->nb * per, c0, c1;
-    wino_slot S = slot_of(J, s0);
-    slot_chunks(J, s0, s1, &c0, &c1);
-    for (int64_t s = s0; s < s1; s++) memset(slot_of(J, s).du, 0, (size_t)(16 * p->a * p->b) * sizeof *S.du);
-    clear_planes(J, &S);
-    memset(S.ye, 0, (size_t)(4 * per) * sizeof *S.ye); /* ye and yo */
+    int64_t per = tiles_per_image(p), T = J->nb * per;
+    float *du = g == 0 ? J->du0 : J->du + (g - 1) * 16 * p->a * p->b;
+    memset(du, 0, (size_t)(16 * p->a * p->b) * sizeof *du);
     for (int64_t ch = c0; ch < c1 && !gr_cancelled(J->cancel); ch++) {
         int64_t n0 = ch * J->nb, nb = p->n - n0 < J->nb ? p->n - n0 : J->nb;
-        chunk_input(J, &S, n0, nb);
+        chunk_input(J, S, n0, nb);
         for (int64_t i = 0; i < nb; i++)
             for (int64_t c = 0; c < p->b; c++)
-                transform_grad(p, J->u + ((n0 + i) * p->b + c) * p->oh * p->ow, S.ye, S.yo, S.hb, S.m + c * T + i * per,
+                transform_grad(p, J->u + ((n0 + i) * p->b + c) * p->oh * p->ow, S->ye, S->yo, S->hb, S->m + c * T + i * per,
                                pos_stride(p->b, T));
         for (int xi = 0; xi < 16; xi++)
-            gr_sgemm(0, 1, p->a, p->b, nb * per, 1.0f, S.v + xi * pos_stride(p->a, T), T,
-                     S.m + xi * pos_stride(p->b, T), T, 1.0f, S.du + xi * p->a * p->b, p->b);
+            gr_sgemm(0, 1, p->a, p->b, nb * per, 1.0f, S->v + xi * pos_stride(p->a, T), T,
+                     S->m + xi * pos_stride(p->b, T), T, 1.0f, du + xi * p->a * p->b, p->b);
     }
 }
 
-/* Slots the workspace holds for the job, at most its chunks; 0 when none. */
-static int64_t job_slots(const gr_wino *p, int64_t work_elems) {
-    int64_t nb = chunk_images_of(p), chunks = (p->n + nb - 1) / nb, slots = (work_elems - 16 * p->a * p->b) / slot_elems(p);
-    return slots > chunks ? chunks : slots < 0 ? 0 : slots;
+/* The weight gradient of groups [g0, g1): group g's partial dU^T = the
+ * sum over its chunks of V Z^T per position, in the thread's slot. Input
+ * channels are the GEMM's rows: cnn-step's [16, 32] blocks over 112
+ * tiles took 1.85 us on libgrad's kernel, its [32, 16] ones 2.0 us on
+ * OpenBLAS. */
+static void wino_weight_part(void *ctx, int64_t g0, int64_t g1) {
+    const wino_job *J = ctx;
+    const gr_wino *p = J->p;
+    int64_t per = tiles_per_image(p), chunks = chunks_of(p);
+    wino_slot S = slot_of(J, gr_parallel_slot());
+    clear_planes(J, &S);
+    memset(S.ye, 0, (size_t)(4 * per) * sizeof *S.ye); /* ye and yo */
+    for (int64_t g = g0; g < g1; g++) group_weight(J, &S, g, chunks * g / J->groups, chunks * (g + 1) / J->groups);
+}
+
+/* Slots the workspace holds for the job (weight: the weight gradient's,
+ * with its partials), at most the threads and the chunks; 0 when none. */
+static int64_t job_slots(const gr_wino *p, int64_t work_elems, int weight) {
+    int64_t slots = gr_threads();
+    if (slots > chunks_of(p)) slots = chunks_of(p);
+    while (slots > 0 && gr_conv_winograd_workspace(p, slots, weight) > work_elems) slots--;
+    return slots;
 }
 
 /* Bounds on the transforms' growth: |V| <= 4 |x|, |U| <= 9/4 |w|,
  * |A^T M A| <= 9 |M| and |Z| <= 4 |dy|, |G^T dU G| <= 4 |dU|. */
 int gr_conv_winograd_run(const gr_wino *p, const float *x, const float *w, const float *bias, int relu, float *y,
                          float *work, int64_t work_elems, const volatile int *cancel) {
-    int64_t slots = job_slots(p, work_elems);
+    int64_t slots = job_slots(p, work_elems, 0);
     if (slots < 1 || !values_fit(x, p->n * p->a * p->h * p->w, w, p->a * p->b * 9, 4 * 2.25 * 9 * 16 * (double)p->a))
         return 0;
     transform_weight(p, w, work);
     wino_job J = {.p = p, .x = x, .u = work, .bias = bias, .relu = relu, .y = y, .slot0 = work + 16 * p->a * p->b,
                   .nb = chunk_images_of(p), .slots = slots, .cancel = cancel};
-    gr_parallel_for_gemms(slots, 1, wino_part, &J);
+    gr_parallel_for_slots(chunks_of(p), 1, slots, wino_part, &J);
     return 1;
 }
 
 int gr_conv_winograd_weight(const gr_wino *p, const float *x, const float *dy, float *dw, float *work,
                             int64_t work_elems, const volatile int *cancel) {
-    int64_t slots = job_slots(p, work_elems), tiles = p->n * tiles_per_image(p);
+    int64_t slots = job_slots(p, work_elems, 1), tiles = p->n * tiles_per_image(p);
     if (p->transpose || slots < 1 ||
         !values_fit(x, p->n * p->a * p->h * p->w, dy, p->n * p->b * p->oh * p->ow, 4.0 * 4 * 16 * 4 * (double)tiles))
         return 0;
-    float *du = work;
-    wino_job J = {.p = p, .x = x, .u = dy, .slot0 = work + 16 * p->a * p->b, .nb = chunk_images_of(p),
-                  .slots = slots, .cancel = cancel};
-    gr_parallel_for_gemms(slots, 1, wino_weight_part, &J);
     int64_t n = 16 * p->a * p->b;
-    memcpy(du, slot_of(&J, 0).du, (size_t)n * sizeof *du);
-    for (int64_t s = 1; s < slots; s++) { /* in slot order: the sum does not depend on the threads */
-        const float *part = slot_of(&J, s).du;
-        for (int64_t i = 0; i < n; i++) du[i] += part[i];
-    }
-    weight_from_transform(p, du, dw);
+    wino_job J = {.p = p, .x = x, .u = dy, .slot0 = work + n, .du0 = work, .du = work + n + slots * slot_elems(p),
+                  .nb = chunk_images_of(p), .slots = slots, .groups = weight_groups(p, slots), .cancel = cancel};
+    gr_parallel_for_slots(J.groups, 1, slots, wino_weight_part, &J);
+    gr_add_parts(GR_F32, work, J.du, J.groups - 1, n); /* in group order: the sum does not depend on the threads */
+    weight_from_transform(p, work, dw);
     return 1;
 }

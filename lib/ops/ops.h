@@ -30,7 +30,7 @@ void gr_fill_chunked(const gr_kernel *k, void *out, int64_t n, double v);
 void gr_copy_chunked(const gr_kernel *k, void *out, const void *in, int64_t n);
 /* out[i] += parts[p * n + i] for p = 0 .. nparts - 1, in that order: the
  * partial results of a job cut in parts, added the same way whatever ran
- * them. */
+ * them; the elements shared by the threads. */
 void gr_add_parts(gr_dtype dt, void *out, const void *parts, int64_t nparts, int64_t n);
 
 /* k->out = row(operand 0) for a float32 elementwise unary node (the

@@ -55,7 +55,7 @@ static void check_case(const conv_geom *c, int threads, int with_bias) {
     assert_true(gr_conv_direct_fits(c, GR_F32));
     tu_set_threads(threads);
     int64_t xn = c->n * c->cin * c->h * c->w, yn = c->n * c->cout * c->p, wn = c->cout * 9;
-    /* room for more slots than threads: a part then runs several slots' images */
+    /* room for more slots than threads: the jobs take one per thread at most */
     int64_t fwd_n = gr_conv_direct_workspace(c, 0, threads + 2), wt_n = gr_conv_direct_workspace(c, 1, threads + 2);
     float *x = tu_random_floats(xn, -2, 2), *w = tu_random_floats(wn, -1, 1), *b = tu_random_floats(c->cout, -1, 1);
     float *dy = tu_random_floats(yn, -1, 1), *y = malloc((size_t)yn * sizeof *y), *dw = malloc((size_t)wn * sizeof *dw);

@@ -9,7 +9,8 @@
  * with two threads, at sizes above the split threshold; a run with two
  * threads still stops at the cancel flag; and a parallel loop's parts
  * cover its range once, in as many parts as its rule says, taken by
- * whichever thread is free. */
+ * whichever thread is free (a slot job's too, each in its thread's own
+ * slot). */
 #include "testutil.h"
 #include "internal.h" /* gr_parallel_for */
 
@@ -355,6 +356,82 @@ static void test_parts_are_taken_by_the_free_thread(void **state) {
     TU_OK(gr_set_threads(1, &err), err);
 }
 
+/* A slot job's part: logged as log_part does, and checked to run in a
+ * slot of the job's [0, slots) that no other part holds meanwhile. */
+typedef struct slot_log {
+    parts_log parts;
+    int64_t slots;
+    atomic_int busy[4];   /* a part is running in slot s */
+    atomic_int used[4];   /* parts run in slot s */
+    atomic_int clashes;   /* parts that found their slot busy, or out of range */
+} slot_log;
+
+static void slot_log_part(void *ctx, int64_t i0, int64_t i1) {
+    slot_log *L = ctx;
+    int s = gr_parallel_slot();
+    if (s < 0 || s >= L->slots || atomic_exchange(&L->busy[s], 1) != 0) {
+        atomic_fetch_add(&L->clashes, 1);
+        return;
+    }
+    log_part(&L->parts, i0, i1);
+    atomic_fetch_add(&L->used[s], 1);
+    atomic_store(&L->busy[s], 0);
+}
+
+/* The thread on a slow core (here: the part that sleeps) holds up only
+ * its part: the other thread takes all the others, its own block's and
+ * then the slow thread's (a job cut in one part per thread, as the
+ * convolutions' were, lasts as long as the slow half). Each part runs in
+ * its thread's slot, at most `slots` threads take part, and a slot job
+ * started inside a part runs alone in slot 0. */
+static void nested_slot_part(void *ctx, int64_t i0, int64_t i1) {
+    slot_log *L = ctx;
+    (void)i0, (void)i1;
+    slot_log inner;
+    memset(&inner, 0, sizeof inner);
+    inner.slots = 2;
+    gr_parallel_for_slots(LOG_N, 10, 2, slot_log_part, &inner);
+    if (atomic_load(&inner.parts.calls) != 1 || atomic_load(&inner.used[0]) != 1 || atomic_load(&inner.clashes) != 0)
+        atomic_fetch_add(&L->clashes, 1);
+}
+
+static void test_slot_jobs_go_to_the_free_thread(void **state) {
+    (void)state;
+    gr_error err;
+    gr_error_clear(&err);
+    TU_OK(gr_set_threads(2, &err), err);
+    static slot_log L;
+    memset(&L, 0, sizeof L);
+    L.slots = 2;
+    gr_parallel_for_slots(LOG_N, 10, 2, slot_log_part, &L); /* 100 parts of 10 allowed: 8 per thread */
+    assert_int_equal(atomic_load(&L.clashes), 0);
+    assert_int_equal(atomic_load(&L.parts.calls), 16);
+    for (int i = 0; i < LOG_N; i++) assert_int_equal(atomic_load(&L.parts.covered[i]), 1);
+    assert_int_equal(atomic_load(&L.parts.while_slow), 15);
+    assert_int_equal(atomic_load(&L.used[0]) + atomic_load(&L.used[1]), 16);
+
+    TU_OK(gr_set_threads(3, &err), err); /* more threads than slots: two take part */
+    memset(&L, 0, sizeof L);
+    L.slots = 2;
+    gr_parallel_for_slots(LOG_N, 10, 2, slot_log_part, &L);
+    assert_int_equal(atomic_load(&L.clashes), 0);
+    assert_int_equal(atomic_load(&L.parts.calls), 16);
+    for (int i = 0; i < LOG_N; i++) assert_int_equal(atomic_load(&L.parts.covered[i]), 1);
+
+    memset(&L, 0, sizeof L); /* one slot: the caller alone, one part */
+    L.slots = 1;
+    gr_parallel_for_slots(LOG_N, 10, 1, slot_log_part, &L);
+    assert_int_equal(atomic_load(&L.clashes), 0);
+    assert_int_equal(atomic_load(&L.parts.calls), 1);
+    assert_int_equal(atomic_load(&L.used[0]), 1);
+
+    memset(&L, 0, sizeof L); /* a slot job inside a worker's part */
+    L.slots = 2;
+    gr_parallel_for_slots(4, 1, 2, nested_slot_part, &L);
+    assert_int_equal(atomic_load(&L.clashes), 0);
+    TU_OK(gr_set_threads(1, &err), err);
+}
+
 /* Many short jobs in a row, on three threads: every part of every job runs
  * exactly once, whichever thread is awake, asleep or late (a worker that
  * wakes after its job is over must not run a part of the next one twice
@@ -378,6 +455,7 @@ static void test_many_short_jobs(void **state) {
         memset(&L, 0, sizeof L);
         int64_t n = 1 + job % 64;
         if (job % 3 == 2) gr_parallel_for_gemms(n, 1, count_part, &L);
+        else if (job % 6 == 1) gr_parallel_for_slots(n, 1, 1 + job % 4, count_part, &L);
         else gr_parallel_for(n, 1 + job % 5, count_part, &L);
         for (int64_t i = 0; i < 64; i++) assert_int_equal(atomic_load(&L.covered[i]), i < n ? 1 : 0);
         if (job % 4000 == 3999) { /* let the workers fall asleep now and then */
@@ -404,6 +482,7 @@ int main(void) {
         cmocka_unit_test(test_set_threads_checks_its_argument),
         cmocka_unit_test(test_two_threads_stop_at_the_flag),
         cmocka_unit_test(test_parts_are_taken_by_the_free_thread),
+        cmocka_unit_test(test_slot_jobs_go_to_the_free_thread),
         cmocka_unit_test(test_many_short_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

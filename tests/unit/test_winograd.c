@@ -81,7 +81,7 @@ static void check_case(const conv_geom *c, int transpose, int threads) {
     tu_set_threads(threads);
     int64_t in_n = transpose ? c->n * c->cout * c->p : c->n * c->cin * c->h * c->w;
     int64_t out_n = transpose ? c->n * c->cin * c->h * c->w : c->n * c->cout * c->p;
-    int64_t work_n = gr_conv_winograd_workspace(&p, threads);
+    int64_t work_n = gr_conv_winograd_workspace(&p, threads, 0);
     float *in = tu_random_floats(in_n, -2, 2), *w = tu_random_floats(c->cout * c->cin * 9, -1, 1);
     float *out = malloc((size_t)out_n * sizeof *out), *work = malloc((size_t)work_n * sizeof *work);
     for (int64_t i = 0; i < out_n; i++) out[i] = NAN; /* every element must be written */
@@ -138,7 +138,7 @@ static void check_weight_case(const conv_geom *c, int threads) {
     assert_true(gr_conv_winograd_plan(c, GR_F32, 0, &p));
     tu_set_threads(threads);
     int64_t xn = c->n * c->cin * c->h * c->w, yn = c->n * c->cout * c->p, wn = c->cout * c->cin * 9;
-    int64_t work_n = gr_conv_winograd_workspace(&p, threads);
+    int64_t work_n = gr_conv_winograd_workspace(&p, threads, 1);
     float *x = tu_random_floats(xn, -2, 2), *dy = tu_random_floats(yn, -1, 1);
     float *dw = malloc((size_t)wn * sizeof *dw), *work = malloc((size_t)work_n * sizeof *work);
     for (int64_t i = 0; i < wn; i++) dw[i] = NAN;
@@ -206,7 +206,7 @@ static void test_other_geometries_are_declined(void **state) {
 static int run_filled(const conv_geom *c, float xv, float x0, float wv, float *out) {
     gr_wino p;
     assert_true(gr_conv_winograd_plan(c, GR_F32, 0, &p));
-    int64_t in_n = c->n * c->cin * c->h * c->w, out_n = c->n * c->cout * c->p, work_n = gr_conv_winograd_workspace(&p, 1);
+    int64_t in_n = c->n * c->cin * c->h * c->w, out_n = c->n * c->cout * c->p, work_n = gr_conv_winograd_workspace(&p, 1, 0);
     float *in = malloc((size_t)in_n * sizeof *in), *w = malloc((size_t)(c->cout * c->cin * 9) * sizeof *w);
     float *work = malloc((size_t)work_n * sizeof *work);
     for (int64_t i = 0; i < in_n; i++) in[i] = xv;
@@ -241,7 +241,7 @@ static void test_values_the_transforms_would_change_are_declined(void **state) {
      * would overflow */
     gr_wino p;
     assert_true(gr_conv_winograd_plan(&c, GR_F32, 0, &p));
-    int64_t xn = c.cin * c.h * c.w, wn = c.cout * c.cin * 9, work_n = gr_conv_winograd_workspace(&p, 1);
+    int64_t xn = c.cin * c.h * c.w, wn = c.cout * c.cin * 9, work_n = gr_conv_winograd_workspace(&p, 1, 1);
     float *x = malloc((size_t)xn * sizeof *x), *dy = malloc((size_t)out_n * sizeof *dy);
     float *dw = malloc((size_t)wn * sizeof *dw), *work = malloc((size_t)work_n * sizeof *work);
     for (int64_t i = 0; i < xn; i++) x[i] = 1;
