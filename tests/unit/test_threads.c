@@ -3,7 +3,7 @@
  * dimension of their output, the vectorized float32 rows, softmax,
  * layer_norm and its backward, the convolutions' image chunks with their
  * per-thread workspace and partial weight sums, max pooling's planes,
- * batched matmuls and a matmul's rows (with a bias too; their weight
+ * batched matmuls and a matmul's blocks of rows and columns (with a bias too; their weight
  * gradients cut along the shared dim, the parts added in order), attention's
  * batch entries and softmax_backward's rows) give the one-thread answer
  * with two threads, at sizes above the split threshold; a run with two
@@ -247,6 +247,14 @@ static void test_linear_by_rows(void **state) {
     same_with_two_threads("matmul + bias shared by rows", s, 3, build_linear);
 }
 
+/* Wide enough to be cut by columns too: a block's B (and B^T in the
+ * gradient) starts at its first column, its bias row at that column. */
+static void test_linear_by_blocks(void **state) {
+    (void)state;
+    gr_shape s[3] = {tu_shape(2, 300, 260), tu_shape(2, 260, 300), tu_shape(1, 300)};
+    same_with_two_threads("matmul + bias shared by blocks", s, 3, build_linear);
+}
+
 /* op(A) = A^T and op(B) = B^T, the shared dim big enough to be cut: the
  * forward product itself goes by parts of k (B's offset a column, not a
  * row), and so do its gradients' A^T products. */
@@ -478,6 +486,7 @@ int main(void) {
         cmocka_unit_test(test_batched_matmul),
         cmocka_unit_test(test_matmul_by_rows),
         cmocka_unit_test(test_linear_by_rows),
+        cmocka_unit_test(test_linear_by_blocks),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_set_threads_checks_its_argument),
         cmocka_unit_test(test_two_threads_stop_at_the_flag),
