@@ -516,7 +516,7 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
             const gr_node *f = &g->nodes[e->fused[p]];
             if (f->op == &gr_op_matmul) {
                 gr_matmul_bias(g, f, e->data[ops[0]], e->data[ops[1]], &g->nodes[ops[2]].shape, e->data[ops[2]],
-                               e->data[e->prog[p]], cancel);
+                               e->data[e->prog[p]], e->work[p], e->work_bytes[p], cancel);
                 if (gr_cancelled(cancel)) return cancelled_during(e, p, err);
                 continue;
             }

@@ -132,6 +132,18 @@ int gr_cpu_avx512(void);
  * run (no packing buffers for this thread), C untouched. */
 int gr_sgemm_avx512(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* op(B) [k, n] packed once for products that threads share by blocks of
+ * C (sgemm_avx512.c): the floats it takes, and its units of work (k
+ * blocks x column panels); gr_sgemm_avx512_pack_b packs units [u0, u1). */
+int64_t gr_sgemm_avx512_packed_floats(int64_t n, int64_t k);
+int64_t gr_sgemm_avx512_pack_units(int64_t n, int64_t k);
+void gr_sgemm_avx512_pack_b(int tb, int64_t n, int64_t k, const float *b, int64_t ldb, float *packed, int64_t u0,
+                            int64_t u1);
+/* C (m x n) = op(A) op(B) + beta C (beta 0 or 1) for columns [j0, j0 + n)
+ * of a packed op(B) of n_all columns, j0 a multiple of 32 (the panels'
+ * width); 0 when it cannot run (no packing buffers), C untouched. */
+int gr_sgemm_avx512_packed(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
+                           int64_t n_all, int64_t j0, float beta, float *c, int64_t ldc);
 /* Elements per part of an elementwise loop: below it a thread's wake-up
  * costs more than it saves. */
 #define GR_PAR_GRAIN ((int64_t)1 << 15)
@@ -377,12 +389,11 @@ void gr_broadcast_copy(gr_dtype dt, const gr_shape *out_shape, void *out, const 
 
 /* out = bias + op(a) @ op(b) for matmul node mm, in one GEMM: out is
  * prefilled with bias broadcast to mm's shape, then GEMM adds with beta 1
- * (lib/ops/linalg.c; the executor fuses matmul + bias this way). A large
- * product runs in chunks and stops early once *cancel (may be NULL) is
- * raised. */
-
+ * (lib/ops/linalg.c; the executor fuses matmul + bias this way), with
+ * mm's workspace (work_bytes at work, may be NULL). A large product runs
+ * in chunks and stops early once *cancel (may be NULL) is raised. */
 void gr_matmul_bias(const gr_graph *g, const gr_node *mm, const void *a, const void *b, const gr_shape *bias_shape,
-                    const void *bias, void *out, const volatile int *cancel);
+                    const void *bias, void *out, void *work, int64_t work_bytes, const volatile int *cancel);
 
 /* 1 when conv1d/conv2d node conv plus a tensor of shape bias (broadcast)
  * is the convolution with one value per output channel added: bias holds

@@ -220,7 +220,74 @@ int gr_sgemm_avx512(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha
     return 1;
 }
 
+/* ---- op(B) packed once, for products that threads share by blocks ------
+ * Each block of C would pack its own columns of op(B) again; packed once
+ * (the threads sharing the panels), the blocks can be small enough to
+ * balance the threads without that cost. Layout: k block kb (from k0 =
+ * kb * KC_BLOCK, kc deep) at k0 * n_pad, its panel of columns [q, q + NR)
+ * at q * kc after that. */
+static int64_t padded_cols(int64_t n) { return (n + NR - 1) / NR * NR; }
+
+int64_t gr_sgemm_avx512_packed_floats(int64_t n, int64_t k) { return k * padded_cols(n); }
+
+int64_t gr_sgemm_avx512_pack_units(int64_t n, int64_t k) {
+    return (k + KC_BLOCK - 1) / KC_BLOCK * (padded_cols(n) / NR);
+}
+
+void gr_sgemm_avx512_pack_b(int tb, int64_t n, int64_t k, const float *b, int64_t ldb, float *packed, int64_t u0,
+                            int64_t u1) {
+    int64_t panels = padded_cols(n) / NR;
+    for (int64_t u = u0; u < u1; u++) {
+        int64_t k0 = u / panels * KC_BLOCK, q = u % panels * NR;
+        int64_t kc = k - k0 < KC_BLOCK ? k - k0 : KC_BLOCK;
+        pack_b_block(b, ldb, tb, q, n - q < NR ? n - q : NR, k0, kc, packed + k0 * padded_cols(n) + q * kc);
+    }
+}
+
+int gr_sgemm_avx512_packed(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
+                           int64_t n_all, int64_t j0, float beta, float *c, int64_t ldc) {
+    float *pack_a = pack_buffers();
+    if (!pack_a) return 0;
+    for (int64_t k0 = 0; k0 < k; k0 += KC_BLOCK) {
+        int64_t kc = k - k0 < KC_BLOCK ? k - k0 : KC_BLOCK;
+        const float *pb = packed + k0 * padded_cols(n_all) + j0 * kc;
+        for (int64_t i0 = 0; i0 < m; i0 += MC_BLOCK) {
+            int64_t mc = m - i0 < MC_BLOCK ? m - i0 : MC_BLOCK;
+            pack_a_block(a, lda, ta, i0, mc, k0, kc, pack_a);
+            for (int64_t q = 0; q < n; q += NR)
+                for (int64_t p = 0; p < mc; p += MR) {
+                    int64_t cols = n - q < NR ? n - q : NR;
+                    (cols > 16 ? tile_32 : tile_16)(kc, pack_a + p * kc, pb + q * kc, c + (i0 + p) * ldc + q, ldc,
+                                                    mc - p < MR ? mc - p : MR, cols, k0 == 0, 1.0f, beta);
+                }
+        }
+    }
+    return 1;
+}
+
 #else
+
+int64_t gr_sgemm_avx512_packed_floats(int64_t n, int64_t k) {
+    (void)n, (void)k;
+    return 0;
+}
+
+int64_t gr_sgemm_avx512_pack_units(int64_t n, int64_t k) {
+    (void)n, (void)k;
+    return 0;
+}
+
+void gr_sgemm_avx512_pack_b(int tb, int64_t n, int64_t k, const float *b, int64_t ldb, float *packed, int64_t u0,
+                            int64_t u1) {
+    (void)tb, (void)n, (void)k, (void)b, (void)ldb, (void)packed, (void)u0, (void)u1;
+}
+
+int gr_sgemm_avx512_packed(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
+                           int64_t n_all, int64_t j0, float beta, float *c, int64_t ldc) {
+    (void)ta, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)packed, (void)n_all, (void)j0, (void)beta, (void)c;
+    (void)ldc;
+    return 0;
+}
 
 int gr_sgemm_avx512(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {

@@ -33,22 +33,34 @@ static int64_t join_width(const gr_kernel *k, int j, int axis, int64_t inner) {
     return k->g->nodes[gr_node_inputs(k->n)[j]].shape.dims[axis] * inner;
 }
 
-/* Copy the operands into out, which is [outer, row]: per outer index, each
- * operand's join_width elements in operand order. */
-static void join_copy(const gr_kernel *k, int axis, int64_t outer, int64_t inner) {
+typedef struct join_job {
+    const gr_kernel *k;
+    int axis;
+    int64_t inner, row; /* elements after axis; of out per outer index */
+} join_job;
+
+/* Outer indices [o0, o1): each operand's join_width elements in operand
+ * order. */
+static void join_part(void *ctx, int64_t o0, int64_t o1) {
+    const join_job *J = ctx;
+    const gr_kernel *k = J->k;
     size_t esz = gr_dtype_size(k->dt);
-    int n_in = k->n->n_in;
-    int64_t row = k->n->numel / outer;
-    char *out = k->out;
-    for (int64_t o = 0; o < outer; o++) {
-        if (o % 1024 == 1023 && gr_cancelled(k->cancel)) return;
-        char *dst = out + (size_t)(o * row) * esz;
-        for (int j = 0; j < n_in; j++) {
-            size_t bytes = (size_t)join_width(k, j, axis, inner) * esz;
+    for (int64_t o = o0; o < o1; o++) {
+        if (o > o0 && o % 1024 == 0 && gr_cancelled(k->cancel)) return;
+        char *dst = (char *)k->out + (size_t)(o * J->row) * esz;
+        for (int j = 0; j < k->n->n_in; j++) {
+            size_t bytes = (size_t)join_width(k, j, J->axis, J->inner) * esz;
             if (bytes) memcpy(dst, (const char *)k->in_all[j] + (size_t)o * bytes, bytes);
             dst += bytes;
         }
     }
+}
+
+/* Copy the operands into out, which is [outer, row], the outer indices
+ * shared by the threads. */
+static void join_copy(const gr_kernel *k, int axis, int64_t outer, int64_t inner) {
+    join_job J = {k, axis, inner, k->n->numel / outer};
+    gr_parallel_for(outer, J.row > 0 ? (GR_PAR_GRAIN + J.row - 1) / J.row : outer, join_part, &J);
 }
 
 /* ---- concat(x_0, ..., x_{n-1}, axis) --------------------------------- */

@@ -179,6 +179,7 @@ typedef struct blocks_job {
     int beta;
     const void *row; /* [n]: C's rows start as it (beta 1), or NULL */
     int64_t row_blocks, col_blocks;
+    const float *packed; /* op(B) packed whole (gr_sgemm_avx512_pack_b), or NULL */
 } blocks_job;
 
 /* rows rows of n elements at c, each a copy of row. */
@@ -199,9 +200,15 @@ static void fill_rows(void *c, const void *row, int64_t rows, int64_t n, size_t 
  * 512). */
 #define GEMM_BLOCK_MIN 128
 #define GEMM_BLOCKS_PER_THREAD 8
+/* With op(B) packed once (float32 on libgrad's kernel), a block packs
+ * only its rows of op(A): blocks of 48 rows (four of the kernel's tiles)
+ * and 128 columns cost no more than big ones. At most
+ * GEMM_PACKED_MAX_BYTES of packed op(B), in the matmul's workspace. */
+#define GEMM_PACKED_MIN_ROWS 48
+#define GEMM_PACKED_MAX_BYTES (16ll << 20)
 
-static void blocks_of(const mm_dims *d, int64_t threads, int64_t *row_blocks, int64_t *col_blocks) {
-    int64_t want = threads * GEMM_BLOCKS_PER_THREAD, rb = d->m / GEMM_BLOCK_MIN, cb;
+static void blocks_of(const mm_dims *d, int64_t threads, int64_t min_rows, int64_t *row_blocks, int64_t *col_blocks) {
+    int64_t want = threads * GEMM_BLOCKS_PER_THREAD, rb = d->m / min_rows, cb;
     if (rb < 1) rb = 1;
     if (rb > want) rb = want;
     cb = (want + rb - 1) / rb;
@@ -210,10 +217,10 @@ static void blocks_of(const mm_dims *d, int64_t threads, int64_t *row_blocks, in
     *col_blocks = cb < 1 ? 1 : cb;
 }
 
-/* Column j of C's blocks' edges, q of col_blocks: in whole 32-wide panels
- * of the kernel, but the last. */
-static int64_t block_edge(int64_t n, int64_t q, int64_t col_blocks) {
-    return q == col_blocks ? n : (n * q / col_blocks) & ~(int64_t)31;
+/* Edge q of `blocks` blocks over n: in whole units (the kernel's tiles'
+ * rows, 12, or its panels' columns, 32), but the last. */
+static int64_t block_edge(int64_t n, int64_t q, int64_t blocks, int64_t unit) {
+    return q == blocks ? n : n * q / blocks / unit * unit;
 }
 
 /* Blocks [p0, p1) of the job's C. */
@@ -223,8 +230,8 @@ static void blocks_part(void *ctx, int64_t p0, int64_t p1) {
     size_t esz = gr_dtype_size(J->dt);
     for (int64_t p = p0; p < p1; p++) {
         int64_t r = p / J->col_blocks, q = p % J->col_blocks;
-        int64_t i0 = d->m * r / J->row_blocks, i1 = d->m * (r + 1) / J->row_blocks;
-        int64_t j0 = block_edge(d->n, q, J->col_blocks), j1 = block_edge(d->n, q + 1, J->col_blocks);
+        int64_t i0 = block_edge(d->m, r, J->row_blocks, 12), i1 = block_edge(d->m, r + 1, J->row_blocks, 12);
+        int64_t j0 = block_edge(d->n, q, J->col_blocks, 32), j1 = block_edge(d->n, q + 1, J->col_blocks, 32);
         if (i1 <= i0 || j1 <= j0) continue;
         mm_dims t = *d;
         t.m = i1 - i0;
@@ -235,15 +242,60 @@ static void blocks_part(void *ctx, int64_t p0, int64_t p1) {
         if (J->row)
             for (int64_t i = 0; i < t.m; i++)
                 memcpy(c + (size_t)(i * d->c_cols) * esz, (const char *)J->row + (size_t)j0 * esz, (size_t)t.n * esz);
-        gemm(J->dt, J->at, &t, (const char *)J->a + (size_t)oa * esz, (const char *)J->b + (size_t)ob * esz, c,
-             J->row ? 1 : J->beta);
+        int beta = J->row ? 1 : J->beta;
+        if (J->packed && gr_sgemm_avx512_packed(J->at->transpose_a, t.m, t.n, t.k, (const float *)J->a + oa, d->a_cols,
+                                                J->packed, d->n, j0, (float)beta, (float *)(void *)c, d->c_cols))
+            continue;
+        gemm(J->dt, J->at, &t, (const char *)J->a + (size_t)oa * esz, (const char *)J->b + (size_t)ob * esz, c, beta);
     }
+}
+
+/* Bytes of op(B) packed once when the threads share the product d by
+ * blocks (float32 on libgrad's kernel), or 0 when its blocks pack their
+ * own. */
+static int64_t packed_b_bytes(gr_dtype dt, const mm_dims *d) {
+    if (dt != GR_F32 || !gr_sgemm_own() || d->m < 2 * GEMM_PACKED_MIN_ROWS || d->n < 1 || d->k < 1) return 0;
+    int64_t bytes = gr_sgemm_avx512_packed_floats(d->n, d->k) * (int64_t)sizeof(float);
+    return bytes <= GEMM_PACKED_MAX_BYTES ? bytes : 0;
+}
+
+typedef struct pack_job {
+    const gr_attrs *at;
+    const mm_dims *d;
+    const float *b;
+    float *packed;
+} pack_job;
+
+static void pack_part(void *ctx, int64_t u0, int64_t u1) {
+    const pack_job *J = ctx;
+    gr_sgemm_avx512_pack_b(J->at->transpose_b, J->d->n, J->d->k, J->b, J->d->b_cols, J->packed, u0, u1);
+}
+
+/* c = op(a) @ op(b) (+ the row, or beta c) by blocks of C shared by the
+ * threads, op(b) packed once into work first when it holds it. */
+static void gemm_blocks(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *a, const void *b, void *c,
+                        int beta, const void *row, void *work, int64_t work_bytes) {
+    int64_t threads = gr_threads(), packed = packed_b_bytes(dt, d);
+    blocks_job J = {dt, at, d, a, b, c, beta, row, 0, 0, NULL};
+    if (packed > 0 && work && work_bytes >= packed) {
+        pack_job P = {at, d, b, work};
+        gr_parallel_for(gr_sgemm_avx512_pack_units(d->n, d->k), 4, pack_part, &P);
+        J.packed = work;
+    }
+    blocks_of(d, threads, J.packed ? GEMM_PACKED_MIN_ROWS : GEMM_BLOCK_MIN, &J.row_blocks, &J.col_blocks);
+    gr_parallel_for_slots(J.row_blocks * J.col_blocks, 1, threads, blocks_part, &J);
 }
 
 /* The most flops of a product the kernel threads share (libgrad's own
  * sgemm has no threads of its own: every product up to the tiled ones). */
 static double rows_split_max(gr_dtype dt) {
     return dt == GR_F32 && gr_sgemm_own() ? GEMM_SPLIT_FLOPS : GEMM_ROWS_SPLIT_MAX_FLOPS;
+}
+
+/* 1 when `threads` threads share product d by blocks of C. */
+static int shared_by_blocks(gr_dtype dt, const mm_dims *d, int64_t threads) {
+    double flops = 2.0 * (double)d->m * (double)d->n * (double)d->k;
+    return flops >= GEMM_ROWS_SPLIT_FLOPS && flops < rows_split_max(dt) && d->m >= 64 && threads > 1;
 }
 
 /* ---- a weight gradient's product, cut along its shared dim ---------------
@@ -305,7 +357,6 @@ static void gemm_chunked(gr_dtype dt, const gr_attrs *at, const mm_dims *d, cons
                          int beta, const void *row, void *work, int64_t work_bytes, const volatile int *cancel) {
     double flops = 2.0 * (double)d->m * (double)d->n * (double)d->k;
     size_t esz = gr_dtype_size(dt);
-    double rows_max = rows_split_max(dt);
     int64_t parts = beta || row || !work ? 0 : k_split_parts(dt, at, d, gr_threads());
     int64_t room = d->m * d->n > 0 ? 1 + work_bytes / (d->m * d->n * (int64_t)esz) : 0; /* parts the workspace holds */
     if (parts > room) parts = room;
@@ -313,12 +364,8 @@ static void gemm_chunked(gr_dtype dt, const gr_attrs *at, const mm_dims *d, cons
         gemm_k_split(dt, at, d, a, b, c, work, parts);
         return;
     }
-    if (flops >= GEMM_ROWS_SPLIT_FLOPS && flops < rows_max && d->m >= 64 && gr_threads() > 1) {
-        /* blocks of C across the kernel threads, one BLAS thread each */
-        int64_t threads = gr_threads();
-        blocks_job J = {dt, at, d, a, b, c, beta, row, 0, 0};
-        blocks_of(d, threads, &J.row_blocks, &J.col_blocks);
-        gr_parallel_for_slots(J.row_blocks * J.col_blocks, 1, threads, blocks_part, &J);
+    if (shared_by_blocks(dt, d, gr_threads())) {
+        gemm_blocks(dt, at, d, a, b, c, beta, row, work, work_bytes);
         return;
     }
     if (row) {
@@ -400,6 +447,30 @@ static void batch_part(void *ctx, int64_t t0, int64_t t1) {
     }
 }
 
+/* 1, with *d its dims, when matmul node n is one product: one matrix, or
+ * b shared by every batch entry and a's entries stacked rows of one
+ * matrix (not transposed, no broadcast): one GEMM of batch * m rows, as
+ * PyTorch folds x[B, T, k] @ W[k, n]. */
+static int one_product(const gr_graph *g, const gr_node *n, mm_dims *d) {
+    gr_shape a2, b2, o2 = mm_promoted_out(g, n);
+    mm_promote(&g->nodes[n->in[0]].shape, &g->nodes[n->in[1]].shape, &a2, &b2);
+    *d = mm_dims_of(&a2, &b2, n->attrs);
+    if (d->m == 0 || d->n == 0) return 0;
+    int64_t batch = n->numel / (d->m * d->n);
+    if (batch == 1) return 1;
+    int br = o2.rank - 2;
+    int64_t a_entries = 1;
+    for (int i = 0; i < br; i++) {
+        int ia = a2.rank - 2 - br + i, ib = b2.rank - 2 - br + i;
+        if (ib >= 0 && b2.dims[ib] != 1) return 0; /* b not shared */
+        a_entries *= ia >= 0 ? a2.dims[ia] : 1;
+    }
+    if (n->attrs->transpose_a || a_entries != batch) return 0;
+    d->m *= batch;
+    d->a_rows *= batch;
+    return 1;
+}
+
 /* out (beta 0) or out + (beta 1) op(a) @ op(b) for matmul node n, or
  * with row ([n], not NULL) each row of op(a) @ op(b) plus row, with the
  * node's workspace (may be NULL); stops early once *cancel (may be NULL)
@@ -419,8 +490,9 @@ static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const
         return;
     }
     int64_t a_mat = d.a_rows * d.a_cols, b_mat = d.b_rows * d.b_cols, c_mat = d.m * d.n;
-    if (batch == 1) {
-        gemm_chunked(g->dt, n->attrs, &d, a, b, out, beta, row, work, work_bytes, cancel);
+    mm_dims one;
+    if (one_product(g, n, &one)) {
+        gemm_chunked(g->dt, n->attrs, &one, a, b, out, beta, row, work, work_bytes, cancel);
         return;
     }
     /* Batch strides (in matrices) of a and b, 0 along broadcast dims. */
@@ -435,18 +507,6 @@ static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const
         ta *= da;
         tb *= db;
     }
-    /* b shared by every batch entry and a's entries stacked rows of one
-     * matrix (not transposed, no broadcast): one GEMM of batch * m rows,
-     * as PyTorch folds x[B, T, k] @ W[k, n]. */
-    int b_shared = 1;
-    for (int i = 0; i < br; i++) b_shared &= sb[i] == 0;
-    if (b_shared && !n->attrs->transpose_a && ta == batch) {
-        mm_dims folded = d;
-        folded.m = d.m * batch;
-        folded.a_rows = d.a_rows * batch;
-        gemm_chunked(g->dt, n->attrs, &folded, a, b, out, beta, row, NULL, 0, cancel);
-        return;
-    }
     (void)idx;
     if (row) { /* every entry's rows start as the bias row */
         fill_rows(out, row, batch * d.m, d.n, esz);
@@ -459,7 +519,7 @@ static void matmul_run(const gr_graph *g, const gr_node *n, const void *a, const
     /* Entries split across threads when each is small (OpenBLAS would
      * split them one by one); a big entry keeps OpenBLAS's threads. */
     double entry_flops = 2.0 * (double)d.m * (double)d.n * (double)d.k;
-    if (entry_flops < 4e6) gr_parallel_for_gemms(batch, 1, batch_part, &J);
+    if (entry_flops < 4e6) gr_parallel_for_slots(batch, 1, gr_threads(), batch_part, &J);
     else batch_part(&J, 0, batch);
 }
 
@@ -469,14 +529,16 @@ static gr_status matmul_forward(const gr_kernel *k, gr_error *err) {
     return GR_OK;
 }
 
-/* The other parts' C when the product (one matrix) is cut along k. */
+/* The workspace of one product (matmul_run's single or folded one): the
+ * other parts' C when it is cut along k, or op(B) packed once when the
+ * threads share it by blocks. */
 static int64_t matmul_workspace(const gr_graph *g, const gr_node *n) {
-    gr_shape a2, b2;
-    mm_promote(&g->nodes[n->in[0]].shape, &g->nodes[n->in[1]].shape, &a2, &b2);
-    mm_dims d = mm_dims_of(&a2, &b2, n->attrs);
-    if (d.m * d.n != n->numel) return 0; /* a batch of products */
-    int64_t parts = k_split_parts(g->dt, n->attrs, &d, gr_threads());
-    return parts >= 2 ? (parts - 1) * n->numel * (int64_t)gr_dtype_size(g->dt) : 0;
+    mm_dims d;
+    int64_t threads = gr_threads();
+    if (!one_product(g, n, &d)) return 0; /* a batch of products */
+    int64_t parts = k_split_parts(g->dt, n->attrs, &d, threads);
+    if (parts >= 2) return (parts - 1) * n->numel * (int64_t)gr_dtype_size(g->dt);
+    return shared_by_blocks(g->dt, &d, threads) ? packed_b_bytes(g->dt, &d) : 0;
 }
 
 /* A bias that is one row of the product (every dim 1 but the last, which
@@ -491,13 +553,13 @@ static int bias_is_row(const gr_graph *g, const gr_node *mm, const gr_shape *bia
 }
 
 void gr_matmul_bias(const gr_graph *g, const gr_node *mm, const void *a, const void *b, const gr_shape *bias_shape,
-                    const void *bias, void *out, const volatile int *cancel) {
+                    const void *bias, void *out, void *work, int64_t work_bytes, const volatile int *cancel) {
     if (bias_is_row(g, mm, bias_shape)) { /* the rows filled as the GEMM gets to them */
-        matmul_run(g, mm, a, b, out, 1, bias, NULL, 0, cancel);
+        matmul_run(g, mm, a, b, out, 1, bias, work, work_bytes, cancel);
         return;
     }
     gr_broadcast_copy(g->dt, &mm->shape, out, bias_shape, bias, cancel);
-    if (!gr_cancelled(cancel)) matmul_run(g, mm, a, b, out, 1, NULL, NULL, 0, cancel);
+    if (!gr_cancelled(cancel)) matmul_run(g, mm, a, b, out, 1, NULL, work, work_bytes, cancel);
 }
 
 static int mm(gr_graph *g, int a, int b, int ta, int tb) {

@@ -6,8 +6,9 @@
  * columns between n and ldc untouched; beta 0 never reading C (a NaN
  * there does not reach the result, as BLAS); a product cut into slabs of
  * rows giving the same bits as in one call (linalg.c shares rows out to
- * threads); and gr_sgemm, the entry every product takes, the same bits as
- * the kernel it chose. Skipped on a CPU without AVX-512, and in clang's
+ * threads); op(B) packed once and C computed from it by blocks the
+ * same bits too; and gr_sgemm, the entry every product takes, the same
+ * bits as the kernel it chose. Skipped on a CPU without AVX-512, and in clang's
  * builds (no kernel). */
 #include "testutil.h"
 #include "internal.h"
@@ -123,11 +124,55 @@ static void test_slabs_give_the_same_bits(void **state) {
     free(entry);
 }
 
+/* op(B) packed once (in two runs of its units) and C computed by blocks
+ * of rows and columns from it: the bits of one call, with beta 0 and
+ * with C's rows starting as a bias row (beta 1), for both transposes, the
+ * shared dim past two KC blocks and the last panel short. */
+static void check_packed(int ta, int tb, int64_t m, int64_t n, int64_t k) {
+    int64_t lda = ta ? m : k, ldb = tb ? k : n;
+    float *a = tu_random_floats(m * k, -1, 1), *b = tu_random_floats(n * k, -1, 1), *row = tu_random_floats(n, -1, 1);
+    size_t packed_bytes = (size_t)gr_sgemm_avx512_packed_floats(n, k) * sizeof(float);
+    float *packed = aligned_alloc(64, (packed_bytes + 63) / 64 * 64);
+    for (size_t i = 0; i < packed_bytes / sizeof(float); i++) packed[i] = NAN; /* every float is written */
+    int64_t units = gr_sgemm_avx512_pack_units(n, k);
+    gr_sgemm_avx512_pack_b(tb, n, k, b, ldb, packed, 0, units / 3);
+    gr_sgemm_avx512_pack_b(tb, n, k, b, ldb, packed, units / 3, units);
+    for (size_t i = 0; i < packed_bytes / sizeof(float); i++) assert_false(isnan(packed[i]));
+    float *whole = malloc(sizeof(float) * (size_t)(m * n)), *blocks = malloc(sizeof(float) * (size_t)(m * n));
+    for (int beta = 0; beta <= 1; beta++) {
+        for (int64_t i = 0; i < m; i++) memcpy(whole + i * n, row, sizeof(float) * (size_t)n);
+        memcpy(blocks, whole, sizeof(float) * (size_t)(m * n));
+        assert_int_equal(gr_sgemm_avx512(ta, tb, m, n, k, 1, a, lda, b, ldb, (float)beta, whole, n), 1);
+        const int64_t rows[] = {0, 12, 60, m}, cols[] = {0, 32, n > 128 ? 128 : n, n};
+        for (int r = 0; r < 3; r++)
+            for (int q = 0; q < 3; q++) {
+                int64_t i0 = rows[r], i1 = rows[r + 1], j0 = cols[q], j1 = cols[q + 1];
+                if (i1 <= i0 || j1 <= j0) continue;
+                const float *ab = ta ? a + i0 : a + i0 * lda;
+                assert_int_equal(gr_sgemm_avx512_packed(ta, i1 - i0, j1 - j0, k, ab, lda, packed, n, j0, (float)beta,
+                                                        blocks + i0 * n + j0, n),
+                                 1);
+            }
+        assert_memory_equal(whole, blocks, sizeof(float) * (size_t)(m * n));
+    }
+    free(a), free(b), free(row), free(packed), free(whole), free(blocks);
+}
+
+static void test_packed_b_by_blocks(void **state) {
+    (void)state;
+    if (!gr_cpu_avx512()) skip();
+    for (int t = 0; t < 4; t++) {
+        check_packed(t & 1, t >> 1, 150, 300, 600);
+        check_packed(t & 1, t >> 1, 70, 45, 9);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_products),
         cmocka_unit_test(test_beta_zero_does_not_read_c),
         cmocka_unit_test(test_slabs_give_the_same_bits),
+        cmocka_unit_test(test_packed_b_by_blocks),
     };
     return cmocka_run_group_tests_name("sgemm", tests, NULL, NULL);
 }

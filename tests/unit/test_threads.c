@@ -5,7 +5,7 @@
  * per-thread workspace and partial weight sums, max pooling's planes,
  * batched matmuls and a matmul's blocks of rows and columns (with a bias too; their weight
  * gradients cut along the shared dim, the parts added in order), attention's
- * batch entries and softmax_backward's rows) give the one-thread answer
+ * batch entries, softmax_backward's rows and concat's) give the one-thread answer
  * with two threads, at sizes above the split threshold; a run with two
  * threads still stops at the cancel flag; and a parallel loop's parts
  * cover its range once, in as many parts as its rule says, taken by
@@ -219,6 +219,22 @@ static void test_bias_gradient_in_parts(void **state) {
     free(one);
     free(two);
     free(x);
+}
+
+/* concat along the last axis (q, k and v's gradients into qkv's): the
+ * outer rows shared by the threads. */
+static int build_concat(gr_graph *g, const int *p) {
+    gr_attrs at = {0};
+    at.set = GR_ATTR_BIT(GR_ATTR_AXIS);
+    at.axis = 1;
+    int ops[3] = {tu_op1(g, "tanh", p[0]), p[1], p[2]};
+    return tu_apply(g, "concat", ops, 3, &at);
+}
+
+static void test_concat(void **state) {
+    (void)state;
+    gr_shape s[3] = {tu_shape(2, 700, 128), tu_shape(2, 700, 64), tu_shape(2, 700, 128)};
+    same_with_two_threads("concat", s, 3, build_concat);
 }
 
 static void test_softmax_and_layer_norm(void **state) {
@@ -482,6 +498,7 @@ int main(void) {
         cmocka_unit_test(test_bias_gradient_in_parts),
         cmocka_unit_test(test_matmul_transposed_by_k),
         cmocka_unit_test(test_softmax_and_layer_norm),
+        cmocka_unit_test(test_concat),
         cmocka_unit_test(test_conv2d),
         cmocka_unit_test(test_batched_matmul),
         cmocka_unit_test(test_matmul_by_rows),
