@@ -213,8 +213,14 @@ static void blocks_of(const mm_dims *d, int64_t threads, int64_t min_rows, int64
     if (rb > want) rb = want;
     cb = (want + rb - 1) / rb;
     if (cb > d->n / GEMM_BLOCK_MIN) cb = d->n / GEMM_BLOCK_MIN;
-    *row_blocks = rb;
-    *col_blocks = cb < 1 ? 1 : cb;
+    if (cb < 1) cb = 1;
+    /* fewer blocks than threads (a narrow product of few rows): slabs of
+     * 32 rows, one per thread (alone, a product OpenBLAS takes would run
+     * on OpenBLAS's threads: cnn-step's [64, 1568] x [1568, 10] took
+     * 0.16 ms so, 0.05 in two slabs) */
+    if (rb * cb < threads) rb = d->m / 32 < threads ? d->m / 32 : threads;
+    *row_blocks = rb < 1 ? 1 : rb;
+    *col_blocks = cb;
 }
 
 /* Edge q of `blocks` blocks over n: in whole units (the kernel's tiles'
@@ -230,7 +236,8 @@ static void blocks_part(void *ctx, int64_t p0, int64_t p1) {
     size_t esz = gr_dtype_size(J->dt);
     for (int64_t p = p0; p < p1; p++) {
         int64_t r = p / J->col_blocks, q = p % J->col_blocks;
-        int64_t i0 = block_edge(d->m, r, J->row_blocks, 12), i1 = block_edge(d->m, r + 1, J->row_blocks, 12);
+        int64_t unit = J->packed ? 12 : 1; /* the packed path's rows in whole tiles */
+        int64_t i0 = block_edge(d->m, r, J->row_blocks, unit), i1 = block_edge(d->m, r + 1, J->row_blocks, unit);
         int64_t j0 = block_edge(d->n, q, J->col_blocks, 32), j1 = block_edge(d->n, q + 1, J->col_blocks, 32);
         if (i1 <= i0 || j1 <= j0) continue;
         mm_dims t = *d;
