@@ -359,7 +359,6 @@ static conv_geom weight_node_geom(const gr_graph *g, const gr_node *n) {
     return geom_of(n, &g->nodes[n->in[0]].shape, &n->shape, &g->nodes[n->in[1]].shape);
 }
 
-
 /* Elements of a Winograd run of convolution c (transpose: its
  * conv_transpose), or 0 when it has none. */
 static int64_t winograd_elems(const conv_geom *c, gr_dtype dt, int transpose, int weight) {

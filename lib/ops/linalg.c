@@ -234,9 +234,9 @@ static void blocks_part(void *ctx, int64_t p0, int64_t p1) {
     const blocks_job *J = ctx;
     const mm_dims *d = J->d;
     size_t esz = gr_dtype_size(J->dt);
+    int64_t unit = J->packed ? 12 : 1; /* the packed path's rows in whole tiles */
     for (int64_t p = p0; p < p1; p++) {
         int64_t r = p / J->col_blocks, q = p % J->col_blocks;
-        int64_t unit = J->packed ? 12 : 1; /* the packed path's rows in whole tiles */
         int64_t i0 = block_edge(d->m, r, J->row_blocks, unit), i1 = block_edge(d->m, r + 1, J->row_blocks, unit);
         int64_t j0 = block_edge(d->n, q, J->col_blocks, 32), j1 = block_edge(d->n, q + 1, J->col_blocks, 32);
         if (i1 <= i0 || j1 <= j0) continue;
