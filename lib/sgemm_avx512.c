@@ -195,6 +195,18 @@ static void tile_16(int64_t kc, const float *ap, const float *bp, float *c, int6
     tile(1, kc, ap, bp, c, ldc, rows, cols, first, alpha, beta);
 }
 
+/* The tiles of a block of C [mc, nc] at c from A's packed block pa [mc,
+ * kc] and B's panels pb [nc, kc] (first: the first block of k). */
+static void block_tiles(int64_t mc, int64_t nc, int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc,
+                        int first, float alpha, float beta) {
+    for (int64_t q = 0; q < nc; q += NR)
+        for (int64_t p = 0; p < mc; p += MR) {
+            int64_t cols = nc - q < NR ? nc - q : NR;
+            (cols > 16 ? tile_32 : tile_16)(kc, pa + p * kc, pb + q * kc, c + p * ldc + q, ldc, mc - p < MR ? mc - p : MR,
+                                            cols, first, alpha, beta);
+        }
+}
+
 int gr_sgemm_avx512(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     float *pack_a = pack_buffers();
@@ -208,12 +220,7 @@ int gr_sgemm_avx512(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha
             for (int64_t i0 = 0; i0 < m; i0 += MC_BLOCK) {
                 int64_t mc = m - i0 < MC_BLOCK ? m - i0 : MC_BLOCK;
                 pack_a_block(a, lda, ta, i0, mc, k0, kc, pack_a);
-                for (int64_t q = 0; q < nc; q += NR)
-                    for (int64_t p = 0; p < mc; p += MR) {
-                        int64_t cols = nc - q < NR ? nc - q : NR;
-                        (cols > 16 ? tile_32 : tile_16)(kc, pack_a + p * kc, pack_b + q * kc, c + (i0 + p) * ldc + j0 + q,
-                                                        ldc, mc - p < MR ? mc - p : MR, cols, k0 == 0, alpha, beta);
-                    }
+                block_tiles(mc, nc, kc, pack_a, pack_b, c + i0 * ldc + j0, ldc, k0 == 0, alpha, beta);
             }
         }
     }
@@ -254,12 +261,7 @@ int gr_sgemm_avx512_packed(int ta, int64_t m, int64_t n, int64_t k, const float 
         for (int64_t i0 = 0; i0 < m; i0 += MC_BLOCK) {
             int64_t mc = m - i0 < MC_BLOCK ? m - i0 : MC_BLOCK;
             pack_a_block(a, lda, ta, i0, mc, k0, kc, pack_a);
-            for (int64_t q = 0; q < n; q += NR)
-                for (int64_t p = 0; p < mc; p += MR) {
-                    int64_t cols = n - q < NR ? n - q : NR;
-                    (cols > 16 ? tile_32 : tile_16)(kc, pack_a + p * kc, pb + q * kc, c + (i0 + p) * ldc + q, ldc,
-                                                    mc - p < MR ? mc - p : MR, cols, k0 == 0, 1.0f, beta);
-                }
+            block_tiles(mc, n, kc, pack_a, pb, c + i0 * ldc, ldc, k0 == 0, 1.0f, beta);
         }
     }
     return 1;
