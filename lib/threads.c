@@ -97,11 +97,13 @@ static void part_range(int64_t n, int p, int parts, int64_t *i0, int64_t *i1) {
     *i1 = *i0 + n / parts + (p < n % parts ? 1 : 0);
 }
 
-/* A part of a job of parts parts is done; the last wakes the caller if it
- * sleeps. (parts is read before: once the last is counted, the caller may
- * set up its next job.) */
-static void part_done(int parts) {
-    if (atomic_fetch_add_explicit(&pool.parts_done, 1, memory_order_acq_rel) + 1 == parts) {
+/* ran parts of a job of parts parts are done; the last wakes the caller
+ * if it sleeps. (parts is read before: once the last is counted, the
+ * caller may set up its next job.) A thread counts its parts once, when
+ * it finds no more to take: each count is a write to a line both cores
+ * share. */
+static void parts_done(int ran, int parts) {
+    if (atomic_fetch_add_explicit(&pool.parts_done, ran, memory_order_acq_rel) + ran == parts) {
         pthread_mutex_lock(&pool.lock); /* the caller may be between its check and its wait */
         pthread_cond_signal(&pool.done);
         pthread_mutex_unlock(&pool.lock);
@@ -109,21 +111,23 @@ static void part_done(int parts) {
 }
 
 /* Run the parts of block b of the job tagged tag not yet taken, one at a
- * time. The job's fields are read only once a part of it is taken: the
- * job cannot end before that part does. */
-static void take_block(int b, uint32_t tag) {
+ * time; returns how many, with *parts the job's part count when any. The
+ * job's fields are read only once a part of it is taken: the job cannot
+ * end before that part is counted. */
+static int take_block(int b, uint32_t tag, int *parts) {
     uint64_t w = atomic_load_explicit(&blocks[b].word, memory_order_acquire);
+    int ran = 0;
     for (;;) {
         int next = (int)(w & ((1u << PART_BITS) - 1)), end = (int)(w >> PART_BITS & ((1u << PART_BITS) - 1));
-        if ((uint32_t)(w >> 32) != tag || next >= end) return;
+        if ((uint32_t)(w >> 32) != tag || next >= end) return ran;
         if (!atomic_compare_exchange_weak_explicit(&blocks[b].word, &w, w + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue; /* w is the word now */
         int64_t i0, i1;
-        int parts = pool.parts;
-        part_range(pool.n, next, parts, &i0, &i1);
+        *parts = pool.parts;
+        part_range(pool.n, next, *parts, &i0, &i1);
         pool.fn(pool.ctx, i0, i1);
-        part_done(parts);
+        ran++;
         w = atomic_load_explicit(&blocks[b].word, memory_order_acquire);
     }
 }
@@ -140,7 +144,9 @@ static void take_parts(int id, uint32_t tag) {
     int owners = atomic_load_explicit(&pool.owners, memory_order_relaxed);
     if (id >= owners) return;
     running_slot = id;
-    for (int i = 0; i < owners; i++) take_block((id + i) % owners, tag);
+    int ran = 0, parts = 0;
+    for (int i = 0; i < owners; i++) ran += take_block((id + i) % owners, tag, &parts);
+    if (ran) parts_done(ran, parts);
 }
 
 /* The generation after seen: polled for a while, then slept for. */
