@@ -210,5 +210,5 @@ void gr_broadcast_copy(gr_dtype dt, const gr_shape *out_shape, void *out, const 
     gr_loop L;
     gr_loop_broadcast(&L, out_shape, 2, shapes);
     L.cancel = cancel;
-    gr_loop_run(&L, base, gr_dtype_size(dt), gr_copy_row(dt), NULL);
+    gr_loop_run_shared(&L, base, gr_dtype_size(dt), gr_copy_row(dt), NULL);
 }

@@ -268,7 +268,7 @@ static void es_permute(const gr_kernel *k, const es_spec *sp, void *dst, const i
     gr_loop_strided(&L, &it, 2, (const int64_t(*)[GR_MAX_RANK])st);
     L.cancel = k->cancel;
     void *base[2] = {dst, (void *)(uintptr_t)src};
-    gr_loop_run(&L, base, gr_dtype_size(k->dt), gr_copy_row(k->dt), NULL);
+    gr_loop_run_shared(&L, base, gr_dtype_size(k->dt), gr_copy_row(k->dt), NULL);
 }
 
 /* Workspace bytes of the permuted path: both operands and, when the

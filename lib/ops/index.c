@@ -519,53 +519,27 @@ static gr_status slice_infer(gr_graph *g, int id, gr_error *err) {
 
 /* Copy between the contiguous tensor c of plan p's shape and the elements
  * of s (of shape xs) that the plan selects: c -> s when into_strided, else
- * s -> c. Trailing dims the plan takes whole with step 1, and the one
- * before them when its step is 1, form contiguous runs copied at once. */
+ * s -> c. One strided loop shared by the kernel threads (dims the plan
+ * takes whole merge into contiguous rows). */
 static void slice_copy(const gr_kernel *k, const gr_shape *xs, const slice_plan *p, char *s, char *c,
                        int into_strided) {
     size_t esz = gr_dtype_size(k->dt);
-    int64_t xst[GR_MAX_RANK], st[GR_MAX_RANK], cnt[GR_MAX_RANK] = {0}, so = 0, run = 1, blocks = 1;
-    int outer = xs->rank;
+    int64_t xst[GR_MAX_RANK], st[2][GR_MAX_RANK], so = 0;
     gr_shape_strides(xs, xst);
+    gr_shape_strides(&p->out, st[into_strided ? 1 : 0]);
     for (int d = 0; d < xs->rank; d++) {
-        st[d] = xst[d] * p->step[d];
+        st[into_strided ? 0 : 1][d] = xst[d] * p->step[d];
         so += xst[d] * p->start[d];
     }
-    while (outer > 0 && p->step[outer - 1] == 1 && p->out.dims[outer - 1] == xs->dims[outer - 1])
-        run *= p->out.dims[--outer];
-    if (outer > 0 && p->step[outer - 1] == 1) run *= p->out.dims[--outer];
-    /* the innermost remaining dim walks by its stride, element by element */
-    int64_t lane = 1, lane_st = 0;
-    if (run == 1 && outer > 0) {
-        lane = p->out.dims[--outer];
-        lane_st = st[outer];
+    if (p->out.rank == 0) { /* one element */
+        into_strided ? memcpy(s + (size_t)so * esz, c, esz) : memcpy(c, s + (size_t)so * esz, esz);
+        return;
     }
-    for (int d = 0; d < outer; d++) blocks *= p->out.dims[d];
-    if (run == 0 || lane == 0) return;
-    size_t bytes = (size_t)run * esz;
-    char *cp = c;
-    for (int64_t b = 0; b < blocks; b++) {
-        if ((b & 0x3ff) == 0x3ff && gr_cancelled(k->cancel)) return;
-        if (lane == 1) {
-            if (into_strided) memcpy(s + (size_t)so * esz, cp, bytes);
-            else memcpy(cp, s + (size_t)so * esz, bytes);
-            cp += bytes;
-        } else if (esz == sizeof(double)) {
-            double *sp = (double *)(void *)s + so, *q = (double *)(void *)cp;
-            for (int64_t i = 0; i < lane; i++, sp += lane_st) into_strided ? (void)(*sp = q[i]) : (void)(q[i] = *sp);
-            cp += (size_t)lane * esz;
-        } else {
-            float *sp = (float *)(void *)s + so, *q = (float *)(void *)cp;
-            for (int64_t i = 0; i < lane; i++, sp += lane_st) into_strided ? (void)(*sp = q[i]) : (void)(q[i] = *sp);
-            cp += (size_t)lane * esz;
-        }
-        for (int d = outer - 1; d >= 0; d--) {
-            so += st[d];
-            if (++cnt[d] < p->out.dims[d]) break;
-            so -= st[d] * p->out.dims[d];
-            cnt[d] = 0;
-        }
-    }
+    gr_loop L;
+    gr_loop_strided(&L, &p->out, 2, (const int64_t(*)[GR_MAX_RANK])st);
+    L.cancel = k->cancel;
+    void *base[2] = {into_strided ? s + (size_t)so * esz : c, into_strided ? c : s + (size_t)so * esz};
+    gr_loop_run_shared(&L, base, esz, gr_copy_row(k->dt), NULL);
 }
 
 /* The plan of slice or slice_scatter node n (already checked by infer). */

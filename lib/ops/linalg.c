@@ -200,6 +200,7 @@ static void fill_rows(void *c, const void *row, int64_t rows, int64_t n, size_t 
  * 512). */
 #define GEMM_BLOCK_MIN 128
 #define GEMM_BLOCKS_PER_THREAD 8
+#define GEMM_MIN_BLOCKS_PER_THREAD 4
 /* With op(B) packed once (float32 on libgrad's kernel), a block packs
  * only its rows of op(A): blocks of 48 rows (four of the kernel's tiles)
  * and 128 columns cost no more than big ones. At most
@@ -208,19 +209,27 @@ static void fill_rows(void *c, const void *row, int64_t rows, int64_t n, size_t 
 #define GEMM_PACKED_MAX_BYTES (16ll << 20)
 
 static void blocks_of(const mm_dims *d, int64_t threads, int64_t min_rows, int64_t *row_blocks, int64_t *col_blocks) {
-    int64_t want = threads * GEMM_BLOCKS_PER_THREAD, rb = d->m / min_rows, cb;
-    if (rb < 1) rb = 1;
-    if (rb > want) rb = want;
-    cb = (want + rb - 1) / rb;
-    if (cb > d->n / GEMM_BLOCK_MIN) cb = d->n / GEMM_BLOCK_MIN;
-    if (cb < 1) cb = 1;
-    /* fewer blocks than threads (a narrow product of few rows): slabs of
-     * 32 rows, one per thread (alone, a product OpenBLAS takes would run
-     * on OpenBLAS's threads: cnn-step's [64, 1568] x [1568, 10] took
-     * 0.16 ms so, 0.05 in two slabs) */
-    if (rb * cb < threads) rb = d->m / 32 < threads ? d->m / 32 : threads;
-    *row_blocks = rb < 1 ? 1 : rb;
-    *col_blocks = cb;
+    int64_t want = threads * GEMM_BLOCKS_PER_THREAD, rb_max = d->m / min_rows, cb_max = d->n / GEMM_BLOCK_MIN;
+    int64_t best_rb = 0, best_cb = 1;
+    if (rb_max > want) rb_max = want;
+    if (cb_max < 1) cb_max = 1;
+    /* A multiple of the thread count, up to want blocks (each thread's
+     * own share the same number, one a part): the fewest column blocks
+     * (each packs its rows of op(A) again) that give every thread
+     * GEMM_MIN_BLOCKS_PER_THREAD, then the most blocks. */
+    for (int64_t cb = 1; cb <= cb_max && best_rb * best_cb < threads * GEMM_MIN_BLOCKS_PER_THREAD; cb++)
+        for (int64_t rb = min64(rb_max, want / cb); rb >= 1; rb--)
+            if ((rb * cb) % threads == 0) {
+                if (rb * cb > best_rb * best_cb) best_rb = rb, best_cb = cb;
+                break;
+            }
+    /* no such cut (a narrow product of few rows): slabs of 32 rows, one
+     * per thread (alone, a product OpenBLAS takes would run on OpenBLAS's
+     * threads: cnn-step's [64, 1568] x [1568, 10] took 0.16 ms so, 0.05
+     * in two slabs) */
+    if (best_rb == 0) best_rb = d->m / 32 < threads ? d->m / 32 : threads, best_cb = 1;
+    *row_blocks = best_rb < 1 ? 1 : best_rb;
+    *col_blocks = best_cb;
 }
 
 /* Edge q of `blocks` blocks over n: in whole units (the kernel's tiles'

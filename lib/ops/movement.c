@@ -131,7 +131,7 @@ static gr_status transpose_forward(const gr_kernel *k, gr_error *err) {
     gr_loop_strided(&L, &k->n->shape, 2, (const int64_t(*)[GR_MAX_RANK])st);
     L.cancel = k->cancel;
     void *base[2] = {k->out, (void *)(uintptr_t)k->in[0]};
-    gr_loop_run(&L, base, gr_dtype_size(k->dt), gr_copy_row(k->dt), NULL);
+    gr_loop_run_shared(&L, base, gr_dtype_size(k->dt), gr_copy_row(k->dt), NULL);
     return GR_OK;
 }
 

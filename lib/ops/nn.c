@@ -313,37 +313,86 @@ static double side_exp_sum_double(const double *x, double *p, int64_t n, double 
         }                                                                                                             \
     } while (0)
 
+/* Row groups of cross_entropy's forward: fixed by the row count alone, so
+ * the total (summed group by group, in order) does not depend on the
+ * threads that ran them. */
+#define CE_GROUPS 64
+
+typedef struct ce_job {
+    const gr_kernel *k;
+    int64_t rows, classes, ignore, groups;
+    int probs;
+    double eps;
+    gr_reduction red;
+    double total[CE_GROUPS];   /* each group's summed losses */
+    int64_t counted[CE_GROUPS]; /* each group's rows not ignored */
+    int64_t bad[CE_GROUPS];     /* each group's first row with a bad label, or -1 */
+} ce_job;
+
+/* Groups [g0, g1): each row's loss, put (reduction none) or summed into
+ * its group. A bad label stops the group; the caller reports it. */
+static void ce_part(void *ctx, int64_t g0, int64_t g1) {
+    ce_job *J = ctx;
+    const gr_kernel *k = J->k;
+    int64_t classes = J->classes;
+    int probs = J->probs;
+    double eps = J->eps;
+    for (int64_t gi = g0; gi < g1; gi++) {
+        int64_t r0 = J->rows * gi / J->groups, r1 = J->rows * (gi + 1) / J->groups;
+        double total = 0;
+        int64_t counted = 0;
+        J->bad[gi] = -1;
+        for (int64_t r = r0; r < r1; r++) {
+            if (gr_cancelled(k->cancel)) break;
+            int64_t label = -1;
+            if (!probs) {
+                int got = gr_read_class(k, 1, r, classes, &J->ignore, &label, NULL);
+                if (got < 0) {
+                    J->bad[gi] = r;
+                    break;
+                }
+                if (!got) label = -1;
+                counted += got;
+            }
+            double loss = 0;
+            if (probs || label >= 0 || k->side) { /* the side's softmax has every row */
+                if (k->dt == GR_F32) CE_ROW(float, exp_sum_f32);
+                else CE_ROW(double, exp_sum_f64);
+            }
+            if (J->red == GR_RED_NONE) gr_put(k->dt, k->out, r, loss);
+            else total += loss;
+        }
+        J->total[gi] = total;
+        J->counted[gi] = counted;
+    }
+}
+
 static gr_status cross_entropy_forward(const gr_kernel *k, gr_error *err) {
     const gr_shape *xs = &k->g->nodes[k->n->in[0]].shape;
-    int64_t classes = xs->dims[xs->rank - 1];
+    ce_job J = {.k = k, .classes = xs->dims[xs->rank - 1], .probs = ce_probs(k->g, k->n), .eps = ce_smoothing(k->n),
+                .ignore = gr_node_ignore_index(k->n), .red = gr_node_reduction(k->n)};
     gr_shape row_shape = *xs;
     row_shape.rank--;
-    int64_t rows = numel_of_shape(&row_shape), counted = 0;
-    int probs = ce_probs(k->g, k->n);
-    double eps = ce_smoothing(k->n), total = 0;
-    int64_t ignore = gr_node_ignore_index(k->n);
-    gr_reduction red = gr_node_reduction(k->n);
-    for (int64_t r = 0; r < rows; r++) {
-        if ((r & 255) == 0 && gr_cancelled(k->cancel)) return GR_E_CANCELLED; /* the executor reports it */
-        int64_t label = -1;
-        if (!probs) {
-            int got = gr_read_class(k, 1, r, classes, &ignore, &label, err);
-            if (got < 0) return err ? err->code : GR_E_VALUE;
-            if (!got) label = -1;
-            counted += got;
+    J.rows = numel_of_shape(&row_shape);
+    J.groups = J.rows < CE_GROUPS ? J.rows : CE_GROUPS;
+    int64_t per_group = J.groups > 0 ? J.rows / J.groups * (J.classes > 0 ? J.classes : 1) : 1;
+    if (J.groups > 0) gr_parallel_for(J.groups, (GR_PAR_GRAIN + per_group - 1) / per_group, ce_part, &J);
+    if (gr_cancelled(k->cancel)) return GR_E_CANCELLED; /* the executor reports it */
+    double total = 0;
+    int64_t counted = 0;
+    for (int64_t gi = 0; gi < J.groups; gi++) {
+        if (J.bad[gi] >= 0) { /* the first bad label, read again for its message */
+            int64_t label;
+            gr_read_class(k, 1, J.bad[gi], J.classes, &J.ignore, &label, err);
+            return err ? err->code : GR_E_VALUE;
         }
-        double loss = 0;
-        if (probs || label >= 0 || k->side) { /* the side's softmax has every row */
-            if (k->dt == GR_F32) CE_ROW(float, exp_sum_f32);
-            else CE_ROW(double, exp_sum_f64);
-        }
-        if (red == GR_RED_NONE) gr_put(k->dt, k->out, r, loss);
-        else total += loss;
+        total += J.total[gi];
+        counted += J.counted[gi];
     }
-    if (red == GR_RED_NONE) return GR_OK;
+    if (J.red == GR_RED_NONE) return GR_OK;
     /* 'mean' divides by the counted rows (probability targets: all rows); over none it is 0/0 = NaN. */
-    double den = probs ? (double)rows : (double)counted;
-    gr_put(k->dt, k->out, 0, red == GR_RED_SUM ? total : total / den);
+    double den = J.probs ? (double)J.rows : (double)counted;
+    gr_put(k->dt, k->out, 0, J.red == GR_RED_SUM ? total : total / den);
     return GR_OK;
 }
 

@@ -132,7 +132,7 @@ static void diag_copy(const gr_kernel *k, const diag_geom *dg, void *diag, void 
     gr_loop L;
     gr_loop_strided(&L, &dg->out, 2, (const int64_t(*)[GR_MAX_RANK])st);
     L.cancel = k->cancel;
-    gr_loop_run(&L, base, esz, gr_copy_row(k->dt), NULL);
+    gr_loop_run_shared(&L, base, esz, gr_copy_row(k->dt), NULL);
 }
 
 static gr_status diagonal_forward(const gr_kernel *k, gr_error *err) {

@@ -5,7 +5,8 @@
  * per-thread workspace and partial weight sums, max pooling's planes,
  * batched matmuls and a matmul's blocks of rows and columns (with a bias too; their weight
  * gradients cut along the shared dim, the parts added in order), attention's
- * batch entries, softmax_backward's rows and concat's) give the one-thread answer
+ * batch entries, softmax_backward's rows, concat's, the strided copies of
+ * transpose and slice, cross_entropy's row groups) give the one-thread answer
  * with two threads, at sizes above the split threshold; a run with two
  * threads still stops at the cancel flag; and a parallel loop's parts
  * cover its range once, in as many parts as its rule says, taken by
@@ -235,6 +236,38 @@ static void test_concat(void **state) {
     (void)state;
     gr_shape s[3] = {tu_shape(2, 700, 128), tu_shape(2, 700, 64), tu_shape(2, 700, 128)};
     same_with_two_threads("concat", s, 3, build_concat);
+}
+
+/* Copies shared by slabs of their output (transpose, a reversing and
+ * strided slice), then cross_entropy's rows in fixed groups, with class
+ * labels (argmax) and with probability targets. */
+static int build_copies_and_cross_entropy(gr_graph *g, const int *p) {
+    gr_attrs perm = {0}, cut = {0}, rows = {0}, last = {0};
+    gr_error err;
+    gr_error_clear(&err);
+    int64_t order[3] = {1, 0, 2}, starts[2] = {-1, 1}, ends[2] = {-65, 96}, axes[2] = {0, 2}, steps[2] = {-1, 2},
+            flat[2] = {2048, 48};
+    TU_OK(gr_attrs_set_ints(&perm, GR_ATTR_PERM, order, 3, &err), err);
+    TU_OK(gr_attrs_set_ints(&cut, GR_ATTR_STARTS, starts, 2, &err), err);
+    TU_OK(gr_attrs_set_ints(&cut, GR_ATTR_ENDS, ends, 2, &err), err);
+    TU_OK(gr_attrs_set_ints(&cut, GR_ATTR_AXES, axes, 2, &err), err);
+    TU_OK(gr_attrs_set_ints(&cut, GR_ATTR_STEPS, steps, 2, &err), err);
+    TU_OK(gr_attrs_set_ints(&rows, GR_ATTR_SHAPE, flat, 2, &err), err);
+    gr_attrs_set_int(&last, GR_ATTR_AXIS, 1);
+    int t = tu_apply(g, "transpose", &p[0], 1, &perm);         /* [64, 32, 96] */
+    int s = tu_apply(g, "slice", &t, 1, &cut);                 /* [64, 32, 48], axis 0 reversed */
+    int logits = tu_apply(g, "reshape", &s, 1, &rows);         /* [2048, 48] */
+    int labels = tu_apply(g, "argmax", &p[1], 1, &last);       /* [2048] */
+    int probs = tu_apply(g, "softmax", &p[1], 1, &last);
+    int by_class[2] = {logits, labels}, by_probs[2] = {logits, probs};
+    return tu_op2(g, "add", tu_apply(g, "cross_entropy", by_class, 2, NULL),
+                  tu_apply(g, "cross_entropy", by_probs, 2, NULL));
+}
+
+static void test_copies_and_cross_entropy(void **state) {
+    (void)state;
+    gr_shape s[2] = {tu_shape(3, 32, 64, 96), tu_shape(2, 2048, 48)};
+    same_with_two_threads("transpose, slice, cross_entropy", s, 2, build_copies_and_cross_entropy);
 }
 
 static void test_softmax_and_layer_norm(void **state) {
@@ -499,6 +532,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_transposed_by_k),
         cmocka_unit_test(test_softmax_and_layer_norm),
         cmocka_unit_test(test_concat),
+        cmocka_unit_test(test_copies_and_cross_entropy),
         cmocka_unit_test(test_conv2d),
         cmocka_unit_test(test_batched_matmul),
         cmocka_unit_test(test_matmul_by_rows),
