@@ -503,6 +503,7 @@ gr_status gr_exec_run(gr_exec *e, gr_error *err) {
     k.cancel = cancel;
     if (gr_cancelled(cancel))
         return gr_fail(err, GR_E_CANCELLED, NULL, -1, "the run was cancelled after 0 of %d steps", e->n_prog);
+    gr_parallel_wake();
     /* The flag is looked at after each instruction (and inside long ones). */
     for (int p = 0; p < e->n_prog; p++) {
         const gr_node *n = &g->nodes[e->prog[p]];

@@ -109,6 +109,11 @@ void gr_parallel_for_gemms(int64_t n, int64_t grain, gr_par_fn fn, void *ctx);
  * other thread uses while it runs. */
 void gr_parallel_for_slots(int64_t n, int64_t grain, int64_t slots, gr_par_fn fn, void *ctx);
 int gr_parallel_slot(void);
+/* Workers asleep (no job for a while: between runs) start polling for
+ * the next job now, so a run that begins with kernels on one thread does
+ * not then wait for their wake-up (tens of microseconds in a VM). Cheap
+ * when none sleeps. */
+void gr_parallel_wake(void);
 /* Groups of a sum over n items (a weight gradient's images) that up to
  * slots threads share, each group summed into a partial of its own of
  * partial_bytes and the partials added in group order: fixed by n, slots
@@ -144,6 +149,9 @@ void gr_sgemm_avx512_pack_b(int tb, int64_t n, int64_t k, const float *b, int64_
  * width); 0 when it cannot run (no packing buffers), C untouched. */
 int gr_sgemm_avx512_packed(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
                            int64_t n_all, int64_t j0, float beta, float *c, int64_t ldc);
+/* Kernel threads at most (gr_set_threads). */
+#define GR_THREADS_MAX 64
+
 /* Elements per part of an elementwise loop: below it a thread's wake-up
  * costs more than it saves. */
 #define GR_PAR_GRAIN ((int64_t)1 << 15)

@@ -16,7 +16,7 @@
 void openblas_set_num_threads(int n);
 int openblas_get_num_threads(void);
 
-enum { POOL_MAX = 64 };
+enum { POOL_MAX = GR_THREADS_MAX };
 
 /* How long a thread polls before it sleeps: a worker waiting for the next
  * job, the caller waiting for the workers' parts. A step's kernels follow
@@ -64,8 +64,10 @@ static struct {
     int parts;             /* fixed by n, grain and the thread count alone */
     atomic_int owners;     /* threads whose block of the parts is theirs first: ids [0, owners) */
     atomic_int parts_done; /* parts of the job finished */
+    atomic_int sleepers;   /* workers waiting on wake */
+    unsigned long pokes;   /* gr_parallel_wake calls (under lock) */
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, 1,
-          0, 0, NULL, NULL, 0, 0, 0, 0};
+          0, 0, NULL, NULL, 0, 0, 0, 0, 0, 0};
 
 /* Thread id's block of a job's parts, in one word on a cache line of its
  * own: the job's tag (its generation's low 32 bits), the block's end and
@@ -149,18 +151,32 @@ static void take_parts(int id, uint32_t tag) {
     if (ran) parts_done(ran, parts);
 }
 
-/* The generation after seen: polled for a while, then slept for. */
+/* The generation after seen: polled for a while, then slept for; a
+ * gr_parallel_wake while asleep starts the polling again. */
 static unsigned long next_job(unsigned long seen) {
-    for (int i = 0; i < SPIN_POLLS; i++) {
-        unsigned long g = atomic_load_explicit(&pool.gen, memory_order_acquire);
+    for (;;) {
+        for (int i = 0; i < SPIN_POLLS; i++) {
+            unsigned long g = atomic_load_explicit(&pool.gen, memory_order_acquire);
+            if (g != seen) return g;
+            cpu_relax();
+        }
+        pthread_mutex_lock(&pool.lock);
+        unsigned long g, pokes = pool.pokes;
+        atomic_fetch_add_explicit(&pool.sleepers, 1, memory_order_relaxed);
+        while ((g = atomic_load_explicit(&pool.gen, memory_order_acquire)) == seen && pool.pokes == pokes)
+            pthread_cond_wait(&pool.wake, &pool.lock);
+        atomic_fetch_sub_explicit(&pool.sleepers, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&pool.lock);
         if (g != seen) return g;
-        cpu_relax();
     }
+}
+
+void gr_parallel_wake(void) {
+    if (atomic_load_explicit(&pool.sleepers, memory_order_relaxed) == 0) return;
     pthread_mutex_lock(&pool.lock);
-    unsigned long g;
-    while ((g = atomic_load_explicit(&pool.gen, memory_order_acquire)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+    pool.pokes++;
+    pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
-    return g;
 }
 
 /* The generation each worker was started at (the jobs before it are not its). */
@@ -255,7 +271,13 @@ static void parallel_for(int64_t n, int64_t grain, gr_par_fn fn, void *ctx, int 
     pool.fn = fn;
     pool.ctx = ctx;
     pool.n = n;
-    pool.parts = (int)(cap < most ? cap : most);
+    int64_t parts = cap < most ? cap : most;
+    /* as many parts in each owner's block: a thread's own share of one
+     * loop is then the same slab of rows as of the next over the same
+     * rows (gpt-step's concat after the head transposes, in 5 parts, had
+     * a thread read a fifth of its rows from the other core's cache) */
+    if (parts > owners) parts -= parts % owners;
+    pool.parts = (int)parts;
     atomic_store_explicit(&pool.owners, owners, memory_order_relaxed);
     atomic_store_explicit(&pool.parts_done, 0, memory_order_relaxed);
     for (int b = 0; b < owners; b++) { /* release: the fields above come with the word */

@@ -179,7 +179,9 @@ typedef struct blocks_job {
     int beta;
     const void *row; /* [n]: C's rows start as it (beta 1), or NULL */
     int64_t row_blocks, col_blocks;
-    const float *packed; /* op(B) packed whole (gr_sgemm_avx512_pack_b), or NULL */
+    float *packed;         /* each slot's op(B) packed whole (gr_sgemm_avx512_pack_b), packed_floats apart, or NULL */
+    int64_t packed_floats;
+    unsigned char ready[GR_THREADS_MAX]; /* slot s has packed its copy in this job */
 } blocks_job;
 
 /* rows rows of n elements at c, each a copy of row. */
@@ -201,10 +203,11 @@ static void fill_rows(void *c, const void *row, int64_t rows, int64_t n, size_t 
 #define GEMM_BLOCK_MIN 128
 #define GEMM_BLOCKS_PER_THREAD 8
 #define GEMM_MIN_BLOCKS_PER_THREAD 4
-/* With op(B) packed once (float32 on libgrad's kernel), a block packs
+/* With op(B) packed whole (float32 on libgrad's kernel), a block packs
  * only its rows of op(A): blocks of 48 rows (four of the kernel's tiles)
  * and 128 columns cost no more than big ones. At most
- * GEMM_PACKED_MAX_BYTES of packed op(B), in the matmul's workspace. */
+ * GEMM_PACKED_MAX_BYTES of packed op(B) per thread, in the matmul's
+ * workspace. */
 #define GEMM_PACKED_MIN_ROWS 48
 #define GEMM_PACKED_MAX_BYTES (16ll << 20)
 
@@ -238,12 +241,25 @@ static int64_t block_edge(int64_t n, int64_t q, int64_t blocks, int64_t unit) {
     return q == blocks ? n : n * q / blocks / unit * unit;
 }
 
+/* The running slot's op(B) packed whole, packed on its first block. */
+static const float *slot_packed_b(blocks_job *J) {
+    int s = gr_parallel_slot();
+    float *mine = J->packed + s * J->packed_floats;
+    if (!J->ready[s]) {
+        gr_sgemm_avx512_pack_b(J->at->transpose_b, J->d->n, J->d->k, J->b, J->d->b_cols, mine, 0,
+                               gr_sgemm_avx512_pack_units(J->d->n, J->d->k));
+        J->ready[s] = 1;
+    }
+    return mine;
+}
+
 /* Blocks [p0, p1) of the job's C. */
 static void blocks_part(void *ctx, int64_t p0, int64_t p1) {
-    const blocks_job *J = ctx;
+    blocks_job *J = ctx;
     const mm_dims *d = J->d;
     size_t esz = gr_dtype_size(J->dt);
     int64_t unit = J->packed ? 12 : 1; /* the packed path's rows in whole tiles */
+    const float *packed = J->packed ? slot_packed_b(J) : NULL;
     for (int64_t p = p0; p < p1; p++) {
         int64_t r = p / J->col_blocks, q = p % J->col_blocks;
         int64_t i0 = block_edge(d->m, r, J->row_blocks, unit), i1 = block_edge(d->m, r + 1, J->row_blocks, unit);
@@ -259,44 +275,35 @@ static void blocks_part(void *ctx, int64_t p0, int64_t p1) {
             for (int64_t i = 0; i < t.m; i++)
                 memcpy(c + (size_t)(i * d->c_cols) * esz, (const char *)J->row + (size_t)j0 * esz, (size_t)t.n * esz);
         int beta = J->row ? 1 : J->beta;
-        if (J->packed && gr_sgemm_avx512_packed(J->at->transpose_a, t.m, t.n, t.k, (const float *)J->a + oa, d->a_cols,
-                                                J->packed, d->n, j0, (float)beta, (float *)(void *)c, d->c_cols))
+        if (packed && gr_sgemm_avx512_packed(J->at->transpose_a, t.m, t.n, t.k, (const float *)J->a + oa, d->a_cols,
+                                             packed, d->n, j0, (float)beta, (float *)(void *)c, d->c_cols))
             continue;
         gemm(J->dt, J->at, &t, (const char *)J->a + (size_t)oa * esz, (const char *)J->b + (size_t)ob * esz, c, beta);
     }
 }
 
-/* Bytes of op(B) packed once when the threads share the product d by
- * blocks (float32 on libgrad's kernel), or 0 when its blocks pack their
- * own. */
+/* Bytes of one copy of op(B) packed whole, a whole number of cache lines,
+ * when the threads share the product d by blocks (float32 on libgrad's
+ * kernel), or 0 when its blocks pack their own. */
 static int64_t packed_b_bytes(gr_dtype dt, const mm_dims *d) {
     if (dt != GR_F32 || !gr_sgemm_own() || d->m < 2 * GEMM_PACKED_MIN_ROWS || d->n < 1 || d->k < 1) return 0;
-    int64_t bytes = gr_sgemm_avx512_packed_floats(d->n, d->k) * (int64_t)sizeof(float);
+    int64_t bytes = (gr_sgemm_avx512_packed_floats(d->n, d->k) * (int64_t)sizeof(float) + 63) / 64 * 64;
     return bytes <= GEMM_PACKED_MAX_BYTES ? bytes : 0;
 }
 
-typedef struct pack_job {
-    const gr_attrs *at;
-    const mm_dims *d;
-    const float *b;
-    float *packed;
-} pack_job;
-
-static void pack_part(void *ctx, int64_t u0, int64_t u1) {
-    const pack_job *J = ctx;
-    gr_sgemm_avx512_pack_b(J->at->transpose_b, J->d->n, J->d->k, J->b, J->d->b_cols, J->packed, u0, u1);
-}
-
 /* c = op(a) @ op(b) (+ the row, or beta c) by blocks of C shared by the
- * threads, op(b) packed once into work first when it holds it. */
+ * threads. With room in work for a copy per thread, each thread packs
+ * op(b) whole into its own before its first block: packed once and
+ * shared, half of it was written by the other core, whose copy each
+ * thread then read and the next product's packing had to take back
+ * (gpt-step's products spent 3.7x the one-thread packing time so). */
 static void gemm_blocks(gr_dtype dt, const gr_attrs *at, const mm_dims *d, const void *a, const void *b, void *c,
                         int beta, const void *row, void *work, int64_t work_bytes) {
     int64_t threads = gr_threads(), packed = packed_b_bytes(dt, d);
-    blocks_job J = {dt, at, d, a, b, c, beta, row, 0, 0, NULL};
-    if (packed > 0 && work && work_bytes >= packed) {
-        pack_job P = {at, d, b, work};
-        gr_parallel_for(gr_sgemm_avx512_pack_units(d->n, d->k), 4, pack_part, &P);
+    blocks_job J = {.dt = dt, .at = at, .d = d, .a = a, .b = b, .c = c, .beta = beta, .row = row};
+    if (packed > 0 && work && work_bytes >= threads * packed) {
         J.packed = work;
+        J.packed_floats = packed / (int64_t)sizeof(float);
     }
     blocks_of(d, threads, J.packed ? GEMM_PACKED_MIN_ROWS : GEMM_BLOCK_MIN, &J.row_blocks, &J.col_blocks);
     gr_parallel_for_slots(J.row_blocks * J.col_blocks, 1, threads, blocks_part, &J);
@@ -546,15 +553,15 @@ static gr_status matmul_forward(const gr_kernel *k, gr_error *err) {
 }
 
 /* The workspace of one product (matmul_run's single or folded one): the
- * other parts' C when it is cut along k, or op(B) packed once when the
- * threads share it by blocks. */
+ * other parts' C when it is cut along k, or a copy of op(B) packed whole
+ * per thread when the threads share it by blocks. */
 static int64_t matmul_workspace(const gr_graph *g, const gr_node *n) {
     mm_dims d;
     int64_t threads = gr_threads();
     if (!one_product(g, n, &d)) return 0; /* a batch of products */
     int64_t parts = k_split_parts(g->dt, n->attrs, &d, threads);
     if (parts >= 2) return (parts - 1) * n->numel * (int64_t)gr_dtype_size(g->dt);
-    return shared_by_blocks(g->dt, &d, threads) ? packed_b_bytes(g->dt, &d) : 0;
+    return shared_by_blocks(g->dt, &d, threads) ? threads * packed_b_bytes(g->dt, &d) : 0;
 }
 
 /* A bias that is one row of the product (every dim 1 but the last, which

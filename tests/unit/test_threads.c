@@ -408,6 +408,10 @@ static void test_parts_are_taken_by_the_free_thread(void **state) {
     assert_int_equal(atomic_load(&L.calls), 2);
     for (int i = 0; i < LOG_N; i++) assert_int_equal(atomic_load(&L.covered[i]), 1);
     memset(&L, 0, sizeof L);
+    gr_parallel_for(50, 10, log_part, &L); /* 5 parts of 10 allowed: 4, as many in each thread's block */
+    assert_int_equal(atomic_load(&L.calls), 4);
+    for (int i = 0; i < 50; i++) assert_int_equal(atomic_load(&L.covered[i]), 1);
+    memset(&L, 0, sizeof L);
     gr_parallel_for(15, 10, log_part, &L); /* under two grains: one part */
     assert_int_equal(atomic_load(&L.calls), 1);
     TU_OK(gr_set_threads(1, &err), err);
