@@ -99,6 +99,25 @@ static void part_range(int64_t n, int p, int parts, int64_t *i0, int64_t *i1) {
     *i1 = *i0 + n / parts + (p < n % parts ? 1 : 0);
 }
 
+/* Part p of the job's parts: with as many parts in each owner's block,
+ * owner b's parts cut the b-th of `owners` equal slabs of [0, n) (22
+ * chunks in 16 parts gave the first block 14 and the second 8, and the
+ * thread done first took chunks the other had the data of); else part p
+ * of parts over [0, n). */
+static void job_part_range(int p, int parts, int64_t *i0, int64_t *i1) {
+    int owners = atomic_load_explicit(&pool.owners, memory_order_relaxed);
+    if (parts % owners != 0) {
+        part_range(pool.n, p, parts, i0, i1);
+        return;
+    }
+    int per = parts / owners;
+    int64_t b0, b1, s0, s1;
+    part_range(pool.n, p / per, owners, &b0, &b1);
+    part_range(b1 - b0, p % per, per, &s0, &s1);
+    *i0 = b0 + s0;
+    *i1 = b0 + s1;
+}
+
 /* ran parts of a job of parts parts are done; the last wakes the caller
  * if it sleeps. (parts is read before: once the last is counted, the
  * caller may set up its next job.) A thread counts its parts once, when
@@ -127,7 +146,7 @@ static int take_block(int b, uint32_t tag, int *parts) {
             continue; /* w is the word now */
         int64_t i0, i1;
         *parts = pool.parts;
-        part_range(pool.n, next, *parts, &i0, &i1);
+        job_part_range(next, *parts, &i0, &i1);
         pool.fn(pool.ctx, i0, i1);
         ran++;
         w = atomic_load_explicit(&blocks[b].word, memory_order_acquire);

@@ -456,6 +456,34 @@ static void nested_slot_part(void *ctx, int64_t i0, int64_t i1) {
         atomic_fetch_add(&L->clashes, 1);
 }
 
+/* Parts of a job over [0, 22) whose range crosses 11, the middle. */
+typedef struct halves_log {
+    atomic_int calls, straddles;
+} halves_log;
+
+static void halves_part(void *ctx, int64_t i0, int64_t i1) {
+    halves_log *L = ctx;
+    atomic_fetch_add(&L->calls, 1);
+    if (i0 < 11 && i1 > 11) atomic_fetch_add(&L->straddles, 1);
+}
+
+/* Each thread's own block of parts is its half of the range, whatever
+ * the part sizes: 22 chunks in 16 parts are 8 parts over [0, 11) and 8
+ * over [11, 22) (cut as 16 parts of [0, 22), the first block held 14
+ * chunks and its sixth part crossed the middle). */
+static void test_blocks_are_equal_slabs(void **state) {
+    (void)state;
+    gr_error err;
+    gr_error_clear(&err);
+    TU_OK(gr_set_threads(2, &err), err);
+    static halves_log H;
+    memset(&H, 0, sizeof H);
+    gr_parallel_for_slots(22, 1, 2, halves_part, &H);
+    assert_int_equal(atomic_load(&H.calls), 16);
+    assert_int_equal(atomic_load(&H.straddles), 0);
+    TU_OK(gr_set_threads(1, &err), err);
+}
+
 static void test_slot_jobs_go_to_the_free_thread(void **state) {
     (void)state;
     gr_error err;
@@ -547,6 +575,7 @@ int main(void) {
         cmocka_unit_test(test_two_threads_stop_at_the_flag),
         cmocka_unit_test(test_parts_are_taken_by_the_free_thread),
         cmocka_unit_test(test_slot_jobs_go_to_the_free_thread),
+        cmocka_unit_test(test_blocks_are_equal_slabs),
         cmocka_unit_test(test_many_short_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
