@@ -199,16 +199,22 @@ static int json_summary(const char *body, size_t len, const gd_limits *lim, cd_b
 
 /* ---- the store's entry points ---------------------------------------- */
 
-int gd_graph_summarize(gd_graph_format format, const char *body, size_t len, const gd_limits *lim, char **summary,
-                       size_t *summary_len, char ref[GD_REF_LEN + 1], gd_err *e) {
+/* The ref of body: "sha256:" and the hex of its SHA-256. */
+static void ref_of(const char *body, size_t len, char ref[GD_REF_LEN + 1]) {
+    char hex[65];
+    cd_sha256_hex(body, len, hex);
+    cd_join(ref, GD_REF_LEN + 1, "sha256:", hex);
+}
+
+/* gd_graph_summarize with body's ref already known (hashing a 45 MB
+ * model takes a while: once per upload is enough). */
+static int summarize(gd_graph_format format, const char *body, size_t len, const gd_limits *lim, const char *ref,
+                     char **summary, size_t *summary_len, gd_err *e) {
     gd_limits dl = gd_limits_default();
     if (!lim) lim = &dl;
     if (len > lim->max_body_bytes)
         return gd_fail(e, GD_E_LIMIT_EXCEEDED, "", "the body has %zu bytes, over the limit of %zu", len,
                        lim->max_body_bytes);
-    char hex[65];
-    cd_sha256_hex(body, len, hex);
-    cd_join(ref, GD_REF_LEN + 1, "sha256:", hex);
     cd_buf b = {0};
     cd_buf_puts(&b, "{\"ref\":");
     cd_buf_str(&b, ref);
@@ -233,12 +239,17 @@ int gd_graph_summarize(gd_graph_format format, const char *body, size_t len, con
     return *summary ? 0 : gd_fail(e, GD_E_LIMIT_EXCEEDED, "", "out of memory writing the summary");
 }
 
+int gd_graph_summarize(gd_graph_format format, const char *body, size_t len, const gd_limits *lim, char **summary,
+                       size_t *summary_len, char ref[GD_REF_LEN + 1], gd_err *e) {
+    ref_of(body, len, ref);
+    return summarize(format, body, len, lim, ref, summary, summary_len, e);
+}
+
 int gd_graph_ingest(gd_store *s, gd_graph_format format, const char *body, size_t len, const gd_limits *lim,
                     gd_stored **out, gd_err *e) {
-    char ref[GD_REF_LEN + 1], hex[65];
+    char ref[GD_REF_LEN + 1];
     *out = NULL;
-    cd_sha256_hex(body, len, hex);
-    cd_join(ref, sizeof ref, "sha256:", hex);
+    ref_of(body, len, ref);
     gd_stored *g = gd_store_get(s, ref);
     if (g) {
         *out = g;
@@ -246,7 +257,7 @@ int gd_graph_ingest(gd_store *s, gd_graph_format format, const char *body, size_
     }
     char *summary, *copy;
     size_t summary_len;
-    if (gd_graph_summarize(format, body, len, lim, &summary, &summary_len, ref, e) < 0) return -1;
+    if (summarize(format, body, len, lim, ref, &summary, &summary_len, e) < 0) return -1;
     copy = malloc(len + 1);
     if (!copy) {
         free(summary);
