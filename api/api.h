@@ -55,6 +55,7 @@ typedef struct gd_response {
     char *tail;          /* gd_call.split_binary: the binary tensors (tail_len bytes, malloc'd), sent
                             after body, which then holds the JSON alone; else NULL */
     size_t tail_len;
+    size_t tail_cap;     /* bytes of tail's buffer (gd_call.bin_buf's, when it held the tensors) */
     int ndjson;          /* 1: body is newline-delimited JSON (a streamed step): the lines not
                             given to gd_call.on_line yet, the final one at least; status 200 */
     int streamed;        /* 1: lines went to gd_call.on_line before this body (status 200 was
@@ -105,6 +106,11 @@ typedef struct gd_call {
     const char *content_type;    /* POST /v1/graphs: the body's media type, "application/onnx" or
                                     "application/json" (NULL: JSON) */
     const char *path_ref;        /* GET /v1/graphs/{ref}: the ref of the path */
+    char *bin_buf;               /* NULL, or a malloc'd buffer of bin_cap bytes for a binary answer's
+                                    tensors, which the call takes: it comes back as gd_response.tail
+                                    (tail_cap its size) or is freed. The daemon offers buffers the
+                                    kernel has sent from before (server/memory.c says why) */
+    size_t bin_cap;
 } gd_call;
 
 /* The throughput the deadline estimate assumes: 1 TFLOP/s, over ten times

@@ -56,10 +56,12 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
         }
         gd_fail(&e, GD_E_UNKNOWN_ROUTE, "", "there is no route /v1/%.64s (%s)", route ? route : "", list);
         error_response(out, &e);
+        free(call->bin_buf);
         return;
     }
     if (rt->store) { /* the graph store's routes: no request object */
         gd_route_graphs(call, rt, out);
+        free(call->bin_buf);
         return;
     }
     cd_buf b = {0};
@@ -68,12 +70,14 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
         gd_route_ops(&b);
         out->timing.encode_ms = gd_now_ms() - t0;
         finish(out, &b, 200);
+        free(call->bin_buf);
         return;
     }
     gd_req r;
     gd_timing t = {0};
     double t0 = gd_now_ms();
     int rc = gd_req_open(&r, call, rt, &e);
+    if (call->bin_buf) r.bin = (cd_buf){call->bin_buf, 0, call->bin_cap, 0}; /* r's now: gd_req_close frees it */
     if (!rt->cached) r.cache = NULL; /* no key to make, no miss to count */
     r.deadline_ms = call->deadline_ms;
     r.on_line = call->on_line;
@@ -104,6 +108,7 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     int deferred = rc < 0 && r.deferred;
     char *tail = NULL;
     size_t tail_len = 0;
+    size_t tail_cap = r.bin.cap;
     if (rc == 0 && r.bin.len && call->split_binary && !r.bin.oom && !r.ndjson) tail = cd_buf_take(&r.bin, &tail_len);
     else if (rc == 0 && r.bin.len) cd_buf_put(&b, r.bin.p, r.bin.len); /* binary tensors after the JSON */
     if (r.bin.oom) b.oom = 1;
@@ -131,6 +136,7 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     if (out->status == 200 && out->body) {
         out->tail = tail;
         out->tail_len = tail_len;
+        out->tail_cap = tail_cap;
     } else {
         free(tail); /* out of memory writing the JSON: the fixed reply alone */
     }

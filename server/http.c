@@ -231,6 +231,7 @@ static void active_remove(server *s, req *r) {
     pthread_mutex_unlock(&s->mu);
 }
 
+
 /* The API call for r's body. */
 static gd_call call_of(req *r) {
     server *s = r->s;
@@ -261,6 +262,9 @@ static void compute(void *arg) {
         call.on_line = srv_stream_line;
         call.line_ctx = r;
     }
+    /* a binary request's answer is written into a kept buffer, the
+     * biggest (a step's answer is about its body's size) */
+    if (r->json_len >= 0) call.bin_buf = srv_kept_take(s, 0, &call.bin_cap);
     gd_handle_call(&call, &r->res);
     r->t_done = gd_now_ms();
     r->phases = r->res.timing;
@@ -341,7 +345,8 @@ static enum MHD_Result get_path(req *r, const char *url) {
         unsigned long long hits = 0, misses = 0;
         gd_cache_stats(s->cache, &hits, &misses);
         srv_metrics_render(&b, running, queued, s->cfg.workers, hits, misses);
-        srv_metrics_render_memory(&b, atomic_load(&s->inflight_bytes), s->cfg.max_inflight_bytes);
+        long long kept = atomic_load(&s->kept_bytes);
+        srv_metrics_render_memory(&b, atomic_load(&s->inflight_bytes) - kept, kept, s->cfg.max_inflight_bytes);
         int cache_entries;
         int64_t cache_bytes;
         gd_cache_size(s->cache, &cache_entries, &cache_bytes);
@@ -479,7 +484,7 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         if (inflight_admit(r, (size_t)cl, &refused) < 0) return refused;
         /* One allocation, reserved above: its pages are only touched (and
          * so only taken) as the bytes arrive. */
-        r->body = srv_body_alloc((size_t)cl + 1, &r->cap);
+        r->body = srv_body_alloc(r->s, (size_t)cl + 1, &r->cap);
     }
     const char *ct = h->content_type, *ihcl = h->json_length;
     r->json_len = -1;
@@ -501,24 +506,29 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
     return MHD_YES;
 }
 
-/* The two buffers of a binary answer, freed when MHD is done sending. */
+/* The two buffers of a binary answer, freed when MHD is done sending
+ * (the tensors' kept for a later answer: srv_kept_give). */
 typedef struct answer_parts {
+    server *s;
     char *json, *tensors;
+    size_t tensors_cap;
 } answer_parts;
 
 static void free_answer_parts(void *cls) {
     answer_parts *a = cls;
     free(a->json);
-    free(a->tensors);
+    srv_kept_give(a->s, a->tensors, a->tensors_cap);
     free(a);
 }
 
-/* A response of the JSON and then the binary tensors, sent from where
- * they are (resnet18's params are 45 MB: one copy fewer per request). */
-static struct MHD_Response *binary_response(char *json, size_t json_len, char *tensors, size_t tensors_len) {
+/* A response of the JSON and then the binary tensors (a buffer of
+ * tensors_cap bytes), sent from where they are (resnet18's params are 45
+ * MB: one copy fewer per request). */
+static struct MHD_Response *binary_response(server *s, char *json, size_t json_len, char *tensors, size_t tensors_len,
+                                            size_t tensors_cap) {
     answer_parts *a = malloc(sizeof *a);
     if (!a) return free(json), free(tensors), NULL;
-    *a = (answer_parts){json, tensors};
+    *a = (answer_parts){s, json, tensors, tensors_cap};
     struct MHD_IoVec iov[2] = {{json, json_len}, {tensors, tensors_len}};
     struct MHD_Response *resp = MHD_create_response_from_iovec(iov, 2, free_answer_parts, a);
     if (!resp) free_answer_parts(a);
@@ -533,7 +543,7 @@ static enum MHD_Result send_answer(req *r) {
     r->res.body = r->res.tail = NULL;
     if (r->res.ndjson) return reply(r, r->res.status, "application/x-ndjson", body, len, 1, 0);
     if (!tail && r->res.json_len == len) return reply(r, r->res.status, "application/json", body, len, 1, 0);
-    struct MHD_Response *resp = tail ? binary_response(body, len, tail, tail_len)
+    struct MHD_Response *resp = tail ? binary_response(r->s, body, len, tail, tail_len, r->res.tail_cap)
                                      : MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) return tail ? MHD_NO : (free(body), MHD_NO);
     char hl[32];
@@ -632,7 +642,7 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
         if (r->over_budget || srv_mem_grow(r, r->len + n) < 0) { /* chunked, past --max-inflight-bytes: drop it */
             r->over_budget = 1;
             srv_mem_release(r);
-            free(r->body);
+            srv_kept_give(s, r->body, r->cap);
             r->body = NULL;
             r->cap = 0;
             r->len += n;
@@ -743,9 +753,9 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **req_cls, 
                        r->t_done > 0 ? (r->t_done - r->t_started) / 1e3 : -1, r->len, r->out_bytes);
     srv_log_line(r);
     gd_response_free(&r->res);
-    free(r->body);
     srv_mem_trim_want(r);
     srv_mem_release(r);
+    srv_kept_give(s, r->body, r->cap); /* after its reservation is given back: room to keep it */
     free(r);
     *req_cls = NULL;
 }

@@ -1,12 +1,16 @@
-/* memory.c -- the memory requests in flight may take, and freed memory
- * going back. A request with a body reserves what the body and its JSON
- * tree may cost against --max-inflight-bytes from its headers to its
- * completion (http.c answers 413 or 503 past it); once the daemon is idle,
- * the watchdog gives malloc's freed pages back (srv_mem_trim). */
+/* memory.c -- the memory requests in flight may take, big buffers kept
+ * between requests, and freed memory going back. A request with a body
+ * reserves what the body and its JSON tree may cost against
+ * --max-inflight-bytes from its headers to its completion (http.c answers
+ * 413 or 503 past it); the kept buffers hold that budget too, until a
+ * request needs it; once the daemon is idle, the watchdog frees them and
+ * gives malloc's freed pages back (srv_mem_trim). The kept buffers are
+ * the process's: one daemon runs in it. */
 #define _GNU_SOURCE /* MADV_HUGEPAGE */
 #include <malloc.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "server.h"
@@ -31,8 +35,89 @@ int64_t srv_mem_need(const server *s, size_t body) {
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
-void *srv_body_alloc(size_t n, size_t *cap) {
-    void *p;
+/* ---- big buffers kept between requests ---------------------------------
+ * The first time the kernel reads or writes a page of a process (a send
+ * from it, a write() of it) costs far more on this project's VMs than a
+ * copy: sending a 45 MB answer from freshly allocated memory took 45-59
+ * ms, against 9-12 ms for the same bytes from a buffer sent before (and a
+ * write() of such a fresh answer to a memfd alone took 53 ms). Buffers of
+ * KEPT_MIN_BYTES or more that a request is done with (its body, its
+ * binary answer) are kept for the next requests, at most KEPT_COUNT. They
+ * hold --max-inflight-bytes as requests do (the budget bounds the daemon's
+ * memory either way), are freed when a request needs that room, and once
+ * the daemon is idle (srv_mem_trim). */
+#define KEPT_MIN_BYTES ((size_t)8 << 20)
+#define KEPT_COUNT 4
+
+static struct {
+    pthread_mutex_t lock;
+    void *p[KEPT_COUNT];
+    size_t cap[KEPT_COUNT];
+    int n;
+} kept = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0};
+
+/* Take bytes of --max-inflight-bytes: 0, or -1 (nothing taken) past it. */
+static int budget_take(server *s, int64_t bytes) {
+    long long have = atomic_load(&s->inflight_bytes);
+    do {
+        if (have + bytes > s->cfg.max_inflight_bytes) return -1;
+    } while (!atomic_compare_exchange_weak(&s->inflight_bytes, &have, have + bytes));
+    return 0;
+}
+
+void *srv_kept_take(server *s, size_t n, size_t *cap) {
+    void *p = NULL;
+    if (n > 0 && n < KEPT_MIN_BYTES) return NULL;
+    pthread_mutex_lock(&kept.lock);
+    int best = -1;
+    for (int i = 0; i < kept.n; i++) /* the smallest that holds n; n 0: the biggest */
+        if (n ? kept.cap[i] >= n && (best < 0 || kept.cap[i] < kept.cap[best])
+              : best < 0 || kept.cap[i] > kept.cap[best])
+            best = i;
+    if (best >= 0) {
+        p = kept.p[best];
+        *cap = kept.cap[best];
+        kept.n--;
+        kept.p[best] = kept.p[kept.n];
+        kept.cap[best] = kept.cap[kept.n];
+        atomic_fetch_sub(&s->inflight_bytes, (long long)*cap);
+        atomic_fetch_sub(&s->kept_bytes, (long long)*cap);
+    }
+    pthread_mutex_unlock(&kept.lock);
+    return p;
+}
+
+void srv_kept_give(server *s, void *p, size_t cap) {
+    if (!p) return;
+    if (cap >= KEPT_MIN_BYTES && cap <= (size_t)INT64_MAX) {
+        pthread_mutex_lock(&kept.lock);
+        int keep = kept.n < KEPT_COUNT && budget_take(s, (int64_t)cap) == 0;
+        if (keep) {
+            kept.p[kept.n] = p;
+            kept.cap[kept.n++] = cap;
+            atomic_fetch_add(&s->kept_bytes, (long long)cap);
+        }
+        pthread_mutex_unlock(&kept.lock);
+        if (keep) return;
+    }
+    free(p);
+}
+
+/* Free every kept buffer, their budget given back. */
+static void kept_drop(server *s) {
+    pthread_mutex_lock(&kept.lock);
+    for (int i = 0; i < kept.n; i++) {
+        free(kept.p[i]);
+        atomic_fetch_sub(&s->inflight_bytes, (long long)kept.cap[i]);
+        atomic_fetch_sub(&s->kept_bytes, (long long)kept.cap[i]);
+    }
+    kept.n = 0;
+    pthread_mutex_unlock(&kept.lock);
+}
+
+void *srv_body_alloc(server *s, size_t n, size_t *cap) {
+    void *p = srv_kept_take(s, n, cap);
+    if (p) return p;
     if (n < 2 * HUGE_PAGE) {
         p = malloc(n);
     } else {
@@ -48,10 +133,11 @@ void *srv_body_alloc(size_t n, size_t *cap) {
  * nothing reserved when the daemon would go past it. */
 int srv_mem_reserve(req *r, int64_t bytes) {
     server *s = r->s;
-    long long have = atomic_load(&s->inflight_bytes);
-    do {
-        if (have + bytes > s->cfg.max_inflight_bytes) return -1;
-    } while (!atomic_compare_exchange_weak(&s->inflight_bytes, &have, have + bytes));
+    if (budget_take(s, bytes) < 0) { /* the kept buffers' room first */
+        if (atomic_load(&s->kept_bytes) == 0) return -1;
+        kept_drop(s);
+        if (budget_take(s, bytes) < 0) return -1;
+    }
     r->reserved += bytes;
     return 0;
 }
@@ -102,6 +188,7 @@ void srv_mem_trim(server *s, double t) {
                t - (double)atomic_load(&s->t_last_done) >= TRIM_IDLE_MS;
     if (!idle && t - s->t_trimmed < TRIM_BUSY_MS) return;
     atomic_store(&s->trim_wanted, 0);
+    if (idle) kept_drop(s);
     malloc_trim(0);
     s->t_trimmed = gd_now_ms();
 }

@@ -137,10 +137,14 @@ void srv_metrics_render(cd_buf *b, int in_flight, int queued, int workers, unsig
     line(b, "# HELP gradd_workers Compute workers.\n# TYPE gradd_workers gauge\ngradd_workers %d\n", workers);
 }
 
-void srv_metrics_render_memory(cd_buf *b, long long inflight_bytes, long long inflight_limit) {
+void srv_metrics_render_memory(cd_buf *b, long long inflight_bytes, long long kept_bytes, long long inflight_limit) {
     line(b, "# HELP gradd_inflight_request_bytes Memory reserved by requests in flight: their bodies and the JSON "
             "trees they may become.\n# TYPE gradd_inflight_request_bytes gauge\ngradd_inflight_request_bytes %lld\n",
          inflight_bytes);
+    line(b, "# HELP gradd_kept_buffer_bytes Big buffers kept for the next requests' bodies and answers, within "
+            "--max-inflight-bytes; freed when a request needs the room and once the daemon is idle.\n"
+            "# TYPE gradd_kept_buffer_bytes gauge\ngradd_kept_buffer_bytes %lld\n",
+         kept_bytes);
     line(b, "# HELP gradd_inflight_request_bytes_limit --max-inflight-bytes: past it a request gets 503.\n"
             "# TYPE gradd_inflight_request_bytes_limit gauge\ngradd_inflight_request_bytes_limit %lld\n",
          inflight_limit);

@@ -25,11 +25,12 @@ void srv_metrics_rejected(const char *reason);
  * the caller. */
 void srv_metrics_render(cd_buf *b, int in_flight, int queued, int workers, unsigned long long cache_hits,
                        unsigned long long cache_misses);
-/* The memory gauges: bytes reserved by requests in flight and their
- * limit (--max-inflight-bytes), and the process's resident memory
+/* The memory gauges: bytes reserved by requests in flight, by the kept
+ * buffers (memory.c) and their limit (--max-inflight-bytes), and the
+ * process's resident memory
  * (process_resident_memory_bytes, as Prometheus's process collector names
  * it; read from /proc/self/statm). */
-void srv_metrics_render_memory(cd_buf *b, long long inflight_bytes, long long inflight_limit);
+void srv_metrics_render_memory(cd_buf *b, long long inflight_bytes, long long kept_bytes, long long inflight_limit);
 
 /* The compiled-graph cache's size now: entries, bytes, and --cache-bytes. */
 void srv_metrics_render_cache(cd_buf *b, int entries, long long bytes, long long limit);

@@ -142,8 +142,9 @@ struct server {
                                  (uploading, queued, computing or answering): a drain
                                  waits for them */
     atomic_int stopping;      /* the watchdog stops */
-    atomic_llong inflight_bytes; /* reserved by requests from their headers to their completion, at most
-                                    cfg.max_inflight_bytes */
+    atomic_llong inflight_bytes; /* reserved by requests from their headers to their completion, and by
+                                    the kept buffers (memory.c); at most cfg.max_inflight_bytes */
+    atomic_llong kept_bytes;  /* of which the kept buffers hold */
     atomic_int trim_wanted;   /* a request that may have left freed memory in malloc's arenas completed */
     atomic_llong t_last_done; /* monotonic ms of the last request completed */
     double t_trimmed;         /* the watchdog's last malloc_trim, monotonic ms */
@@ -221,10 +222,18 @@ int srv_mem_reserve(req *r, int64_t bytes);
 void srv_mem_release(req *r);
 /* Grow r's reservation for a body of len bytes: 0, or -1 past the limit. */
 /* A buffer for a request body of n bytes, *cap set to its size (0 when
- * out of memory): from 4 MiB on, 2 MiB-aligned and advised to the kernel
- * for transparent huge pages, so a 45 MB body takes 23 page faults instead
- * of 11,000 (each costly in a VM). Freed with free(). */
-void *srv_body_alloc(size_t n, size_t *cap);
+ * out of memory): a kept one (srv_kept_take) when there is one; else from
+ * 4 MiB on, 2 MiB-aligned and advised to the kernel for transparent huge
+ * pages, so a 45 MB body takes 23 page faults instead of 11,000 (each
+ * costly in a VM). Freed with free() or srv_kept_give. */
+void *srv_body_alloc(server *s, size_t n, size_t *cap);
+/* A kept buffer (memory.c says why) with its size in *cap: the smallest
+ * of at least n bytes, or with n 0 the biggest; NULL when none. */
+void *srv_kept_take(server *s, size_t n, size_t *cap);
+/* Done with the malloc'd buffer p of cap bytes: kept for a later request
+ * when big enough and the in-flight budget has room, else freed. p may
+ * be NULL. */
+void srv_kept_give(server *s, void *p, size_t cap);
 int srv_mem_grow(req *r, size_t len);
 /* r, which may have left freed memory behind, has completed. */
 void srv_mem_trim_want(req *r);
