@@ -70,8 +70,10 @@ void *srv_kept_take(server *s, size_t n, size_t *cap) {
     if (n > 0 && n < KEPT_MIN_BYTES) return NULL;
     pthread_mutex_lock(&kept.lock);
     int best = -1;
-    for (int i = 0; i < kept.n; i++) /* the smallest that holds n; n 0: the biggest */
-        if (n ? kept.cap[i] >= n && (best < 0 || kept.cap[i] < kept.cap[best])
+    /* the smallest that holds n, if not over twice n (a request's
+     * reservation covers what it asked for); n 0: the biggest */
+    for (int i = 0; i < kept.n; i++)
+        if (n ? kept.cap[i] >= n && kept.cap[i] / 2 <= n && (best < 0 || kept.cap[i] < kept.cap[best])
               : best < 0 || kept.cap[i] > kept.cap[best])
             best = i;
     if (best >= 0) {

@@ -228,7 +228,7 @@ void srv_mem_release(req *r);
  * costly in a VM). Freed with free() or srv_kept_give. */
 void *srv_body_alloc(server *s, size_t n, size_t *cap);
 /* A kept buffer (memory.c says why) with its size in *cap: the smallest
- * of at least n bytes, or with n 0 the biggest; NULL when none. */
+ * of n to 2n bytes, or with n 0 the biggest; NULL when none. */
 void *srv_kept_take(server *s, size_t n, size_t *cap);
 /* Done with the malloc'd buffer p of cap bytes: kept for a later request
  * when big enough and the in-flight budget has room, else freed. p may
