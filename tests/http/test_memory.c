@@ -23,7 +23,8 @@
  * RSS comes back to within max(20 MB, 20%) of its idle figure (after one
  * small request) within a few seconds; the in-flight gauge comes back to 0.
  * Big bodies and binary answers leave buffers kept for the next requests,
- * within --max-inflight-bytes, and freed once the daemon is idle.
+ * within --max-inflight-bytes, freed once the daemon is idle, and freed
+ * for a request that needs their share of the budget.
  *
  * The budgets new to this work are given by environment variable
  * (GRADD_MAX_INFLIGHT_BYTES, GRADD_CACHE_BYTES), which an older daemon
@@ -512,6 +513,32 @@ static void big_buffers_are_kept_then_freed(void **state) {
     if (!(left == 0)) fail_msg("gradd_kept_buffer_bytes is %g with the daemon idle for 5 s, want 0", left);
 }
 
+/* The kept buffers hold the in-flight budget only until a request needs
+ * it: with --max-inflight-bytes just over what one 16 MiB binary forward
+ * reserves (its body and the JSON tree it may become, bounded by
+ * --max-total-bytes), the first leaves about 50 MiB kept, and the second
+ * must still be admitted (the kept buffers freed for it), not refused
+ * with 503 as it would be if they held the budget. */
+static const cfg kept_cfg = {"kept",
+                             {"--workers", "1", "--max-inflight-bytes", "167772160", "--max-total-bytes", "134217728",
+                              NULL}};
+
+static void kept_buffers_give_way_to_a_request(void **state) {
+    fixture *f = *state;
+    enum { N = 2 << 20 };
+    if (!binary_times(f->d.port, 2, N)) fail_msg("the first 16 MiB binary forward was not answered exactly");
+    metric_settle(f->d.port, "gradd_inflight_request_bytes", 0, 5000);
+    buf m = {0};
+    get_metrics(f->d.port, &m);
+    double kept = metric(&m, "gradd_kept_buffer_bytes");
+    buf_free(&m);
+    int second = binary_times(f->d.port, 3, N);
+    printf("# kept buffers: %.0f MiB of the 160 MiB budget after a 16 MiB binary forward; the next one %s\n",
+           kept / (1 << 20), second ? "was admitted and answered exactly" : "failed");
+    if (!(kept >= 32.0 * (1 << 20))) fail_msg("gradd_kept_buffer_bytes is %g after a 16 MiB binary forward, want 32 MiB or more", kept);
+    if (!second) fail_msg("a second 16 MiB binary forward was not answered exactly while the kept buffers held the budget");
+}
+
 int main(void) {
     /* Budgets an older daemon does not know: by environment, so it still starts. */
     char v[32];
@@ -522,6 +549,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {T(burst_is_bounded_and_memory_goes_back, memory_cfg),
                                        T(abandoned_upload_gives_its_memory_back, memory_cfg),
                                        T(big_buffers_are_kept_then_freed, memory_cfg),
+                                       T(kept_buffers_give_way_to_a_request, kept_cfg),
                                        cmocka_unit_test(daemon_asks_for_huge_pages)};
     return HARNESS_MAIN("memory", tests);
 }
