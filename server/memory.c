@@ -4,13 +4,11 @@
  * --max-inflight-bytes from its headers to its completion (http.c answers
  * 413 or 503 past it); the kept buffers hold that budget too, until a
  * request needs it; once the daemon is idle, the watchdog frees them and
- * gives malloc's freed pages back (srv_mem_trim). The kept buffers are
- * the process's: one daemon runs in it. */
+ * gives malloc's freed pages back (srv_mem_trim). */
 #define _GNU_SOURCE /* MADV_HUGEPAGE */
 #include <malloc.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <pthread.h>
 #include <stdatomic.h>
 
 #include "server.h"
@@ -42,19 +40,11 @@ int64_t srv_mem_need(const server *s, size_t body) {
  * ms, against 9-12 ms for the same bytes from a buffer sent before (and a
  * write() of such a fresh answer to a memfd alone took 53 ms). Buffers of
  * KEPT_MIN_BYTES or more that a request is done with (its body, its
- * binary answer) are kept for the next requests, at most KEPT_COUNT. They
+ * binary answer) are kept for the next requests, at most SRV_KEPT_COUNT. They
  * hold --max-inflight-bytes as requests do (the budget bounds the daemon's
  * memory either way), are freed when a request needs that room, and once
  * the daemon is idle (srv_mem_trim). */
 #define KEPT_MIN_BYTES ((size_t)8 << 20)
-#define KEPT_COUNT 4
-
-static struct {
-    pthread_mutex_t lock;
-    void *p[KEPT_COUNT];
-    size_t cap[KEPT_COUNT];
-    int n;
-} kept = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0};
 
 /* Take bytes of --max-inflight-bytes: 0, or -1 (nothing taken) past it. */
 static int budget_take(server *s, int64_t bytes) {
@@ -68,53 +58,52 @@ static int budget_take(server *s, int64_t bytes) {
 void *srv_kept_take(server *s, size_t n, size_t *cap) {
     void *p = NULL;
     if (n > 0 && n < KEPT_MIN_BYTES) return NULL;
-    pthread_mutex_lock(&kept.lock);
+    pthread_mutex_lock(&s->kept_mu);
     int best = -1;
     /* the smallest that holds n, if not over twice n (a request's
      * reservation covers what it asked for); n 0: the biggest */
-    for (int i = 0; i < kept.n; i++)
-        if (n ? kept.cap[i] >= n && kept.cap[i] / 2 <= n && (best < 0 || kept.cap[i] < kept.cap[best])
-              : best < 0 || kept.cap[i] > kept.cap[best])
+    for (int i = 0; i < s->n_kept; i++)
+        if (n ? s->kept_cap[i] >= n && s->kept_cap[i] / 2 <= n && (best < 0 || s->kept_cap[i] < s->kept_cap[best])
+              : best < 0 || s->kept_cap[i] > s->kept_cap[best])
             best = i;
     if (best >= 0) {
-        p = kept.p[best];
-        *cap = kept.cap[best];
-        kept.n--;
-        kept.p[best] = kept.p[kept.n];
-        kept.cap[best] = kept.cap[kept.n];
+        p = s->kept[best];
+        *cap = s->kept_cap[best];
+        s->n_kept--;
+        s->kept[best] = s->kept[s->n_kept];
+        s->kept_cap[best] = s->kept_cap[s->n_kept];
         atomic_fetch_sub(&s->inflight_bytes, (long long)*cap);
         atomic_fetch_sub(&s->kept_bytes, (long long)*cap);
     }
-    pthread_mutex_unlock(&kept.lock);
+    pthread_mutex_unlock(&s->kept_mu);
     return p;
 }
 
 void srv_kept_give(server *s, void *p, size_t cap) {
     if (!p) return;
     if (cap >= KEPT_MIN_BYTES && cap <= (size_t)INT64_MAX) {
-        pthread_mutex_lock(&kept.lock);
-        int keep = kept.n < KEPT_COUNT && budget_take(s, (int64_t)cap) == 0;
+        pthread_mutex_lock(&s->kept_mu);
+        int keep = s->n_kept < SRV_KEPT_COUNT && budget_take(s, (int64_t)cap) == 0;
         if (keep) {
-            kept.p[kept.n] = p;
-            kept.cap[kept.n++] = cap;
+            s->kept[s->n_kept] = p;
+            s->kept_cap[s->n_kept++] = cap;
             atomic_fetch_add(&s->kept_bytes, (long long)cap);
         }
-        pthread_mutex_unlock(&kept.lock);
+        pthread_mutex_unlock(&s->kept_mu);
         if (keep) return;
     }
     free(p);
 }
 
-/* Free every kept buffer, their budget given back. */
-static void kept_drop(server *s) {
-    pthread_mutex_lock(&kept.lock);
-    for (int i = 0; i < kept.n; i++) {
-        free(kept.p[i]);
-        atomic_fetch_sub(&s->inflight_bytes, (long long)kept.cap[i]);
-        atomic_fetch_sub(&s->kept_bytes, (long long)kept.cap[i]);
+void srv_kept_drop(server *s) {
+    pthread_mutex_lock(&s->kept_mu);
+    for (int i = 0; i < s->n_kept; i++) {
+        free(s->kept[i]);
+        atomic_fetch_sub(&s->inflight_bytes, (long long)s->kept_cap[i]);
+        atomic_fetch_sub(&s->kept_bytes, (long long)s->kept_cap[i]);
     }
-    kept.n = 0;
-    pthread_mutex_unlock(&kept.lock);
+    s->n_kept = 0;
+    pthread_mutex_unlock(&s->kept_mu);
 }
 
 void *srv_body_alloc(server *s, size_t n, size_t *cap) {
@@ -137,7 +126,7 @@ int srv_mem_reserve(req *r, int64_t bytes) {
     server *s = r->s;
     if (budget_take(s, bytes) < 0) { /* the kept buffers' room first */
         if (atomic_load(&s->kept_bytes) == 0) return -1;
-        kept_drop(s);
+        srv_kept_drop(s);
         if (budget_take(s, bytes) < 0) return -1;
     }
     r->reserved += bytes;
@@ -190,7 +179,7 @@ void srv_mem_trim(server *s, double t) {
                t - (double)atomic_load(&s->t_last_done) >= TRIM_IDLE_MS;
     if (!idle && t - s->t_trimmed < TRIM_BUSY_MS) return;
     atomic_store(&s->trim_wanted, 0);
-    if (idle) kept_drop(s);
+    if (idle) srv_kept_drop(s);
     malloc_trim(0);
     s->t_trimmed = gd_now_ms();
 }

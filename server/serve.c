@@ -94,6 +94,7 @@ int srv_serve(int argc, char **argv) {
     gd_init();
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->conn_mu, NULL);
+    pthread_mutex_init(&s->kept_mu, NULL);
     s->id_base = (uint32_t)getpid() ^ (uint32_t)time(NULL);
     s->openapi = load_openapi(cfg->openapi, &s->openapi_len);
     s->cache = gd_cache_new(cfg->cache_entries, cfg->cache_bytes);
@@ -220,8 +221,10 @@ int srv_serve(int argc, char **argv) {
     free(s->openapi);
     gd_cache_free(s->cache);
     srv_gdir_close(s);
+    srv_kept_drop(s);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->conn_mu);
+    pthread_mutex_destroy(&s->kept_mu);
     fprintf(stderr, "gradd: stopped\n");
     free(s);
     return 0;

@@ -51,6 +51,9 @@ typedef struct req_stream {
     size_t len, cap, sent;
 } req_stream;
 
+/* Big buffers a daemon keeps between requests, at most (memory.c). */
+#define SRV_KEPT_COUNT 4
+
 typedef struct server server;
 
 /* What a connection waits for. The watchdog holds C_HEADERS, C_IDLE and
@@ -145,6 +148,10 @@ struct server {
     atomic_llong inflight_bytes; /* reserved by requests from their headers to their completion, and by
                                     the kept buffers (memory.c); at most cfg.max_inflight_bytes */
     atomic_llong kept_bytes;  /* of which the kept buffers hold */
+    pthread_mutex_t kept_mu;  /* guards the kept buffers below */
+    void *kept[SRV_KEPT_COUNT];      /* (n_kept) big buffers kept between requests (memory.c) */
+    size_t kept_cap[SRV_KEPT_COUNT]; /* (n_kept) their sizes */
+    int n_kept;
     atomic_int trim_wanted;   /* a request that may have left freed memory in malloc's arenas completed */
     atomic_llong t_last_done; /* monotonic ms of the last request completed */
     double t_trimmed;         /* the watchdog's last malloc_trim, monotonic ms */
@@ -234,6 +241,8 @@ void *srv_kept_take(server *s, size_t n, size_t *cap);
  * when big enough and the in-flight budget has room, else freed. p may
  * be NULL. */
 void srv_kept_give(server *s, void *p, size_t cap);
+/* Free every kept buffer, their budget given back. */
+void srv_kept_drop(server *s);
 int srv_mem_grow(req *r, size_t len);
 /* r, which may have left freed memory behind, has completed. */
 void srv_mem_trim_want(req *r);

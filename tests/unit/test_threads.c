@@ -22,6 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The kernel threads from here on: n (checked). */
+static void use_threads(int n) {
+    gr_error err;
+    gr_error_clear(&err);
+    TU_OK(gr_set_threads(n, &err), err);
+}
+
 /* The value and gradients (wrt each leaf) of sum(y * y) for y built by
  * build from the graph's n_leaves leaves of the given shapes, at fixed
  * random values, run with the given threads. Returns all outputs concatenated
@@ -29,9 +36,9 @@
 typedef int (*build_fn)(gr_graph *g, const int *leaves);
 
 static double *run_case(int threads, const gr_shape *shapes, int n_leaves, build_fn build, int64_t *count) {
+    use_threads(threads);
     gr_error err;
     gr_error_clear(&err);
-    TU_OK(gr_set_threads(threads, &err), err);
     gr_graph *g = gr_graph_new(GR_F32, NULL);
     assert_non_null(g);
     int leaves[4], grads[4], outs[5];
@@ -81,9 +88,7 @@ static void same_with_two_threads(const char *what, const gr_shape *shapes, int 
     }
     free(one);
     free(two);
-    gr_error err;
-    gr_error_clear(&err);
-    TU_OK(gr_set_threads(1, &err), err);
+    use_threads(1);
 }
 
 static int build_elementwise(gr_graph *g, const int *p) {
@@ -175,9 +180,9 @@ static void test_reductions(void **state) {
  * order), and the loss summed to one element the same way: the same bits
  * with one and two threads, and the sums a double loop gives. */
 static double *bias_case(int threads, const double *x, const double *b) {
+    use_threads(threads);
     gr_error err;
     gr_error_clear(&err);
-    TU_OK(gr_set_threads(threads, &err), err);
     gr_graph *g = gr_graph_new(GR_F32, NULL);
     assert_non_null(g);
     gr_shape sx = tu_shape(4, 13, 16, 30, 30), sb = tu_shape(3, 16, 1, 1);
@@ -191,7 +196,7 @@ static double *bias_case(int threads, const double *x, const double *b) {
     int outs[2] = {loss, gb};
     double *v = tu_eval(g, binds, 2, outs, 2);
     gr_graph_free(g);
-    TU_OK(gr_set_threads(1, &err), err);
+    use_threads(1);
     return v;
 }
 
@@ -339,16 +344,16 @@ static void test_set_threads_checks_its_argument(void **state) {
     gr_error_clear(&err);
     assert_int_equal(gr_set_threads(0, &err), GR_E_ARG);
     assert_int_equal(gr_set_threads(65, &err), GR_E_ARG);
-    TU_OK(gr_set_threads(1, &err), err);
+    use_threads(1);
     assert_int_equal(gr_threads(), 1);
 }
 
 /* A raised flag stops a two-thread run: each part looks at it. */
 static void test_two_threads_stop_at_the_flag(void **state) {
     (void)state;
+    use_threads(2);
     gr_error err;
     gr_error_clear(&err);
-    TU_OK(gr_set_threads(2, &err), err);
     gr_graph *g = gr_graph_new(GR_F32, NULL);
     gr_shape s = tu_shape(1, 1 << 20);
     int x = gr_graph_input(g, "x", &s, &err);
@@ -364,7 +369,7 @@ static void test_two_threads_stop_at_the_flag(void **state) {
     free(xd);
     gr_exec_free(e);
     gr_graph_free(g);
-    TU_OK(gr_set_threads(1, &err), err);
+    use_threads(1);
 }
 
 /* What the parts of one parallel loop did. */
@@ -393,9 +398,7 @@ static void log_part(void *ctx, int64_t i0, int64_t i1) {
 
 static void test_parts_are_taken_by_the_free_thread(void **state) {
     (void)state;
-    gr_error err;
-    gr_error_clear(&err);
-    TU_OK(gr_set_threads(2, &err), err);
+    use_threads(2);
     static parts_log L;
     memset(&L, 0, sizeof L);
     gr_parallel_for(LOG_N, 10, log_part, &L); /* 100 parts of 10 allowed: 4 per thread */
@@ -414,7 +417,7 @@ static void test_parts_are_taken_by_the_free_thread(void **state) {
     memset(&L, 0, sizeof L);
     gr_parallel_for(15, 10, log_part, &L); /* under two grains: one part */
     assert_int_equal(atomic_load(&L.calls), 1);
-    TU_OK(gr_set_threads(1, &err), err);
+    use_threads(1);
 }
 
 /* A slot job's part: logged as log_part does, and checked to run in a
@@ -473,22 +476,18 @@ static void halves_part(void *ctx, int64_t i0, int64_t i1) {
  * chunks and its sixth part crossed the middle). */
 static void test_blocks_are_equal_slabs(void **state) {
     (void)state;
-    gr_error err;
-    gr_error_clear(&err);
-    TU_OK(gr_set_threads(2, &err), err);
+    use_threads(2);
     static halves_log H;
     memset(&H, 0, sizeof H);
     gr_parallel_for_slots(22, 1, 2, halves_part, &H);
     assert_int_equal(atomic_load(&H.calls), 16);
     assert_int_equal(atomic_load(&H.straddles), 0);
-    TU_OK(gr_set_threads(1, &err), err);
+    use_threads(1);
 }
 
 static void test_slot_jobs_go_to_the_free_thread(void **state) {
     (void)state;
-    gr_error err;
-    gr_error_clear(&err);
-    TU_OK(gr_set_threads(2, &err), err);
+    use_threads(2);
     static slot_log L;
     memset(&L, 0, sizeof L);
     L.slots = 2;
@@ -499,7 +498,7 @@ static void test_slot_jobs_go_to_the_free_thread(void **state) {
     assert_int_equal(atomic_load(&L.parts.while_slow), 15);
     assert_int_equal(atomic_load(&L.used[0]) + atomic_load(&L.used[1]), 16);
 
-    TU_OK(gr_set_threads(3, &err), err); /* more threads than slots: two take part */
+    use_threads(3); /* more threads than slots: two take part */
     memset(&L, 0, sizeof L);
     L.slots = 2;
     gr_parallel_for_slots(LOG_N, 10, 2, slot_log_part, &L);
@@ -518,7 +517,7 @@ static void test_slot_jobs_go_to_the_free_thread(void **state) {
     L.slots = 2;
     gr_parallel_for_slots(4, 1, 2, nested_slot_part, &L);
     assert_int_equal(atomic_load(&L.clashes), 0);
-    TU_OK(gr_set_threads(1, &err), err);
+    use_threads(1);
 }
 
 /* Many short jobs in a row, on three threads: every part of every job runs
@@ -536,9 +535,7 @@ static void count_part(void *ctx, int64_t i0, int64_t i1) {
 
 static void test_many_short_jobs(void **state) {
     (void)state;
-    gr_error err;
-    gr_error_clear(&err);
-    TU_OK(gr_set_threads(3, &err), err);
+    use_threads(3);
     static count_log L;
     for (int job = 0; job < 20000; job++) {
         memset(&L, 0, sizeof L);
@@ -552,7 +549,7 @@ static void test_many_short_jobs(void **state) {
             nanosleep(&ts, NULL);
         }
     }
-    TU_OK(gr_set_threads(1, &err), err);
+    use_threads(1);
 }
 
 int main(void) {
