@@ -186,41 +186,39 @@ typedef struct non_finite {
  * would not be, *bad names the param, *bad_in says which ("gradient" or
  * "param"), and nothing changes, so no copy of the params is kept to undo
  * a step (resnet18's are 45 MB). A non-finite gradient is named before a
- * param going non-finite (the first of each, in param order). 0, or -1
- * with r->e set. */
+ * param going non-finite (the first of each, in param order). The probes
+ * and the update each take every param in one call, split across the
+ * kernel threads. 0, or -1 with r->e set. */
 static int update_params(gd_req *r, const gd_optimizer *o, gd_leaf *const *params, const void *const *grads,
                          gd_tensor *s1, gd_tensor *s2, int n, int64_t step, int check, const char **bad,
                          const char **bad_in) {
     gr_error ge;
-    const char *bad_param = NULL;
-    *bad = *bad_in = NULL;
-    for (int k = 0; check && k < n; k++) {
-        gd_leaf *l = params[k];
-        gr_dtype dt = r->dt;
-        gr_update_probe pr;
-        gr_status st = o->adam ? gr_adam_probe(dt, l->value.n, l->value.data, grads[k], s1[k].data, s2[k].data, step,
-                                               &o->ad, &pr, &ge)
-                               : gr_sgd_probe(dt, l->value.n, l->value.data, grads[k], s1[k].data, &o->sgd, &pr, &ge);
-        if (st != GR_OK) return gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer", "%s", ge.message);
-        if (pr == GR_PROBE_GRAD_NOT_FINITE) {
-            *bad = l->name;
-            *bad_in = "gradient";
-            return 0;
-        }
-        if (pr == GR_PROBE_PARAM_NOT_FINITE && !bad_param) bad_param = l->name;
-    }
-    if (bad_param) {
-        *bad = bad_param;
-        *bad_in = "param";
-        return 0;
-    }
+    int64_t count[GD_MAX_LIST];
+    void *data[GD_MAX_LIST], *m1[GD_MAX_LIST], *m2[GD_MAX_LIST];
+    gr_update_probe pr[GD_MAX_LIST];
     for (int k = 0; k < n; k++) {
-        gd_leaf *l = params[k];
-        gr_status st = o->adam ? gr_adam_update(r->dt, l->value.n, l->value.data, grads[k], s1[k].data, s2[k].data,
-                                                step, &o->ad, &ge)
-                               : gr_sgd_update(r->dt, l->value.n, l->value.data, grads[k], s1[k].data, &o->sgd, &ge);
-        if (st != GR_OK) return gd_fail(r->e, GD_E_INVALID_REQUEST, "/optimizer", "%s", ge.message);
+        count[k] = params[k]->value.n;
+        data[k] = params[k]->value.data;
+        m1[k] = s1[k].data;
+        m2[k] = s2[k].data;
     }
+    const gr_update_set set = {n, count, data, grads, m1, m2};
+    *bad = *bad_in = NULL;
+    gr_status st = GR_OK;
+    if (check) {
+        st = o->adam ? gr_adam_probe_set(r->dt, &set, step, &o->ad, pr, &ge)
+                     : gr_sgd_probe_set(r->dt, &set, &o->sgd, pr, &ge);
+        for (int k = 0; st == GR_OK && k < n && !*bad_in; k++)
+            if (pr[k] == GR_PROBE_GRAD_NOT_FINITE) *bad = params[k]->name, *bad_in = "gradient";
+        for (int k = 0; st == GR_OK && k < n && !*bad_in; k++)
+            if (pr[k] == GR_PROBE_PARAM_NOT_FINITE) *bad = params[k]->name, *bad_in = "param";
+        if (*bad_in) return 0;
+    }
+    if (st == GR_OK)
+        st = o->adam ? gr_adam_update_set(r->dt, &set, step, &o->ad, &ge) : gr_sgd_update_set(r->dt, &set, &o->sgd, &ge);
+    if (st != GR_OK)
+        return gd_fail(r->e, st == GR_E_NOMEM ? GD_E_LIMIT_EXCEEDED : GD_E_INVALID_REQUEST, "/optimizer", "%s",
+                       ge.message);
     return 0;
 }
 

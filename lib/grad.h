@@ -599,6 +599,30 @@ gr_status gr_sgd_probe(gr_dtype dt, int64_t n, const void *param, const void *gr
 gr_status gr_adam_probe(gr_dtype dt, int64_t n, const void *param, const void *grad, const void *m, const void *v,
                         int64_t step, const gr_adam *c, gr_update_probe *out, gr_error *err);
 
+/* Many tensors in one call, as PyTorch's foreach optimizers take them:
+ * tensor k has n[k] elements at param[k] and grad[k], and its state at
+ * s1[k] (SGD's velocity, Adam's m) and s2[k] (Adam's v); s1 and s2 may be
+ * NULL where the one-tensor call takes NULL. The elements of all of them
+ * are one loop, split across gr_set_threads' threads (a step's update no
+ * longer runs on one core while the other waits); each element's result
+ * is the one-tensor call's, bit for bit. */
+typedef struct gr_update_set {
+    int count;
+    const int64_t *n;        /* [count] elements of each tensor */
+    void *const *param;      /* [count] */
+    const void *const *grad; /* [count] */
+    void *const *s1;         /* [count] or NULL */
+    void *const *s2;         /* [count] or NULL */
+} gr_update_set;
+
+gr_status gr_sgd_update_set(gr_dtype dt, const gr_update_set *set, const gr_sgd *c, gr_error *err);
+gr_status gr_adam_update_set(gr_dtype dt, const gr_update_set *set, int64_t step, const gr_adam *c, gr_error *err);
+/* The probes of a set: out[k] is tensor k's (out has count entries). */
+gr_status gr_sgd_probe_set(gr_dtype dt, const gr_update_set *set, const gr_sgd *c, gr_update_probe *out,
+                           gr_error *err);
+gr_status gr_adam_probe_set(gr_dtype dt, const gr_update_set *set, int64_t step, const gr_adam *c,
+                            gr_update_probe *out, gr_error *err);
+
 #ifdef __cplusplus
 }
 #endif

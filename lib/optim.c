@@ -5,6 +5,8 @@
 #include "vmath.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 gr_sgd gr_sgd_default(void) {
@@ -154,14 +156,6 @@ SGD_LOOPS(double, f64)
 ADAM_LOOPS(float, f32, sqrtf)
 ADAM_LOOPS(double, f64, sqrt)
 
-static gr_status sgd_args(int64_t n, const void *velocity, const gr_sgd *c, gr_error *err) {
-    gr_status st = gr_sgd_check(c, err);
-    if (st != GR_OK) return st;
-    if (c->momentum > 0 && !velocity && n > 0)
-        return gr_fail(err, GR_E_ARG, NULL, -1, "SGD with momentum needs a velocity buffer");
-    return GR_OK;
-}
-
 static gr_status adam_args(int64_t step, const gr_adam *c, gr_error *err) {
     gr_status st = gr_adam_check(c, err);
     if (st != GR_OK) return st;
@@ -169,38 +163,162 @@ static gr_status adam_args(int64_t step, const gr_adam *c, gr_error *err) {
     return GR_OK;
 }
 
+/* One job of updates (or probes) over the elements of a set's tensors,
+ * taken as one loop: a part's range [i0, i1) falls on pieces of one or
+ * more tensors, each updated by its dtype's loop, so each element's
+ * result is the same whichever part and thread take it. */
+typedef struct update_job {
+    gr_dtype dt;
+    const gr_update_set *set;
+    const gr_sgd *sgd;   /* the rule: SGD's, or */
+    const gr_adam *adam; /* Adam's */
+    int64_t step;        /* Adam's 1-based step */
+    atomic_int *flags;   /* NULL: update. Else probe: [count] bits of what the parts found (probe_flag) */
+} update_job;
+
+/* A probe's result as a bit, so parts' findings on one tensor OR together:
+ * a non-finite gradient anywhere in it outranks a non-finite param. */
+static int probe_flag(gr_update_probe p) { return p == GR_PROBE_GRAD_NOT_FINITE ? 1 : p == GR_PROBE_PARAM_NOT_FINITE ? 2 : 0; }
+
+static gr_update_probe flag_probe(int f) {
+    return f & 1 ? GR_PROBE_GRAD_NOT_FINITE : f & 2 ? GR_PROBE_PARAM_NOT_FINITE : GR_PROBE_FINITE;
+}
+
+/* Elements [at, at + len) of tensor k. */
+static void update_piece(const update_job *j, int k, int64_t at, int64_t len) {
+    const gr_update_set *s = j->set;
+    size_t off = (size_t)at * gr_dtype_size(j->dt);
+    char *p = (char *)s->param[k] + off;
+    const char *g = (const char *)s->grad[k] + off;
+    char *a = s->s1 && s->s1[k] ? (char *)s->s1[k] + off : NULL, *b = s->s2 && s->s2[k] ? (char *)s->s2[k] + off : NULL;
+    int f32 = j->dt == GR_F32;
+    gr_update_probe r = GR_PROBE_FINITE;
+    if (j->sgd) {
+        if (j->sgd->momentum == 0) a = NULL;
+        if (!j->flags) f32 ? sgd_update_f32(len, (float *)p, (const float *)g, (float *)a, j->sgd)
+                           : sgd_update_f64(len, (double *)p, (const double *)g, (double *)a, j->sgd);
+        else r = f32 ? sgd_probe_f32(len, (const float *)p, (const float *)g, (const float *)a, j->sgd)
+                     : sgd_probe_f64(len, (const double *)p, (const double *)g, (const double *)a, j->sgd);
+    } else {
+        if (!j->flags) f32 ? adam_update_f32(len, (float *)p, (const float *)g, (float *)a, (float *)b, j->step, j->adam)
+                           : adam_update_f64(len, (double *)p, (const double *)g, (double *)a, (double *)b, j->step, j->adam);
+        else r = f32 ? adam_probe_f32(len, (const float *)p, (const float *)g, (const float *)a, (const float *)b, j->step,
+                                      j->adam)
+                     : adam_probe_f64(len, (const double *)p, (const double *)g, (const double *)a, (const double *)b,
+                                      j->step, j->adam);
+    }
+    if (r != GR_PROBE_FINITE) atomic_fetch_or_explicit(&j->flags[k], probe_flag(r), memory_order_relaxed);
+}
+
+static void update_part(void *ctx, int64_t i0, int64_t i1) {
+    const update_job *j = ctx;
+    int64_t at = 0; /* the first element of tensor k */
+    for (int k = 0; k < j->set->count && at < i1; at += j->set->n[k], k++) {
+        int64_t lo = i0 > at ? i0 : at, hi = i1 < at + j->set->n[k] ? i1 : at + j->set->n[k];
+        if (lo < hi) update_piece(j, k, lo - at, hi - lo);
+    }
+}
+
+/* The set's shape: counts and pointers, and the state the rule needs
+ * (SGD with momentum a velocity, Adam both moments) for every tensor
+ * with elements. */
+static gr_status set_args(const gr_update_set *s, int moments, gr_error *err) {
+    if (!s || s->count < 0 || (s->count > 0 && (!s->n || !s->param || !s->grad)))
+        return gr_fail(err, GR_E_ARG, NULL, -1, "an update set needs its counts, params and gradients");
+    for (int k = 0; k < s->count; k++) {
+        if (s->n[k] < 0)
+            return gr_fail(err, GR_E_ARG, NULL, -1, "tensor %d of the update set has %lld elements", k, (long long)s->n[k]);
+        if (s->n[k] == 0) continue;
+        if (!s->param[k] || !s->grad[k])
+            return gr_fail(err, GR_E_ARG, NULL, -1, "tensor %d of the update set has no param or gradient", k);
+        if (moments >= 1 && !(s->s1 && s->s1[k]))
+            return gr_fail(err, GR_E_ARG, NULL, -1, moments == 1 ? "SGD with momentum needs a velocity buffer"
+                                                                 : "Adam needs its two moment buffers");
+        if (moments >= 2 && !(s->s2 && s->s2[k]))
+            return gr_fail(err, GR_E_ARG, NULL, -1, "Adam needs its two moment buffers");
+    }
+    return GR_OK;
+}
+
+/* Run j over the set's elements; a probe fills out[count]. */
+static gr_status update_run(update_job *j, gr_update_probe *out, gr_error *err) {
+    const gr_update_set *s = j->set;
+    int64_t total = 0;
+    for (int k = 0; k < s->count; k++) total += s->n[k];
+    atomic_int few[16], *flags = NULL;
+    if (out) {
+        flags = s->count <= 16 ? few : malloc((size_t)s->count * sizeof *flags);
+        if (!flags) return gr_fail(err, GR_E_NOMEM, NULL, -1, "out of memory probing %d tensors", s->count);
+        for (int k = 0; k < s->count; k++) atomic_init(&flags[k], 0);
+    }
+    j->flags = flags;
+    gr_parallel_for(total, GR_PAR_GRAIN, update_part, j);
+    for (int k = 0; out && k < s->count; k++) out[k] = flag_probe(atomic_load(&flags[k]));
+    if (flags != few) free(flags);
+    return GR_OK;
+}
+
+static gr_status sgd_set(gr_dtype dt, const gr_update_set *s, const gr_sgd *c, gr_update_probe *out, gr_error *err) {
+    gr_status st = gr_sgd_check(c, err);
+    if (st == GR_OK) st = set_args(s, c->momentum > 0, err);
+    if (st != GR_OK) return st;
+    update_job j = {.dt = dt, .set = s, .sgd = c};
+    return update_run(&j, out, err);
+}
+
+static gr_status adam_set(gr_dtype dt, const gr_update_set *s, int64_t step, const gr_adam *c, gr_update_probe *out,
+                          gr_error *err) {
+    gr_status st = adam_args(step, c, err);
+    if (st == GR_OK) st = set_args(s, 2, err);
+    if (st != GR_OK) return st;
+    update_job j = {.dt = dt, .set = s, .adam = c, .step = step};
+    return update_run(&j, out, err);
+}
+
+gr_status gr_sgd_update_set(gr_dtype dt, const gr_update_set *s, const gr_sgd *c, gr_error *err) {
+    return sgd_set(dt, s, c, NULL, err);
+}
+
+gr_status gr_sgd_probe_set(gr_dtype dt, const gr_update_set *s, const gr_sgd *c, gr_update_probe *out, gr_error *err) {
+    return sgd_set(dt, s, c, out, err);
+}
+
+gr_status gr_adam_update_set(gr_dtype dt, const gr_update_set *s, int64_t step, const gr_adam *c, gr_error *err) {
+    return adam_set(dt, s, step, c, NULL, err);
+}
+
+gr_status gr_adam_probe_set(gr_dtype dt, const gr_update_set *s, int64_t step, const gr_adam *c, gr_update_probe *out,
+                            gr_error *err) {
+    return adam_set(dt, s, step, c, out, err);
+}
+
+/* The one-tensor calls: a set of one. */
+#define ONE_TENSOR_SET(name, P, G, S1, S2)                                                                            \
+    const int64_t name##_n[1] = {n};                                                                                  \
+    void *const name##_p[1] = {(void *)(P)}, *const name##_a[1] = {(void *)(S1)}, *const name##_b[1] = {(void *)(S2)}; \
+    const void *const name##_g[1] = {(G)};                                                                            \
+    const gr_update_set name = {1, name##_n, name##_p, name##_g, name##_a, name##_b};
+
 gr_status gr_sgd_update(gr_dtype dt, int64_t n, void *param, const void *grad, void *velocity, const gr_sgd *c,
                         gr_error *err) {
-    gr_status st = sgd_args(n, velocity, c, err);
-    if (st != GR_OK) return st;
-    if (c->momentum == 0) velocity = NULL;
-    if (dt == GR_F32) sgd_update_f32(n, param, grad, velocity, c);
-    else sgd_update_f64(n, param, grad, velocity, c);
-    return GR_OK;
+    ONE_TENSOR_SET(s, param, grad, velocity, NULL)
+    return sgd_set(dt, &s, c, NULL, err);
 }
 
 gr_status gr_sgd_probe(gr_dtype dt, int64_t n, const void *param, const void *grad, const void *velocity,
                        const gr_sgd *c, gr_update_probe *out, gr_error *err) {
-    gr_status st = sgd_args(n, velocity, c, err);
-    if (st != GR_OK) return st;
-    if (c->momentum == 0) velocity = NULL;
-    *out = dt == GR_F32 ? sgd_probe_f32(n, param, grad, velocity, c) : sgd_probe_f64(n, param, grad, velocity, c);
-    return GR_OK;
+    ONE_TENSOR_SET(s, param, grad, velocity, NULL)
+    return sgd_set(dt, &s, c, out, err);
 }
 
 gr_status gr_adam_update(gr_dtype dt, int64_t n, void *param, const void *grad, void *m, void *v, int64_t step,
                          const gr_adam *c, gr_error *err) {
-    gr_status st = adam_args(step, c, err);
-    if (st != GR_OK) return st;
-    if (dt == GR_F32) adam_update_f32(n, param, grad, m, v, step, c);
-    else adam_update_f64(n, param, grad, m, v, step, c);
-    return GR_OK;
+    ONE_TENSOR_SET(s, param, grad, m, v)
+    return adam_set(dt, &s, step, c, NULL, err);
 }
 
 gr_status gr_adam_probe(gr_dtype dt, int64_t n, const void *param, const void *grad, const void *m, const void *v,
                         int64_t step, const gr_adam *c, gr_update_probe *out, gr_error *err) {
-    gr_status st = adam_args(step, c, err);
-    if (st != GR_OK) return st;
-    *out = dt == GR_F32 ? adam_probe_f32(n, param, grad, m, v, step, c) : adam_probe_f64(n, param, grad, m, v, step, c);
-    return GR_OK;
+    ONE_TENSOR_SET(s, param, grad, m, v)
+    return adam_set(dt, &s, step, c, out, err);
 }

@@ -44,6 +44,10 @@ gr_exec *bench_compile(const gr_graph *g, const int *outs, int n);
 void bench_bind(gr_exec *e, int id, const void *data);
 void bench_run(gr_exec *e);
 const void *bench_value(const gr_exec *e, int id);
+/* One SGD step, in one gr_sgd_update_set as a training loop makes it, of
+ * the count float32 params (n[k] elements at params[k]) by their
+ * gradients, the run's values of nodes grads[k]. */
+void bench_sgd(const gr_exec *e, int count, float *const *params, const int64_t *n, const int *grads, const gr_sgd *c);
 
 /* A training workload's run, once everything is bound: run once and check
  * the first (float32) loss against want from an independent computation,

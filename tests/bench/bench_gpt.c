@@ -49,15 +49,11 @@ typedef struct gpt_ctx {
 
 static void gpt_step(void *p) {
     gpt_ctx *c = p;
-    gr_error err;
-    gr_error_clear(&err);
     bench_bind(c->e, c->ids, c->idd);
     bench_bind(c->e, c->targets, c->tgd);
     for (int i = 0; i < NP; i++) bench_bind(c->e, c->p[i], c->pd[i]);
     bench_run(c->e);
-    for (int i = 0; i < NP; i++)
-        bench_check(gr_sgd_update(GR_F32, c->pn[i], c->pd[i], bench_value(c->e, c->gp[i]), NULL, &c->sgd, &err),
-                    &err, "gr_sgd_update");
+    bench_sgd(c->e, NP, c->pd, c->pn, c->gp, &c->sgd);
 }
 
 /* ---- graph building ------------------------------------------------------ */

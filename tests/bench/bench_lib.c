@@ -346,8 +346,6 @@ typedef struct mlp_ctx {
 
 static void mlp_step(void *p) {
     mlp_ctx *c = p;
-    gr_error err;
-    gr_error_clear(&err);
     bind(c->e, c->x, c->xd);
     bind(c->e, c->y, c->yd);
     for (int l = 0; l < c->nl; l++) {
@@ -355,13 +353,14 @@ static void mlp_step(void *p) {
         bind(c->e, c->b[l], c->bd[l]);
     }
     run(c->e);
+    float *params[2 * MLP_MAX_LAYERS];
+    int64_t n[2 * MLP_MAX_LAYERS];
+    int grads[2 * MLP_MAX_LAYERS];
     for (int l = 0; l < c->nl; l++) {
-        int64_t in = c->sizes[l], out = c->sizes[l + 1];
-        check(gr_sgd_update(GR_F32, in * out, c->Wd[l], value(c->e, c->gW[l]), NULL, &c->sgd, &err), &err,
-              "gr_sgd_update");
-        check(gr_sgd_update(GR_F32, out, c->bd[l], value(c->e, c->gb[l]), NULL, &c->sgd, &err), &err,
-              "gr_sgd_update");
+        params[2 * l] = c->Wd[l], n[2 * l] = c->sizes[l] * c->sizes[l + 1], grads[2 * l] = c->gW[l];
+        params[2 * l + 1] = c->bd[l], n[2 * l + 1] = c->sizes[l + 1], grads[2 * l + 1] = c->gb[l];
     }
+    bench_sgd(c->e, 2 * c->nl, params, n, grads, &c->sgd);
 }
 
 /* Plain C forward pass and loss at the current weights, in double (checks
@@ -523,15 +522,11 @@ typedef struct cnn_ctx {
 
 static void cnn_step(void *p) {
     cnn_ctx *c = p;
-    gr_error err;
-    gr_error_clear(&err);
     bind(c->e, c->x, c->xd);
     bind(c->e, c->y, c->yd);
     for (int i = 0; i < CNN_NP; i++) bind(c->e, c->p[i], c->pd[i]);
     run(c->e);
-    for (int i = 0; i < CNN_NP; i++)
-        check(gr_sgd_update(GR_F32, c->pn[i], c->pd[i], value(c->e, c->gp[i]), NULL, &c->sgd, &err), &err,
-              "gr_sgd_update");
+    bench_sgd(c->e, CNN_NP, c->pd, c->pn, c->gp, &c->sgd);
 }
 
 /* One node of op name with operands a, b (b < 0: unary) and attributes at. */
@@ -727,6 +722,18 @@ void bench_train(result *r, const char *name, gr_exec *e, int loss, double want,
              loss_end, r->steps);
 }
 const void *bench_value(const gr_exec *e, int id) { return value(e, id); }
+
+enum { BENCH_MAX_PARAMS = 32 };
+
+void bench_sgd(const gr_exec *e, int count, float *const *params, const int64_t *n, const int *grads, const gr_sgd *c) {
+    const void *g[BENCH_MAX_PARAMS];
+    if (count > BENCH_MAX_PARAMS) bench_die("bench_sgd: %d params, at most %d", count, BENCH_MAX_PARAMS);
+    for (int k = 0; k < count; k++) g[k] = value(e, grads[k]);
+    const gr_update_set set = {count, n, (void *const *)params, g, NULL, NULL};
+    gr_error err;
+    gr_error_clear(&err);
+    check(gr_sgd_update_set(GR_F32, &set, c, &err), &err, "gr_sgd_update_set");
+}
 
 /* ---- driver ---------------------------------------------------------- */
 

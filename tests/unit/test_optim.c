@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const double p0[3] = {0.5, -1.25, 2.0};
@@ -193,9 +194,106 @@ static void test_probe_non_finite(void **state) {
     assert_int_equal(gr_adam_probe(GR_F32, N, p, g, m, v, 0, &a, &pr, &err), GR_E_ARG);
 }
 
+/* A set's tensors, one loop split across two threads: sizes that put
+ * part boundaries inside tensors (the parts are 32768 elements or more),
+ * an empty one, and a short one. Element i of each holds case element
+ * i % 3, so after three steps every element is PyTorch's. */
+enum { SET_TENSORS = 5 };
+static const int64_t set_n[SET_TENSORS] = {3, 0, 70001, 100000, 37};
+
+static void test_sets_split_across_threads(void **state) {
+    (void)state;
+    gr_error err;
+    tu_set_threads(2);
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        const optim_case *c = &cases[ci];
+        for (int f32 = 0; f32 < 2; f32++) {
+            gr_dtype dt = f32 ? GR_F32 : GR_F64;
+            size_t es = f32 ? sizeof(float) : sizeof(double);
+            void *p[SET_TENSORS], *g[SET_TENSORS], *a[SET_TENSORS], *b[SET_TENSORS];
+            for (int k = 0; k < SET_TENSORS; k++) {
+                size_t bytes = (size_t)(set_n[k] ? set_n[k] : 1) * es;
+                p[k] = malloc(bytes), g[k] = malloc(bytes), a[k] = calloc(1, bytes), b[k] = calloc(1, bytes);
+                assert_true(p[k] && g[k] && a[k] && b[k]);
+                for (int64_t i = 0; i < set_n[k]; i++) {
+                    if (f32) ((float *)p[k])[i] = (float)p0[i % 3];
+                    else ((double *)p[k])[i] = p0[i % 3];
+                }
+            }
+            const gr_update_set set = {SET_TENSORS, set_n, p, (const void *const *)g, a, b};
+            for (int step = 0; step < 3; step++) {
+                for (int k = 0; k < SET_TENSORS; k++)
+                    for (int64_t i = 0; i < set_n[k]; i++) {
+                        if (f32) ((float *)g[k])[i] = (float)grads[step][i % 3];
+                        else ((double *)g[k])[i] = grads[step][i % 3];
+                    }
+                gr_update_probe pr[SET_TENSORS];
+                for (int k = 0; k < SET_TENSORS; k++) pr[k] = GR_PROBE_PARAM_NOT_FINITE;
+                TU_OK(c->adam ? gr_adam_probe_set(dt, &set, step + 1, &c->adam_cfg, pr, &err)
+                              : gr_sgd_probe_set(dt, &set, &c->sgd, pr, &err), err);
+                for (int k = 0; k < SET_TENSORS; k++) assert_int_equal(pr[k], GR_PROBE_FINITE);
+                TU_OK(c->adam ? gr_adam_update_set(dt, &set, step + 1, &c->adam_cfg, &err)
+                              : gr_sgd_update_set(dt, &set, &c->sgd, &err), err);
+            }
+            for (int k = 0; k < SET_TENSORS; k++) {
+                for (int64_t i = 0; i < set_n[k]; i++) {
+                    double got = f32 ? ((float *)p[k])[i] : ((double *)p[k])[i];
+                    if (!(fabs(got - c->want[i % 3]) <= (f32 ? 2e-6 : 1e-15) * (1 + fabs(c->want[i % 3]))))
+                        fail_msg("%s %s: tensor %d element %lld is %.17g, want %.17g", c->name, f32 ? "f32" : "f64", k,
+                                 (long long)i, got, c->want[i % 3]);
+                }
+                free(p[k]), free(g[k]), free(a[k]), free(b[k]);
+            }
+        }
+    }
+    tu_set_threads(1);
+}
+
+/* A set's probes name each tensor by itself, whichever thread's part
+ * found it: a non-finite gradient near the end of a long tensor (in the
+ * second thread's part), an overflowing param in another, both in a
+ * third (the gradient named), and more tensors than the probes' flags
+ * keep on the stack. */
+static void test_set_probes(void **state) {
+    (void)state;
+    gr_error err;
+    tu_set_threads(2);
+    enum { T = 20, BIG = 200000 };
+    int64_t n[T];
+    float *p[T], *g[T];
+    for (int k = 0; k < T; k++) {
+        n[k] = k == 1 ? BIG : 10;
+        p[k] = malloc((size_t)n[k] * sizeof(float)), g[k] = malloc((size_t)n[k] * sizeof(float));
+        assert_true(p[k] && g[k]);
+        for (int64_t i = 0; i < n[k]; i++) p[k][i] = 1, g[k][i] = 0.5f;
+    }
+    g[1][BIG - 5] = NAN;
+    p[2][3] = 3e38f, g[2][3] = -3e38f; /* lr 1: 3e38 + 3e38 overflows */
+    p[17][0] = 3e38f, g[17][0] = -3e38f;
+    g[17][9] = INFINITY;
+    gr_sgd one = gr_sgd_default();
+    one.lr = 1;
+    const gr_update_set set = {T, n, (void *const *)p, (const void *const *)g, NULL, NULL};
+    gr_update_probe pr[T];
+    TU_OK(gr_sgd_probe_set(GR_F32, &set, &one, pr, &err), err);
+    for (int k = 0; k < T; k++)
+        assert_int_equal(pr[k], k == 1 || k == 17 ? GR_PROBE_GRAD_NOT_FINITE : k == 2 ? GR_PROBE_PARAM_NOT_FINITE
+                                                                                       : GR_PROBE_FINITE);
+    assert_true(p[2][3] == 3e38f); /* a probe writes nothing */
+    /* a set's state is checked tensor by tensor */
+    gr_sgd mom = one;
+    mom.momentum = 0.9;
+    assert_int_equal(gr_sgd_update_set(GR_F32, &set, &mom, &err), GR_E_ARG);
+    assert_true(p[0][0] == 1);
+    for (int k = 0; k < T; k++) free(p[k]), free(g[k]);
+    tu_set_threads(1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_against_pytorch), cmocka_unit_test(test_checks),
                                        cmocka_unit_test(test_long_rows_and_probes),
-                                       cmocka_unit_test(test_probe_non_finite)};
+                                       cmocka_unit_test(test_probe_non_finite),
+                                       cmocka_unit_test(test_sets_split_across_threads),
+                                       cmocka_unit_test(test_set_probes)};
     return cmocka_run_group_tests_name("optim", tests, NULL, NULL);
 }
