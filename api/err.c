@@ -32,6 +32,10 @@ static const gd_error_row rows[GD_E_COUNT] = {
     ROW(GD_E_BAD_HEADERS, 400, "bad_headers", GR_OK,
         "Framing headers that are malformed or contradict each other or the body (Content-Length, "
         "Transfer-Encoding, Inference-Header-Content-Length)."),
+    ROW(GD_E_URI_TOO_LONG, 414, "uri_too_long", GR_OK,
+        "A request line whose URI alone is over the daemon's header limit (--max-header-bytes)."),
+    ROW(GD_E_HEADERS_TOO_LARGE, 431, "headers_too_large", GR_OK,
+        "A request line and header lines over the daemon's header limit (--max-header-bytes) together."),
     ROW(GD_E_UNAUTHORIZED, 401, "unauthorized", GR_OK, "A missing or wrong API key, when the daemon has keys."),
     ROW(GD_E_UNKNOWN_ROUTE, 404, "unknown_route", GR_OK, "A path under /v1/ that names no route."),
     ROW(GD_E_NOT_FOUND, 404, "not_found", GR_OK, "Nothing is served at that path outside /v1/."),

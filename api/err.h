@@ -27,7 +27,9 @@ typedef enum gd_code {
     GD_E_BAD_EXPRESSION,
     GD_E_BAD_BINARY,
     GD_E_BAD_HEADERS,
-    /* 401, 404, 405, 415: the daemon's routing and policing */
+    /* 401, 404, 405, 414, 415, 431: the daemon's routing and policing */
+    GD_E_URI_TOO_LONG,
+    GD_E_HEADERS_TOO_LARGE,
     GD_E_UNAUTHORIZED,
     GD_E_UNKNOWN_ROUTE,
     GD_E_NOT_FOUND,

@@ -41,6 +41,10 @@ static const setting settings[] = {
     {"min-body-rate", K_INT, OFF(min_body_rate), 0, 1, 1 << 30, "bytes per second a body upload must average"},
     {"grace-s", K_INT, OFF(grace_s), 0, 0, 3600, "SIGTERM: time for requests in flight"},
     {"max-connections", K_INT, OFF(max_connections), 0, 1, 1000000, "open connections"},
+    {"connection-buffer-bytes", K_INT, OFF(connection_buffer_bytes), 0, 32768, 64 << 20,
+     "memory per connection for its headers and body reads (at least 4 x --max-header-bytes)"},
+    {"max-header-bytes", K_INT, OFF(max_header_bytes), 0, 1024, 16 << 20,
+     "request line and headers together (431 past it, 414 for the URI alone)"},
     {"cache-entries", K_INT, OFF(cache_entries), 0, 0, 100000, "compiled graphs kept (LRU; 0: off)"},
     {"cache-bytes", K_I64, OFF(cache_bytes), 0, 0, INT64_MAX,
      "memory the kept graphs may hold, programs and arenas included (0: off)"},
@@ -136,6 +140,8 @@ static void defaults(srv_config *c) {
     c->min_body_rate = 1024;
     c->grace_s = 25;
     c->max_connections = 4096;
+    c->connection_buffer_bytes = 128 * 1024;
+    c->max_header_bytes = 32 * 1024;
     c->cache_entries = 256;
     c->cache_bytes = (int64_t)256 << 20;
     c->graph_store_bytes = srv_memory_allowed() / 8 < ((int64_t)256 << 20) ? srv_memory_allowed() / 8
@@ -242,6 +248,11 @@ int srv_config_load(srv_config *c, int argc, char **argv) {
     if (c->workers == 0 || c->workers > most) c->workers = most;
     if (strcmp(c->log_format, "text") && strcmp(c->log_format, "json")) {
         fprintf(stderr, "gradd: --log-format must be text or json\n");
+        return -1;
+    }
+    if (c->connection_buffer_bytes / 4 < c->max_header_bytes) { /* else libmicrohttpd answers first, its own way */
+        fprintf(stderr, "gradd: --connection-buffer-bytes (%d) must be at least 4 x --max-header-bytes (%d)\n",
+                c->connection_buffer_bytes, c->max_header_bytes);
         return -1;
     }
     return 0;

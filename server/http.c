@@ -105,7 +105,7 @@ enum MHD_Result srv_http_reply_error(req *r, gd_code id, const char *fmt, ...) {
     size_t len;
     char *body = cd_buf_take(&b, &len);
     if (!body) return MHD_NO;
-    int close = status == 400 || status == 413 || status == 408;
+    int close = status == 400 || status == 413 || status == 408 || status == 414 || status == 431;
     return reply(r, status, "application/json", body, len, 1, close);
 }
 
@@ -117,6 +117,7 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     (void)kind;
     req_headers *h = cls;
     if (!value) value = "";
+    h->bytes += strlen(key) + strlen(value) + 4;
     const char **keep = NULL;
     if (!strcasecmp(key, "Content-Length")) {
         if (h->content_length++ == 0) h->content_length_value = value;
@@ -407,6 +408,21 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         cd_join(r->ref, sizeof r->ref, url + 11, "");
     }
     r->wants_ndjson = h->accept && strcasestr(h->accept, "application/x-ndjson") != NULL;
+    /* The header limit, here rather than libmicrohttpd's: its buffer per
+     * connection is also the one bodies are read through, and is sized
+     * for them (--connection-buffer-bytes). */
+    size_t max_header = (size_t)s->cfg.max_header_bytes, line = strlen(method) + r->uri_len + 11; /* " HTTP/1.1\r\n" */
+    if (r->uri_len > max_header) {
+        srv_metrics_rejected("bad_headers"); /* as libmicrohttpd's own 431 and 414 */
+        return srv_http_reply_error(r, GD_E_URI_TOO_LONG, "the URI is %zu bytes, over the limit of %zu", r->uri_len,
+                                    max_header);
+    }
+    if (line + h->bytes > max_header) {
+        srv_metrics_rejected("bad_headers"); /* as libmicrohttpd's own 431 and 414 */
+        return srv_http_reply_error(r, GD_E_HEADERS_TOO_LARGE,
+                                    "the request line and headers are %zu bytes, over the limit of %zu",
+                                    line + h->bytes, max_header);
+    }
 
     if (!strcmp(method, "OPTIONS")) { /* CORS preflight */
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -779,6 +795,7 @@ void *srv_http_on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
     r->c = c;
     r->conn = k;
     r->t_start = gd_now_ms();
+    r->uri_len = strlen(uri);
     size_t n = strcspn(uri, "?");
     if (n >= sizeof r->url) n = sizeof r->url - 1;
     memcpy(r->url, uri, n);

@@ -148,6 +148,7 @@ int srv_serve(int argc, char **argv) {
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_buffer_bytes,
                             MHD_OPTION_NOTIFY_COMPLETED, srv_http_on_completed, s,
                             MHD_OPTION_URI_LOG_CALLBACK, srv_http_on_uri, s,
                             MHD_OPTION_NOTIFY_CONNECTION, srv_conn_notify, s,

@@ -92,6 +92,7 @@ typedef struct req_headers {
     const char *json_length;    /* Inference-Header-Content-Length (Triton's binary extension) */
     const char *if_none_match;
     const char *accept;
+    size_t bytes;               /* of the header lines, as sent: "name: value" and CRLF each */
 } req_headers;
 
 typedef struct req {
@@ -109,6 +110,7 @@ typedef struct req {
     char route[32];           /* API route, "" for other paths */
     char method[8];           /* "" until the first access-handler call */
     char url[256];            /* the path, no query string */
+    size_t uri_len;           /* bytes of the request line's URI, query string included */
     char ref[80];             /* GET /v1/graphs/{ref}: the ref of the path */
     char origin[256];         /* an allowed Origin to echo, or "" */
     char *body;               /* (cap) the request body, owned; freed at completion */

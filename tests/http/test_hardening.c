@@ -232,10 +232,12 @@ static void test_log_injection(void **state) {
 
 static const cfg CFG_JSON = {"hardening-json", {"--workers", "1", "--log-format", "json", NULL}};
 
-/* One raw request; the status (0 when no response came). */
-static int raw_request_status(int port, const char *head, size_t big_header) {
+/* One raw request, its response in *b (empty when none came): head, then
+ * a header line of big_header bytes of value and the blank line (none
+ * when big_header is 0). */
+static void raw_request(int port, const char *head, size_t big_header, buf *b) {
     int fd = raw_connect(port);
-    if (fd < 0) return 0;
+    if (fd < 0) return;
     raw_sends(fd, head);
     if (big_header) {
         char *big = malloc(big_header + 16);
@@ -246,9 +248,14 @@ static int raw_request_status(int port, const char *head, size_t big_header) {
         raw_sends(fd, big);
         free(big);
     }
-    buf b = {0};
-    raw_read_response(fd, &b, 5000);
+    raw_read_response(fd, b, 5000);
     close(fd);
+}
+
+/* One raw request; the status (0 when no response came). */
+static int raw_request_status(int port, const char *head, size_t big_header) {
+    buf b = {0};
+    raw_request(port, head, big_header, &b);
     int st = b.len ? raw_status(&b) : 0;
     buf_free(&b);
     return st;
@@ -316,6 +323,53 @@ static void test_mhd_rejections(void **state) {
         note(&problems, "gradd_requests_total: 431 -> %g, 414 -> %g, 400 -> %g; want 1 each", m431, m414, m400);
     if (!(rej >= 3)) note(&problems, "gradd_rejected_total{reason=\"bad_headers\"} is %g, want 3", rej);
     printf("# MHD's own answers: %d, %d, %d; %d log lines, %d not JSON\n", s431, s400, s414, lines, bad);
+    fail_if_problems(&problems);
+}
+
+/* The header limit is the daemon's own (--max-header-bytes), below what
+ * the connection buffer that bodies are read through would take: a header
+ * section over it is 431 and a URI over it 414, each with the JSON error
+ * of its code, and the connection closed; one under it is served. Past
+ * the buffer itself libmicrohttpd still answers 431 by itself. */
+static const cfg CFG_HEADER_LIMIT = {"hardening-header-limit",
+                                     {"--workers", "1", "--max-header-bytes", "4096", NULL}};
+
+static void expect_refusal(buf *problems, const char *what, buf *b, int status, const char *code) {
+    int st = b->len ? raw_status(b) : 0;
+    const char *body = b->len ? strstr(buf_str(b), "\r\n\r\n") : NULL;
+    json_t *j = body ? json_loads(body + 4, 0, NULL) : NULL;
+    const char *got = json_string_value(json_object_get(j, "code"));
+    if (st != status || !got || strcmp(got, code))
+        note(problems, "%s: status %d, code %s; want %d %s", what, st, got ? got : "(none)", status, code);
+    if (!strcasestr(buf_str(b), "\r\nConnection: close\r\n")) note(problems, "%s: the connection stays open", what);
+    json_decref(j);
+}
+
+static void test_header_limit(void **state) {
+    fixture *f = *state;
+    int port = f->d.port;
+    buf problems = {0}, b = {0};
+    int under = raw_request_status(port, "GET /v1/ops HTTP/1.1\r\nHost: t\r\n", 3500);
+    if (under != 200) note(&problems, "3.5 KB of header under a 4 KB limit: status %d, want 200", under);
+    raw_request(port, "GET /v1/ops HTTP/1.1\r\nHost: t\r\n", 4100, &b);
+    expect_refusal(&problems, "4.1 KB of header", &b, 431, "headers_too_large");
+    buf_free(&b);
+    buf uri = {0};
+    buf_put(&uri, "GET /v1/ops?", 12);
+    for (int i = 0; i < 5000; i++) buf_put(&uri, "u", 1);
+    buf_printf(&uri, " HTTP/1.1\r\nHost: t\r\n\r\n");
+    raw_request(port, buf_str(&uri), 0, &b);
+    expect_refusal(&problems, "a 5 KB URI", &b, 414, "uri_too_long");
+    buf_free(&b);
+    buf_free(&uri);
+    int huge = raw_request_status(port, "GET /v1/ops HTTP/1.1\r\nHost: t\r\n", 200000);
+    if (huge != 431) note(&problems, "200 KB of header (past the connection buffer): status %d, want 431", huge);
+    buf m = {0};
+    get_metrics(port, &m);
+    double rej = metric0(&m, "gradd_rejected_total{reason=\"bad_headers\"}");
+    buf_free(&m);
+    if (rej != 3) note(&problems, "gradd_rejected_total{reason=\"bad_headers\"} is %g, want 3", rej);
+    printf("# header limit 4096: 3.5 KB -> %d, 4.1 KB -> 431, 5 KB URI -> 414, 200 KB -> %d\n", under, huge);
     fail_if_problems(&problems);
 }
 
@@ -541,6 +595,7 @@ int main(void) {
         T(test_slow_body, CFG_SLOW),
         T(test_log_injection, CFG_TEXT),
         T(test_mhd_rejections, CFG_JSON),
+        T(test_header_limit, CFG_HEADER_LIMIT),
         T(test_chunked_over_limit, CFG_CHUNKED),
         T(test_static_files, CFG_WEB),
         T(test_keep_alive, CFG_WEB),

@@ -70,7 +70,7 @@ static const gd_error_row *row_named(const char *code) {
 
 static void test_rows(void **state) {
     (void)state;
-    static const int statuses[] = {400, 401, 404, 405, 413, 415, 422, 500, 503, 504};
+    static const int statuses[] = {400, 401, 404, 405, 413, 414, 415, 422, 431, 500, 503, 504};
     for (int i = 0; i < GD_E_COUNT; i++) {
         const gd_error_row *row = gd_error_row_of((gd_code)i);
         if (row->id != (gd_code)i || !row->code || !row->meaning || !row->meaning[0])
