@@ -47,6 +47,12 @@ typedef struct gd_timing {
     double decode_ms, compile_ms, execute_ms, encode_ms;
 } gd_timing;
 
+/* A run of a binary answer's bytes. */
+typedef struct gd_piece {
+    const char *p;
+    size_t len;
+} gd_piece;
+
 typedef struct gd_response {
     int status;          /* HTTP status */
     char *body;          /* JSON text, malloc'd, NUL-terminated; binary tensors follow it */
@@ -56,6 +62,11 @@ typedef struct gd_response {
                             after body, which then holds the JSON alone; else NULL */
     size_t tail_len;
     size_t tail_cap;     /* bytes of tail's buffer (gd_call.bin_buf's, when it held the tensors) */
+    gd_piece *pieces;    /* NULL, or (with gd_call.split_binary and binary_writable) the binary tensors
+                            as npieces runs, in order, each in tail or in the call's binary section
+                            (malloc'd; tail is then only where they point) */
+    int npieces;
+    int uses_binary;     /* a piece lies in the call's binary section: it must outlive the answer */
     int ndjson;          /* 1: body is newline-delimited JSON (a streamed step): the lines not
                             given to gd_call.on_line yet, the final one at least; status 200 */
     int streamed;        /* 1: lines went to gd_call.on_line before this body (status 200 was
@@ -76,6 +87,11 @@ typedef struct gd_call {
     size_t len;
     const char *binary;
     size_t binary_len;
+    int binary_writable;         /* 1: binary is lent to the call, to write and to point into: tensors
+                                    whose bytes are their values are used where they lie (no copy), a
+                                    step updates its params there, and with split_binary the answer
+                                    sends them from there (gd_response.uses_binary: binary must then
+                                    live until the answer is sent) */
     const gd_limits *lim;        /* NULL: defaults */
     const volatile int *cancel;  /* NULL: never cancelled */
     struct gd_cache *cache;      /* compiled programs to reuse (cache.h), or NULL */

@@ -17,6 +17,8 @@ _Static_assert(CD_MAX_RANK == GR_MAX_RANK, "packed arrays are as deep as libgrad
 typedef struct gd_doc {
     cd_doc json;         /* the tree; json.records are the objects holding "parameters", in text order */
     const char *binary;  /* Triton's binary section, or NULL (set by gd_req_open) */
+    char *binary_rw;     /* binary when the call lends it (gd_call.binary_writable): tensors are then
+                            decoded in place where their bytes are their values; else NULL */
     int64_t *binoff;     /* (json.nrecords) where each record's bytes start in binary, or NULL */
     const struct gd_doc *also; /* a second tree whose values are read through this doc too (a stored
                                   graph a request names by "ref"), or NULL */

@@ -43,6 +43,25 @@ void gd_handle_cancellable(const char *route, const char *body, size_t len, cons
     gd_handle_call(&call, out);
 }
 
+/* r's binary answer as runs of bytes, in order: a tensor in the lent
+ * binary section where it lies, the others in tail (bin's bytes); runs
+ * that follow each other in memory are one (params sent and answered in
+ * the same order are one run). NULL when out of memory. */
+static gd_piece *pieces_of(const gd_req *r, const char *tail, int *n, int *uses_binary) {
+    gd_piece *pc = malloc((size_t)r->nrefs * sizeof *pc);
+    if (!pc) return NULL;
+    *n = 0;
+    for (int i = 0; i < r->nrefs; i++) {
+        const gd_bin_ref *f = &r->refs[i];
+        const char *p = f->src ? f->src : tail + f->off;
+        *uses_binary |= f->src != NULL;
+        if (f->len == 0) continue;
+        if (*n && pc[*n - 1].p + pc[*n - 1].len == p) pc[*n - 1].len += f->len;
+        else pc[(*n)++] = (gd_piece){p, f->len};
+    }
+    return pc;
+}
+
 void gd_handle_call(const gd_call *call, gd_response *out) {
     const char *route = call->route;
     memset(out, 0, sizeof *out);
@@ -109,15 +128,26 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     char *tail = NULL;
     size_t tail_len = 0;
     size_t tail_cap = r.bin.cap;
-    if (rc == 0 && r.bin.len && call->split_binary && !r.bin.oom && !r.ndjson) tail = cd_buf_take(&r.bin, &tail_len);
-    else if (rc == 0 && r.bin.len) cd_buf_put(&b, r.bin.p, r.bin.len); /* binary tensors after the JSON */
+    gd_piece *pieces = NULL;
+    int npieces = 0, uses_binary = 0;
+    if (rc == 0 && r.nrefs && !r.bin.oom && !r.ndjson) { /* pieces: in the lent binary section, or in tail */
+        if (r.bin.len) tail = cd_buf_take(&r.bin, &tail_len);
+        if (!(pieces = pieces_of(&r, tail, &npieces, &uses_binary))) b.oom = 1;
+    } else if (rc == 0 && r.bin.len && call->split_binary && !r.bin.oom && !r.ndjson) {
+        tail = cd_buf_take(&r.bin, &tail_len);
+    } else if (rc == 0 && r.bin.len) {
+        cd_buf_put(&b, r.bin.p, r.bin.len); /* binary tensors after the JSON */
+    }
     if (r.bin.oom) b.oom = 1;
     /* A graph and program kept in the cache must not point at this call's flag. */
     if (r.g) gr_graph_set_cancel(r.g, NULL);
     if (r.plan && r.plan->ex) gr_exec_set_cancel(r.plan->ex, NULL);
     gd_req_close(&r);
     out->timing = t;
-    if (deferred || rc < 0 || b.oom) free(tail);
+    if (deferred || rc < 0 || b.oom) {
+        free(tail);
+        free(pieces);
+    }
     if (deferred) {
         cd_buf_free(&b);
         memset(out, 0, sizeof *out); /* status GD_DEFERRED, no body */
@@ -137,8 +167,12 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
         out->tail = tail;
         out->tail_len = tail_len;
         out->tail_cap = tail_cap;
+        out->pieces = pieces;
+        out->npieces = npieces;
+        out->uses_binary = uses_binary;
     } else {
         free(tail); /* out of memory writing the JSON: the fixed reply alone */
+        free(pieces);
     }
     out->ndjson = ndjson;
     out->streamed = streamed;
@@ -147,5 +181,6 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
 void gd_response_free(gd_response *r) {
     free(r->body);
     free(r->tail);
+    free(r->pieces);
     memset(r, 0, sizeof *r);
 }

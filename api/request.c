@@ -64,6 +64,7 @@ static int use_plan(gd_req *r);
 static int binary_layout(gd_req *r) {
     gd_doc *d = &r->doc;
     d->binary = r->binary;
+    d->binary_rw = r->binary_rw;
     if (d->json.nrecords == 0) {
         if (r->binary_len)
             return gd_fail(r->e, GD_E_BAD_BINARY, "", "%zu bytes follow the JSON, but no tensor names them with "
@@ -105,6 +106,8 @@ int gd_req_open(gd_req *r, const gd_call *call, const gd_route_spec *spec, gd_er
     r->store = call->store;
     r->binary = call->binary;
     r->binary_len = call->binary ? call->binary_len : 0;
+    r->binary_rw = call->binary && call->binary_writable ? (char *)call->binary : NULL; /* lent: ours to write */
+    r->answer_pieces = r->binary_rw && call->split_binary;
     r->budget = r->lim.max_total_bytes;
     if (len + r->binary_len > r->lim.max_body_bytes)
         return gd_fail(e, GD_E_LIMIT_EXCEEDED, "", "the body has %zu bytes, over the limit of %zu",
@@ -154,6 +157,7 @@ void gd_req_close(gd_req *r) {
     }
     free(r->key);
     free(r->origins);
+    free(r->refs);
     free(r->named);
     gr_graph_free(r->g);
     gd_doc_free(&r->doc);

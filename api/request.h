@@ -86,6 +86,13 @@ typedef struct gd_args {
     int onnx;                       /* gradient-graph "format", step "export": "onnx" (else "json") */
 } gd_args;
 
+/* One tensor of a binary answer given in pieces: len bytes at src (in the
+ * lent binary section), or at offset off of gd_req.bin when src is NULL. */
+typedef struct gd_bin_ref {
+    const char *src;
+    size_t off, len;
+} gd_bin_ref;
+
 typedef struct gd_req {
     const char *route;
     gd_doc doc;
@@ -110,8 +117,14 @@ typedef struct gd_req {
                                        the first run was judged against it already */
     const char *binary;             /* Triton's binary section, or NULL */
     size_t binary_len;
+    char *binary_rw;                /* binary, when the call lends it (gd_call.binary_writable); else NULL */
     int binary_out;                 /* "binary_data_output": true */
     cd_buf bin;                     /* binary response tensors */
+    int answer_pieces;              /* the binary answer goes out as pieces (gd_call.split_binary with
+                                       binary_rw): a tensor whose values lie in binary_rw (a param updated
+                                       in place) is answered from there, the others from bin */
+    gd_bin_ref *refs;               /* answer_pieces: the binary answer's tensors in order */
+    int nrefs, refs_cap;
     gd_cache *cache;                /* NULL: no reuse */
     char *key;                      /* the request minus its values (cache key), or NULL */
     size_t key_len;

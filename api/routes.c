@@ -140,8 +140,39 @@ int gd_run(gd_req *r, gr_exec *ex, gd_timing *t) {
     return st == GR_OK ? 0 : gd_req_lib_error(r, &ge);
 }
 
+/* The next piece of a binary answer (gd_req.answer_pieces); out of
+ * memory marks bin, which fails the answer. */
+static void add_ref(gd_req *r, const char *src, size_t off, size_t len) {
+    if (r->nrefs == r->refs_cap) {
+        int cap = r->refs_cap ? 2 * r->refs_cap : 64;
+        gd_bin_ref *more = realloc(r->refs, (size_t)cap * sizeof *more);
+        if (!more) {
+            r->bin.oom = 1;
+            return;
+        }
+        r->refs = more;
+        r->refs_cap = cap;
+    }
+    r->refs[r->nrefs++] = (gd_bin_ref){src, off, len};
+}
+
 void gd_put_tensor(cd_buf *b, gd_req *r, const gr_shape *s, const void *data) {
+    if (r->enc != GD_ENC_BINARY || !r->answer_pieces) {
+        gd_tensor_encode(b, r->dt, s, data, r->enc, &r->bin);
+        return;
+    }
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) n *= s->dims[i];
+    size_t bytes = (size_t)n * gr_dtype_size(r->dt);
+    uintptr_t p = (uintptr_t)data, lent = (uintptr_t)r->binary_rw;
+    if (p >= lent && bytes <= r->binary_len && p - lent <= r->binary_len - bytes) {
+        gd_tensor_binary_header(b, r->dt, s); /* values lent by the call (a param updated there): sent from there */
+        add_ref(r, data, 0, bytes);
+        return;
+    }
+    size_t at = r->bin.len;
     gd_tensor_encode(b, r->dt, s, data, r->enc, &r->bin);
+    add_ref(r, NULL, at, r->bin.len - at);
 }
 
 void gd_put_map(cd_buf *b, gd_req *r, gr_exec *ex, const char *key, const char *const *names, const int *ids, int n,

@@ -58,13 +58,18 @@ static int charge_tensor(const gr_shape *s, gr_dtype dt, const gd_limits *lim, i
     return 0;
 }
 
+/* Data of t's own for its t->n elements. */
+static int own_data(gd_tensor *t, gr_dtype dt, const char *path, gd_err *e) {
+    t->data = malloc((size_t)t->n * gr_dtype_size(dt) + 1);
+    if (!t->data) return gd_fail(e, GD_E_LIMIT_EXCEEDED, path, "out of memory for a tensor");
+    return 0;
+}
+
 /* charge_tensor, then t's own data. */
 static int alloc_tensor(const gr_shape *s, gr_dtype dt, const gd_limits *lim, int64_t *budget, const char *path,
                         gd_tensor *t, gd_err *e) {
     if (charge_tensor(s, dt, lim, budget, path, t, e) < 0) return -1;
-    t->data = malloc((size_t)t->n * gr_dtype_size(dt) + 1);
-    if (!t->data) return gd_fail(e, GD_E_LIMIT_EXCEEDED, path, "out of memory for a tensor");
-    return 0;
+    return own_data(t, dt, path, e);
 }
 
 /* Fill t (shape set, charged, no data yet) from packed numbers pk (pk->n
@@ -76,8 +81,7 @@ static int take_packed(const cd_packed *pk, gr_dtype dt, const char *path, gd_te
         t->data = pk->data;
         return 0;
     }
-    t->data = malloc((size_t)t->n * sizeof(float) + 1);
-    if (!t->data) return gd_fail(e, GD_E_LIMIT_EXCEEDED, path, "out of memory for a tensor");
+    if (own_data(t, dt, path, e) < 0) return -1;
     for (int64_t i = 0; i < pk->n; i++) ((float *)t->data)[i] = (float)pk->data[i];
     return 0;
 }
@@ -297,8 +301,8 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
             return gd_fail(e, GD_E_BAD_TENSOR, p, "data must be a flat list of %lld numbers", (long long)t->n);
         return take_packed(pk, dt, p, t, e);
     }
-    if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
     if (params) { /* Triton's binary extension: bytes after the JSON */
+        if (charge_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
         cd_join(p, sizeof p, path, "/parameters/binary_data_size");
         int64_t off = -1;
         int rec = gd_doc_record(doc, v);
@@ -309,9 +313,17 @@ static int decode_object(const gd_doc *doc, const json_t *v, gr_dtype dt, const 
             return gd_fail(e, GD_E_BAD_TENSOR, p, "binary_data_size must be %lld (%lld %s values) with the bytes sent "
                            "after the JSON header%s", (long long)wire_bytes(t->n, dt, wire_dt), (long long)t->n,
                            wire_name(dt, wire_dt), other_width(dt, wire_dt));
+        char *lent = doc->binary_rw ? doc->binary_rw + off : NULL;
+        if (lent && width == (int)gr_dtype_size(dt) && (uintptr_t)lent % (uintptr_t)width == 0) {
+            t->data = lent; /* the bytes are the values: no copy (resnet18's params are 45 MB) */
+            t->in_binary = 1;
+            return 0;
+        }
+        if (own_data(t, dt, path, e) < 0) return -1;
         put_wire(t, dt, doc->binary + off, width);
         return 0;
     }
+    if (alloc_tensor(&s, dt, lim, budget, path, t, e) < 0) return -1;
     if (b64) {
         snprintf(p, sizeof p, "%s/b64", path);
         size_t len = 0, got = 0, want = (size_t)t->n * gr_dtype_size(dt);
@@ -405,7 +417,7 @@ int gd_tensor_own(gd_tensor *t, gr_dtype dt) {
 
 void gd_tensor_free(gd_tensor *t) {
     if (t->shared) cd_numbers_release(t->shared);
-    else free(t->data);
+    else if (!t->in_binary) free(t->data);
     memset(t, 0, sizeof *t);
 }
 
@@ -459,17 +471,23 @@ static void put_shape(cd_buf *b, const gr_shape *s) {
     cd_buf_putc(b, ']');
 }
 
+size_t gd_tensor_binary_header(cd_buf *b, gr_dtype dt, const gr_shape *s) {
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) n *= s->dims[i];
+    size_t bytes = (size_t)n * gr_dtype_size(dt);
+    cd_buf_puts(b, "{\"shape\":");
+    put_shape(b, s);
+    cd_buf_puts(b, ",\"parameters\":{\"binary_data_size\":");
+    cd_buf_i64(b, (int64_t)bytes);
+    cd_buf_puts(b, "}}");
+    return bytes;
+}
+
 void gd_tensor_encode(cd_buf *b, gr_dtype dt, const gr_shape *s, const void *data, gd_encoding enc, cd_buf *bin) {
     int64_t n = 1;
     for (int i = 0; i < s->rank; i++) n *= s->dims[i];
     if (enc == GD_ENC_BINARY) {
-        size_t bytes = (size_t)n * gr_dtype_size(dt);
-        cd_buf_puts(b, "{\"shape\":");
-        put_shape(b, s);
-        cd_buf_puts(b, ",\"parameters\":{\"binary_data_size\":");
-        cd_buf_i64(b, (int64_t)bytes);
-        cd_buf_puts(b, "}}");
-        cd_buf_put(bin, data, bytes);
+        cd_buf_put(bin, data, gd_tensor_binary_header(b, dt, s));
         return;
     }
     if (enc == GD_ENC_FLAT || enc == GD_ENC_B64) {

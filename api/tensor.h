@@ -19,8 +19,9 @@
 typedef struct gd_tensor {
     gr_shape shape;
     int64_t n;            /* elements */
-    void *data;           /* (n) elements of the dtype: owned, or in shared */
+    void *data;           /* (n) elements of the dtype: owned, or in shared, or in the binary section */
     cd_numbers *shared;   /* NULL (data owned), or the block data lies in (one reference held) */
+    int in_binary;        /* data lies in the call's binary section, lent (gd_call.binary_writable) */
 } gd_tensor;
 
 typedef enum gd_encoding { GD_ENC_NESTED = 0, GD_ENC_FLAT, GD_ENC_B64, GD_ENC_BINARY } gd_encoding;
@@ -29,7 +30,9 @@ typedef enum gd_encoding { GD_ENC_NESTED = 0, GD_ENC_FLAT, GD_ENC_B64, GD_ENC_BI
  * from the body at most: a float64 packed array (nested lists, or "data")
  * is shared with the doc, whose reader already parsed it (no copy); b64
  * decodes straight into t's buffer; Triton binary data is one memcpy from
- * the body. Rank, element and byte limits are checked before allocating;
+ * the body, or none when the call lends its binary section
+ * (doc->binary_rw) and the bytes are the dtype's, aligned: t's data is
+ * then there (in_binary). Rank, element and byte limits are checked before allocating;
  * *budget (bytes left for the request's tensors) is charged t's bytes,
  * shared or not. 400 bad_tensor / 413 on failure, with nothing left
  * allocated in *t. */
@@ -45,6 +48,9 @@ void gd_tensor_free(gd_tensor *t);
 /* Write data (shape s, dtype dt) in encoding enc; GD_ENC_BINARY writes
  * {"shape", "parameters": {"binary_data_size"}} and appends the bytes to bin. */
 void gd_tensor_encode(cd_buf *b, gr_dtype dt, const gr_shape *s, const void *data, gd_encoding enc, cd_buf *bin);
+/* GD_ENC_BINARY's JSON for a tensor of shape s alone (its bytes go
+ * elsewhere); returns their count. */
+size_t gd_tensor_binary_header(cd_buf *b, gr_dtype dt, const gr_shape *s);
 
 /* Read a list of non-negative ints (or -1 where allow_neg1) of length <=
  * max into dims: shapes and the like. Returns the count or -1. */

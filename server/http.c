@@ -233,6 +233,13 @@ static void active_remove(server *s, req *r) {
 }
 
 
+/* The binary section of a body (Triton's extension) starts on this many
+ * bytes: its tensors are then used where they lie, no copy made. */
+#define BODY_ALIGN 64
+
+/* The start of r's body's allocation (cap bytes). */
+static char *body_base(const req *r) { return r->body ? r->body - r->body_shift : NULL; }
+
 /* The API call for r's body. */
 static gd_call call_of(req *r) {
     server *s = r->s;
@@ -243,6 +250,7 @@ static gd_call call_of(req *r) {
         call.len = (size_t)r->json_len;
         call.binary = r->body + r->json_len;
         call.binary_len = r->len - (size_t)r->json_len;
+        call.binary_writable = 1; /* the body is the request's: tensors are used, and params updated, in it */
     }
     call.store = s->store;
     call.content_type = r->hdr.content_type;
@@ -500,7 +508,7 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         if (inflight_admit(r, (size_t)cl, &refused) < 0) return refused;
         /* One allocation, reserved above: its pages are only touched (and
          * so only taken) as the bytes arrive. */
-        r->body = srv_body_alloc(r->s, (size_t)cl + 1, &r->cap);
+        r->body = srv_body_alloc(r->s, (size_t)cl + 1 + BODY_ALIGN, &r->cap);
     }
     const char *ct = h->content_type, *ihcl = h->json_length;
     r->json_len = -1;
@@ -512,6 +520,10 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
         if (errno || end == ihcl || *end || hl < 0)
             return srv_http_reply_error(r, GD_E_BAD_HEADERS, "Inference-Header-Content-Length is not a byte count");
         r->json_len = hl;
+        if (r->body && r->len == 0) { /* nothing read yet: the binary section on BODY_ALIGN bytes */
+            r->body_shift = (BODY_ALIGN - ((uintptr_t)r->body + (size_t)hl) % BODY_ALIGN) % BODY_ALIGN;
+            r->body += r->body_shift;
+        }
         if (ct && !strncasecmp(ct, "application/octet-stream", 24)) return MHD_YES;
     }
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' '))
@@ -522,18 +534,22 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method) {
     return MHD_YES;
 }
 
-/* The two buffers of a binary answer, freed when MHD is done sending
- * (the tensors' kept for a later answer: srv_kept_give). */
+/* The buffers of a binary answer, freed when MHD is done sending (the
+ * big ones kept for a later request: srv_kept_give): the JSON, the
+ * tensors, and the request's body when tensors are sent from it. */
 typedef struct answer_parts {
     server *s;
     char *json, *tensors;
     size_t tensors_cap;
+    char *body;          /* NULL, or the allocation (body_cap bytes) of a body pieces point into */
+    size_t body_cap;
 } answer_parts;
 
 static void free_answer_parts(void *cls) {
     answer_parts *a = cls;
     free(a->json);
     srv_kept_give(a->s, a->tensors, a->tensors_cap);
+    srv_kept_give(a->s, a->body, a->body_cap);
     free(a);
 }
 
@@ -544,9 +560,41 @@ static struct MHD_Response *binary_response(server *s, char *json, size_t json_l
                                             size_t tensors_cap) {
     answer_parts *a = malloc(sizeof *a);
     if (!a) return free(json), free(tensors), NULL;
-    *a = (answer_parts){s, json, tensors, tensors_cap};
+    *a = (answer_parts){s, json, tensors, tensors_cap, NULL, 0};
     struct MHD_IoVec iov[2] = {{json, json_len}, {tensors, tensors_len}};
     struct MHD_Response *resp = MHD_create_response_from_iovec(iov, 2, free_answer_parts, a);
+    if (!resp) free_answer_parts(a);
+    return resp;
+}
+
+/* The same for an answer in pieces (gd_response.pieces): the tensors
+ * the API answered from the body (params updated in place) are sent from
+ * there, so the body goes with the response when any piece is in it. */
+static struct MHD_Response *pieces_response(req *r, char *json, size_t json_len, size_t *tensors_len) {
+    gd_response *res = &r->res;
+    answer_parts *a = malloc(sizeof *a);
+    struct MHD_IoVec *iov = malloc((size_t)(res->npieces + 1) * sizeof *iov);
+    if (!a || !iov) {
+        free(a), free(iov), free(json), free(res->tail);
+        res->tail = NULL;
+        return NULL;
+    }
+    *a = (answer_parts){r->s, json, res->tail, res->tail_cap, NULL, 0};
+    res->tail = NULL;
+    if (res->uses_binary) { /* the body is the answer's now: freed (or kept) when it is sent */
+        a->body = body_base(r);
+        a->body_cap = r->cap;
+        r->body = NULL;
+        r->cap = r->body_shift = 0;
+    }
+    iov[0] = (struct MHD_IoVec){json, json_len};
+    *tensors_len = 0;
+    for (int i = 0; i < res->npieces; i++) {
+        iov[i + 1] = (struct MHD_IoVec){res->pieces[i].p, res->pieces[i].len};
+        *tensors_len += res->pieces[i].len;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_iovec(iov, (unsigned)res->npieces + 1, free_answer_parts, a);
+    free(iov); /* MHD keeps a copy */
     if (!resp) free_answer_parts(a);
     return resp;
 }
@@ -558,10 +606,18 @@ static enum MHD_Result send_answer(req *r) {
     size_t len = r->res.len, tail_len = r->res.tail_len;
     r->res.body = r->res.tail = NULL;
     if (r->res.ndjson) return reply(r, r->res.status, "application/x-ndjson", body, len, 1, 0);
-    if (!tail && r->res.json_len == len) return reply(r, r->res.status, "application/json", body, len, 1, 0);
-    struct MHD_Response *resp = tail ? binary_response(r->s, body, len, tail, tail_len, r->res.tail_cap)
-                                     : MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) return tail ? MHD_NO : (free(body), MHD_NO);
+    if (!tail && !r->res.pieces && r->res.json_len == len)
+        return reply(r, r->res.status, "application/json", body, len, 1, 0);
+    struct MHD_Response *resp;
+    if (r->res.pieces) {
+        r->res.tail = tail; /* pieces_response takes it */
+        resp = pieces_response(r, body, len, &tail_len);
+        if (!resp) return MHD_NO;
+    } else {
+        resp = tail ? binary_response(r->s, body, len, tail, tail_len, r->res.tail_cap)
+                    : MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+        if (!resp) return tail ? MHD_NO : (free(body), MHD_NO);
+    }
     char hl[32];
     snprintf(hl, sizeof hl, "%zu", r->res.json_len);
     MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
@@ -658,18 +714,18 @@ enum MHD_Result srv_http_on_request(void *cls, struct MHD_Connection *c, const c
         if (r->over_budget || srv_mem_grow(r, r->len + n) < 0) { /* chunked, past --max-inflight-bytes: drop it */
             r->over_budget = 1;
             srv_mem_release(r);
-            srv_kept_give(s, r->body, r->cap);
+            srv_kept_give(s, body_base(r), r->cap);
             r->body = NULL;
-            r->cap = 0;
+            r->cap = r->body_shift = 0;
             r->len += n;
             return MHD_YES;
         }
-        if (r->len + n + 1 > r->cap) {
+        if (r->body_shift + r->len + n + 1 > r->cap) {
             size_t cap = r->cap ? r->cap : 4096;
-            while (cap < r->len + n + 1) cap *= 2;
-            char *nb = realloc(r->body, cap);
+            while (cap < r->body_shift + r->len + n + 1) cap *= 2;
+            char *nb = realloc(body_base(r), cap);
             if (!nb) return MHD_NO;
-            r->body = nb;
+            r->body = nb + r->body_shift;
             r->cap = cap;
         }
         memcpy(r->body + r->len, upload, n);
@@ -771,7 +827,7 @@ void srv_http_on_completed(void *cls, struct MHD_Connection *c, void **req_cls, 
     gd_response_free(&r->res);
     srv_mem_trim_want(r);
     srv_mem_release(r);
-    srv_kept_give(s, r->body, r->cap); /* after its reservation is given back: room to keep it */
+    srv_kept_give(s, body_base(r), r->cap); /* after its reservation is given back: room to keep it */
     free(r);
     *req_cls = NULL;
 }

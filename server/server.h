@@ -116,6 +116,8 @@ typedef struct req {
     char *body;               /* (cap) the request body, owned; freed at completion */
     size_t len, cap;          /* body bytes received (dropped ones too, once over_budget), and body's size */
     long long json_len;       /* Inference-Header-Content-Length, or -1: all JSON */
+    size_t body_shift;        /* body starts this far into its allocation (of cap bytes), so that
+                                 its binary section falls on 64 bytes: tensors are used in place */
     int too_large;            /* the body went over --max-body-bytes */
     int64_t reserved;         /* bytes of server.inflight_bytes this request holds (srv_mem_reserve) */
     int over_budget;          /* a chunked body outgrew --max-inflight-bytes: dropped, then 503 */

@@ -376,6 +376,82 @@ static void test_binary_extension(void **state) {
     printf("# binary extension: 3 float64s in, 3 out; a header length past the body is 400\n");
 }
 
+/* A binary step: the daemon decodes float64 params where they lie in the
+ * body and answers them from there once updated (the JSON header is
+ * padded 0 to 7 bytes, so the binary section falls on every offset the
+ * daemon must align), while a param sent as float32 is converted and
+ * answered from a buffer of its own. The answer's params, in its own
+ * order, are each exactly SGD's: w - 0.25 x, v - 0.25 (2 v), u - 0.25. */
+static void test_binary_step_in_place(void **state) {
+    fixture *f = *state;
+    const char *json = "{\"graph\": \"sum(w * x) + sum(v * v) + sum(u)\", \"inputs\": {\"x\": {\"shape\": [3], "
+                       "\"parameters\": {\"binary_data_size\": 24}}}, \"params\": {\"v\": {\"shape\": [2], "
+                       "\"parameters\": {\"binary_data_size\": 16}}, \"u\": {\"shape\": [2], \"datatype\": \"FP32\", "
+                       "\"parameters\": {\"binary_data_size\": 8}}, \"w\": {\"shape\": [3], \"parameters\": "
+                       "{\"binary_data_size\": 24}}}, \"optimizer\": {\"name\": \"sgd\", \"lr\": 0.25}, "
+                       "\"binary_data_output\": true}";
+    const double x[3] = {1, 2, -4}, v[2] = {2, -6}, w[3] = {0.5, -1, 2};
+    const float u[2] = {1.5f, -2};
+    struct {
+        const char *name;
+        int n;
+        double want[3];
+    } want[] = {{"w", 3, {0.25, -1.5, 3}}, {"v", 2, {1, -3}}, {"u", 2, {1.25, -2.25}}};
+    for (int pad = 0; pad < 8; pad++) {
+        buf req = {0}, got = {0};
+        size_t jl = strlen(json) + (size_t)pad, bl = sizeof x + sizeof v + sizeof u + sizeof w;
+        buf_printf(&req,
+                   "POST /v1/step HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+                   "Inference-Header-Content-Length: %zu\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                   jl, jl + bl);
+        buf_put(&req, json, strlen(json));
+        buf_put(&req, "        ", (size_t)pad);
+        buf_put(&req, x, sizeof x);
+        buf_put(&req, v, sizeof v);
+        buf_put(&req, u, sizeof u);
+        buf_put(&req, w, sizeof w);
+        int fd = raw_connect(f->d.port);
+        assert_true(fd >= 0);
+        assert_int_equal(raw_send(fd, req.p, req.len), 0);
+        raw_read_all(fd, &got, 10000);
+        close(fd);
+        const char *end = got.len ? memmem(got.p, got.len, "\r\n\r\n", 4) : NULL;
+        assert_non_null(end);
+        assert_int_equal(raw_status(&got), 200);
+        const char *h = strcasestr(got.p, "\r\nInference-Header-Content-Length:");
+        assert_true(h && h < end);
+        size_t hl = (size_t)strtoul(h + 35, NULL, 10), body = (size_t)(end + 4 - got.p);
+        assert_true(body + hl <= got.len);
+        json_t *ans = json_loadb(got.p + body, hl, 0, NULL);
+        const char *key;
+        json_t *val;
+        size_t at = body + hl;
+        int seen = 0;
+        json_object_foreach(json_object_get(ans, "params"), key, val) { /* in the answer's order */
+            size_t size = (size_t)json_integer_value(json_object_get(json_object_get(val, "parameters"),
+                                                                     "binary_data_size"));
+            for (int k = 0; k < 3; k++) {
+                if (strcmp(key, want[k].name)) continue;
+                seen++;
+                if (size != (size_t)want[k].n * sizeof(double) || at + size > got.len)
+                    fail_msg("pad %d: %s has %zu bytes in the answer, want %d float64s", pad, key, size, want[k].n);
+                for (int i = 0; i < want[k].n; i++) {
+                    double y;
+                    memcpy(&y, got.p + at + (size_t)i * sizeof y, sizeof y);
+                    if (y != want[k].want[i])
+                        fail_msg("pad %d: %s[%d] is %.17g after the step, want %.17g", pad, key, i, y, want[k].want[i]);
+                }
+            }
+            at += size;
+        }
+        if (seen != 3 || at != got.len) fail_msg("pad %d: %d of the 3 params, %zu of %zu bytes", pad, seen, at, got.len);
+        json_decref(ans);
+        buf_free(&req);
+        buf_free(&got);
+    }
+    printf("# binary step: params decoded and answered in place at 8 header lengths, a float32 one converted\n");
+}
+
 /* ====================================================================== */
 /* the route specs, served and counted                                     */
 
@@ -433,6 +509,7 @@ int main(void) {
         T(test_request_id_health_openapi, CFG_BASIC),
         T(test_health_cli, CFG_BASIC),
         T(test_binary_extension, CFG_BASIC),
+        T(test_binary_step_in_place, CFG_BASIC),
         T(test_every_spec_is_served_and_counted, CFG_BASIC),
     };
     return HARNESS_MAIN("test_routes", tests);
