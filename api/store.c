@@ -32,6 +32,7 @@ gd_store *gd_store_new(int64_t max_bytes, const gd_store_hooks *hooks) {
 }
 
 static void entry_free(gd_stored *g) {
+    if (g->parsed) g->parsed_free(g->parsed);
     free(g->body);
     free(g->summary);
     free(g);
@@ -96,6 +97,27 @@ void gd_store_free(gd_store *s) {
     free(s);
 }
 
+/* Let the least recent entries but keep go until the store is within its
+ * bound; they go on *evicted, through their next links (under the lock). */
+static void evict_over(gd_store *s, const gd_stored *keep, gd_stored **evicted) {
+    while (s->bytes > s->max_bytes && s->tail && s->tail != keep) {
+        gd_stored *t = s->tail;
+        unlink_entry(s, t);
+        t->next = *evicted;
+        *evicted = t;
+    }
+}
+
+/* The evicted entries' hook calls and the store's references (outside the lock). */
+static void release_evicted(gd_store *s, gd_stored *evicted) {
+    while (evicted) {
+        gd_stored *next = evicted->next;
+        if (s->hooks.evicted) s->hooks.evicted(s->hooks.ctx, evicted->ref);
+        gd_stored_release(s, evicted);
+        evicted = next;
+    }
+}
+
 int gd_store_put(gd_store *s, gd_stored *g) {
     gd_stored *evicted = NULL; /* the entries the store let go, on their next links */
     int rc;
@@ -110,25 +132,47 @@ int gd_store_put(gd_store *s, gd_stored *g) {
     } else {
         push_front(s, g);
         g->refs++; /* held by the hook call below until it returns */
-        while (s->bytes > s->max_bytes && s->tail != g) {
-            gd_stored *t = s->tail;
-            unlink_entry(s, t);
-            t->next = evicted;
-            evicted = t;
-        }
+        evict_over(s, g, &evicted);
         rc = 1;
     }
     pthread_mutex_unlock(&s->mu);
     if (rc != 1) entry_free(g);
     if (rc == 1 && s->hooks.added) s->hooks.added(s->hooks.ctx, g);
-    while (evicted) {
-        gd_stored *next = evicted->next;
-        if (s->hooks.evicted) s->hooks.evicted(s->hooks.ctx, evicted->ref);
-        gd_stored_release(s, evicted);
-        evicted = next;
-    }
+    release_evicted(s, evicted);
     if (rc == 1) gd_stored_release(s, g);
     return rc;
+}
+
+void *gd_stored_parsed(gd_store *s, gd_stored *g, void *(*parse)(const gd_stored *g, int64_t *bytes),
+                       void (*free_fn)(void *), int *yours) {
+    *yours = 0;
+    pthread_mutex_lock(&s->mu);
+    void *have = g->parsed; /* set once, under the lock, and kept until g is freed */
+    pthread_mutex_unlock(&s->mu);
+    if (have) return have;
+    int64_t bytes = 0;
+    void *p = parse(g, &bytes);
+    if (!p) return NULL;
+    gd_stored *evicted = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (!g->parsed && g->listed && g->bytes + bytes <= s->max_bytes) {
+        g->parsed = p;
+        g->parsed_free = free_fn;
+        g->bytes += bytes;
+        s->bytes += bytes;
+        evict_over(s, g, &evicted);
+        p = NULL;
+    }
+    have = g->parsed;
+    pthread_mutex_unlock(&s->mu);
+    release_evicted(s, evicted);
+    if (!p) return have;
+    if (have) { /* another request kept its own first */
+        free_fn(p);
+        return have;
+    }
+    *yours = 1;
+    return p;
 }
 
 gd_stored *gd_store_get(gd_store *s, const char *ref) {

@@ -26,7 +26,10 @@ typedef struct gd_stored {
     size_t len;
     char *summary;              /* (summary_len) the JSON answer of POST and GET, owned */
     size_t summary_len;
-    int64_t bytes;              /* what the entry holds: body, summary, the record */
+    int64_t bytes;              /* what the entry holds: body, summary, the record, parsed */
+    void *parsed;               /* the body as every request reads it (an ONNX model unpacked), made by
+                                   the first request that needs it (gd_stored_parsed), or NULL */
+    void (*parsed_free)(void *);
     int refs;                   /* holders: the store while listed, and each gd_store_get */
     int listed;                 /* in the store's list */
     struct gd_stored *prev, *next;
@@ -63,6 +66,16 @@ int gd_store_put(gd_store *s, gd_stored *g);
 gd_stored *gd_store_get(gd_store *s, const char *ref);
 /* Let go of g (s: the store it came from, or NULL for an entry never put). */
 void gd_stored_release(gd_store *s, gd_stored *g);
+
+/* g's parsed form, made once for all the requests that use g: the
+ * first call runs parse(g, &bytes) (outside the lock) and keeps what it
+ * made with g, counted in its bytes (older graphs go out as for a put),
+ * while g is in the store and the store has room for it; later calls get
+ * the kept one. *yours is 1 when what comes back was not kept (no room,
+ * or g is out of the store): the caller frees it with free_fn. NULL when
+ * parse failed. */
+void *gd_stored_parsed(gd_store *s, gd_stored *g, void *(*parse)(const gd_stored *g, int64_t *bytes),
+                       void (*free_fn)(void *), int *yours);
 
 /* Graphs and bytes held now, and the bound. */
 void gd_store_size(gd_store *s, int *entries, int64_t *bytes, int64_t *max_bytes);

@@ -52,7 +52,11 @@ typedef enum ox_init_role {
 } ox_init_role;
 
 struct gd_onnx {
-    Onnx__ModelProto *model;        /* unpacked under the request's budget */
+    Onnx__ModelProto *model;        /* unpacked under the request's budget, or parsed's (read only) */
+    struct gd_onnx *parsed;         /* NULL, or the holder of model: a stored graph's, unpacked once
+                                       for every request (gd_stored_parsed), or one this request
+                                       unpacked from it alone (parsed_owned) */
+    int parsed_owned;
     const Onnx__GraphProto *graph;
     int64_t opset;                  /* of the default domain */
     int64_t alloc_bytes;            /* what the unpacked model holds */

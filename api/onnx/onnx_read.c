@@ -55,7 +55,9 @@ int gd_ox_model_unpack(gd_onnx *m, const uint8_t *p, size_t n, int64_t cap, char
 
 void gd_onnx_free(gd_onnx *m) {
     if (!m) return;
-    if (m->model) {
+    if (m->parsed) {
+        if (m->parsed_owned) gd_onnx_free(m->parsed);
+    } else if (m->model) {
         ProtobufCAllocator a = allocator_of(m);
         onnx__model_proto__free_unpacked(m->model, &a);
     }

@@ -433,31 +433,36 @@ int gd_onnx_write_updated(gd_req *r, uint8_t **bytes, size_t *len) {
     if (!r->onnx) return gd_fail(r->e, GD_E_INVALID_REQUEST, "/export", "\"export\": \"onnx\" needs an ONNX graph "
                                  "(\"graph\": {\"onnx\": ...} or a stored ONNX ref)");
     ox_w W = {.r = r, .elem = r->dt == GR_F32 ? OX_FLOAT : OX_DOUBLE, .left = r->budget};
-    Onnx__GraphProto *g = r->onnx->model->graph;
-    Onnx__TensorProto **kept = calloc(g->n_initializer + 1, sizeof *kept);
+    /* The request's model may be the graph store's, read by other
+     * requests at once: the updated one is a copy of its top two levels
+     * whose initializer list is the request's own. */
+    Onnx__ModelProto mp = *r->onnx->model;
+    Onnx__GraphProto g0 = *mp.graph, *g = &g0;
+    mp.graph = g;
+    Onnx__TensorProto **inits = calloc(g->n_initializer + 1, sizeof *inits);
     int rc = -1;
     *bytes = NULL;
-    if (!kept) goto out;
-    memcpy(kept, g->initializer, g->n_initializer * sizeof *kept);
+    if (!inits) goto out;
+    memcpy(inits, g->initializer, g->n_initializer * sizeof *inits);
+    g->initializer = inits;
     for (size_t i = 0; i < g->n_initializer && !W.oom; i++) {
-        const Onnx__TensorProto *t = kept[i];
+        const Onnx__TensorProto *t = r->onnx->model->graph->initializer[i];
         gd_leaf *l = t->name ? gd_req_leaf(r, t->name) : NULL;
         /* params, and buffers (BatchNormalization's running statistics, which step updates) */
         ox_init_role role = r->onnx->roles[i];
         if (!l || !l->has_value || (role != OX_INIT_PARAM && role != OX_INIT_BUFFER)) continue;
         Onnx__TensorProto *nt = updated_tensor(&W, t, l);
-        if (nt) g->initializer[i] = nt;
+        if (nt) inits[i] = nt;
     }
     if (!W.oom) {
-        *len = onnx__model_proto__get_packed_size(r->onnx->model);
+        *len = onnx__model_proto__get_packed_size(&mp);
         if ((int64_t)*len < W.left && (*bytes = malloc(*len ? *len : 1))) {
-            onnx__model_proto__pack(r->onnx->model, *bytes);
+            onnx__model_proto__pack(&mp, *bytes);
             rc = 0;
         }
     }
-    memcpy(g->initializer, kept, g->n_initializer * sizeof *kept); /* the request frees the model it unpacked */
 out:
-    free(kept);
+    free(inits);
     writer_free(&W);
     if (rc < 0) gd_fail(r->e, GD_E_LIMIT_EXCEEDED, "/export", "the ONNX model does not fit in the request's memory budget");
     return rc;

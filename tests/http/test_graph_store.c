@@ -230,6 +230,39 @@ static void test_onnx_by_ref(void **state) {
     json_decref(j);
     resp_free(&r);
     buf_free(&b);
+    /* The store reads the model once for all its requests; a step that
+     * exports the updated model leaves the stored one as it was. The
+     * bias is the logits at a zero input. */
+    buf_printf(&b, "{\"graph\":{\"ref\":\"%s\"},\"inputs\":{\"input.1\":[[0,0,0]]}}", ref);
+    http(&r, port, "POST", "/v1/forward", b.p, NULL, 10000);
+    expect_status(&r, 200);
+    j = expect_json(&r, "onnx forward at 0");
+    double b0 = jnum(j, "values/logits/0/0"), b1 = jnum(j, "values/logits/0/1");
+    json_decref(j);
+    resp_free(&r);
+    buf_free(&b);
+    buf_printf(&b, "{\"graph\":{\"ref\":\"%s\",\"loss\":\"sum(logits*logits)\"},\"inputs\":{\"input.1\":[[1,1,1]]},"
+               "\"optimizer\":{\"name\":\"sgd\",\"lr\":0.5},\"export\":\"onnx\"}", ref);
+    http(&r, port, "POST", "/v1/step", b.p, NULL, 10000);
+    expect_status(&r, 200);
+    j = expect_json(&r, "onnx step with export");
+    expect_num(j, "params/fc.bias/0", b0 - 0.5 * 19);
+    expect_num(j, "params/fc.bias/1", b1 - 0.5 * 23);
+    assert_true(json_is_string(json_object_get(j, "onnx")));
+    json_decref(j);
+    resp_free(&r);
+    buf_free(&b);
+    for (int k = 0; k < 2; k++) {
+        buf_printf(&b, "{\"graph\":{\"ref\":\"%s\"},\"inputs\":{\"input.1\":[[1,1,1]]}}", ref);
+        http(&r, port, "POST", "/v1/forward", b.p, NULL, 10000);
+        expect_status(&r, 200);
+        j = expect_json(&r, "onnx forward after the step");
+        expect_num(j, "values/logits/0/0", 9.5);
+        expect_num(j, "values/logits/0/1", 11.5);
+        json_decref(j);
+        resp_free(&r);
+        buf_free(&b);
+    }
 }
 
 static const cfg CFG_SMALL = {"graph-store-small", {"--workers", "1", "--max-body-bytes", "4096", NULL}};

@@ -95,6 +95,69 @@ static void test_lru_at_the_byte_bound(void **state) {
     gd_store_free(none);
 }
 
+/* A parse of a stored body for gd_stored_parsed: counted, and as big as
+ * the body (freed by free_parse, also counted). */
+static int parses, parse_frees;
+
+static void *parse_body(const gd_stored *g, int64_t *bytes) {
+    parses++;
+    *bytes = (int64_t)g->len;
+    return malloc(g->len + 1);
+}
+
+static void free_parse(void *p) {
+    parse_frees++;
+    free(p);
+}
+
+/* A stored graph is parsed once for all its requests and kept with it,
+ * counted in its bytes (an older graph goes out to make room); with no
+ * room, or once it is out of the store, each caller's parse is its own. */
+static void test_parsed_once(void **state) {
+    (void)state;
+    counts c = {0};
+    gd_store_hooks h = {.ctx = &c, .added = on_added, .evicted = on_evicted};
+    gd_stored *probe = entry(0, 1000);
+    int64_t one = probe->bytes;
+    gd_stored_release(NULL, probe);
+    gd_store *s = gd_store_new(2 * one + one / 2, &h); /* two fit, or one with its parse */
+    parses = parse_frees = 0;
+    assert_int_equal(gd_store_put(s, entry(1, 1000)), 1);
+    assert_int_equal(gd_store_put(s, entry(2, 1000)), 1);
+    char r2[GD_REF_LEN + 1];
+    ref_of(2, r2);
+    gd_stored *g = gd_store_get(s, r2);
+    int yours = -1;
+    void *p = gd_stored_parsed(s, g, parse_body, free_parse, &yours);
+    assert_non_null(p);
+    assert_int_equal(yours, 0);
+    assert_true(gd_stored_parsed(s, g, parse_body, free_parse, &yours) == p && yours == 0);
+    assert_int_equal(parses, 1);
+    assert_int_equal(g->bytes, one + 1000);
+    assert_false(held(s, 1)); /* went out to make room for 2's parse */
+    assert_int_equal(c.evicted, 1);
+    int64_t bytes, max;
+    gd_store_size(s, NULL, &bytes, &max);
+    assert_true(bytes == g->bytes && bytes <= max);
+    gd_stored_release(s, g);
+    /* no room for a parse: the caller's own, every time */
+    assert_int_equal(gd_store_put(s, entry(3, 1000)), 1); /* 2 goes out, and its parse with it */
+    assert_int_equal(parse_frees, 1);
+    char r3[GD_REF_LEN + 1];
+    ref_of(3, r3);
+    gd_store *tight = gd_store_new(one + 10, NULL);
+    assert_int_equal(gd_store_put(tight, entry(3, 1000)), 1);
+    gd_stored *t = gd_store_get(tight, r3);
+    void *mine = gd_stored_parsed(tight, t, parse_body, free_parse, &yours);
+    assert_true(mine && yours == 1 && t->parsed == NULL);
+    free_parse(mine);
+    gd_stored_release(tight, t);
+    gd_store_free(tight);
+    assert_int_equal(parses, 2);
+    gd_store_free(s);
+    assert_int_equal(parse_frees, 2); /* 2's kept parse, and the caller's own */
+}
+
 static void *hammer(void *arg) {
     gd_store *s = arg;
     for (int k = 0; k < 2000; k++) {
@@ -173,6 +236,7 @@ int main(void) {
     gd_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lru_at_the_byte_bound),
+        cmocka_unit_test(test_parsed_once),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_routes_through_the_api),
     };
