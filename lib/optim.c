@@ -292,33 +292,46 @@ gr_status gr_adam_probe_set(gr_dtype dt, const gr_update_set *s, int64_t step, c
     return adam_set(dt, s, step, c, out, err);
 }
 
-/* The one-tensor calls: a set of one. */
-#define ONE_TENSOR_SET(name, P, G, S1, S2)                                                                            \
-    const int64_t name##_n[1] = {n};                                                                                  \
-    void *const name##_p[1] = {(void *)(P)}, *const name##_a[1] = {(void *)(S1)}, *const name##_b[1] = {(void *)(S2)}; \
-    const void *const name##_g[1] = {(G)};                                                                            \
-    const gr_update_set name = {1, name##_n, name##_p, name##_g, name##_a, name##_b};
+/* The one-tensor calls: a set of one, its arrays in one. (The probes'
+ * pointers lose their const here; a probe writes nothing through them.) */
+typedef struct one_tensor {
+    int64_t n[1];
+    void *p[1], *s1[1], *s2[1];
+    const void *g[1];
+    gr_update_set set;
+} one_tensor;
+
+static const gr_update_set *one_of(one_tensor *o, int64_t n, const void *param, const void *grad, const void *s1,
+                                   const void *s2) {
+    o->n[0] = n;
+    o->p[0] = (void *)param;
+    o->g[0] = grad;
+    o->s1[0] = (void *)s1;
+    o->s2[0] = (void *)s2;
+    o->set = (gr_update_set){1, o->n, o->p, o->g, o->s1, o->s2};
+    return &o->set;
+}
 
 gr_status gr_sgd_update(gr_dtype dt, int64_t n, void *param, const void *grad, void *velocity, const gr_sgd *c,
                         gr_error *err) {
-    ONE_TENSOR_SET(s, param, grad, velocity, NULL)
-    return sgd_set(dt, &s, c, NULL, err);
+    one_tensor o;
+    return sgd_set(dt, one_of(&o, n, param, grad, velocity, NULL), c, NULL, err);
 }
 
 gr_status gr_sgd_probe(gr_dtype dt, int64_t n, const void *param, const void *grad, const void *velocity,
                        const gr_sgd *c, gr_update_probe *out, gr_error *err) {
-    ONE_TENSOR_SET(s, param, grad, velocity, NULL)
-    return sgd_set(dt, &s, c, out, err);
+    one_tensor o;
+    return sgd_set(dt, one_of(&o, n, param, grad, velocity, NULL), c, out, err);
 }
 
 gr_status gr_adam_update(gr_dtype dt, int64_t n, void *param, const void *grad, void *m, void *v, int64_t step,
                          const gr_adam *c, gr_error *err) {
-    ONE_TENSOR_SET(s, param, grad, m, v)
-    return adam_set(dt, &s, step, c, NULL, err);
+    one_tensor o;
+    return adam_set(dt, one_of(&o, n, param, grad, m, v), step, c, NULL, err);
 }
 
 gr_status gr_adam_probe(gr_dtype dt, int64_t n, const void *param, const void *grad, const void *m, const void *v,
                         int64_t step, const gr_adam *c, gr_update_probe *out, gr_error *err) {
-    ONE_TENSOR_SET(s, param, grad, m, v)
-    return adam_set(dt, &s, step, c, out, err);
+    one_tensor o;
+    return adam_set(dt, one_of(&o, n, param, grad, m, v), step, c, out, err);
 }

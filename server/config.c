@@ -140,8 +140,8 @@ static void defaults(srv_config *c) {
     c->min_body_rate = 1024;
     c->grace_s = 25;
     c->max_connections = 4096;
-    c->connection_buffer_bytes = 128 * 1024;
-    c->max_header_bytes = 32 * 1024;
+    c->connection_buffer_bytes = 0; /* auto: connection_buffer_auto */
+    c->max_header_bytes = 0;        /* auto: a quarter of the buffer, at most 32 KiB */
     c->cache_entries = 256;
     c->cache_bytes = (int64_t)256 << 20;
     c->graph_store_bytes = srv_memory_allowed() / 8 < ((int64_t)256 << 20) ? srv_memory_allowed() / 8
@@ -197,9 +197,21 @@ static void help(const srv_config *d) {
         else if (s->k == K_INT) snprintf(def, sizeof def, "%d", *(const int *)field);
         else if (s->k == K_I64) snprintf(def, sizeof def, "%lld", (long long)*(const int64_t *)field);
         else snprintf(def, sizeof def, "%zu", *(const size_t *)field);
-        if (!strcmp(s->flag, "workers")) snprintf(def, sizeof def, "auto");
+        if (!strcmp(s->flag, "workers") || ((!strcmp(s->flag, "connection-buffer-bytes") ||
+                                             !strcmp(s->flag, "max-header-bytes")) && *(const int *)field == 0))
+            snprintf(def, sizeof def, "auto");
         printf("  --%-20s %-28s %s (default %s)\n", s->flag, env, s->help, def);
     }
+}
+
+/* The connection buffer when none is given: 128 KiB (a 45 MB body read in
+ * 13 ms, against 30 ms in libmicrohttpd's 32 KiB), unless --max-connections
+ * of them would take more than an eighth of the memory allowed (a
+ * container's limit): then that share, at least 32 KiB. (Four times a
+ * --max-header-bytes that was given, when that is more.) */
+static int connection_buffer_auto(const srv_config *c) {
+    int64_t share = srv_memory_allowed() / 8 / c->max_connections / 4096 * 4096;
+    return share >= 128 * 1024 ? 128 * 1024 : share <= 32 * 1024 ? 32 * 1024 : (int)share;
 }
 
 int srv_config_load(srv_config *c, int argc, char **argv) {
@@ -249,6 +261,14 @@ int srv_config_load(srv_config *c, int argc, char **argv) {
     if (strcmp(c->log_format, "text") && strcmp(c->log_format, "json")) {
         fprintf(stderr, "gradd: --log-format must be text or json\n");
         return -1;
+    }
+    if (!c->connection_buffer_bytes) { /* room for a header limit that was given */
+        int need = c->max_header_bytes * 4, autov = connection_buffer_auto(c);
+        c->connection_buffer_bytes = need > autov ? need : autov;
+    }
+    if (!c->max_header_bytes) {
+        int quarter = c->connection_buffer_bytes / 4;
+        c->max_header_bytes = quarter < 32 * 1024 ? quarter : 32 * 1024;
     }
     if (c->connection_buffer_bytes / 4 < c->max_header_bytes) { /* else libmicrohttpd answers first, its own way */
         fprintf(stderr, "gradd: --connection-buffer-bytes (%d) must be at least 4 x --max-header-bytes (%d)\n",

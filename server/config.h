@@ -26,9 +26,12 @@ typedef struct srv_config {
     int max_connections;
     int connection_buffer_bytes; /* libmicrohttpd's memory per connection: the header section and the
                                  read buffer a body comes through (a 45 MB body took 30 ms in the
-                                 32 KiB default, 13 ms in 128 KiB); touched only as far as used */
+                                 32 KiB default, 13 ms in 128 KiB); touched only as far as used.
+                                 Default 128 KiB, less when max_connections of them would pass an
+                                 eighth of srv_memory_allowed() */
     int max_header_bytes;     /* request line and header lines together (431 past it; 414 for a URI
-                                 alone past it), checked here: the connection buffer would allow more */
+                                 alone past it), checked here: the connection buffer would allow more.
+                                 Default a quarter of the buffer, at most 32 KiB */
     int cache_entries;        /* compiled graphs kept (0: no cache) */
     int64_t cache_bytes;      /* memory the kept graphs may hold, arenas included */
     int64_t graph_store_bytes; /* memory the graph store (POST /v1/graphs) may hold: bodies and summaries;

@@ -232,7 +232,6 @@ static void active_remove(server *s, req *r) {
     pthread_mutex_unlock(&s->mu);
 }
 
-
 /* The binary section of a body (Triton's extension) starts on this many
  * bytes: its tensors are then used where they lie, no copy made. */
 #define BODY_ALIGN 64

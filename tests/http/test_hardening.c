@@ -373,6 +373,33 @@ static void test_header_limit(void **state) {
     fail_if_problems(&problems);
 }
 
+/* The defaults: a 32 KiB header limit, the daemon's own (the connection
+ * buffer holds more), and a limit given alone gets a buffer four times
+ * it. */
+static const cfg CFG_HEADER_DEFAULT = {"hardening-header-default", {"--workers", "1", NULL}};
+static const cfg CFG_HEADER_BIG = {"hardening-header-big", {"--workers", "1", "--max-header-bytes", "65536", NULL}};
+
+/* A header of under bytes is served and one of over bytes refused, 431
+ * headers_too_large, on f's daemon (limit its header limit, for the notes). */
+static void header_bounds(fixture *f, size_t under, size_t over, const char *limit) {
+    buf problems = {0}, b = {0};
+    int st = raw_request_status(f->d.port, "GET /v1/ops HTTP/1.1\r\nHost: t\r\n", under);
+    if (st != 200) note(&problems, "%zu bytes of header under %s: status %d, want 200", under, limit, st);
+    raw_request(f->d.port, "GET /v1/ops HTTP/1.1\r\nHost: t\r\n", over, &b);
+    char what[96];
+    snprintf(what, sizeof what, "%zu bytes of header over %s", over, limit);
+    expect_refusal(&problems, what, &b, 431, "headers_too_large");
+    buf_free(&b);
+    printf("# header limit %s: %zu bytes -> %d, %zu -> 431 headers_too_large\n", limit, under, st, over);
+    fail_if_problems(&problems);
+}
+
+static void test_header_limit_default(void **state) { header_bounds(*state, 30000, 34000, "32 KiB (the default)"); }
+
+static void test_header_limit_given(void **state) {
+    header_bounds(*state, 60000, 70000, "65536 (given alone: the buffer grows to four times it)");
+}
+
 /* ====================================================================== */
 /* 4. a chunked body over the limit                                        */
 
@@ -596,6 +623,8 @@ int main(void) {
         T(test_log_injection, CFG_TEXT),
         T(test_mhd_rejections, CFG_JSON),
         T(test_header_limit, CFG_HEADER_LIMIT),
+        T(test_header_limit_default, CFG_HEADER_DEFAULT),
+        T(test_header_limit_given, CFG_HEADER_BIG),
         T(test_chunked_over_limit, CFG_CHUNKED),
         T(test_static_files, CFG_WEB),
         T(test_keep_alive, CFG_WEB),

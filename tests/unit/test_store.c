@@ -44,6 +44,14 @@ static void on_evicted(void *ctx, const char *ref) {
     snprintf(c->last_evicted, sizeof c->last_evicted, "%s", ref);
 }
 
+/* What an entry of a body of body_len bytes counts in the store. */
+static int64_t entry_bytes(size_t body_len) {
+    gd_stored *probe = entry(0, body_len);
+    int64_t one = probe->bytes;
+    gd_stored_release(NULL, probe);
+    return one;
+}
+
 static int held(gd_store *s, int i) {
     char ref[GD_REF_LEN + 1];
     ref_of(i, ref);
@@ -56,9 +64,7 @@ static void test_lru_at_the_byte_bound(void **state) {
     (void)state;
     counts c = {0};
     gd_store_hooks h = {.ctx = &c, .added = on_added, .evicted = on_evicted};
-    gd_stored *probe = entry(0, 1000);
-    int64_t one = probe->bytes;
-    gd_stored_release(NULL, probe);
+    int64_t one = entry_bytes(1000);
     gd_store *s = gd_store_new(2 * one + one / 2, &h); /* two fit */
     assert_int_equal(gd_store_put(s, entry(1, 1000)), 1);
     assert_int_equal(gd_store_put(s, entry(2, 1000)), 1);
@@ -117,9 +123,7 @@ static void test_parsed_once(void **state) {
     (void)state;
     counts c = {0};
     gd_store_hooks h = {.ctx = &c, .added = on_added, .evicted = on_evicted};
-    gd_stored *probe = entry(0, 1000);
-    int64_t one = probe->bytes;
-    gd_stored_release(NULL, probe);
+    int64_t one = entry_bytes(1000);
     gd_store *s = gd_store_new(2 * one + one / 2, &h); /* two fit, or one with its parse */
     parses = parse_frees = 0;
     assert_int_equal(gd_store_put(s, entry(1, 1000)), 1);
