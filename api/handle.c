@@ -53,9 +53,9 @@ static gd_piece *pieces_of(const gd_req *r, const char *tail, int *n, int *uses_
     *n = 0;
     for (int i = 0; i < r->nrefs; i++) {
         const gd_bin_ref *f = &r->refs[i];
+        if (f->len == 0) continue;
         const char *p = f->src ? f->src : tail + f->off;
         *uses_binary |= f->src != NULL;
-        if (f->len == 0) continue;
         if (*n && pc[*n - 1].p + pc[*n - 1].len == p) pc[*n - 1].len += f->len;
         else pc[(*n)++] = (gd_piece){p, f->len};
     }
@@ -131,7 +131,7 @@ void gd_handle_call(const gd_call *call, gd_response *out) {
     gd_piece *pieces = NULL;
     int npieces = 0, uses_binary = 0;
     if (rc == 0 && r.nrefs && !r.bin.oom && !r.ndjson) { /* pieces: in the lent binary section, or in tail */
-        if (r.bin.len) tail = cd_buf_take(&r.bin, &tail_len);
+        if (r.bin.p) tail = cd_buf_take(&r.bin, &tail_len); /* even empty: a lent bin_buf goes back to the caller */
         if (!(pieces = pieces_of(&r, tail, &npieces, &uses_binary))) b.oom = 1;
     } else if (rc == 0 && r.bin.len && call->split_binary && !r.bin.oom && !r.ndjson) {
         tail = cd_buf_take(&r.bin, &tail_len);

@@ -161,18 +161,14 @@ void gd_put_tensor(cd_buf *b, gd_req *r, const gr_shape *s, const void *data) {
         gd_tensor_encode(b, r->dt, s, data, r->enc, &r->bin);
         return;
     }
-    int64_t n = 1;
-    for (int i = 0; i < s->rank; i++) n *= s->dims[i];
-    size_t bytes = (size_t)n * gr_dtype_size(r->dt);
+    size_t bytes = gd_tensor_binary_header(b, r->dt, s);
     uintptr_t p = (uintptr_t)data, lent = (uintptr_t)r->binary_rw;
     if (p >= lent && bytes <= r->binary_len && p - lent <= r->binary_len - bytes) {
-        gd_tensor_binary_header(b, r->dt, s); /* values lent by the call (a param updated there): sent from there */
-        add_ref(r, data, 0, bytes);
+        add_ref(r, data, 0, bytes); /* values lent by the call (a param updated there): sent from there */
         return;
     }
-    size_t at = r->bin.len;
-    gd_tensor_encode(b, r->dt, s, data, r->enc, &r->bin);
-    add_ref(r, NULL, at, r->bin.len - at);
+    add_ref(r, NULL, r->bin.len, bytes);
+    cd_buf_put(&r->bin, data, bytes);
 }
 
 void gd_put_map(cd_buf *b, gd_req *r, gr_exec *ex, const char *key, const char *const *names, const int *ids, int n,
